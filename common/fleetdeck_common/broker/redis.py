@@ -1,0 +1,190 @@
+"""Redis backend (redis-py asyncio): one pub/sub connection per subscription, retries with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import EqualJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .base import Broker, BrokerUnavailable, Event, StreamEntry
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+# How long a blocking stream read may wait; the socket timeout must stay above it.
+MAX_BLOCK_SECONDS = 2.0
+
+
+class RedisBroker(Broker):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+        self._backoff = EqualJitterBackoff(cap=2.0, base=0.05)
+        self._client: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            retry=Retry(EqualJitterBackoff(cap=1.0, base=0.05), retries=3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            socket_connect_timeout=2.0,
+            socket_timeout=MAX_BLOCK_SECONDS + 8.0,
+            health_check_interval=15,
+        )
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    async def connect(self) -> None:
+        # Nothing to do eagerly: services must start (and report not ready) while Redis is down.
+        return None
+
+    async def disconnect(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except _TRANSIENT as exc:
+            raise BrokerUnavailable(f"Redis unreachable: {exc}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._client.ping(), 2.0))
+        except (*_TRANSIENT, TimeoutError):
+            return False
+
+    async def publish(self, channel: str, data: str) -> None:
+        await self._call(self._client.publish(channel, data))
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[AsyncIterator[Event]]:
+        events = self._events(list(channels))
+        try:
+            yield events
+        finally:
+            await events.aclose()
+
+    async def _events(self, channels: list[str]) -> AsyncGenerator[Event, None]:
+        failures = 0
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(*channels)
+                if failures:
+                    logger.info("resubscribed to %d channels after %d attempts", len(channels), failures)
+                failures = 0
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        yield Event(message["channel"], message["data"])
+            except _TRANSIENT as exc:
+                failures += 1
+                if failures == 1:
+                    self.reconnects += 1
+                    logger.warning("Redis subscription lost (%s); reconnecting", exc)
+                await asyncio.sleep(self._backoff.compute(failures))
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def push_capped(self, key: str, value: str, limit: int) -> None:
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, value)
+            pipe.ltrim(key, -limit, -1)
+            await self._call(pipe.execute())
+
+    async def read_list(self, key: str) -> list[str]:
+        return cast(list[str], await self._call(self._client.lrange(key, 0, -1)))
+
+    async def hash_set(self, key: str, field: str, value: str) -> None:
+        await self._call(self._client.hset(key, field, value))
+
+    async def hash_set_if_absent(self, key: str, field: str, value: str) -> bool:
+        return bool(await self._call(self._client.hsetnx(key, field, value)))
+
+    async def hash_get_all(self, key: str) -> dict[str, str]:
+        return cast(dict[str, str], await self._call(self._client.hgetall(key)))
+
+    async def hash_delete(self, key: str, field: str) -> None:
+        await self._call(self._client.hdel(key, field))
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._call(self._client.set(key, value, px=int(ttl * 1000) if ttl else None))
+
+    async def get(self, key: str) -> str | None:
+        return cast(str | None, await self._call(self._client.get(key)))
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._call(self._client.delete(*keys))
+
+    async def expire(self, key: str, ttl: float) -> None:
+        await self._call(self._client.pexpire(key, int(ttl * 1000)))
+
+    async def stream_add(self, stream: str, fields: Mapping[str, str]) -> str:
+        return cast(str, await self._call(self._client.xadd(stream, dict(fields))))  # type: ignore[arg-type]
+
+    async def stream_range(self, stream: str, after: str | None = None) -> list[StreamEntry]:
+        start = f"({after}" if after else "-"
+        rows = cast(list[Any], await self._call(self._client.xrange(stream, min=start, max="+")))
+        return [StreamEntry(entry_id, fields) for entry_id, fields in rows]
+
+    async def group_ensure(self, stream: str, group: str) -> None:
+        try:
+            await self._call(self._client.xgroup_create(stream, group, id="0", mkstream=True))
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def group_read(
+        self, stream: str, group: str, consumer: str, count: int, block: float
+    ) -> list[StreamEntry]:
+        block_ms = int(min(block, MAX_BLOCK_SECONDS) * 1000)
+        try:
+            reply = cast(
+                list[Any],
+                await self._call(
+                    self._client.xreadgroup(
+                        group, consumer, {stream: ">"}, count=count, block=block_ms or None
+                    )
+                ),
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost its data (restarted without persistence): recreate the group.
+            logger.warning("consumer group %s on %s was missing; recreating it", group, stream)
+            await self.group_ensure(stream, group)
+            return []
+        return [StreamEntry(i, f) for _name, rows in reply or [] for i, f in rows if f is not None]
+
+    async def group_claim_stale(
+        self, stream: str, group: str, consumer: str, min_idle: float, count: int
+    ) -> list[StreamEntry]:
+        try:
+            reply: list[Any] = await self._call(
+                self._client.xautoclaim(stream, group, consumer, int(min_idle * 1000), "0-0", count=count)
+            )
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                return []
+            raise
+        return [StreamEntry(i, f) for i, f in reply[1] if f is not None]
+
+    async def group_touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
+        if ids:
+            await self._call(self._client.xclaim(stream, group, consumer, 0, list(ids), justid=True))
+
+    async def group_ack(self, stream: str, group: str, entry_id: str) -> None:
+        await self._call(self._client.xack(stream, group, entry_id))

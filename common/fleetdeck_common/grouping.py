@@ -1,0 +1,119 @@
+"""Fold per-host results into ClusterShell-style groups: identical output, one folded host set.
+
+Pure: no I/O. Used by the worker (the `done` frame carries the groups) and the CLI.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+from .messages import HOST_STATUSES, OutputGroup, Result
+from .targets import sort_hosts
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
+def _ipv4_prefix(host: str) -> tuple[str, int] | None:
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        return None
+    prefix, last = str(address).rsplit(".", 1)
+    return prefix, int(last)
+
+
+def fold_hosts(hosts: Iterable[str]) -> str:
+    """`127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.9` -> `127.0.0.[2-4,9]` (ClusterShell notation)."""
+    by_prefix: dict[str, list[int]] = defaultdict(list)
+    by_name: dict[tuple[str, int], list[int]] = defaultdict(list)
+    plain: list[str] = []
+    for host in sort_hosts(list(dict.fromkeys(hosts))):
+        v4 = _ipv4_prefix(host)
+        numbered = _NUMBERED.match(host)
+        if v4:
+            by_prefix[v4[0]].append(v4[1])
+        elif numbered and ":" not in host:
+            by_name[(numbered.group(1), len(numbered.group(2)))].append(int(numbered.group(2)))
+        else:
+            plain.append(host)
+    parts = [_fold(f"{prefix}.", numbers, 0) for prefix, numbers in by_prefix.items()]
+    parts += [_fold(prefix, numbers, width) for (prefix, width), numbers in sorted(by_name.items())]
+    return ",".join(parts + plain)
+
+
+def _fold(prefix: str, numbers: list[int], width: int) -> str:
+    runs = _runs(numbers)
+    if len(runs) == 1 and runs[0][0] == runs[0][1]:
+        return f"{prefix}{runs[0][0]:0{width}d}"
+    inner = ",".join(f"{a:0{width}d}" if a == b else f"{a:0{width}d}-{b:0{width}d}" for a, b in runs)
+    return f"{prefix}[{inner}]"
+
+
+def targets_expression(hosts: Iterable[str]) -> str:
+    """A target expression in fleetdeck's own grammar for exactly these hosts (last-octet ranges)."""
+    by_prefix: dict[str, list[int]] = defaultdict(list)
+    others: list[str] = []
+    for host in sort_hosts(list(dict.fromkeys(hosts))):
+        v4 = _ipv4_prefix(host)
+        if v4:
+            by_prefix[v4[0]].append(v4[1])
+        else:
+            others.append(host)
+    terms = [
+        f"{prefix}.{a}" if a == b else f"{prefix}.{a}-{b}"
+        for prefix, numbers in by_prefix.items()
+        for a, b in _runs(numbers)
+    ]
+    return ",".join(terms + others)
+
+
+def result_output(result: Result) -> str:
+    """The text a person compares hosts by: stdout, then stderr, then the error."""
+    parts = [result.stdout]
+    if result.stderr:
+        parts.append(result.stderr)
+    if result.error:
+        parts.append(result.error)
+    return "\n".join(p for p in parts if p) if any(parts) else ""
+
+
+def group_outputs(results: Sequence[Result]) -> list[OutputGroup]:
+    """Hosts with the same status, exit code and output, biggest group first."""
+    groups: dict[tuple[str, int | None, str], list[str]] = defaultdict(list)
+    for result in results:
+        groups[(result.status, result.exit_code, result_output(result))].append(result.host)
+    folded = [
+        OutputGroup(
+            hosts=fold_hosts(hosts),
+            count=len(hosts),
+            status=status,
+            exit_code=code,
+            output=output,
+        )
+        for (status, code, output), hosts in groups.items()
+    ]
+    return sorted(folded, key=lambda g: (-g.count, g.status, g.hosts))
+
+
+def summarize(results: Iterable[Result]) -> dict[str, int]:
+    """Count of results per status, in the protocol's status order, zeros left out."""
+    counts = Counter(r.status for r in results)
+    return {status: counts[status] for status in HOST_STATUSES if counts[status]}
+
+
+def retry_targets(results: Iterable[Result]) -> str:
+    """The expression that re-runs the command on every host that did not succeed."""
+    return targets_expression(r.host for r in results if r.status != "ok")

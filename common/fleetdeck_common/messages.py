@@ -1,0 +1,270 @@
+"""The v1 WebSocket frames as models, and the parser that refuses what the protocol does not allow.
+
+Pure: no I/O. The gateway parses every browser frame with `parse_client_frame` and builds every
+outgoing frame from these models, so the wire format lives in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+Topic = Literal["cpu", "hosts", "chat", "jobs"]
+Role = Literal["viewer", "operator"]
+JobState = Literal["queued", "running", "done", "cancelled"]
+HostStatus = Literal["ok", "failed", "timeout", "unreachable", "auth_failed", "error", "cancelled", "lost"]
+ErrorCode = Literal[
+    "bad_request",
+    "unknown_type",
+    "forbidden",
+    "not_found",
+    "invalid_targets",
+    "rate_limited",
+    "unavailable",
+]
+
+HOST_STATUSES: tuple[HostStatus, ...] = (
+    "ok",
+    "failed",
+    "timeout",
+    "unreachable",
+    "auth_failed",
+    "error",
+    "cancelled",
+    "lost",
+)
+MAX_COMMAND_CHARS = 8192
+MAX_TARGETS_CHARS = 16384
+MAX_TIMEOUT_SECONDS = 86400.0
+DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_CHAT_CHARS = 2000
+MAX_REF_CHARS = 64
+
+Ref = Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]
+JobId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- client to server -------------------------------------------------------------------------
+
+
+class Subscribe(_Frame):
+    type: Literal["subscribe"]
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=4)]
+    ref: Ref | None = None
+
+
+class Unsubscribe(_Frame):
+    type: Literal["unsubscribe"]
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=4)]
+    ref: Ref | None = None
+
+
+class ChatSend(_Frame):
+    type: Literal["chat"]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_CHAT_CHARS)]
+    ref: Ref | None = None
+
+
+class Exec(_Frame):
+    type: Literal["exec"]
+    targets: Annotated[str, Field(min_length=1, max_length=MAX_TARGETS_CHARS)]
+    command: Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_CHARS)]
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] = DEFAULT_TIMEOUT_SECONDS
+    ref: Ref | None = None
+
+
+class Cancel(_Frame):
+    type: Literal["cancel"]
+    job: JobId
+    ref: Ref | None = None
+
+
+class Watch(_Frame):
+    type: Literal["watch"]
+    job: JobId
+    after: Annotated[int, Field(ge=0)] = 0
+    ref: Ref | None = None
+
+
+ClientFrame = Annotated[
+    Subscribe | Unsubscribe | ChatSend | Exec | Cancel | Watch, Field(discriminator="type")
+]
+CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "chat", "exec", "cancel", "watch"})
+OPERATOR_TYPES = frozenset({"exec", "cancel"})
+_client_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+
+
+class ProtocolError(Exception):
+    """A frame the server refuses; becomes an `error` frame, the connection stays open."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.ref = ref
+
+    def frame(self) -> Error:
+        return Error(code=self.code, message=self.message, ref=self.ref)
+
+
+def describe_validation_error(exc: ValidationError, skip_first: bool = False) -> str:
+    """One line for a person: which field was wrong and why."""
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = err["loc"][1:] if skip_first else err["loc"]
+        where = ".".join(str(p) for p in loc) or "frame"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_client_frame(raw: str | bytes) -> ClientFrame:
+    """Parse one frame from a browser, or raise ProtocolError saying what was wrong."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("bad_request", f"frame is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_request", "frame must be a JSON object with a 'type'")
+    ref = data.get("ref")
+    ref = ref if isinstance(ref, str) and 0 < len(ref) <= MAX_REF_CHARS else None
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_request", "frame has no 'type' string", ref)
+    if kind not in CLIENT_TYPES:
+        known = ", ".join(sorted(CLIENT_TYPES))
+        raise ProtocolError("unknown_type", f"unknown type {kind[:40]!r}; expected one of {known}", ref)
+    try:
+        return _client_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(
+            "bad_request", f"invalid {kind}: {describe_validation_error(exc, skip_first=True)}", ref
+        ) from None
+
+
+# --- server to client -------------------------------------------------------------------------
+
+
+class Hello(_Frame):
+    type: Literal["hello"] = "hello"
+    user: str
+    role: Role
+    version: int
+
+
+class Subscribed(_Frame):
+    type: Literal["subscribed"] = "subscribed"
+    topics: list[Topic]
+    ref: str | None = None
+
+
+class CpuSample(_Frame):
+    type: Literal["cpu"] = "cpu"
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    ts: float
+    total: Annotated[float, Field(ge=0, le=100)]
+    percpu: list[Annotated[float, Field(ge=0, le=100)]]
+    mem: Annotated[float, Field(ge=0, le=100)]
+    load: Annotated[list[float], Field(min_length=3, max_length=3)]
+    interval: Annotated[float, Field(gt=0)] = 1.0
+
+
+class History(_Frame):
+    type: Literal["history"] = "history"
+    host: str
+    samples: list[CpuSample]
+
+
+class HostInfo(_Frame):
+    host: str
+    online: bool
+    last_seen: float
+    cpus: int
+
+
+class Hosts(_Frame):
+    type: Literal["hosts"] = "hosts"
+    hosts: list[HostInfo]
+
+
+class Chat(_Frame):
+    type: Literal["chat"] = "chat"
+    from_: Annotated[str, Field(alias="from")]
+    text: str
+    ts: float
+    ref: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Job(_Frame):
+    type: Literal["job"] = "job"
+    job: str
+    targets: str
+    command: str
+    hosts: int
+    by: str
+    ts: float
+    state: JobState
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    summary: dict[str, int] | None = None
+    finished: float | None = None
+    cancelled_by: str | None = None
+    error: str | None = None
+    ref: str | None = None
+
+
+class Result(_Frame):
+    type: Literal["result"] = "result"
+    job: str
+    seq: int
+    host: str
+    status: HostStatus
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_ms: int
+    truncated: bool
+    error: str | None = None
+
+
+class OutputGroup(_Frame):
+    hosts: str
+    count: int
+    status: HostStatus
+    exit_code: int | None
+    output: str
+
+
+class Done(_Frame):
+    type: Literal["done"] = "done"
+    job: str
+    summary: dict[str, int]
+    duration_ms: int
+    groups: list[OutputGroup] = []
+    retry_targets: str = ""
+
+
+class Error(_Frame):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+
+
+_OMIT_WHEN_NONE = frozenset({"ref", "error", "summary", "finished", "cancelled_by"})
+
+
+def dump(frame: BaseModel) -> str:
+    """Serialise a server frame once; the same string goes to every socket."""
+    omit = {name for name in _OMIT_WHEN_NONE & set(type(frame).model_fields) if getattr(frame, name) is None}
+    return frame.model_dump_json(by_alias=True, exclude=omit)
+
+
+def load_json(raw: str | bytes) -> Any:
+    return json.loads(raw)

@@ -1,0 +1,219 @@
+"""The exec target grammar: an expression such as `10.0.0.1-100,!10.0.0.7 web01` to an ordered host list.
+
+Pure: no I/O and no name resolution. Errors name the offending term and say why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
+class TargetError(ValueError):
+    """A target expression that cannot run; `term` is the part that is wrong."""
+
+    def __init__(self, term: str, reason: str) -> None:
+        self.term = term
+        self.reason = reason
+        super().__init__(f"{term!r}: {reason}" if term else reason)
+
+
+def _parse_address(text: str) -> IPAddress | None:
+    candidate = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return ipaddress.ip_address(candidate)
+    except ValueError:
+        return None
+
+
+def _looks_numeric(text: str) -> bool:
+    """A dotted name whose last label is all digits is meant as an IPv4 address."""
+    return text.rsplit(".", 1)[-1].isdigit()
+
+
+def normalise_hostname(text: str) -> str | None:
+    """Return the lower-cased host name if it is a valid RFC 1123 name, else None."""
+    name = text.lower().rstrip(".")
+    if not name or len(name) > 253 or _looks_numeric(name):
+        return None
+    if all(_LABEL.match(label) for label in name.split(".")):
+        return name
+    return None
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Where exec may go (FLEETDECK_ALLOWED_TARGETS) and how many hosts one job may have."""
+
+    networks: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
+    names: tuple[str, ...] = ()
+    max_hosts: int = 1024
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str], max_hosts: int = 1024) -> TargetPolicy:
+        networks: list[IPNetwork] = []
+        names: list[str] = []
+        for raw in entries:
+            entry = raw.strip()
+            if not entry:
+                continue
+            networks_or_name = parse_allow_entry(entry)
+            if isinstance(networks_or_name, str):
+                names.append(networks_or_name)
+            else:
+                networks.append(networks_or_name)
+        return cls(tuple(networks), tuple(names), max_hosts)
+
+    def allows(self, host: str) -> bool:
+        address = _parse_address(host)
+        if address is not None:
+            return any(address in net for net in self.networks)
+        for pattern in self.names:
+            if pattern.startswith("*."):
+                if host.endswith(pattern[1:]):
+                    return True
+            elif host == pattern:
+                return True
+        return False
+
+    def describe(self) -> str:
+        return ",".join([str(n) for n in self.networks] + list(self.names)) or "(nothing)"
+
+
+def parse_allow_entry(entry: str) -> IPNetwork | str:
+    """One FLEETDECK_ALLOWED_TARGETS entry: a CIDR, an address, a host name or `*.domain`."""
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        pass
+    if entry.startswith("*.") and normalise_hostname(entry[2:]):
+        return "*." + entry[2:].lower()
+    name = normalise_hostname(entry)
+    if name is None:
+        raise ValueError(f"{entry!r} is not a CIDR, an address or a host name")
+    return name
+
+
+@dataclass
+class _Expansion:
+    hosts: dict[str, str] = field(default_factory=dict)  # host -> the term that produced it
+    excluded: set[str] = field(default_factory=set)
+
+
+def _range(term: str, start: IPAddress, end: IPAddress, limit: int) -> Iterator[str]:
+    if start.version != end.version:
+        raise TargetError(term, "range mixes IPv4 and IPv6")
+    if int(end) < int(start):
+        raise TargetError(term, f"range ends ({end}) before it starts ({start})")
+    count = int(end) - int(start) + 1
+    if count > limit:
+        raise TargetError(term, f"range has {count} addresses; at most {limit} hosts are allowed")
+    address_type = type(start)
+    return (str(address_type(int(start) + i)) for i in range(count))
+
+
+def _network_hosts(term: str, net: IPNetwork, limit: int) -> Iterator[str]:
+    if net.version == 4 and net.prefixlen < 31:
+        count = net.num_addresses - 2
+        hosts: Iterable[object] = net.hosts()
+    else:
+        count = net.num_addresses
+        hosts = iter(net)
+    if count > limit:
+        raise TargetError(term, f"network has {count} hosts; at most {limit} hosts are allowed")
+    return (str(h) for h in hosts)
+
+
+def expand_term(term: str, limit: int) -> Iterator[str]:
+    """Hosts of one term (without its `!`), or TargetError saying why the term is wrong."""
+    if "/" in term:
+        try:
+            net = ipaddress.ip_network(term, strict=False)
+        except ValueError as exc:
+            raise TargetError(term, f"not a valid CIDR network ({exc})") from None
+        return _network_hosts(term, net, limit)
+    address = _parse_address(term)
+    if address is not None:
+        return iter([str(address)])
+    if "-" in term:
+        left, right = term.split("-", 1)
+        start = _parse_address(left)
+        if start is not None:
+            if right.isdigit():
+                if start.version != 4:
+                    raise TargetError(term, "a last-octet range needs an IPv4 start address")
+                last = int(right)
+                if last > 255:
+                    raise TargetError(term, f"last octet {last} is more than 255")
+                end: IPAddress = ipaddress.IPv4Address(int(start) - int(start) % 256 + last)
+            else:
+                end_or_none = _parse_address(right)
+                if end_or_none is None:
+                    raise TargetError(term, f"range end {right!r} is not an address or a last octet")
+                end = end_or_none
+            return _range(term, start, end, limit)
+    name = normalise_hostname(term)
+    if name is None:
+        if _looks_numeric(term.lower().rstrip(".")):
+            raise TargetError(term, "not a valid IP address")
+        raise TargetError(term, "not an address, range, CIDR or valid host name")
+    return iter([name])
+
+
+def _sort_key(host: str) -> tuple[int, int, str]:
+    address = _parse_address(host)
+    if address is None:
+        return (2, 0, host)
+    return (address.version // 6, int(address), "")
+
+
+def split_terms(expression: str) -> list[str]:
+    return [t for t in _SEPARATORS.split(expression.strip()) if t]
+
+
+def expand_targets(expression: str, policy: TargetPolicy) -> list[str]:
+    """Expand a target expression into an ordered, de-duplicated host list allowed by `policy`."""
+    terms = split_terms(expression)
+    if not terms:
+        raise TargetError("", "the target expression is empty")
+    expansion = _Expansion()
+    # Exclusions may cut a large term down, so a single term may be bigger than the cap,
+    # but never unboundedly: 16 x max_hosts keeps memory small.
+    term_limit = max(policy.max_hosts * 16, 256)
+    for raw in terms:
+        negate = raw.startswith("!")
+        term = raw[1:] if negate else raw
+        if not term:
+            raise TargetError(raw, "'!' must be followed by a host, range or network")
+        for host in expand_term(term, term_limit):
+            if negate:
+                expansion.excluded.add(host)
+            else:
+                expansion.hosts.setdefault(host, raw)
+    hosts = [h for h in expansion.hosts if h not in expansion.excluded]
+    if not hosts:
+        raise TargetError(expression.strip()[:80], "no hosts left after exclusions")
+    for host in hosts:
+        if not policy.allows(host):
+            raise TargetError(
+                expansion.hosts[host],
+                f"{host} is outside the allowed targets ({policy.describe()})",
+            )
+    if len(hosts) > policy.max_hosts:
+        raise TargetError(
+            expression.strip()[:80],
+            f"expands to {len(hosts)} hosts; at most {policy.max_hosts} are allowed",
+        )
+    return sorted(hosts, key=_sort_key)
+
+
+def sort_hosts(hosts: Sequence[str]) -> list[str]:
+    return sorted(hosts, key=_sort_key)

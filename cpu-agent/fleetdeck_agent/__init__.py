@@ -1,0 +1,1 @@
+"""fleetdeck CPU agent: samples this host with psutil and publishes to the broker."""

@@ -1,0 +1,1 @@
+"""fleetdeck exec worker: runs queued commands on hosts over SSH and reports per host."""

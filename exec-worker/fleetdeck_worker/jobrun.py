@@ -1,0 +1,194 @@
+"""One job on one worker: run every host once, write each result the moment it is known.
+
+A host is marked started in the broker (HSETNX) before its command runs. A worker that takes
+over a stalled job reports hosts that were started but have no result as `lost` instead of
+running them again: a command never runs twice on a host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from fleetdeck_common import topics
+from fleetdeck_common.broker import Broker, BrokerUnavailable
+from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
+from fleetdeck_common.jobstore import (
+    JOB_RETENTION_SECONDS,
+    announce_job,
+    append_frame,
+    read_results,
+)
+from fleetdeck_common.messages import Done, Job, Result
+from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
+
+from .ssh import HostOutcome, SshOptions, run_on_host
+
+logger = logging.getLogger(__name__)
+
+HostRunner = Callable[[str, str, float, SshOptions, asyncio.Event], Awaitable[HostOutcome]]
+
+
+async def _retry(what: str, action: Callable[[], Awaitable[None]]) -> None:
+    """Keep trying a broker write through an outage: a result must not be lost."""
+    delay = 0.1
+    while True:
+        try:
+            await action()
+            return
+        except BrokerUnavailable as exc:
+            logger.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+class JobRun:
+    def __init__(
+        self,
+        broker: Broker,
+        job: Job,
+        worker: str,
+        policy: TargetPolicy,
+        ssh: SshOptions,
+        concurrency: int,
+        runner: HostRunner = run_on_host,
+    ) -> None:
+        self._broker = broker
+        self.job = job
+        self._worker = worker
+        self._policy = policy
+        self._ssh = ssh
+        self._concurrency = concurrency
+        self._runner = runner
+        self.cancel_event = asyncio.Event()
+        self.cancelled_by: str | None = None
+        self._results: list[Result] = []
+        self._seq = 0
+        self._write_lock = asyncio.Lock()
+        self._started = time.monotonic()
+
+    def cancel(self, by: str) -> None:
+        self.cancelled_by = self.cancelled_by or by
+        self.cancel_event.set()
+
+    async def run(self) -> None:
+        job_id = self.job.job
+        try:
+            hosts = expand_targets(self.job.targets, self._policy)
+        except TargetError as exc:
+            logger.error("job %s refused by this worker: %s", job_id, exc)
+            await self._finish(error=f"refused by worker: {exc}")
+            return
+        stored = await read_results(self._broker, job_id)
+        if stored.done is not None:
+            logger.info("job %s was already finished", job_id)
+            return
+        self._results = list(stored.results)
+        self._seq = max((r.seq for r in self._results), default=0)
+        reported = {r.host for r in self._results}
+        started = await self._broker.hash_get_all(topics.job_started_key(job_id))
+        cancelled_by = await self._broker.get(topics.job_cancel_key(job_id))
+        if cancelled_by:
+            self.cancel(cancelled_by)
+        await _retry(
+            "marking the job running",
+            lambda: announce_job(self._broker, self.job.model_copy(update={"state": "running"})),
+        )
+        for host in hosts:
+            if host in started and host not in reported:
+                await self._report(
+                    host,
+                    HostOutcome(
+                        "lost",
+                        None,
+                        "",
+                        "",
+                        False,
+                        0,
+                        f"its worker {started[host]} stopped while the command ran; not run again",
+                    ),
+                )
+        todo = [h for h in hosts if h not in started and h not in reported]
+        logger.info("job %s: %d hosts to run, %d already done", job_id, len(todo), len(hosts) - len(todo))
+        slots = asyncio.Semaphore(self._concurrency)
+        await asyncio.gather(*(self._run_host(host, slots) for host in todo))
+        await self._finish()
+
+    async def _run_host(self, host: str, slots: asyncio.Semaphore) -> None:
+        async with slots:
+            if self.cancel_event.is_set():
+                await self._report(
+                    host, HostOutcome("cancelled", None, "", "", False, 0, "cancelled before start")
+                )
+                return
+            claimed = await self._claim(host)
+            if not claimed:
+                logger.warning("job %s: %s was started by another worker; leaving it", self.job.job, host)
+                return
+            outcome = await self._runner(
+                host, self.job.command, self.job.timeout, self._ssh, self.cancel_event
+            )
+            await self._report(host, outcome)
+
+    async def _claim(self, host: str) -> bool:
+        while True:
+            try:
+                return await self._broker.hash_set_if_absent(
+                    topics.job_started_key(self.job.job), host, self._worker
+                )
+            except BrokerUnavailable as exc:
+                logger.warning("cannot mark %s started (%s); waiting", host, exc)
+                await asyncio.sleep(1.0)
+
+    async def _report(self, host: str, outcome: HostOutcome) -> None:
+        async with self._write_lock:
+            self._seq += 1
+            result = Result(
+                job=self.job.job,
+                seq=self._seq,
+                host=host,
+                status=outcome.status,
+                exit_code=outcome.exit_code,
+                stdout=outcome.stdout,
+                stderr=outcome.stderr,
+                duration_ms=outcome.duration_ms,
+                truncated=outcome.truncated,
+                error=outcome.error,
+            )
+            await _retry(f"writing the result of {host}", lambda: append_frame(self._broker, result))
+            self._results.append(result)
+
+    async def _finish(self, error: str | None = None) -> None:
+        job_id = self.job.job
+        summary = summarize(self._results)
+        done = Done(
+            job=job_id,
+            summary=summary,
+            duration_ms=int((time.monotonic() - self._started) * 1000),
+            groups=group_outputs(self._results),
+            retry_targets=retry_targets(self._results),
+        )
+        state = "cancelled" if self.cancelled_by else "done"
+        final = self.job.model_copy(
+            update={
+                "state": state,
+                "summary": summary,
+                "finished": round(time.time(), 3),
+                "cancelled_by": self.cancelled_by,
+                "error": error,
+            }
+        )
+        await _retry("writing the job's end", lambda: append_frame(self._broker, done))
+        await _retry("updating the job record", lambda: announce_job(self._broker, final))
+        for key in (
+            topics.job_results_stream(job_id),
+            topics.job_started_key(job_id),
+            topics.job_key(job_id),
+        ):
+            try:
+                await self._broker.expire(key, JOB_RETENTION_SECONDS)
+            except BrokerUnavailable:
+                logger.warning("could not set retention on %s", key)
+        logger.info("job %s %s: %s", job_id, state, summary)

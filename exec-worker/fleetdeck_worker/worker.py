@@ -1,0 +1,181 @@
+"""The worker: read jobs from the stream's consumer group, take over stalled ones, shut down gently."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from fleetdeck_common import topics
+from fleetdeck_common.broker import Broker, BrokerUnavailable, StreamEntry
+from fleetdeck_common.jobstore import load_job
+from fleetdeck_common.service import wait_or_stop
+from fleetdeck_common.settings import WorkerSettings
+
+from .jobrun import HostRunner, JobRun
+from .ssh import SshOptions, run_on_host
+
+logger = logging.getLogger(__name__)
+
+MAX_JOBS_AT_ONCE = 8
+
+
+def ssh_options(settings: WorkerSettings) -> SshOptions:
+    return SshOptions(
+        user=settings.ssh_user,
+        port=settings.ssh_port,
+        key=settings.ssh_key,
+        known_hosts=settings.known_hosts,
+        check_host_keys=settings.ssh_host_key_check,
+        connect_timeout=settings.connect_timeout,
+        output_limit=settings.output_limit,
+    )
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings, broker: Broker, runner: HostRunner = run_on_host) -> None:
+        self.settings = settings
+        self.name = settings.worker_name
+        self._broker = broker
+        self._runner = runner
+        self._policy = settings.target_policy()
+        self._ssh = ssh_options(settings)
+        self._runs: dict[str, tuple[str, JobRun, asyncio.Task[None]]] = {}  # job -> (entry id, run, task)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take jobs until `stop` is set, then let running hosts finish within the grace period."""
+        await self._ensure_group(stop)
+        helpers = [
+            asyncio.create_task(self._listen_for_cancels()),
+            asyncio.create_task(self._heartbeat(stop)),
+            asyncio.create_task(self._claim_stalled(stop)),
+        ]
+        logger.info("worker %s taking jobs", self.name)
+        try:
+            await self._consume(stop)
+            await self._drain()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+        logger.info("worker %s stopped", self.name)
+
+    async def _ensure_group(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._broker.group_ensure(topics.JOBS_STREAM, topics.WORKER_GROUP)
+                return
+            except BrokerUnavailable as exc:
+                logger.warning("waiting for the broker: %s", exc)
+                await wait_or_stop(stop, 1.0)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if len(self._runs) >= MAX_JOBS_AT_ONCE:
+                await wait_or_stop(stop, 0.2)
+                continue
+            try:
+                entries = await self._broker.group_read(
+                    topics.JOBS_STREAM, topics.WORKER_GROUP, self.name, count=1, block=1.0
+                )
+            except BrokerUnavailable as exc:
+                logger.warning("cannot read jobs (%s); retrying", exc)
+                await wait_or_stop(stop, 1.0)
+                continue
+            for entry in entries:
+                await self._start(entry)
+
+    async def _start(self, entry: StreamEntry) -> None:
+        job_id = entry.fields.get("job", "")
+        if job_id in self._runs:
+            return
+        job = await load_job(self._broker, job_id)
+        if job is None:
+            logger.error("stream entry %s names unknown job %r; dropping it", entry.id, job_id)
+            await self._broker.group_ack(topics.JOBS_STREAM, topics.WORKER_GROUP, entry.id)
+            return
+        run = JobRun(
+            self._broker,
+            job,
+            self.name,
+            self._policy,
+            self._ssh,
+            self.settings.exec_concurrency,
+            self._runner,
+        )
+        task = asyncio.create_task(self._run_job(entry.id, run), name=f"job-{job_id}")
+        self._runs[job_id] = (entry.id, run, task)
+
+    async def _run_job(self, entry_id: str, run: JobRun) -> None:
+        try:
+            await run.run()
+        except Exception:
+            # Left unacknowledged on purpose: another worker takes the job over after claim_idle.
+            logger.exception("job %s failed on this worker", run.job.job)
+            self._runs.pop(run.job.job, None)
+            return
+        while True:
+            try:
+                await self._broker.group_ack(topics.JOBS_STREAM, topics.WORKER_GROUP, entry_id)
+                break
+            except BrokerUnavailable:
+                await asyncio.sleep(1.0)
+        self._runs.pop(run.job.job, None)
+
+    async def _drain(self) -> None:
+        if not self._runs:
+            return
+        tasks = [task for _entry, _run, task in self._runs.values()]
+        grace = self.settings.shutdown_grace
+        logger.info("waiting up to %.0fs for %d running jobs", grace, len(tasks))
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        if pending:
+            for _entry, run, _task in list(self._runs.values()):
+                run.cancel(f"worker {self.name} shutting down")
+            await asyncio.wait(pending)
+
+    async def _listen_for_cancels(self) -> None:
+        async with self._broker.subscribe([topics.CONTROL_CHANNEL]) as events:
+            async for event in events:
+                try:
+                    message = json.loads(event.data)
+                    job_id, by = str(message["cancel"]), str(message.get("by", "someone"))
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if job_id in self._runs:
+                    logger.info("job %s cancelled by %s", job_id, by)
+                    self._runs[job_id][1].cancel(by)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Keep our in-flight jobs' idle time low so nobody takes them over while we live."""
+        period = self.settings.claim_idle / 3
+        while True:
+            ids = [entry for entry, _run, _task in self._runs.values()]
+            with contextlib.suppress(BrokerUnavailable):
+                await self._broker.group_touch(topics.JOBS_STREAM, topics.WORKER_GROUP, self.name, ids)
+                await self._broker.set(
+                    topics.worker_heartbeat_key(self.name), "1", ttl=self.settings.claim_idle
+                )
+            await asyncio.sleep(period)
+
+    async def _claim_stalled(self, stop: asyncio.Event) -> None:
+        """Jobs whose worker went silent for claim_idle seconds: finish what never started."""
+        period = max(self.settings.claim_idle / 2, 0.25)
+        while not stop.is_set():
+            await wait_or_stop(stop, period)
+            if stop.is_set() or len(self._runs) >= MAX_JOBS_AT_ONCE:
+                continue
+            try:
+                entries = await self._broker.group_claim_stale(
+                    topics.JOBS_STREAM,
+                    topics.WORKER_GROUP,
+                    self.name,
+                    self.settings.claim_idle,
+                    count=4,
+                )
+            except BrokerUnavailable:
+                continue
+            for entry in entries:
+                logger.warning("taking over stalled job %s", entry.fields.get("job"))
+                await self._start(entry)

@@ -1,0 +1,1 @@
+"""fleetdeck gateway: the dashboard, the /ws relay and the HTTP API."""

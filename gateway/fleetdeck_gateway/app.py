@@ -1,0 +1,124 @@
+"""The gateway application: routes and lifespan only."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fleetdeck_common.broker import Broker, create_broker
+from fleetdeck_common.settings import GatewaySettings
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from . import api
+from .auth import Authenticator
+from .jobs import JobService
+from .metrics import GatewayMetrics
+from .relay import Hub
+from .tokens import TokenStore
+from .ws import websocket_endpoint
+
+logger = logging.getLogger(__name__)
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    # Scripts only from our own origin; ECharts and xterm.js set inline styles.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def find_web_dir(configured: Path | None) -> Path:
+    if configured is not None:
+        return configured
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "web"
+        if (candidate / "index.html").is_file():
+            return candidate
+    raise FileNotFoundError("dashboard files not found; set FLEETDECK_WEB_DIR")
+
+
+class Gateway:
+    """Everything one gateway process holds, reachable from handlers as `app.state.gateway`."""
+
+    def __init__(self, settings: GatewaySettings, broker: Broker, tokens: TokenStore) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.tokens = tokens
+        self.auth = Authenticator(tokens, broker, settings.allowed_origins)
+        self.metrics = GatewayMetrics(lambda: float(broker.reconnects))
+        self.hub = Hub(broker, self.metrics)
+        self.jobs = JobService(broker, settings.target_policy())
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    if await gateway.broker.ping():
+        return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "broker unreachable"}, status_code=503)
+
+
+async def metrics(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    gateway.metrics.queued_bytes.set(sum(c.outbox.queued_bytes for c in gateway.hub.clients))
+    return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    settings: GatewaySettings, broker: Broker | None = None, tokens: TokenStore | None = None
+) -> Starlette:
+    """The ASGI app; pass a broker to share one (as `fleetdeck up` does), else one is made from settings."""
+    owns_broker = broker is None
+    the_broker = broker or create_broker(settings.redis_url)
+    gateway = Gateway(settings, the_broker, tokens or TokenStore(settings.tokens_file))
+    web = find_web_dir(settings.web_dir)
+
+    async def index(request: Request) -> Response:
+        identity, _ = await gateway.auth.identify(request)
+        if identity is None:
+            return RedirectResponse("/login", status_code=303)
+        return FileResponse(web / "index.html", headers=PAGE_HEADERS)
+
+    async def login_page(request: Request) -> Response:
+        return FileResponse(web / "login.html", headers=PAGE_HEADERS)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if owns_broker:
+            await the_broker.connect()
+        await gateway.hub.start()
+        try:
+            yield
+        finally:
+            await gateway.hub.stop()
+            if owns_broker:
+                await the_broker.disconnect()
+
+    routes = [
+        Route("/", index),
+        Route("/login", login_page),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        WebSocketRoute("/ws", websocket_endpoint),
+        *api.routes,
+        Mount("/static", StaticFiles(directory=web), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,45 @@
+"""Prometheus metrics of one gateway process (own registry, so several apps can share a process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class GatewayMetrics:
+    def __init__(self, reconnects: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        self.clients = Gauge(
+            "fleetdeck_gateway_clients", "WebSocket clients connected", registry=self.registry
+        )
+        self.frames_relayed = Counter(
+            "fleetdeck_gateway_frames_relayed",
+            "frames queued to clients",
+            ["type"],
+            registry=self.registry,
+        )
+        self.frames_dropped = Counter(
+            "fleetdeck_gateway_frames_dropped",
+            "stale samples replaced by a newer one before a slow client read them",
+            registry=self.registry,
+        )
+        self.slow_disconnects = Counter(
+            "fleetdeck_gateway_slow_disconnects",
+            "clients closed for falling too far behind",
+            registry=self.registry,
+        )
+        self.redis_reconnects = Gauge(
+            "fleetdeck_gateway_redis_reconnects",
+            "times the broker subscription was lost and re-established",
+            registry=self.registry,
+        )
+        self.redis_reconnects.set_function(reconnects)
+        self.queued_bytes = Gauge(
+            "fleetdeck_gateway_queued_bytes",
+            "bytes waiting in client outboxes",
+            registry=self.registry,
+        )
+        self.jobs_submitted = Counter(
+            "fleetdeck_gateway_jobs_submitted", "exec jobs queued", registry=self.registry
+        )

@@ -1,0 +1,31 @@
+"""Token bucket per connection: bursts are fine, floods are refused and then closed."""
+
+from __future__ import annotations
+
+import time
+
+
+class RateLimiter:
+    def __init__(self, rate: float = 20.0, burst: float = 60.0, tolerance: int = 200) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._stamp = time.monotonic()
+        self._tolerance = tolerance
+        self.refused = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self.refused = 0
+            return True
+        self.refused += 1
+        return False
+
+    @property
+    def flooding(self) -> bool:
+        """Still sending after this many refusals in a row: close the connection."""
+        return self.refused > self._tolerance

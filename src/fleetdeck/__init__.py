@@ -1,0 +1,1 @@
+"""fleetdeck: the umbrella command (`fleetdeck up`, `fleetdeck token add`, `fleetdeck exec`)."""

@@ -1,0 +1,116 @@
+"""The `fleetdeck` command: `up`, `token add`, `exec`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fleetdeck_common.cli import add_settings_arguments, load_settings
+from fleetdeck_common.logs import setup_logging
+from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
+from fleetdeck_gateway.tokens import TokenFileError, TokenStore, add_token
+
+from .exec_client import run_exec
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetdeck", description="Watch a fleet live and run commands across it."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser(
+        "up",
+        help="gateway + local agent + worker in one process, no Redis",
+        description="Run the whole of fleetdeck in one process on the in-memory broker. "
+        "Every gateway and worker setting applies (flags or environment).",
+    )
+    add_settings_arguments(up, GatewaySettings)
+    up.set_defaults(redis_url=None)
+
+    token = commands.add_parser("token", help="manage access tokens").add_subparsers(
+        dest="action", required=True
+    )
+    add = token.add_parser("add", help="create a token, print it once, store only its hash")
+    add.add_argument("name", help="who the token is for (shown as the user)")
+    add.add_argument(
+        "--role",
+        choices=["viewer", "operator"],
+        required=True,
+        help="viewer watches; operator also runs and cancels commands",
+    )
+    add.add_argument(
+        "--file",
+        type=Path,
+        default=os.environ.get("FLEETDECK_TOKENS_FILE"),
+        required="FLEETDECK_TOKENS_FILE" not in os.environ,
+        help="token file to append to [env FLEETDECK_TOKENS_FILE]",
+    )
+
+    run = commands.add_parser(
+        "exec",
+        help="run a command on hosts through a gateway",
+        description="Run COMMAND on every host of TARGETS through a gateway; one line per host as it "
+        "finishes, then hosts grouped by identical output. Exit 0 only if every host "
+        "succeeded, 1 if any did not, 2 if the gateway refused, 3 if it cannot be reached.",
+    )
+    run.add_argument("targets", help="target expression, e.g. '10.0.0.1-100,!10.0.0.7'")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run")
+    run.add_argument(
+        "--url",
+        default=os.environ.get("FLEETDECK_URL", "http://127.0.0.1:8000"),
+        help="gateway URL [env FLEETDECK_URL; default http://127.0.0.1:8000]",
+    )
+    run.add_argument(
+        "--token",
+        default=os.environ.get("FLEETDECK_TOKEN"),
+        help="operator token [env FLEETDECK_TOKEN]",
+    )
+    run.add_argument("--timeout", type=float, default=30.0, help="seconds per host (default 30)")
+    return parser
+
+
+def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .up import MEMORY_URL, run_all_in_one
+
+    args.redis_url = MEMORY_URL
+    gateway = load_settings(GatewaySettings, args, parser)
+    agent = AgentSettings(redis_url=MEMORY_URL)
+    worker = WorkerSettings(
+        redis_url=MEMORY_URL, allowed_targets=gateway.allowed_targets, max_hosts=gateway.max_hosts
+    )
+    setup_logging(gateway.log_level, gateway.log_json)
+    try:
+        tokens = TokenStore(gateway.tokens_file)
+    except TokenFileError as exc:
+        parser.error(str(exc))
+    asyncio.run(run_all_in_one(gateway, agent, worker, tokens))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        sys.exit(_up(args, parser))
+    if args.command == "token":
+        try:
+            token = add_token(args.file, args.name, args.role)
+        except (TokenFileError, OSError) as exc:
+            parser.exit(2, f"fleetdeck token add: {exc}\n")
+        print(token)
+        print(
+            f"added {args.name} ({args.role}) to {args.file}; the token is shown only once",
+            file=sys.stderr,
+        )
+        sys.exit(0)
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        parser.error("exec needs a command after --")
+    if not args.token:
+        parser.error("exec needs --token or FLEETDECK_TOKEN")
+    sys.exit(asyncio.run(run_exec(args.url, args.token, args.targets, " ".join(command), args.timeout)))

@@ -1,0 +1,154 @@
+"""`fleetdeck exec`: run a command through a gateway and print one line per host as it finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from fleetdeck_common.messages import Done, Result
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+EXIT_ALL_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_REFUSED = 2
+EXIT_UNREACHABLE = 3
+
+_COLOURS = {
+    "ok": "32",
+    "failed": "31",
+    "timeout": "33",
+    "unreachable": "35",
+    "auth_failed": "35",
+    "error": "31",
+    "cancelled": "90",
+    "lost": "33",
+}
+
+
+def _paint(text: str, status: str, colour: bool) -> str:
+    return f"\x1b[{_COLOURS.get(status, '0')}m{text}\x1b[0m" if colour else text
+
+
+def _printable(text: str) -> str:
+    """Output from hosts must not drive the operator's terminal: escape control characters."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def format_result(result: Result, colour: bool) -> str:
+    first = (result.stdout or result.stderr or result.error or "").strip().splitlines()
+    code = "-" if result.exit_code is None else str(result.exit_code)
+    line = f"{result.host:<16} {result.status:<11} exit {code:<4} {result.duration_ms:>6}ms"
+    detail = _printable(first[0][:200]) if first else ""
+    return f"{_paint(line, result.status, colour)}  {detail}".rstrip()
+
+
+def format_summary(done: Done, colour: bool) -> list[str]:
+    counts = ", ".join(f"{status} {count}" for status, count in done.summary.items())
+    lines = [f"--- {sum(done.summary.values())} hosts in {done.duration_ms / 1000:.1f}s: {counts}"]
+    for group in done.groups:
+        header = f"{group.hosts} ({group.count}) {group.status}"
+        lines.append(_paint(header, group.status, colour))
+        lines.extend(f"    {_printable(line)}" for line in group.output.splitlines()[:20])
+    if done.retry_targets:
+        lines.append(f"re-run where it did not succeed: {done.retry_targets}")
+    return lines
+
+
+@dataclass
+class ExecState:
+    job: str | None = None
+    last_seq: int = 0
+    done: Done | None = None
+    results: list[Result] = field(default_factory=list)
+
+
+def ws_url(base: str) -> str:
+    base = base.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :] + "/ws"
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://") :] + "/ws"
+    return base if base.endswith("/ws") else base + "/ws"
+
+
+async def _session(
+    url: str, token: str, first: dict[str, Any], state: ExecState, out: TextIO, colour: bool
+) -> int | None:
+    """One connection; returns an exit code when finished, None to reconnect."""
+    async with connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=16 * 1024 * 1024
+    ) as ws:
+        await ws.send(json.dumps(first))
+        async for raw in ws:
+            frame = json.loads(raw)
+            kind = frame.get("type")
+            if kind == "error" and frame.get("ref") == "cli":
+                print(f"fleetdeck exec: {frame['code']}: {frame['message']}", file=sys.stderr)
+                return EXIT_REFUSED
+            if kind == "job" and frame.get("ref") == "cli" and state.job is None:
+                state.job = frame["job"]
+                print(f"job {state.job}: {frame['hosts']} hosts", file=sys.stderr)
+            elif kind == "result" and frame.get("job") == state.job:
+                result = Result.model_validate(frame)
+                if result.seq > state.last_seq:
+                    state.last_seq = result.seq
+                    state.results.append(result)
+                    print(format_result(result, colour), file=out, flush=True)
+            elif kind == "done" and frame.get("job") == state.job:
+                state.done = Done.model_validate(frame)
+                for line in format_summary(state.done, colour):
+                    print(line, file=out)
+                ok = set(state.done.summary) <= {"ok"}
+                return EXIT_ALL_OK if ok else EXIT_SOME_FAILED
+    return None
+
+
+async def run_exec(
+    url: str,
+    token: str,
+    targets: str,
+    command: str,
+    timeout: float,
+    out: TextIO = sys.stdout,
+    retries: int = 10,
+) -> int:
+    state = ExecState()
+    colour = out.isatty()
+    attempt = 0
+    while True:
+        first: dict[str, Any] = (
+            {
+                "type": "exec",
+                "targets": targets,
+                "command": command,
+                "timeout": timeout,
+                "ref": "cli",
+            }
+            if state.job is None
+            else {"type": "watch", "job": state.job, "after": state.last_seq, "ref": "cli"}
+        )
+        try:
+            code = await _session(ws_url(url), token, first, state, out, colour)
+            if code is not None:
+                return code
+        except InvalidStatus as exc:
+            print(
+                f"fleetdeck exec: the gateway refused the connection ({exc.response.status_code}): "
+                "check the token and URL",
+                file=sys.stderr,
+            )
+            return EXIT_REFUSED
+        except (OSError, ConnectionClosed, TimeoutError) as exc:
+            if state.job is None and attempt == 0 and isinstance(exc, OSError):
+                print(f"fleetdeck exec: cannot reach {url}: {exc}", file=sys.stderr)
+                return EXIT_UNREACHABLE
+            print(f"fleetdeck exec: connection lost ({exc}); resuming", file=sys.stderr)
+        attempt += 1
+        if attempt > retries:
+            print("fleetdeck exec: gave up reconnecting", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        await asyncio.sleep(min(0.2 * 2**attempt, 5.0))

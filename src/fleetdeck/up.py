@@ -1,0 +1,50 @@
+"""`fleetdeck up`: gateway, a local agent and a worker in one process on the in-memory broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import uvicorn
+from fleetdeck_agent.agent import run_agent
+from fleetdeck_common.broker import create_broker
+from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
+from fleetdeck_gateway.__main__ import login_url
+from fleetdeck_gateway.app import create_app
+from fleetdeck_gateway.server import uvicorn_config
+from fleetdeck_gateway.tokens import TokenStore
+from fleetdeck_worker.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+MEMORY_URL = "memory://"
+
+
+async def run_all_in_one(
+    gateway: GatewaySettings, agent: AgentSettings, worker: WorkerSettings, tokens: TokenStore
+) -> None:
+    broker = create_broker(MEMORY_URL)
+    app = create_app(gateway, broker=broker, tokens=tokens)
+    server = uvicorn.Server(uvicorn_config(app, gateway))
+    stop = asyncio.Event()
+    side_tasks = [
+        asyncio.create_task(run_agent(agent, broker, stop), name="agent"),
+        asyncio.create_task(Worker(worker, broker).run(stop), name="worker"),
+    ]
+    if tokens.generated_token:
+        print(f"fleetdeck is up. Log in at: {login_url(gateway, tokens.generated_token)}", flush=True)
+    else:
+        print(
+            f"fleetdeck is up at http://{gateway.host}:{gateway.port}/ (log in with a token)",
+            flush=True,
+        )
+    try:
+        # uvicorn handles SIGINT/SIGTERM; when it returns, the agent and worker wind down too.
+        await server.serve()
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                asyncio.gather(*side_tasks, return_exceptions=True), worker.shutdown_grace + 5
+            )

@@ -1,0 +1,362 @@
+"use strict";
+// The fleetdeck dashboard: one WebSocket (reconnects with backoff), live CPU charts per host,
+// host presence, team chat, and a batch-exec terminal that resumes a job after a reconnect.
+(function () {
+  const HISTORY_POINTS = 900;
+  const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- connection
+  const state = { ws: null, attempt: 0, refs: 0, user: null, role: null };
+  const handlers = {};
+
+  function setConnState(name, text) {
+    const badge = $("conn-state");
+    badge.className = "badge " + name;
+    badge.dataset.state = name;
+    badge.textContent = text;
+  }
+
+  function send(frame) {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function nextRef(prefix) {
+    state.refs += 1;
+    return prefix + state.refs;
+  }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(proto + "//" + location.host + "/ws");
+    state.ws = ws;
+    setConnState("connecting", "connecting…");
+    ws.onmessage = (event) => {
+      let frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      const handler = handlers[frame.type];
+      if (handler) handler(frame);
+    };
+    ws.onclose = () => {
+      state.ws = null;
+      scheduleReconnect();
+    };
+  }
+
+  async function scheduleReconnect() {
+    // A refused handshake looks like any other close; ask the API whether we are still logged in.
+    try {
+      const me = await fetch("/api/me", { credentials: "same-origin" });
+      if (me.status === 401) { location.replace("/login"); return; }
+    } catch (e) { /* gateway down: keep retrying */ }
+    state.attempt += 1;
+    const delay = Math.min(10000, 500 * 2 ** Math.min(state.attempt - 1, 5)) * (0.5 + Math.random() / 2);
+    setConnState("reconnecting", "reconnecting in " + Math.ceil(delay / 1000) + "s");
+    setTimeout(connect, delay);
+  }
+
+  handlers.hello = (frame) => {
+    state.attempt = 0;
+    state.user = frame.user;
+    state.role = frame.role;
+    $("whoami").textContent = frame.user + " (" + frame.role + ")";
+    setConnState("online", "live");
+    document.body.dataset.role = frame.role;
+    $("exec-run").disabled = frame.role !== "operator";
+    send({ type: "subscribe", topics: ["cpu", "hosts", "chat"] });
+    exec.resume();
+  };
+
+  handlers.error = (frame) => {
+    if (frame.ref && frame.ref.startsWith("exec")) exec.refused(frame);
+    else if (frame.ref && frame.ref.startsWith("chat")) $("chat-error").textContent = frame.message;
+    else console.warn("fleetdeck error", frame.code, frame.message);
+  };
+
+  // ---------------------------------------------------------------- charts
+  const charts = new Map(); // host -> {card, chart, points, percpu, cores, online}
+
+  function chartOptions(entry) {
+    const series = [{
+      name: "total", type: "line", showSymbol: false, data: entry.points,
+      lineStyle: { width: 2 }, areaStyle: { opacity: 0.15 },
+    }];
+    if (entry.cores) {
+      entry.percpu.forEach((points, i) => series.push({
+        name: "cpu" + i, type: "line", showSymbol: false, data: points, lineStyle: { width: 1, opacity: 0.6 },
+      }));
+    }
+    return {
+      animation: false,
+      grid: { left: 36, right: 8, top: 8, bottom: 22 },
+      xAxis: { type: "time", axisLabel: { color: "#7d8b99", fontSize: 10 }, splitLine: { show: false } },
+      yAxis: { type: "value", min: 0, max: 100, axisLabel: { color: "#7d8b99", fontSize: 10, formatter: "{value}%" },
+               splitLine: { lineStyle: { color: "#263241" } } },
+      tooltip: { trigger: "axis", valueFormatter: (v) => (v == null ? "" : v.toFixed(1) + "%") },
+      series,
+    };
+  }
+
+  function ensureChart(host) {
+    let entry = charts.get(host);
+    if (entry) return entry;
+    const card = document.createElement("article");
+    card.className = "chart-card";
+    card.dataset.host = host;
+    const header = document.createElement("header");
+    const name = document.createElement("span");
+    name.className = "host";
+    name.textContent = host;
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.textContent = "cores";
+    toggle.title = "show every core";
+    const now = document.createElement("span");
+    now.className = "now";
+    header.append(name, toggle, now);
+    const box = document.createElement("div");
+    box.className = "chart";
+    card.append(header, box);
+    // Keep cards in host order.
+    const sorted = [...charts.keys(), host].sort();
+    const before = charts.get(sorted[sorted.indexOf(host) + 1]);
+    $("charts").insertBefore(card, before ? before.card : null);
+    $("no-hosts").hidden = true;
+    entry = { card, box, now, chart: echarts.init(box, null, { renderer: "canvas" }), points: [], percpu: [],
+              cores: false, dirty: true, lastTs: 0 };
+    toggle.addEventListener("click", () => {
+      entry.cores = !entry.cores;
+      toggle.textContent = entry.cores ? "total" : "cores";
+      entry.chart.setOption(chartOptions(entry), { replaceMerge: ["series"] });
+    });
+    charts.set(host, entry);
+    return entry;
+  }
+
+  function addSample(entry, sample) {
+    if (sample.ts <= entry.lastTs) return;
+    entry.lastTs = sample.ts;
+    const t = sample.ts * 1000;
+    entry.points.push([t, sample.total]);
+    sample.percpu.forEach((v, i) => {
+      if (!entry.percpu[i]) entry.percpu[i] = [];
+      entry.percpu[i].push([t, v]);
+      if (entry.percpu[i].length > HISTORY_POINTS) entry.percpu[i].shift();
+    });
+    if (entry.points.length > HISTORY_POINTS) entry.points.shift();
+    entry.now.textContent = sample.total.toFixed(1) + "% · mem " + sample.mem.toFixed(0) + "% · load " +
+      sample.load[0].toFixed(2);
+    entry.dirty = true;
+  }
+
+  handlers.history = (frame) => {
+    const entry = ensureChart(frame.host);
+    frame.samples.forEach((s) => addSample(entry, s));
+  };
+  handlers.cpu = (frame) => addSample(ensureChart(frame.host), frame);
+
+  function redraw() {
+    charts.forEach((entry) => {
+      if (!entry.dirty) return;
+      entry.dirty = false;
+      entry.chart.setOption(chartOptions(entry));
+      entry.card.dataset.points = String(entry.points.length);
+    });
+  }
+  setInterval(redraw, 500);
+  window.addEventListener("resize", () => charts.forEach((e) => e.chart.resize()));
+
+  // ---------------------------------------------------------------- hosts
+  handlers.hosts = (frame) => {
+    const list = $("host-list");
+    list.replaceChildren();
+    let online = 0;
+    frame.hosts.forEach((h) => {
+      const li = document.createElement("li");
+      li.className = h.online ? "online" : "offline";
+      li.dataset.host = h.host;
+      const dot = document.createElement("span");
+      dot.className = "dot";
+      const name = document.createElement("span");
+      name.textContent = h.host;
+      const info = document.createElement("span");
+      info.className = "muted";
+      info.textContent = h.online ? h.cpus + " cpus" : "offline";
+      li.append(dot, name, info);
+      list.append(li);
+      if (h.online) online += 1;
+      const entry = ensureChart(h.host);
+      entry.card.classList.toggle("offline", !h.online);
+    });
+    $("host-count").textContent = online + "/" + frame.hosts.length + " online";
+  };
+
+  // ---------------------------------------------------------------- chat
+  handlers.chat = (frame) => {
+    const li = document.createElement("li");
+    const ts = document.createElement("span");
+    ts.className = "ts";
+    ts.textContent = new Date(frame.ts * 1000).toLocaleTimeString();
+    const from = document.createElement("span");
+    from.className = "from";
+    from.textContent = frame.from;
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = frame.text;
+    li.append(ts, from, text);
+    const log = $("chat-log");
+    log.append(li);
+    while (log.children.length > 200) log.firstChild.remove();
+    log.scrollTop = log.scrollHeight;
+  };
+
+  $("chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("chat-input");
+    const text = input.value.trim();
+    if (!text) return;
+    $("chat-error").textContent = "";
+    if (send({ type: "chat", text, ref: nextRef("chat") })) input.value = "";
+    else $("chat-error").textContent = "Not connected; the message was not sent.";
+  });
+
+  $("logout").addEventListener("click", async () => {
+    await fetch("/api/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
+    location.replace("/login");
+  });
+
+  // ---------------------------------------------------------------- exec terminal
+  const term = new Terminal({ convertEol: true, fontSize: 13, scrollback: 5000, disableStdin: true,
+                              theme: { background: "#000000" } });
+  const fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open($("terminal"));
+  fit.fit();
+  window.addEventListener("resize", () => fit.fit());
+  window.fleetdeckTerminal = term; // lets tests read what the terminal shows
+
+  const COLOURS = { ok: 32, failed: 31, error: 31, timeout: 33, lost: 33, unreachable: 35, auth_failed: 35,
+                    cancelled: 90 };
+  const paint = (text, status) => "\x1b[" + (COLOURS[status] || 0) + "m" + text + "\x1b[0m";
+  // Output comes from hosts we do not control: no escape sequence of theirs may reach the terminal.
+  const clean = (text) => String(text).replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g,
+    (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
+  const pad = (text, width) => (text + " ".repeat(width)).slice(0, Math.max(width, text.length));
+
+  const exec = {
+    job: null, total: 0, lastSeq: 0, counts: {}, pendingRef: null, done: false, retryTargets: "",
+
+    start(targets, command, timeout) {
+      this.pendingRef = nextRef("exec");
+      if (!send({ type: "exec", targets, command, timeout, ref: this.pendingRef })) {
+        term.writeln(paint("not connected; nothing was run", "failed"));
+        this.pendingRef = null;
+      }
+    },
+
+    refused(frame) {
+      term.writeln(paint("refused: " + clean(frame.message), "failed"));
+      this.pendingRef = null;
+    },
+
+    accepted(frame) {
+      this.job = frame.job;
+      this.command = frame.command;
+      this.timeout = frame.timeout;
+      this.total = frame.hosts;
+      this.lastSeq = 0;
+      this.counts = {};
+      this.done = false;
+      this.pendingRef = null;
+      $("exec-outputs").replaceChildren();
+      term.writeln("");
+      term.writeln("\x1b[1m$ " + clean(frame.command) + "\x1b[0m  on " + clean(frame.targets) +
+                   " (" + frame.hosts + " hosts, job " + frame.job + ")");
+      $("exec-cancel").disabled = false;
+      $("exec-rerun").disabled = true;
+      this.progress();
+    },
+
+    resume() {
+      // After a reconnect, ask for exactly the results we have not seen.
+      if (this.job && !this.done) send({ type: "watch", job: this.job, after: this.lastSeq, ref: nextRef("watch") });
+    },
+
+    result(frame) {
+      if (frame.job !== this.job || frame.seq <= this.lastSeq) return;
+      this.lastSeq = frame.seq;
+      this.counts[frame.status] = (this.counts[frame.status] || 0) + 1;
+      const first = (frame.stdout || frame.stderr || frame.error || "").trim().split("\n")[0].slice(0, 160);
+      const code = frame.exit_code === null ? "-" : String(frame.exit_code);
+      term.writeln(paint(pad(clean(frame.host), 16) + " " + pad(frame.status, 11) + " exit " + pad(code, 4) + " " +
+                         String(frame.duration_ms).padStart(6) + "ms", frame.status) + "  " + clean(first));
+      this.addOutput(frame);
+      this.progress();
+    },
+
+    addOutput(frame) {
+      const box = document.createElement("details");
+      box.className = "host-output";
+      box.dataset.host = frame.host;
+      const summary = document.createElement("summary");
+      summary.className = "status-" + frame.status;
+      summary.textContent = frame.host + " — " + frame.status + (frame.truncated ? " (output truncated)" : "");
+      box.append(summary);
+      for (const [label, text] of [["stdout", frame.stdout], ["stderr", frame.stderr], ["error", frame.error]]) {
+        if (!text) continue;
+        const pre = document.createElement("pre");
+        pre.className = label;
+        pre.textContent = text;
+        box.append(pre);
+      }
+      $("exec-outputs").append(box);
+    },
+
+    progress() {
+      const parts = Object.entries(this.counts).map(([s, n]) => s + " " + n);
+      const doneCount = Object.values(this.counts).reduce((a, b) => a + b, 0);
+      $("exec-progress").textContent = (this.done ? "finished " : "running ") + doneCount + "/" + this.total +
+        (parts.length ? " — " + parts.join(", ") : "");
+    },
+
+    finished(frame) {
+      if (frame.job !== this.job || this.done) return;
+      this.done = true;
+      const total = Object.values(frame.summary).reduce((a, b) => a + b, 0);
+      term.writeln("\x1b[1m--- " + total + " hosts in " + (frame.duration_ms / 1000).toFixed(1) + "s\x1b[0m");
+      for (const group of frame.groups) {
+        term.writeln(paint(clean(group.hosts) + " (" + group.count + ") " + group.status, group.status));
+        group.output.split("\n").slice(0, 10).forEach((line) => { if (line) term.writeln("    " + clean(line)); });
+      }
+      this.retryTargets = frame.retry_targets;
+      $("exec-rerun").disabled = !frame.retry_targets;
+      $("exec-cancel").disabled = true;
+      this.progress();
+    },
+  };
+  window.fleetdeckExec = exec;
+
+  handlers.job = (frame) => {
+    if (exec.pendingRef && frame.ref === exec.pendingRef) exec.accepted(frame);
+    else if (frame.job === exec.job && frame.state === "cancelled") $("exec-cancel").disabled = true;
+  };
+  handlers.result = (frame) => exec.result(frame);
+  handlers.done = (frame) => exec.finished(frame);
+
+  $("exec-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    exec.start($("exec-targets").value.trim(), $("exec-command").value, Number($("exec-timeout").value) || 30);
+  });
+  $("exec-cancel").addEventListener("click", () => {
+    if (exec.job) send({ type: "cancel", job: exec.job, ref: nextRef("cancel") });
+  });
+  $("exec-rerun").addEventListener("click", () => {
+    if (!exec.retryTargets) return;
+    $("exec-targets").value = exec.retryTargets;
+    $("exec-command").value = exec.command;
+    exec.start(exec.retryTargets, exec.command, exec.timeout);
+  });
+
+  connect();
+})();
