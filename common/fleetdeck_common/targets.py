@@ -108,6 +108,10 @@ class _Expansion:
     excluded: set[str] = field(default_factory=set)
 
 
+def _too_many(term: str, what: str, count: int, limit: int) -> TargetError:
+    return TargetError(term, f"{what} has {count} addresses, too many to expand (at most {limit})")
+
+
 def _range(term: str, start: IPAddress, end: IPAddress, limit: int) -> Iterator[str]:
     if start.version != end.version:
         raise TargetError(term, "range mixes IPv4 and IPv6")
@@ -115,31 +119,34 @@ def _range(term: str, start: IPAddress, end: IPAddress, limit: int) -> Iterator[
         raise TargetError(term, f"range ends ({end}) before it starts ({start})")
     count = int(end) - int(start) + 1
     if count > limit:
-        raise TargetError(term, f"range has {count} addresses; at most {limit} hosts are allowed")
+        raise _too_many(term, "range", count, limit)
     address_type = type(start)
     return (str(address_type(int(start) + i)) for i in range(count))
 
 
-def _network_hosts(term: str, net: IPNetwork, limit: int) -> Iterator[str]:
-    if net.version == 4 and net.prefixlen < 31:
+def _network_hosts(term: str, net: IPNetwork, limit: int, every_address: bool) -> Iterator[str]:
+    if net.version == 4 and net.prefixlen < 31 and not every_address:
         count = net.num_addresses - 2
         hosts: Iterable[object] = net.hosts()
     else:
         count = net.num_addresses
         hosts = iter(net)
     if count > limit:
-        raise TargetError(term, f"network has {count} hosts; at most {limit} hosts are allowed")
+        raise _too_many(term, "network", count, limit)
     return (str(h) for h in hosts)
 
 
-def expand_term(term: str, limit: int) -> Iterator[str]:
-    """Hosts of one term (without its `!`), or TargetError saying why the term is wrong."""
+def expand_term(term: str, limit: int, excluding: bool = False) -> Iterator[str]:
+    """Hosts of one term (without its `!`), or TargetError saying why the term is wrong.
+
+    An excluded network removes every address in it, network and broadcast included.
+    """
     if "/" in term:
         try:
             net = ipaddress.ip_network(term, strict=False)
         except ValueError as exc:
             raise TargetError(term, f"not a valid CIDR network ({exc})") from None
-        return _network_hosts(term, net, limit)
+        return _network_hosts(term, net, limit, every_address=excluding)
     address = _parse_address(term)
     if address is not None:
         return iter([str(address)])
@@ -193,7 +200,7 @@ def expand_targets(expression: str, policy: TargetPolicy) -> list[str]:
         term = raw[1:] if negate else raw
         if not term:
             raise TargetError(raw, "'!' must be followed by a host, range or network")
-        for host in expand_term(term, term_limit):
+        for host in expand_term(term, term_limit, excluding=negate):
             if negate:
                 expansion.excluded.add(host)
             else:

@@ -6,6 +6,7 @@ import os
 import time
 
 import psutil
+
 from fleetdeck_common.messages import CpuSample
 
 

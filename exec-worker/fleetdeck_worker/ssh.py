@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+
 from fleetdeck_common.messages import HostStatus
 
 READ_CHUNK = 65536

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
+
 from fleetdeck_common.cli import parse_settings
 from fleetdeck_common.logs import setup_logging
 from fleetdeck_common.settings import GatewaySettings

@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.jobstore import read_results, recent_jobs
 from fleetdeck_common.messages import (
@@ -15,10 +20,6 @@ from fleetdeck_common.messages import (
     ProtocolError,
     describe_validation_error,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from .auth import SESSION_COOKIE, SESSION_TTL_SECONDS
 from .tokens import Identity

@@ -7,14 +7,15 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fleetdeck_common.broker import Broker, create_broker
-from fleetdeck_common.settings import GatewaySettings
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+
+from fleetdeck_common.broker import Broker, create_broker
+from fleetdeck_common.settings import GatewaySettings
 
 from . import api
 from .auth import Authenticator

@@ -6,9 +6,10 @@ import json
 import secrets
 from urllib.parse import urlsplit
 
+from starlette.requests import HTTPConnection
+
 from fleetdeck_common import topics
 from fleetdeck_common.broker import Broker
-from starlette.requests import HTTPConnection
 
 from .tokens import Identity, TokenStore, hash_token
 

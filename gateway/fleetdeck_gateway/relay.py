@@ -15,11 +15,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from fleetdeck_common import topics
 from fleetdeck_common.broker import Broker, BrokerUnavailable, Event
 from fleetdeck_common.jobstore import read_results
 from fleetdeck_common.messages import Chat, CpuSample, Done, Hosts, Job, Result, dump
-from pydantic import ValidationError
 
 from .metrics import GatewayMetrics
 from .outbox import Outbox

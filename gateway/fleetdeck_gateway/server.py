@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uvicorn
-from fleetdeck_common.settings import GatewaySettings
 from starlette.applications import Starlette
+
+from fleetdeck_common.settings import GatewaySettings
 
 from .ws import MAX_FRAME_BYTES
 

@@ -8,6 +8,9 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+from starlette.websockets import WebSocket
+
 from fleetdeck_common import PROTOCOL_VERSION, topics
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.jobstore import recent_jobs
@@ -28,8 +31,6 @@ from fleetdeck_common.messages import (
     dump,
     parse_client_frame,
 )
-from pydantic import ValidationError
-from starlette.websockets import WebSocket
 
 from .ratelimit import RateLimiter
 from .relay import Client

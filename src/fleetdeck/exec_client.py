@@ -8,9 +8,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from fleetdeck_common.messages import Done, Result
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from fleetdeck_common.messages import Done, Result
 
 EXIT_ALL_OK = 0
 EXIT_SOME_FAILED = 1

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 import uvicorn
+
 from fleetdeck_agent.agent import run_agent
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings

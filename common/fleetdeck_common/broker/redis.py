@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, S
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,21 +70,29 @@ class RedisBroker(Broker):
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[AsyncIterator[Event]]:
-        events = self._events(list(channels))
+        # Subscribe before yielding, so nothing published after `subscribe` returns is missed.
+        first: PubSub | None = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await first.subscribe(*channels)  # type: ignore[union-attr]
+        except _TRANSIENT as exc:
+            logger.warning("Redis unreachable while subscribing (%s); will keep trying", exc)
+            await first.aclose()  # type: ignore[union-attr]
+            first = None
+        events = self._events(list(channels), first)
         try:
             yield events
         finally:
             await events.aclose()
 
-    async def _events(self, channels: list[str]) -> AsyncGenerator[Event, None]:
-        failures = 0
+    async def _events(self, channels: list[str], pubsub: PubSub | None) -> AsyncGenerator[Event, None]:
+        failures = 0 if pubsub is not None else 1
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(*channels)
-                if failures:
-                    logger.info("resubscribed to %d channels after %d attempts", len(channels), failures)
-                failures = 0
+                if pubsub is None:
+                    pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                    await pubsub.subscribe(*channels)
+                    logger.info("subscribed to %d channels after %d attempts", len(channels), failures)
+                    failures = 0
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":
@@ -95,8 +104,10 @@ class RedisBroker(Broker):
                     logger.warning("Redis subscription lost (%s); reconnecting", exc)
                 await asyncio.sleep(self._backoff.compute(failures))
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                pubsub = None
 
     async def push_capped(self, key: str, value: str, limit: int) -> None:
         async with self._client.pipeline(transaction=True) as pipe:

@@ -1,0 +1,45 @@
+"""Debian's Chromium, driven by Playwright (no browser download), with this machine's closed network."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+
+from playwright.async_api import Browser, Page, async_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def logged_in_page(browser: Browser, base_url: str, token: str) -> Page:
+    """A fresh browser context that logs in through the login page, as a person would."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    await page.goto(base_url + "/login")
+    await page.fill("#token", token)
+    await page.click("#login-button")
+    await page.wait_for_url(base_url + "/")
+    await page.wait_for_selector('#conn-state[data-state="online"]')
+    return page

@@ -1,0 +1,103 @@
+"""One contract, two backends: the in-memory broker behaves like the Redis one."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fleetdeck_common.broker import Broker, create_broker
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    async with create_broker(url) as the_broker:
+        yield the_broker
+
+
+@pytest.fixture
+def name() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+async def test_published_messages_reach_every_subscriber_in_order(broker: Broker, name: str) -> None:
+    async with broker.subscribe([name, name + ":other"]) as first, broker.subscribe([name]) as second:
+        # A subscription is live once it yields; give the Redis one a round trip to register.
+        await asyncio.sleep(0.1)
+        for i in range(5):
+            await broker.publish(name, f"m{i}")
+        await broker.publish(name + ":other", "x")
+        got_first = [await asyncio.wait_for(anext(first), 5) for _ in range(6)]
+        got_second = [await asyncio.wait_for(anext(second), 5) for _ in range(5)]
+    assert [e.data for e in got_first] == ["m0", "m1", "m2", "m3", "m4", "x"]
+    assert got_first[-1].channel == name + ":other"
+    assert [e.data for e in got_second] == [f"m{i}" for i in range(5)]
+
+
+async def test_capped_list_keeps_the_newest_oldest_first(broker: Broker, name: str) -> None:
+    for i in range(10):
+        await broker.push_capped(name, str(i), 4)
+    assert await broker.read_list(name) == ["6", "7", "8", "9"]
+    assert await broker.read_list(name + ":missing") == []
+
+
+async def test_hash_operations(broker: Broker, name: str) -> None:
+    await broker.hash_set(name, "a", "1")
+    assert await broker.hash_set_if_absent(name, "a", "2") is False
+    assert await broker.hash_set_if_absent(name, "b", "3") is True
+    assert await broker.hash_get_all(name) == {"a": "1", "b": "3"}
+    await broker.hash_delete(name, "a")
+    assert await broker.hash_get_all(name) == {"b": "3"}
+
+
+async def test_values_expire(broker: Broker, name: str) -> None:
+    await broker.set(name, "v", ttl=0.2)
+    assert await broker.get(name) == "v"
+    await asyncio.sleep(0.35)
+    assert await broker.get(name) is None
+    await broker.set(name, "w")
+    await broker.delete(name)
+    assert await broker.get(name) is None
+
+
+async def test_stream_range_after_an_id(broker: Broker, name: str) -> None:
+    ids = [await broker.stream_add(name, {"n": str(i)}) for i in range(5)]
+    assert [e.fields["n"] for e in await broker.stream_range(name)] == ["0", "1", "2", "3", "4"]
+    assert [e.fields["n"] for e in await broker.stream_range(name, ids[2])] == ["3", "4"]
+    assert await broker.stream_range(name + ":missing") == []
+
+
+async def test_consumer_group_shares_entries_and_claims_stale_ones(broker: Broker, name: str) -> None:
+    group = "g"
+    await broker.group_ensure(name, group)
+    await broker.group_ensure(name, group)  # idempotent
+    for i in range(4):
+        await broker.stream_add(name, {"job": str(i)})
+    a = await broker.group_read(name, group, "a", count=2, block=0.1)
+    b = await broker.group_read(name, group, "b", count=5, block=0.1)
+    assert [e.fields["job"] for e in a] == ["0", "1"]
+    assert [e.fields["job"] for e in b] == ["2", "3"]
+    assert await broker.group_read(name, group, "a", count=1, block=0.1) == []
+    await broker.group_ack(name, group, a[0].id)
+    # "a" keeps entry 1 alive; "b" goes silent, so "c" takes over its entries.
+    await asyncio.sleep(0.3)
+    await broker.group_touch(name, group, "a", [a[1].id])
+    claimed = await broker.group_claim_stale(name, group, "c", min_idle=0.2, count=10)
+    assert sorted(e.fields["job"] for e in claimed) == ["2", "3"]
+    assert await broker.group_claim_stale(name, group, "d", min_idle=0.2, count=10) == []
+
+
+async def test_group_read_waits_for_new_entries(broker: Broker, name: str) -> None:
+    await broker.group_ensure(name, "g")
+    reader = asyncio.create_task(broker.group_read(name, "g", "a", count=1, block=2.0))
+    await asyncio.sleep(0.1)
+    await broker.stream_add(name, {"job": "late"})
+    entries = await asyncio.wait_for(reader, 3)
+    assert [e.fields["job"] for e in entries] == ["late"]
+
+
+async def test_ping(broker: Broker) -> None:
+    assert await broker.ping() is True

@@ -1,0 +1,62 @@
+"""The dashboard in a real headless Chromium: log in, live charts of both agents, team chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Stack, Tokens
+from tests.support.browser import chromium, logged_in_page
+
+pytestmark = pytest.mark.browser
+
+
+async def test_login_live_charts_and_chat_between_two_users(
+    stack: Stack, tokens: Tokens, artifacts: Path
+) -> None:
+    async with chromium() as browser:
+        alice = await logged_in_page(browser, stack.gateway.url, tokens.operator)
+        assert await alice.text_content("#whoami") == "alice (operator)"
+        for host in ("agent-a", "agent-b"):
+            card = f'.chart-card[data-host="{host}"]'
+            await alice.wait_for_selector(card)
+            # Filled from history on load, then moving: the point count keeps growing.
+            more_than = "([sel, n]) => Number(document.querySelector(sel).dataset.points) > n"
+            await alice.wait_for_function(more_than, arg=[card, 1])
+            before = int(await alice.get_attribute(card, "data-points") or 0)
+            await alice.wait_for_function(more_than, arg=[card, before], timeout=10000)
+            await alice.wait_for_selector(f'#host-list li.online[data-host="{host}"]')
+            canvas = await alice.query_selector(f"{card} canvas")
+            assert canvas is not None
+        bob = await logged_in_page(browser, stack.gateway.url, tokens.viewer)
+        await alice.fill("#chat-input", "deploying <b>v2</b> now")
+        await alice.click("#chat-form button")
+        message = bob.locator("#chat-log li", has_text="deploying <b>v2</b> now")
+        await message.wait_for()
+        assert await message.locator(".from").text_content() == "alice"
+        assert await bob.locator("#chat-log b").count() == 0  # shown as text, never as HTML
+        await alice.locator("#chat-log li", has_text="deploying").wait_for()
+        await alice.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+        await bob.screenshot(path=str(artifacts / "dashboard-viewer.png"), full_page=True)
+        assert (artifacts / "dashboard.png").stat().st_size > 10_000
+
+
+async def test_bad_token_stays_on_login_with_a_message(stack: Stack) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(stack.gateway.url + "/login")
+        await page.fill("#token", "fdk_wrong")
+        await page.click("#login-button")
+        await page.wait_for_selector("#login-error:has-text('unknown token')")
+        assert page.url.endswith("/login")
+
+
+async def test_login_url_with_token_in_fragment_logs_in(stack: Stack, tokens: Tokens) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{stack.gateway.url}/login#token={tokens.viewer}")
+        await page.wait_for_url(stack.gateway.url + "/")
+        await page.wait_for_selector('#conn-state[data-state="online"]')
+        assert await page.text_content("#whoami") == "bob (viewer)"
+        assert await page.is_disabled("#exec-run")

@@ -1,0 +1,60 @@
+"""Output grouping and host-set folding, ClusterShell style."""
+
+from __future__ import annotations
+
+from fleetdeck_common.grouping import fold_hosts, group_outputs, retry_targets, summarize, targets_expression
+from fleetdeck_common.messages import HostStatus, Result
+
+
+def result(host: str, status: HostStatus = "ok", out: str = "", code: int | None = 0, seq: int = 1) -> Result:
+    return Result(
+        job="j",
+        seq=seq,
+        host=host,
+        status=status,
+        exit_code=code,
+        stdout=out,
+        stderr="",
+        duration_ms=1,
+        truncated=False,
+    )
+
+
+def test_fold_ipv4_hosts_into_ranges() -> None:
+    hosts = [f"127.0.0.{i}" for i in [*range(2, 10), 12]]
+    assert fold_hosts(reversed(hosts)) == "127.0.0.[2-9,12]"
+    assert fold_hosts(["127.0.0.5"]) == "127.0.0.5"
+    assert fold_hosts(["10.0.0.1", "10.0.1.1", "10.0.1.2"]) == "10.0.0.1,10.0.1.[1-2]"
+
+
+def test_fold_numbered_names_keeps_padding() -> None:
+    assert fold_hosts(["web01", "web02", "web03", "web10", "db", "::1"]) == "web[01-03,10],::1,db"
+
+
+def test_targets_expression_uses_our_own_grammar() -> None:
+    hosts = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9", "web1"]
+    assert targets_expression(hosts) == "127.0.0.2-4,127.0.0.9,web1"
+
+
+def test_identical_outputs_fold_into_one_group_biggest_first() -> None:
+    results = [result(f"127.0.0.{i}", out="v1\n") for i in range(2, 8)]
+    results += [result("127.0.0.9", "failed", "boom\n", 2), result("127.0.0.10", out="v2\n")]
+    groups = group_outputs(results)
+    assert [(g.hosts, g.count, g.status) for g in groups] == [
+        ("127.0.0.[2-7]", 6, "ok"),
+        ("127.0.0.9", 1, "failed"),
+        ("127.0.0.10", 1, "ok"),
+    ]
+    assert groups[0].output == "v1\n"
+
+
+def test_summary_and_retry_targets_cover_every_host_that_did_not_succeed() -> None:
+    results = [
+        result("127.0.0.2"),
+        result("127.0.0.3", "timeout", code=None),
+        result("127.0.0.4", "unreachable", code=None),
+        result("127.0.0.6", "failed", code=1),
+    ]
+    assert summarize(results) == {"ok": 1, "failed": 1, "timeout": 1, "unreachable": 1}
+    assert retry_targets(results) == "127.0.0.3-4,127.0.0.6"
+    assert retry_targets([result("127.0.0.2")]) == ""

@@ -1,0 +1,84 @@
+"""The v1 frame models: what the parser accepts, and the errors it gives for what it refuses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleetdeck_common.messages import (
+    CpuSample,
+    Exec,
+    ProtocolError,
+    Result,
+    Subscribe,
+    Watch,
+    dump,
+    parse_client_frame,
+)
+
+
+def test_valid_frames_parse_into_their_models() -> None:
+    assert isinstance(parse_client_frame('{"type":"subscribe","topics":["cpu","chat"]}'), Subscribe)
+    frame = parse_client_frame('{"type":"exec","targets":"127.0.0.1","command":"uptime","ref":"r1"}')
+    assert isinstance(frame, Exec)
+    assert frame.timeout == 30 and frame.ref == "r1"
+    watch = parse_client_frame('{"type":"watch","job":"abc123","after":7}')
+    assert isinstance(watch, Watch) and watch.after == 7
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "fragment"),
+    [
+        ("not json", "bad_request", "not valid JSON"),
+        ("[1,2]", "bad_request", "JSON object"),
+        ('{"topics":["cpu"]}', "bad_request", "no 'type'"),
+        ('{"type":"launch"}', "unknown_type", "unknown type 'launch'"),
+        ('{"type":"subscribe","topics":["disk"]}', "bad_request", "topics.0"),
+        ('{"type":"subscribe","topics":"cpu"}', "bad_request", "topics"),
+        ('{"type":"chat","text":""}', "bad_request", "text"),
+        ('{"type":"chat","text":"' + "x" * 2001 + '"}', "bad_request", "text"),
+        ('{"type":"exec","targets":"127.0.0.1","command":"ls","timeout":"soon"}', "bad_request", "timeout"),
+        ('{"type":"exec","targets":"127.0.0.1","command":"ls","timeout":-1}', "bad_request", "timeout"),
+        ('{"type":"exec","targets":"127.0.0.1"}', "bad_request", "command"),
+        ('{"type":"exec","targets":"127.0.0.1","command":"' + "x" * 9000 + '"}', "bad_request", "command"),
+        ('{"type":"watch","job":"../etc"}', "bad_request", "job"),
+        ('{"type":"watch","job":"abc","after":-1}', "bad_request", "after"),
+        ('{"type":"chat","text":"hi","admin":true}', "bad_request", "admin"),
+    ],
+)
+def test_invalid_frames_are_refused_with_a_reason(raw: str, code: str, fragment: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(raw)
+    assert caught.value.code == code
+    assert fragment in caught.value.message
+
+
+def test_error_keeps_the_clients_ref() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame('{"type":"chat","text":"","ref":"m-9"}')
+    assert caught.value.frame().ref == "m-9"
+
+
+def test_dump_omits_absent_optionals_but_keeps_null_exit_codes() -> None:
+    result = Result(
+        job="j",
+        seq=1,
+        host="h",
+        status="timeout",
+        exit_code=None,
+        stdout="",
+        stderr="",
+        duration_ms=5,
+        truncated=False,
+    )
+    data = json.loads(dump(result))
+    assert data["exit_code"] is None
+    assert "error" not in data
+
+
+def test_cpu_sample_rejects_impossible_values() -> None:
+    with pytest.raises(ValueError, match="total"):
+        CpuSample(host="h", ts=1.0, total=140.0, percpu=[1.0], mem=1.0, load=[0, 0, 0])
+    with pytest.raises(ValueError, match="load"):
+        CpuSample(host="h", ts=1.0, total=1.0, percpu=[1.0], mem=1.0, load=[0, 0])

@@ -1,0 +1,32 @@
+"""Presence: a host is offline once it misses three intervals of heartbeats."""
+
+from __future__ import annotations
+
+from fleetdeck_gateway.presence import Presence
+
+
+def test_new_host_is_a_change_and_shows_online() -> None:
+    presence = Presence()
+    assert presence.observe("a", 100.0, 1.0, 4, now=100.0) is True
+    assert [(h.host, h.online, h.cpus) for h in presence.snapshot()] == [("a", True, 4)]
+    assert presence.observe("a", 101.0, 1.0, 4, now=101.0) is False
+
+
+def test_host_goes_offline_after_three_missed_intervals_and_back() -> None:
+    presence = Presence()
+    presence.observe("a", 100.0, 0.5, 2, now=100.0)
+    assert presence.evaluate(101.5) is False  # exactly three intervals: still online
+    assert presence.evaluate(101.6) is True
+    assert presence.snapshot()[0].online is False
+    assert presence.evaluate(200.0) is False  # already offline: no new change
+    assert presence.observe("a", 200.0, 0.5, 2, now=200.0) is True
+    assert presence.snapshot()[0].online is True
+
+
+def test_stale_heartbeat_from_broker_shows_offline_and_old_beats_are_ignored() -> None:
+    presence = Presence()
+    presence.observe("gone", 10.0, 1.0, 8, now=1000.0)
+    assert presence.snapshot()[0].online is False
+    presence.observe("gone", 999.5, 1.0, 8, now=1000.0)
+    assert presence.observe("gone", 500.0, 1.0, 8, now=1000.0) is False
+    assert presence.snapshot()[0].last_seen == 999.5

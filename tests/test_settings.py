@@ -1,0 +1,66 @@
+"""Settings: environment and flags, validated with messages that name the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
+
+
+def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REDIS_URL", "FLEETDECK_ALLOWED_TARGETS", "FLEETDECK_MAX_HOSTS", "FLEETDECK_INTERVAL"):
+        monkeypatch.delenv(name, raising=False)
+    worker = WorkerSettings()
+    assert worker.redis_url == "redis://localhost:6379/0"
+    assert worker.allowed_targets == ["127.0.0.0/8"]
+    assert worker.max_hosts == 1024 and worker.exec_concurrency == 64 and worker.ssh_port == 22
+    assert worker.ssh_host_key_check is True
+    assert AgentSettings().interval == 1.0
+    assert GatewaySettings().port == 8000
+
+
+def test_environment_lists_and_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEETDECK_ALLOWED_TARGETS", "10.0.0.0/24, web.example.com,*.lab")
+    monkeypatch.setenv("FLEETDECK_SSH_HOST_KEY_CHECK", "off")
+    worker = WorkerSettings()
+    assert worker.allowed_targets == ["10.0.0.0/24", "web.example.com", "*.lab"]
+    assert worker.ssh_host_key_check is False
+    assert worker.target_policy().allows("db.lab")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("FLEETDECK_INTERVAL", "0"), ("FLEETDECK_INTERVAL", "fast"), ("REDIS_URL", "http://x")],
+)
+def test_bad_values_exit_naming_flag_and_variable(variable: str, value: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetdeck_agent"],
+        env={variable: value, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert variable in proc.stderr
+
+
+def test_bad_allowlist_entry_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEETDECK_ALLOWED_TARGETS", "10.0.0.0/33")
+    with pytest.raises(ValueError, match="not a CIDR"):
+        WorkerSettings()
+
+
+@pytest.mark.parametrize("command", ["fleetdeck-agent", "fleetdeck-gateway", "fleetdeck-worker"])
+def test_every_command_documents_its_variables(command: str) -> None:
+    out = subprocess.run(
+        [f"{sys.prefix}/bin/{command}", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0
+    assert "REDIS_URL" in out.stdout
+    if command == "fleetdeck-agent":
+        assert "FLEETDECK_INTERVAL" in out.stdout and "FLEETDECK_AGENT_NAME" in out.stdout
+    if command == "fleetdeck-worker":
+        assert "FLEETDECK_KNOWN_HOSTS" in out.stdout and "FLEETDECK_EXEC_CONCURRENCY" in out.stdout

@@ -1,0 +1,135 @@
+"""The target grammar: expansion, exclusion, allowlist, cap, and errors that name the bad term."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fleetdeck_common.grouping import targets_expression
+from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
+
+OPEN = TargetPolicy.from_entries(["0.0.0.0/0", "::/0", "*.example.com", "db1"], max_hosts=1024)
+LOOPBACK = TargetPolicy.from_entries(["127.0.0.0/8"], max_hosts=1024)
+
+
+def test_last_octet_range_is_the_tutorials_syntax() -> None:
+    hosts = expand_targets("10.0.0.1-100", OPEN)
+    assert len(hosts) == 100
+    assert hosts[0] == "10.0.0.1" and hosts[-1] == "10.0.0.100"
+
+
+def test_every_term_kind_combines_ordered_and_deduplicated() -> None:
+    hosts = expand_targets("10.0.0.9, 10.0.0.250-10.0.1.2 10.0.0.8/30,10.0.0.9 web.example.com db1", OPEN)
+    assert hosts == [
+        "10.0.0.9",
+        "10.0.0.10",
+        "10.0.0.250",
+        "10.0.0.251",
+        "10.0.0.252",
+        "10.0.0.253",
+        "10.0.0.254",
+        "10.0.0.255",
+        "10.0.1.0",
+        "10.0.1.1",
+        "10.0.1.2",
+        "db1",
+        "web.example.com",
+    ]
+
+
+def test_cidr_excludes_network_and_broadcast_only_above_slash_31() -> None:
+    assert expand_targets("10.1.0.0/30", OPEN) == ["10.1.0.1", "10.1.0.2"]
+    assert expand_targets("10.1.0.0/31", OPEN) == ["10.1.0.0", "10.1.0.1"]
+    assert expand_targets("10.1.0.7/32", OPEN) == ["10.1.0.7"]
+
+
+def test_exclusions_remove_hosts() -> None:
+    assert expand_targets("127.0.0.1-5 !127.0.0.2 !127.0.0.4-5", LOOPBACK) == ["127.0.0.1", "127.0.0.3"]
+
+
+def test_ipv6_addresses_and_ranges() -> None:
+    assert expand_targets("::1", OPEN) == ["::1"]
+    assert expand_targets("fd00::1-fd00::3", OPEN) == ["fd00::1", "fd00::2", "fd00::3"]
+    assert expand_targets("[fd00::5]", OPEN) == ["fd00::5"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "term", "reason"),
+    [
+        ("", "", "empty"),
+        ("  ,, ", "", "empty"),
+        ("10.0.0.300", "10.0.0.300", "not a valid IP address"),
+        ("10.0.0.5-2", "10.0.0.5-2", "ends (10.0.0.2) before it starts"),
+        ("10.0.0.1-300", "10.0.0.1-300", "more than 255"),
+        ("10.0.0.1-foo", "10.0.0.1-foo", "not an address or a last octet"),
+        ("10.0.0.0/33", "10.0.0.0/33", "not a valid CIDR"),
+        ("10.0.0.1-::1", "10.0.0.1-::1", "mixes IPv4 and IPv6"),
+        ("bad_host!", "bad_host!", "not an address, range, CIDR or valid host name"),
+        ("127.0.0.1 !", "!", "must be followed"),
+        ("127.0.0.1 !127.0.0.1", "127.0.0.1 !127.0.0.1", "no hosts left"),
+    ],
+)
+def test_bad_terms_are_named_with_the_reason(expression: str, term: str, reason: str) -> None:
+    with pytest.raises(TargetError) as caught:
+        expand_targets(expression, OPEN)
+    assert caught.value.term == term
+    assert reason in caught.value.reason
+
+
+def test_hosts_outside_the_allowlist_are_refused_naming_the_term() -> None:
+    with pytest.raises(TargetError) as caught:
+        expand_targets("127.0.0.1,10.0.0.1-100", LOOPBACK)
+    assert caught.value.term == "10.0.0.1-100"
+    assert "10.0.0.1 is outside the allowed targets (127.0.0.0/8)" in str(caught.value)
+    with pytest.raises(TargetError, match="outside"):
+        expand_targets("web.example.com", LOOPBACK)
+
+
+def test_the_host_cap_is_enforced() -> None:
+    policy = TargetPolicy.from_entries(["10.0.0.0/8"], max_hosts=50)
+    assert len(expand_targets("10.0.0.1-50", policy)) == 50
+    with pytest.raises(TargetError, match="expands to 51 hosts; at most 50"):
+        expand_targets("10.0.0.1-51", policy)
+    with pytest.raises(TargetError, match="network has 16777214 addresses, too many"):
+        expand_targets("10.0.0.0/8", policy)
+
+
+def test_a_large_term_may_be_cut_down_by_exclusions() -> None:
+    policy = TargetPolicy.from_entries(["10.0.0.0/8"], max_hosts=100)
+    hosts = expand_targets("10.0.0.0/24 !10.0.0.0/25 !10.0.0.128/26", policy)
+    assert (len(hosts), hosts[0], hosts[-1]) == (63, "10.0.0.192", "10.0.0.254")
+
+
+@given(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255))
+def test_last_octet_range_matches_ipaddress(third: int, first: int, last: int) -> None:
+    start, end = sorted((first, last))
+    hosts = expand_targets(f"10.0.{third}.{start}-{end}", OPEN)
+    expected = [str(ipaddress.IPv4Address(f"10.0.{third}.0") + i) for i in range(start, end + 1)]
+    assert hosts == expected
+
+
+ipv4 = st.integers(int(ipaddress.IPv4Address("10.0.0.0")), int(ipaddress.IPv4Address("10.0.3.255"))).map(
+    lambda n: str(ipaddress.IPv4Address(n))
+)
+
+
+@given(st.lists(ipv4, min_size=1, max_size=60), st.lists(ipv4, max_size=20))
+def test_result_is_sorted_unique_and_respects_exclusions(include: list[str], exclude: list[str]) -> None:
+    expression = " ".join(include + [f"!{h}" for h in exclude])
+    wanted = set(include) - set(exclude)
+    if not wanted:
+        with pytest.raises(TargetError):
+            expand_targets(expression, OPEN)
+        return
+    hosts = expand_targets(expression, OPEN)
+    assert set(hosts) == wanted
+    assert len(hosts) == len(set(hosts))
+    assert hosts == sorted(hosts, key=lambda h: int(ipaddress.IPv4Address(h)))
+
+
+@given(st.sets(ipv4, min_size=1, max_size=80))
+def test_folded_expression_expands_back_to_the_same_hosts(hosts: set[str]) -> None:
+    assert set(expand_targets(targets_expression(hosts), OPEN)) == hosts

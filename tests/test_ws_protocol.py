@@ -1,0 +1,204 @@
+"""Bad input on /ws and the HTTP API: refused handshakes, error frames, closes for abuse, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+import time
+
+import httpx
+import psutil
+import pytest
+import redis.asyncio as aioredis
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from fleetdeck_common import topics
+from tests.conftest import Stack, Tokens
+from tests.support.procs import wait_until
+from tests.support.wsclient import WsClient
+
+
+@pytest.mark.parametrize(
+    ("token", "origin"),
+    [(None, None), ("fdk_not-a-real-token", None), ("OPERATOR", "http://evil.example")],
+)
+async def test_handshake_without_valid_token_or_origin_is_refused_with_403(
+    stack: Stack, tokens: Tokens, token: str | None, origin: str | None
+) -> None:
+    real = tokens.operator if token == "OPERATOR" else token
+    with pytest.raises(InvalidStatus) as caught:
+        await WsClient.open(stack.gateway.ws_url, real, origin=origin)
+    assert caught.value.response.status_code == 403
+
+
+async def test_own_origin_and_session_cookie_are_accepted(stack: Stack, tokens: Tokens) -> None:
+    with httpx.Client(base_url=stack.gateway.url) as http:
+        assert http.post("/api/login", json={"token": "wrong"}).status_code == 401
+        login = http.post("/api/login", json={"token": tokens.viewer})
+        assert login.status_code == 200 and login.json() == {"user": "bob", "role": "viewer"}
+        cookie_header = login.headers["set-cookie"].lower()
+        assert "httponly" in cookie_header and "samesite=strict" in cookie_header
+        cookie = http.cookies["fleetdeck_session"]
+    origin = stack.gateway.url
+    client = await WsClient.open(
+        stack.gateway.ws_url, origin=origin, additional_headers={"Cookie": f"fleetdeck_session={cookie}"}
+    )
+    assert (await client.recv())["user"] == "bob"
+    await client.close()
+    with pytest.raises(InvalidStatus):
+        await WsClient.open(
+            stack.gateway.ws_url,
+            origin="http://evil.example",
+            additional_headers={"Cookie": f"fleetdeck_session={cookie}"},
+        )
+    with httpx.Client(base_url=stack.gateway.url, cookies={"fleetdeck_session": cookie}) as http:
+        assert http.post("/api/logout").status_code == 200
+    with pytest.raises(InvalidStatus):
+        await WsClient.open(
+            stack.gateway.ws_url, additional_headers={"Cookie": f"fleetdeck_session={cookie}"}
+        )
+
+
+async def test_invalid_frames_get_errors_and_the_connection_keeps_working(
+    stack: Stack, tokens: Tokens
+) -> None:
+    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
+    await client.expect_type("hello")
+    cases = [
+        ("{oops", "bad_request", None),
+        ('{"type":"fly","ref":"r1"}', "unknown_type", "r1"),
+        ('{"type":"subscribe","topics":[1],"ref":"r2"}', "bad_request", "r2"),
+        ('{"type":"chat","text":5,"ref":"r3"}', "bad_request", "r3"),
+        ('{"type":"exec","targets":"127.0.0.2","command":"id","ref":"r4"}', "forbidden", "r4"),
+        ('{"type":"cancel","job":"abc","ref":"r5"}', "forbidden", "r5"),
+        ('{"type":"watch","job":"nosuchjob","ref":"r6"}', "not_found", "r6"),
+    ]
+    for raw, code, ref in cases:
+        await client.send(raw)
+        error = await client.expect_type("error")
+        assert error["code"] == code, error
+        assert error.get("ref") == ref
+        assert error["message"]
+    await client.send({"type": "subscribe", "topics": ["hosts"], "ref": "ok"})
+    assert (await client.expect_type("subscribed"))["ref"] == "ok"
+    await client.close()
+
+
+async def test_oversized_frame_closes_with_1009(stack: Stack, tokens: Tokens) -> None:
+    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer, max_size=None)
+    await client.expect_type("hello")
+    await client.send(json.dumps({"type": "chat", "text": "x" * (1024 * 1024)}))
+    with pytest.raises(ConnectionClosed) as caught:
+        await client.expect_type("never", timeout=5)
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+
+
+async def test_a_flood_is_rate_limited_then_closed(stack: Stack, tokens: Tokens) -> None:
+    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
+    await client.expect_type("hello")
+    frame = json.dumps({"type": "unsubscribe", "topics": ["cpu"]})
+    with pytest.raises(ConnectionClosed) as caught:
+        for _ in range(2000):
+            await client.send(frame)
+        await client.expect_type("never", timeout=5)
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1008
+    assert any(f.get("code") == "rate_limited" for f in client.seen)
+
+
+def _raw_ws_that_never_reads(port: int, token: str) -> socket.socket:
+    """A real WebSocket client with a tiny receive window that subscribes to cpu and then never reads."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert b" 101 " in response.split(b"\r\n")[0]
+    payload = json.dumps({"type": "subscribe", "topics": ["cpu"]}).encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + masked)
+    return sock
+
+
+async def test_a_client_that_never_reads_does_not_grow_memory_or_slow_others(
+    stack: Stack, tokens: Tokens
+) -> None:
+    gateway = psutil.Process(stack.gateway.service.pid)
+    slow = _raw_ws_that_never_reads(stack.gateway.port, tokens.viewer)
+    fast = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
+    await fast.send({"type": "subscribe", "topics": ["cpu"]})
+    await fast.expect_type("subscribed")
+    rss_before = gateway.memory_info().rss
+    publisher = aioredis.Redis.from_url(stack.redis_url)
+    base = time.time()
+    last_ts = 0.0
+    try:
+        for i in range(1000):
+            last_ts = round(base + i * 0.001, 3)
+            sample = {
+                "type": "cpu",
+                "host": "flood-host",
+                "ts": last_ts,
+                "total": 50.0,
+                "percpu": [float(i % 100)] * 64,
+                "mem": 10.0,
+                "load": [1.0, 1.0, 1.0],
+                "interval": 1.0,
+            }
+            await publisher.publish(topics.CPU_CHANNEL, json.dumps(sample))
+        # The fast client gets the freshest sample of the flood, whatever the slow one does.
+        await fast.expect(
+            lambda f: f["type"] == "cpu" and f["host"] == "flood-host" and f["ts"] == last_ts, 10
+        )
+
+        def dropped() -> float:
+            for line in httpx.get(stack.gateway.url + "/metrics").text.splitlines():
+                if line.startswith("fleetdeck_gateway_frames_dropped_total"):
+                    return float(line.split()[1])
+            return 0.0
+
+        wait_until(lambda: dropped() > 0, 10, what="stale samples dropped for the slow client")
+        metrics = httpx.get(stack.gateway.url + "/metrics").text
+        queued = next(
+            float(line.split()[1])
+            for line in metrics.splitlines()
+            if line.startswith("fleetdeck_gateway_queued_bytes")
+        )
+        assert queued < 64 * 1024, f"{queued} bytes queued for slow clients"
+        assert gateway.memory_info().rss - rss_before < 40 * 1024 * 1024
+    finally:
+        slow.close()
+        await fast.close()
+        await publisher.aclose()
+
+
+def test_http_api_token_rules(stack: Stack, tokens: Tokens) -> None:
+    url = stack.gateway.url
+    viewer = {"Authorization": f"Bearer {tokens.viewer}"}
+    assert httpx.get(url + "/api/hosts").status_code == 401
+    assert httpx.get(url + "/api/hosts", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert httpx.get(url + "/api/hosts", headers=viewer).status_code == 200
+    job = {"targets": "127.0.0.2", "command": "id"}
+    assert httpx.post(url + "/api/jobs", json=job).status_code == 401
+    assert httpx.post(url + "/api/jobs", json=job, headers=viewer).status_code == 403
+    assert httpx.get(url + "/api/jobs/nosuchjob", headers=viewer).status_code == 404
+    assert httpx.get(url + "/", follow_redirects=False).status_code == 303
+
+
+async def test_gateway_keeps_serving_after_all_that(stack: Stack, tokens: Tokens) -> None:
+    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
+    await client.send({"type": "subscribe", "topics": ["cpu"]})
+    await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "agent-a")
+    await client.close()
+    await asyncio.sleep(0)
