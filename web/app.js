@@ -236,6 +236,7 @@
   window.addEventListener("resize", () => fit.fit());
   window.fleetdeckTerminal = term; // lets tests read what the terminal shows
 
+  const STATUSES = ["ok", "failed", "timeout", "unreachable", "auth_failed", "error", "cancelled", "lost"];
   const COLOURS = { ok: 32, failed: 31, error: 31, timeout: 33, lost: 33, unreachable: 35, auth_failed: 35,
                     cancelled: 90 };
   const paint = (text, status) => "\x1b[" + (COLOURS[status] || 0) + "m" + text + "\x1b[0m";
@@ -314,7 +315,7 @@
     },
 
     progress() {
-      const parts = Object.entries(this.counts).map(([s, n]) => s + " " + n);
+      const parts = STATUSES.filter((s) => this.counts[s]).map((s) => s + " " + this.counts[s]);
       const doneCount = Object.values(this.counts).reduce((a, b) => a + b, 0);
       $("exec-progress").textContent = (this.done ? "finished " : "running ") + doneCount + "/" + this.total +
         (parts.length ? " — " + parts.join(", ") : "");

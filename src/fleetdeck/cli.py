@@ -54,12 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "exec",
         help="run a command on hosts through a gateway",
+        usage="fleetdeck exec [--url URL] [--token TOKEN] [--timeout SECONDS] TARGETS -- COMMAND...",
         description="Run COMMAND on every host of TARGETS through a gateway; one line per host as it "
         "finishes, then hosts grouped by identical output. Exit 0 only if every host "
         "succeeded, 1 if any did not, 2 if the gateway refused, 3 if it cannot be reached.",
     )
     run.add_argument("targets", help="target expression, e.g. '10.0.0.1-100,!10.0.0.7'")
-    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run")
     run.add_argument(
         "--url",
         default=os.environ.get("FLEETDECK_URL", "http://127.0.0.1:8000"),
@@ -94,7 +94,12 @@ def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if words[:1] == ["exec"] and "--" in words:
+        split = words.index("--")
+        words, command = words[:split], words[split + 1 :]
+    args = parser.parse_args(words)
     if args.command == "up":
         sys.exit(_up(args, parser))
     if args.command == "token":
@@ -108,7 +113,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(0)
-    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not command:
         parser.error("exec needs a command after --")
     if not args.token:

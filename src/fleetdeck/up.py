@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -40,12 +42,20 @@ async def run_all_in_one(
             f"fleetdeck is up at http://{gateway.host}:{gateway.port}/ (log in with a token)",
             flush=True,
         )
+    # uvicorn handles SIGINT/SIGTERM while it serves and re-raises them once it has shut down;
+    # these handlers take that re-raise so the agent and worker still wind down and we exit 0.
+    previous = {sig: signal.signal(sig, _after_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        # uvicorn handles SIGINT/SIGTERM; when it returns, the agent and worker wind down too.
         await server.serve()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 asyncio.gather(*side_tasks, return_exceptions=True), worker.shutdown_grace + 5
             )
+
+
+def _after_shutdown(sig: int, frame: FrameType | None) -> None:
+    logger.info("stopping the agent and the worker")

@@ -161,9 +161,10 @@ def start_gateway(
     tokens_file: Path | None,
     name: str = "gateway",
     ready: bool = True,
+    port: int | None = None,
     **extra: str,
 ) -> Gateway:
-    port = free_port()
+    port = port or free_port()
     env = service_env(redis_url, **extra)
     if tokens_file is not None:
         env["FLEETDECK_TOKENS_FILE"] = str(tokens_file)

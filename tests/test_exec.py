@@ -1,0 +1,317 @@
+"""Batch exec end to end on real SSH servers: gateway -> stream -> worker -> SSH -> results."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis as sync_redis
+
+from fleetdeck_common import topics
+from tests.conftest import (
+    BLACKHOLE,
+    OPENSSH_HOST,
+    REJECTS_KEY,
+    UNKNOWN_HOST_KEY,
+    UNREACHABLE,
+    ExecStack,
+    Tokens,
+)
+from tests.support.procs import RedisServer, start_gateway, start_worker, wait_until
+from tests.support.wsclient import Frame, WsClient
+
+pytestmark = pytest.mark.ssh
+
+
+def marker() -> str:
+    return f"run-{uuid.uuid4().hex[:10]}"
+
+
+async def run_job(
+    client: WsClient, targets: str, command: str, timeout: float = 30, wait: float = 60
+) -> tuple[Frame, list[Frame], Frame]:
+    """Submit over /ws and collect the job frame, every result and the done frame."""
+    ref = uuid.uuid4().hex[:8]
+    await client.send(
+        {"type": "exec", "targets": targets, "command": command, "timeout": timeout, "ref": ref}
+    )
+    job = await client.expect(lambda f: f.get("ref") == ref)
+    assert job["type"] == "job", job
+    results: list[Frame] = []
+
+    def collect(frame: Frame) -> bool:
+        if frame["type"] == "result" and frame["job"] == job["job"]:
+            results.append(frame)
+        return bool(frame["type"] == "done" and frame["job"] == job["job"])
+
+    done = await client.expect(collect, wait)
+    return job, results, done
+
+
+@pytest.fixture
+async def operator(exec_stack: ExecStack, tokens: Tokens) -> Any:
+    client = await WsClient.open(exec_stack.gateway.ws_url, tokens.operator)
+    await client.expect_type("hello")
+    yield client
+    await client.close()
+
+
+async def test_a_100_host_job_returns_exactly_100_results_in_seq_order(
+    exec_stack: ExecStack, operator: WsClient
+) -> None:
+    tag = marker()
+    job, results, done = await run_job(operator, "127.0.0.2-101", f"echo {tag} $FLEET_HOST")
+    assert job["state"] == "queued" and job["hosts"] == 100 and job["by"] == "alice"
+    assert [r["seq"] for r in results] == list(range(1, 101))
+    assert sorted(r["host"] for r in results) == sorted(f"127.0.0.{i}" for i in range(2, 102))
+    assert all(r["status"] == "ok" and r["exit_code"] == 0 for r in results)
+    assert all(r["stdout"] == f"{tag} {r['host']}\n" for r in results)
+    assert done["summary"] == {"ok": 100}
+    # Every host output differs, so 100 groups; each host ran the command exactly once.
+    assert len(done["groups"]) == 100 and done["retry_targets"] == ""
+    ran = Counter(row["host"] for row in exec_stack.fleet.commands(tag))
+    assert len(ran) == 100 and set(ran.values()) == {1}
+
+
+async def test_every_kind_of_host_gets_the_right_status(exec_stack: ExecStack, operator: WsClient) -> None:
+    tag = marker()
+    targets = f"127.0.0.2,127.0.0.3,{REJECTS_KEY},{UNKNOWN_HOST_KEY},{BLACKHOLE},{UNREACHABLE},{OPENSSH_HOST}"
+    command = f'echo {tag}; echo oops >&2; [ "$FLEET_HOST" = 127.0.0.3 ] && exit 3; exit 0'
+    _job, results, done = await run_job(operator, targets, command)
+    by_host = {r["host"]: r for r in results}
+    assert by_host["127.0.0.2"]["status"] == "ok"
+    assert by_host["127.0.0.2"]["stdout"] == f"{tag}\n" and by_host["127.0.0.2"]["stderr"] == "oops\n"
+    assert (by_host["127.0.0.3"]["status"], by_host["127.0.0.3"]["exit_code"]) == ("failed", 3)
+    assert by_host[REJECTS_KEY]["status"] == "auth_failed"
+    assert by_host[UNKNOWN_HOST_KEY]["status"] == "error"
+    assert "host key" in by_host[UNKNOWN_HOST_KEY]["error"]
+    assert by_host[BLACKHOLE]["status"] == "unreachable"
+    assert by_host[UNREACHABLE]["status"] == "unreachable"
+    assert (by_host[OPENSSH_HOST]["status"], by_host[OPENSSH_HOST]["stdout"]) == ("ok", f"{tag}\n")
+    assert done["summary"] == {"ok": 2, "failed": 1, "unreachable": 2, "auth_failed": 1, "error": 1}
+    assert done["retry_targets"] == f"127.0.0.3,{REJECTS_KEY}-5"
+    # Hosts that refused us, or never answered, ran nothing.
+    ran = {row["host"] for row in exec_stack.fleet.commands(tag)}
+    assert ran == {"127.0.0.2", "127.0.0.3", OPENSSH_HOST}
+
+
+async def test_timeouts_and_large_output(operator: WsClient) -> None:
+    _job, results, _done = await run_job(operator, "127.0.0.2", "echo started; sleep 30", timeout=1)
+    assert results[0]["status"] == "timeout" and results[0]["exit_code"] is None
+    assert results[0]["stdout"] == "started\n"
+    assert results[0]["duration_ms"] < 5000
+    _job, results, _done = await run_job(
+        operator, "127.0.0.2", "head -c 300000 /dev/zero | tr '\\0' x; exit 1"
+    )
+    result = results[0]
+    assert result["truncated"] is True and len(result["stdout"]) == 65536 and result["exit_code"] == 1
+
+
+async def test_cancel_stops_running_hosts_and_pending_ones_never_start(
+    exec_stack: ExecStack, operator: WsClient
+) -> None:
+    tag = marker()
+    ref = "cancel-me"
+    await operator.send(
+        {"type": "exec", "targets": "127.0.0.2-101", "command": f"echo {tag}; sleep 30", "ref": ref}
+    )
+    job = await operator.expect(lambda f: f.get("ref") == ref)
+    # 64 hosts run at once (FLEETDECK_EXEC_CONCURRENCY); wait until they have started.
+    wait_until(lambda: len(exec_stack.fleet.commands(tag)) >= 64, 20, what="64 hosts running")
+    await operator.send({"type": "cancel", "job": job["job"], "ref": "c1"})
+    results: list[Frame] = []
+
+    def collect(frame: Frame) -> bool:
+        if frame["type"] == "result" and frame["job"] == job["job"]:
+            results.append(frame)
+        return bool(frame["type"] == "done" and frame["job"] == job["job"])
+
+    done = await operator.expect(collect, 20)
+    assert done["summary"] == {"cancelled": 100}
+    assert len(results) == 100 and [r["seq"] for r in results] == list(range(1, 101))
+    assert len(exec_stack.fleet.commands(tag)) == 64
+    record = await operator.expect(
+        lambda f: f["type"] == "job" and f["job"] == job["job"] and f["state"] == "cancelled", 10
+    )
+    assert record["cancelled_by"] == "alice"
+
+
+async def test_two_workers_share_the_jobs(exec_stack: ExecStack, operator: WsClient, logs: Path) -> None:
+    second = start_worker(exec_stack.redis_url, logs, "w-second", **exec_stack.fleet.worker_env())
+    try:
+        await asyncio.sleep(1.0)  # the second worker joins the consumer group
+        jobs = []
+        for _ in range(6):
+            ref = uuid.uuid4().hex[:6]
+            await operator.send({"type": "exec", "targets": "127.0.0.2-4", "command": "sleep 1", "ref": ref})
+            jobs.append((await operator.expect_type("job", ref=ref))["job"])
+        for _ in jobs:
+            await operator.expect_type("done", timeout=30)
+        client = sync_redis.Redis.from_url(exec_stack.redis_url, decode_responses=True)
+        owners = {w for job in jobs for w in client.hgetall(topics.job_started_key(job)).values()}
+        assert owners == {"w-main", "w-second"}
+    finally:
+        assert second.stop() == 0
+
+
+async def test_watch_after_a_reconnect_replays_exactly_the_missed_results(
+    exec_stack: ExecStack, tokens: Tokens
+) -> None:
+    first = await WsClient.open(exec_stack.gateway.ws_url, tokens.operator)
+    await first.expect_type("hello")
+    await first.send(
+        {
+            "type": "exec",
+            "targets": "127.0.0.2-31",
+            "command": 'sleep "0.$(( ${FLEET_HOST##*.} % 10 ))"',
+            "ref": "w",
+        }
+    )
+    job = (await first.expect(lambda f: f.get("ref") == "w"))["job"]
+    seen = [await first.expect_type("result", job=job) for _ in range(7)]
+    await first.close()
+    last = seen[-1]["seq"]
+    second = await WsClient.open(exec_stack.gateway.ws_url, tokens.viewer)
+    await second.expect_type("hello")
+    await second.send({"type": "watch", "job": job, "after": last, "ref": "again"})
+    assert (await second.expect(lambda f: f.get("ref") == "again"))["job"] == job
+    replayed: list[Frame] = []
+
+    def collect(frame: Frame) -> bool:
+        if frame["type"] == "result":
+            replayed.append(frame)
+        return bool(frame["type"] == "done")
+
+    await second.expect(collect, 30)
+    assert [r["seq"] for r in replayed] == list(range(last + 1, 31))
+    assert {r["host"] for r in seen} | {r["host"] for r in replayed} == {f"127.0.0.{i}" for i in range(2, 32)}
+    await second.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "fragment"),
+    [
+        ({"targets": "", "command": "id"}, "bad_request", "targets"),
+        ({"targets": "  ", "command": "id"}, "invalid_targets", "empty"),
+        ({"targets": "127.0.0.2-999", "command": "id"}, "invalid_targets", "more than 255"),
+        ({"targets": "127.0.0.0/8", "command": "id"}, "invalid_targets", "too many"),
+        ({"targets": "127.0.0.0/20", "command": "id"}, "invalid_targets", "at most 1024"),
+        ({"targets": "127.0.0.2,10.0.0.1-100", "command": "id"}, "invalid_targets", "outside the allowed"),
+        ({"targets": "127.0.0.2", "command": "x" * 9000}, "bad_request", "command"),
+        ({"targets": "127.0.0.2", "command": "id", "timeout": 0}, "bad_request", "timeout"),
+    ],
+)
+async def test_bad_exec_requests_are_refused_and_nothing_is_queued(
+    exec_stack: ExecStack, operator: WsClient, frame: dict[str, Any], code: str, fragment: str
+) -> None:
+    client = sync_redis.Redis.from_url(exec_stack.redis_url)
+    before = client.xlen(topics.JOBS_STREAM)
+    await operator.send({"type": "exec", "ref": "bad", **frame})
+    error = await operator.expect(lambda f: f.get("ref") == "bad")
+    assert error["type"] == "error" and error["code"] == code and fragment in error["message"], error
+    assert client.xlen(topics.JOBS_STREAM) == before
+
+
+async def test_viewers_cannot_run_and_unknown_jobs_are_not_found(
+    exec_stack: ExecStack, tokens: Tokens
+) -> None:
+    tag = marker()
+    viewer = await WsClient.open(exec_stack.gateway.ws_url, tokens.viewer)
+    await viewer.send({"type": "exec", "targets": "127.0.0.2", "command": f"echo {tag}", "ref": "v"})
+    assert (await viewer.expect_type("error", ref="v"))["code"] == "forbidden"
+    operator = await WsClient.open(exec_stack.gateway.ws_url, tokens.operator)
+    for kind in ("watch", "cancel"):
+        await operator.send({"type": kind, "job": "0000000000000000", "ref": kind})
+        error = await operator.expect_type("error", ref=kind)
+        assert error["code"] == "not_found" and "0000000000000000" in error["message"]
+    await asyncio.sleep(0.5)
+    assert exec_stack.fleet.commands(tag) == []
+    await viewer.close()
+    await operator.close()
+
+
+def test_http_api_runs_jobs_and_keeps_an_audit_trail(exec_stack: ExecStack, tokens: Tokens) -> None:
+    tag = marker()
+    operator = {"Authorization": f"Bearer {tokens.operator}"}
+    viewer = {"Authorization": f"Bearer {tokens.viewer}"}
+    url = exec_stack.gateway.url
+    response = httpx.post(
+        url + "/api/jobs",
+        headers=operator,
+        json={"targets": "127.0.0.2-4 !127.0.0.3", "command": f"echo {tag}", "timeout": 10},
+    )
+    assert response.status_code == 202
+    job = response.json()["job"]
+    assert response.json()["hosts"] == 2
+
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = httpx.get(f"{url}/api/jobs/{job}", headers=viewer).json()
+        return body if body["state"] == "done" else None
+
+    wait_until(finished, 20, what="job done")
+    body = finished()
+    assert body is not None
+    assert [r["host"] for r in sorted(body["results"], key=lambda r: r["seq"])] in (
+        ["127.0.0.2", "127.0.0.4"],
+        ["127.0.0.4", "127.0.0.2"],
+    )
+    assert body["summary"] == {"ok": 2} and body["by"] == "alice" and body["command"] == f"echo {tag}"
+    listed = httpx.get(url + "/api/jobs", headers=viewer).json()["jobs"]
+    entry = next(j for j in listed if j["job"] == job)
+    assert (
+        entry["summary"] == {"ok": 2} and entry["hosts"] == 2 and entry["targets"] == "127.0.0.2-4 !127.0.0.3"
+    )
+    bad = httpx.post(url + "/api/jobs", headers=operator, json={"targets": "8.8.8.8", "command": "id"})
+    assert bad.status_code == 422 and "outside" in bad.json()["message"]
+
+
+async def test_kill_9_of_a_worker_mid_job_ends_the_job_without_running_any_host_twice(
+    tmp_path: Path, tokens: Tokens, exec_stack: ExecStack
+) -> None:
+    fleet = exec_stack.fleet
+    redis = RedisServer(tmp_path)
+    redis.start()
+    env = fleet.worker_env(FLEETDECK_EXEC_CONCURRENCY="5")
+    doomed = start_worker(redis.url, tmp_path, "w-doomed", **env)
+    gateway = start_gateway(redis.url, tmp_path, tokens.file, name="gateway-kill")
+    survivor = None
+    tag = marker()
+    try:
+        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        await client.expect_type("hello")
+        await client.send(
+            {"type": "exec", "targets": "127.0.0.2-21", "command": f"echo {tag}; sleep 3", "ref": "k"}
+        )
+        job = (await client.expect(lambda f: f.get("ref") == "k"))["job"]
+        wait_until(lambda: len(fleet.commands(tag)) >= 5, 20, what="the first hosts to start")
+        doomed.kill()
+        started_before_kill = {row["host"] for row in fleet.commands(tag)}
+        survivor = start_worker(redis.url, tmp_path, "w-survivor", **env)
+        results: list[Frame] = []
+
+        def collect(frame: Frame) -> bool:
+            if frame["type"] == "result" and frame["job"] == job:
+                results.append(frame)
+            return bool(frame["type"] == "done" and frame["job"] == job)
+
+        done = await client.expect(collect, 60)
+        assert [r["seq"] for r in results] == list(range(1, 21))
+        lost = {r["host"] for r in results if r["status"] == "lost"}
+        assert lost == started_before_kill
+        assert {r["host"] for r in results if r["status"] == "ok"} == {
+            f"127.0.0.{i}" for i in range(2, 22)
+        } - lost
+        assert done["summary"] == {"ok": 20 - len(lost), "lost": len(lost)}
+        ran = Counter(row["host"] for row in fleet.commands(tag))
+        assert set(ran.values()) == {1}, ran
+        await client.close()
+    finally:
+        gateway.stop()
+        if survivor is not None:
+            survivor.stop()
+        redis.stop()

@@ -1,0 +1,104 @@
+"""The exec terminal in a real headless Chromium: lines per host, progress, grouped summary, resume."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page
+
+from tests.conftest import ExecStack, Tokens
+from tests.support.browser import chromium, logged_in_page
+from tests.support.procs import start_gateway
+
+pytestmark = [pytest.mark.browser, pytest.mark.ssh]
+
+TERMINAL_TEXT = """() => {
+  const buffer = window.fleetdeckTerminal.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+  return lines.join("\\n");
+}"""
+HOST_LINE = re.compile(r"^(127\.0\.0\.\d+)\s+(\w+)\s+exit", re.MULTILINE)
+
+
+async def run(page: Page, targets: str, command: str) -> None:
+    await page.fill("#exec-targets", targets)
+    await page.fill("#exec-command", command)
+    await page.click("#exec-run")
+
+
+async def finished(page: Page, total: int, timeout: float = 60_000) -> None:
+    await page.wait_for_selector(f"#exec-progress:has-text('finished {total}/{total}')", timeout=timeout)
+
+
+async def test_terminal_shows_a_line_per_host_progress_and_grouped_summary(
+    exec_stack: ExecStack, tokens: Tokens, artifacts: Path
+) -> None:
+    async with chromium() as browser:
+        page = await logged_in_page(browser, exec_stack.gateway.url, tokens.operator)
+        await run(page, "127.0.0.2-21", 'echo "group-$(( ${FLEET_HOST##*.} % 3 ))"')
+        await finished(page, 20)
+        text = await page.evaluate(TERMINAL_TEXT)
+        lines = HOST_LINE.findall(text)
+        assert sorted(h for h, _s in lines) == sorted(f"127.0.0.{i}" for i in range(2, 22))
+        assert {s for _h, s in lines} == {"ok"}
+        assert "127.0.0.[3,6,9,12,15,18,21] (7) ok" in text
+        assert "127.0.0.[2,5,8,11,14,17,20] (7) ok" in text
+        assert "127.0.0.[4,7,10,13,16,19] (6) ok" in text
+        assert "--- 20 hosts in" in text
+        assert await page.text_content("#exec-progress") == "finished 20/20 — ok 20"
+        assert await page.locator("#exec-outputs .host-output").count() == 20
+        await page.screenshot(path=str(artifacts / "exec-terminal.png"), full_page=True)
+
+        # Hosts that did not succeed can be run again with one click.
+        await run(page, "127.0.0.2-4", '[ "$FLEET_HOST" = 127.0.0.3 ] && exit 4; echo fine')
+        await finished(page, 3)
+        assert await page.text_content("#exec-progress") == "finished 3/3 — ok 2, failed 1"
+        await page.click("#exec-rerun")
+        await page.wait_for_selector("#exec-progress:has-text('finished 1/1 — failed 1')")
+        assert await page.input_value("#exec-targets") == "127.0.0.3"
+
+
+async def test_hostile_output_cannot_break_the_page(exec_stack: ExecStack, tokens: Tokens) -> None:
+    async with chromium() as browser:
+        page = await logged_in_page(browser, exec_stack.gateway.url, tokens.operator)
+        await run(
+            page,
+            "127.0.0.2",
+            "printf '\\033[2J\\033[31mRED<img src=x onerror=\"window.pwned=1\">\\n\\033]0;title\\007'",
+        )
+        await finished(page, 1)
+        text = await page.evaluate(TERMINAL_TEXT)
+        assert "\\x1b[2J" in text and "<img src=x" in text  # shown, not obeyed
+        assert "127.0.0.2" in text  # the screen was not cleared
+        assert await page.locator("#exec-outputs img").count() == 0
+        assert await page.evaluate("() => window.pwned === undefined")
+        assert await page.title() == "fleetdeck"
+
+
+async def test_reconnect_mid_job_shows_every_result_exactly_once(
+    exec_stack: ExecStack, tokens: Tokens, logs: Path, artifacts: Path
+) -> None:
+    gateway = start_gateway(exec_stack.redis_url, logs, tokens.file, name="gateway-restarts")
+    port = gateway.port
+    try:
+        async with chromium() as browser:
+            page = await logged_in_page(browser, gateway.url, tokens.operator)
+            await run(page, "127.0.0.2-21", 'sleep "$(( ${FLEET_HOST##*.} % 5 ))"; echo slept')
+            await page.wait_for_selector("#exec-progress:has-text('running 4/20')")
+            gateway.stop()
+            await page.wait_for_selector('#conn-state[data-state="reconnecting"]')
+            gateway = start_gateway(
+                exec_stack.redis_url, logs, tokens.file, name="gateway-restarts", port=port
+            )
+            await page.wait_for_selector('#conn-state[data-state="online"]', timeout=30_000)
+            await finished(page, 20)
+            text = await page.evaluate(TERMINAL_TEXT)
+            hosts = [h for h, _s in HOST_LINE.findall(text)]
+            assert sorted(hosts) == sorted(f"127.0.0.{i}" for i in range(2, 22)), text
+            assert await page.locator("#exec-outputs .host-output").count() == 20
+            await page.screenshot(path=str(artifacts / "exec-after-reconnect.png"), full_page=True)
+    finally:
+        gateway.stop()
