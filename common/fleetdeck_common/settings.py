@@ -68,6 +68,11 @@ class AgentSettings(BrokerSettings):
         le=3600,
         description="seconds between samples",
     )
+    health_file: Path | None = Field(
+        Path("/tmp/fleetdeck-agent.health"),  # noqa: S108 - a liveness marker, nothing secret
+        validation_alias="FLEETDECK_HEALTH_FILE",
+        description="file touched after every published sample; `--check` reads it",
+    )
     history_size: int = Field(
         900,
         validation_alias="FLEETDECK_HISTORY_SIZE",
@@ -208,6 +213,11 @@ class WorkerSettings(TargetSettings):
         validation_alias="FLEETDECK_CLAIM_IDLE",
         ge=0.5,
         description="seconds a job may go without its worker's heartbeat before another worker takes it over",
+    )
+    health_file: Path | None = Field(
+        Path("/tmp/fleetdeck-worker.health"),  # noqa: S108 - a liveness marker, nothing secret
+        validation_alias="FLEETDECK_HEALTH_FILE",
+        description="file touched while the broker answers; `--check` reads it",
     )
     shutdown_grace: float = Field(
         10.0,

@@ -8,6 +8,7 @@ import logging
 
 from fleetdeck_common import topics
 from fleetdeck_common.broker import Broker, BrokerUnavailable
+from fleetdeck_common.health import touch
 from fleetdeck_common.messages import CpuSample, dump
 from fleetdeck_common.service import wait_or_stop
 from fleetdeck_common.settings import AgentSettings
@@ -54,6 +55,7 @@ async def run_agent(settings: AgentSettings, broker: Broker, stop: asyncio.Event
                 logger.warning("cannot publish samples (%s); will keep trying", exc)
             failing = True
             continue
+        touch(settings.health_file)
         if failing:
             logger.info("publishing again after a broker outage")
             failing = False

@@ -9,6 +9,7 @@ import logging
 
 from fleetdeck_common import topics
 from fleetdeck_common.broker import Broker, BrokerUnavailable, StreamEntry
+from fleetdeck_common.health import touch
 from fleetdeck_common.jobstore import load_job
 from fleetdeck_common.service import wait_or_stop
 from fleetdeck_common.settings import WorkerSettings
@@ -157,6 +158,7 @@ class Worker:
                 await self._broker.set(
                     topics.worker_heartbeat_key(self.name), "1", ttl=self.settings.claim_idle
                 )
+                touch(self.settings.health_file)
             await asyncio.sleep(period)
 
     async def _claim_stalled(self, stop: asyncio.Event) -> None:

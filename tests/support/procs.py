@@ -122,6 +122,14 @@ class RedisServer:
         if self.service:
             self.service.kill()
 
+    @staticmethod
+    def ping(url: str) -> bool:
+        client = redis.Redis.from_url(url)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
     def stop(self) -> None:
         if self.service:
             self.service.stop()
