@@ -40,8 +40,8 @@ class Dockerfile:
 def parse_dockerfile(path: Path) -> Dockerfile:
     out = Dockerfile(path)
     text = re.sub(r"\\\n\s*", " ", path.read_text())
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         instruction, _, rest = line.partition(" ")
