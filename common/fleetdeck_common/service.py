@@ -29,7 +29,12 @@ def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`; True if `stop` was set meanwhile."""
+    """Sleep up to `seconds`; True if `stop` was set meanwhile (or already)."""
+    if stop.is_set():
+        return True
+    if seconds <= 0:
+        await asyncio.sleep(0)
+        return stop.is_set()
     try:
         await asyncio.wait_for(stop.wait(), max(seconds, 0.0))
     except TimeoutError:
