@@ -4,6 +4,7 @@ Redis that wants a password over TLS (`rediss://`)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -93,8 +94,19 @@ def test_agent_installs_alone_with_only_light_dependencies(tmp_path: Path) -> No
     target = tmp_path / "venv"
     venv.create(target, with_pip=True)
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    # Copies, so the build does not leave build/ folders in the source tree.
+    for project in ("common", "cpu-agent"):
+        shutil.copytree(
+            ROOT / project, tmp_path / project, ignore=shutil.ignore_patterns("*.egg-info", "build")
+        )
     install = subprocess.run(
-        [*pip, "-c", str(ROOT / "constraints.txt"), f"{ROOT / 'common'}[redis]", str(ROOT / "cpu-agent")],
+        [
+            *pip,
+            "-c",
+            str(ROOT / "constraints.txt"),
+            f"{tmp_path / 'common'}[redis]",
+            str(tmp_path / "cpu-agent"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

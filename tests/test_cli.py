@@ -13,7 +13,7 @@ import pytest
 from fleetdeck_gateway.tokens import TokenStore
 from tests.conftest import ExecStack, Tokens
 from tests.support.browser import chromium
-from tests.support.procs import BIN, Service, free_port, wait_until
+from tests.support.procs import BIN, Service, free_port, start_gateway, wait_until
 
 FLEETDECK = str(BIN / "fleetdeck")
 
@@ -142,3 +142,33 @@ async def test_up_runs_everything_in_one_process_without_redis(tmp_path: Path, e
     finally:
         assert up.stop() == 0, up.log()
     assert sys.executable  # the same interpreter ran everything
+
+
+def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
+    exec_stack: ExecStack, tokens: Tokens, tmp_path: Path
+) -> None:
+    gateway = start_gateway(exec_stack.redis_url, tmp_path, tokens.file, name="gateway-cli-restart")
+    port = gateway.port
+    command = 'sleep "$(( ${FLEET_HOST##*.} % 4 ))"; echo done'
+    cli = subprocess.Popen(
+        [FLEETDECK, "exec", "127.0.0.2-21", "--url", gateway.url, "--token", tokens.operator, "--", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cli.stdout is not None
+        first = [cli.stdout.readline() for _ in range(3)]  # three hosts done, the rest still running
+        assert all(re.match(r"127\.0\.0\.\d+ ", line) for line in first), first
+        gateway.stop()
+        gateway = start_gateway(
+            exec_stack.redis_url, tmp_path, tokens.file, name="gateway-cli-restart", port=port
+        )
+        rest, errors = cli.communicate(timeout=60)
+    finally:
+        cli.kill()
+        gateway.stop()
+    assert cli.returncode == 0, errors
+    assert "resuming" in errors
+    hosts = [line.split()[0] for line in first + rest.splitlines() if re.match(r"127\.0\.0\.\d+ ", line)]
+    assert sorted(hosts) == sorted(f"127.0.0.{i}" for i in range(2, 22))

@@ -315,3 +315,70 @@ async def test_kill_9_of_a_worker_mid_job_ends_the_job_without_running_any_host_
         if survivor is not None:
             survivor.stop()
         redis.stop()
+
+
+async def test_sigterm_lets_running_hosts_finish_within_the_grace_period_then_cancels(
+    tmp_path: Path, tokens: Tokens, exec_stack: ExecStack
+) -> None:
+    fleet = exec_stack.fleet
+    redis = RedisServer(tmp_path)
+    redis.start()
+    worker = start_worker(redis.url, tmp_path, "w-term", **fleet.worker_env(FLEETDECK_SHUTDOWN_GRACE="2"))
+    gateway = start_gateway(redis.url, tmp_path, tokens.file, name="gateway-term")
+    tag = marker()
+    try:
+        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        await client.expect_type("hello")
+        command = f'echo {tag}; [ "$FLEET_HOST" = 127.0.0.2 ] && {{ sleep 1; echo quick; exit 0; }}; sleep 30'
+        await client.send({"type": "exec", "targets": "127.0.0.2-3", "command": command, "ref": "t"})
+        job = (await client.expect(lambda f: f.get("ref") == "t"))["job"]
+        wait_until(lambda: len(fleet.commands(tag)) == 2, 20, what="both hosts running")
+        worker.proc.terminate()
+        results: list[Frame] = []
+
+        def collect(frame: Frame) -> bool:
+            if frame["type"] == "result" and frame["job"] == job:
+                results.append(frame)
+            return bool(frame["type"] == "done" and frame["job"] == job)
+
+        await client.expect(collect, 20)
+        by_host = {r["host"]: r for r in results}
+        assert (by_host["127.0.0.2"]["status"], by_host["127.0.0.2"]["stdout"]) == ("ok", f"{tag}\nquick\n")
+        assert by_host["127.0.0.3"]["status"] == "cancelled"
+        assert worker.proc.wait(20) == 0
+        # A stopped worker takes no more jobs: this one stays queued for the next worker.
+        await client.send(
+            {"type": "exec", "targets": "127.0.0.2", "command": f"echo {tag}-later", "ref": "l"}
+        )
+        later = await client.expect(lambda f: f.get("ref") == "l")
+        await asyncio.sleep(1.0)
+        body = httpx.get(
+            f"{gateway.url}/api/jobs/{later['job']}", headers={"Authorization": f"Bearer {tokens.viewer}"}
+        ).json()
+        assert body["state"] == "queued" and body["results"] == []
+        await client.close()
+    finally:
+        gateway.stop()
+        worker.stop()
+        redis.stop()
+
+
+async def test_the_jobs_topic_announces_every_state(
+    exec_stack: ExecStack, tokens: Tokens, operator: WsClient
+) -> None:
+    viewer = await WsClient.open(exec_stack.gateway.ws_url, tokens.viewer)
+    await viewer.send({"type": "subscribe", "topics": ["jobs"], "ref": "j"})
+    await viewer.expect_type("subscribed", ref="j")
+    job, _results, _done = await run_job(operator, "127.0.0.2-3", "true")
+    states = []
+
+    def follow(frame: Frame) -> bool:
+        if frame["type"] == "job" and frame["job"] == job["job"]:
+            states.append(frame["state"])
+            return bool(frame["state"] == "done")
+        return False
+
+    final = await viewer.expect(follow, 20)
+    assert states == ["queued", "running", "done"]
+    assert final["summary"] == {"ok": 2} and final["by"] == "alice" and final["finished"] >= final["ts"]
+    await viewer.close()

@@ -152,7 +152,20 @@
 
   handlers.history = (frame) => {
     const entry = ensureChart(frame.host);
-    frame.samples.forEach((s) => addSample(entry, s));
+    // Live samples may have arrived first: put the older history in front of them.
+    const firstLive = entry.points.length ? entry.points[0][0] / 1000 : Infinity;
+    const older = frame.samples.filter((s) => s.ts < firstLive);
+    const live = { points: entry.points, percpu: entry.percpu, lastTs: entry.lastTs };
+    entry.points = [];
+    entry.percpu = [];
+    entry.lastTs = 0;
+    older.forEach((s) => addSample(entry, s));
+    entry.points.push(...live.points);
+    live.percpu.forEach((points, i) => { entry.percpu[i] = (entry.percpu[i] || []).concat(points); });
+    entry.lastTs = Math.max(entry.lastTs, live.lastTs);
+    entry.points.splice(0, Math.max(0, entry.points.length - HISTORY_POINTS));
+    entry.percpu.forEach((points) => points.splice(0, Math.max(0, points.length - HISTORY_POINTS)));
+    entry.dirty = true;
   };
   handlers.cpu = (frame) => addSample(ensureChart(frame.host), frame);
 
@@ -193,7 +206,12 @@
   };
 
   // ---------------------------------------------------------------- chat
+  const chatSeen = new Set();
   handlers.chat = (frame) => {
+    if (frame.id) {
+      if (chatSeen.has(frame.id)) return;
+      chatSeen.add(frame.id);
+    }
     const li = document.createElement("li");
     const ts = document.createElement("span");
     ts.className = "ts";

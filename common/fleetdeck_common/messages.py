@@ -197,6 +197,7 @@ class Chat(_Frame):
     from_: Annotated[str, Field(alias="from")]
     text: str
     ts: float
+    id: str | None = None  # lets a client skip a message it already has
     ref: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -257,7 +258,7 @@ class Error(_Frame):
     ref: str | None = None
 
 
-_OMIT_WHEN_NONE = frozenset({"ref", "error", "summary", "finished", "cancelled_by"})
+_OMIT_WHEN_NONE = frozenset({"ref", "error", "summary", "finished", "cancelled_by", "id"})
 
 
 def dump(frame: BaseModel) -> str:

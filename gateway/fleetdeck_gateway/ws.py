@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -133,7 +134,9 @@ async def handle(frame: ClientFrame, client: Client, gateway: Gateway) -> None:
             client.topics.difference_update(frame.topics)
             client.outbox.put(dump(Subscribed(topics=sorted(client.topics), ref=ref)))
         elif isinstance(frame, ChatSend):
-            chat = Chat(from_=client.identity.name, text=frame.text, ts=round(time.time(), 3))
+            chat = Chat(
+                from_=client.identity.name, text=frame.text, ts=round(time.time(), 3), id=secrets.token_hex(6)
+            )
             data = dump(chat)
             await gateway.broker.push_capped(topics.CHAT_HISTORY_KEY, data, topics.CHAT_HISTORY_SIZE)
             await gateway.broker.publish(topics.CHAT_CHANNEL, data)
@@ -156,7 +159,10 @@ async def handle(frame: ClientFrame, client: Client, gateway: Gateway) -> None:
 
 async def _subscribe(frame: Subscribe, client: Client, gateway: Gateway) -> None:
     new = [t for t in dict.fromkeys(frame.topics) if t not in client.topics]
-    client.outbox.put(dump(Subscribed(topics=sorted(client.topics | set(new)), ref=frame.ref)))
+    # Live from this moment, so nothing published while the history is read is missed; the
+    # dashboard merges history with samples it already has, and skips chat ids it has seen.
+    client.topics.update(new)
+    client.outbox.put(dump(Subscribed(topics=sorted(client.topics), ref=frame.ref)))
     broker = gateway.broker
     for topic in new:
         if topic == "cpu":
@@ -176,4 +182,3 @@ async def _subscribe(frame: Subscribe, client: Client, gateway: Gateway) -> None
         elif topic == "jobs":
             for job in reversed(await recent_jobs(broker, 20)):
                 client.outbox.put(dump(job))
-        client.topics.add(topic)
