@@ -32,6 +32,19 @@ def marker() -> str:
     return f"run-{uuid.uuid4().hex[:10]}"
 
 
+async def collect_job(client: WsClient, job: str, timeout: float = 60) -> tuple[list[Frame], Frame]:
+    """Every `result` of the job, in the order they arrive, and its `done` frame."""
+    results: list[Frame] = []
+
+    def collect(frame: Frame) -> bool:
+        if frame["type"] == "result" and frame["job"] == job:
+            results.append(frame)
+        return bool(frame["type"] == "done" and frame["job"] == job)
+
+    done = await client.expect(collect, timeout)
+    return results, done
+
+
 async def run_job(
     client: WsClient, targets: str, command: str, timeout: float = 30, wait: float = 60
 ) -> tuple[Frame, list[Frame], Frame]:
@@ -42,14 +55,7 @@ async def run_job(
     )
     job = await client.expect(lambda f: f.get("ref") == ref)
     assert job["type"] == "job", job
-    results: list[Frame] = []
-
-    def collect(frame: Frame) -> bool:
-        if frame["type"] == "result" and frame["job"] == job["job"]:
-            results.append(frame)
-        return bool(frame["type"] == "done" and frame["job"] == job["job"])
-
-    done = await client.expect(collect, wait)
+    results, done = await collect_job(client, job["job"], wait)
     return job, results, done
 
 
@@ -124,14 +130,7 @@ async def test_cancel_stops_running_hosts_and_pending_ones_never_start(
     # 64 hosts run at once (FLEETDECK_EXEC_CONCURRENCY); wait until they have started.
     wait_until(lambda: len(exec_stack.fleet.commands(tag)) >= 64, 20, what="64 hosts running")
     await operator.send({"type": "cancel", "job": job["job"], "ref": "c1"})
-    results: list[Frame] = []
-
-    def collect(frame: Frame) -> bool:
-        if frame["type"] == "result" and frame["job"] == job["job"]:
-            results.append(frame)
-        return bool(frame["type"] == "done" and frame["job"] == job["job"])
-
-    done = await operator.expect(collect, 20)
+    results, done = await collect_job(operator, job["job"], 20)
     assert done["summary"] == {"cancelled": 100}
     assert len(results) == 100 and [r["seq"] for r in results] == list(range(1, 101))
     assert len(exec_stack.fleet.commands(tag)) == 64
@@ -144,11 +143,12 @@ async def test_cancel_stops_running_hosts_and_pending_ones_never_start(
 async def test_two_workers_share_the_jobs(exec_stack: ExecStack, operator: WsClient, logs: Path) -> None:
     second = start_worker(exec_stack.redis_url, logs, "w-second", **exec_stack.fleet.worker_env())
     try:
-        await asyncio.sleep(1.0)  # the second worker joins the consumer group
+        wait_until(lambda: "taking jobs" in second.log(), 20, what="the second worker")
+        # One worker runs at most 8 jobs at once, so 12 long ones cannot all go to one of them.
         jobs = []
-        for _ in range(6):
+        for _ in range(12):
             ref = uuid.uuid4().hex[:6]
-            await operator.send({"type": "exec", "targets": "127.0.0.2-4", "command": "sleep 1", "ref": ref})
+            await operator.send({"type": "exec", "targets": "127.0.0.2-4", "command": "sleep 2", "ref": ref})
             jobs.append((await operator.expect_type("job", ref=ref))["job"])
         for _ in jobs:
             await operator.expect_type("done", timeout=30)
@@ -180,14 +180,7 @@ async def test_watch_after_a_reconnect_replays_exactly_the_missed_results(
     await second.expect_type("hello")
     await second.send({"type": "watch", "job": job, "after": last, "ref": "again"})
     assert (await second.expect(lambda f: f.get("ref") == "again"))["job"] == job
-    replayed: list[Frame] = []
-
-    def collect(frame: Frame) -> bool:
-        if frame["type"] == "result":
-            replayed.append(frame)
-        return bool(frame["type"] == "done")
-
-    await second.expect(collect, 30)
+    replayed, _done = await collect_job(second, job, 30)
     assert [r["seq"] for r in replayed] == list(range(last + 1, 31))
     assert {r["host"] for r in seen} | {r["host"] for r in replayed} == {f"127.0.0.{i}" for i in range(2, 32)}
     await second.close()
@@ -221,6 +214,7 @@ async def test_viewers_cannot_run_and_unknown_jobs_are_not_found(
     exec_stack: ExecStack, tokens: Tokens
 ) -> None:
     tag = marker()
+    queued_before = sync_redis.Redis.from_url(exec_stack.redis_url).xlen(topics.JOBS_STREAM)
     viewer = await WsClient.open(exec_stack.gateway.ws_url, tokens.viewer)
     await viewer.send({"type": "exec", "targets": "127.0.0.2", "command": f"echo {tag}", "ref": "v"})
     assert (await viewer.expect_type("error", ref="v"))["code"] == "forbidden"
@@ -229,7 +223,7 @@ async def test_viewers_cannot_run_and_unknown_jobs_are_not_found(
         await operator.send({"type": kind, "job": "0000000000000000", "ref": kind})
         error = await operator.expect_type("error", ref=kind)
         assert error["code"] == "not_found" and "0000000000000000" in error["message"]
-    await asyncio.sleep(0.5)
+    assert sync_redis.Redis.from_url(exec_stack.redis_url).xlen(topics.JOBS_STREAM) == queued_before
     assert exec_stack.fleet.commands(tag) == []
     await viewer.close()
     await operator.close()
@@ -292,14 +286,7 @@ async def test_kill_9_of_a_worker_mid_job_ends_the_job_without_running_any_host_
         doomed.kill()
         started_before_kill = {row["host"] for row in fleet.commands(tag)}
         survivor = start_worker(redis.url, tmp_path, "w-survivor", **env)
-        results: list[Frame] = []
-
-        def collect(frame: Frame) -> bool:
-            if frame["type"] == "result" and frame["job"] == job:
-                results.append(frame)
-            return bool(frame["type"] == "done" and frame["job"] == job)
-
-        done = await client.expect(collect, 60)
+        results, done = await collect_job(client, job, 60)
         assert [r["seq"] for r in results] == list(range(1, 21))
         lost = {r["host"] for r in results if r["status"] == "lost"}
         assert lost == started_before_kill
@@ -334,14 +321,7 @@ async def test_sigterm_lets_running_hosts_finish_within_the_grace_period_then_ca
         job = (await client.expect(lambda f: f.get("ref") == "t"))["job"]
         wait_until(lambda: len(fleet.commands(tag)) == 2, 20, what="both hosts running")
         worker.proc.terminate()
-        results: list[Frame] = []
-
-        def collect(frame: Frame) -> bool:
-            if frame["type"] == "result" and frame["job"] == job:
-                results.append(frame)
-            return bool(frame["type"] == "done" and frame["job"] == job)
-
-        await client.expect(collect, 20)
+        results, _done = await collect_job(client, job, 20)
         by_host = {r["host"]: r for r in results}
         assert (by_host["127.0.0.2"]["status"], by_host["127.0.0.2"]["stdout"]) == ("ok", f"{tag}\nquick\n")
         assert by_host["127.0.0.3"]["status"] == "cancelled"
@@ -382,3 +362,22 @@ async def test_the_jobs_topic_announces_every_state(
     assert states == ["queued", "running", "done"]
     assert final["summary"] == {"ok": 2} and final["by"] == "alice" and final["finished"] >= final["ts"]
     await viewer.close()
+
+
+async def test_a_cancel_missed_on_the_control_channel_is_still_honoured(
+    exec_stack: ExecStack, operator: WsClient
+) -> None:
+    tag = marker()
+    await operator.send(
+        {"type": "exec", "targets": "127.0.0.2-4", "command": f"echo {tag}; sleep 30", "ref": "m"}
+    )
+    job = (await operator.expect(lambda f: f.get("ref") == "m"))["job"]
+    wait_until(lambda: len(exec_stack.fleet.commands(tag)) == 3, 20, what="three hosts running")
+    # Only the key, no control message: as if the worker's subscription was down at that moment.
+    sync_redis.Redis.from_url(exec_stack.redis_url).set(topics.job_cancel_key(job), "ops")
+    done = await operator.expect(lambda f: f["type"] == "done" and f["job"] == job, 15)
+    assert done["summary"] == {"cancelled": 3}
+    record = await operator.expect(
+        lambda f: f["type"] == "job" and f["job"] == job and f["state"] == "cancelled"
+    )
+    assert record["cancelled_by"] == "ops"

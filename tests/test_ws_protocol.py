@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import socket
 import struct
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
 from tests.conftest import Stack, Tokens
-from tests.support.procs import wait_until
+from tests.support.procs import start_gateway, wait_until
 from tests.support.wsclient import WsClient
 
 
@@ -38,6 +38,10 @@ async def test_handshake_without_valid_token_or_origin_is_refused_with_403(
 async def test_own_origin_and_session_cookie_are_accepted(stack: Stack, tokens: Tokens) -> None:
     with httpx.Client(base_url=stack.gateway.url) as http:
         assert http.post("/api/login", json={"token": "wrong"}).status_code == 401
+        foreign = http.post(
+            "/api/login", json={"token": tokens.viewer}, headers={"Origin": "http://evil.example"}
+        )
+        assert foreign.status_code == 403 and "fleetdeck_session" not in foreign.cookies
         login = http.post("/api/login", json={"token": tokens.viewer})
         assert login.status_code == 200 and login.json() == {"user": "bob", "role": "viewer"}
         cookie_header = login.headers["set-cookie"].lower()
@@ -201,4 +205,23 @@ async def test_gateway_keeps_serving_after_all_that(stack: Stack, tokens: Tokens
     await client.send({"type": "subscribe", "topics": ["cpu"]})
     await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "agent-a")
     await client.close()
-    await asyncio.sleep(0)
+
+
+async def test_per_message_deflate_is_off_unless_switched_on(
+    stack: Stack, tokens: Tokens, logs: Path
+) -> None:
+    plain = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
+    assert plain.ws.response is not None
+    assert "permessage-deflate" not in plain.ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    await plain.close()
+    deflating = start_gateway(
+        stack.redis_url, logs, tokens.file, name="gateway-deflate", FLEETDECK_WS_DEFLATE="true"
+    )
+    try:
+        client = await WsClient.open(deflating.ws_url, tokens.viewer)
+        assert client.ws.response is not None
+        assert "permessage-deflate" in client.ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert (await client.recv())["type"] == "hello"
+        await client.close()
+    finally:
+        deflating.stop()

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from .broker import Broker, create_broker
+from .cli import add_settings_arguments, load_settings
+from .health import is_fresh
+from .logs import setup_logging
+from .settings import BrokerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +50,36 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+S = TypeVar("S", bound=BrokerSettings)
+
+
+def service_main(
+    model: type[S],
+    prog: str,
+    description: str,
+    serve: Callable[[S, Broker, asyncio.Event], Awaitable[None]],
+    health: Callable[[S], tuple[Path | None, float]],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """The command line of a broker-backed service: flags from settings, `--check`, signals."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_settings_arguments(parser, model)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="health check: exit 0 if a running service is working (its health file is fresh), else 1",
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings(model, args, parser)
+    if args.check:
+        path, max_age = health(settings)
+        sys.exit(0 if path is not None and is_fresh(path, max_age) else 1)
+    setup_logging(settings.log_level, settings.log_json)
+
+    async def main(stop: asyncio.Event) -> None:
+        async with create_broker(settings.redis_url) as broker:
+            await serve(settings, broker, stop)
+
+    run_until_signalled(main)

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 from collections.abc import Sequence
 
-from fleetdeck_common.broker import create_broker
-from fleetdeck_common.cli import add_settings_arguments, load_settings
-from fleetdeck_common.health import is_fresh
-from fleetdeck_common.logs import setup_logging
-from fleetdeck_common.service import run_until_signalled
+from fleetdeck_common.service import service_main
 from fleetdeck_common.settings import AgentSettings
 
 from .agent import run_agent
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="fleetdeck-agent",
-        description="Publish this host's CPU, memory and load to the fleetdeck broker every interval.",
+    service_main(
+        AgentSettings,
+        "fleetdeck-agent",
+        "Publish this host's CPU, memory and load to the fleetdeck broker every interval.",
+        run_agent,
+        # Healthy while a sample was published within three intervals.
+        lambda s: (s.health_file, max(3 * s.interval, 5.0)),
+        argv,
     )
-    add_settings_arguments(parser, AgentSettings)
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="exit 0 if a running agent published within three intervals, else 1 (a health check)",
-    )
-    args = parser.parse_args(argv)
-    settings = load_settings(AgentSettings, args, parser)
-    if args.check:
-        fresh = settings.health_file is not None and is_fresh(
-            settings.health_file, max(3 * settings.interval, 5)
-        )
-        sys.exit(0 if fresh else 1)
-    setup_logging(settings.log_level, settings.log_json)
-
-    async def serve(stop: asyncio.Event) -> None:
-        async with create_broker(settings.redis_url) as broker:
-            await run_agent(settings, broker, stop)
-
-    run_until_signalled(serve)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from .ssh import HostOutcome, SshOptions, run_on_host
 
 logger = logging.getLogger(__name__)
 
+CANCEL_POLL_SECONDS = 2.0
+
 HostRunner = Callable[[str, str, float, SshOptions, asyncio.Event], Awaitable[HostOutcome]]
 
 
@@ -113,8 +115,23 @@ class JobRun:
         todo = [h for h in hosts if h not in started and h not in reported]
         logger.info("job %s: %d hosts to run, %d already done", job_id, len(todo), len(hosts) - len(todo))
         slots = asyncio.Semaphore(self._concurrency)
-        await asyncio.gather(*(self._run_host(host, slots) for host in todo))
+        watcher = asyncio.create_task(self._watch_cancel_key())
+        try:
+            await asyncio.gather(*(self._run_host(host, slots) for host in todo))
+        finally:
+            watcher.cancel()
         await self._finish()
+
+    async def _watch_cancel_key(self) -> None:
+        """The control channel cancels at once; this poll catches a cancel sent while it was down."""
+        while not self.cancel_event.is_set():
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            try:
+                by = await self._broker.get(topics.job_cancel_key(self.job.job))
+            except BrokerUnavailable:
+                continue
+            if by:
+                self.cancel(by)
 
     async def _run_host(self, host: str, slots: asyncio.Semaphore) -> None:
         async with slots:

@@ -85,7 +85,14 @@ class Worker:
                 await wait_or_stop(stop, 1.0)
                 continue
             for entry in entries:
-                await self._start(entry)
+                await self._start_or_leave(entry)
+
+    async def _start_or_leave(self, entry: StreamEntry) -> None:
+        try:
+            await self._start(entry)
+        except BrokerUnavailable as exc:
+            # Still pending in the group: this or another worker takes it over after claim_idle.
+            logger.warning("could not start job %s (%s); it stays pending", entry.fields.get("job"), exc)
 
     async def _start(self, entry: StreamEntry) -> None:
         job_id = entry.fields.get("job", "")
@@ -180,4 +187,4 @@ class Worker:
                 continue
             for entry in entries:
                 logger.warning("taking over stalled job %s", entry.fields.get("job"))
-                await self._start(entry)
+                await self._start_or_leave(entry)

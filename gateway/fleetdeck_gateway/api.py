@@ -88,6 +88,8 @@ def _problem(exc: ProtocolError) -> JSONResponse:
 
 async def login(request: Request) -> Response:
     gateway = _gateway(request)
+    if not gateway.auth.origin_allowed(request):
+        return error(403, "forbidden", "login from an origin that is not allowed")
     try:
         body: LoginBody = await _body(request, LoginBody)
     except ProtocolError as exc:
