@@ -149,7 +149,7 @@ def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
 ) -> None:
     gateway = start_gateway(exec_stack.redis_url, tmp_path, tokens.file, name="gateway-cli-restart")
     port = gateway.port
-    command = 'sleep "$(( ${FLEET_HOST##*.} % 4 ))"; echo done'
+    command = 'sleep "$(( (${FLEET_HOST##*.} % 4) * 2 ))"; echo done'
     cli = subprocess.Popen(
         [FLEETDECK, "exec", "127.0.0.2-21", "--url", gateway.url, "--token", tokens.operator, "--", command],
         stdout=subprocess.PIPE,

@@ -86,7 +86,7 @@ async def test_reconnect_mid_job_shows_every_result_exactly_once(
     try:
         async with chromium() as browser:
             page = await logged_in_page(browser, gateway.url, tokens.operator)
-            await run(page, "127.0.0.2-21", 'sleep "$(( ${FLEET_HOST##*.} % 5 ))"; echo slept')
+            await run(page, "127.0.0.2-21", 'sleep "$(( (${FLEET_HOST##*.} % 5) * 2 ))"; echo slept')
             await page.wait_for_selector("#exec-progress:has-text('running 4/20')")
             gateway.stop()
             await page.wait_for_selector('#conn-state[data-state="reconnecting"]')

@@ -58,3 +58,12 @@ def test_summary_and_retry_targets_cover_every_host_that_did_not_succeed() -> No
     assert summarize(results) == {"ok": 1, "failed": 1, "timeout": 1, "unreachable": 1}
     assert retry_targets(results) == "127.0.0.3-4,127.0.0.6"
     assert retry_targets([result("127.0.0.2")]) == ""
+
+
+def test_group_output_is_cut_for_the_summary_but_grouping_uses_all_of_it() -> None:
+    same_start = "x" * 3000
+    results = [result("127.0.0.2", out=same_start + "a"), result("127.0.0.3", out=same_start + "b")]
+    groups = group_outputs(results, output_chars=2000)
+    assert len(groups) == 2
+    assert all(len(g.output) == 2000 and g.output_truncated for g in groups)
+    assert not group_outputs([result("127.0.0.2", out="short")])[0].output_truncated

@@ -110,8 +110,8 @@ async def test_stopped_agent_goes_offline_within_three_intervals(
         stopped = time.monotonic()
         await client.expect(lambda f: state(f, False), 10)
         took = time.monotonic() - stopped
-        # Three intervals since the last sample, plus the gateway's presence tick.
-        assert took <= 3 * interval + 0.5, f"offline after {took:.2f}s"
+        # Three intervals since the last sample, plus the presence tick and slack for a busy machine.
+        assert took <= 3 * interval + 1.0, f"offline after {took:.2f}s"
         assert "stopped" in agent.log()
     finally:
         await client.close()

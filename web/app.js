@@ -346,7 +346,9 @@
       term.writeln("\x1b[1m--- " + total + " hosts in " + (frame.duration_ms / 1000).toFixed(1) + "s\x1b[0m");
       for (const group of frame.groups) {
         term.writeln(paint(clean(group.hosts) + " (" + group.count + ") " + group.status, group.status));
-        group.output.split("\n").slice(0, 10).forEach((line) => { if (line) term.writeln("    " + clean(line)); });
+        const lines = group.output.split("\n");
+        lines.slice(0, 10).forEach((line) => { if (line) term.writeln("    " + clean(line)); });
+        if (lines.length > 10 || group.output_truncated) term.writeln("    \x1b[90m… (full output per host below)\x1b[0m");
       }
       this.retryTargets = frame.retry_targets;
       $("exec-rerun").disabled = !frame.retry_targets;

@@ -90,8 +90,15 @@ def result_output(result: Result) -> str:
     return "\n".join(p for p in parts if p) if any(parts) else ""
 
 
-def group_outputs(results: Sequence[Result]) -> list[OutputGroup]:
-    """Hosts with the same status, exit code and output, biggest group first."""
+GROUP_OUTPUT_CHARS = 2000
+
+
+def group_outputs(results: Sequence[Result], output_chars: int = GROUP_OUTPUT_CHARS) -> list[OutputGroup]:
+    """Hosts with the same status, exit code and output, biggest group first.
+
+    Hosts are grouped on their whole output; each group shows only its first `output_chars`
+    characters, so the summary stays small (every host's full output is in its result).
+    """
     groups: dict[tuple[str, int | None, str], list[str]] = defaultdict(list)
     for result in results:
         groups[(result.status, result.exit_code, result_output(result))].append(result.host)
@@ -101,7 +108,8 @@ def group_outputs(results: Sequence[Result]) -> list[OutputGroup]:
             count=len(hosts),
             status=status,
             exit_code=code,
-            output=output,
+            output=output[:output_chars],
+            output_truncated=len(output) > output_chars,
         )
         for (status, code, output), hosts in groups.items()
     ]

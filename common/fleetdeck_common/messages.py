@@ -240,6 +240,7 @@ class OutputGroup(_Frame):
     status: HostStatus
     exit_code: int | None
     output: str
+    output_truncated: bool = False
 
 
 class Done(_Frame):

@@ -53,7 +53,10 @@ def format_summary(done: Done, colour: bool) -> list[str]:
     for group in done.groups:
         header = f"{group.hosts} ({group.count}) {group.status}"
         lines.append(_paint(header, group.status, colour))
-        lines.extend(f"    {_printable(line)}" for line in group.output.splitlines()[:20])
+        output = group.output.splitlines()
+        lines.extend(f"    {_printable(line)}" for line in output[:20])
+        if len(output) > 20 or group.output_truncated:
+            lines.append(f"    … (more output: GET /api/jobs/{done.job})")
     if done.retry_targets:
         lines.append(f"re-run where it did not succeed: {done.retry_targets}")
     return lines
