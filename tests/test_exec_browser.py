@@ -60,6 +60,15 @@ async def test_terminal_shows_a_line_per_host_progress_and_grouped_summary(
         await page.wait_for_selector("#exec-progress:has-text('finished 1/1 — failed 1')")
         assert await page.input_value("#exec-targets") == "127.0.0.3"
 
+        # A reload shows the job this tab followed; any recent job can be shown again.
+        await page.reload()
+        await page.wait_for_selector("#exec-progress:has-text('finished 1/1 — failed 1')")
+        first_job = page.locator("#job-list li", has_text="group-").first
+        await first_job.click()
+        await finished(page, 20)
+        assert await page.text_content("#exec-progress") == "finished 20/20 — ok 20"
+        assert await page.locator("#job-list li.current", has_text="group-").count() == 1
+
 
 async def test_hostile_output_cannot_break_the_page(exec_stack: ExecStack, tokens: Tokens) -> None:
     async with chromium() as browser:

@@ -64,7 +64,8 @@
     setConnState("online", "live");
     document.body.dataset.role = frame.role;
     $("exec-run").disabled = frame.role !== "operator";
-    send({ type: "subscribe", topics: ["cpu", "hosts", "chat"] });
+    $("exec-cancel").disabled = true;
+    send({ type: "subscribe", topics: ["cpu", "hosts", "chat", "jobs"] });
     exec.resume();
   };
 
@@ -277,6 +278,7 @@
     refused(frame) {
       term.writeln(paint("refused: " + clean(frame.message), "failed"));
       this.pendingRef = null;
+      if (frame.code === "not_found") sessionStorage.removeItem("fleetdeck.job");
     },
 
     accepted(frame) {
@@ -292,14 +294,23 @@
       term.writeln("");
       term.writeln("\x1b[1m$ " + clean(frame.command) + "\x1b[0m  on " + clean(frame.targets) +
                    " (" + frame.hosts + " hosts, job " + frame.job + ")");
-      $("exec-cancel").disabled = false;
+      $("exec-cancel").disabled = state.role !== "operator" || ["done", "cancelled"].includes(frame.state);
       $("exec-rerun").disabled = true;
+      sessionStorage.setItem("fleetdeck.job", frame.job);
+      renderJobs();
       this.progress();
     },
 
     resume() {
-      // After a reconnect, ask for exactly the results we have not seen.
+      // After a reconnect, ask for exactly the results we have not seen; after a page reload,
+      // show the job this tab was following.
       if (this.job && !this.done) send({ type: "watch", job: this.job, after: this.lastSeq, ref: nextRef("watch") });
+      else if (!this.job && sessionStorage.getItem("fleetdeck.job")) this.view(sessionStorage.getItem("fleetdeck.job"));
+    },
+
+    view(id) {
+      this.pendingRef = nextRef("exec-view");
+      send({ type: "watch", job: id, after: 0, ref: this.pendingRef });
     },
 
     result(frame) {
@@ -351,16 +362,48 @@
         if (lines.length > 10 || group.output_truncated) term.writeln("    \x1b[90m… (full output per host below)\x1b[0m");
       }
       this.retryTargets = frame.retry_targets;
-      $("exec-rerun").disabled = !frame.retry_targets;
+      $("exec-rerun").disabled = !frame.retry_targets || state.role !== "operator";
       $("exec-cancel").disabled = true;
       this.progress();
     },
   };
   window.fleetdeckExec = exec;
 
+  // ---------------------------------------------------------------- recent jobs
+  const jobs = new Map(); // id -> latest job frame
+  function renderJobs() {
+    const list = $("job-list");
+    const newest = [...jobs.values()].sort((a, b) => b.ts - a.ts).slice(0, 30);
+    list.replaceChildren(...newest.map((job) => {
+      const li = document.createElement("li");
+      li.dataset.job = job.job;
+      li.classList.toggle("current", job.job === exec.job);
+      const cells = [
+        [new Date(job.ts * 1000).toLocaleTimeString(), "muted"],
+        [job.state, "state-" + job.state],
+        [job.command, "code"],
+        [job.targets + " (" + job.hosts + ")", "code"],
+        [job.by + (job.summary ? " · " + Object.entries(job.summary).map(([s, n]) => s + " " + n).join(", ") : ""), "muted"],
+      ];
+      for (const [text, kind] of cells) {
+        const cell = document.createElement(kind === "code" ? "code" : "span");
+        if (kind !== "code") cell.className = kind;
+        cell.textContent = text;
+        li.append(cell);
+      }
+      li.addEventListener("click", () => exec.view(job.job));
+      return li;
+    }));
+  }
+
   handlers.job = (frame) => {
+    const known = jobs.get(frame.job);
+    // Announcements can arrive out of order across reconnects; never step a job back.
+    const order = { queued: 0, running: 1, done: 2, cancelled: 2 };
+    if (!known || order[frame.state] >= order[known.state]) jobs.set(frame.job, frame);
+    renderJobs();
     if (exec.pendingRef && frame.ref === exec.pendingRef) exec.accepted(frame);
-    else if (frame.job === exec.job && frame.state === "cancelled") $("exec-cancel").disabled = true;
+    else if (frame.job === exec.job && ["done", "cancelled"].includes(frame.state)) $("exec-cancel").disabled = true;
   };
   handlers.result = (frame) => exec.result(frame);
   handlers.done = (frame) => exec.finished(frame);
