@@ -355,6 +355,7 @@
       this.done = true;
       const total = Object.values(frame.summary).reduce((a, b) => a + b, 0);
       term.writeln("\x1b[1m--- " + total + " hosts in " + (frame.duration_ms / 1000).toFixed(1) + "s\x1b[0m");
+      if (frame.error) term.writeln(paint("no host ran: " + clean(frame.error), "error"));
       for (const group of frame.groups) {
         term.writeln(paint(clean(group.hosts) + " (" + group.count + ") " + group.status, group.status));
         const lines = group.output.split("\n");

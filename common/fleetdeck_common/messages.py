@@ -250,6 +250,7 @@ class Done(_Frame):
     duration_ms: int
     groups: list[OutputGroup] = []
     retry_targets: str = ""
+    error: str | None = None  # why no host ran, when the worker refused the job
 
 
 class Error(_Frame):

@@ -186,6 +186,7 @@ class JobRun:
             duration_ms=int((time.monotonic() - self._started) * 1000),
             groups=group_outputs(self._results),
             retry_targets=retry_targets(self._results),
+            error=error,
         )
         state = "cancelled" if self.cancelled_by else "done"
         final = self.job.model_copy(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .app import Gateway
 
 MAX_BODY_BYTES = 64 * 1024
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STATUS = {
     "forbidden": 403,
     "not_found": 404,
@@ -161,8 +163,11 @@ async def get_job(request: Request) -> Response:
     if isinstance(caller, Response):
         return caller
     gateway = _gateway(request)
+    job_id = request.path_params["job_id"]
+    if not _JOB_ID.fullmatch(job_id):
+        return error(404, "not_found", "no such job")
     try:
-        job = await gateway.jobs.get(request.path_params["job_id"])
+        job = await gateway.jobs.get(job_id)
     except ProtocolError as exc:
         return _problem(exc)
     stored = await read_results(gateway.broker, job.job)

@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common.messages import Done, Result
 
+QUEUED_HINT_SECONDS = 10.0
 EXIT_ALL_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_REFUSED = 2
@@ -50,6 +51,8 @@ def format_result(result: Result, colour: bool) -> str:
 def format_summary(done: Done, colour: bool) -> list[str]:
     counts = ", ".join(f"{status} {count}" for status, count in done.summary.items())
     lines = [f"--- {sum(done.summary.values())} hosts in {done.duration_ms / 1000:.1f}s: {counts}"]
+    if done.error:
+        lines.append(_paint(f"no host ran: {_printable(done.error)}", "error", colour))
     for group in done.groups:
         header = f"{group.hosts} ({group.count}) {group.status}"
         lines.append(_paint(header, group.status, colour))
@@ -62,12 +65,19 @@ def format_summary(done: Done, colour: bool) -> list[str]:
     return lines
 
 
+def all_succeeded(done: Done, hosts: int) -> bool:
+    """Every host of the job reported `ok`: none failed, none is missing."""
+    return done.error is None and done.summary.get("ok", 0) == hosts and set(done.summary) <= {"ok"}
+
+
 @dataclass
 class ExecState:
     job: str | None = None
+    hosts: int = 0
     last_seq: int = 0
     done: Done | None = None
     results: list[Result] = field(default_factory=list)
+    hinted: bool = False
 
 
 def ws_url(base: str) -> str:
@@ -87,7 +97,18 @@ async def _session(
         url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=16 * 1024 * 1024
     ) as ws:
         await ws.send(json.dumps(first))
-        async for raw in ws:
+        while True:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), QUEUED_HINT_SECONDS)
+            except TimeoutError:
+                if state.job is not None and not state.results and not state.hinted:
+                    state.hinted = True
+                    print(
+                        f"fleetdeck exec: no host has reported after {QUEUED_HINT_SECONDS:.0f}s; "
+                        "is an exec worker running?",
+                        file=sys.stderr,
+                    )
+                continue
             frame = json.loads(raw)
             kind = frame.get("type")
             if kind == "error" and frame.get("ref") == "cli":
@@ -95,6 +116,7 @@ async def _session(
                 return EXIT_REFUSED
             if kind == "job" and frame.get("ref") == "cli" and state.job is None:
                 state.job = frame["job"]
+                state.hosts = int(frame["hosts"])
                 print(f"job {state.job}: {frame['hosts']} hosts", file=sys.stderr)
             elif kind == "result" and frame.get("job") == state.job:
                 result = Result.model_validate(frame)
@@ -106,9 +128,7 @@ async def _session(
                 state.done = Done.model_validate(frame)
                 for line in format_summary(state.done, colour):
                     print(line, file=out)
-                ok = set(state.done.summary) <= {"ok"}
-                return EXIT_ALL_OK if ok else EXIT_SOME_FAILED
-    return None
+                return EXIT_ALL_OK if all_succeeded(state.done, state.hosts) else EXIT_SOME_FAILED
 
 
 async def run_exec(
