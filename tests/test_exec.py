@@ -24,6 +24,7 @@ from tests.conftest import (
     Tokens,
 )
 from tests.support.procs import RedisServer, start_gateway, start_worker, wait_until
+from tests.support.rawws import raw_ws_that_never_reads
 from tests.support.wsclient import Frame, WsClient
 
 pytestmark = pytest.mark.ssh
@@ -391,3 +392,41 @@ async def test_a_cancel_missed_on_the_control_channel_is_still_honoured(
         lambda f: f["type"] == "job" and f["job"] == job and f["state"] == "cancelled"
     )
     assert record["cancelled_by"] == "ops"
+
+
+def _metric(url: str, name: str) -> float:
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def test_a_client_too_slow_for_results_is_closed_and_others_miss_nothing(
+    exec_stack: ExecStack, tokens: Tokens, operator: WsClient
+) -> None:
+    url = exec_stack.gateway.url
+    before = _metric(url, "fleetdeck_gateway_slow_disconnects_total")
+    # 120 hosts x 128 KiB of output: far more than one client's 8 MiB outbox and the socket buffers.
+    command = "head -c 65536 /dev/zero | tr '\\0' o; head -c 65536 /dev/zero | tr '\\0' e >&2"
+    await operator.send({"type": "exec", "targets": "127.0.0.2-121", "command": command, "ref": "big"})
+    job = (await operator.expect(lambda f: f.get("ref") == "big"))["job"]
+    slow = raw_ws_that_never_reads(exec_stack.gateway.port, tokens.viewer, {"type": "watch", "job": job})
+    try:
+        results, done = await collect_job(operator, job, 90)
+        assert [r["seq"] for r in results] == list(range(1, 121))
+        assert all(len(r["stdout"]) == 65536 and len(r["stderr"]) == 65536 for r in results)
+        assert done["summary"] == {"ok": 120}
+        wait_until(
+            lambda: _metric(url, "fleetdeck_gateway_slow_disconnects_total") > before,
+            30,
+            what="the slow client to be closed",
+        )
+        assert _metric(url, "fleetdeck_gateway_queued_bytes") < 16 * 1024 * 1024
+    finally:
+        slow.close()
+    # It catches up with `watch` after reconnecting: everything is still there.
+    again = await WsClient.open(exec_stack.gateway.ws_url, tokens.viewer)
+    await again.send({"type": "watch", "job": job, "after": 100})
+    replayed, _done = await collect_job(again, job, 30)
+    assert [r["seq"] for r in replayed] == list(range(101, 121))
+    await again.close()

@@ -49,4 +49,12 @@ async def test_wait_room_blocks_above_half_and_resumes_after_take() -> None:
     await asyncio.sleep(0)
     assert not room.done()
     await box.take()
-    await asyncio.wait_for(room, 1)
+    assert await asyncio.wait_for(room, 1) is True
+    assert not box.overflowed
+
+
+async def test_a_client_that_makes_no_room_in_time_is_overflowed() -> None:
+    box = Outbox(bytes_limit=100)
+    box.put("x" * 60)
+    assert await box.wait_room(timeout=0.05) is False
+    assert box.overflowed

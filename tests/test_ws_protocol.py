@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
-import struct
 import time
 from pathlib import Path
 
@@ -19,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from fleetdeck_common import topics
 from tests.conftest import Stack, Tokens
 from tests.support.procs import start_gateway, wait_until
+from tests.support.rawws import raw_ws_that_never_reads
 from tests.support.wsclient import WsClient
 
 
@@ -113,33 +110,13 @@ async def test_a_flood_is_rate_limited_then_closed(stack: Stack, tokens: Tokens)
     assert any(f.get("code") == "rate_limited" for f in client.seen)
 
 
-def _raw_ws_that_never_reads(port: int, token: str) -> socket.socket:
-    """A real WebSocket client with a tiny receive window that subscribes to cpu and then never reads."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Authorization: Bearer {token}\r\n\r\n".encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(1)
-    assert b" 101 " in response.split(b"\r\n")[0]
-    payload = json.dumps({"type": "subscribe", "topics": ["cpu"]}).encode()
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    sock.sendall(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + masked)
-    return sock
-
-
 async def test_a_client_that_never_reads_does_not_grow_memory_or_slow_others(
     stack: Stack, tokens: Tokens
 ) -> None:
     gateway = psutil.Process(stack.gateway.service.pid)
-    slow = _raw_ws_that_never_reads(stack.gateway.port, tokens.viewer)
+    slow = raw_ws_that_never_reads(
+        stack.gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["cpu"]}
+    )
     fast = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
     await fast.send({"type": "subscribe", "topics": ["cpu"]})
     await fast.expect_type("subscribed")

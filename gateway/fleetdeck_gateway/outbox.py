@@ -1,7 +1,8 @@
 """One client's outgoing frames, bounded: samples are latest-value-wins, the rest is never dropped.
 
-A client that falls too far behind on frames that must not be dropped is marked `overflowed` and
-is disconnected; it catches up with `watch` after reconnecting.
+A client that falls too far behind on frames that must not be dropped (its queue is full, or a
+replay waited too long for room) is marked `overflowed` and is disconnected; it catches up with
+`watch` after reconnecting.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 from collections import deque
 
 DEFAULT_BYTES_LIMIT = 8 * 1024 * 1024
+DEFAULT_ROOM_TIMEOUT = 10.0
 
 
 class Outbox:
@@ -22,7 +24,11 @@ class Outbox:
         self._drained = asyncio.Event()
         self._drained.set()
         self.dropped = 0
-        self.overflowed = False
+        self.overflow = asyncio.Event()
+
+    @property
+    def overflowed(self) -> bool:
+        return self.overflow.is_set()
 
     def __len__(self) -> int:
         return len(self._queue) + len(self._latest)
@@ -34,7 +40,7 @@ class Outbox:
     def put(self, frame: str) -> None:
         """A frame that must arrive (results, chat, history)."""
         if self._queued_bytes + len(frame) > self._limit:
-            self.overflowed = True
+            self.overflow.set()
         else:
             self._queue.append(frame)
             self._queued_bytes += len(frame)
@@ -49,9 +55,18 @@ class Outbox:
         self._latest[key] = frame
         self._ready.set()
 
-    async def wait_room(self) -> None:
-        """Wait until the queue is at most half full (flow control for replays and history)."""
-        await self._drained.wait()
+    async def wait_room(self, timeout: float = DEFAULT_ROOM_TIMEOUT) -> bool:
+        """Wait until the queue is at most half full (flow control for replays and history).
+
+        A client that makes no room within `timeout` seconds is too slow: it is marked
+        overflowed and False is returned.
+        """
+        try:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+        except TimeoutError:
+            self.overflow.set()
+            return False
+        return True
 
     async def take(self) -> list[str]:
         """Everything queued, oldest first, then the latest samples; waits while there is none."""

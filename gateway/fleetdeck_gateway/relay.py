@@ -235,8 +235,11 @@ class Hub:
                     await asyncio.sleep(1.0)
                     continue
                 for result in stored.results:
+                    if client.watches.get(watch.job) is not watch:
+                        return  # a newer `watch` of the same job took over
                     if result.seq > watch.last_seq:
-                        await client.outbox.wait_room()
+                        if not await client.outbox.wait_room():
+                            return  # too slow: the socket is being closed
                         watch.last_seq = result.seq
                         self._put(client, "result", dump(result))
                 watch.last_id = stored.last_id

@@ -62,27 +62,32 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     client = Client(identity)
     client.outbox.put(dump(Hello(user=identity.name, role=identity.role, version=PROTOCOL_VERSION)))
     gateway.hub.add(client)
-    sender = asyncio.create_task(_send_loop(websocket, client, gateway))
+    sender = asyncio.create_task(_send_loop(websocket, client))
     receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))
+    too_slow = asyncio.create_task(client.outbox.overflow.wait())
+    tasks = (sender, receiver, too_slow)
     try:
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if client.outbox.overflowed:
+            # The sender may be stuck writing to a peer that does not read: stop it, then close.
+            sender.cancel()
+            gateway.metrics.slow_disconnects.inc()
+            logger.info("closing %s's socket: too far behind on results", client.identity.name)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    websocket.close(CLOSE_TRY_AGAIN, "too slow; reconnect and watch the job"), 2
+                )
     finally:
         gateway.hub.remove(client)
-        for task in (sender, receiver):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _send_loop(websocket: WebSocket, client: Client, gateway: Gateway) -> None:
+async def _send_loop(websocket: WebSocket, client: Client) -> None:
     while True:
         frames = await client.outbox.take()
         if client.outbox.overflowed:
-            gateway.metrics.slow_disconnects.inc()
-            logger.info("closing %s: too far behind on results", client.identity.name)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    websocket.close(CLOSE_TRY_AGAIN, "too slow; reconnect and watch the job"), 5
-                )
             return
         for frame in frames:
             await websocket.send_text(frame)
@@ -172,7 +177,8 @@ async def _subscribe(frame: Subscribe, client: Client, gateway: Gateway) -> None
                 for item in raw[-HISTORY_SAMPLES_SENT:]:
                     with contextlib.suppress(ValidationError):
                         samples.append(CpuSample.model_validate_json(item))
-                await client.outbox.wait_room()
+                if not await client.outbox.wait_room():
+                    return
                 client.outbox.put(dump(History(host=host, samples=samples)))
         elif topic == "hosts":
             client.outbox.put_latest("hosts", gateway.hub.hosts_frame())
