@@ -64,3 +64,9 @@ def test_every_command_documents_its_variables(command: str) -> None:
         assert "FLEETDECK_INTERVAL" in out.stdout and "FLEETDECK_AGENT_NAME" in out.stdout
     if command == "fleetdeck-worker":
         assert "FLEETDECK_KNOWN_HOSTS" in out.stdout and "FLEETDECK_EXEC_CONCURRENCY" in out.stdout
+
+
+@pytest.mark.parametrize("module", ["fleetdeck", "fleetdeck_gateway", "fleetdeck_agent", "fleetdeck_worker"])
+def test_python_dash_m_works_for_every_command(module: str) -> None:
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "usage:" in out.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -16,9 +16,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, model: type[BaseSettings]) -> None:
+def add_settings_arguments(
+    parser: argparse.ArgumentParser, model: type[BaseSettings], exclude: Collection[str] = ()
+) -> None:
     """One option per settings field, documenting its environment variable and default."""
     for name, info in model.model_fields.items():
+        if name in exclude:
+            continue
         env = info.validation_alias if isinstance(info.validation_alias, str) else name.upper()
         default = "computed" if info.default_factory is not None else info.default
         help_text = f"{info.description or name} [env {env}; default: {default}]"

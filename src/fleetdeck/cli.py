@@ -11,10 +11,21 @@ from pathlib import Path
 
 from fleetdeck_common.cli import add_settings_arguments, load_settings
 from fleetdeck_common.logs import setup_logging
+from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
 from fleetdeck_gateway.tokens import TokenFileError, TokenStore, add_token
 
 from .exec_client import run_exec
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,10 +38,10 @@ def _parser() -> argparse.ArgumentParser:
         "up",
         help="gateway + local agent + worker in one process, no Redis",
         description="Run the whole of fleetdeck in one process on the in-memory broker. "
-        "Every gateway and worker setting applies (flags or environment).",
+        "The gateway settings below are flags and variables; agent and worker settings "
+        "(FLEETDECK_INTERVAL, FLEETDECK_SSH_*, ...) come from the environment.",
     )
-    add_settings_arguments(up, GatewaySettings)
-    up.set_defaults(redis_url=None)
+    add_settings_arguments(up, GatewaySettings, exclude={"redis_url"})
 
     token = commands.add_parser("token", help="manage access tokens").add_subparsers(
         dest="action", required=True
@@ -70,7 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("FLEETDECK_TOKEN"),
         help="operator token [env FLEETDECK_TOKEN]",
     )
-    run.add_argument("--timeout", type=float, default=30.0, help="seconds per host (default 30)")
+    run.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=os.environ.get("FLEETDECK_EXEC_TIMEOUT", "30"),
+        help="seconds the command may run per host [env FLEETDECK_EXEC_TIMEOUT; default 30]",
+    )
     return parser
 
 
