@@ -100,3 +100,19 @@ async def test_group_read_waits_for_new_entries(broker: Broker, name: str) -> No
 
 async def test_ping(broker: Broker) -> None:
     assert await broker.ping() is True
+
+
+async def test_a_lease_has_one_holder_and_fences_writes(broker: Broker, name: str) -> None:
+    lease, stream = name + ":lease", name + ":stream"
+    assert await broker.hold_lease(lease, "a", ttl=5)
+    assert await broker.hold_lease(lease, "a", ttl=5)  # renewing is holding
+    assert not await broker.hold_lease(lease, "b", ttl=5)
+    assert await broker.stream_add_fenced(stream, {"n": "1"}, lease, "a") is not None
+    assert await broker.stream_add_fenced(stream, {"n": "2"}, lease, "b") is None
+    await broker.release_lease(lease, "b")  # not b's to release
+    assert not await broker.hold_lease(lease, "b", ttl=5)
+    await broker.release_lease(lease, "a")
+    assert await broker.hold_lease(lease, "b", ttl=0.2)
+    await asyncio.sleep(0.35)
+    assert await broker.hold_lease(lease, "a", ttl=5)  # b's lease ran out
+    assert [e.fields["n"] for e in await broker.stream_range(stream)] == ["1"]

@@ -57,10 +57,16 @@ async def read_results(broker: Broker, job_id: str, after_id: str | None = None)
     return out
 
 
-async def append_frame(broker: Broker, frame: Result | Done) -> None:
-    """Write to the job's stream first (the record that is never lost), then publish it live."""
-    await broker.stream_add(topics.job_results_stream(frame.job), entry_fields(frame))
+async def append_fenced(broker: Broker, frame: Result | Done, lease: str, owner: str) -> bool:
+    """Write to the job's stream (the record that is never lost) while `owner` holds the job's
+    lease, then publish it live; False, and nothing written, if the lease is someone else's."""
+    added = await broker.stream_add_fenced(
+        topics.job_results_stream(frame.job), entry_fields(frame), lease, owner
+    )
+    if added is None:
+        return False
     await broker.publish(topics.RESULTS_CHANNEL, dump(frame))
+    return True
 
 
 async def recent_jobs(broker: Broker, limit: int = 50) -> list[Job]:

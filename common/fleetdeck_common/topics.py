@@ -42,6 +42,11 @@ def job_started_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:started"
 
 
+def job_lease_key(job_id: str) -> str:
+    """Which worker runs the job now; its result writes are fenced by this lease."""
+    return f"{PREFIX}:job:{job_id}:lease"
+
+
 def job_cancel_key(job_id: str) -> str:
     """Set when somebody cancels the job; workers check it before starting each host."""
     return f"{PREFIX}:job:{job_id}:cancel"

@@ -1,13 +1,19 @@
 """One job on one worker: run every host once, write each result the moment it is known.
 
-A host is marked started in the broker (HSETNX) before its command runs. A worker that takes
-over a stalled job reports hosts that were started but have no result as `lost` instead of
-running them again: a command never runs twice on a host.
+Two rules keep a job honest when workers die or stall:
+
+- A host is marked started in the broker (HSETNX) before its command runs. A worker that takes
+  over a stalled job reports hosts that were started but have no result as `lost` instead of
+  running them again: a command never runs twice on a host.
+- A worker runs a job only while it holds the job's lease, and every result it writes is fenced
+  by that lease (checked and written in one step). A worker that stalled past its lease and wakes
+  up after another took the job over cannot write: `seq` stays gapless and unique.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +24,7 @@ from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
 from fleetdeck_common.jobstore import (
     JOB_RETENTION_SECONDS,
     announce_job,
-    append_frame,
+    append_fenced,
     read_results,
 )
 from fleetdeck_common.messages import Done, Job, Result
@@ -31,6 +37,10 @@ logger = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 2.0
 
 HostRunner = Callable[[str, str, float, SshOptions, asyncio.Event], Awaitable[HostOutcome]]
+
+
+class LeaseLost(Exception):
+    """Another worker holds the job now; this one must stop writing to it."""
 
 
 async def _retry(what: str, action: Callable[[], Awaitable[None]]) -> None:
@@ -56,6 +66,7 @@ class JobRun:
         ssh: SshOptions,
         concurrency: int,
         runner: HostRunner = run_on_host,
+        lease_ttl: float = 30.0,
     ) -> None:
         self._broker = broker
         self.job = job
@@ -64,6 +75,8 @@ class JobRun:
         self._ssh = ssh
         self._concurrency = concurrency
         self._runner = runner
+        self._lease = topics.job_lease_key(job.job)
+        self._lease_ttl = lease_ttl
         self.cancel_event = asyncio.Event()
         self.cancelled_by: str | None = None
         self._results: list[Result] = []
@@ -71,12 +84,19 @@ class JobRun:
         self._write_lock = asyncio.Lock()
         self._started = time.monotonic()
 
+    @property
+    def results(self) -> list[Result]:
+        return list(self._results)
+
     def cancel(self, by: str) -> None:
         self.cancelled_by = self.cancelled_by or by
         self.cancel_event.set()
 
     async def run(self) -> None:
+        """Run the job to its end; LeaseLost if another worker holds or takes it."""
         job_id = self.job.job
+        if not await self._broker.hold_lease(self._lease, self._worker, self._lease_ttl):
+            raise LeaseLost(f"job {job_id} is held by another worker")
         try:
             hosts = expand_targets(self.job.targets, self._policy)
         except TargetError as exc:
@@ -94,33 +114,39 @@ class JobRun:
         cancelled_by = await self._broker.get(topics.job_cancel_key(job_id))
         if cancelled_by:
             self.cancel(cancelled_by)
-        await _retry(
-            "marking the job running",
-            lambda: announce_job(self._broker, self.job.model_copy(update={"state": "running"})),
-        )
+        running = self.job.model_copy(update={"state": "running"})
+        await _retry("marking the job running", lambda: announce_job(self._broker, running))
         for host in hosts:
             if host in started and host not in reported:
-                await self._report(
-                    host,
-                    HostOutcome(
-                        "lost",
-                        None,
-                        "",
-                        "",
-                        False,
-                        0,
-                        f"its worker {started[host]} stopped while the command ran; not run again",
-                    ),
-                )
+                note = f"its worker {started[host]} stopped while the command ran; not run again"
+                await self._report(host, HostOutcome("lost", None, "", "", False, 0, note))
         todo = [h for h in hosts if h not in started and h not in reported]
         logger.info("job %s: %d hosts to run, %d already done", job_id, len(todo), len(hosts) - len(todo))
         slots = asyncio.Semaphore(self._concurrency)
-        watcher = asyncio.create_task(self._watch_cancel_key())
+        helpers = [asyncio.create_task(self._watch_cancel_key()), asyncio.create_task(self._keep_lease())]
         try:
-            await asyncio.gather(*(self._run_host(host, slots) for host in todo))
+            # A TaskGroup: if the lease is lost, every host still running is stopped at once.
+            async with asyncio.TaskGroup() as group:
+                for host in todo:
+                    group.create_task(self._run_host(host, slots))
+        except* LeaseLost as lost:
+            raise lost.exceptions[0] from None
         finally:
-            watcher.cancel()
+            for helper in helpers:
+                helper.cancel()
         await self._finish()
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ttl / 3)
+            try:
+                held = await self._broker.hold_lease(self._lease, self._worker, self._lease_ttl)
+            except BrokerUnavailable:
+                continue  # the fenced writes decide; the lease may well outlive the outage
+            if not held:
+                logger.error("job %s: lease lost to another worker; stopping", self.job.job)
+                self.cancel_event.set()
+                return
 
     async def _watch_cancel_key(self) -> None:
         """The control channel cancels at once; this poll catches a cancel sent while it was down."""
@@ -136,12 +162,10 @@ class JobRun:
     async def _run_host(self, host: str, slots: asyncio.Semaphore) -> None:
         async with slots:
             if self.cancel_event.is_set():
-                await self._report(
-                    host, HostOutcome("cancelled", None, "", "", False, 0, "cancelled before start")
-                )
+                cancelled = HostOutcome("cancelled", None, "", "", False, 0, "cancelled before start")
+                await self._report(host, cancelled)
                 return
-            claimed = await self._claim(host)
-            if not claimed:
+            if not await self._claim(host):
                 logger.warning("job %s: %s was started by another worker; leaving it", self.job.job, host)
                 return
             outcome = await self._runner(
@@ -159,12 +183,15 @@ class JobRun:
                 logger.warning("cannot mark %s started (%s); waiting", host, exc)
                 await asyncio.sleep(1.0)
 
+    async def _append(self, frame: Result | Done) -> None:
+        if not await append_fenced(self._broker, frame, self._lease, self._worker):
+            raise LeaseLost(f"job {self.job.job} was taken over by another worker")
+
     async def _report(self, host: str, outcome: HostOutcome) -> None:
         async with self._write_lock:
-            self._seq += 1
             result = Result(
                 job=self.job.job,
-                seq=self._seq,
+                seq=self._seq + 1,
                 host=host,
                 status=outcome.status,
                 exit_code=outcome.exit_code,
@@ -174,7 +201,8 @@ class JobRun:
                 truncated=outcome.truncated,
                 error=outcome.error,
             )
-            await _retry(f"writing the result of {host}", lambda: append_frame(self._broker, result))
+            await _retry(f"writing the result of {host}", lambda: self._append(result))
+            self._seq = result.seq
             self._results.append(result)
 
     async def _finish(self, error: str | None = None) -> None:
@@ -198,7 +226,7 @@ class JobRun:
                 "error": error,
             }
         )
-        await _retry("writing the job's end", lambda: append_frame(self._broker, done))
+        await _retry("writing the job's end", lambda: self._append(done))
         await _retry("updating the job record", lambda: announce_job(self._broker, final))
         for key in (
             topics.job_results_stream(job_id),
@@ -209,4 +237,6 @@ class JobRun:
                 await self._broker.expire(key, JOB_RETENTION_SECONDS)
             except BrokerUnavailable:
                 logger.warning("could not set retention on %s", key)
+        with contextlib.suppress(BrokerUnavailable):
+            await self._broker.release_lease(self._lease, self._worker)
         logger.info("job %s %s: %s", job_id, state, summary)

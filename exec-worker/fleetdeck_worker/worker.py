@@ -14,7 +14,7 @@ from fleetdeck_common.jobstore import load_job
 from fleetdeck_common.service import wait_or_stop
 from fleetdeck_common.settings import WorkerSettings
 
-from .jobrun import HostRunner, JobRun
+from .jobrun import HostRunner, JobRun, LeaseLost
 from .ssh import SshOptions, run_on_host
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class Worker:
             self._ssh,
             self.settings.exec_concurrency,
             self._runner,
+            lease_ttl=self.settings.claim_idle,
         )
         task = asyncio.create_task(self._run_job(entry.id, run), name=f"job-{job_id}")
         self._runs[job_id] = (entry.id, run, task)
@@ -118,6 +119,11 @@ class Worker:
     async def _run_job(self, entry_id: str, run: JobRun) -> None:
         try:
             await run.run()
+        except LeaseLost as exc:
+            # The worker that holds the lease finishes the job and acknowledges it.
+            logger.warning("%s; leaving it", exc)
+            self._runs.pop(run.job.job, None)
+            return
         except Exception:
             # Left unacknowledged on purpose: another worker takes the job over after claim_idle.
             logger.exception("job %s failed on this worker", run.job.job)

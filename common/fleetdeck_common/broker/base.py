@@ -133,3 +133,19 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     async def group_ack(self, stream: str, group: str, entry_id: str) -> None: ...
+
+    # leases: one owner at a time, and writes fenced by it -------------------------------------
+
+    @abc.abstractmethod
+    async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """Take the lease if free, or extend it if `owner` holds it; False if someone else does."""
+
+    @abc.abstractmethod
+    async def release_lease(self, key: str, owner: str) -> None:
+        """Give the lease up if `owner` holds it."""
+
+    @abc.abstractmethod
+    async def stream_add_fenced(
+        self, stream: str, fields: Mapping[str, str], lease: str, owner: str
+    ) -> str | None:
+        """Append only while `owner` holds `lease` (atomically); None if it does not."""

@@ -191,3 +191,21 @@ class MemoryBroker(Broker):
         cursor = self._streams[stream].groups.get(group)
         if cursor is not None:
             cursor.pending.pop(entry_id, None)
+
+    async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
+        holder = await self.get(key)
+        if holder not in (None, owner):
+            return False
+        await self.set(key, owner, ttl)
+        return True
+
+    async def release_lease(self, key: str, owner: str) -> None:
+        if await self.get(key) == owner:
+            await self.delete(key)
+
+    async def stream_add_fenced(
+        self, stream: str, fields: Mapping[str, str], lease: str, owner: str
+    ) -> str | None:
+        if await self.get(lease) != owner:
+            return None
+        return await self.stream_add(stream, fields)

@@ -23,6 +23,24 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
+# Server-side scripts, so that checking a lease and acting on it cannot be interleaved.
+_HOLD_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_FENCED_XADD = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+"""
+
 # How long a blocking stream read may wait; the socket timeout must stay above it.
 MAX_BLOCK_SECONDS = 2.0
 
@@ -199,3 +217,17 @@ class RedisBroker(Broker):
 
     async def group_ack(self, stream: str, group: str, entry_id: str) -> None:
         await self._call(self._client.xack(stream, group, entry_id))
+
+    async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
+        held = await self._call(self._client.eval(_HOLD_LEASE, 1, key, owner, int(ttl * 1000)))
+        return bool(held)
+
+    async def release_lease(self, key: str, owner: str) -> None:
+        await self._call(self._client.eval(_RELEASE_LEASE, 1, key, owner))
+
+    async def stream_add_fenced(
+        self, stream: str, fields: Mapping[str, str], lease: str, owner: str
+    ) -> str | None:
+        flat = [item for pair in fields.items() for item in pair]
+        added = await self._call(self._client.eval(_FENCED_XADD, 2, lease, stream, owner, *flat))
+        return cast(str | None, added)

@@ -1,0 +1,96 @@
+"""The job runner's promises on a real Redis: a worker that stalls past its lease and wakes up
+after another worker took the job over writes nothing, so `seq` stays unique and gapless and no
+host runs twice. (The hosts here are an in-process runner; SSH is covered in test_exec.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fleetdeck_common import topics
+from fleetdeck_common.broker import Broker, create_broker
+from fleetdeck_common.jobstore import read_results, save_job
+from fleetdeck_common.messages import Job
+from fleetdeck_common.targets import TargetPolicy
+from fleetdeck_worker.jobrun import JobRun, LeaseLost
+from fleetdeck_worker.ssh import HostOutcome, SshOptions
+
+POLICY = TargetPolicy.from_entries(["127.0.0.0/8"])
+SSH = SshOptions(user="nobody")
+
+
+@pytest.fixture
+async def broker(redis_url: str) -> AsyncIterator[Broker]:
+    async with create_broker(redis_url) as the_broker:
+        yield the_broker
+
+
+class Hosts:
+    """Stands in for the SSH side: records every run and lets a test hold a host mid-command."""
+
+    def __init__(self) -> None:
+        self.ran: Counter[str] = Counter()
+        self.release = asyncio.Event()
+        self.held = {"127.0.0.3"}
+
+    async def __call__(
+        self, host: str, command: str, timeout: float, ssh: SshOptions, cancel: asyncio.Event
+    ) -> HostOutcome:
+        self.ran[host] += 1
+        if host in self.held:
+            await self.release.wait()
+        return HostOutcome("ok", 0, f"{host}\n", "", False, 1)
+
+
+async def test_a_stalled_worker_that_lost_its_lease_cannot_write(broker: Broker) -> None:
+    job = Job(
+        job=f"lease{int(time.time() * 1000)}",
+        targets="127.0.0.2-5",
+        command="x",
+        hosts=4,
+        by="t",
+        ts=time.time(),
+        state="queued",
+    )
+    await save_job(broker, job)
+    hosts = Hosts()
+    stale = JobRun(broker, job, "w-stale", POLICY, SSH, 8, hosts, lease_ttl=30)
+    stale_task = asyncio.create_task(stale.run())
+    # The stale worker has reported the quick hosts and is stuck on 127.0.0.3.
+    while len((await read_results(broker, job.job)).results) < 3:
+        await asyncio.sleep(0.02)
+    # It stalls past its lease (simulated by the lease running out), and another worker takes over.
+    await broker.delete(topics.job_lease_key(job.job))
+    fresh = JobRun(broker, job, "w-fresh", POLICY, SSH, 8, hosts, lease_ttl=30)
+    await fresh.run()
+    hosts.release.set()  # the stale worker wakes up and tries to write its result
+    with pytest.raises(LeaseLost):
+        await asyncio.wait_for(stale_task, 5)
+    stored = await read_results(broker, job.job)
+    assert [r.seq for r in stored.results] == [1, 2, 3, 4]
+    assert {r.host: r.status for r in stored.results}["127.0.0.3"] == "lost"
+    assert stored.done is not None and stored.done.summary == {"ok": 3, "lost": 1}
+    assert set(hosts.ran.values()) == {1}
+
+
+async def test_a_worker_does_not_start_a_job_another_holds(broker: Broker) -> None:
+    job = Job(
+        job=f"held{int(time.time() * 1000)}",
+        targets="127.0.0.2",
+        command="x",
+        hosts=1,
+        by="t",
+        ts=time.time(),
+        state="queued",
+    )
+    await save_job(broker, job)
+    assert await broker.hold_lease(topics.job_lease_key(job.job), "w-other", 30)
+    hosts = Hosts()
+    with pytest.raises(LeaseLost):
+        await JobRun(broker, job, "w-late", POLICY, SSH, 8, hosts).run()
+    assert not hosts.ran
+    assert (await read_results(broker, job.job)).results == []

@@ -1,0 +1,50 @@
+"""The per-connection rate limit: bursts pass, a sustained flood is refused and then closed."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetdeck_gateway import ratelimit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr("fleetdeck_gateway.ratelimit.time.monotonic", fake)
+    return fake
+
+
+def test_a_burst_passes_then_frames_are_refused(clock: Clock) -> None:
+    limiter = ratelimit.RateLimiter(rate=10, burst=5, tolerance=3)
+    assert [limiter.allow() for _ in range(7)] == [True] * 5 + [False] * 2
+    assert not limiter.flooding
+    clock.now += 1.0  # ten more tokens, capped at the burst
+    assert [limiter.allow() for _ in range(6)] == [True] * 5 + [False]
+
+
+def test_a_flood_that_trickles_through_is_still_a_flood(clock: Clock) -> None:
+    limiter = ratelimit.RateLimiter(rate=10, burst=1, tolerance=20, window=10)
+    for _ in range(30):
+        clock.now += 0.1  # one frame a tick gets through, the other nine are refused
+        for _ in range(10):
+            limiter.allow()
+    assert limiter.flooding
+
+
+def test_refusals_are_forgotten_after_the_window(clock: Clock) -> None:
+    limiter = ratelimit.RateLimiter(rate=1, burst=1, tolerance=5, window=10)
+    limiter.allow()
+    for _ in range(5):
+        limiter.allow()
+    assert not limiter.flooding
+    clock.now += 11
+    limiter.allow()
+    assert limiter.refused == 0
