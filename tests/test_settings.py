@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,15 @@ def test_every_command_documents_its_variables(command: str) -> None:
 def test_python_dash_m_works_for_every_command(module: str) -> None:
     out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "usage:" in out.stdout
+
+
+def test_gateway_exits_with_a_message_when_its_token_file_is_unusable(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [f"{sys.prefix}/bin/fleetdeck-gateway", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"FLEETDECK_TOKENS_FILE": str(tmp_path / "nope"), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 1
+    assert "cannot use token file" in out.stderr and "nope" in out.stderr

@@ -71,3 +71,10 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     add_token(path, "alice", "operator")
     with pytest.raises(TokenFileError, match="already has"):
         add_token(path, "alice", "viewer")
+
+
+def test_an_unusable_token_file_is_refused_at_start_with_its_path(tmp_path: Path) -> None:
+    with pytest.raises(TokenFileError, match=f"cannot use token file {tmp_path}"):
+        TokenStore(tmp_path)  # a directory, as Docker makes when the bind source is missing
+    with pytest.raises(TokenFileError, match="No such file"):
+        TokenStore(tmp_path / "missing")

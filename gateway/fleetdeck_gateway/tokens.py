@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -103,7 +104,10 @@ class TokenStore:
             identities = parse_token_file(self._path.read_text(), str(self._path))
         except (OSError, TokenFileError) as exc:
             if strict:
-                raise TokenFileError(str(exc)) from exc
+                hint = (
+                    f" (this process runs as uid {os.getuid()})" if isinstance(exc, PermissionError) else ""
+                )
+                raise TokenFileError(f"cannot use token file {self._path}: {exc}{hint}") from exc
             logger.error("keeping the previous tokens: %s", exc)
             return
         self._identities, self._mtime = identities, mtime
