@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -209,3 +210,31 @@ def exec_stack(redis_url: str, tokens: Tokens, logs: Path, fleet: Fleet) -> Iter
     yield ExecStack(redis_url, gateway, worker, fleet)
     gateway.stop()
     worker.stop()
+
+
+@dataclass
+class PrivateStack:
+    redis: RedisServer
+    worker: Service
+    gateway: Gateway
+
+
+@contextlib.contextmanager
+def private_stack(
+    workdir: Path, tokens: Tokens, fleet: Fleet, worker_name: str, **worker_env: str
+) -> Iterator[PrivateStack]:
+    """Its own Redis, one worker and a gateway, for tests that kill or stop parts of the stack."""
+    from tests.support.procs import start_worker
+
+    redis = RedisServer(workdir)
+    redis.start()
+    worker = start_worker(redis.url, workdir, worker_name, **fleet.worker_env(**worker_env))
+    try:
+        gateway = start_gateway(redis.url, workdir, tokens.file, name=f"gateway-{worker_name}")
+        try:
+            yield PrivateStack(redis, worker, gateway)
+        finally:
+            gateway.stop()
+    finally:
+        worker.stop()
+        redis.stop()

@@ -13,9 +13,9 @@ import pytest
 from fleetdeck.exec_client import all_succeeded
 from fleetdeck_common.messages import Done
 from fleetdeck_gateway.tokens import TokenStore
-from tests.conftest import ExecStack, Tokens
+from tests.conftest import ExecStack, Tokens, private_stack
 from tests.support.browser import chromium
-from tests.support.procs import BIN, RedisServer, Service, free_port, start_gateway, start_worker, wait_until
+from tests.support.procs import BIN, Service, free_port, start_gateway, wait_until
 
 FLEETDECK = str(BIN / "fleetdeck")
 
@@ -179,24 +179,13 @@ def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
 def test_exec_does_not_exit_0_when_the_worker_refuses_the_job(
     tmp_path: Path, tokens: Tokens, exec_stack: ExecStack
 ) -> None:
-    redis = RedisServer(tmp_path)
-    redis.start()
     # The worker's allowlist is narrower than the gateway's: it refuses, and says why.
-    worker = start_worker(
-        redis.url,
-        tmp_path,
-        "w-narrow",
-        **exec_stack.fleet.worker_env(FLEETDECK_ALLOWED_TARGETS="127.0.9.0/24"),
-    )
-    gateway = start_gateway(redis.url, tmp_path, tokens.file, name="gateway-narrow")
-    try:
-        run = fleetdeck("exec", "127.0.0.2-3", "--url", gateway.url, "--token", tokens.operator, "--", "true")
+    narrow = {"FLEETDECK_ALLOWED_TARGETS": "127.0.9.0/24"}
+    with private_stack(tmp_path, tokens, exec_stack.fleet, "w-narrow", **narrow) as stack:
+        url = stack.gateway.url
+        run = fleetdeck("exec", "127.0.0.2-3", "--url", url, "--token", tokens.operator, "--", "true")
         assert run.returncode == 1, run.stdout + run.stderr
         assert "no host ran: refused by worker" in run.stdout and "outside the allowed targets" in run.stdout
-    finally:
-        gateway.stop()
-        worker.stop()
-        redis.stop()
 
 
 def test_all_succeeded_needs_every_host_ok() -> None:

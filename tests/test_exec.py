@@ -22,8 +22,9 @@ from tests.conftest import (
     UNREACHABLE,
     ExecStack,
     Tokens,
+    private_stack,
 )
-from tests.support.procs import RedisServer, start_gateway, start_worker, wait_until
+from tests.support.procs import start_worker, wait_until
 from tests.support.rawws import raw_ws_that_never_reads
 from tests.support.wsclient import Frame, WsClient
 
@@ -279,25 +280,23 @@ async def test_kill_9_of_a_worker_mid_job_ends_the_job_without_running_any_host_
     tmp_path: Path, tokens: Tokens, exec_stack: ExecStack
 ) -> None:
     fleet = exec_stack.fleet
-    redis = RedisServer(tmp_path)
-    redis.start()
-    env = fleet.worker_env(FLEETDECK_EXEC_CONCURRENCY="5")
-    doomed = start_worker(redis.url, tmp_path, "w-doomed", **env)
-    gateway = start_gateway(redis.url, tmp_path, tokens.file, name="gateway-kill")
-    survivor = None
     tag = marker()
-    try:
-        client = await WsClient.open(gateway.ws_url, tokens.operator)
+    with private_stack(tmp_path, tokens, fleet, "w-doomed", FLEETDECK_EXEC_CONCURRENCY="5") as stack:
+        client = await WsClient.open(stack.gateway.ws_url, tokens.operator)
         await client.expect_type("hello")
         await client.send(
             {"type": "exec", "targets": "127.0.0.2-21", "command": f"echo {tag}; sleep 3", "ref": "k"}
         )
         job = (await client.expect(lambda f: f.get("ref") == "k"))["job"]
         wait_until(lambda: len(fleet.commands(tag)) >= 5, 20, what="the first hosts to start")
-        doomed.kill()
+        stack.worker.kill()
         started_before_kill = {row["host"] for row in fleet.commands(tag)}
-        survivor = start_worker(redis.url, tmp_path, "w-survivor", **env)
-        results, done = await collect_job(client, job, 60)
+        env = fleet.worker_env(FLEETDECK_EXEC_CONCURRENCY="5")
+        survivor = start_worker(stack.redis.url, tmp_path, "w-survivor", **env)
+        try:
+            results, done = await collect_job(client, job, 60)
+        finally:
+            survivor.stop()
         assert [r["seq"] for r in results] == list(range(1, 21))
         lost = {r["host"] for r in results if r["status"] == "lost"}
         assert lost == started_before_kill
@@ -308,23 +307,15 @@ async def test_kill_9_of_a_worker_mid_job_ends_the_job_without_running_any_host_
         ran = Counter(row["host"] for row in fleet.commands(tag))
         assert set(ran.values()) == {1}, ran
         await client.close()
-    finally:
-        gateway.stop()
-        if survivor is not None:
-            survivor.stop()
-        redis.stop()
 
 
 async def test_sigterm_lets_running_hosts_finish_within_the_grace_period_then_cancels(
     tmp_path: Path, tokens: Tokens, exec_stack: ExecStack
 ) -> None:
     fleet = exec_stack.fleet
-    redis = RedisServer(tmp_path)
-    redis.start()
-    worker = start_worker(redis.url, tmp_path, "w-term", **fleet.worker_env(FLEETDECK_SHUTDOWN_GRACE="2"))
-    gateway = start_gateway(redis.url, tmp_path, tokens.file, name="gateway-term")
     tag = marker()
-    try:
+    with private_stack(tmp_path, tokens, fleet, "w-term", FLEETDECK_SHUTDOWN_GRACE="2") as stack:
+        worker, gateway = stack.worker, stack.gateway
         client = await WsClient.open(gateway.ws_url, tokens.operator)
         await client.expect_type("hello")
         command = f'echo {tag}; [ "$FLEET_HOST" = 127.0.0.2 ] && {{ sleep 1; echo quick; exit 0; }}; sleep 30'
@@ -348,10 +339,6 @@ async def test_sigterm_lets_running_hosts_finish_within_the_grace_period_then_ca
         ).json()
         assert body["state"] == "queued" and body["results"] == []
         await client.close()
-    finally:
-        gateway.stop()
-        worker.stop()
-        redis.stop()
 
 
 async def test_the_jobs_topic_announces_every_state(

@@ -46,17 +46,22 @@ class Hosts:
         return HostOutcome("ok", 0, f"{host}\n", "", False, 1)
 
 
-async def test_a_stalled_worker_that_lost_its_lease_cannot_write(broker: Broker) -> None:
+async def new_job(broker: Broker, targets: str, hosts: int) -> Job:
     job = Job(
-        job=f"lease{int(time.time() * 1000)}",
-        targets="127.0.0.2-5",
+        job=f"j{time.time_ns()}",
+        targets=targets,
         command="x",
-        hosts=4,
+        hosts=hosts,
         by="t",
         ts=time.time(),
         state="queued",
     )
     await save_job(broker, job)
+    return job
+
+
+async def test_a_stalled_worker_that_lost_its_lease_cannot_write(broker: Broker) -> None:
+    job = await new_job(broker, "127.0.0.2-5", 4)
     hosts = Hosts()
     stale = JobRun(broker, job, "w-stale", POLICY, SSH, 8, hosts, lease_ttl=30)
     stale_task = asyncio.create_task(stale.run())
@@ -78,16 +83,7 @@ async def test_a_stalled_worker_that_lost_its_lease_cannot_write(broker: Broker)
 
 
 async def test_a_worker_does_not_start_a_job_another_holds(broker: Broker) -> None:
-    job = Job(
-        job=f"held{int(time.time() * 1000)}",
-        targets="127.0.0.2",
-        command="x",
-        hosts=1,
-        by="t",
-        ts=time.time(),
-        state="queued",
-    )
-    await save_job(broker, job)
+    job = await new_job(broker, "127.0.0.2", 1)
     assert await broker.hold_lease(topics.job_lease_key(job.job), "w-other", 30)
     hosts = Hosts()
     with pytest.raises(LeaseLost):
