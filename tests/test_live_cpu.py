@@ -128,7 +128,10 @@ async def test_samples_resume_after_redis_restarts(tmp_path: Path, tokens: Token
         await cpu_hosts_seen(client, {"agent-restart"})
         redis.kill()
         wait_until(lambda: httpx.get(gateway.url + "/readyz").status_code == 503, 10, what="not ready")
-        await asyncio.sleep(1.0)  # an outage long enough for both sides to notice
+        # While Redis is away the connection stays up and says why a message cannot go out.
+        await client.send({"type": "chat", "text": "anyone?", "ref": "during-outage"})
+        error = await client.expect_type("error", ref="during-outage")
+        assert error["code"] == "unavailable"
         redis.start()
         restarted = time.time()
         frame = await client.expect(lambda f: f["type"] == "cpu" and f["ts"] > restarted, 5.0)

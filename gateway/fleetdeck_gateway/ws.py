@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fleetdeck_common import PROTOCOL_VERSION, topics
 from fleetdeck_common.broker import BrokerUnavailable
@@ -81,7 +81,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         gateway.hub.remove(client)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception) and not isinstance(outcome, WebSocketDisconnect):
+                logger.error("connection of %s ended by an error", client.identity.name, exc_info=outcome)
 
 
 async def _send_loop(websocket: WebSocket, client: Client) -> None:
@@ -118,15 +120,8 @@ async def _receive_loop(websocket: WebSocket, client: Client, gateway: Gateway) 
         except ProtocolError as exc:
             client.outbox.put(dump(exc.frame()))
         except BrokerUnavailable:
-            client.outbox.put(
-                dump(
-                    ProtocolError(
-                        "unavailable",
-                        "the broker is unreachable; try again shortly",
-                        getattr(frame, "ref", None),
-                    ).frame()
-                )
-            )
+            unavailable = ProtocolError("unavailable", "the broker is unreachable; try again", frame.ref)
+            client.outbox.put(dump(unavailable.frame()))
 
 
 async def handle(frame: ClientFrame, client: Client, gateway: Gateway) -> None:
