@@ -72,6 +72,7 @@ class Worker:
                 await wait_or_stop(stop, 1.0)
 
     async def _consume(self, stop: asyncio.Event) -> None:
+        failing = False
         while not stop.is_set():
             if len(self._runs) >= MAX_JOBS_AT_ONCE:
                 await wait_or_stop(stop, 0.2)
@@ -81,9 +82,14 @@ class Worker:
                     topics.JOBS_STREAM, topics.WORKER_GROUP, self.name, count=1, block=1.0
                 )
             except BrokerUnavailable as exc:
-                logger.warning("cannot read jobs (%s); retrying", exc)
+                if not failing:
+                    logger.warning("cannot read jobs (%s); will keep trying", exc)
+                failing = True
                 await wait_or_stop(stop, 1.0)
                 continue
+            if failing:
+                logger.info("reading jobs again after a broker outage")
+                failing = False
             for entry in entries:
                 await self._start_or_leave(entry)
 
