@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import redis as sync_redis
 
+from fleetdeck_common import topics
 from tests.conftest import AGENT_NAMES, Stack, Tokens
 from tests.support.procs import RedisServer, start_agent, start_gateway, wait_until
 from tests.support.wsclient import Frame, WsClient
@@ -152,3 +155,33 @@ def test_probes_need_no_token(stack: Stack, path: str) -> None:
     assert response.status_code == 200
     if path == "/metrics":
         assert "fleetdeck_gateway_clients" in response.text
+
+
+def test_hosts_gone_longer_than_forget_after_are_dropped_with_their_history(
+    tmp_path: Path, tokens: Tokens
+) -> None:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    client = sync_redis.Redis.from_url(redis.url, decode_responses=True)
+    long_ago = time.time() - 3600
+    client.hset(topics.HOSTS_KEY, "retired", json.dumps({"last_seen": long_ago, "interval": 1.0, "cpus": 4}))
+    client.rpush(topics.history_key("retired"), "{}")
+    agent = start_agent("current", redis.url, tmp_path, 0.5)
+    gateway = start_gateway(
+        redis.url, tmp_path, tokens.file, name="gateway-forget", FLEETDECK_FORGET_AFTER="600"
+    )
+    try:
+        wait_until(
+            lambda: not client.hexists(topics.HOSTS_KEY, "retired"), 10, what="the retired host forgotten"
+        )
+        assert not client.exists(topics.history_key("retired"))
+        wait_until(lambda: client.hexists(topics.HOSTS_KEY, "current"), 10, what="the live host kept")
+        hosts = httpx.get(
+            gateway.url + "/api/hosts", headers={"Authorization": f"Bearer {tokens.viewer}"}
+        ).json()
+        assert "retired" not in {h["host"] for h in hosts["hosts"]}
+    finally:
+        gateway.stop()
+        agent.stop()
+        client.close()
+        redis.stop()

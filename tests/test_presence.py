@@ -30,3 +30,12 @@ def test_stale_heartbeat_from_broker_shows_offline_and_old_beats_are_ignored() -
     presence.observe("gone", 999.5, 1.0, 8, now=1000.0)
     assert presence.observe("gone", 500.0, 1.0, 8, now=1000.0) is False
     assert presence.snapshot()[0].last_seen == 999.5
+
+
+def test_hosts_silent_for_longer_than_the_limit_are_gone() -> None:
+    presence = Presence()
+    presence.observe("old", 100.0, 1.0, 2, now=100.0)
+    presence.observe("new", 1000.0, 1.0, 2, now=1000.0)
+    assert presence.gone(1000.0, forget_after=600) == ["old"]
+    presence.forget("old")
+    assert presence.hosts() == ["new"]

@@ -136,6 +136,12 @@ class GatewaySettings(TargetSettings):
         gt=0,
         description="seconds between WebSocket pings; a peer that misses one for as long is dropped",
     )
+    forget_after: float = Field(
+        86400.0,
+        validation_alias="FLEETDECK_FORGET_AFTER",
+        ge=60,
+        description="seconds an offline host stays listed before it is forgotten (with its history)",
+    )
     public_url: str | None = Field(
         None,
         validation_alias="FLEETDECK_PUBLIC_URL",

@@ -59,7 +59,7 @@ class Gateway:
         self.tokens = tokens
         self.auth = Authenticator(tokens, broker, settings.allowed_origins)
         self.metrics = GatewayMetrics(lambda: float(broker.reconnects))
-        self.hub = Hub(broker, self.metrics)
+        self.hub = Hub(broker, self.metrics, settings.forget_after)
         self.jobs = JobService(broker, settings.target_policy())
 
 

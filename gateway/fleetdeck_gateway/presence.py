@@ -47,6 +47,10 @@ class Presence:
     def forget(self, host: str) -> None:
         self._hosts.pop(host, None)
 
+    def gone(self, now: float, forget_after: float) -> list[str]:
+        """Hosts not heard from for `forget_after` seconds: retired, or agents scaled away."""
+        return sorted(h for h, s in self._hosts.items() if now - s.last_seen > forget_after)
+
     def hosts(self) -> list[str]:
         return sorted(self._hosts)
 

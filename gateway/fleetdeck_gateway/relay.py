@@ -55,9 +55,10 @@ class Client:
 
 
 class Hub:
-    def __init__(self, broker: Broker, metrics: GatewayMetrics) -> None:
+    def __init__(self, broker: Broker, metrics: GatewayMetrics, forget_after: float = 86400.0) -> None:
         self._broker = broker
         self._metrics = metrics
+        self._forget_after = forget_after
         self._clients: set[Client] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.presence = Presence()
@@ -175,6 +176,16 @@ class Hub:
         if changed:
             self.broadcast_hosts()
 
+    async def _forget_gone_hosts(self, now: float) -> None:
+        gone = self.presence.gone(now, self._forget_after)
+        for host in gone:
+            logger.info("forgetting %s: not heard from for %.0fs", host, self._forget_after)
+            await self._broker.hash_delete(topics.HOSTS_KEY, host)
+            await self._broker.delete(topics.history_key(host))
+            self.presence.forget(host)
+        if gone:
+            self.broadcast_hosts()
+
     async def _watch_presence(self) -> None:
         next_reload = 0.0
         while True:
@@ -182,6 +193,7 @@ class Hub:
             if now >= next_reload:
                 with contextlib.suppress(BrokerUnavailable):
                     await self.load_presence()
+                    await self._forget_gone_hosts(now)
                 next_reload = now + PRESENCE_RELOAD_SECONDS
             if self.presence.evaluate(time.time()):
                 self.broadcast_hosts()
