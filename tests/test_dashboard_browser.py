@@ -37,6 +37,17 @@ async def test_login_live_charts_and_chat_between_two_users(
         assert await message.locator(".from").text_content() == "alice"
         assert await bob.locator("#chat-log b").count() == 0  # shown as text, never as HTML
         await alice.locator("#chat-log li", has_text="deploying").wait_for()
+        # Someone who opens the page later gets the recent messages, each once.
+        carol = await logged_in_page(browser, stack.gateway.url, tokens.viewer)
+        await carol.locator("#chat-log li", has_text="deploying <b>v2</b> now").wait_for()
+        assert await carol.locator("#chat-log li", has_text="deploying <b>v2</b> now").count() == 1
+        # Per-core detail on demand: the chart gains a series per core.
+        card = '.chart-card[data-host="agent-a"]'
+        chart = "echarts.getInstanceByDom(document.querySelector(sel + ' .chart'))"
+        series = f"(sel) => {chart}.getOption().series.length"
+        assert await alice.evaluate(series, card) == 1
+        await alice.click(f"{card} button")
+        assert await alice.evaluate(series, card) > 1
         await alice.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
         await bob.screenshot(path=str(artifacts / "dashboard-viewer.png"), full_page=True)
         assert (artifacts / "dashboard.png").stat().st_size > 10_000
