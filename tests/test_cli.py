@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -197,3 +198,22 @@ def test_all_succeeded_needs_every_host_ok() -> None:
     assert not all_succeeded(done({"ok": 2, "failed": 1}), 3)
     assert not all_succeeded(done({}, "refused by worker"), 3)
     assert not all_succeeded(done({}), 1)
+
+
+def test_exec_json_prints_one_frame_per_line(exec_stack: ExecStack, tokens: Tokens) -> None:
+    run = fleetdeck(
+        "exec",
+        "127.0.0.2-4",
+        "--json",
+        "--url",
+        exec_stack.gateway.url,
+        "--token",
+        tokens.operator,
+        "--",
+        "echo $FLEET_HOST",
+    )
+    assert run.returncode == 0, run.stderr
+    frames = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [f["type"] for f in frames] == ["result", "result", "result", "done"]
+    assert sorted(f["stdout"] for f in frames[:3]) == ["127.0.0.2\n", "127.0.0.3\n", "127.0.0.4\n"]
+    assert frames[-1]["summary"] == {"ok": 3}

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "exec",
         help="run a command on hosts through a gateway",
-        usage="fleetdeck exec [--url URL] [--token TOKEN] [--timeout SECONDS] TARGETS -- COMMAND...",
+        usage="fleetdeck exec [--url URL] [--token TOKEN] [--timeout SECONDS] [--json] TARGETS -- COMMAND...",
         description="Run COMMAND on every host of TARGETS through a gateway; one line per host as it "
         "finishes, then hosts grouped by identical output. Exit 0 only if every host "
         "succeeded, 1 if any did not, 2 if the gateway refused, 3 if it cannot be reached.",
@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=os.environ.get("FLEETDECK_EXEC_TIMEOUT", "30"),
         help="seconds the command may run per host [env FLEETDECK_EXEC_TIMEOUT; default 30]",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print each host's result and the summary as JSON lines (the protocol's frames), for scripts",
     )
     return parser
 
@@ -133,4 +138,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("exec needs a command after --")
     if not args.token:
         parser.error("exec needs --token or FLEETDECK_TOKEN")
-    sys.exit(asyncio.run(run_exec(args.url, args.token, args.targets, " ".join(command), args.timeout)))
+    sys.exit(
+        asyncio.run(
+            run_exec(args.url, args.token, args.targets, " ".join(command), args.timeout, as_json=args.json)
+        )
+    )

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from fleetdeck_common.messages import Done, Result
+from fleetdeck_common.messages import Done, Result, dump
 
 QUEUED_HINT_SECONDS = 10.0
 EXIT_ALL_OK = 0
@@ -89,8 +89,39 @@ def ws_url(base: str) -> str:
     return base if base.endswith("/ws") else base + "/ws"
 
 
+class TextOutput:
+    """A line per host as it finishes, then the grouped summary; colours on a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._colour = out.isatty()
+
+    def result(self, result: Result) -> None:
+        print(format_result(result, self._colour), file=self._out, flush=True)
+
+    def done(self, done: Done) -> None:
+        for line in format_summary(done, self._colour):
+            print(line, file=self._out)
+
+
+class JsonOutput:
+    """One JSON object per line: every `result` frame, then the `done` frame (for scripts)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def result(self, result: Result) -> None:
+        print(dump(result), file=self._out, flush=True)
+
+    def done(self, done: Done) -> None:
+        print(dump(done), file=self._out, flush=True)
+
+
+Output = TextOutput | JsonOutput
+
+
 async def _session(
-    url: str, token: str, first: dict[str, Any], state: ExecState, out: TextIO, colour: bool
+    url: str, token: str, first: dict[str, Any], state: ExecState, output: Output
 ) -> int | None:
     """One connection; returns an exit code when finished, None to reconnect."""
     async with connect(
@@ -123,11 +154,10 @@ async def _session(
                 if result.seq > state.last_seq:
                     state.last_seq = result.seq
                     state.results.append(result)
-                    print(format_result(result, colour), file=out, flush=True)
+                    output.result(result)
             elif kind == "done" and frame.get("job") == state.job:
                 state.done = Done.model_validate(frame)
-                for line in format_summary(state.done, colour):
-                    print(line, file=out)
+                output.done(state.done)
                 return EXIT_ALL_OK if all_succeeded(state.done, state.hosts) else EXIT_SOME_FAILED
 
 
@@ -139,9 +169,10 @@ async def run_exec(
     timeout: float,
     out: TextIO = sys.stdout,
     retries: int = 10,
+    as_json: bool = False,
 ) -> int:
     state = ExecState()
-    colour = out.isatty()
+    output: Output = JsonOutput(out) if as_json else TextOutput(out)
     attempt = 0
     while True:
         first: dict[str, Any] = (
@@ -156,7 +187,7 @@ async def run_exec(
             else {"type": "watch", "job": state.job, "after": state.last_seq, "ref": "cli"}
         )
         try:
-            code = await _session(ws_url(url), token, first, state, out, colour)
+            code = await _session(ws_url(url), token, first, state, output)
             if code is not None:
                 return code
         except InvalidStatus as exc:
