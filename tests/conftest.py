@@ -104,6 +104,7 @@ REJECTS_KEY = "127.0.1.2"
 UNKNOWN_HOST_KEY = "127.0.1.3"
 BLACKHOLE = "127.0.1.4"
 UNREACHABLE = "127.0.1.5"  # nothing listens there
+CHANGED_HOST_KEY = "127.0.1.6"
 OPENSSH_HOST = "127.0.1.10"
 
 
@@ -173,6 +174,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Flee
             REJECTS_KEY,
             "--unknown-key",
             UNKNOWN_HOST_KEY,
+            "--changed-key",
+            CHANGED_HOST_KEY,
             "--blackhole",
             BLACKHOLE,
         ],

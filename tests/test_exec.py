@@ -16,6 +16,7 @@ import redis as sync_redis
 from fleetdeck_common import topics
 from tests.conftest import (
     BLACKHOLE,
+    CHANGED_HOST_KEY,
     OPENSSH_HOST,
     REJECTS_KEY,
     UNKNOWN_HOST_KEY,
@@ -89,7 +90,10 @@ async def test_a_100_host_job_returns_exactly_100_results_in_seq_order(
 
 async def test_every_kind_of_host_gets_the_right_status(exec_stack: ExecStack, operator: WsClient) -> None:
     tag = marker()
-    targets = f"127.0.0.2,127.0.0.3,{REJECTS_KEY},{UNKNOWN_HOST_KEY},{BLACKHOLE},{UNREACHABLE},{OPENSSH_HOST}"
+    targets = (
+        f"127.0.0.2,127.0.0.3,{REJECTS_KEY},{UNKNOWN_HOST_KEY},{BLACKHOLE},{UNREACHABLE},{CHANGED_HOST_KEY},"
+        f"{OPENSSH_HOST}"
+    )
     command = f'echo {tag}; echo oops >&2; [ "$FLEET_HOST" = 127.0.0.3 ] && exit 3; exit 0'
     _job, results, done = await run_job(operator, targets, command)
     by_host = {r["host"]: r for r in results}
@@ -99,11 +103,13 @@ async def test_every_kind_of_host_gets_the_right_status(exec_stack: ExecStack, o
     assert by_host[REJECTS_KEY]["status"] == "auth_failed"
     assert by_host[UNKNOWN_HOST_KEY]["status"] == "error"
     assert "host key" in by_host[UNKNOWN_HOST_KEY]["error"]
+    assert by_host[CHANGED_HOST_KEY]["status"] == "error"
+    assert "host key" in by_host[CHANGED_HOST_KEY]["error"]
     assert by_host[BLACKHOLE]["status"] == "unreachable"
     assert by_host[UNREACHABLE]["status"] == "unreachable"
     assert (by_host[OPENSSH_HOST]["status"], by_host[OPENSSH_HOST]["stdout"]) == ("ok", f"{tag}\n")
-    assert done["summary"] == {"ok": 2, "failed": 1, "unreachable": 2, "auth_failed": 1, "error": 1}
-    assert done["retry_targets"] == f"127.0.0.3,{REJECTS_KEY}-5"
+    assert done["summary"] == {"ok": 2, "failed": 1, "unreachable": 2, "auth_failed": 1, "error": 2}
+    assert done["retry_targets"] == f"127.0.0.3,{REJECTS_KEY}-6"
     # Hosts that refused us, or never answered, ran nothing.
     ran = {row["host"] for row in exec_stack.fleet.commands(tag)}
     assert ran == {"127.0.0.2", "127.0.0.3", OPENSSH_HOST}

@@ -2,7 +2,8 @@
 
 Every good host runs the command it is given with /bin/sh (FLEET_HOST set to its address) and
 records it in commands.jsonl before running it, so tests can prove no host ran a command twice.
-Special hosts: `reject` refuses our key, `unknown_key` has a host key not in known_hosts,
+Special hosts: `reject` refuses our key, `unknown_key` is missing from known_hosts,
+`changed_key` presents a host key other than the one known_hosts lists for it,
 `blackhole` accepts TCP and never answers. An unreachable host is an address nobody listens on.
 
     python -m tests.support.sshfleet DIR --first 127.0.0.2 --count 100 [--reject ADDR ...]
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+
+KINDS = ("reject", "unknown_key", "changed_key", "blackhole")
 
 
 class Fleet:
@@ -88,7 +91,7 @@ class Fleet:
             asyncssh.SSHServer,
             address,
             port,
-            server_host_keys=[self.stranger_key if kind == "unknown_key" else self.host_key],
+            server_host_keys=[self.stranger_key if kind == "changed_key" else self.host_key],
             authorized_client_keys=self.nobody if kind == "reject" else self.authorized,
             process_factory=self.handle,
             encoding=None,
@@ -104,13 +107,13 @@ async def main() -> None:
     parser.add_argument("--first", default="127.0.0.2")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--client-key", type=Path, required=True, help="public key the hosts accept")
-    for kind in ("reject", "unknown_key", "blackhole"):
+    for kind in KINDS:
         parser.add_argument(f"--{kind.replace('_', '-')}", action="append", default=[], dest=kind)
     args = parser.parse_args()
     fleet = Fleet(args.workdir, asyncssh.read_public_key(str(args.client_key)))
     first = ipaddress.IPv4Address(args.first)
     good = [str(first + i) for i in range(args.count)]
-    special = [(a, k) for k in ("reject", "unknown_key", "blackhole") for a in getattr(args, k)]
+    special = [(a, k) for k in KINDS for a in getattr(args, k)]
     for _attempt in range(20):
         port = random.randint(20000, 60000)
         servers: list[asyncio.AbstractServer | asyncssh.SSHAcceptor] = []
@@ -126,7 +129,8 @@ async def main() -> None:
     else:
         raise SystemExit("no free port for the fleet")
     public = fleet.host_key.export_public_key().decode().strip()
-    known = "".join(f"[{a}]:{port} {public}\n" for a in good + [a for a, _k in special])
+    listed = good + [a for a, k in special if k != "unknown_key"]
+    known = "".join(f"[{a}]:{port} {public}\n" for a in listed)
     (args.workdir / "known_hosts").write_text(known)
     (args.workdir / "ready.json").write_text(json.dumps({"port": port, "hosts": good}))
     stop = asyncio.Event()
