@@ -205,3 +205,24 @@ async def test_per_message_deflate_is_off_unless_switched_on(
         await client.close()
     finally:
         deflating.stop()
+
+
+def test_a_peer_that_never_answers_pings_is_dropped(stack: Stack, tokens: Tokens, logs: Path) -> None:
+    gateway = start_gateway(
+        stack.redis_url, logs, tokens.file, name="gateway-ping", FLEETDECK_WS_PING_INTERVAL="0.5"
+    )
+    try:
+        silent = raw_ws_that_never_reads(
+            gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["hosts"]}
+        )
+        silent.settimeout(10)
+        started = time.monotonic()
+        received = b""
+        while chunk := silent.recv(65536):  # read, but never answer a ping
+            received += chunk
+        # The gateway pinged (opcode 0x89), got no pong, and closed the connection.
+        assert b"\x89" in received
+        assert time.monotonic() - started < 5
+        silent.close()
+    finally:
+        gateway.stop()
