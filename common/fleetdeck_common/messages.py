@@ -7,7 +7,7 @@ outgoing frame from these models, so the wire format lives in one place.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -96,7 +96,6 @@ ClientFrame = Annotated[
     Subscribe | Unsubscribe | ChatSend | Exec | Cancel | Watch, Field(discriminator="type")
 ]
 CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "chat", "exec", "cancel", "watch"})
-OPERATOR_TYPES = frozenset({"exec", "cancel"})
 _client_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 
 
@@ -267,7 +266,3 @@ def dump(frame: BaseModel) -> str:
     """Serialise a server frame once; the same string goes to every socket."""
     omit = {name for name in _OMIT_WHEN_NONE & set(type(frame).model_fields) if getattr(frame, name) is None}
     return frame.model_dump_json(by_alias=True, exclude=omit)
-
-
-def load_json(raw: str | bytes) -> Any:
-    return json.loads(raw)

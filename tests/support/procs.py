@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -114,9 +113,7 @@ class RedisServer:
             {},
             self.workdir,
         )
-        client = redis.Redis.from_url(self.url)
-        wait_until(client.ping, 10, what="redis-server to answer")
-        client.close()
+        wait_until(lambda: self.ping(self.url), 10, what="redis-server to answer")
 
     def kill(self) -> None:
         if self.service:
@@ -188,12 +185,3 @@ def start_gateway(
 def start_worker(redis_url: str, log_dir: Path, name: str, **extra: str) -> Service:
     env = service_env(redis_url, FLEETDECK_WORKER_NAME=name, **extra)
     return Service(f"worker-{name}", [str(BIN / "fleetdeck-worker")], env, log_dir)
-
-
-@contextlib.contextmanager
-def stopping(*services: Service | Gateway):  # type: ignore[no-untyped-def]
-    try:
-        yield services
-    finally:
-        for service in services:
-            service.stop()

@@ -48,7 +48,6 @@ MAX_BLOCK_SECONDS = 2.0
 class RedisBroker(Broker):
     def __init__(self, url: str) -> None:
         super().__init__()
-        self._url = url
         self._backoff = EqualJitterBackoff(cap=2.0, base=0.05)
         self._client: aioredis.Redis = aioredis.Redis.from_url(
             url,
@@ -59,10 +58,6 @@ class RedisBroker(Broker):
             socket_timeout=MAX_BLOCK_SECONDS + 8.0,
             health_check_interval=15,
         )
-
-    @property
-    def url(self) -> str:
-        return self._url
 
     async def connect(self) -> None:
         # Nothing to do eagerly: services must start (and report not ready) while Redis is down.
