@@ -3,16 +3,24 @@ proven by running each service's own command and environment as local processes 
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.metadata
+import os
+import posixpath
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import fleetdeck_common
 from tests.conftest import ExecStack, Tokens
 from tests.support.compose import (
     ROOT,
@@ -86,6 +94,62 @@ def test_each_dockerfile_is_slim_non_root_exec_form_and_healthchecked(name: str)
     assert copied_projects == {"common", own}, "each image installs only common and its own service"
     probe = service["healthcheck"]["test"]
     assert probe[0] == "CMD" and (probe[1] == "python" or (BIN / probe[1]).exists()), probe
+
+
+def _probe_path(probe: str) -> str:
+    found = re.search(r"https?://[^/\s'\"]+(/[^\s'\"]*)", probe)
+    assert found, probe
+    return found.group(1)
+
+
+def test_gateway_image_and_compose_probe_the_same_health_path() -> None:
+    service = load_compose()["services"]["gateway"]
+    image_probe = service_dockerfile(service).healthcheck
+    assert image_probe is not None
+    compose_probe = " ".join(service["healthcheck"]["test"])
+    assert _probe_path(image_probe) == _probe_path(compose_probe)
+    # Ready, not merely alive: a gateway that cannot reach its broker is no use to what depends on it.
+    assert _probe_path(compose_probe) == "/readyz"
+
+
+def _copy_destinations(path: Path) -> dict[str, str]:
+    """Each COPY source of a Dockerfile and where it lands in the image."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.strip().upper().startswith("COPY "):
+            *sources, dest = [a for a in shlex.split(line.strip())[1:] if not a.startswith("--")]
+            for source in sources:
+                out[source] = dest
+    return out
+
+
+@pytest.mark.parametrize("name", FLEETDECK_SERVICES)
+def test_each_image_builds_its_projects_with_the_one_version(name: str) -> None:
+    version = (ROOT / "VERSION").read_text().strip()
+    assert version
+    copies = _copy_destinations(service_dockerfile(load_compose()["services"][name]).path)
+    projects = [c for c in copies if (ROOT / c / "pyproject.toml").exists()]
+    for project in projects:
+        link = ROOT / project / "VERSION"
+        assert link.is_symlink() and link.read_text().strip() == version, project
+        pyproject = tomllib.loads((ROOT / project / "pyproject.toml").read_text())
+        assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+        assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"file": "VERSION"}
+        # setuptools builds a dangling VERSION as 0.0.0 without a word, so the image must copy the
+        # file to where the symlink points once the project is copied in.
+        in_image = posixpath.normpath(posixpath.join(copies[project], os.readlink(link)))
+        assert copies.get("VERSION") == in_image, (project, in_image)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not any(fnmatch.fnmatch("VERSION", pattern) for pattern in ignored)
+
+
+def test_installed_projects_carry_the_version_file() -> None:
+    """The venv's installs say VERSION too: scripts/bootstrap reinstalls them when it changes."""
+    version = (ROOT / "VERSION").read_text().strip()
+    assert fleetdeck_common.__version__ == version
+    projects = ("fleetdeck", "fleetdeck-common", "fleetdeck-gateway", "fleetdeck-agent", "fleetdeck-worker")
+    for distribution in projects:
+        assert importlib.metadata.version(distribution) == version, distribution
 
 
 def test_demo_image_sources_exist() -> None:
