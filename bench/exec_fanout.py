@@ -26,7 +26,7 @@ from pathlib import Path
 import asyncssh
 
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.jobstore import save_job
+from fleetdeck_common.jobstore import JobStore
 from fleetdeck_common.messages import Job
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun
@@ -72,14 +72,15 @@ async def fleetdeck_round(port: int, key: Path, known_hosts: Path, command: str)
     job = Job(
         job="bench", targets=TARGETS, command=command, hosts=HOSTS, by="bench", ts=time.time(), state="queued"
     )
-    await save_job(broker, job)
+    store = JobStore(broker)
+    await store.announce(job)
     ssh = SshOptions(user="bench", port=port, key=key, known_hosts=known_hosts)
     policy = TargetPolicy.from_entries(["127.0.0.0/8"])
-    run = JobRun(broker, job, "bench-worker", policy, ssh, CONCURRENCY)
+    run = JobRun(store, job, "bench-worker", policy, ssh, CONCURRENCY)
     started = time.perf_counter()
     await run.run()
     elapsed = time.perf_counter() - started
-    ok = sum(1 for r in run._results if r.status == "ok")
+    ok = sum(1 for r in run.results if r.status == "ok")
     if ok != HOSTS:
         raise SystemExit(f"fleetdeck: only {ok}/{HOSTS} hosts succeeded")
     return elapsed

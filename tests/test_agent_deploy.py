@@ -12,8 +12,9 @@ from pathlib import Path
 
 import redis
 
-from fleetdeck_common import topics
+from fleetdeck_common.hoststore import HostStore
 from tests.support.procs import ROOT, Service, free_port, start_agent, wait_until
+from tests.support.stores import in_hosts
 
 
 def test_agent_publishes_through_tls_redis_with_a_password(tmp_path: Path) -> None:
@@ -77,9 +78,13 @@ def test_agent_publishes_through_tls_redis_with_a_password(tmp_path: Path) -> No
     try:
         wait_until(client.ping, 10, what="TLS redis")
         agent = start_agent("tls-host", url, tmp_path, 0.5)
-        wait_until(lambda: client.llen(topics.history_key("tls-host")) >= 2, 15, what="samples over TLS")
-        beat = json.loads(client.hget(topics.HOSTS_KEY, "tls-host") or "{}")
-        assert beat["host"] == "tls-host" and beat["cpus"] >= 1
+        wait_until(
+            lambda: len(in_hosts(url, lambda hosts: hosts.history("tls-host", 10))) >= 2,
+            15,
+            what="samples over TLS",
+        )
+        beat = in_hosts(url, HostStore.heartbeats)["tls-host"]
+        assert beat.host == "tls-host" and beat.cpus >= 1
         wrong = start_agent("no-password", url.replace("s3cret", "wrong"), tmp_path, 0.5)
         wait_until(lambda: "cannot publish samples" in wrong.log(), 15, what="a clear complaint")
         assert wrong.alive() and wrong.stop() == 0

@@ -7,8 +7,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 
-from fleetdeck_common.broker import Broker, create_broker
+from fleetdeck_common.broker import Broker, Submission, create_broker
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -60,6 +61,61 @@ async def test_values_expire(broker: Broker, name: str) -> None:
     await broker.set(name, "w")
     await broker.delete(name)
     assert await broker.get(name) is None
+
+
+async def test_every_kind_of_key_expires(broker: Broker, name: str) -> None:
+    await broker.push_capped(name + ":list", "a", 10)
+    await broker.hash_set(name + ":hash", "f", "v")
+    await broker.stream_add(name + ":stream", {"n": "1"})
+    await broker.set(name + ":value", "v")
+    for kind in ("list", "hash", "stream", "value"):
+        await broker.expire(f"{name}:{kind}", 0.2)
+    await broker.expire(name + ":missing", 0.2)  # nothing to expire is no error
+    assert await broker.read_list(name + ":list") == ["a"]
+    await asyncio.sleep(0.35)
+    assert await broker.read_list(name + ":list") == []
+    assert await broker.hash_get_all(name + ":hash") == {}
+    assert await broker.stream_range(name + ":stream") == []
+    assert await broker.get(name + ":value") is None
+
+
+async def test_setting_a_value_again_without_ttl_keeps_it(broker: Broker, name: str) -> None:
+    await broker.set(name, "v", ttl=0.2)
+    await broker.set(name, "w")
+    await asyncio.sleep(0.35)
+    assert await broker.get(name) == "w"
+
+
+def _submission(name: str, record: str) -> Submission:
+    return Submission(
+        record_key=name + ":record",
+        record=record,
+        ttl=60,
+        index_key=name + ":index",
+        index_value=record,
+        index_limit=2,
+        stream=name + ":queue",
+        entry={"job": record},
+        channel=name + ":announce",
+    )
+
+
+async def test_enqueue_writes_everything_once(broker: Broker, name: str) -> None:
+    async with broker.subscribe([name + ":announce"]) as announced:
+        assert await broker.enqueue(_submission(name, "one"))
+        assert not await broker.enqueue(_submission(name, "one-again"))  # the record exists: a retry
+        await broker.delete(name + ":record")
+        assert await broker.enqueue(_submission(name, "two"))
+        await broker.delete(name + ":record")
+        assert await broker.enqueue(_submission(name, "three"))
+        assert [(await asyncio.wait_for(anext(announced), 5)).data for _ in range(3)] == [
+            "one",
+            "two",
+            "three",
+        ]
+    assert await broker.get(name + ":record") == "three"
+    assert await broker.read_list(name + ":index") == ["two", "three"]  # capped at index_limit
+    assert [e.fields["job"] for e in await broker.stream_range(name + ":queue")] == ["one", "two", "three"]
 
 
 async def test_stream_range_after_an_id(broker: Broker, name: str) -> None:
@@ -116,3 +172,16 @@ async def test_a_lease_has_one_holder_and_fences_writes(broker: Broker, name: st
     await asyncio.sleep(0.35)
     assert await broker.hold_lease(lease, "a", ttl=5)  # b's lease ran out
     assert [e.fields["n"] for e in await broker.stream_range(stream)] == ["1"]
+
+
+async def test_local_subscribers_share_one_redis_subscription(redis_url: str, name: str) -> None:
+    """Fan-out happens in the process: two subscriptions to a channel are one subscriber to Redis."""
+    observer = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    broker = create_broker(redis_url)
+    async with broker, broker.subscribe([name]) as first, broker.subscribe([name, name + ":b"]) as second:
+        counts = dict(await observer.pubsub_numsub(name, name + ":b"))
+        assert counts == {name: 1, name + ":b": 1}
+        await broker.publish(name, "m")
+        assert (await asyncio.wait_for(anext(first), 5)).data == "m"
+        assert (await asyncio.wait_for(anext(second), 5)).data == "m"
+    await observer.aclose()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 
-from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
+from fleetdeck_agent.settings import AgentSettings
+from fleetdeck_gateway.settings import GatewaySettings
+from fleetdeck_worker.settings import WorkerSettings
 from tests.support.procs import ROOT
 
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis as sync_redis
 
-from fleetdeck_common import topics
+from fleetdeck_common.jobstore import JOB_INDEX_SIZE
 from tests.conftest import (
     BLACKHOLE,
     CHANGED_HOST_KEY,
@@ -27,6 +26,7 @@ from tests.conftest import (
 )
 from tests.support.procs import start_worker, wait_until
 from tests.support.rawws import raw_ws_that_never_reads
+from tests.support.stores import job_store
 from tests.support.wsclient import Frame, WsClient
 
 pytestmark = pytest.mark.ssh
@@ -170,8 +170,8 @@ async def test_two_workers_share_the_jobs(exec_stack: ExecStack, operator: WsCli
             jobs.append((await operator.expect(functools.partial(track, ref=ref)))["job"])
         if not set(jobs) <= finished:
             await operator.expect(track, 60)
-        client = sync_redis.Redis.from_url(exec_stack.redis_url, decode_responses=True)
-        owners = {w for job in jobs for w in client.hgetall(topics.job_started_key(job)).values()}
+        async with job_store(exec_stack.redis_url) as store:
+            owners = {w for job in jobs for w in (await store.started(job)).values()}
         assert owners == {"w-main", "w-second"}
     finally:
         assert second.stop() == 0
@@ -220,19 +220,20 @@ async def test_watch_after_a_reconnect_replays_exactly_the_missed_results(
 async def test_bad_exec_requests_are_refused_and_nothing_is_queued(
     exec_stack: ExecStack, operator: WsClient, frame: dict[str, Any], code: str, fragment: str
 ) -> None:
-    client = sync_redis.Redis.from_url(exec_stack.redis_url)
-    before = client.xlen(topics.JOBS_STREAM)
-    await operator.send({"type": "exec", "ref": "bad", **frame})
-    error = await operator.expect(lambda f: f.get("ref") == "bad")
-    assert error["type"] == "error" and error["code"] == code and fragment in error["message"], error
-    assert client.xlen(topics.JOBS_STREAM) == before
+    async with job_store(exec_stack.redis_url) as store:
+        before = await store.recent(JOB_INDEX_SIZE)
+        await operator.send({"type": "exec", "ref": "bad", **frame})
+        error = await operator.expect(lambda f: f.get("ref") == "bad")
+        assert error["type"] == "error" and error["code"] == code and fragment in error["message"], error
+        assert await store.recent(JOB_INDEX_SIZE) == before
 
 
 async def test_viewers_cannot_run_and_unknown_jobs_are_not_found(
     exec_stack: ExecStack, tokens: Tokens
 ) -> None:
     tag = marker()
-    queued_before = sync_redis.Redis.from_url(exec_stack.redis_url).xlen(topics.JOBS_STREAM)
+    async with job_store(exec_stack.redis_url) as store:
+        queued_before = await store.recent(JOB_INDEX_SIZE)
     viewer = await WsClient.open(exec_stack.gateway.ws_url, tokens.viewer)
     await viewer.send({"type": "exec", "targets": "127.0.0.2", "command": f"echo {tag}", "ref": "v"})
     assert (await viewer.expect_type("error", ref="v"))["code"] == "forbidden"
@@ -241,7 +242,8 @@ async def test_viewers_cannot_run_and_unknown_jobs_are_not_found(
         await operator.send({"type": kind, "job": "0000000000000000", "ref": kind})
         error = await operator.expect_type("error", ref=kind)
         assert error["code"] == "not_found" and "0000000000000000" in error["message"]
-    assert sync_redis.Redis.from_url(exec_stack.redis_url).xlen(topics.JOBS_STREAM) == queued_before
+    async with job_store(exec_stack.redis_url) as store:
+        assert await store.recent(JOB_INDEX_SIZE) == queued_before
     assert exec_stack.fleet.commands(tag) == []
     await viewer.close()
     await operator.close()
@@ -378,7 +380,8 @@ async def test_a_cancel_missed_on_the_control_channel_is_still_honoured(
     job = (await operator.expect(lambda f: f.get("ref") == "m"))["job"]
     wait_until(lambda: len(exec_stack.fleet.commands(tag)) == 3, 20, what="three hosts running")
     # Only the key, no control message: as if the worker's subscription was down at that moment.
-    sync_redis.Redis.from_url(exec_stack.redis_url).set(topics.job_cancel_key(job), "ops")
+    async with job_store(exec_stack.redis_url) as store:
+        await store.mark_cancelled(job, "ops")
     done = await operator.expect(lambda f: f["type"] == "done" and f["job"] == job, 15)
     assert done["summary"] == {"cancelled": 3}
     record = await operator.expect(

@@ -11,22 +11,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fleetdeck_common import topics
-from fleetdeck_common.broker import Broker, create_broker
-from fleetdeck_common.jobstore import read_results, save_job
-from fleetdeck_common.messages import Job
+from fleetdeck_common.broker import create_broker
+from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.messages import Job, Outcome
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun, LeaseLost
-from fleetdeck_worker.ssh import HostOutcome, SshOptions
+from fleetdeck_worker.ssh import SshOptions
 
 POLICY = TargetPolicy.from_entries(["127.0.0.0/8"])
 SSH = SshOptions(user="nobody")
 
 
 @pytest.fixture
-async def broker(redis_url: str) -> AsyncIterator[Broker]:
-    async with create_broker(redis_url) as the_broker:
-        yield the_broker
+async def store(redis_url: str) -> AsyncIterator[JobStore]:
+    async with create_broker(redis_url) as broker:
+        yield JobStore(broker)
 
 
 class Hosts:
@@ -39,14 +38,16 @@ class Hosts:
 
     async def __call__(
         self, host: str, command: str, timeout: float, ssh: SshOptions, cancel: asyncio.Event
-    ) -> HostOutcome:
+    ) -> Outcome:
         self.ran[host] += 1
         if host in self.held:
             await self.release.wait()
-        return HostOutcome("ok", 0, f"{host}\n", "", False, 1)
+        return Outcome(
+            status="ok", exit_code=0, stdout=f"{host}\n", stderr="", duration_ms=1, truncated=False
+        )
 
 
-async def new_job(broker: Broker, targets: str, hosts: int) -> Job:
+async def new_job(store: JobStore, targets: str, hosts: int) -> Job:
     job = Job(
         job=f"j{time.time_ns()}",
         targets=targets,
@@ -56,37 +57,37 @@ async def new_job(broker: Broker, targets: str, hosts: int) -> Job:
         ts=time.time(),
         state="queued",
     )
-    await save_job(broker, job)
+    await store.announce(job)
     return job
 
 
-async def test_a_stalled_worker_that_lost_its_lease_cannot_write(broker: Broker) -> None:
-    job = await new_job(broker, "127.0.0.2-5", 4)
+async def test_a_stalled_worker_that_lost_its_lease_cannot_write(store: JobStore) -> None:
+    job = await new_job(store, "127.0.0.2-5", 4)
     hosts = Hosts()
-    stale = JobRun(broker, job, "w-stale", POLICY, SSH, 8, hosts, lease_ttl=30)
+    stale = JobRun(store, job, "w-stale", POLICY, SSH, 8, hosts, lease_ttl=30)
     stale_task = asyncio.create_task(stale.run())
     # The stale worker has reported the quick hosts and is stuck on 127.0.0.3.
-    while len((await read_results(broker, job.job)).results) < 3:
+    while len((await store.read_results(job.job)).results) < 3:
         await asyncio.sleep(0.02)
     # It stalls past its lease (simulated by the lease running out), and another worker takes over.
-    await broker.delete(topics.job_lease_key(job.job))
-    fresh = JobRun(broker, job, "w-fresh", POLICY, SSH, 8, hosts, lease_ttl=30)
+    await store.release_lease(job.job, "w-stale")
+    fresh = JobRun(store, job, "w-fresh", POLICY, SSH, 8, hosts, lease_ttl=30)
     await fresh.run()
     hosts.release.set()  # the stale worker wakes up and tries to write its result
     with pytest.raises(LeaseLost):
         await asyncio.wait_for(stale_task, 5)
-    stored = await read_results(broker, job.job)
+    stored = await store.read_results(job.job)
     assert [r.seq for r in stored.results] == [1, 2, 3, 4]
     assert {r.host: r.status for r in stored.results}["127.0.0.3"] == "lost"
     assert stored.done is not None and stored.done.summary == {"ok": 3, "lost": 1}
     assert set(hosts.ran.values()) == {1}
 
 
-async def test_a_worker_does_not_start_a_job_another_holds(broker: Broker) -> None:
-    job = await new_job(broker, "127.0.0.2", 1)
-    assert await broker.hold_lease(topics.job_lease_key(job.job), "w-other", 30)
+async def test_a_worker_does_not_start_a_job_another_holds(store: JobStore) -> None:
+    job = await new_job(store, "127.0.0.2", 1)
+    assert await store.hold_lease(job.job, "w-other", 30)
     hosts = Hosts()
     with pytest.raises(LeaseLost):
-        await JobRun(broker, job, "w-late", POLICY, SSH, 8, hosts).run()
+        await JobRun(store, job, "w-late", POLICY, SSH, 8, hosts).run()
     assert not hosts.ran
-    assert (await read_results(broker, job.job)).results == []
+    assert (await store.read_results(job.job)).results == []

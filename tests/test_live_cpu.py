@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import redis as sync_redis
 
-from fleetdeck_common import topics
+from fleetdeck_common.hoststore import HostStore
+from fleetdeck_common.messages import CpuSample
 from tests.conftest import AGENT_NAMES, Stack, Tokens
 from tests.support.procs import RedisServer, start_agent, start_gateway, wait_until
+from tests.support.stores import in_hosts
 from tests.support.wsclient import Frame, WsClient
 
 
@@ -162,20 +162,24 @@ def test_hosts_gone_longer_than_forget_after_are_dropped_with_their_history(
 ) -> None:
     redis = RedisServer(tmp_path)
     redis.start()
-    client = sync_redis.Redis.from_url(redis.url, decode_responses=True)
     long_ago = time.time() - 3600
-    client.hset(topics.HOSTS_KEY, "retired", json.dumps({"last_seen": long_ago, "interval": 1.0, "cpus": 4}))
-    client.rpush(topics.history_key("retired"), "{}")
+    retired = CpuSample(host="retired", ts=long_ago, total=5, percpu=[5] * 4, mem=10, load=[0, 0, 0])
+    in_hosts(redis.url, lambda hosts: hosts.publish(retired, 10))
+    assert "retired" in in_hosts(redis.url, HostStore.heartbeats)
     agent = start_agent("current", redis.url, tmp_path, 0.5)
     gateway = start_gateway(
         redis.url, tmp_path, tokens.file, name="gateway-forget", FLEETDECK_FORGET_AFTER="600"
     )
     try:
         wait_until(
-            lambda: not client.hexists(topics.HOSTS_KEY, "retired"), 10, what="the retired host forgotten"
+            lambda: "retired" not in in_hosts(redis.url, HostStore.heartbeats),
+            10,
+            what="the retired host forgotten",
         )
-        assert not client.exists(topics.history_key("retired"))
-        wait_until(lambda: client.hexists(topics.HOSTS_KEY, "current"), 10, what="the live host kept")
+        assert in_hosts(redis.url, lambda hosts: hosts.history("retired", 10)) == []
+        wait_until(
+            lambda: "current" in in_hosts(redis.url, HostStore.heartbeats), 10, what="the live host kept"
+        )
         hosts = httpx.get(
             gateway.url + "/api/hosts", headers={"Authorization": f"Bearer {tokens.viewer}"}
         ).json()
@@ -183,5 +187,4 @@ def test_hosts_gone_longer_than_forget_after_are_dropped_with_their_history(
     finally:
         gateway.stop()
         agent.stop()
-        client.close()
         redis.stop()

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
+from fleetdeck_agent.settings import AgentSettings
+from fleetdeck_gateway.settings import GatewaySettings
+from fleetdeck_worker.settings import WorkerSettings
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -255,10 +255,11 @@
   window.addEventListener("resize", () => fit.fit());
   window.fleetdeckTerminal = term; // lets tests read what the terminal shows
 
-  const STATUSES = ["ok", "failed", "timeout", "unreachable", "auth_failed", "error", "cancelled", "lost"];
-  const COLOURS = { ok: 32, failed: 31, error: 31, timeout: 33, lost: 33, unreachable: 35, auth_failed: 35,
-                    cancelled: 90 };
-  const paint = (text, status) => "\x1b[" + (COLOURS[status] || 0) + "m" + text + "\x1b[0m";
+  // Statuses and their tones come from the server (/api/protocol); only the colours are ours.
+  const ANSI = { good: 32, bad: 31, slow: 33, unreachable: 35, muted: 90 };
+  const toneOf = (status) => protocol.status_tones[status] || "muted";
+  const paint = (text, status) => "\x1b[" + (ANSI[toneOf(status)] || 0) + "m" + text + "\x1b[0m";
+  const finished = (jobState) => protocol.finished_states.includes(jobState);
   // Output comes from hosts we do not control: no escape sequence of theirs may reach the terminal.
   const clean = (text) => String(text).replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g,
     (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
@@ -294,7 +295,7 @@
       term.writeln("");
       term.writeln("\x1b[1m$ " + clean(frame.command) + "\x1b[0m  on " + clean(frame.targets) +
                    " (" + frame.hosts + " hosts, job " + frame.job + ")");
-      $("exec-cancel").disabled = state.role !== "operator" || ["done", "cancelled"].includes(frame.state);
+      $("exec-cancel").disabled = state.role !== "operator" || finished(frame.state);
       $("exec-rerun").disabled = true;
       sessionStorage.setItem("fleetdeck.job", frame.job);
       renderJobs();
@@ -330,7 +331,8 @@
       box.className = "host-output";
       box.dataset.host = frame.host;
       const summary = document.createElement("summary");
-      summary.className = "status-" + frame.status;
+      summary.className = "tone-" + toneOf(frame.status);
+      summary.dataset.status = frame.status;
       summary.textContent = frame.host + " — " + frame.status + (frame.truncated ? " (output truncated)" : "");
       box.append(summary);
       for (const [label, text] of [["stdout", frame.stdout], ["stderr", frame.stderr], ["error", frame.error]]) {
@@ -344,7 +346,7 @@
     },
 
     progress() {
-      const parts = STATUSES.filter((s) => this.counts[s]).map((s) => s + " " + this.counts[s]);
+      const parts = protocol.host_statuses.filter((s) => this.counts[s]).map((s) => s + " " + this.counts[s]);
       const doneCount = Object.values(this.counts).reduce((a, b) => a + b, 0);
       $("exec-progress").textContent = (this.done ? "finished " : "running ") + doneCount + "/" + this.total +
         (parts.length ? " — " + parts.join(", ") : "");
@@ -400,18 +402,19 @@
   handlers.job = (frame) => {
     const known = jobs.get(frame.job);
     // Announcements can arrive out of order across reconnects; never step a job back.
-    const order = { queued: 0, running: 1, done: 2, cancelled: 2 };
-    if (!known || order[frame.state] >= order[known.state]) jobs.set(frame.job, frame);
+    const rank = (jobState) => (finished(jobState) ? protocol.job_states.length : protocol.job_states.indexOf(jobState));
+    if (!known || rank(frame.state) >= rank(known.state)) jobs.set(frame.job, frame);
     renderJobs();
     if (exec.pendingRef && frame.ref === exec.pendingRef) exec.accepted(frame);
-    else if (frame.job === exec.job && ["done", "cancelled"].includes(frame.state)) $("exec-cancel").disabled = true;
+    else if (frame.job === exec.job && finished(frame.state)) $("exec-cancel").disabled = true;
   };
   handlers.result = (frame) => exec.result(frame);
   handlers.done = (frame) => exec.finished(frame);
 
   $("exec-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    exec.start($("exec-targets").value.trim(), $("exec-command").value, Number($("exec-timeout").value) || 30);
+    exec.start($("exec-targets").value.trim(), $("exec-command").value,
+               Number($("exec-timeout").value) || protocol.limits.default_timeout_seconds);
   });
   $("exec-cancel").addEventListener("click", () => {
     if (exec.job) send({ type: "cancel", job: exec.job, ref: nextRef("cancel") });
@@ -423,5 +426,24 @@
     exec.start(exec.retryTargets, exec.command, exec.timeout);
   });
 
-  connect();
+  // The protocol's values (statuses, states, limits) are the server's; nothing here copies them.
+  let protocol = null;
+  async function loadProtocol() {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const answer = await fetch("/api/protocol", { credentials: "same-origin" });
+        if (answer.status === 401) { location.replace("/login"); return; }
+        if (answer.ok) { protocol = await answer.json(); break; }
+      } catch (e) { /* gateway restarting: try again */ }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+    }
+    const { limits } = protocol;
+    $("chat-input").maxLength = limits.chat_chars;
+    $("exec-command").maxLength = limits.command_chars;
+    $("exec-targets").maxLength = limits.targets_chars;
+    $("exec-timeout").max = String(limits.timeout_seconds);
+    $("exec-timeout").value = String(limits.default_timeout_seconds);
+    connect();
+  }
+  loadProtocol();
 })();

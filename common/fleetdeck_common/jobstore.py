@@ -1,75 +1,226 @@
-"""Job records and result streams in the broker: the one place that knows their layout."""
+"""Exec jobs in the broker: records, the queue, results, started marks, leases and cancels.
+
+The one module that knows the layout of the job keys. Per job there is a record (the latest
+`job` frame), a result stream (one entry per host, then one `done` entry: the record of truth
+that watchers replay), a hash of the hosts a worker has started, a lease naming the worker that
+runs it, and a cancel mark. A job finished keeps all of it for `JOB_RETENTION_SECONDS`.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import topics
-from .broker import Broker, StreamEntry
+from .broker import JobQueue, KeyValue, Leases, PubSub, StreamEntry, Submission
 from .messages import Done, Job, Result, dump
 
+logger = logging.getLogger(__name__)
+
 JOB_RETENTION_SECONDS = 7 * 24 * 3600
+JOB_INDEX_SIZE = 500
+WORKER_GROUP = "workers"
+
+_QUEUE = topics.key("exec", "jobs")  # stream of submitted jobs, read by the workers' group
+_INDEX = topics.key("jobs", "recent")  # capped list of job ids, newest last
+
+
+def _record_key(job_id: str) -> str:
+    return topics.key("job", job_id)
+
+
+def _results_key(job_id: str) -> str:
+    return topics.key("job", job_id, "results")
+
+
+def _started_key(job_id: str) -> str:
+    return topics.key("job", job_id, "started")
+
+
+def _lease_key(job_id: str) -> str:
+    return topics.key("job", job_id, "lease")
+
+
+def _cancel_key(job_id: str) -> str:
+    return topics.key("job", job_id, "cancel")
 
 
 @dataclass
 class JobResults:
     results: list[Result] = field(default_factory=list)
     done: Done | None = None
-    last_id: str | None = None
+    last_id: str | None = None  # stream position to read on from
 
 
-async def load_job(broker: Broker, job_id: str) -> Job | None:
-    raw = await broker.get(topics.job_key(job_id))
-    return Job.model_validate_json(raw) if raw else None
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job taken from the queue; acknowledged by its entry id once it has ended."""
+
+    entry_id: str
+    job_id: str
 
 
-async def save_job(broker: Broker, job: Job) -> None:
-    await broker.set(topics.job_key(job.job), dump(job.model_copy(update={"ref": None})))
+@dataclass(frozen=True)
+class CancelRequest:
+    job: str
+    by: str
 
 
-async def announce_job(broker: Broker, job: Job) -> None:
-    """Store the record and tell every `jobs` subscriber about it."""
-    await save_job(broker, job)
-    await broker.publish(topics.JOBS_CHANNEL, dump(job.model_copy(update={"ref": None})))
+class JobBackend(KeyValue, PubSub, JobQueue, Leases, Protocol):
+    pass
 
 
-def parse_entry(entry: StreamEntry) -> Result | Done:
+def _parse_entry(entry: StreamEntry) -> Result | Done:
     frame = entry.fields["frame"]
     if entry.fields.get("kind") == "done":
         return Done.model_validate_json(frame)
     return Result.model_validate_json(frame)
 
 
-def entry_fields(frame: Result | Done) -> dict[str, str]:
-    return {"kind": frame.type, "frame": dump(frame)}
+def _record(job: Job) -> str:
+    return dump(job.model_copy(update={"ref": None}))
 
 
-async def read_results(broker: Broker, job_id: str, after_id: str | None = None) -> JobResults:
-    """The job's results in `seq` order (and its `done`, once written) after a stream position."""
-    out = JobResults(last_id=after_id)
-    for entry in await broker.stream_range(topics.job_results_stream(job_id), after_id):
-        parsed = parse_entry(entry)
-        if isinstance(parsed, Done):
-            out.done = parsed
-        else:
-            out.results.append(parsed)
-        out.last_id = entry.id
-    return out
+class JobStore:
+    def __init__(self, broker: JobBackend) -> None:
+        self._broker = broker
 
+    # --- records -----------------------------------------------------------------------------
 
-async def append_fenced(broker: Broker, frame: Result | Done, lease: str, owner: str) -> bool:
-    """Write to the job's stream (the record that is never lost) while `owner` holds the job's
-    lease, then publish it live; False, and nothing written, if the lease is someone else's."""
-    added = await broker.stream_add_fenced(
-        topics.job_results_stream(frame.job), entry_fields(frame), lease, owner
-    )
-    if added is None:
-        return False
-    await broker.publish(topics.RESULTS_CHANNEL, dump(frame))
-    return True
+    async def submit(self, job: Job) -> None:
+        """Store, list, queue and announce a new job in one step: all of it happens or none."""
+        added = await self._broker.enqueue(
+            Submission(
+                record_key=_record_key(job.job),
+                record=_record(job),
+                ttl=JOB_RETENTION_SECONDS,
+                index_key=_INDEX,
+                index_value=job.job,
+                index_limit=JOB_INDEX_SIZE,
+                stream=_QUEUE,
+                entry={"job": job.job},
+                channel=topics.JOBS_CHANNEL,
+            )
+        )
+        if not added:
+            logger.warning("job %s was submitted already; not queued again", job.job)
 
+    async def load(self, job_id: str) -> Job | None:
+        raw = await self._broker.get(_record_key(job_id))
+        return Job.model_validate_json(raw) if raw else None
 
-async def recent_jobs(broker: Broker, limit: int = 50) -> list[Job]:
-    ids = (await broker.read_list(topics.JOB_INDEX_KEY))[-limit:]
-    jobs = [await load_job(broker, job_id) for job_id in reversed(ids)]
-    return [job for job in jobs if job is not None]
+    async def announce(self, job: Job) -> None:
+        """Store the job's new state and tell every `jobs` subscriber and watcher about it."""
+        record = _record(job)
+        await self._broker.set(_record_key(job.job), record, JOB_RETENTION_SECONDS)
+        await self._broker.publish(topics.JOBS_CHANNEL, record)
+
+    async def recent(self, limit: int = 50) -> list[Job]:
+        """The latest jobs, newest first."""
+        ids = (await self._broker.read_list(_INDEX))[-limit:]
+        jobs = [await self.load(job_id) for job_id in reversed(ids)]
+        return [job for job in jobs if job is not None]
+
+    async def retain(self, job_id: str) -> None:
+        """A finished job's record, results and marks are kept for JOB_RETENTION_SECONDS."""
+        for key in (_results_key(job_id), _started_key(job_id), _record_key(job_id)):
+            await self._broker.expire(key, JOB_RETENTION_SECONDS)
+
+    # --- cancelling --------------------------------------------------------------------------
+
+    async def request_cancel(self, job_id: str, by: str) -> None:
+        """Mark the job cancelled and tell the workers at once."""
+        await self.mark_cancelled(job_id, by)
+        await self._broker.publish(topics.CONTROL_CHANNEL, json.dumps({"cancel": job_id, "by": by}))
+
+    async def mark_cancelled(self, job_id: str, by: str) -> None:
+        """The mark alone: workers poll it, so a cancel missed on the control channel still counts."""
+        await self._broker.set(_cancel_key(job_id), by, JOB_RETENTION_SECONDS)
+
+    async def cancelled_by(self, job_id: str) -> str | None:
+        return await self._broker.get(_cancel_key(job_id))
+
+    @asynccontextmanager
+    async def cancel_requests(self) -> AsyncIterator[AsyncIterator[CancelRequest]]:
+        """Cancels as they are requested (malformed control messages are skipped)."""
+        async with self._broker.subscribe([topics.CONTROL_CHANNEL]) as events:
+
+            async def requests() -> AsyncIterator[CancelRequest]:
+                async for event in events:
+                    try:
+                        message = json.loads(event.data)
+                        yield CancelRequest(str(message["cancel"]), str(message.get("by", "someone")))
+                    except (ValueError, KeyError, TypeError):
+                        logger.warning("ignored a malformed control message")
+
+            yield requests()
+
+    # --- results -----------------------------------------------------------------------------
+
+    async def read_results(self, job_id: str, after_id: str | None = None) -> JobResults:
+        """The job's results in `seq` order (and its `done`, once written) after a stream position."""
+        out = JobResults(last_id=after_id)
+        for entry in await self._broker.stream_range(_results_key(job_id), after_id):
+            parsed = _parse_entry(entry)
+            if isinstance(parsed, Done):
+                out.done = parsed
+            else:
+                out.results.append(parsed)
+            out.last_id = entry.id
+        return out
+
+    async def append(self, frame: Result | Done, owner: str) -> bool:
+        """Write to the job's result stream while `owner` holds the job's lease, then publish it
+        live; False, and nothing written, if the lease is someone else's."""
+        added = await self._broker.stream_add_fenced(
+            _results_key(frame.job),
+            {"kind": frame.type, "frame": dump(frame)},
+            _lease_key(frame.job),
+            owner,
+        )
+        if added is None:
+            return False
+        await self._broker.publish(topics.RESULTS_CHANNEL, dump(frame))
+        return True
+
+    # --- running: leases and started marks ---------------------------------------------------
+
+    async def hold_lease(self, job_id: str, owner: str, ttl: float) -> bool:
+        return await self._broker.hold_lease(_lease_key(job_id), owner, ttl)
+
+    async def release_lease(self, job_id: str, owner: str) -> None:
+        await self._broker.release_lease(_lease_key(job_id), owner)
+
+    async def started(self, job_id: str) -> dict[str, str]:
+        """Hosts some worker has started the command on, with that worker's name."""
+        return await self._broker.hash_get_all(_started_key(job_id))
+
+    async def mark_started(self, job_id: str, host: str, worker: str) -> bool:
+        """Claim a host before running on it; False if another worker claimed it first."""
+        return await self._broker.hash_set_if_absent(_started_key(job_id), host, worker)
+
+    # --- the queue ---------------------------------------------------------------------------
+
+    async def ensure_queue(self) -> None:
+        await self._broker.group_ensure(_QUEUE, WORKER_GROUP)
+
+    async def take(self, consumer: str, count: int, block: float) -> list[QueuedJob]:
+        """New jobs for this worker, waiting up to `block` seconds."""
+        entries = await self._broker.group_read(_QUEUE, WORKER_GROUP, consumer, count, block)
+        return [QueuedJob(e.id, e.fields.get("job", "")) for e in entries]
+
+    async def take_stalled(self, consumer: str, min_idle: float, count: int) -> list[QueuedJob]:
+        """Jobs whose worker has not kept them for `min_idle` seconds."""
+        entries = await self._broker.group_claim_stale(_QUEUE, WORKER_GROUP, consumer, min_idle, count)
+        return [QueuedJob(e.id, e.fields.get("job", "")) for e in entries]
+
+    async def keep_taken(self, consumer: str, entry_ids: list[str]) -> None:
+        """This worker still runs these jobs (resets their idle time)."""
+        await self._broker.group_touch(_QUEUE, WORKER_GROUP, consumer, entry_ids)
+
+    async def ack(self, entry_id: str) -> None:
+        await self._broker.group_ack(_QUEUE, WORKER_GROUP, entry_id)

@@ -7,7 +7,7 @@ outgoing frame from these models, so the wire format lives in one place.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -25,16 +25,27 @@ ErrorCode = Literal[
     "unavailable",
 ]
 
-HOST_STATUSES: tuple[HostStatus, ...] = (
-    "ok",
-    "failed",
-    "timeout",
-    "unreachable",
-    "auth_failed",
-    "error",
-    "cancelled",
-    "lost",
-)
+Tone = Literal["good", "bad", "slow", "unreachable", "muted"]
+
+TOPICS: tuple[Topic, ...] = get_args(Topic)
+JOB_STATES: tuple[JobState, ...] = get_args(JobState)
+FINISHED_STATES: frozenset[JobState] = frozenset({"done", "cancelled"})
+HOST_STATUSES: tuple[HostStatus, ...] = get_args(HostStatus)
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
+# How each status looks to a person (colours in the terminal and on the dashboard).
+STATUS_TONES: dict[HostStatus, Tone] = {
+    "ok": "good",
+    "failed": "bad",
+    "error": "bad",
+    "timeout": "slow",
+    "lost": "slow",
+    "unreachable": "unreachable",
+    "auth_failed": "unreachable",
+    "cancelled": "muted",
+}
+assert set(STATUS_TONES) == set(HOST_STATUSES), "every host status needs a tone"
+
+PROTOCOL_VERSION = 1
 MAX_COMMAND_CHARS = 8192
 MAX_TARGETS_CHARS = 16384
 MAX_TIMEOUT_SECONDS = 86400.0
@@ -43,7 +54,18 @@ MAX_CHAT_CHARS = 2000
 MAX_REF_CHARS = 64
 
 Ref = Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]
-JobId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+JobId = Annotated[str, Field(min_length=1, max_length=64, pattern=JOB_ID_PATTERN)]
+_job_id_adapter: TypeAdapter[str] = TypeAdapter(JobId)
+
+
+def is_job_id(text: str) -> bool:
+    """Whether `text` could name a job (so it is safe to look up)."""
+    try:
+        _job_id_adapter.validate_python(text)
+    except ValidationError:
+        return False
+    return True
 
 
 class _Frame(BaseModel):
@@ -71,11 +93,16 @@ class ChatSend(_Frame):
     ref: Ref | None = None
 
 
-class Exec(_Frame):
-    type: Literal["exec"]
+class ExecRequest(_Frame):
+    """What to run where: the body of an `exec` frame and of `POST /api/jobs`."""
+
     targets: Annotated[str, Field(min_length=1, max_length=MAX_TARGETS_CHARS)]
     command: Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_CHARS)]
     timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] = DEFAULT_TIMEOUT_SECONDS
+
+
+class Exec(ExecRequest):
+    type: Literal["exec"]
     ref: Ref | None = None
 
 
@@ -219,11 +246,9 @@ class Job(_Frame):
     ref: str | None = None
 
 
-class Result(_Frame):
-    type: Literal["result"] = "result"
-    job: str
-    seq: int
-    host: str
+class Outcome(_Frame):
+    """What happened on one host: a `result` before it is numbered into its job."""
+
     status: HostStatus
     exit_code: int | None
     stdout: str
@@ -231,6 +256,21 @@ class Result(_Frame):
     duration_ms: int
     truncated: bool
     error: str | None = None
+
+
+class _ResultHead(_Frame):
+    type: Literal["result"] = "result"
+    job: str
+    seq: int
+    host: str
+
+
+class Result(Outcome, _ResultHead):
+    """One host's outcome in a job; its fields come after `type`, `job`, `seq` and `host`."""
+
+    @classmethod
+    def of(cls, job: str, seq: int, host: str, outcome: Outcome) -> Result:
+        return cls(job=job, seq=seq, host=host, **outcome.model_dump())
 
 
 class OutputGroup(_Frame):
@@ -266,3 +306,24 @@ def dump(frame: BaseModel) -> str:
     """Serialise a server frame once; the same string goes to every socket."""
     omit = {name for name in _OMIT_WHEN_NONE & set(type(frame).model_fields) if getattr(frame, name) is None}
     return frame.model_dump_json(by_alias=True, exclude=omit)
+
+
+def protocol_description() -> dict[str, Any]:
+    """The protocol's values for clients, so the dashboard copies none of them."""
+    return {
+        "version": PROTOCOL_VERSION,
+        "topics": list(TOPICS),
+        "job_states": list(JOB_STATES),
+        "finished_states": sorted(FINISHED_STATES),
+        "host_statuses": list(HOST_STATUSES),
+        "status_tones": dict(STATUS_TONES),
+        "error_codes": list(ERROR_CODES),
+        "limits": {
+            "command_chars": MAX_COMMAND_CHARS,
+            "targets_chars": MAX_TARGETS_CHARS,
+            "timeout_seconds": MAX_TIMEOUT_SECONDS,
+            "default_timeout_seconds": DEFAULT_TIMEOUT_SECONDS,
+            "chat_chars": MAX_CHAT_CHARS,
+            "ref_chars": MAX_REF_CHARS,
+        },
+    }

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
+from fleetdeck_common.broker import Broker
+from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.service import service_main
-from fleetdeck_common.settings import AgentSettings
 
 from .agent import run_agent
+from .settings import AgentSettings
+
+
+async def serve(settings: AgentSettings, broker: Broker, stop: asyncio.Event) -> None:
+    await run_agent(settings, HostStore(broker), stop)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -15,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         AgentSettings,
         "fleetdeck-agent",
         "Publish this host's CPU, memory and load to the fleetdeck broker every interval.",
-        run_agent,
+        serve,
         # Healthy while a sample was published within three intervals.
         lambda s: (s.health_file, max(3 * s.interval, 5.0)),
         argv,

@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
-from fleetdeck_common import topics
-from fleetdeck_common.broker import Broker, BrokerUnavailable
+from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.health import touch
-from fleetdeck_common.messages import CpuSample, dump
+from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.service import wait_or_stop
-from fleetdeck_common.settings import AgentSettings
 
 from . import sampler
+from .settings import AgentSettings
 
 logger = logging.getLogger(__name__)
 
 
-def heartbeat(sample: CpuSample) -> str:
-    """What the gateway reads to know a host exists and when it was last heard from."""
-    return json.dumps(
-        {
-            "host": sample.host,
-            "last_seen": sample.ts,
-            "interval": sample.interval,
-            "cpus": len(sample.percpu),
-        }
-    )
-
-
-async def publish_sample(broker: Broker, sample: CpuSample, history_size: int) -> None:
-    frame = dump(sample)
-    await broker.publish(topics.CPU_CHANNEL, frame)
-    await broker.push_capped(topics.history_key(sample.host), frame, history_size)
-    await broker.hash_set(topics.HOSTS_KEY, sample.host, heartbeat(sample))
-
-
-async def run_agent(settings: AgentSettings, broker: Broker, stop: asyncio.Event) -> None:
+async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Event) -> None:
     """Publish one sample every interval until `stop` is set."""
     loop = asyncio.get_running_loop()
     sampler.prime()
@@ -49,7 +28,7 @@ async def run_agent(settings: AgentSettings, broker: Broker, stop: asyncio.Event
         next_tick = max(next_tick + settings.interval, loop.time())
         sample = sampler.take_sample(settings.agent_name, settings.interval)
         try:
-            await publish_sample(broker, sample, settings.history_size)
+            await store.publish(sample, settings.history_size)
         except BrokerUnavailable as exc:
             if not failing:
                 logger.warning("cannot publish samples (%s); will keep trying", exc)

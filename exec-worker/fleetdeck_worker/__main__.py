@@ -6,14 +6,15 @@ import asyncio
 from collections.abc import Sequence
 
 from fleetdeck_common.broker import Broker
+from fleetdeck_common.jobstore import JobStore
 from fleetdeck_common.service import service_main
-from fleetdeck_common.settings import WorkerSettings
 
+from .settings import WorkerSettings
 from .worker import Worker
 
 
 async def serve(settings: WorkerSettings, broker: Broker, stop: asyncio.Event) -> None:
-    await Worker(settings, broker).run(stop)
+    await Worker(settings, JobStore(broker)).run(stop)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -18,48 +18,37 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from fleetdeck_common import topics
-from fleetdeck_common.broker import Broker, BrokerUnavailable
+from fleetdeck_common.broker import BrokerUnavailable
+from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
-from fleetdeck_common.jobstore import (
-    JOB_RETENTION_SECONDS,
-    announce_job,
-    append_fenced,
-    read_results,
-)
-from fleetdeck_common.messages import Done, Job, Result
+from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
 
-from .ssh import HostOutcome, SshOptions, run_on_host
+from .ssh import SshOptions, run_on_host
 
 logger = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 2.0
 
-HostRunner = Callable[[str, str, float, SshOptions, asyncio.Event], Awaitable[HostOutcome]]
+HostRunner = Callable[[str, str, float, SshOptions, asyncio.Event], Awaitable[Outcome]]
+
+
+def _not_run(status: HostStatus, note: str) -> Outcome:
+    """The outcome of a host whose command was never started by this run."""
+    return Outcome(
+        status=status, exit_code=None, stdout="", stderr="", duration_ms=0, truncated=False, error=note
+    )
 
 
 class LeaseLost(Exception):
     """Another worker holds the job now; this one must stop writing to it."""
 
 
-async def _retry(what: str, action: Callable[[], Awaitable[None]]) -> None:
-    """Keep trying a broker write through an outage: a result must not be lost."""
-    delay = 0.1
-    while True:
-        try:
-            await action()
-            return
-        except BrokerUnavailable as exc:
-            logger.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
 class JobRun:
     def __init__(
         self,
-        broker: Broker,
+        store: JobStore,
         job: Job,
         worker: str,
         policy: TargetPolicy,
@@ -68,14 +57,13 @@ class JobRun:
         runner: HostRunner = run_on_host,
         lease_ttl: float = 30.0,
     ) -> None:
-        self._broker = broker
+        self._store = store
         self.job = job
         self._worker = worker
         self._policy = policy
         self._ssh = ssh
         self._concurrency = concurrency
         self._runner = runner
-        self._lease = topics.job_lease_key(job.job)
         self._lease_ttl = lease_ttl
         self.cancel_event = asyncio.Event()
         self.cancelled_by: str | None = None
@@ -95,7 +83,7 @@ class JobRun:
     async def run(self) -> None:
         """Run the job to its end; LeaseLost if another worker holds or takes it."""
         job_id = self.job.job
-        if not await self._broker.hold_lease(self._lease, self._worker, self._lease_ttl):
+        if not await self._store.hold_lease(job_id, self._worker, self._lease_ttl):
             raise LeaseLost(f"job {job_id} is held by another worker")
         try:
             hosts = expand_targets(self.job.targets, self._policy)
@@ -103,23 +91,23 @@ class JobRun:
             logger.error("job %s refused by this worker: %s", job_id, exc)
             await self._finish(error=f"refused by worker: {exc}")
             return
-        stored = await read_results(self._broker, job_id)
+        stored = await self._store.read_results(job_id)
         if stored.done is not None:
             logger.info("job %s was already finished", job_id)
             return
         self._results = list(stored.results)
         self._seq = max((r.seq for r in self._results), default=0)
         reported = {r.host for r in self._results}
-        started = await self._broker.hash_get_all(topics.job_started_key(job_id))
-        cancelled_by = await self._broker.get(topics.job_cancel_key(job_id))
+        started = await self._store.started(job_id)
+        cancelled_by = await self._store.cancelled_by(job_id)
         if cancelled_by:
             self.cancel(cancelled_by)
         running = self.job.model_copy(update={"state": "running"})
-        await _retry("marking the job running", lambda: announce_job(self._broker, running))
+        await persist("marking the job running", lambda: self._store.announce(running), logger)
         for host in hosts:
             if host in started and host not in reported:
                 note = f"its worker {started[host]} stopped while the command ran; not run again"
-                await self._report(host, HostOutcome("lost", None, "", "", False, 0, note))
+                await self._report(host, _not_run("lost", note))
         todo = [h for h in hosts if h not in started and h not in reported]
         logger.info("job %s: %d hosts to run, %d already done", job_id, len(todo), len(hosts) - len(todo))
         slots = asyncio.Semaphore(self._concurrency)
@@ -140,7 +128,7 @@ class JobRun:
         while True:
             await asyncio.sleep(self._lease_ttl / 3)
             try:
-                held = await self._broker.hold_lease(self._lease, self._worker, self._lease_ttl)
+                held = await self._store.hold_lease(self.job.job, self._worker, self._lease_ttl)
             except BrokerUnavailable:
                 continue  # the fenced writes decide; the lease may well outlive the outage
             if not held:
@@ -153,7 +141,7 @@ class JobRun:
         while not self.cancel_event.is_set():
             await asyncio.sleep(CANCEL_POLL_SECONDS)
             try:
-                by = await self._broker.get(topics.job_cancel_key(self.job.job))
+                by = await self._store.cancelled_by(self.job.job)
             except BrokerUnavailable:
                 continue
             if by:
@@ -162,8 +150,7 @@ class JobRun:
     async def _run_host(self, host: str, slots: asyncio.Semaphore) -> None:
         async with slots:
             if self.cancel_event.is_set():
-                cancelled = HostOutcome("cancelled", None, "", "", False, 0, "cancelled before start")
-                await self._report(host, cancelled)
+                await self._report(host, _not_run("cancelled", "cancelled before start"))
                 return
             if not await self._claim(host):
                 logger.warning("job %s: %s was started by another worker; leaving it", self.job.job, host)
@@ -174,34 +161,20 @@ class JobRun:
             await self._report(host, outcome)
 
     async def _claim(self, host: str) -> bool:
-        while True:
-            try:
-                return await self._broker.hash_set_if_absent(
-                    topics.job_started_key(self.job.job), host, self._worker
-                )
-            except BrokerUnavailable as exc:
-                logger.warning("cannot mark %s started (%s); waiting", host, exc)
-                await asyncio.sleep(1.0)
+        return await persist(
+            f"marking {host} started",
+            lambda: self._store.mark_started(self.job.job, host, self._worker),
+            logger,
+        )
 
     async def _append(self, frame: Result | Done) -> None:
-        if not await append_fenced(self._broker, frame, self._lease, self._worker):
+        if not await self._store.append(frame, self._worker):
             raise LeaseLost(f"job {self.job.job} was taken over by another worker")
 
-    async def _report(self, host: str, outcome: HostOutcome) -> None:
+    async def _report(self, host: str, outcome: Outcome) -> None:
         async with self._write_lock:
-            result = Result(
-                job=self.job.job,
-                seq=self._seq + 1,
-                host=host,
-                status=outcome.status,
-                exit_code=outcome.exit_code,
-                stdout=outcome.stdout,
-                stderr=outcome.stderr,
-                duration_ms=outcome.duration_ms,
-                truncated=outcome.truncated,
-                error=outcome.error,
-            )
-            await _retry(f"writing the result of {host}", lambda: self._append(result))
+            result = Result.of(self.job.job, self._seq + 1, host, outcome)
+            await persist(f"writing the result of {host}", lambda: self._append(result), logger)
             self._seq = result.seq
             self._results.append(result)
 
@@ -226,17 +199,12 @@ class JobRun:
                 "error": error,
             }
         )
-        await _retry("writing the job's end", lambda: self._append(done))
-        await _retry("updating the job record", lambda: announce_job(self._broker, final))
-        for key in (
-            topics.job_results_stream(job_id),
-            topics.job_started_key(job_id),
-            topics.job_key(job_id),
-        ):
-            try:
-                await self._broker.expire(key, JOB_RETENTION_SECONDS)
-            except BrokerUnavailable:
-                logger.warning("could not set retention on %s", key)
+        await persist("writing the job's end", lambda: self._append(done), logger)
+        await persist("updating the job record", lambda: self._store.announce(final), logger)
+        try:
+            await self._store.retain(job_id)
+        except BrokerUnavailable:
+            logger.warning("could not set the retention of job %s", job_id)
         with contextlib.suppress(BrokerUnavailable):
-            await self._broker.release_lease(self._lease, self._worker)
+            await self._store.release_lease(job_id, self._worker)
         logger.info("job %s %s: %s", job_id, state, summary)

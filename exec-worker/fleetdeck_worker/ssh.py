@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncssh
 
-from fleetdeck_common.messages import HostStatus
+from fleetdeck_common.messages import HostStatus, Outcome
 
 READ_CHUNK = 65536
 
@@ -45,17 +45,6 @@ class SshOptions:
         elif self.known_hosts is not None:
             kwargs["known_hosts"] = str(self.known_hosts)
         return kwargs
-
-
-@dataclass(frozen=True)
-class HostOutcome:
-    status: HostStatus
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    truncated: bool
-    duration_ms: int
-    error: str | None = None
 
 
 class _Capped:
@@ -99,9 +88,14 @@ def _connect_failure(exc: BaseException) -> tuple[HostStatus, str]:
     return "error", f"{type(exc).__name__}: {exc}"
 
 
+async def _settle(task: asyncio.Task[Any]) -> None:
+    """Wait for a task we cancelled to end; our own cancellation still propagates."""
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def run_on_host(
     host: str, command: str, timeout: float, options: SshOptions, cancel: asyncio.Event
-) -> HostOutcome:
+) -> Outcome:
     """Run `command` on `host`; never raises for anything the host does."""
     started = time.monotonic()
 
@@ -111,8 +105,8 @@ async def run_on_host(
         out: _Capped | None = None,
         err: _Capped | None = None,
         error: str | None = None,
-    ) -> HostOutcome:
-        return HostOutcome(
+    ) -> Outcome:
+        return Outcome(
             status=status,
             exit_code=code,
             stdout=out.text() if out else "",
@@ -128,8 +122,7 @@ async def run_on_host(
         await asyncio.wait({connecting, cancelled}, return_when=asyncio.FIRST_COMPLETED)
         if not connecting.done():
             connecting.cancel()
-            with contextlib.suppress(BaseException):
-                await connecting
+            await _settle(connecting)
             return outcome("cancelled", error="cancelled before the command started")
         try:
             conn = connecting.result()
@@ -157,16 +150,15 @@ async def run_on_host(
                     return outcome("failed", None, out, err, f"killed by signal {signal}")
                 return outcome("ok" if code == 0 else "failed", code, out, err)
             running.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(OSError, asyncssh.Error):
                 process.kill()
-            with contextlib.suppress(BaseException):
-                await running
+            await _settle(running)
             if cancelled in done:
                 return outcome("cancelled", None, out, err, "cancelled while running")
             return outcome("timeout", None, out, err, f"no exit after {timeout:g}s")
         finally:
             conn.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
                 await asyncio.wait_for(conn.wait_closed(), 5)
     finally:
         cancelled.cancel()

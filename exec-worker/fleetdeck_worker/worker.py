@@ -4,49 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
-from fleetdeck_common import topics
-from fleetdeck_common.broker import Broker, BrokerUnavailable, StreamEntry
+from fleetdeck_common.broker import BrokerUnavailable
+from fleetdeck_common.broker.retry import Stopped, persist
 from fleetdeck_common.health import touch
-from fleetdeck_common.jobstore import load_job
+from fleetdeck_common.jobstore import JobStore, QueuedJob
 from fleetdeck_common.service import wait_or_stop
-from fleetdeck_common.settings import WorkerSettings
 
 from .jobrun import HostRunner, JobRun, LeaseLost
-from .ssh import SshOptions, run_on_host
+from .settings import WorkerSettings
+from .ssh import run_on_host
 
 logger = logging.getLogger(__name__)
 
-MAX_JOBS_AT_ONCE = 8
-
-
-def ssh_options(settings: WorkerSettings) -> SshOptions:
-    return SshOptions(
-        user=settings.ssh_user,
-        port=settings.ssh_port,
-        key=settings.ssh_key,
-        known_hosts=settings.known_hosts,
-        check_host_keys=settings.ssh_host_key_check,
-        connect_timeout=settings.connect_timeout,
-        output_limit=settings.output_limit,
-    )
-
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, broker: Broker, runner: HostRunner = run_on_host) -> None:
+    def __init__(self, settings: WorkerSettings, store: JobStore, runner: HostRunner = run_on_host) -> None:
         self.settings = settings
         self.name = settings.worker_name
-        self._broker = broker
+        self._store = store
         self._runner = runner
         self._policy = settings.target_policy()
-        self._ssh = ssh_options(settings)
+        self._ssh = settings.ssh_options()
         self._runs: dict[str, tuple[str, JobRun, asyncio.Task[None]]] = {}  # job -> (entry id, run, task)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take jobs until `stop` is set, then let running hosts finish within the grace period."""
-        await self._ensure_group(stop)
+        try:
+            await persist("creating the job queue's worker group", self._store.ensure_queue, logger, stop)
+        except Stopped:
+            return
         helpers = [
             asyncio.create_task(self._listen_for_cancels()),
             asyncio.create_task(self._heartbeat(stop)),
@@ -62,25 +50,14 @@ class Worker:
             await asyncio.gather(*helpers, return_exceptions=True)
         logger.info("worker %s stopped", self.name)
 
-    async def _ensure_group(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._broker.group_ensure(topics.JOBS_STREAM, topics.WORKER_GROUP)
-                return
-            except BrokerUnavailable as exc:
-                logger.warning("waiting for the broker: %s", exc)
-                await wait_or_stop(stop, 1.0)
-
     async def _consume(self, stop: asyncio.Event) -> None:
         failing = False
         while not stop.is_set():
-            if len(self._runs) >= MAX_JOBS_AT_ONCE:
+            if len(self._runs) >= self.settings.max_jobs:
                 await wait_or_stop(stop, 0.2)
                 continue
             try:
-                entries = await self._broker.group_read(
-                    topics.JOBS_STREAM, topics.WORKER_GROUP, self.name, count=1, block=1.0
-                )
+                queued = await self._store.take(self.name, count=1, block=1.0)
             except BrokerUnavailable as exc:
                 if not failing:
                     logger.warning("cannot read jobs (%s); will keep trying", exc)
@@ -90,27 +67,27 @@ class Worker:
             if failing:
                 logger.info("reading jobs again after a broker outage")
                 failing = False
-            for entry in entries:
+            for entry in queued:
                 await self._start_or_leave(entry)
 
-    async def _start_or_leave(self, entry: StreamEntry) -> None:
+    async def _start_or_leave(self, entry: QueuedJob) -> None:
         try:
             await self._start(entry)
         except BrokerUnavailable as exc:
             # Still pending in the group: this or another worker takes it over after claim_idle.
-            logger.warning("could not start job %s (%s); it stays pending", entry.fields.get("job"), exc)
+            logger.warning("could not start job %s (%s); it stays pending", entry.job_id, exc)
 
-    async def _start(self, entry: StreamEntry) -> None:
-        job_id = entry.fields.get("job", "")
+    async def _start(self, entry: QueuedJob) -> None:
+        job_id = entry.job_id
         if job_id in self._runs:
             return
-        job = await load_job(self._broker, job_id)
+        job = await self._store.load(job_id)
         if job is None:
-            logger.error("stream entry %s names unknown job %r; dropping it", entry.id, job_id)
-            await self._broker.group_ack(topics.JOBS_STREAM, topics.WORKER_GROUP, entry.id)
+            logger.error("queue entry %s names unknown job %r; dropping it", entry.entry_id, job_id)
+            await self._store.ack(entry.entry_id)
             return
         run = JobRun(
-            self._broker,
+            self._store,
             job,
             self.name,
             self._policy,
@@ -119,8 +96,8 @@ class Worker:
             self._runner,
             lease_ttl=self.settings.claim_idle,
         )
-        task = asyncio.create_task(self._run_job(entry.id, run), name=f"job-{job_id}")
-        self._runs[job_id] = (entry.id, run, task)
+        task = asyncio.create_task(self._run_job(entry.entry_id, run), name=f"job-{job_id}")
+        self._runs[job_id] = (entry.entry_id, run, task)
 
     async def _run_job(self, entry_id: str, run: JobRun) -> None:
         try:
@@ -135,12 +112,7 @@ class Worker:
             logger.exception("job %s failed on this worker", run.job.job)
             self._runs.pop(run.job.job, None)
             return
-        while True:
-            try:
-                await self._broker.group_ack(topics.JOBS_STREAM, topics.WORKER_GROUP, entry_id)
-                break
-            except BrokerUnavailable:
-                await asyncio.sleep(1.0)
+        await persist(f"acknowledging job {run.job.job}", lambda: self._store.ack(entry_id), logger)
         self._runs.pop(run.job.job, None)
 
     async def _drain(self) -> None:
@@ -156,16 +128,11 @@ class Worker:
             await asyncio.wait(pending)
 
     async def _listen_for_cancels(self) -> None:
-        async with self._broker.subscribe([topics.CONTROL_CHANNEL]) as events:
-            async for event in events:
-                try:
-                    message = json.loads(event.data)
-                    job_id, by = str(message["cancel"]), str(message.get("by", "someone"))
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if job_id in self._runs:
-                    logger.info("job %s cancelled by %s", job_id, by)
-                    self._runs[job_id][1].cancel(by)
+        async with self._store.cancel_requests() as requests:
+            async for request in requests:
+                if request.job in self._runs:
+                    logger.info("job %s cancelled by %s", request.job, request.by)
+                    self._runs[request.job][1].cancel(request.by)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         """Keep our in-flight jobs' idle time low so nobody takes them over while we live."""
@@ -173,10 +140,7 @@ class Worker:
         while True:
             ids = [entry for entry, _run, _task in self._runs.values()]
             with contextlib.suppress(BrokerUnavailable):
-                await self._broker.group_touch(topics.JOBS_STREAM, topics.WORKER_GROUP, self.name, ids)
-                await self._broker.set(
-                    topics.worker_heartbeat_key(self.name), "1", ttl=self.settings.claim_idle
-                )
+                await self._store.keep_taken(self.name, ids)
                 touch(self.settings.health_file)
             await asyncio.sleep(period)
 
@@ -185,18 +149,12 @@ class Worker:
         period = max(self.settings.claim_idle / 2, 0.25)
         while not stop.is_set():
             await wait_or_stop(stop, period)
-            if stop.is_set() or len(self._runs) >= MAX_JOBS_AT_ONCE:
+            if stop.is_set() or len(self._runs) >= self.settings.max_jobs:
                 continue
             try:
-                entries = await self._broker.group_claim_stale(
-                    topics.JOBS_STREAM,
-                    topics.WORKER_GROUP,
-                    self.name,
-                    self.settings.claim_idle,
-                    count=4,
-                )
+                entries = await self._store.take_stalled(self.name, self.settings.claim_idle, count=4)
             except BrokerUnavailable:
                 continue
             for entry in entries:
-                logger.warning("taking over stalled job %s", entry.fields.get("job"))
+                logger.warning("taking over stalled job %s", entry.job_id)
                 await self._start_or_leave(entry)

@@ -10,19 +10,13 @@ import uvicorn
 
 from fleetdeck_common.cli import parse_settings
 from fleetdeck_common.logs import setup_logging
-from fleetdeck_common.settings import GatewaySettings
 
 from .app import create_app
 from .server import uvicorn_config
+from .settings import GatewaySettings
 from .tokens import TokenFileError, TokenStore
 
 logger = logging.getLogger("fleetdeck_gateway")
-
-
-def login_url(settings: GatewaySettings, token: str) -> str:
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    # In the fragment, so the token never reaches a server log or a Referer header.
-    return f"{base.rstrip('/')}/login#token={token}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -39,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"fleetdeck-gateway: {exc}")
     if tokens.generated_token:
         logger.warning("no FLEETDECK_TOKENS_FILE: generated an operator token for this run")
-        logger.warning("log in at %s", login_url(settings, tokens.generated_token))
+        logger.warning("log in at %s", settings.login_url(tokens.generated_token))
     app = create_app(settings, tokens=tokens)
     uvicorn.Server(uvicorn_config(app, settings)).run()
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -12,24 +11,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fleetdeck_common.broker import BrokerUnavailable
-from fleetdeck_common.jobstore import read_results, recent_jobs
 from fleetdeck_common.messages import (
-    DEFAULT_TIMEOUT_SECONDS,
-    MAX_COMMAND_CHARS,
-    MAX_TARGETS_CHARS,
-    MAX_TIMEOUT_SECONDS,
+    ExecRequest,
     ProtocolError,
     describe_validation_error,
+    is_job_id,
+    protocol_description,
 )
 
-from .auth import SESSION_COOKIE, SESSION_TTL_SECONDS
+from .auth import SESSION_COOKIE
+from .state import Gateway
 from .tokens import Identity
 
-if TYPE_CHECKING:
-    from .app import Gateway
-
 MAX_BODY_BYTES = 64 * 1024
-_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STATUS = {
     "forbidden": 403,
     "not_found": 404,
@@ -42,13 +36,6 @@ _STATUS = {
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=1, max_length=512)
-
-
-class JobBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    targets: str = Field(min_length=1, max_length=MAX_TARGETS_CHARS)
-    command: str = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
-    timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0, le=MAX_TIMEOUT_SECONDS)
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -99,12 +86,12 @@ async def login(request: Request) -> Response:
     identity = gateway.auth.tokens.verify(body.token)
     if identity is None:
         return error(401, "unauthorized", "unknown token")
-    session = await gateway.auth.open_session(identity)
+    session = await gateway.auth.sessions.open(identity)
     response = JSONResponse({"user": identity.name, "role": identity.role})
     response.set_cookie(
         SESSION_COOKIE,
         session,
-        max_age=SESSION_TTL_SECONDS,
+        max_age=int(gateway.auth.sessions.ttl),
         httponly=True,
         samesite="strict",
         secure=gateway.settings.secure_cookies,
@@ -116,7 +103,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     session = request.cookies.get(SESSION_COOKIE)
     if session:
-        await _gateway(request).auth.close_session(session)
+        await _gateway(request).auth.sessions.close(session)
     response = JSONResponse({"ok": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -133,7 +120,15 @@ async def hosts(request: Request) -> Response:
     caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
-    return JSONResponse({"hosts": [h.model_dump() for h in _gateway(request).hub.presence.snapshot()]})
+    return JSONResponse({"hosts": [h.model_dump() for h in _gateway(request).relay.presence.snapshot()]})
+
+
+async def protocol(request: Request) -> Response:
+    """The protocol's values (statuses, states, limits), so clients need not copy them."""
+    caller = await _caller(request)
+    if isinstance(caller, Response):
+        return caller
+    return JSONResponse(protocol_description())
 
 
 async def submit_job(request: Request) -> Response:
@@ -142,8 +137,8 @@ async def submit_job(request: Request) -> Response:
         return caller
     gateway = _gateway(request)
     try:
-        body: JobBody = await _body(request, JobBody)
-        job = await gateway.jobs.submit(caller, body.targets, body.command, body.timeout)
+        body: ExecRequest = await _body(request, ExecRequest)
+        job = await gateway.jobs.submit(caller, body)
     except ProtocolError as exc:
         return _problem(exc)
     gateway.metrics.jobs_submitted.inc()
@@ -154,7 +149,7 @@ async def list_jobs(request: Request) -> Response:
     caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
-    jobs = await recent_jobs(_gateway(request).broker, 100)
+    jobs = await _gateway(request).jobs.recent(100)
     return JSONResponse({"jobs": [job.model_dump(exclude={"type", "ref"}) for job in jobs]})
 
 
@@ -164,13 +159,13 @@ async def get_job(request: Request) -> Response:
         return caller
     gateway = _gateway(request)
     job_id = request.path_params["job_id"]
-    if not _JOB_ID.fullmatch(job_id):
+    if not is_job_id(job_id):
         return error(404, "not_found", "no such job")
     try:
         job = await gateway.jobs.get(job_id)
     except ProtocolError as exc:
         return _problem(exc)
-    stored = await read_results(gateway.broker, job.job)
+    stored = await gateway.jobs.results(job.job)
     body = job.model_dump(exclude={"type", "ref"})
     body["results"] = [r.model_dump() for r in stored.results]
     if stored.done is not None:
@@ -196,6 +191,7 @@ routes = [
     Route("/api/logout", _unavailable(logout), methods=["POST"]),
     Route("/api/me", _unavailable(me), methods=["GET"]),
     Route("/api/hosts", _unavailable(hosts), methods=["GET"]),
+    Route("/api/protocol", _unavailable(protocol), methods=["GET"]),
     Route("/api/jobs", _unavailable(submit_job), methods=["POST"]),
     Route("/api/jobs", _unavailable(list_jobs), methods=["GET"]),
     Route("/api/jobs/{job_id:str}", _unavailable(get_job), methods=["GET"]),

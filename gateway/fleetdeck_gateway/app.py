@@ -15,15 +15,12 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from fleetdeck_common.broker import Broker, create_broker
-from fleetdeck_common.settings import GatewaySettings
 
 from . import api
-from .auth import Authenticator
-from .jobs import JobService
-from .metrics import GatewayMetrics
-from .relay import Hub
+from .settings import GatewaySettings
+from .state import Gateway
 from .tokens import TokenStore
-from .ws import websocket_endpoint
+from .transport import websocket_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -50,19 +47,6 @@ def find_web_dir(configured: Path | None) -> Path:
     raise FileNotFoundError("dashboard files not found; set FLEETDECK_WEB_DIR")
 
 
-class Gateway:
-    """Everything one gateway process holds, reachable from handlers as `app.state.gateway`."""
-
-    def __init__(self, settings: GatewaySettings, broker: Broker, tokens: TokenStore) -> None:
-        self.settings = settings
-        self.broker = broker
-        self.tokens = tokens
-        self.auth = Authenticator(tokens, broker, settings.allowed_origins)
-        self.metrics = GatewayMetrics(lambda: float(broker.reconnects))
-        self.hub = Hub(broker, self.metrics, settings.forget_after)
-        self.jobs = JobService(broker, settings.target_policy())
-
-
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -76,7 +60,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    gateway.metrics.queued_bytes.set(sum(c.outbox.queued_bytes for c in gateway.hub.clients))
+    gateway.metrics.queued_bytes.set(gateway.relay.clients.queued_bytes())
     return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -102,11 +86,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owns_broker:
             await the_broker.connect()
-        await gateway.hub.start()
+        await gateway.start()
         try:
             yield
         finally:
-            await gateway.hub.stop()
+            await gateway.stop()
             if owns_broker:
                 await the_broker.disconnect()
 

@@ -1,44 +1,27 @@
-"""Who is asking: bearer tokens, session cookies (stored in the broker) and the Origin check."""
+"""Who is asking: bearer tokens, session cookies and the Origin check."""
 
 from __future__ import annotations
 
-import json
-import secrets
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
-from fleetdeck_common import topics
-from fleetdeck_common.broker import Broker
-
-from .tokens import Identity, TokenStore, hash_token
+from .sessions import SessionStore
+from .tokens import Identity, TokenStore
 
 SESSION_COOKIE = "fleetdeck_session"
-SESSION_TTL_SECONDS = 12 * 3600
 
 
 class Authenticator:
-    def __init__(self, tokens: TokenStore, broker: Broker, allowed_origins: list[str]) -> None:
+    def __init__(self, tokens: TokenStore, sessions: SessionStore, allowed_origins: list[str]) -> None:
         self.tokens = tokens
-        self._broker = broker
+        self.sessions = sessions
         self._allowed_origins = {_normalise_origin(o) for o in allowed_origins}
 
-    async def open_session(self, identity: Identity) -> str:
-        session_id = secrets.token_urlsafe(32)
-        record = json.dumps({"name": identity.name, "role": identity.role, "token": identity.token_hash})
-        await self._broker.set(topics.session_key(hash_token(session_id)), record, SESSION_TTL_SECONDS)
-        return session_id
-
-    async def close_session(self, session_id: str) -> None:
-        await self._broker.delete(topics.session_key(hash_token(session_id)))
-
     async def _from_session(self, session_id: str) -> Identity | None:
-        raw = await self._broker.get(topics.session_key(hash_token(session_id)))
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        identity = Identity(data["name"], data["role"], data["token"])
-        return identity if self.tokens.still_valid(identity) else None
+        identity = await self.sessions.find(session_id)
+        # A session lives only as long as the token it was opened with.
+        return identity if identity is not None and self.tokens.still_valid(identity) else None
 
     async def identify(self, conn: HTTPConnection) -> tuple[Identity | None, bool]:
         """The caller's identity, and whether it came from the session cookie (a browser)."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uvicorn
 from starlette.applications import Starlette
 
-from fleetdeck_common.settings import GatewaySettings
-
-from .ws import MAX_FRAME_BYTES
+from .settings import GatewaySettings
+from .transport import MAX_FRAME_BYTES
 
 
 def uvicorn_config(app: Starlette, settings: GatewaySettings) -> uvicorn.Config:

@@ -9,11 +9,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.cli import add_settings_arguments, load_settings
 from fleetdeck_common.logs import setup_logging
 from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
-from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
+from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.tokens import TokenFileError, TokenStore, add_token
+from fleetdeck_worker.settings import WorkerSettings
 
 from .exec_client import run_exec
 

@@ -11,7 +11,8 @@ from typing import Any, TextIO
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from fleetdeck_common.messages import Done, Result, dump
+from fleetdeck_common.follow import JobFollower, Verdict
+from fleetdeck_common.messages import STATUS_TONES, Done, Result, Tone, dump
 
 QUEUED_HINT_SECONDS = 10.0
 EXIT_ALL_OK = 0
@@ -19,20 +20,12 @@ EXIT_SOME_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_UNREACHABLE = 3
 
-_COLOURS = {
-    "ok": "32",
-    "failed": "31",
-    "timeout": "33",
-    "unreachable": "35",
-    "auth_failed": "35",
-    "error": "31",
-    "cancelled": "90",
-    "lost": "33",
-}
+_ANSI: dict[Tone, str] = {"good": "32", "bad": "31", "slow": "33", "unreachable": "35", "muted": "90"}
 
 
 def _paint(text: str, status: str, colour: bool) -> str:
-    return f"\x1b[{_COLOURS.get(status, '0')}m{text}\x1b[0m" if colour else text
+    tone = STATUS_TONES.get(status)  # type: ignore[call-overload]
+    return f"\x1b[{_ANSI[tone] if tone else '0'}m{text}\x1b[0m" if colour else text
 
 
 def _printable(text: str) -> str:
@@ -72,12 +65,15 @@ def all_succeeded(done: Done, hosts: int) -> bool:
 
 @dataclass
 class ExecState:
-    job: str | None = None
+    follower: JobFollower | None = None  # set once the gateway has queued the job
     hosts: int = 0
-    last_seq: int = 0
     done: Done | None = None
     results: list[Result] = field(default_factory=list)
     hinted: bool = False
+
+    @property
+    def job(self) -> str | None:
+        return self.follower.job if self.follower else None
 
 
 def ws_url(base: str) -> str:
@@ -145,20 +141,24 @@ async def _session(
             if kind == "error" and frame.get("ref") == "cli":
                 print(f"fleetdeck exec: {frame['code']}: {frame['message']}", file=sys.stderr)
                 return EXIT_REFUSED
-            if kind == "job" and frame.get("ref") == "cli" and state.job is None:
-                state.job = frame["job"]
+            if kind == "job" and frame.get("ref") == "cli" and state.follower is None:
+                state.follower = JobFollower(frame["job"])
                 state.hosts = int(frame["hosts"])
                 print(f"job {state.job}: {frame['hosts']} hosts", file=sys.stderr)
-            elif kind == "result" and frame.get("job") == state.job:
-                result = Result.model_validate(frame)
-                if result.seq > state.last_seq:
-                    state.last_seq = result.seq
-                    state.results.append(result)
-                    output.result(result)
-            elif kind == "done" and frame.get("job") == state.job:
-                state.done = Done.model_validate(frame)
-                output.done(state.done)
-                return EXIT_ALL_OK if all_succeeded(state.done, state.hosts) else EXIT_SOME_FAILED
+            elif kind in ("result", "done") and state.follower and frame.get("job") == state.job:
+                parsed = Result.model_validate(frame) if kind == "result" else Done.model_validate(frame)
+                verdict = state.follower.offer(parsed)
+                if verdict is Verdict.GAP:
+                    return None  # something went missing on the way: reconnect and watch from last_seq
+                if verdict is Verdict.SKIP:
+                    continue
+                if isinstance(parsed, Result):
+                    state.results.append(parsed)
+                    output.result(parsed)
+                else:
+                    state.done = parsed
+                    output.done(parsed)
+                    return EXIT_ALL_OK if all_succeeded(parsed, state.hosts) else EXIT_SOME_FAILED
 
 
 async def run_exec(
@@ -183,8 +183,8 @@ async def run_exec(
                 "timeout": timeout,
                 "ref": "cli",
             }
-            if state.job is None
-            else {"type": "watch", "job": state.job, "after": state.last_seq, "ref": "cli"}
+            if state.follower is None
+            else {"type": "watch", "job": state.follower.job, "after": state.follower.last_seq, "ref": "cli"}
         )
         try:
             code = await _session(ws_url(url), token, first, state, output)

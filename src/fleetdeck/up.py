@@ -11,12 +11,15 @@ from types import FrameType
 import uvicorn
 
 from fleetdeck_agent.agent import run_agent
+from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker import create_broker
-from fleetdeck_common.settings import AgentSettings, GatewaySettings, WorkerSettings
-from fleetdeck_gateway.__main__ import login_url
+from fleetdeck_common.hoststore import HostStore
+from fleetdeck_common.jobstore import JobStore
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.server import uvicorn_config
+from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.tokens import TokenStore
+from fleetdeck_worker.settings import WorkerSettings
 from fleetdeck_worker.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -32,14 +35,14 @@ async def run_all_in_one(
     server = uvicorn.Server(uvicorn_config(app, gateway))
     stop = asyncio.Event()
     side_tasks = [
-        asyncio.create_task(run_agent(agent, broker, stop), name="agent"),
-        asyncio.create_task(Worker(worker, broker).run(stop), name="worker"),
+        asyncio.create_task(run_agent(agent, HostStore(broker), stop), name="agent"),
+        asyncio.create_task(Worker(worker, JobStore(broker)).run(stop), name="worker"),
     ]
     if tokens.generated_token:
-        print(f"fleetdeck is up. Log in at: {login_url(gateway, tokens.generated_token)}", flush=True)
+        print(f"fleetdeck is up. Log in at: {gateway.login_url(tokens.generated_token)}", flush=True)
     else:
         print(
-            f"fleetdeck is up at http://{gateway.host}:{gateway.port}/ (log in with a token)",
+            f"fleetdeck is up at {gateway.base_url()}/ (log in with a token)",
             flush=True,
         )
     # uvicorn handles SIGINT/SIGTERM while it serves and re-raises them once it has shut down;

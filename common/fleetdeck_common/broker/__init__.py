@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
-from .base import Broker, BrokerUnavailable, Event, StreamEntry
+from .base import (
+    Broker,
+    BrokerUnavailable,
+    Connection,
+    Event,
+    JobQueue,
+    KeyValue,
+    Leases,
+    PubSub,
+    StreamEntry,
+    Submission,
+)
 
-__all__ = ["Broker", "BrokerUnavailable", "Event", "StreamEntry", "create_broker"]
+__all__ = [
+    "SCHEMES",
+    "Broker",
+    "BrokerUnavailable",
+    "Connection",
+    "Event",
+    "JobQueue",
+    "KeyValue",
+    "Leases",
+    "PubSub",
+    "StreamEntry",
+    "Submission",
+    "check_url",
+    "create_broker",
+]
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+MEMORY_SCHEME = "memory://"
+SCHEMES = (*REDIS_SCHEMES, MEMORY_SCHEME)
+
+
+def check_url(url: str) -> str:
+    """The URL itself if a backend takes it, else ValueError naming the schemes that work."""
+    if not url.startswith(SCHEMES):
+        raise ValueError(f"must start with {', '.join(SCHEMES[:-1])} or {SCHEMES[-1]}")
+    return url
 
 
 def create_broker(url: str) -> Broker:
     """`memory://` for one process, `redis://`, `rediss://` or `unix://` for a fleet."""
-    if url.startswith("memory://"):
+    check_url(url)
+    if url.startswith(MEMORY_SCHEME):
         from .memory import MemoryBroker
 
         return MemoryBroker()
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis import RedisBroker
+    from .redis import RedisBroker
 
-        return RedisBroker(url)
-    raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]!r}")
+    return RedisBroker(url)

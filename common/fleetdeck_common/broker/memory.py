@@ -1,20 +1,20 @@
-"""In-memory broker for `fleetdeck up`: one process, no Redis, same semantics as the Redis backend."""
+"""In-memory broker for `fleetdeck up`: one process, no Redis, the same semantics as the Redis backend.
+
+Every key of every kind (value, list, hash, stream) can expire, as in Redis; expired keys are
+dropped when next touched.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import Broker, Event, StreamEntry
-
-logger = logging.getLogger(__name__)
-
-SUBSCRIBER_QUEUE_SIZE = 10_000
+from .base import Broker, Event, StreamEntry, Submission
+from .fanout import Fanout
 
 
 @dataclass
@@ -30,15 +30,23 @@ class _Stream:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class MemoryBroker(Broker):
-    def __init__(self) -> None:
-        super().__init__()
-        self._subscribers: dict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+class MemoryBroker:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.reconnects = 0
+        self._clock = clock
+        self._fanout = Fanout()
+        self._values: dict[str, str] = {}
         self._lists: dict[str, deque[str]] = {}
-        self._hashes: dict[str, dict[str, str]] = defaultdict(dict)
-        self._values: dict[str, tuple[str, float | None]] = {}
-        self._streams: dict[str, _Stream] = defaultdict(_Stream)
+        self._hashes: dict[str, dict[str, str]] = {}
+        self._streams: dict[str, _Stream] = {}
+        self._deadlines: dict[str, float] = {}
         self._next_id = 0
+
+    async def __aenter__(self) -> Broker:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
     async def connect(self) -> None:
         return None
@@ -49,31 +57,59 @@ class MemoryBroker(Broker):
     async def ping(self) -> bool:
         return True
 
+    # --- expiry ----------------------------------------------------------------------------
+
+    def _drop_if_expired(self, key: str) -> None:
+        deadline = self._deadlines.get(key)
+        if deadline is not None and deadline <= self._clock():
+            self._remove(key)
+
+    def _remove(self, key: str) -> None:
+        self._deadlines.pop(key, None)
+        self._values.pop(key, None)
+        self._lists.pop(key, None)
+        self._hashes.pop(key, None)
+        self._streams.pop(key, None)
+
+    def _exists(self, key: str) -> bool:
+        self._drop_if_expired(key)
+        return key in self._values or key in self._lists or key in self._hashes or key in self._streams
+
+    async def expire(self, key: str, ttl: float) -> None:
+        if self._exists(key):
+            self._deadlines[key] = self._clock() + ttl
+
+    # --- pub/sub ---------------------------------------------------------------------------
+
     async def publish(self, channel: str, data: str) -> None:
-        event = Event(channel, data)
-        for queue in self._subscribers.get(channel, ()):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                logger.warning("subscriber queue full on %s; message dropped", channel)
+        self._fanout.deliver(Event(channel, data))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[AsyncIterator[Event]]:
-        queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
-        for channel in channels:
-            self._subscribers[channel].add(queue)
-
-        async def events() -> AsyncIterator[Event]:
-            while True:
-                yield await queue.get()
-
+        subscriber = self._fanout.add(channels)
         try:
-            yield events()
+            yield subscriber.events()
         finally:
-            for channel in channels:
-                self._subscribers[channel].discard(queue)
+            self._fanout.discard(subscriber)
+
+    # --- key-value -------------------------------------------------------------------------
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self._remove(key)
+        self._values[key] = value
+        if ttl:
+            self._deadlines[key] = self._clock() + ttl
+
+    async def get(self, key: str) -> str | None:
+        self._drop_if_expired(key)
+        return self._values.get(key)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._remove(key)
 
     async def push_capped(self, key: str, value: str, limit: int) -> None:
+        self._drop_if_expired(key)
         items = self._lists.get(key)
         if items is None or items.maxlen != limit:
             items = deque(items or (), maxlen=limit)
@@ -81,83 +117,85 @@ class MemoryBroker(Broker):
         items.append(value)
 
     async def read_list(self, key: str) -> list[str]:
+        self._drop_if_expired(key)
         return list(self._lists.get(key, ()))
 
     async def hash_set(self, key: str, field: str, value: str) -> None:
-        self._hashes[key][field] = value
+        self._drop_if_expired(key)
+        self._hashes.setdefault(key, {})[field] = value
 
     async def hash_set_if_absent(self, key: str, field: str, value: str) -> bool:
-        fields = self._hashes[key]
+        self._drop_if_expired(key)
+        fields = self._hashes.setdefault(key, {})
         if field in fields:
             return False
         fields[field] = value
         return True
 
     async def hash_get_all(self, key: str) -> dict[str, str]:
+        self._drop_if_expired(key)
         return dict(self._hashes.get(key, {}))
 
     async def hash_delete(self, key: str, field: str) -> None:
-        self._hashes.get(key, {}).pop(field, None)
+        self._drop_if_expired(key)
+        fields = self._hashes.get(key)
+        if fields is not None:
+            fields.pop(field, None)
+            if not fields:
+                self._remove(key)
 
-    def _expired(self, key: str) -> bool:
-        item = self._values.get(key)
-        if item is not None and item[1] is not None and item[1] <= time.monotonic():
-            del self._values[key]
-            return True
-        return item is None
+    # --- job queue -------------------------------------------------------------------------
 
-    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        self._values[key] = (value, time.monotonic() + ttl if ttl else None)
+    def _stream(self, stream: str) -> _Stream:
+        self._drop_if_expired(stream)
+        return self._streams.setdefault(stream, _Stream())
 
-    async def get(self, key: str) -> str | None:
-        if self._expired(key):
-            return None
-        return self._values[key][0]
-
-    async def delete(self, *keys: str) -> None:
-        for key in keys:
-            self._values.pop(key, None)
-            self._lists.pop(key, None)
-            self._hashes.pop(key, None)
-            self._streams.pop(key, None)
-
-    async def expire(self, key: str, ttl: float) -> None:
-        # Only plain values expire here; one process does not outgrow its memory on job records.
-        if not self._expired(key):
-            self._values[key] = (self._values[key][0], time.monotonic() + ttl)
+    async def enqueue(self, submission: Submission) -> bool:
+        # Nothing awaits in between, so the five writes happen as one step.
+        if self._exists(submission.record_key):
+            return False
+        await self.set(submission.record_key, submission.record, submission.ttl)
+        await self.push_capped(submission.index_key, submission.index_value, submission.index_limit)
+        await self.stream_add(submission.stream, submission.entry)
+        await self.publish(submission.channel, submission.record)
+        return True
 
     async def stream_add(self, stream: str, fields: Mapping[str, str]) -> str:
         self._next_id += 1
         entry = StreamEntry(f"{self._next_id}-0", dict(fields))
-        state = self._streams[stream]
+        state = self._stream(stream)
         state.entries.append(entry)
         state.changed.set()
         state.changed = asyncio.Event()
         return entry.id
 
     async def stream_range(self, stream: str, after: str | None = None) -> list[StreamEntry]:
-        entries = self._streams[stream].entries if stream in self._streams else []
+        self._drop_if_expired(stream)
+        state = self._streams.get(stream)
+        entries = state.entries if state is not None else []
         if after is None:
             return list(entries)
         cutoff = int(after.split("-")[0])
         return [e for e in entries if int(e.id.split("-")[0]) > cutoff]
 
     async def group_ensure(self, stream: str, group: str) -> None:
-        self._streams[stream].groups.setdefault(group, _Group())
+        self._stream(stream).groups.setdefault(group, _Group())
 
     async def group_read(
         self, stream: str, group: str, consumer: str, count: int, block: float
     ) -> list[StreamEntry]:
-        state = self._streams[stream]
+        state = self._stream(stream)
         if group not in state.groups:
-            raise RuntimeError(f"no consumer group {group!r} on {stream!r}")
+            # As in the Redis backend: a lost group is recreated and read again later.
+            await self.group_ensure(stream, group)
+            return []
         cursor = state.groups[group]
         if cursor.delivered >= len(state.entries) and block > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.changed.wait(), block)
         taken = state.entries[cursor.delivered : cursor.delivered + count]
         cursor.delivered += len(taken)
-        now = time.monotonic()
+        now = self._clock()
         for entry in taken:
             cursor.pending[entry.id] = (consumer, now)
         return taken
@@ -165,11 +203,11 @@ class MemoryBroker(Broker):
     async def group_claim_stale(
         self, stream: str, group: str, consumer: str, min_idle: float, count: int
     ) -> list[StreamEntry]:
-        state = self._streams[stream]
+        state = self._stream(stream)
         cursor = state.groups.get(group)
         if cursor is None:
             return []
-        now = time.monotonic()
+        now = self._clock()
         by_id = {e.id: e for e in state.entries}
         claimed: list[StreamEntry] = []
         for entry_id, (_owner, touched) in list(cursor.pending.items()):
@@ -179,18 +217,20 @@ class MemoryBroker(Broker):
         return claimed
 
     async def group_touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
-        cursor = self._streams[stream].groups.get(group)
+        cursor = self._stream(stream).groups.get(group)
         if cursor is None:
             return
-        now = time.monotonic()
+        now = self._clock()
         for entry_id in ids:
             if entry_id in cursor.pending:
                 cursor.pending[entry_id] = (consumer, now)
 
     async def group_ack(self, stream: str, group: str, entry_id: str) -> None:
-        cursor = self._streams[stream].groups.get(group)
+        cursor = self._stream(stream).groups.get(group)
         if cursor is not None:
             cursor.pending.pop(entry_id, None)
+
+    # --- leases ----------------------------------------------------------------------------
 
     async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
         holder = await self.get(key)

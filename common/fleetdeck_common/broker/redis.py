@@ -1,11 +1,11 @@
-"""Redis backend (redis-py asyncio): one pub/sub connection per subscription, retries with backoff."""
+"""Redis backend (redis-py asyncio): one pub/sub connection per process, retries with backoff."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -16,7 +16,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .base import Broker, BrokerUnavailable, Event, StreamEntry
+from .base import Broker, BrokerUnavailable, Event, StreamEntry, Submission
+from .fanout import Fanout
+from .retry import persist
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,15 @@ _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('XADD', KEYS[3], '*', unpack(ARGV, 6))
+redis.call('PUBLISH', ARGV[5], ARGV[1])
+return 1
+"""
 _FENCED_XADD = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
 return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
@@ -45,10 +56,9 @@ return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
 MAX_BLOCK_SECONDS = 2.0
 
 
-class RedisBroker(Broker):
+class RedisBroker:
     def __init__(self, url: str) -> None:
-        super().__init__()
-        self._backoff = EqualJitterBackoff(cap=2.0, base=0.05)
+        self.reconnects = 0
         self._client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             decode_responses=True,
@@ -58,12 +68,28 @@ class RedisBroker(Broker):
             socket_timeout=MAX_BLOCK_SECONDS + 8.0,
             health_check_interval=15,
         )
+        self._fanout = Fanout()
+        self._pubsub: PubSub | None = None
+        self._pubsub_lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Broker:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.disconnect()
 
     async def connect(self) -> None:
         # Nothing to do eagerly: services must start (and report not ready) while Redis is down.
         return None
 
     async def disconnect(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+        await self._close_pubsub()
         await self._client.aclose()
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
@@ -78,49 +104,64 @@ class RedisBroker(Broker):
         except (*_TRANSIENT, TimeoutError):
             return False
 
+    # --- pub/sub: one connection for every local subscriber --------------------------------
+
     async def publish(self, channel: str, data: str) -> None:
         await self._call(self._client.publish(channel, data))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[AsyncIterator[Event]]:
-        # Subscribe before yielding, so nothing published after `subscribe` returns is missed.
-        first: PubSub | None = self._client.pubsub(ignore_subscribe_messages=True)
+        subscriber = self._fanout.add(channels)
         try:
-            await first.subscribe(*channels)  # type: ignore[union-attr]
-        except _TRANSIENT as exc:
-            logger.warning("Redis unreachable while subscribing (%s); will keep trying", exc)
-            await first.aclose()  # type: ignore[union-attr]
-            first = None
-        events = self._events(list(channels), first)
-        try:
-            yield events
-        finally:
-            await events.aclose()
-
-    async def _events(self, channels: list[str], pubsub: PubSub | None) -> AsyncGenerator[Event, None]:
-        failures = 0 if pubsub is not None else 1
-        while True:
+            # Subscribed before yielding, so nothing published after this returns is missed
+            # (unless Redis is down now: the reader then subscribes as soon as it is back).
             try:
-                if pubsub is None:
-                    pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-                    await pubsub.subscribe(*channels)
-                    logger.info("subscribed to %d channels after %d attempts", len(channels), failures)
-                    failures = 0
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
-                        yield Event(message["channel"], message["data"])
+                await self._subscribe_connection()
+            except BrokerUnavailable as exc:
+                logger.warning("cannot subscribe yet (%s); will keep trying", exc)
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read(), name="redis-pubsub")
+            yield subscriber.events()
+        finally:
+            self._fanout.discard(subscriber)
+
+    async def _subscribe_connection(self) -> None:
+        """Make the shared pub/sub connection listen to every channel a local subscriber wants."""
+        async with self._pubsub_lock:
+            wanted = self._fanout.channels()
+            try:
+                if self._pubsub is None:
+                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                missing = wanted - set(self._pubsub.channels)
+                if missing:
+                    await self._pubsub.subscribe(*sorted(missing))
             except _TRANSIENT as exc:
-                failures += 1
-                if failures == 1:
-                    self.reconnects += 1
-                    logger.warning("Redis subscription lost (%s); reconnecting", exc)
-                await asyncio.sleep(self._backoff.compute(failures))
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
-                pubsub = None
+                await self._close_pubsub()
+                raise BrokerUnavailable(f"Redis unreachable: {exc}") from exc
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _read(self) -> None:
+        """Hand every message to the local subscribers; reconnect and resubscribe after a loss."""
+        while True:
+            pubsub = self._pubsub
+            if pubsub is None:
+                await persist("subscribing to Redis", self._subscribe_connection, logger)
+                continue
+            try:
+                message = await pubsub.get_message(timeout=1.0)
+            except _TRANSIENT as exc:
+                self.reconnects += 1
+                logger.warning("Redis subscription lost (%s); reconnecting", exc)
+                if self._pubsub is pubsub:
+                    await self._close_pubsub()
+                continue
+            if message is not None and message["type"] == "message":
+                self._fanout.deliver(Event(message["channel"], message["data"]))
 
     async def push_capped(self, key: str, value: str, limit: int) -> None:
         async with self._client.pipeline(transaction=True) as pipe:
@@ -155,6 +196,24 @@ class RedisBroker(Broker):
 
     async def expire(self, key: str, ttl: float) -> None:
         await self._call(self._client.pexpire(key, int(ttl * 1000)))
+
+    async def enqueue(self, submission: Submission) -> bool:
+        flat = [item for pair in submission.entry.items() for item in pair]
+        keys = (submission.record_key, submission.index_key, submission.stream)
+        added = await self._call(
+            self._client.eval(
+                _ENQUEUE,
+                len(keys),
+                *keys,
+                submission.record,
+                int(submission.ttl * 1000),
+                submission.index_value,
+                submission.index_limit,
+                submission.channel,
+                *flat,
+            )
+        )
+        return bool(added)
 
     async def stream_add(self, stream: str, fields: Mapping[str, str]) -> str:
         return cast(str, await self._call(self._client.xadd(stream, dict(fields))))  # type: ignore[arg-type]

@@ -1,0 +1,59 @@
+"""One retry policy for broker calls that must not be given up: jittered exponential backoff.
+
+An outage is logged once when it starts and once when it ends, not at every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from .base import BrokerUnavailable
+
+T = TypeVar("T")
+
+BACKOFF = wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.2)
+
+
+class Stopped(Exception):
+    """The caller's stop event was set while the broker was still unreachable."""
+
+
+async def persist(
+    what: str,
+    action: Callable[[], Awaitable[T]],
+    logger: logging.Logger,
+    stop: asyncio.Event | None = None,
+) -> T:
+    """Run `action` until the broker answers it; raise `Stopped` if `stop` is set meanwhile."""
+
+    def log_outage(state: RetryCallState) -> None:
+        if state.attempt_number == 1 and state.outcome is not None:
+            logger.warning(
+                "%s failed (%s); retrying until the broker answers", what, state.outcome.exception()
+            )
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(BrokerUnavailable),
+        wait=BACKOFF,
+        stop=lambda _state: stop is not None and stop.is_set(),
+        before_sleep=log_outage,
+        reraise=True,
+    )
+    attempts = 0
+    try:
+        async for attempt in retrying:
+            with attempt:
+                attempts = attempt.retry_state.attempt_number
+                result = await action()
+    except BrokerUnavailable:
+        if stop is not None and stop.is_set():
+            raise Stopped(what) from None
+        raise
+    if attempts > 1:
+        logger.info("%s succeeded after %d attempts", what, attempts)
+    return result

@@ -1,0 +1,101 @@
+"""The worker's settings: how it logs in to hosts, how much it runs at once, when it takes over."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field
+
+from fleetdeck_common.settings import TargetSettings
+
+from .ssh import SshOptions
+
+
+def _default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class WorkerSettings(TargetSettings):
+    worker_name: str = Field(
+        default_factory=_default_worker_name,
+        validation_alias="FLEETDECK_WORKER_NAME",
+        description="consumer name in the jobs group (default: host name and pid)",
+    )
+    ssh_user: str = Field(
+        default_factory=getpass.getuser,
+        validation_alias="FLEETDECK_SSH_USER",
+        description="SSH login user",
+    )
+    ssh_key: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_SSH_KEY",
+        description="private key file for SSH",
+    )
+    ssh_port: int = Field(22, validation_alias="FLEETDECK_SSH_PORT", ge=1, le=65535, description="SSH port")
+    known_hosts: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_KNOWN_HOSTS",
+        description="known_hosts file (default ~/.ssh/known_hosts); host keys are checked strictly",
+    )
+    ssh_host_key_check: bool = Field(
+        True,
+        validation_alias="FLEETDECK_SSH_HOST_KEY_CHECK",
+        description="check host keys against known_hosts ('off' trusts any host key)",
+    )
+    exec_concurrency: int = Field(
+        64,
+        validation_alias="FLEETDECK_EXEC_CONCURRENCY",
+        ge=1,
+        le=4096,
+        description="hosts run at once per job",
+    )
+    connect_timeout: float = Field(
+        10.0,
+        validation_alias="FLEETDECK_SSH_CONNECT_TIMEOUT",
+        gt=0,
+        description="seconds to connect and log in to one host",
+    )
+    output_limit: int = Field(
+        65536,
+        validation_alias="FLEETDECK_OUTPUT_LIMIT",
+        ge=256,
+        description="bytes of stdout and of stderr kept per host; the rest is cut and flagged",
+    )
+    claim_idle: float = Field(
+        30.0,
+        validation_alias="FLEETDECK_CLAIM_IDLE",
+        ge=0.5,
+        description="seconds a job may go without its worker's heartbeat before another worker takes it over",
+    )
+    health_file: Path | None = Field(
+        Path("/tmp/fleetdeck-worker.health"),  # noqa: S108 - a liveness marker, nothing secret
+        validation_alias="FLEETDECK_HEALTH_FILE",
+        description="file touched while the broker answers; `--check` reads it",
+    )
+    shutdown_grace: float = Field(
+        10.0,
+        validation_alias="FLEETDECK_SHUTDOWN_GRACE",
+        ge=0,
+        description="on SIGTERM, seconds running hosts get to finish before they are cancelled",
+    )
+    max_jobs: int = Field(
+        8,
+        validation_alias="FLEETDECK_WORKER_JOBS",
+        ge=1,
+        le=1024,
+        description="jobs one worker runs at once; more wait in the queue for this or another worker",
+    )
+
+    def ssh_options(self) -> SshOptions:
+        return SshOptions(
+            user=self.ssh_user,
+            port=self.ssh_port,
+            key=self.ssh_key,
+            known_hosts=self.known_hosts,
+            check_host_keys=self.ssh_host_key_check,
+            connect_timeout=self.connect_timeout,
+            output_limit=self.output_limit,
+        )

@@ -1,0 +1,74 @@
+"""The sockets connected to this process, and fan-out to them by topic.
+
+Samples are latest-value-wins per host (a slow client skips stale ones); everything else is
+queued and never dropped, up to the outbox's limit (see `outbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .metrics import GatewayMetrics
+from .outbox import Outbox
+from .tokens import Identity
+
+
+@dataclass(eq=False)
+class Client:
+    """One socket: who it is, what it subscribed to, and its outgoing frames."""
+
+    identity: Identity
+    outbox: Outbox = field(default_factory=Outbox)
+    topics: set[str] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # work on its behalf, ended with it
+
+    def run(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+class Clients:
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._clients: set[Client] = set()
+        self._metrics = metrics
+
+    def __iter__(self) -> Iterator[Client]:
+        return iter(list(self._clients))
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def add(self, client: Client) -> None:
+        self._clients.add(client)
+        self._metrics.clients.set(len(self._clients))
+
+    def remove(self, client: Client) -> None:
+        self._clients.discard(client)
+        for task in client.tasks:
+            task.cancel()
+        self._metrics.clients.set(len(self._clients))
+
+    def queued_bytes(self) -> int:
+        return sum(c.outbox.queued_bytes for c in self._clients)
+
+    def send(self, client: Client, kind: str, frame: str) -> None:
+        """A frame that must arrive."""
+        client.outbox.put(frame)
+        self._metrics.frames_relayed.labels(kind).inc()
+
+    def send_topic(self, topic: str, frame: str) -> None:
+        for client in self._clients:
+            if topic in client.topics:
+                self.send(client, topic, frame)
+
+    def send_latest(self, topic: str, key: str, frame: str) -> None:
+        """A frame that replaces any older one with the same key not yet sent."""
+        for client in self._clients:
+            if topic in client.topics:
+                before = client.outbox.dropped
+                client.outbox.put_latest(key, frame)
+                self._metrics.frames_relayed.labels(topic).inc()
+                if client.outbox.dropped != before:
+                    self._metrics.frames_dropped.inc()

@@ -1,0 +1,69 @@
+"""The gateway's settings: where it listens, who may log in, and how it treats sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from fleetdeck_common.settings import CommaList, TargetSettings, split_commas
+
+
+class GatewaySettings(TargetSettings):
+    host: str = Field("127.0.0.1", validation_alias="FLEETDECK_HOST", description="address to bind")
+    port: int = Field(8000, validation_alias="FLEETDECK_PORT", ge=0, le=65535, description="port to bind")
+    tokens_file: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_TOKENS_FILE",
+        description="token file (NAME ROLE SHA256HEX per line); without it a one-off operator token is made",
+    )
+    allowed_origins: CommaList = Field(
+        default_factory=list,
+        validation_alias="FLEETDECK_ALLOWED_ORIGINS",
+        description="comma list of origins allowed on /ws (default: the gateway's own origin)",
+    )
+    ws_per_message_deflate: bool = Field(
+        False,
+        validation_alias="FLEETDECK_WS_DEFLATE",
+        description="negotiate permessage-deflate on WebSockets (costs CPU per frame)",
+    )
+    ws_ping_interval: float = Field(
+        20.0,
+        validation_alias="FLEETDECK_WS_PING_INTERVAL",
+        gt=0,
+        description="seconds between WebSocket pings; a peer that misses one for as long is dropped",
+    )
+    forget_after: float = Field(
+        86400.0,
+        validation_alias="FLEETDECK_FORGET_AFTER",
+        ge=60,
+        description="seconds an offline host stays listed before it is forgotten (with its history)",
+    )
+    public_url: str | None = Field(
+        None,
+        validation_alias="FLEETDECK_PUBLIC_URL",
+        description="URL people reach the gateway at (used in the printed login URL)",
+    )
+    web_dir: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_WEB_DIR",
+        description="folder with the dashboard's files (default: web/ of a source checkout)",
+    )
+    secure_cookies: bool = Field(
+        False,
+        validation_alias="FLEETDECK_SECURE_COOKIES",
+        description="mark the session cookie Secure (set when TLS ends at a proxy in front)",
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        return split_commas(value)
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def login_url(self, token: str) -> str:
+        # In the fragment, so the token never reaches a server log or a Referer header.
+        return f"{self.base_url()}/login#token={token}"

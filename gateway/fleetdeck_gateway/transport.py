@@ -1,0 +1,108 @@
+"""The `/ws` endpoint: handshake checks, then one receive loop and one send loop per socket.
+
+Transport only: frame size, rate limits, parsing, close codes and slow peers. What a frame
+does is in `handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from fleetdeck_common.broker import BrokerUnavailable
+from fleetdeck_common.messages import PROTOCOL_VERSION, Hello, ProtocolError, dump, parse_client_frame
+
+from .clients import Client
+from .handlers import handle
+from .ratelimit import RateLimiter
+from .state import Gateway
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    try:
+        identity, _ = await gateway.auth.identify(websocket)
+    except BrokerUnavailable:
+        identity = None
+    if identity is None or not gateway.auth.origin_allowed(websocket):
+        # Closing before accept refuses the upgrade with HTTP 403.
+        await websocket.close(code=CLOSE_POLICY)
+        return
+    await websocket.accept()
+    client = Client(identity)
+    client.outbox.put(dump(Hello(user=identity.name, role=identity.role, version=PROTOCOL_VERSION)))
+    gateway.relay.add(client)
+    sender = asyncio.create_task(_send_loop(websocket, client))
+    receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))
+    too_slow = asyncio.create_task(client.outbox.overflow.wait())
+    tasks = (sender, receiver, too_slow)
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if client.outbox.overflowed:
+            # The sender may be stuck writing to a peer that does not read: stop it, then close.
+            sender.cancel()
+            gateway.metrics.slow_disconnects.inc()
+            logger.info("closing %s's socket: too far behind on results", client.identity.name)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    websocket.close(CLOSE_TRY_AGAIN, "too slow; reconnect and watch the job"), 2
+                )
+    finally:
+        gateway.relay.remove(client)
+        for task in tasks:
+            task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception) and not isinstance(outcome, WebSocketDisconnect):
+                logger.error("connection of %s ended by an error", client.identity.name, exc_info=outcome)
+
+
+async def _send_loop(websocket: WebSocket, client: Client) -> None:
+    while True:
+        frames = await client.outbox.take()
+        if client.outbox.overflowed:
+            return
+        for frame in frames:
+            await websocket.send_text(frame)
+
+
+async def _receive_loop(websocket: WebSocket, client: Client, gateway: Gateway) -> None:
+    limiter = RateLimiter()
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        raw = message.get("text")
+        if raw is None:
+            raw = (message.get("bytes") or b"").decode("utf-8", "replace")
+        if len(raw) > MAX_FRAME_BYTES or len(raw.encode()) > MAX_FRAME_BYTES:
+            await websocket.close(CLOSE_TOO_BIG, "frame larger than 64 KiB")
+            return
+        if not limiter.allow():
+            if limiter.flooding:
+                await websocket.close(CLOSE_POLICY, "too many messages")
+                return
+            if limiter.refused == 1:
+                client.outbox.put(dump(ProtocolError("rate_limited", "slow down: too many messages").frame()))
+            continue
+        try:
+            frame = parse_client_frame(raw)
+        except ProtocolError as exc:
+            client.outbox.put(dump(exc.frame()))
+            continue
+        try:
+            await handle(frame, client, gateway)
+        except ProtocolError as exc:
+            client.outbox.put(dump(exc.frame()))
+        except BrokerUnavailable:
+            unavailable = ProtocolError("unavailable", "the broker is unreachable; try again", frame.ref)
+            client.outbox.put(dump(unavailable.frame()))

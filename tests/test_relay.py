@@ -1,0 +1,130 @@
+"""The gateway's relay in-process on the memory broker: fan-out by topic, job watches, presence."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fleetdeck_common.broker.memory import MemoryBroker
+from fleetdeck_common.hoststore import HostStore
+from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.messages import CpuSample, Done, Job, Result
+from fleetdeck_gateway.clients import Client
+from fleetdeck_gateway.metrics import GatewayMetrics
+from fleetdeck_gateway.relay import Relay
+from fleetdeck_gateway.tokens import Identity
+
+VIEWER = Identity("bob", "viewer", "0" * 64)
+
+
+@pytest.fixture
+def broker() -> MemoryBroker:
+    return MemoryBroker()
+
+
+@pytest.fixture
+async def relay(broker: MemoryBroker) -> AsyncIterator[Relay]:
+    the_relay = Relay(broker, HostStore(broker), JobStore(broker), GatewayMetrics(lambda: 0.0))
+    await the_relay.start()
+    await asyncio.sleep(0)  # let the subscription be made before anything is published
+    yield the_relay
+    await the_relay.stop()
+
+
+async def frames_until(client: Client, last: str, timeout: float = 2.0) -> list[dict[str, object]]:
+    """Every frame the client gets until one of type `last` (inclusive)."""
+    got: list[dict[str, object]] = []
+    deadline = time.monotonic() + timeout
+    while not got or got[-1]["type"] != last:
+        batch = await asyncio.wait_for(client.outbox.take(), max(deadline - time.monotonic(), 0.01))
+        got.extend(json.loads(frame) for frame in batch)
+        got = got[: next((i + 1 for i, f in enumerate(got) if f["type"] == last), len(got))]
+    return got
+
+
+def sample(host: str, ts: float) -> CpuSample:
+    return CpuSample(host=host, ts=ts, total=10.0, percpu=[10.0, 10.0], mem=20.0, load=[0.1, 0.1, 0.1])
+
+
+async def test_samples_reach_cpu_subscribers_only_and_a_new_host_updates_presence(
+    broker: MemoryBroker, relay: Relay
+) -> None:
+    watching, other = Client(VIEWER, topics={"cpu", "hosts"}), Client(VIEWER, topics={"chat"})
+    relay.add(watching)
+    relay.add(other)
+    await HostStore(broker).publish(sample("web01", time.time()), 10)
+    frames = await frames_until(watching, "cpu")
+    assert [f["type"] for f in frames] == ["hosts", "cpu"]
+    assert frames[0]["hosts"][0]["host"] == "web01"  # type: ignore[index]
+    assert len(other.outbox) == 0
+    assert relay.presence.hosts() == ["web01"]
+
+
+async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: MemoryBroker, relay: Relay) -> None:
+    client = Client(VIEWER, topics={"cpu"})
+    relay.add(client)
+    hosts = HostStore(broker)
+    for n in range(5):
+        await hosts.publish(sample("web01", 1000.0 + n), 10)
+    await asyncio.sleep(0.05)
+    frames = [json.loads(f) for f in await client.outbox.take()]
+    assert [f["ts"] for f in frames] == [1004.0]
+
+
+def numbered(job: str, seq: int) -> Result:
+    return Result(
+        job=job,
+        seq=seq,
+        host=f"127.0.0.{seq + 1}",
+        status="ok",
+        exit_code=0,
+        stdout="",
+        stderr="",
+        duration_ms=1,
+        truncated=False,
+    )
+
+
+async def test_a_watch_replays_after_its_seq_then_fills_a_gap_from_the_record(broker: MemoryBroker) -> None:
+    """Not started: nothing arrives live except what the test hands to the watches itself."""
+    store = JobStore(broker)
+    relay = Relay(broker, HostStore(broker), store, GatewayMetrics(lambda: 0.0))
+    job = Job(job="j1", targets="127.0.0.2-5", command="x", hosts=4, by="t", ts=1.0, state="running")
+    await store.announce(job)
+    assert await store.hold_lease(job.job, "w", 30)
+    for seq in (1, 2, 3):
+        assert await store.append(numbered(job.job, seq), "w")
+    client = Client(VIEWER)
+    relay.add(client)
+    relay.watches.watch(client, job.job, after=1)
+    replayed = []
+    while len(replayed) < 2:
+        replayed += [json.loads(f)["seq"] for f in await asyncio.wait_for(client.outbox.take(), 2)]
+    assert replayed == [2, 3]
+    # Result 4 and `done` are stored, but `done` is seen live before 4 is: a gap, filled from the record.
+    assert await store.append(numbered(job.job, 4), "w")
+    finished = Done(job=job.job, summary={"ok": 4}, duration_ms=9)
+    assert await store.append(finished, "w")
+    relay.watches.deliver(finished)
+    frames = await frames_until(client, "done")
+    relay.watches.deliver(numbered(job.job, 4))  # arriving late, it is not sent again
+    await asyncio.sleep(0.05)
+    assert [(f["type"], f.get("seq")) for f in frames] == [("result", 4), ("done", None)]
+    assert len(client.outbox) == 0
+
+
+async def test_job_states_go_to_jobs_subscribers_and_watchers(broker: MemoryBroker, relay: Relay) -> None:
+    subscriber, watcher, bystander = Client(VIEWER, topics={"jobs"}), Client(VIEWER), Client(VIEWER)
+    for client in (subscriber, watcher, bystander):
+        relay.add(client)
+    relay.watches.watch(watcher, "j2", 0)
+    job = Job(job="j2", targets="127.0.0.2", command="x", hosts=1, by="t", ts=1.0, state="running")
+    await JobStore(broker).announce(job)
+    assert (await frames_until(subscriber, "job"))[-1]["state"] == "running"
+    assert (await frames_until(watcher, "job"))[-1]["job"] == "j2"
+    await asyncio.sleep(0.05)
+    assert len(bystander.outbox) == 0
