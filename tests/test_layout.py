@@ -113,7 +113,7 @@ def test_only_the_stores_build_keys() -> None:
             )
             uses_the_prefix = isinstance(node, ast.Attribute) and node.attr == "PREFIX"
             if calls_key or names_a_key or uses_the_prefix:
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}")
     assert offenders == []
 
 

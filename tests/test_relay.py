@@ -101,7 +101,7 @@ async def test_a_watch_replays_after_its_seq_then_fills_a_gap_from_the_record(br
     client = Client(VIEWER)
     relay.add(client)
     relay.watches.watch(client, job.job, after=1)
-    replayed = []
+    replayed: list[int] = []
     while len(replayed) < 2:
         replayed += [json.loads(f)["seq"] for f in await asyncio.wait_for(client.outbox.take(), 2)]
     assert replayed == [2, 3]
