@@ -109,24 +109,3 @@ def test_login_sets_a_session_that_logout_and_revocation_end(app: App) -> None:
     lines = [line for line in app.token_file.read_text().splitlines() if not line.startswith("bob ")]
     app.token_file.write_text("\n".join(lines) + "\n")
     assert app.http.get("/api/me").status_code == 401
-
-
-def test_the_socket_says_hello_and_relays_chat(app: App) -> None:
-    with app.http.websocket_connect("/ws", headers=app.bearer(app.viewer)) as ws:
-        assert ws.receive_json() == {"type": "hello", "user": "bob", "role": "viewer", "version": 1}
-        ws.send_json({"type": "subscribe", "topics": ["chat"], "ref": "s"})
-        assert ws.receive_json() == {"type": "subscribed", "topics": ["chat"], "ref": "s"}
-        ws.send_json({"type": "chat", "text": "hello <b>team</b>"})
-        chat = ws.receive_json()
-        assert (chat["type"], chat["from"], chat["text"]) == ("chat", "bob", "hello <b>team</b>")
-        ws.send_json({"type": "exec", "targets": "127.0.0.2", "command": "id", "ref": "e"})
-        assert ws.receive_json() | {"message": ""} == {
-            "type": "error",
-            "code": "forbidden",
-            "message": "",
-            "ref": "e",
-        }
-        ws.send_text("{not json")
-        assert ws.receive_json()["code"] == "bad_request"
-        ws.send_json({"type": "watch", "job": "0123456789abcdef", "ref": "w"})
-        assert ws.receive_json()["code"] == "not_found"

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fleetdeck_common.hoststore import HostStore
+from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.messages import CpuSample
 from tests.conftest import AGENT_NAMES, Stack, Tokens
 from tests.support.procs import RedisServer, start_agent, start_gateway, wait_until
@@ -164,7 +164,7 @@ def test_hosts_gone_longer_than_forget_after_are_dropped_with_their_history(
     redis.start()
     long_ago = time.time() - 3600
     retired = CpuSample(host="retired", ts=long_ago, total=5, percpu=[5] * 4, mem=10, load=[0, 0, 0])
-    in_hosts(redis.url, lambda hosts: hosts.publish(retired, 10))
+    in_hosts(redis.url, lambda hosts: hosts.publish([Observation(retired)], 10))
     assert "retired" in in_hosts(redis.url, HostStore.heartbeats)
     agent = start_agent("current", redis.url, tmp_path, 0.5)
     gateway = start_gateway(

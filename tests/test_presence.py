@@ -15,10 +15,10 @@ def test_new_host_is_a_change_and_shows_online() -> None:
 def test_host_goes_offline_after_three_missed_intervals_and_back() -> None:
     presence = Presence()
     presence.observe("a", 100.0, 0.5, 2, now=100.0)
-    assert presence.evaluate(101.5) is False  # exactly three intervals: still online
-    assert presence.evaluate(101.6) is True
+    assert presence.evaluate(101.5) == []  # exactly three intervals: still online
+    assert presence.evaluate(101.6) == ["a"]
     assert presence.snapshot()[0].online is False
-    assert presence.evaluate(200.0) is False  # already offline: no new change
+    assert presence.evaluate(200.0) == []  # already offline: no new change
     assert presence.observe("a", 200.0, 0.5, 2, now=200.0) is True
     assert presence.snapshot()[0].online is True
 

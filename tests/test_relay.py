@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.hoststore import HostStore
+from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobstore import JobStore
 from fleetdeck_common.messages import CpuSample, Done, Job, Result
 from fleetdeck_gateway.clients import Client
@@ -53,23 +53,25 @@ def sample(host: str, ts: float) -> CpuSample:
 async def test_samples_reach_cpu_subscribers_only_and_a_new_host_updates_presence(
     broker: MemoryBroker, relay: Relay
 ) -> None:
-    watching, other = Client(VIEWER, topics={"cpu", "hosts"}), Client(VIEWER, topics={"chat"})
+    watching, other = Client(VIEWER, topics={"hosts"}), Client(VIEWER, topics={"chat"})
     relay.add(watching)
     relay.add(other)
-    await HostStore(broker).publish(sample("web01", time.time()), 10)
-    frames = await frames_until(watching, "cpu")
-    assert [f["type"] for f in frames] == ["hosts", "cpu"]
-    assert frames[0]["hosts"][0]["host"] == "web01"  # type: ignore[index]
+    relay.clients.sample_scope(watching, None)
+    await HostStore(broker).publish([Observation(sample("web01", time.time()))], 10)
+    frames = await frames_until(watching, "hosts")  # presence is told once a tick, samples at once
+    assert [f["type"] for f in frames] == ["cpu", "hosts"]
+    assert frames[1]["hosts"][0]["host"] == "web01"  # type: ignore[index]
     assert len(other.outbox) == 0
     assert relay.presence.hosts() == ["web01"]
 
 
 async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: MemoryBroker, relay: Relay) -> None:
-    client = Client(VIEWER, topics={"cpu"})
+    client = Client(VIEWER)
     relay.add(client)
+    relay.clients.sample_scope(client, None)
     hosts = HostStore(broker)
     for n in range(5):
-        await hosts.publish(sample("web01", 1000.0 + n), 10)
+        await hosts.publish([Observation(sample("web01", 1000.0 + n))], 10)
     await asyncio.sleep(0.05)
     frames = [json.loads(f) for f in await client.outbox.take()]
     assert [f["ts"] for f in frames] == [1004.0]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import topics
-from .broker import KeyValue, PubSub
+from .broker import Batches, HashSet, KeyValue, Publish, PubSub, PushCapped, Write
 from .messages import CpuSample, dump
 
 logger = logging.getLogger(__name__)
@@ -29,26 +31,52 @@ class Heartbeat(BaseModel):
     last_seen: float
     interval: float
     cpus: int
+    labels: dict[str, str] = {}
+    address: str = ""  # how SSH reaches the host; empty: its name
 
     @classmethod
-    def of(cls, sample: CpuSample) -> Heartbeat:
-        return cls(host=sample.host, last_seen=sample.ts, interval=sample.interval, cpus=len(sample.percpu))
+    def of(cls, sample: CpuSample, labels: dict[str, str], address: str) -> Heartbeat:
+        return cls(
+            host=sample.host,
+            last_seen=sample.ts,
+            interval=sample.interval,
+            cpus=len(sample.percpu),
+            labels=labels,
+            address=address,
+        )
 
 
-class HostBackend(KeyValue, PubSub, Protocol):
+class HostBackend(KeyValue, PubSub, Batches, Protocol):
     pass
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One sample with what the heartbeat says about its host."""
+
+    sample: CpuSample
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str = ""  # empty: the host's name
 
 
 class HostStore:
     def __init__(self, broker: HostBackend) -> None:
         self._broker = broker
 
-    async def publish(self, sample: CpuSample, history_size: int) -> None:
-        """Send the sample live, keep it in the host's history, and record the heartbeat."""
-        frame = dump(sample)
-        await self._broker.publish(topics.CPU_CHANNEL, frame)
-        await self._broker.push_capped(_history_key(sample.host), frame, history_size)
-        await self._broker.hash_set(_HOSTS_KEY, sample.host, Heartbeat.of(sample).model_dump_json())
+    async def publish(self, observations: Sequence[Observation], history_size: int) -> None:
+        """Keep each sample in its host's history and record the heartbeat, then send the samples
+        live (a gateway that hears of a new host live finds its labels and history already there).
+        One round trip for the lot."""
+        stored: list[Write] = []
+        live: list[Write] = []
+        for observation in observations:
+            sample = observation.sample
+            frame = dump(sample)
+            beat = Heartbeat.of(sample, observation.labels, observation.address or sample.host)
+            stored.append(PushCapped(_history_key(sample.host), frame, history_size))
+            stored.append(HashSet(_HOSTS_KEY, sample.host, beat.model_dump_json()))
+            live.append(Publish(topics.CPU_CHANNEL, frame))
+        await self._broker.write_batch(stored + live)
 
     async def heartbeats(self) -> dict[str, Heartbeat]:
         """Every host's latest heartbeat; a malformed one is logged and left out."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-Topic = Literal["cpu", "hosts", "chat", "jobs"]
+Topic = Literal["cpu", "hosts", "chat", "jobs", "fleet"]
 Role = Literal["viewer", "operator"]
 JobState = Literal["queued", "running", "done", "cancelled"]
 HostStatus = Literal["ok", "failed", "timeout", "unreachable", "auth_failed", "error", "cancelled", "lost"]
@@ -75,15 +75,27 @@ class _Frame(BaseModel):
 # --- client to server -------------------------------------------------------------------------
 
 
+HostName = Annotated[str, Field(min_length=1, max_length=253)]
+MAX_SUBSCRIBED_HOSTS = 4096
+
+
 class Subscribe(_Frame):
     type: Literal["subscribe"]
-    topics: Annotated[list[Topic], Field(min_length=1, max_length=4)]
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=len(get_args(Topic)))]
+    # With `cpu`: only these hosts' samples and history (v1.1); without, every host.
+    hosts: Annotated[list[HostName], Field(max_length=MAX_SUBSCRIBED_HOSTS)] | None = None
     ref: Ref | None = None
+
+    @model_validator(mode="after")
+    def _hosts_narrow_cpu(self) -> Subscribe:
+        if self.hosts is not None and "cpu" not in self.topics:
+            raise ValueError("'hosts' narrows the cpu topic: subscribe to cpu with it")
+        return self
 
 
 class Unsubscribe(_Frame):
     type: Literal["unsubscribe"]
-    topics: Annotated[list[Topic], Field(min_length=1, max_length=4)]
+    topics: Annotated[list[Topic], Field(min_length=1, max_length=len(get_args(Topic)))]
     ref: Ref | None = None
 
 
@@ -186,6 +198,7 @@ class Hello(_Frame):
 class Subscribed(_Frame):
     type: Literal["subscribed"] = "subscribed"
     topics: list[Topic]
+    hosts: list[str] | None = None  # the hosts `cpu` is narrowed to, if it is
     ref: str | None = None
 
 
@@ -206,11 +219,34 @@ class History(_Frame):
     samples: list[CpuSample]
 
 
+Labels = dict[str, str]
+
+
 class HostInfo(_Frame):
     host: str
     online: bool
     last_seen: float
     cpus: int
+    labels: Labels = {}
+    address: str = ""  # how the exec worker reaches it over SSH
+
+
+class FleetHost(_Frame):
+    """One host in a `fleet` frame: the latest summary, not the samples."""
+
+    host: str
+    online: bool
+    total: float | None
+    mem: float | None
+    load1: float | None
+    labels: Labels
+
+
+class Fleet(_Frame):
+    type: Literal["fleet"] = "fleet"
+    ts: float
+    full: bool  # every known host (the first frame after subscribing), else only those that changed
+    hosts: list[FleetHost]
 
 
 class Hosts(_Frame):
@@ -243,7 +279,14 @@ class Job(_Frame):
     finished: float | None = None
     cancelled_by: str | None = None
     error: str | None = None
+    # `targets` with label selectors replaced by the hosts they matched when the job was queued.
+    resolved_targets: str | None = None
     ref: str | None = None
+
+    @property
+    def runs_on(self) -> str:
+        """The expression the worker expands (and checks against the allowlist again)."""
+        return self.resolved_targets or self.targets
 
 
 class Outcome(_Frame):
@@ -299,7 +342,9 @@ class Error(_Frame):
     ref: str | None = None
 
 
-_OMIT_WHEN_NONE = frozenset({"ref", "error", "summary", "finished", "cancelled_by", "id"})
+_OMIT_WHEN_NONE = frozenset(
+    {"ref", "error", "summary", "finished", "cancelled_by", "id", "hosts", "resolved_targets"}
+)
 
 
 def dump(frame: BaseModel) -> str:

@@ -1,20 +1,31 @@
-"""The exec target grammar: an expression such as `10.0.0.1-100,!10.0.0.7 web01` to an ordered host list.
+"""The exec target grammar: an expression such as `10.0.0.1-100,!10.0.0.7 web[01-20] @role=db`
+to an ordered host list.
 
-Pure: no I/O and no name resolution. Errors name the offending term and say why.
+Pure: no I/O and no name resolution; label selectors are answered by a function the caller passes
+(the gateway knows which hosts are online with which labels). Errors name the offending term and
+say why.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_SEPARATORS = re.compile(r"[\s,]+")
+_SEPARATORS = re.compile(r"[\s,]")
+_NODESET = re.compile(r"\[([0-9][0-9,-]*)\]")  # web[01-20], 10.0.0.[1-40,42]; never [fd00::1]
+_LABEL_KEY = r"[A-Za-z0-9_.-]{1,63}"
+_LABEL_VALUE = r"[A-Za-z0-9_.:/-]{1,253}"
+_SELECTOR = re.compile(rf"^@({_LABEL_KEY})=({_LABEL_VALUE})$")
+_LABEL_PAIR = re.compile(rf"^({_LABEL_KEY})=({_LABEL_VALUE})$")
+
+# Answers a label selector: the addresses of the online hosts whose label `key` is `value`.
+LabelLookup = Callable[[str, str], Sequence[str]]
 
 
 class TargetError(ValueError):
@@ -24,6 +35,21 @@ class TargetError(ValueError):
         self.term = term
         self.reason = reason
         super().__init__(f"{term!r}: {reason}" if term else reason)
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """`role=web,dc=eu` -> {"role": "web", "dc": "eu"}; ValueError naming a malformed pair."""
+    labels: dict[str, str] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        match = _LABEL_PAIR.match(pair)
+        if match is None:
+            raise ValueError(
+                f"{pair!r} is not key=value (keys: letters, digits, _.-; values may also hold : and /)"
+            )
+        labels[match.group(1)] = match.group(2)
+    return labels
 
 
 def _parse_address(text: str) -> IPAddress | None:
@@ -136,11 +162,61 @@ def _network_hosts(term: str, net: IPNetwork, limit: int, every_address: bool) -
     return (str(h) for h in hosts)
 
 
-def expand_term(term: str, limit: int, excluding: bool = False) -> Iterator[str]:
+def _nodeset_items(term: str, inner: str) -> list[str]:
+    """`01-03,7` -> ['01', '02', '03', '7']: numbers zero-padded to the width they are written in."""
+    items: list[str] = []
+    for part in inner.split(","):
+        low, sep, high = part.partition("-")
+        if not low.isdigit() or (sep and not high.isdigit()):
+            raise TargetError(term, f"[{inner}]: {part!r} is not a number or a range of numbers")
+        start, end = int(low), int(high) if sep else int(low)
+        if end < start:
+            raise TargetError(term, f"[{inner}]: range {part} ends before it starts")
+        items.extend(f"{n:0{len(low)}d}" for n in range(start, end + 1))
+    return items
+
+
+def expand_nodeset(term: str, limit: int) -> list[str]:
+    """`web[01-03]-[a]`-free node sets: `rack[1-2]-n[01-02]` -> rack1-n01, rack1-n02, rack2-n01, ..."""
+    names = [""]
+    rest = term
+    while match := _NODESET.search(rest):
+        items = _nodeset_items(term, match.group(1))
+        if len(names) * len(items) > limit:
+            raise _too_many(term, "node set", len(names) * len(items), limit)
+        prefix = rest[: match.start()]
+        names = [f"{name}{prefix}{item}" for name in names for item in items]
+        rest = rest[match.end() :]
+    if "[" in rest or "]" in rest:
+        raise TargetError(term, "brackets must hold numbers and ranges, as in web[01-20] or 10.0.0.[1-40,42]")
+    return [name + rest for name in names]
+
+
+def expand_term(
+    term: str, limit: int, excluding: bool = False, labels: LabelLookup | None = None
+) -> Iterator[str]:
     """Hosts of one term (without its `!`), or TargetError saying why the term is wrong.
 
     An excluded network removes every address in it, network and broadcast included.
     """
+    if term.startswith("@"):
+        selector = _SELECTOR.match(term)
+        if selector is None:
+            raise TargetError(term, "a label selector is @key=value, as in @role=web")
+        if labels is None:
+            raise TargetError(term, "label selectors are not available here")
+        found = list(labels(selector.group(1), selector.group(2)))
+        if not found and not excluding:
+            raise TargetError(term, f"no online host has the label {selector.group(1)}={selector.group(2)}")
+        return (host for address in found for host in expand_term(address, limit))
+    if ("[" in term or "]" in term) and _parse_address(term) is None:
+        expanded: list[str] = []
+        for member in expand_nodeset(term, limit):
+            try:
+                expanded.extend(expand_term(member, limit, excluding))
+            except TargetError as exc:
+                raise TargetError(term, f"{member}: {exc.reason}") from None
+        return iter(expanded)
     if "/" in term:
         try:
             net = ipaddress.ip_network(term, strict=False)
@@ -175,18 +251,43 @@ def expand_term(term: str, limit: int, excluding: bool = False) -> Iterator[str]
     return iter([name])
 
 
-def _sort_key(host: str) -> tuple[int, int, str]:
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _sort_key(host: str) -> tuple[int, int, tuple[tuple[str, int], ...]]:
+    """Addresses numerically (IPv4 first), then names naturally: web2 before web10."""
     address = _parse_address(host)
     if address is None:
-        return (2, 0, host)
-    return (address.version // 6, int(address), "")
+        parts = _DIGITS.split(host)
+        natural = tuple(
+            (text, int(number or 0)) for text, number in zip(parts[::2], [*parts[1::2], ""], strict=True)
+        )
+        return (2, 0, natural)
+    return (address.version // 6, int(address), ())
 
 
 def split_terms(expression: str) -> list[str]:
-    return [t for t in _SEPARATORS.split(expression.strip()) if t]
+    """Terms are separated by commas or spaces, except inside a node set's brackets."""
+    terms: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in expression:
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(depth - 1, 0)
+        if depth == 0 and _SEPARATORS.match(char):
+            if current:
+                terms.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if current:
+        terms.append("".join(current))
+    return terms
 
 
-def expand_targets(expression: str, policy: TargetPolicy) -> list[str]:
+def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | None = None) -> list[str]:
     """Expand a target expression into an ordered, de-duplicated host list allowed by `policy`."""
     terms = split_terms(expression)
     if not terms:
@@ -200,7 +301,7 @@ def expand_targets(expression: str, policy: TargetPolicy) -> list[str]:
         term = raw[1:] if negate else raw
         if not term:
             raise TargetError(raw, "'!' must be followed by a host, range or network")
-        for host in expand_term(term, term_limit, excluding=negate):
+        for host in expand_term(term, term_limit, excluding=negate, labels=labels):
             if negate:
                 expansion.excluded.add(host)
             else:

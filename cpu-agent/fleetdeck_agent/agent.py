@@ -1,34 +1,47 @@
-"""The agent loop: sample, publish, keep history and heartbeat; ride out broker outages."""
+"""The agent loop: sample, publish, keep history and heartbeat; ride out broker outages.
+
+With `--simulate N` the same loop publishes N simulated hosts instead of this machine.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
 
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.health import touch
-from fleetdeck_common.hoststore import HostStore
+from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.service import wait_or_stop
 
 from . import sampler
 from .settings import AgentSettings
+from .simulate import simulated_fleet, simulated_sample
 
 logger = logging.getLogger(__name__)
 
 
+BATCH_HOSTS = 200  # simulated hosts written in one round trip
+
+
 async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Event) -> None:
     """Publish one sample every interval until `stop` is set."""
+    if settings.simulate:
+        publish = _simulated(settings, store)
+        logger.info("agent publishing %d simulated hosts every %.2fs", settings.simulate, settings.interval)
+    else:
+        publish = _this_machine(settings, store)
+        logger.info("agent %s publishing every %.2fs", settings.agent_name, settings.interval)
     loop = asyncio.get_running_loop()
-    sampler.prime()
-    logger.info("agent %s publishing every %.2fs", settings.agent_name, settings.interval)
     next_tick = loop.time() + settings.interval
     failing = False
     while not await wait_or_stop(stop, next_tick - loop.time()):
         # Schedule from the previous tick, not from now, so the interval does not drift.
         next_tick = max(next_tick + settings.interval, loop.time())
-        sample = sampler.take_sample(settings.agent_name, settings.interval)
         try:
-            await store.publish(sample, settings.history_size)
+            await publish()
         except BrokerUnavailable as exc:
             if not failing:
                 logger.warning("cannot publish samples (%s); will keep trying", exc)
@@ -39,3 +52,34 @@ async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Eve
             logger.info("publishing again after a broker outage")
             failing = False
     logger.info("agent %s stopped", settings.agent_name)
+
+
+def _this_machine(settings: AgentSettings, store: HostStore) -> Callable[[], Awaitable[None]]:
+    sampler.prime()
+
+    async def publish() -> None:
+        sample = sampler.take_sample(settings.agent_name, settings.interval)
+        observation = Observation(sample, settings.labels, settings.ssh_address())
+        await store.publish([observation], settings.history_size)
+
+    return publish
+
+
+def _simulated(settings: AgentSettings, store: HostStore) -> Callable[[], Awaitable[None]]:
+    fleet = simulated_fleet(settings.simulate)
+    rng = random.Random()
+
+    async def publish() -> None:
+        now = time.time()
+        for start in range(0, len(fleet), BATCH_HOSTS):
+            batch = [
+                Observation(
+                    simulated_sample(host, now, settings.interval, rng),
+                    host.labels | settings.labels,
+                    host.address,
+                )
+                for host in fleet[start : start + BATCH_HOSTS]
+            ]
+            await store.publish(batch, settings.history_size)
+
+    return publish

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from fleetdeck_common.settings import BrokerSettings
+from fleetdeck_common.targets import parse_labels
 
 
 class AgentSettings(BrokerSettings):
@@ -30,6 +33,26 @@ class AgentSettings(BrokerSettings):
         validation_alias="FLEETDECK_HEALTH_FILE",
         description="file touched after every published sample; `--check` reads it",
     )
+    labels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        validation_alias="FLEETDECK_AGENT_LABELS",
+        description="labels of this host, key=value pairs separated by commas (role=web,dc=eu); "
+        "exec targets can select hosts by them (@role=web)",
+    )
+    address: str | None = Field(
+        None,
+        validation_alias="FLEETDECK_AGENT_ADDRESS",
+        description="how the exec worker reaches this host over SSH (default: the agent name)",
+        min_length=1,
+        max_length=253,
+    )
+    simulate: int = Field(
+        0,
+        validation_alias="FLEETDECK_SIMULATE",
+        ge=0,
+        le=20_000,
+        description="publish this many simulated hosts instead of this machine (demos, tests, benchmarks)",
+    )
     history_size: int = Field(
         900,
         validation_alias="FLEETDECK_HISTORY_SIZE",
@@ -37,3 +60,11 @@ class AgentSettings(BrokerSettings):
         le=100_000,
         description="samples of history kept per host in Redis (900 = 15 min at 1 s)",
     )
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _parse_labels(cls, value: Any) -> Any:
+        return parse_labels(value) if isinstance(value, str) else value
+
+    def ssh_address(self) -> str:
+        return self.address or self.agent_name

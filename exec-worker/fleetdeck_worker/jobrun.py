@@ -86,7 +86,7 @@ class JobRun:
         if not await self._store.hold_lease(job_id, self._worker, self._lease_ttl):
             raise LeaseLost(f"job {job_id} is held by another worker")
         try:
-            hosts = expand_targets(self.job.targets, self._policy)
+            hosts = expand_targets(self.job.runs_on, self._policy)
         except TargetError as exc:
             logger.error("job %s refused by this worker: %s", job_id, exc)
             await self._finish(error=f"refused by worker: {exc}")

@@ -22,6 +22,7 @@ class Client:
     identity: Identity
     outbox: Outbox = field(default_factory=Outbox)
     topics: set[str] = field(default_factory=set)
+    cpu_hosts: frozenset[str] | None = None  # with `cpu`: only these hosts' samples; None: every host
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # work on its behalf, ended with it
 
     def run(self, task: asyncio.Task[None]) -> None:
@@ -33,6 +34,9 @@ class Clients:
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._clients: set[Client] = set()
         self._metrics = metrics
+        # Who gets which host's samples, so a sample costs only the clients that want it.
+        self._every_sample: set[Client] = set()
+        self._samples_of: dict[str, set[Client]] = {}
 
     def __iter__(self) -> Iterator[Client]:
         return iter(list(self._clients))
@@ -46,9 +50,50 @@ class Clients:
 
     def remove(self, client: Client) -> None:
         self._clients.discard(client)
+        self.stop_samples(client)
         for task in client.tasks:
             task.cancel()
         self._metrics.clients.set(len(self._clients))
+
+    def following(self, topic: str) -> bool:
+        """Whether any client subscribed to `topic` (so a frame for it is worth building)."""
+        return any(topic in c.topics for c in self._clients)
+
+    def sample_scope(self, client: Client, hosts: frozenset[str] | None) -> None:
+        """Send `client` the samples of these hosts (None: of every host) from now on."""
+        self.stop_samples(client)
+        client.topics.add("cpu")
+        client.cpu_hosts = hosts
+        if hosts is None:
+            self._every_sample.add(client)
+        else:
+            for host in hosts:
+                self._samples_of.setdefault(host, set()).add(client)
+
+    def stop_samples(self, client: Client) -> None:
+        client.topics.discard("cpu")
+        self._every_sample.discard(client)
+        for host in client.cpu_hosts or ():
+            clients = self._samples_of.get(host)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del self._samples_of[host]
+        client.cpu_hosts = None
+
+    def send_sample(self, host: str, frame: str) -> None:
+        """Latest-value-wins: a newer sample of the host replaces one not sent yet."""
+        key = f"cpu:{host}"
+        sent = dropped = 0
+        for client in (*self._every_sample, *self._samples_of.get(host, ())):
+            before = client.outbox.dropped
+            client.outbox.put_latest(key, frame)
+            sent += 1
+            dropped += client.outbox.dropped - before
+        if sent:
+            self._metrics.frames_relayed.labels("cpu").inc(sent)
+        if dropped:
+            self._metrics.frames_dropped.inc(dropped)
 
     def queued_bytes(self) -> int:
         return sum(c.outbox.queued_bytes for c in self._clients)

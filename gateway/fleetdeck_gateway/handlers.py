@@ -37,6 +37,10 @@ async def _handle(frame: ClientFrame, client: Client, gateway: Gateway) -> None:
     if isinstance(frame, Subscribe):
         await _subscribe(frame, client, gateway)
     elif isinstance(frame, Unsubscribe):
+        if "cpu" in frame.topics:
+            gateway.relay.clients.stop_samples(client)
+        if "fleet" in frame.topics:
+            gateway.relay.fleet.unfollow(client)
         client.topics.difference_update(frame.topics)
         client.outbox.put(dump(Subscribed(topics=sorted(client.topics), ref=ref)))
     elif isinstance(frame, ChatSend):
@@ -55,21 +59,39 @@ async def _handle(frame: ClientFrame, client: Client, gateway: Gateway) -> None:
         gateway.relay.watches.watch(client, job.job, frame.after)
 
 
+def _history_due(before: frozenset[str] | None, after: frozenset[str] | None, known: list[str]) -> list[str]:
+    """Hosts whose history a client needs when its `cpu` scope goes from `before` to `after`
+    (None: every host; an empty set: not subscribed)."""
+    if before is None:
+        return []  # it had every host already
+    return [h for h in known if h not in before and (after is None or h in after)]
+
+
 async def _subscribe(frame: Subscribe, client: Client, gateway: Gateway) -> None:
+    relay = gateway.relay
     new = [t for t in dict.fromkeys(frame.topics) if t not in client.topics]
-    # Live from this moment, so nothing published while the history is read is missed; the
-    # dashboard merges history with samples it already has, and skips chat ids it has seen.
+    history: list[str] = []
+    if "cpu" in frame.topics:
+        before = client.cpu_hosts if "cpu" in client.topics else frozenset()
+        after = frozenset(frame.hosts) if frame.hosts is not None else None
+        known = relay.presence.hosts() if after is None else sorted(after)
+        history = _history_due(before, after, [h for h in known if relay.presence.presence.knows(h)])
+        # Live from this moment, so nothing published while the history is read is missed; the
+        # dashboard merges history with samples it already has.
+        relay.clients.sample_scope(client, after)
     client.topics.update(new)
-    client.outbox.put(dump(Subscribed(topics=sorted(client.topics), ref=frame.ref)))
+    if "fleet" in new:
+        relay.fleet.follow(client)
+    scope = sorted(client.cpu_hosts) if client.cpu_hosts is not None else None
+    client.outbox.put(dump(Subscribed(topics=sorted(client.topics), hosts=scope, ref=frame.ref)))
+    for host in history:
+        samples = await gateway.hosts.history(host, HISTORY_SAMPLES_SENT)
+        if not await client.outbox.wait_room():
+            return
+        client.outbox.put(dump(History(host=host, samples=samples)))
     for topic in new:
-        if topic == "cpu":
-            for host in gateway.relay.presence.hosts():
-                samples = await gateway.hosts.history(host, HISTORY_SAMPLES_SENT)
-                if not await client.outbox.wait_room():
-                    return
-                client.outbox.put(dump(History(host=host, samples=samples)))
-        elif topic == "hosts":
-            client.outbox.put_latest("hosts", gateway.relay.presence.frame())
+        if topic == "hosts":
+            client.outbox.put_latest("hosts", relay.presence.frame())
         elif topic == "chat":
             for item in await gateway.chat.recent():
                 client.outbox.put(item)

@@ -6,9 +6,10 @@ import logging
 import secrets
 import time
 
+from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.jobstore import JobResults, JobStore
 from fleetdeck_common.messages import FINISHED_STATES, ExecRequest, Job, ProtocolError
-from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
+from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets, split_terms
 
 from .tokens import Identity
 
@@ -16,16 +17,17 @@ logger = logging.getLogger(__name__)
 
 
 class JobService:
-    def __init__(self, store: JobStore, policy: TargetPolicy) -> None:
+    def __init__(self, store: JobStore, policy: TargetPolicy, labels: LabelLookup | None = None) -> None:
         self.store = store
         self._policy = policy
+        self._labels = labels
 
     async def submit(self, who: Identity, request: ExecRequest) -> Job:
         """Validate the targets and queue the job; nothing is queued if anything is wrong."""
         if not who.is_operator:
             raise ProtocolError("forbidden", "running commands needs the operator role")
         try:
-            hosts = expand_targets(request.targets, self._policy)
+            hosts = expand_targets(request.targets, self._policy, self._labels)
         except TargetError as exc:
             raise ProtocolError("invalid_targets", str(exc)) from None
         job = Job(
@@ -37,6 +39,7 @@ class JobService:
             ts=round(time.time(), 3),
             state="queued",
             timeout=request.timeout,
+            resolved_targets=_resolved(request.targets, hosts, self._policy),
         )
         await self.store.submit(job)
         logger.info(
@@ -66,3 +69,17 @@ class JobService:
         await self.store.request_cancel(job_id, who.name)
         logger.info("job %s cancel requested by %s", job_id, who.name)
         return job
+
+
+def _resolved(targets: str, hosts: list[str], policy: TargetPolicy) -> str | None:
+    """For an expression with label selectors, the hosts they chose now, as an expression the
+    worker expands without knowing labels (folded when that round-trips, else listed)."""
+    if not any(term.lstrip("!").startswith("@") for term in split_terms(targets)):
+        return None
+    folded = fold_hosts(hosts)
+    try:
+        if expand_targets(folded, policy) == hosts:
+            return folded
+    except TargetError:
+        pass
+    return ",".join(hosts)

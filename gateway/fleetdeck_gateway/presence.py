@@ -1,8 +1,11 @@
-"""Which hosts are online: a host is offline once it misses heartbeats for three intervals. Pure."""
+"""Which hosts are online: a host is offline once it misses heartbeats for three intervals. Pure.
+
+Also what the heartbeats say about each host: its labels and the address SSH reaches it at.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fleetdeck_common.messages import HostInfo
 
@@ -15,6 +18,8 @@ class _Host:
     interval: float
     cpus: int
     online: bool
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str = ""
 
 
 class Presence:
@@ -31,18 +36,28 @@ class Presence:
         if known is not None and seen_at < known.last_seen:
             return False
         state = _Host(seen_at, interval, cpus, online=False)
+        if known is not None:
+            state.labels, state.address = known.labels, known.address
         state.online = self._alive(state, now)
         self._hosts[host] = state
         return known is None or known.online != state.online or known.cpus != cpus
 
-    def evaluate(self, now: float) -> bool:
-        """Mark hosts that went quiet as offline; True if any did."""
-        changed = False
-        for state in self._hosts.values():
+    def describe(self, host: str, labels: dict[str, str], address: str) -> bool:
+        """Record a known host's labels and address; True if they changed."""
+        state = self._hosts.get(host)
+        if state is None or (state.labels == labels and state.address == address):
+            return False
+        state.labels, state.address = dict(labels), address
+        return True
+
+    def evaluate(self, now: float) -> list[str]:
+        """Mark hosts that went quiet as offline; the hosts that did."""
+        gone_quiet = []
+        for name, state in self._hosts.items():
             if state.online and not self._alive(state, now):
                 state.online = False
-                changed = True
-        return changed
+                gone_quiet.append(name)
+        return gone_quiet
 
     def forget(self, host: str) -> None:
         self._hosts.pop(host, None)
@@ -51,11 +66,37 @@ class Presence:
         """Hosts not heard from for `forget_after` seconds: retired, or agents scaled away."""
         return sorted(h for h, s in self._hosts.items() if now - s.last_seen > forget_after)
 
+    def knows(self, host: str) -> bool:
+        return host in self._hosts
+
     def hosts(self) -> list[str]:
         return sorted(self._hosts)
 
+    def online(self, host: str) -> bool:
+        state = self._hosts.get(host)
+        return state is not None and state.online
+
+    def labels(self, host: str) -> dict[str, str]:
+        state = self._hosts.get(host)
+        return state.labels if state is not None else {}
+
+    def addresses_with(self, key: str, value: str) -> list[str]:
+        """The SSH addresses of the online hosts whose label `key` is `value`."""
+        return [
+            s.address or name
+            for name, s in sorted(self._hosts.items())
+            if s.online and s.labels.get(key) == value
+        ]
+
     def snapshot(self) -> list[HostInfo]:
         return [
-            HostInfo(host=name, online=s.online, last_seen=s.last_seen, cpus=s.cpus)
+            HostInfo(
+                host=name,
+                online=s.online,
+                last_seen=s.last_seen,
+                cpus=s.cpus,
+                labels=s.labels,
+                address=s.address or name,
+            )
             for name, s in sorted(self._hosts.items())
         ]

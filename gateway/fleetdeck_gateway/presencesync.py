@@ -1,5 +1,9 @@
-"""Presence kept in step with the broker: heartbeats of hosts this process has not heard live,
-hosts that went quiet, and retired hosts forgotten (with their history)."""
+"""Presence kept in step with the broker: heartbeats (with labels and addresses) of hosts this
+process has not heard live, hosts that went quiet, and retired hosts forgotten with their history.
+
+Changes are gathered and sent at most once a tick: a fleet coming online at once costs one
+`hosts` frame per tick, not one per host.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ logger = logging.getLogger(__name__)
 PRESENCE_TICK_SECONDS = 0.25
 PRESENCE_RELOAD_SECONDS = 10.0
 
+HostsChanged = Callable[[list[str]], None]
+
 
 class PresenceSync:
     def __init__(
@@ -28,58 +34,71 @@ class PresenceSync:
         store: HostStore,
         clients: Clients,
         forget_after: float,
+        on_change: HostsChanged = lambda hosts: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._clients = clients
         self._forget_after = forget_after
+        self.on_change = on_change
         self._clock = clock
-        self._presence = Presence()
+        self.presence = Presence()
+        self._changed: set[str] = set()
+        self._unknown_heard = False  # a host was heard live before its heartbeat was read
 
     def hosts(self) -> list[str]:
-        return self._presence.hosts()
+        return self.presence.hosts()
 
     def snapshot(self) -> list[HostInfo]:
-        return self._presence.snapshot()
+        return self.presence.snapshot()
 
     def frame(self) -> str:
-        return dump(Hosts(hosts=self._presence.snapshot()))
-
-    def broadcast(self) -> None:
-        self._clients.send_latest("hosts", "hosts", self.frame())
+        return dump(Hosts(hosts=self.presence.snapshot()))
 
     def observe(self, sample: CpuSample) -> None:
         """A live sample is a heartbeat too (timed by this process's clock)."""
         now = self._clock()
-        if self._presence.observe(sample.host, now, sample.interval, len(sample.percpu), now):
-            self.broadcast()
+        if not self.presence.knows(sample.host):
+            self._unknown_heard = True
+        if self.presence.observe(sample.host, now, sample.interval, len(sample.percpu), now):
+            self._changed.add(sample.host)
 
     async def reload(self) -> None:
-        """Take in hosts known to the broker that this process has not heard from itself yet,
-        and forget those gone for `forget_after` seconds."""
+        """Read every heartbeat: hosts not heard live yet, labels and addresses; forget the gone."""
         now = self._clock()
-        known = set(self._presence.hosts())
-        changed = False
+        self._unknown_heard = False
         for host, beat in (await self._store.heartbeats()).items():
-            if host not in known:
-                changed |= self._presence.observe(host, beat.last_seen, beat.interval, beat.cpus, now)
-        gone = self._presence.gone(now, self._forget_after)
-        for host in gone:
+            if not self.presence.knows(host) and self.presence.observe(
+                host, beat.last_seen, beat.interval, beat.cpus, now
+            ):
+                self._changed.add(host)
+            if self.presence.describe(host, beat.labels, beat.address):
+                self._changed.add(host)
+        for host in self.presence.gone(now, self._forget_after):
             logger.info("forgetting %s: not heard from for %.0fs", host, self._forget_after)
             await self._store.forget(host)
-            self._presence.forget(host)
-        if changed or gone:
-            self.broadcast()
+            self.presence.forget(host)
+            self._changed.add(host)
+
+    def flush(self) -> None:
+        """Tell followers about this tick's changes."""
+        self._changed.update(self.presence.evaluate(self._clock()))
+        if not self._changed:
+            return
+        changed, self._changed = sorted(self._changed), set()
+        self.on_change(changed)
+        if self._clients.following("hosts"):
+            self._clients.send_latest("hosts", "hosts", self.frame())
 
     async def run(self) -> None:
-        """Reload every few seconds; mark hosts offline as soon as they miss their heartbeats."""
+        """Reload every few seconds (at once when an unknown host is heard); flush every tick."""
         next_reload = 0.0
         while True:
             now = self._clock()
-            if now >= next_reload:
+            if now >= next_reload or self._unknown_heard:
                 with contextlib.suppress(BrokerUnavailable):
                     await self.reload()
-                next_reload = now + PRESENCE_RELOAD_SECONDS
-            if self._presence.evaluate(self._clock()):
-                self.broadcast()
+                if now >= next_reload:
+                    next_reload = now + PRESENCE_RELOAD_SECONDS
+            self.flush()
             await asyncio.sleep(PRESENCE_TICK_SECONDS)

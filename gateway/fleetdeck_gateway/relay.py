@@ -1,7 +1,8 @@
 """One broker subscription per process, turned into frames for the connected clients.
 
-The relay owns the three parts that act on what the broker says: the clients (fan-out by
-topic), the job watches (results in `seq` order) and presence (which hosts are online).
+The relay owns the parts that act on what the broker says: the clients (fan-out by topic and
+host), the job watches (results in `seq` order), presence (which hosts are online, with their
+labels) and the fleet view (one summary frame per tick for every follower).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fleetdeck_common.jobstore import JobStore
 from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
 
 from .clients import Client, Clients
+from .fleet import FleetView
 from .jobwatch import JobWatches
 from .metrics import GatewayMetrics
 from .presencesync import PresenceSync
@@ -34,17 +36,22 @@ class Relay:
         jobs: JobStore,
         metrics: GatewayMetrics,
         forget_after: float = 86400.0,
+        fleet_tick: float = 1.0,
     ) -> None:
         self._broker = broker
+        self._fleet_tick = fleet_tick
         self.clients = Clients(metrics)
         self.watches = JobWatches(jobs, self.clients)
         self.presence = PresenceSync(hosts, self.clients, forget_after)
+        self.fleet = FleetView(self.presence.presence, self.clients)
+        self.presence.on_change = self.fleet.changed
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._relay(), name="relay"),
             asyncio.create_task(self.presence.run(), name="presence"),
+            asyncio.create_task(self._tick_fleet(), name="fleet"),
         ]
 
     async def stop(self) -> None:
@@ -60,6 +67,15 @@ class Relay:
     def remove(self, client: Client) -> None:
         self.clients.remove(client)
         self.watches.forget(client)
+        self.fleet.unfollow(client)
+
+    async def _tick_fleet(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            next_tick = max(next_tick + self._fleet_tick, loop.time())
+            await asyncio.sleep(next_tick - loop.time())
+            self.fleet.tick()
 
     async def _relay(self) -> None:
         async with self._broker.subscribe(topics.GATEWAY_CHANNELS) as events:
@@ -73,7 +89,8 @@ class Relay:
         if event.channel == topics.CPU_CHANNEL:
             sample = CpuSample.model_validate_json(event.data)
             self.presence.observe(sample)
-            self.clients.send_latest("cpu", f"cpu:{sample.host}", dump(sample))
+            self.fleet.observe(sample)
+            self.clients.send_sample(sample.host, event.data)
         elif event.channel == topics.CHAT_CHANNEL:
             self.clients.send_topic("chat", dump(Chat.model_validate_json(event.data)))
         elif event.channel == topics.JOBS_CHANNEL:

@@ -34,6 +34,13 @@ class GatewaySettings(TargetSettings):
         gt=0,
         description="seconds between WebSocket pings; a peer that misses one for as long is dropped",
     )
+    fleet_tick: float = Field(
+        1.0,
+        validation_alias="FLEETDECK_FLEET_TICK",
+        ge=0.1,
+        le=60,
+        description="seconds between `fleet` frames (a client gets at most one per tick)",
+    )
     forget_after: float = Field(
         86400.0,
         validation_alias="FLEETDECK_FORGET_AFTER",

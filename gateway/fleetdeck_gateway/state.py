@@ -25,8 +25,8 @@ class Gateway:
         self.auth = Authenticator(tokens, SessionStore(broker), settings.allowed_origins)
         self.metrics = GatewayMetrics(lambda: float(broker.reconnects))
         jobs = JobStore(broker)
-        self.relay = Relay(broker, self.hosts, jobs, self.metrics, settings.forget_after)
-        self.jobs = JobService(jobs, settings.target_policy())
+        self.relay = Relay(broker, self.hosts, jobs, self.metrics, settings.forget_after, settings.fleet_tick)
+        self.jobs = JobService(jobs, settings.target_policy(), self.relay.presence.presence.addresses_with)
         self.chat = ChatService(ChatStore(broker))
 
     async def start(self) -> None:

@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 from .base import (
+    Batches,
     Broker,
     BrokerUnavailable,
     Connection,
     Event,
+    HashSet,
     JobQueue,
     KeyValue,
     Leases,
+    Publish,
     PubSub,
+    PushCapped,
     StreamEntry,
     Submission,
+    Write,
 )
 
 __all__ = [
     "SCHEMES",
+    "Batches",
     "Broker",
     "BrokerUnavailable",
     "Connection",
     "Event",
+    "HashSet",
     "JobQueue",
     "KeyValue",
     "Leases",
     "PubSub",
+    "Publish",
+    "PushCapped",
     "StreamEntry",
     "Submission",
+    "Write",
     "check_url",
     "create_broker",
 ]

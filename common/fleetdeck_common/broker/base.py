@@ -1,4 +1,5 @@
-"""The broker's capabilities, each a small interface: connection, pub/sub, key-value, job queue, leases.
+"""The broker's capabilities, each a small interface: connection, pub/sub, key-value, batched
+writes, job queue, leases.
 
 Two backends implement all of them: Redis (`redis://`, `rediss://`, `unix://`) for a fleet and
 memory (`memory://`) for one process; one contract test suite runs against both. Code that uses
@@ -84,6 +85,35 @@ class KeyValue(Protocol):
 
 
 @dataclass(frozen=True)
+class PushCapped:
+    key: str
+    value: str
+    limit: int
+
+
+@dataclass(frozen=True)
+class HashSet:
+    key: str
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Publish:
+    channel: str
+    data: str
+
+
+Write = PushCapped | HashSet | Publish
+
+
+class Batches(Protocol):
+    async def write_batch(self, writes: Sequence[Write]) -> None:
+        """Apply the writes in order, in one round trip where the backend can (not atomically)."""
+        ...
+
+
+@dataclass(frozen=True)
 class Submission:
     """Everything that makes a job exist, written in one step by `JobQueue.enqueue`."""
 
@@ -156,7 +186,7 @@ class Leases(Protocol):
         ...
 
 
-class Broker(Connection, PubSub, KeyValue, JobQueue, Leases, Protocol):
+class Broker(Connection, PubSub, KeyValue, Batches, JobQueue, Leases, Protocol):
     """All capabilities: what a backend implements and what a process creates from its URL."""
 
     async def __aenter__(self) -> Broker: ...

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import Broker, Event, StreamEntry, Submission
+from .base import Broker, Event, HashSet, Publish, PushCapped, StreamEntry, Submission, Write
 from .fanout import Fanout
 
 
@@ -143,6 +143,15 @@ class MemoryBroker:
             fields.pop(field, None)
             if not fields:
                 self._remove(key)
+
+    async def write_batch(self, writes: Sequence[Write]) -> None:
+        for write in writes:
+            if isinstance(write, PushCapped):
+                await self.push_capped(write.key, write.value, write.limit)
+            elif isinstance(write, HashSet):
+                await self.hash_set(write.key, write.field, write.value)
+            elif isinstance(write, Publish):
+                await self.publish(write.channel, write.data)
 
     # --- job queue -------------------------------------------------------------------------
 

@@ -16,7 +16,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .base import Broker, BrokerUnavailable, Event, StreamEntry, Submission
+from .base import (
+    Broker,
+    BrokerUnavailable,
+    Event,
+    HashSet,
+    Publish,
+    PushCapped,
+    StreamEntry,
+    Submission,
+    Write,
+)
 from .fanout import Fanout
 from .retry import persist
 
@@ -167,6 +177,18 @@ class RedisBroker:
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.rpush(key, value)
             pipe.ltrim(key, -limit, -1)
+            await self._call(pipe.execute())
+
+    async def write_batch(self, writes: Sequence[Write]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for write in writes:
+                if isinstance(write, PushCapped):
+                    pipe.rpush(write.key, write.value)
+                    pipe.ltrim(write.key, -write.limit, -1)
+                elif isinstance(write, HashSet):
+                    pipe.hset(write.key, write.field, write.value)
+                elif isinstance(write, Publish):
+                    pipe.publish(write.channel, write.data)
             await self._call(pipe.execute())
 
     async def read_list(self, key: str) -> list[str]:

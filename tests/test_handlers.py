@@ -1,0 +1,175 @@
+"""What each client frame does, in-process on the memory broker: no socket, no server."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from fleetdeck_common.broker.memory import MemoryBroker
+from fleetdeck_common.hoststore import HostStore, Observation
+from fleetdeck_common.messages import CpuSample, ProtocolError, parse_client_frame
+from fleetdeck_gateway.clients import Client
+from fleetdeck_gateway.handlers import handle
+from fleetdeck_gateway.settings import GatewaySettings
+from fleetdeck_gateway.state import Gateway
+from fleetdeck_gateway.tokens import Identity, TokenStore
+from tests.support.procs import ROOT
+
+OPERATOR = Identity("alice", "operator", "1" * 64)
+VIEWER = Identity("bob", "viewer", "2" * 64)
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[Gateway]:
+    settings = GatewaySettings(redis_url="memory://", web_dir=ROOT / "web", fleet_tick=0.1)
+    the_gateway = Gateway(settings, MemoryBroker(), TokenStore(None))
+    await the_gateway.start()
+    await asyncio.sleep(0)  # the relay subscribes
+    yield the_gateway
+    await the_gateway.stop()
+
+
+def connected(gateway: Gateway, identity: Identity) -> Client:
+    client = Client(identity)
+    gateway.relay.add(client)
+    return client
+
+
+async def send(gateway: Gateway, client: Client, frame: dict[str, Any]) -> None:
+    try:
+        await handle(parse_client_frame(json.dumps(frame)), client, gateway)
+    except ProtocolError as exc:
+        client.outbox.put(json.dumps({"type": "error", "code": exc.code, "ref": exc.ref}))
+
+
+async def next_frames(client: Client, timeout: float = 2.0) -> list[dict[str, Any]]:
+    return [json.loads(f) for f in await asyncio.wait_for(client.outbox.take(), timeout)]
+
+
+async def frame_of(client: Client, kind: str, timeout: float = 3.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        for frame in await next_frames(client, max(deadline - time.monotonic(), 0.01)):
+            if frame["type"] == kind:
+                return frame
+
+
+async def test_chat_reaches_subscribers_with_the_senders_name(gateway: Gateway) -> None:
+    bob, alice = connected(gateway, VIEWER), connected(gateway, OPERATOR)
+    await send(gateway, alice, {"type": "subscribe", "topics": ["chat"], "ref": "s"})
+    assert (await next_frames(alice)) == [{"type": "subscribed", "topics": ["chat"], "ref": "s"}]
+    await send(gateway, bob, {"type": "chat", "text": "hello <b>team</b>"})
+    chat = await frame_of(alice, "chat")
+    assert (chat["from"], chat["text"]) == ("bob", "hello <b>team</b>")
+    late = connected(gateway, VIEWER)
+    await send(gateway, late, {"type": "subscribe", "topics": ["chat"]})
+    assert [f["text"] for f in await next_frames(late) if f["type"] == "chat"] == ["hello <b>team</b>"]
+
+
+async def test_viewers_cannot_run_or_cancel_and_unknown_jobs_are_not_found(gateway: Gateway) -> None:
+    bob, alice = connected(gateway, VIEWER), connected(gateway, OPERATOR)
+    await send(gateway, bob, {"type": "exec", "targets": "127.0.0.2", "command": "id", "ref": "e"})
+    await send(gateway, bob, {"type": "cancel", "job": "0123456789abcdef", "ref": "c"})
+    await send(gateway, alice, {"type": "watch", "job": "0123456789abcdef", "ref": "w"})
+    assert [(f["code"], f["ref"]) for f in await next_frames(bob)] == [("forbidden", "e"), ("forbidden", "c")]
+    assert [(f["code"], f["ref"]) for f in await next_frames(alice)] == [("not_found", "w")]
+    assert await gateway.jobs.recent(10) == []
+
+
+async def test_exec_queues_a_job_and_its_sender_watches_it(gateway: Gateway) -> None:
+    alice = connected(gateway, OPERATOR)
+    await send(gateway, alice, {"type": "exec", "targets": "127.0.0.[2-4]", "command": "uptime", "ref": "e"})
+    job = await frame_of(alice, "job")
+    assert (job["state"], job["hosts"], job["ref"]) == ("queued", 3, "e")
+    assert gateway.relay.watches.watching(alice, job["job"])
+    assert [j.job for j in await gateway.jobs.recent(10)] == [job["job"]]
+
+
+def sample(host: str, ts: float) -> CpuSample:
+    return CpuSample(host=host, ts=ts, total=50.0, percpu=[40.0, 60.0], mem=30.0, load=[1.0, 0.5, 0.2])
+
+
+async def publish(gateway: Gateway, *hosts: str, labels: dict[str, str] | None = None) -> None:
+    now = time.time()
+    observations = [
+        Observation(sample(h, now), labels or {}, f"127.0.1.{i + 2}") for i, h in enumerate(hosts)
+    ]
+    await HostStore(gateway.broker).publish(observations, 100)
+
+
+async def test_a_cpu_subscription_narrowed_to_hosts_gets_only_their_history_and_samples(
+    gateway: Gateway,
+) -> None:
+    await publish(gateway, "web01", "web02", "db01")
+    await asyncio.sleep(0.05)
+    client = connected(gateway, VIEWER)
+    await send(
+        gateway, client, {"type": "subscribe", "topics": ["cpu"], "hosts": ["web01", "db01"], "ref": "n"}
+    )
+    frames = await next_frames(client)
+    assert frames[0] == {"type": "subscribed", "topics": ["cpu"], "hosts": ["db01", "web01"], "ref": "n"}
+    assert sorted(f["host"] for f in frames if f["type"] == "history") == ["db01", "web01"]
+    await publish(gateway, "web01", "web02", "db01")
+    live = [f["host"] for f in await next_frames(client) if f["type"] == "cpu"]
+    assert sorted(live) == ["db01", "web01"]
+    # Widening to every host sends the history it did not have yet, and no more.
+    await send(gateway, client, {"type": "subscribe", "topics": ["cpu"]})
+    frames = await next_frames(client)
+    assert [f["host"] for f in frames if f["type"] == "history"] == ["web02"]
+    await send(gateway, client, {"type": "unsubscribe", "topics": ["cpu"]})
+    await next_frames(client)
+    await publish(gateway, "web01")
+    await asyncio.sleep(0.1)
+    assert len(client.outbox) == 0
+
+
+async def test_hosts_without_cpu_is_refused(gateway: Gateway) -> None:
+    client = connected(gateway, VIEWER)
+    await send(gateway, client, {"type": "subscribe", "topics": ["fleet"], "hosts": ["web01"], "ref": "x"})
+    assert (await next_frames(client))[0]["code"] == "bad_request"
+
+
+async def test_fleet_first_frame_is_complete_then_only_changes_at_most_once_a_tick(gateway: Gateway) -> None:
+    await publish(gateway, "web01", "web02", "db01", labels={"role": "web"})
+    await asyncio.sleep(0.05)
+    await gateway.relay.presence.reload()  # labels from the heartbeats
+    client = connected(gateway, VIEWER)
+    await send(gateway, client, {"type": "subscribe", "topics": ["fleet"]})
+    first = await frame_of(client, "fleet")
+    assert first["full"] is True
+    assert {h["host"]: (h["online"], h["total"], h["labels"]) for h in first["hosts"]} == {
+        "web01": (True, 50.0, {"role": "web"}),
+        "web02": (True, 50.0, {"role": "web"}),
+        "db01": (True, 50.0, {"role": "web"}),
+    }
+    await publish(gateway, "web02")
+    later = await frame_of(client, "fleet")
+    assert (later["full"], [h["host"] for h in later["hosts"]]) == (False, ["web02"])
+    stamps = [first["ts"], later["ts"]]
+    for _ in range(3):
+        await publish(gateway, "web01")
+        stamps.append((await frame_of(client, "fleet"))["ts"])
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.1 * 0.9  # never more than one frame per tick
+
+
+async def test_label_selectors_pick_online_hosts_by_their_address(gateway: Gateway) -> None:
+    await publish(gateway, "web01", "web02", labels={"role": "web"})
+    await publish(gateway, "db01", labels={"role": "db"})
+    await asyncio.sleep(0.05)
+    await gateway.relay.presence.reload()
+    alice = connected(gateway, OPERATOR)
+    await send(
+        gateway, alice, {"type": "exec", "targets": "@role=web,!127.0.1.3", "command": "id", "ref": "e"}
+    )
+    job = await frame_of(alice, "job")
+    assert (job["hosts"], job["resolved_targets"]) == (1, "127.0.1.2")
+    await send(gateway, alice, {"type": "exec", "targets": "@role=nothing", "command": "id", "ref": "n"})
+    error = await frame_of(alice, "error")
+    assert (error["code"], error["ref"]) == ("invalid_targets", "n")

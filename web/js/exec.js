@@ -1,0 +1,201 @@
+// The run panel: a command on a target expression, one line per host in an xterm.js terminal as
+// each finishes, progress, the grouped summary, cancel, re-run on the hosts that failed, full output
+// per host; after a reconnect it asks for exactly the results it has not seen, and after a reload it
+// shows the job this tab followed.
+import { $, h } from "./dom.js";
+import { Terminal, FitAddon } from "./vendor.js";
+import { summaryText } from "./outcome.js";
+import { onResize } from "./dom.js";
+
+const JOB_KEY = "fleetdeck.job";
+// Statuses and their tones come from the server (/api/protocol); only the colours are ours.
+const ANSI = { good: 32, bad: 31, slow: 33, unreachable: 35, muted: 90 };
+
+// Output comes from hosts we do not control: no escape sequence of theirs may reach the terminal.
+const clean = (text) => String(text).replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g,
+  (c) => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0"));
+const pad = (text, width) => (text + " ".repeat(width)).slice(0, Math.max(width, text.length));
+
+export function execPanel(store, conn) {
+  const protocol = store.get("protocol");
+  const toneOf = (status) => protocol.status_tones[status] || "muted";
+  const paint = (text, status) => "\x1b[" + (ANSI[toneOf(status)] || 0) + "m" + text + "\x1b[0m";
+  const finished = (jobState) => protocol.finished_states.includes(jobState);
+  const isOperator = () => (store.get("me") || {}).role === "operator";
+
+  const term = new Terminal({ convertEol: true, fontSize: 13, scrollback: 5000, disableStdin: true,
+                              theme: { background: "#000000" } });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open($("terminal"));
+  onResize($("terminal"), () => { if ($("terminal").clientWidth) fit.fit(); });
+
+  // ---------------------------------------------------------------- who may run, and why not
+  function explain() {
+    const me = store.get("me");
+    const live = store.get("conn").state === "online";
+    let why = "";
+    if (!me) why = "Connecting to the gateway…";
+    else if (me.role !== "operator") {
+      why = "You are logged in as " + me.user + ", a viewer: viewers watch jobs but cannot run commands. " +
+            "Ask for an operator token to run them.";
+    } else if (!live) why = "Not connected to the gateway: reconnecting…";
+    $("exec-run").disabled = !!why;
+    $("exec-run").title = why || "run the command on every target host";
+    $("exec-why").textContent = why;
+    $("exec-why").hidden = !why;
+  }
+  store.subscribe("me", explain);
+  store.subscribe("conn", explain);
+
+  // ---------------------------------------------------------------- targets picked elsewhere
+  store.subscribe("target", ({ expr, what }) => {
+    const field = $("exec-targets");
+    field.value = expr;
+    const tooLong = expr.length > protocol.limits.targets_chars;
+    $("exec-target-note").textContent = tooLong
+      ? "Targets: " + what + " — " + expr.length + " characters, more than the " + protocol.limits.targets_chars +
+        " a target expression may have; narrow the selection."
+      : "Targets: " + what + ".";
+    $("exec-target-note").classList.toggle("error", tooLong);
+    store.set("tab", "run");
+    $("exec-command").focus({ preventScroll: true });
+  });
+  $("exec-targets").addEventListener("input", () => { $("exec-target-note").textContent = ""; });
+
+  // ---------------------------------------------------------------- following one job
+  const exec = {
+    job: null, total: 0, lastSeq: 0, counts: {}, pendingRef: null, done: false, retryTargets: "",
+
+    start(targets, command, timeout) {
+      this.pendingRef = conn.nextRef("exec");
+      if (!conn.send({ type: "exec", targets, command, timeout, ref: this.pendingRef })) {
+        term.writeln(paint("not connected; nothing was run", "failed"));
+        this.pendingRef = null;
+      }
+    },
+
+    refused(frame) {
+      term.writeln(paint("refused: " + clean(frame.message), "failed"));
+      this.pendingRef = null;
+      if (frame.code === "not_found") sessionStorage.removeItem(JOB_KEY);
+    },
+
+    accepted(frame) {
+      this.job = frame.job;
+      this.command = frame.command;
+      this.timeout = frame.timeout;
+      this.total = frame.hosts;
+      this.lastSeq = 0;
+      this.counts = {};
+      this.done = false;
+      this.pendingRef = null;
+      $("exec-outputs").replaceChildren();
+      term.writeln("");
+      term.writeln("\x1b[1m$ " + clean(frame.command) + "\x1b[0m  on " + clean(frame.targets) +
+                   " (" + frame.hosts + " hosts, job " + frame.job + ")");
+      $("exec-cancel").disabled = !isOperator() || finished(frame.state);
+      $("exec-rerun").disabled = true;
+      sessionStorage.setItem(JOB_KEY, frame.job);
+      store.set("currentJob", frame.job);
+      this.progress();
+    },
+
+    resume() {
+      // After a reconnect, ask for exactly the results we have not seen; after a page reload,
+      // show the job this tab was following.
+      if (this.job && !this.done) conn.send({ type: "watch", job: this.job, after: this.lastSeq, ref: conn.nextRef("watch") });
+      else if (!this.job && sessionStorage.getItem(JOB_KEY)) this.view(sessionStorage.getItem(JOB_KEY));
+    },
+
+    view(id) {
+      this.pendingRef = conn.nextRef("exec-view");
+      conn.send({ type: "watch", job: id, after: 0, ref: this.pendingRef });
+    },
+
+    result(frame) {
+      if (frame.job !== this.job || frame.seq <= this.lastSeq) return;
+      this.lastSeq = frame.seq;
+      this.counts[frame.status] = (this.counts[frame.status] || 0) + 1;
+      const first = (frame.stdout || frame.stderr || frame.error || "").trim().split("\n")[0].slice(0, 160);
+      const code = frame.exit_code === null ? "-" : String(frame.exit_code);
+      term.writeln(paint(pad(clean(frame.host), 16) + " " + pad(frame.status, 11) + " exit " + pad(code, 4) + " " +
+                         String(frame.duration_ms).padStart(6) + "ms", frame.status) + "  " + clean(first));
+      this.addOutput(frame);
+      this.progress();
+    },
+
+    addOutput(frame) {
+      const outputs = [["stdout", frame.stdout], ["stderr", frame.stderr], ["error", frame.error]]
+        .filter(([, text]) => text)
+        .map(([label, text]) => h("pre", { class: label }, text));
+      $("exec-outputs").append(h("details", { class: "host-output", dataset: { host: frame.host } },
+        h("summary", { class: "tone-" + toneOf(frame.status), dataset: { status: frame.status } },
+          frame.host + " — " + frame.status + (frame.truncated ? " (output truncated)" : "")),
+        outputs));
+    },
+
+    progress() {
+      const done = Object.values(this.counts).reduce((a, b) => a + b, 0);
+      const parts = summaryText(this.counts, protocol);
+      $("exec-progress").textContent = (this.done ? "finished " : "running ") + done + "/" + this.total +
+        (parts ? " — " + parts : "");
+    },
+
+    finished(frame) {
+      if (frame.job !== this.job || this.done) return;
+      this.done = true;
+      const total = Object.values(frame.summary).reduce((a, b) => a + b, 0);
+      term.writeln("\x1b[1m--- " + total + " hosts in " + (frame.duration_ms / 1000).toFixed(1) + "s\x1b[0m");
+      if (frame.error) term.writeln(paint("no host ran: " + clean(frame.error), "error"));
+      for (const group of frame.groups) {
+        term.writeln(paint(clean(group.hosts) + " (" + group.count + ") " + group.status, group.status));
+        const lines = group.output.split("\n");
+        lines.slice(0, 10).forEach((text) => { if (text) term.writeln("    " + clean(text)); });
+        if (lines.length > 10 || group.output_truncated) term.writeln("    \x1b[90m… (full output per host below)\x1b[0m");
+      }
+      this.retryTargets = frame.retry_targets;
+      $("exec-rerun").disabled = !frame.retry_targets || !isOperator();
+      $("exec-cancel").disabled = true;
+      this.progress();
+    },
+  };
+
+  conn.on("hello", () => {
+    $("exec-cancel").disabled = true;
+    exec.resume();
+  });
+  conn.on("job", (frame) => {
+    if (exec.pendingRef && frame.ref === exec.pendingRef) exec.accepted(frame);
+    else if (frame.job === exec.job && finished(frame.state)) $("exec-cancel").disabled = true;
+  });
+  conn.on("result", (frame) => exec.result(frame));
+  conn.on("done", (frame) => exec.finished(frame));
+  conn.on("error", (frame) => { if (frame.ref && frame.ref.startsWith("exec")) exec.refused(frame); });
+
+  $("exec-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    exec.start($("exec-targets").value.trim(), $("exec-command").value,
+               Number($("exec-timeout").value) || protocol.limits.default_timeout_seconds);
+  });
+  $("exec-cancel").addEventListener("click", () => {
+    if (exec.job) conn.send({ type: "cancel", job: exec.job, ref: conn.nextRef("cancel") });
+  });
+  $("exec-rerun").addEventListener("click", () => {
+    if (!exec.retryTargets) return;
+    $("exec-targets").value = exec.retryTargets;
+    $("exec-command").value = exec.command;
+    exec.start(exec.retryTargets, exec.command, exec.timeout);
+  });
+
+  const { limits } = protocol;
+  $("exec-command").maxLength = limits.command_chars;
+  $("exec-targets").maxLength = limits.targets_chars;
+  $("exec-timeout").max = String(limits.timeout_seconds);
+  $("exec-timeout").value = String(limits.default_timeout_seconds);
+  explain();
+
+  window.fleetdeckTerminal = term; // lets tests read what the terminal shows
+  window.fleetdeckExec = exec;
+  return exec;
+}

@@ -1,0 +1,257 @@
+// The fleet overview: one canvas, a cell per host coloured by CPU, offline hosts crossed out.
+// Hover (or tap) shows the host; click selects, shift/ctrl-click adds, drag selects a rectangle,
+// double-click opens the host's chart. Only the cells of hosts that changed are repainted, in the
+// next animation frame.
+import { $, h, onNextFrame, onResize } from "./dom.js";
+import { compareNames } from "./hostquery.js";
+import { gridLayout, cellOrigin, cellAt, cellsIn } from "./fleetgrid.js";
+import { cpuColor, cpuGradient, percent, load, lastSeen } from "./format.js";
+import { watchedNames, openHost } from "./watched.js";
+
+const OFFLINE_FILL = "#1b2128";
+const OFFLINE_MARK = "#a0484a";
+const UNSAMPLED = "#3a4654";
+const SELECTED = "#ffffff";
+const WATCHED = "#58a6ff";
+
+export function fleetView(store) {
+  const box = $("fleet-box");
+  const canvas = $("fleet-canvas");
+  const tip = $("fleet-tip");
+  const marquee = $("fleet-marquee");
+  const ctx = canvas.getContext("2d");
+  $("fleet-scale").style.background = cpuGradient();
+
+  let order = []; // host names in cell order
+  const index = new Map(); // name -> cell index
+  let layout = null;
+  let drawn = 0; // cells painted by the last full draw
+  let relayout = true;
+  const dirty = new Set();
+  let hovered = null;
+  const schedule = onNextFrame(draw);
+
+  const watchedSet = () => watchedNames(store.get("watched"));
+
+  function draw() {
+    const hosts = store.get("hosts");
+    if (relayout) {
+      relayout = false;
+      dirty.clear();
+      order = [...hosts.keys()].sort(compareNames);
+      index.clear();
+      order.forEach((name, i) => index.set(name, i));
+      const width = box.clientWidth;
+      if (!width) { relayout = true; return; } // a hidden tab: drawn when shown
+      const maxHeight = Math.max(140, Math.min(380, window.innerHeight * 0.42));
+      layout = gridLayout(width, order.length, maxHeight);
+      const dpr = window.devicePixelRatio || 1;
+      canvas.style.width = layout.width + "px";
+      canvas.style.height = layout.height + "px";
+      canvas.width = Math.round(layout.width * dpr);
+      canvas.height = Math.round(layout.height * dpr);
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, layout.width, layout.height);
+      const selection = store.get("selection");
+      const watched = watchedSet();
+      order.forEach((name, i) => paint(i, hosts.get(name), selection, watched));
+      drawn = order.length;
+      canvas.dataset.cells = String(drawn);
+      $("fleet-empty").hidden = order.length > 0;
+    } else {
+      const selection = store.get("selection");
+      const watched = watchedSet();
+      for (const name of dirty) {
+        const i = index.get(name);
+        if (i !== undefined) paint(i, hosts.get(name), selection, watched);
+      }
+    }
+    dirty.clear();
+  }
+
+  function paint(i, host, selection, watched) {
+    const { x, y } = cellOrigin(layout, i);
+    const s = layout.size;
+    ctx.clearRect(x, y, s, s);
+    if (!host.online) {
+      ctx.fillStyle = OFFLINE_FILL;
+      ctx.fillRect(x, y, s, s);
+      ctx.strokeStyle = OFFLINE_MARK;
+      ctx.lineWidth = Math.max(1, s / 10);
+      ctx.beginPath();
+      ctx.moveTo(x + s * 0.25, y + s * 0.25);
+      ctx.lineTo(x + s * 0.75, y + s * 0.75);
+      ctx.moveTo(x + s * 0.75, y + s * 0.25);
+      ctx.lineTo(x + s * 0.25, y + s * 0.75);
+      ctx.stroke();
+    } else if (host.total == null) {
+      ctx.strokeStyle = UNSAMPLED;
+      ctx.lineWidth = 1;
+      ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
+    } else {
+      ctx.fillStyle = cpuColor(host.total);
+      ctx.fillRect(x, y, s, s);
+    }
+    if (selection.has(host.host)) {
+      ctx.strokeStyle = SELECTED;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x + 1, y + 1, s - 2, s - 2);
+    }
+    if (watched.has(host.host)) {
+      const t = Math.max(4, s / 3);
+      ctx.fillStyle = WATCHED;
+      ctx.beginPath();
+      ctx.moveTo(x + s - t, y);
+      ctx.lineTo(x + s, y);
+      ctx.lineTo(x + s, y + t);
+      ctx.fill();
+    }
+  }
+
+  // ------------------------------------------------------------------ data and selection changes
+  store.subscribe("hosts", (hosts, change) => {
+    if (change.added) relayout = true;
+    else for (const name of change.changed) dirty.add(name);
+    if (hovered && change.changed.has(hovered)) showTip(hovered);
+    schedule();
+  });
+  const markDiff = (a, b) => {
+    for (const name of a) if (!b.has(name)) dirty.add(name);
+    for (const name of b) if (!a.has(name)) dirty.add(name);
+    schedule();
+  };
+  store.subscribe("selection", (now, before) => markDiff(before || new Set(), now));
+  let lastWatched = watchedSet();
+  store.subscribe("watched", () => {
+    const now = watchedSet();
+    markDiff(lastWatched, now);
+    lastWatched = now;
+  });
+  store.subscribe("stats", (stats) => {
+    $("fleet-online").textContent = stats.online + " online";
+    $("fleet-offline").textContent = stats.offline + " offline";
+    $("fleet-offline").classList.toggle("has-offline", stats.offline > 0);
+  });
+  let lastWidth = 0;
+  onResize(box, () => {
+    if (box.clientWidth === lastWidth) return;
+    lastWidth = box.clientWidth;
+    relayout = true;
+    schedule();
+  });
+
+  // ------------------------------------------------------------------ hover and tap
+  function hostAt(event) {
+    if (!layout) return null;
+    const rect = canvas.getBoundingClientRect();
+    const i = cellAt(layout, event.clientX - rect.left, event.clientY - rect.top);
+    return i < 0 ? null : order[i];
+  }
+
+  function showTip(name) {
+    const host = store.get("hosts").get(name);
+    if (!host) { hideTip(); return; }
+    hovered = name;
+    const labels = Object.entries(host.labels).map(([k, v]) => h("span", { class: "chip" }, k + "=" + v));
+    tip.replaceChildren(...[
+      h("div", { class: "tip-head" }, h("strong", null, host.host),
+        h("span", { class: host.online ? "tone-good" : "tone-bad" }, host.online ? "online" : "offline")),
+      h("div", null, "CPU " + percent(host.total, 1) + " · mem " + percent(host.mem) + " · load " + load(host.load1) +
+        (host.cpus ? " · " + host.cpus + " cores" : "")),
+      host.online ? null : h("div", { class: "muted" }, lastSeen(host.lastSeen) + "; values as last seen"),
+      host.address && host.address !== host.host ? h("div", { class: "muted" }, "address " + host.address) : null,
+      labels.length ? h("div", { class: "chips" }, labels) : null,
+    ].filter(Boolean));
+    tip.hidden = false;
+    const i = index.get(name);
+    const { x, y } = cellOrigin(layout, i);
+    const left = Math.min(Math.max(0, x + layout.size / 2 - tip.offsetWidth / 2), box.clientWidth - tip.offsetWidth);
+    const below = y + layout.size + 6;
+    const top = below + tip.offsetHeight > layout.height + 40 && y > tip.offsetHeight + 6 ? y - tip.offsetHeight - 6 : below;
+    tip.style.transform = "translate(" + Math.max(0, left) + "px," + top + "px)";
+  }
+
+  function hideTip() {
+    hovered = null;
+    tip.hidden = true;
+  }
+
+  // ------------------------------------------------------------------ picking hosts
+  let press = null; // {x, y, additive, dragging}
+
+  function local(event) {
+    const rect = canvas.getBoundingClientRect();
+    return { x: event.clientX - rect.left, y: event.clientY - rect.top };
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    const { x, y } = local(event);
+    press = { x, y, additive: event.shiftKey || event.ctrlKey || event.metaKey, dragging: false };
+    canvas.setPointerCapture(event.pointerId);
+  });
+
+  canvas.addEventListener("pointermove", (event) => {
+    if (press) {
+      const { x, y } = local(event);
+      if (!press.dragging && Math.hypot(x - press.x, y - press.y) > 5) { press.dragging = true; hideTip(); }
+      if (press.dragging) {
+        Object.assign(marquee.style, {
+          left: Math.min(x, press.x) + "px", top: Math.min(y, press.y) + "px",
+          width: Math.abs(x - press.x) + "px", height: Math.abs(y - press.y) + "px",
+        });
+        marquee.hidden = false;
+      }
+      return;
+    }
+    const name = hostAt(event);
+    if (name === hovered) return;
+    if (name) showTip(name);
+    else hideTip();
+  });
+
+  canvas.addEventListener("pointerup", (event) => {
+    if (!press) return;
+    const { additive, dragging } = press;
+    const start = press;
+    press = null;
+    marquee.hidden = true;
+    const selection = store.get("selection");
+    let next;
+    if (dragging) {
+      const { x, y } = local(event);
+      const picked = cellsIn(layout, start.x, start.y, x, y).map((i) => order[i]);
+      next = new Set(additive ? [...selection, ...picked] : picked);
+    } else {
+      const name = hostAt(event);
+      if (name) showTip(name);
+      if (!name) next = additive ? selection : new Set();
+      else if (additive) {
+        next = new Set(selection);
+        if (next.has(name)) next.delete(name); else next.add(name);
+      } else next = selection.size === 1 && selection.has(name) ? new Set() : new Set([name]);
+    }
+    if (next !== selection) store.set("selection", next, selection);
+  });
+
+  canvas.addEventListener("pointercancel", () => { press = null; marquee.hidden = true; });
+  canvas.addEventListener("pointerleave", () => { if (!press) hideTip(); });
+  canvas.addEventListener("dblclick", (event) => {
+    const name = hostAt(event);
+    if (name) openHost(store, name);
+  });
+
+  // Read-only hooks for tests and benchmarks.
+  window.fleetdeckFleet = {
+    /** Cells painted by the last full draw: one per host. */
+    count: () => drawn,
+    /** The page coordinates of a host's cell centre, or null. */
+    cell(name) {
+      const i = index.get(name);
+      if (i === undefined || !layout) return null;
+      const rect = canvas.getBoundingClientRect();
+      const { x, y } = cellOrigin(layout, i);
+      return { x: rect.left + x + layout.size / 2, y: rect.top + y + layout.size / 2, size: layout.size };
+    },
+  };
+}
