@@ -14,7 +14,9 @@ import pytest
 import redis as sync_redis
 
 from fleetdeck_common import topics
-from tests.conftest import (
+from tests.support.procs import start_worker, wait_until
+from tests.support.rawws import raw_ws_that_never_reads
+from tests.support.stacks import (
     BLACKHOLE,
     CHANGED_HOST_KEY,
     OPENSSH_HOST,
@@ -25,8 +27,6 @@ from tests.conftest import (
     Tokens,
     private_stack,
 )
-from tests.support.procs import start_worker, wait_until
-from tests.support.rawws import raw_ws_that_never_reads
 from tests.support.wsclient import Frame, WsClient
 
 pytestmark = pytest.mark.ssh

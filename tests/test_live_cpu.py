@@ -11,8 +11,8 @@ import pytest
 import redis as sync_redis
 
 from fleetdeck_common import topics
-from tests.conftest import AGENT_NAMES, Stack, Tokens
 from tests.support.procs import RedisServer, start_agent, start_gateway, wait_until
+from tests.support.stacks import AGENT_NAMES, Stack, Tokens
 from tests.support.wsclient import Frame, WsClient
 
 

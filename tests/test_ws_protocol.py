@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
-from tests.conftest import Stack, Tokens
 from tests.support.procs import start_gateway, wait_until
 from tests.support.rawws import raw_ws_that_never_reads
+from tests.support.stacks import Stack, Tokens
 from tests.support.wsclient import WsClient
 
 
