@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
 from tests.support.procs import start_gateway, wait_until
-from tests.support.rawws import raw_ws_that_never_reads
+from tests.support.rawws import OP_CLOSE, OP_PING, raw_ws_that_never_reads, read_until_closed
 from tests.support.stacks import Stack, Tokens
 from tests.support.wsclient import WsClient
 
@@ -217,12 +217,14 @@ def test_a_peer_that_never_answers_pings_is_dropped(stack: Stack, tokens: Tokens
         )
         silent.settimeout(10)
         started = time.monotonic()
-        received = b""
-        while chunk := silent.recv(65536):  # read, but never answer a ping
-            received += chunk
-        # The gateway pinged (opcode 0x89), got no pong, and closed the connection.
-        assert b"\x89" in received
-        assert time.monotonic() - started < 5
+        frames = read_until_closed(silent)  # read, but never answer a ping
+        elapsed = time.monotonic() - started
+        # The gateway pinged, got no pong, then closed: a close frame (1011) last, then the TCP close.
+        opcodes = [f.opcode for f in frames]
+        assert OP_PING in opcodes[:-1], opcodes
+        assert opcodes[-1] == OP_CLOSE, opcodes
+        assert frames[-1].close_code == 1011, frames[-1]
+        assert elapsed < 5
         silent.close()
     finally:
         gateway.stop()
