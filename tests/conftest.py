@@ -1,30 +1,31 @@
-"""Session-wide real servers: Redis, a token file, and a small live stack (two agents, a gateway)."""
+"""Session-wide fixtures: Redis, a token file, the live stacks and the SSH fleet (helpers: tests/support/)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fleetdeck_gateway.tokens import add_token
-from tests.support.procs import Gateway, RedisServer, Service, start_agent, start_gateway
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-def _docker_engine_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+from tests.support.procs import RedisServer, Service, start_agent, start_gateway
+from tests.support.stacks import (
+    AGENT_NAMES,
+    ARTIFACTS,
+    BLACKHOLE,
+    CHANGED_HOST_KEY,
+    FLEET_COUNT,
+    FLEET_FIRST,
+    OPENSSH_HOST,
+    REJECTS_KEY,
+    UNKNOWN_HOST_KEY,
+    ExecStack,
+    Fleet,
+    Stack,
+    Tokens,
+    docker_engine_answers,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    if _docker_engine_answers():
+    if docker_engine_answers():
         try:
             from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
         except ImportError:
@@ -49,13 +50,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-@dataclass
-class Tokens:
-    file: Path
-    operator: str
-    viewer: str
-
-
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
     path = tmp_path_factory.mktemp("tokens") / "tokens"
@@ -65,17 +59,6 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
 @pytest.fixture(scope="session")
 def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
-
-
-@dataclass
-class Stack:
-    redis_url: str
-    gateway: Gateway
-    agents: dict[str, Service]
-    interval: float
-
-
-AGENT_NAMES = ("agent-a", "agent-b")
 
 
 @pytest.fixture(scope="session")
@@ -97,47 +80,6 @@ def artifacts() -> Path:
 
 
 # --- exec: SSH hosts on loopback, a worker, a gateway ------------------------------------------
-
-FLEET_FIRST = "127.0.0.2"
-FLEET_COUNT = 120  # 127.0.0.2 - 127.0.0.121
-REJECTS_KEY = "127.0.1.2"
-UNKNOWN_HOST_KEY = "127.0.1.3"
-BLACKHOLE = "127.0.1.4"
-UNREACHABLE = "127.0.1.5"  # nothing listens there
-CHANGED_HOST_KEY = "127.0.1.6"
-OPENSSH_HOST = "127.0.1.10"
-
-
-@dataclass
-class Fleet:
-    workdir: Path
-    port: int
-    known_hosts: Path
-    client_key: Path
-    commands_log: Path
-    process: Service
-
-    def commands(self, marker: str) -> list[dict[str, str]]:
-        """Every command containing `marker` that any host (asyncssh or OpenSSH) started."""
-        import json
-
-        if not self.commands_log.exists():
-            return []
-        rows = [json.loads(line) for line in self.commands_log.read_text().splitlines() if line.strip()]
-        return [row for row in rows if marker in row["command"]]
-
-    def worker_env(self, **extra: str) -> dict[str, str]:
-        env = {
-            "FLEETDECK_SSH_KEY": str(self.client_key),
-            "FLEETDECK_KNOWN_HOSTS": str(self.known_hosts),
-            "FLEETDECK_SSH_PORT": str(self.port),
-            "FLEETDECK_SSH_USER": "root",
-            "FLEETDECK_SSH_CONNECT_TIMEOUT": "2",
-            "FLEETDECK_CLAIM_IDLE": "2",
-            "FLEETDECK_ALLOWED_TARGETS": "127.0.0.0/8",
-        }
-        env.update(extra)
-        return env
 
 
 @pytest.fixture(scope="session")
@@ -196,14 +138,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Flee
     process.stop()
 
 
-@dataclass
-class ExecStack:
-    redis_url: str
-    gateway: Gateway
-    worker: Service
-    fleet: Fleet
-
-
 @pytest.fixture(scope="session")
 def exec_stack(redis_url: str, tokens: Tokens, logs: Path, fleet: Fleet) -> Iterator[ExecStack]:
     from tests.support.procs import start_worker
@@ -213,31 +147,3 @@ def exec_stack(redis_url: str, tokens: Tokens, logs: Path, fleet: Fleet) -> Iter
     yield ExecStack(redis_url, gateway, worker, fleet)
     gateway.stop()
     worker.stop()
-
-
-@dataclass
-class PrivateStack:
-    redis: RedisServer
-    worker: Service
-    gateway: Gateway
-
-
-@contextlib.contextmanager
-def private_stack(
-    workdir: Path, tokens: Tokens, fleet: Fleet, worker_name: str, **worker_env: str
-) -> Iterator[PrivateStack]:
-    """Its own Redis, one worker and a gateway, for tests that kill or stop parts of the stack."""
-    from tests.support.procs import start_worker
-
-    redis = RedisServer(workdir)
-    redis.start()
-    worker = start_worker(redis.url, workdir, worker_name, **fleet.worker_env(**worker_env))
-    try:
-        gateway = start_gateway(redis.url, workdir, tokens.file, name=f"gateway-{worker_name}")
-        try:
-            yield PrivateStack(redis, worker, gateway)
-        finally:
-            gateway.stop()
-    finally:
-        worker.stop()
-        redis.stop()

@@ -14,9 +14,9 @@ import pytest
 from fleetdeck.exec_client import all_succeeded
 from fleetdeck_common.messages import Done
 from fleetdeck_gateway.tokens import TokenStore
-from tests.conftest import ExecStack, Tokens, private_stack
 from tests.support.browser import chromium
 from tests.support.procs import BIN, Service, free_port, start_gateway, wait_until
+from tests.support.stacks import ExecStack, Tokens, private_stack
 
 FLEETDECK = str(BIN / "fleetdeck")
 

@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 import fleetdeck_common
-from tests.conftest import ExecStack, Tokens
 from tests.support.compose import (
     ROOT,
     load_compose,
@@ -30,6 +29,7 @@ from tests.support.compose import (
     service_environment,
 )
 from tests.support.procs import BIN, RedisServer, Service, free_port, wait_until
+from tests.support.stacks import ExecStack, Tokens
 from tests.support.wsclient import Frame, WsClient
 
 FLEETDECK_SERVICES = ("gateway", "cpu-agent", "exec-worker")

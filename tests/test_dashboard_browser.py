@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack, Tokens
 from tests.support.browser import chromium, logged_in_page
+from tests.support.stacks import Stack, Tokens
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
 from collections import Counter
@@ -13,7 +12,9 @@ import httpx
 import pytest
 
 from fleetdeck_common.jobstore import JOB_INDEX_SIZE
-from tests.conftest import (
+from tests.support.procs import start_worker, wait_until
+from tests.support.rawws import raw_ws_that_never_reads
+from tests.support.stacks import (
     BLACKHOLE,
     CHANGED_HOST_KEY,
     OPENSSH_HOST,
@@ -24,8 +25,6 @@ from tests.conftest import (
     Tokens,
     private_stack,
 )
-from tests.support.procs import start_worker, wait_until
-from tests.support.rawws import raw_ws_that_never_reads
 from tests.support.stores import job_store
 from tests.support.wsclient import Frame, WsClient
 
@@ -321,8 +320,8 @@ async def test_sigterm_lets_running_hosts_finish_within_the_grace_period_then_ca
     tmp_path: Path, tokens: Tokens, exec_stack: ExecStack
 ) -> None:
     fleet = exec_stack.fleet
-    tag = marker()
-    with private_stack(tmp_path, tokens, fleet, "w-term", FLEETDECK_SHUTDOWN_GRACE="2") as stack:
+    tag, later_tag = marker(), marker()
+    with private_stack(tmp_path, tokens, fleet, "w-term", FLEETDECK_SHUTDOWN_GRACE="3") as stack:
         worker, gateway = stack.worker, stack.gateway
         client = await WsClient.open(gateway.ws_url, tokens.operator)
         await client.expect_type("hello")
@@ -331,21 +330,39 @@ async def test_sigterm_lets_running_hosts_finish_within_the_grace_period_then_ca
         job = (await client.expect(lambda f: f.get("ref") == "t"))["job"]
         wait_until(lambda: len(fleet.commands(tag)) == 2, 20, what="both hosts running")
         worker.proc.terminate()
+        # Stopping, the worker stops reading jobs, then waits for its running ones (the grace period).
+        # A job queued now, while it still runs, is not for it: it stays queued for the next worker.
+        wait_until(lambda: "waiting up to" in worker.log(), 10, what="the worker to stop reading jobs")
+        submitter = await WsClient.open(gateway.ws_url, tokens.operator)
+        await submitter.expect_type("hello")
+        await submitter.send(
+            {"type": "exec", "targets": "127.0.0.2", "command": f"echo {later_tag}", "ref": "l"}
+        )
+        later = (await submitter.expect(lambda f: f.get("ref") == "l"))["job"]
+        assert worker.alive(), "the later job must be queued while the worker is still shutting down"
         results, _done = await collect_job(client, job, 20)
         by_host = {r["host"]: r for r in results}
         assert (by_host["127.0.0.2"]["status"], by_host["127.0.0.2"]["stdout"]) == ("ok", f"{tag}\nquick\n")
         assert by_host["127.0.0.3"]["status"] == "cancelled"
         assert worker.proc.wait(20) == 0
-        # A stopped worker takes no more jobs: this one stays queued for the next worker.
-        await client.send(
-            {"type": "exec", "targets": "127.0.0.2", "command": f"echo {tag}-later", "ref": "l"}
-        )
-        later = await client.expect(lambda f: f.get("ref") == "l")
-        await asyncio.sleep(1.0)
+        # All through the shutdown the later job stayed queued, and no host ran it.
         body = httpx.get(
-            f"{gateway.url}/api/jobs/{later['job']}", headers={"Authorization": f"Bearer {tokens.viewer}"}
+            f"{gateway.url}/api/jobs/{later}", headers={"Authorization": f"Bearer {tokens.viewer}"}
         ).json()
         assert body["state"] == "queued" and body["results"] == []
+        assert fleet.commands(later_tag) == []
+        # The next worker runs it, exactly once.
+        successor = start_worker(stack.redis.url, tmp_path, "w-successor", **fleet.worker_env())
+        try:
+            results, done = await collect_job(submitter, later, 30)
+        finally:
+            successor.stop()
+        assert [(r["host"], r["status"], r["stdout"]) for r in results] == [
+            ("127.0.0.2", "ok", f"{later_tag}\n")
+        ]
+        assert done["summary"] == {"ok": 1}
+        assert Counter(row["host"] for row in fleet.commands(later_tag)) == {"127.0.0.2": 1}
+        await submitter.close()
         await client.close()
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
-from tests.conftest import ExecStack, Tokens
 from tests.support.browser import chromium, logged_in_page
 from tests.support.procs import start_gateway
+from tests.support.stacks import ExecStack, Tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.ssh]
 

@@ -16,14 +16,12 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr("fleetdeck_gateway.ratelimit.time.monotonic", fake)
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 def test_a_burst_passes_then_frames_are_refused(clock: Clock) -> None:
-    limiter = ratelimit.RateLimiter(rate=10, burst=5, tolerance=3)
+    limiter = ratelimit.RateLimiter(rate=10, burst=5, tolerance=3, clock=clock)
     assert [limiter.allow() for _ in range(7)] == [True] * 5 + [False] * 2
     assert not limiter.flooding
     clock.now += 1.0  # ten more tokens, capped at the burst
@@ -31,7 +29,7 @@ def test_a_burst_passes_then_frames_are_refused(clock: Clock) -> None:
 
 
 def test_a_flood_that_trickles_through_is_still_a_flood(clock: Clock) -> None:
-    limiter = ratelimit.RateLimiter(rate=10, burst=1, tolerance=20, window=10)
+    limiter = ratelimit.RateLimiter(rate=10, burst=1, tolerance=20, window=10, clock=clock)
     for _ in range(30):
         clock.now += 0.1  # one frame a tick gets through, the other nine are refused
         for _ in range(10):
@@ -40,7 +38,7 @@ def test_a_flood_that_trickles_through_is_still_a_flood(clock: Clock) -> None:
 
 
 def test_refusals_are_forgotten_after_the_window(clock: Clock) -> None:
-    limiter = ratelimit.RateLimiter(rate=1, burst=1, tolerance=5, window=10)
+    limiter = ratelimit.RateLimiter(rate=1, burst=1, tolerance=5, window=10, clock=clock)
     limiter.allow()
     for _ in range(5):
         limiter.allow()

@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
-from tests.conftest import Stack, Tokens
 from tests.support.procs import start_gateway, wait_until
-from tests.support.rawws import raw_ws_that_never_reads
+from tests.support.rawws import OP_CLOSE, OP_PING, raw_ws_that_never_reads, read_until_closed
+from tests.support.stacks import Stack, Tokens
 from tests.support.wsclient import WsClient
 
 
@@ -64,10 +64,9 @@ async def test_own_origin_and_session_cookie_are_accepted(stack: Stack, tokens: 
         )
 
 
-async def test_invalid_frames_get_errors_and_the_connection_keeps_working(
-    stack: Stack, tokens: Tokens
-) -> None:
-    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
+async def send_invalid_frames(url: str, token: str) -> None:
+    """Every kind of invalid frame on one connection: each gets its error, the connection keeps working."""
+    client = await WsClient.open(url, token)
     await client.expect_type("hello")
     cases = [
         ("{oops", "bad_request", None),
@@ -89,28 +88,69 @@ async def test_invalid_frames_get_errors_and_the_connection_keeps_working(
     await client.close()
 
 
-async def test_oversized_frame_closes_with_1009(stack: Stack, tokens: Tokens) -> None:
-    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer, max_size=None)
+async def test_invalid_frames_get_errors_and_the_connection_keeps_working(
+    stack: Stack, tokens: Tokens
+) -> None:
+    await send_invalid_frames(stack.gateway.ws_url, tokens.viewer)
+
+
+async def send_oversized_frame(url: str, token: str) -> int | None:
+    """Send a 1 MiB frame; the close code the gateway answers with."""
+    client = await WsClient.open(url, token, max_size=None)
     await client.expect_type("hello")
     await client.send(json.dumps({"type": "chat", "text": "x" * (1024 * 1024)}))
     with pytest.raises(ConnectionClosed) as caught:
         await client.expect_type("never", timeout=5)
-    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+    return caught.value.rcvd.code if caught.value.rcvd is not None else None
 
 
-async def test_a_flood_is_rate_limited_then_closed(stack: Stack, tokens: Tokens) -> None:
-    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
+async def test_oversized_frame_closes_with_1009(stack: Stack, tokens: Tokens) -> None:
+    assert await send_oversized_frame(stack.gateway.ws_url, tokens.viewer) == 1009
+
+
+async def flood(url: str, token: str) -> int | None:
+    """Flood one connection: past the burst it is refused with a clear error, still connected;
+    keeping it up gets the connection closed. The close code."""
+    client = await WsClient.open(url, token)
     await client.expect_type("hello")
     frame = json.dumps({"type": "unsubscribe", "topics": ["cpu"]})
-    for _ in range(150):  # well past the burst: refused with a clear error, still connected
+    for _ in range(150):  # well past the burst
         await client.send(frame)
     error = await client.expect_type("error", code="rate_limited")
     assert "slow down" in error["message"]
-    with pytest.raises(ConnectionClosed) as caught:  # keeping it up gets the connection closed
+    with pytest.raises(ConnectionClosed) as caught:
         for _ in range(2000):
             await client.send(frame)
         await client.expect_type("never", timeout=5)
-    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1008
+    return caught.value.rcvd.code if caught.value.rcvd is not None else None
+
+
+async def test_a_flood_is_rate_limited_then_closed(stack: Stack, tokens: Tokens) -> None:
+    assert await flood(stack.gateway.ws_url, tokens.viewer) == 1008
+
+
+async def publish_cpu_flood(redis_url: str, count: int = 1000) -> float:
+    """Publish `count` large samples of a made-up host as fast as possible; the last one's ts."""
+    publisher = aioredis.Redis.from_url(redis_url)
+    base = time.time()
+    last_ts = 0.0
+    try:
+        for i in range(count):
+            last_ts = round(base + i * 0.001, 3)
+            sample = {
+                "type": "cpu",
+                "host": "flood-host",
+                "ts": last_ts,
+                "total": 50.0,
+                "percpu": [float(i % 100)] * 64,
+                "mem": 10.0,
+                "load": [1.0, 1.0, 1.0],
+                "interval": 1.0,
+            }
+            await publisher.publish(topics.CPU_CHANNEL, json.dumps(sample))
+    finally:
+        await publisher.aclose()
+    return last_ts
 
 
 async def test_a_client_that_never_reads_does_not_grow_memory_or_slow_others(
@@ -124,23 +164,8 @@ async def test_a_client_that_never_reads_does_not_grow_memory_or_slow_others(
     await fast.send({"type": "subscribe", "topics": ["cpu"]})
     await fast.expect_type("subscribed")
     rss_before = gateway.memory_info().rss
-    publisher = aioredis.Redis.from_url(stack.redis_url)
-    base = time.time()
-    last_ts = 0.0
     try:
-        for i in range(1000):
-            last_ts = round(base + i * 0.001, 3)
-            sample = {
-                "type": "cpu",
-                "host": "flood-host",
-                "ts": last_ts,
-                "total": 50.0,
-                "percpu": [float(i % 100)] * 64,
-                "mem": 10.0,
-                "load": [1.0, 1.0, 1.0],
-                "interval": 1.0,
-            }
-            await publisher.publish(topics.CPU_CHANNEL, json.dumps(sample))
+        last_ts = await publish_cpu_flood(stack.redis_url)
         # The fast client gets the freshest sample of the flood, whatever the slow one does.
         await fast.expect(
             lambda f: f["type"] == "cpu" and f["host"] == "flood-host" and f["ts"] == last_ts, 10
@@ -164,7 +189,6 @@ async def test_a_client_that_never_reads_does_not_grow_memory_or_slow_others(
     finally:
         slow.close()
         await fast.close()
-        await publisher.aclose()
 
 
 def test_http_api_token_rules(stack: Stack, tokens: Tokens) -> None:
@@ -181,10 +205,24 @@ def test_http_api_token_rules(stack: Stack, tokens: Tokens) -> None:
 
 
 async def test_gateway_keeps_serving_after_all_that(stack: Stack, tokens: Tokens) -> None:
-    client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
-    await client.send({"type": "subscribe", "topics": ["cpu"]})
-    await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "agent-a")
-    await client.close()
+    """Every abuse above, done here on its own connections (tests run in any order), and then a
+    fresh client is served as usual while the client that never reads still holds its socket open."""
+    url, token = stack.gateway.ws_url, tokens.viewer
+    slow = raw_ws_that_never_reads(stack.gateway.port, token, {"type": "subscribe", "topics": ["cpu"]})
+    try:
+        await publish_cpu_flood(stack.redis_url)  # far more than the slow client's socket buffers
+        assert await send_oversized_frame(url, token) == 1009
+        assert await flood(url, token) == 1008
+        await send_invalid_frames(url, token)
+        client = await WsClient.open(url, token)
+        assert (await client.expect_type("hello"))["user"] == "bob"
+        await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "after"})
+        await client.expect_type("subscribed", ref="after")
+        # A live sample (not history) of a real agent, published after the subscription.
+        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "agent-a")
+        await client.close()
+    finally:
+        slow.close()
 
 
 async def test_per_message_deflate_is_off_unless_switched_on(
@@ -217,12 +255,14 @@ def test_a_peer_that_never_answers_pings_is_dropped(stack: Stack, tokens: Tokens
         )
         silent.settimeout(10)
         started = time.monotonic()
-        received = b""
-        while chunk := silent.recv(65536):  # read, but never answer a ping
-            received += chunk
-        # The gateway pinged (opcode 0x89), got no pong, and closed the connection.
-        assert b"\x89" in received
-        assert time.monotonic() - started < 5
+        frames = read_until_closed(silent)  # read, but never answer a ping
+        elapsed = time.monotonic() - started
+        # The gateway pinged, got no pong, then closed: a close frame (1011) last, then the TCP close.
+        opcodes = [f.opcode for f in frames]
+        assert OP_PING in opcodes[:-1], opcodes
+        assert opcodes[-1] == OP_CLOSE, opcodes
+        assert frames[-1].close_code == 1011, frames[-1]
+        assert elapsed < 5
         silent.close()
     finally:
         gateway.stop()
