@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fleetdeck_common.jobstore import JOB_INDEX_SIZE
+from tests.support.jobs import collect_job, run_job
 from tests.support.procs import start_worker, wait_until
 from tests.support.rawws import raw_ws_that_never_reads
 from tests.support.stacks import (
@@ -33,33 +34,6 @@ pytestmark = pytest.mark.ssh
 
 def marker() -> str:
     return f"run-{uuid.uuid4().hex[:10]}"
-
-
-async def collect_job(client: WsClient, job: str, timeout: float = 60) -> tuple[list[Frame], Frame]:
-    """Every `result` of the job, in the order they arrive, and its `done` frame."""
-    results: list[Frame] = []
-
-    def collect(frame: Frame) -> bool:
-        if frame["type"] == "result" and frame["job"] == job:
-            results.append(frame)
-        return bool(frame["type"] == "done" and frame["job"] == job)
-
-    done = await client.expect(collect, timeout)
-    return results, done
-
-
-async def run_job(
-    client: WsClient, targets: str, command: str, timeout: float = 30, wait: float = 60
-) -> tuple[Frame, list[Frame], Frame]:
-    """Submit over /ws and collect the job frame, every result and the done frame."""
-    ref = uuid.uuid4().hex[:8]
-    await client.send(
-        {"type": "exec", "targets": targets, "command": command, "timeout": timeout, "ref": ref}
-    )
-    job = await client.expect(lambda f: f.get("ref") == ref)
-    assert job["type"] == "job", job
-    results, done = await collect_job(client, job["job"], wait)
-    return job, results, done
 
 
 @pytest.fixture
