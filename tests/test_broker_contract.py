@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from fleetdeck_common.broker import Broker, Submission, create_broker
+from fleetdeck_common.broker import Broker, Fenced, Submission, create_broker
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -159,12 +159,13 @@ async def test_ping(broker: Broker) -> None:
 
 
 async def test_a_lease_has_one_holder_and_fences_writes(broker: Broker, name: str) -> None:
-    lease, stream = name + ":lease", name + ":stream"
+    lease, stream, marker = name + ":lease", name + ":stream", name + ":written"
+    assert await broker.stream_add_fenced(stream, {"n": "0"}, lease, "a", marker, 1) is Fenced.NO_LEASE
     assert await broker.hold_lease(lease, "a", ttl=5)
     assert await broker.hold_lease(lease, "a", ttl=5)  # renewing is holding
     assert not await broker.hold_lease(lease, "b", ttl=5)
-    assert await broker.stream_add_fenced(stream, {"n": "1"}, lease, "a") is not None
-    assert await broker.stream_add_fenced(stream, {"n": "2"}, lease, "b") is None
+    assert await broker.stream_add_fenced(stream, {"n": "1"}, lease, "a", marker, 1) is Fenced.WRITTEN
+    assert await broker.stream_add_fenced(stream, {"n": "2"}, lease, "b", marker, 2) is Fenced.NOT_HOLDER
     await broker.release_lease(lease, "b")  # not b's to release
     assert not await broker.hold_lease(lease, "b", ttl=5)
     await broker.release_lease(lease, "a")
@@ -172,6 +173,29 @@ async def test_a_lease_has_one_holder_and_fences_writes(broker: Broker, name: st
     await asyncio.sleep(0.35)
     assert await broker.hold_lease(lease, "a", ttl=5)  # b's lease ran out
     assert [e.fields["n"] for e in await broker.stream_range(stream)] == ["1"]
+
+
+async def test_a_fenced_append_is_idempotent_by_position(broker: Broker, name: str) -> None:
+    """A retried append (say, after the publish that follows it failed) never stores twice."""
+    lease, stream, marker = name + ":lease", name + ":stream", name + ":written"
+    assert await broker.hold_lease(lease, "w", ttl=5)
+    outcomes = [
+        await broker.stream_add_fenced(stream, {"seq": str(seq)}, lease, "w", marker, seq)
+        for seq in (1, 1, 2, 3, 2, 3)
+    ]
+    assert outcomes == [
+        Fenced.WRITTEN,
+        Fenced.DUPLICATE,
+        Fenced.WRITTEN,
+        Fenced.WRITTEN,
+        Fenced.DUPLICATE,
+        Fenced.DUPLICATE,
+    ]
+    assert [e.fields["seq"] for e in await broker.stream_range(stream)] == ["1", "2", "3"]
+    await broker.expire(marker, 0.2)  # the marker keeps its retention when it moves on
+    assert await broker.stream_add_fenced(stream, {"seq": "4"}, lease, "w", marker, 4) is Fenced.WRITTEN
+    await asyncio.sleep(0.35)
+    assert await broker.get(marker) is None
 
 
 async def test_local_subscribers_share_one_redis_subscription(redis_url: str, name: str) -> None:
@@ -185,3 +209,13 @@ async def test_local_subscribers_share_one_redis_subscription(redis_url: str, na
         assert (await asyncio.wait_for(anext(first), 5)).data == "m"
         assert (await asyncio.wait_for(anext(second), 5)).data == "m"
     await observer.aclose()
+
+
+async def test_more_concurrent_calls_than_connections_wait_for_one_instead_of_failing(
+    redis_url: str, name: str
+) -> None:
+    """A burst bigger than the pool is queued, not reported as the broker being unreachable."""
+    async with create_broker(redis_url, connections=4, timeout=10) as broker:
+        await broker.set(name, "v")
+        values = await asyncio.gather(*(broker.get(name) for _ in range(300)))
+        assert values == ["v"] * 300

@@ -186,7 +186,7 @@ def test_exec_does_not_exit_0_when_the_worker_refuses_the_job(
         url = stack.gateway.url
         run = fleetdeck("exec", "127.0.0.2-3", "--url", url, "--token", tokens.operator, "--", "true")
         assert run.returncode == 1, run.stdout + run.stderr
-        assert "no host ran: refused by worker" in run.stdout and "outside the allowed targets" in run.stdout
+        assert "job error: refused by worker" in run.stdout and "outside the allowed targets" in run.stdout
 
 
 def test_all_succeeded_needs_every_host_ok() -> None:

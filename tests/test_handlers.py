@@ -173,3 +173,32 @@ async def test_label_selectors_pick_online_hosts_by_their_address(gateway: Gatew
     await send(gateway, alice, {"type": "exec", "targets": "@role=nothing", "command": "id", "ref": "n"})
     error = await frame_of(alice, "error")
     assert (error["code"], error["ref"]) == ("invalid_targets", "n")
+
+
+async def test_a_reconnect_storm_reads_each_hosts_history_once(gateway: Gateway) -> None:
+    hosts = [f"node{n:02d}" for n in range(51)]
+    store = HostStore(gateway.broker)
+    start = time.time() - 300
+    for i in range(300):
+        await store.publish([Observation(sample(h, start + i)) for h in hosts], 900)
+    await gateway.relay.presence.reload()
+    clients = [connected(gateway, VIEWER) for _ in range(60)]
+    received: dict[Client, list[str]] = {c: [] for c in clients}
+
+    async def drain(client: Client) -> None:  # what each socket's send loop does
+        while True:
+            received[client].extend(await client.outbox.take())
+
+    drains = [asyncio.create_task(drain(c)) for c in clients]
+    await asyncio.gather(*(send(gateway, c, {"type": "subscribe", "topics": ["cpu"]}) for c in clients))
+    await asyncio.sleep(0.05)
+    for task in drains:
+        task.cancel()
+    assert gateway.relay.history.loads == 51  # not 60 x 51
+    assert {sum(f.startswith('{"type":"history"') for f in received[c]) for c in clients} == {51}
+    for client in (clients[0], clients[-1]):
+        histories = [json.loads(f) for f in received[client] if f.startswith('{"type":"history"')]
+        assert sorted(f["host"] for f in histories) == hosts
+        assert {len(f["samples"]) for f in histories} == {300}
+        first = histories[0]["samples"]
+        assert [s["ts"] for s in first] == sorted(s["ts"] for s in first)

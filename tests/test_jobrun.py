@@ -8,8 +8,10 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.jobstore import JobStore
@@ -17,6 +19,7 @@ from fleetdeck_common.messages import Job, Outcome
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun, LeaseLost
 from fleetdeck_worker.ssh import SshOptions
+from tests.support.procs import RedisServer
 
 POLICY = TargetPolicy.from_entries(["127.0.0.0/8"])
 SSH = SshOptions(user="nobody")
@@ -91,3 +94,47 @@ async def test_a_worker_does_not_start_a_job_another_holds(store: JobStore) -> N
         await JobRun(store, job, "w-late", POLICY, SSH, 8, hosts).run()
     assert not hosts.ran
     assert (await store.read_results(job.job)).results == []
+
+
+async def test_a_job_whose_records_vanish_mid_run_ends_visibly_and_runs_nothing_twice(tmp_path: Path) -> None:
+    """Redis restarted without its data while a job ran: the worker writes back what it knows,
+    cancels what never started, and ends the job with an error that says what happened."""
+    redis = RedisServer(tmp_path)
+    redis.start()
+    try:
+        async with create_broker(redis.url) as broker:
+            store = JobStore(broker)
+            job = await new_job(store, "127.0.0.2-6", 5)
+            hosts = Hosts()
+            hosts.held = {"127.0.0.3", "127.0.0.4"}  # with two slots, .5 and .6 wait behind them
+            run = JobRun(store, job, "w-1", POLICY, SSH, 2, hosts, lease_ttl=1.5)
+            task = asyncio.create_task(run.run())
+            while len((await store.read_results(job.job)).results) < 1 or len(hosts.ran) < 3:
+                await asyncio.sleep(0.02)
+            wiper = aioredis.Redis.from_url(redis.url)
+            await wiper.flushall()
+            await wiper.aclose()
+            while not run.records_lost:  # noticed by the lease keeper within a third of the lease
+                await asyncio.sleep(0.05)
+            hosts.release.set()
+            await asyncio.wait_for(task, 10)
+            stored = await store.read_results(job.job)
+            record = await store.load(job.job)
+    finally:
+        redis.stop()
+    assert [r.seq for r in stored.results] == [1, 2, 3, 4, 5]
+    by_host = {r.host: r.status for r in stored.results}
+    assert by_host == {
+        "127.0.0.2": "ok",
+        "127.0.0.3": "ok",
+        "127.0.0.4": "ok",
+        "127.0.0.5": "cancelled",
+        "127.0.0.6": "cancelled",
+    }
+    assert set(hosts.ran) == {"127.0.0.2", "127.0.0.3", "127.0.0.4"} and set(hosts.ran.values()) == {1}
+    assert stored.done is not None and "lost this job's records" in (stored.done.error or "")
+    assert (
+        record is not None
+        and record.state == "cancelled"
+        and "lost this job's records" in (record.error or "")
+    )

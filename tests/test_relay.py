@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fleetdeck_common.broker import Fenced
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobstore import JobStore
@@ -99,7 +100,7 @@ async def test_a_watch_replays_after_its_seq_then_fills_a_gap_from_the_record(br
     await store.announce(job)
     assert await store.hold_lease(job.job, "w", 30)
     for seq in (1, 2, 3):
-        assert await store.append(numbered(job.job, seq), "w")
+        assert await store.append(numbered(job.job, seq), "w", seq) is Fenced.WRITTEN
     client = Client(VIEWER)
     relay.add(client)
     relay.watches.watch(client, job.job, after=1)
@@ -108,9 +109,9 @@ async def test_a_watch_replays_after_its_seq_then_fills_a_gap_from_the_record(br
         replayed += [json.loads(f)["seq"] for f in await asyncio.wait_for(client.outbox.take(), 2)]
     assert replayed == [2, 3]
     # Result 4 and `done` are stored, but `done` is seen live before 4 is: a gap, filled from the record.
-    assert await store.append(numbered(job.job, 4), "w")
+    assert await store.append(numbered(job.job, 4), "w", 4) is Fenced.WRITTEN
     finished = Done(job=job.job, summary={"ok": 4}, duration_ms=9)
-    assert await store.append(finished, "w")
+    assert await store.append(finished, "w", 5) is Fenced.WRITTEN
     relay.watches.deliver(finished)
     frames = await frames_until(client, "done")
     relay.watches.deliver(numbered(job.job, 4))  # arriving late, it is not sent again

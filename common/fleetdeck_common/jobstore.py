@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import topics
-from .broker import JobQueue, KeyValue, Leases, PubSub, StreamEntry, Submission
+from .broker import Fenced, JobQueue, KeyValue, Leases, PubSub, StreamEntry, Submission
 from .messages import Done, Job, Result, dump
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,11 @@ def _lease_key(job_id: str) -> str:
 
 def _cancel_key(job_id: str) -> str:
     return topics.key("job", job_id, "cancel")
+
+
+def _written_key(job_id: str) -> str:
+    """The last position written to the result stream: what makes a retried append harmless."""
+    return topics.key("job", job_id, "written")
 
 
 @dataclass
@@ -127,7 +132,7 @@ class JobStore:
 
     async def retain(self, job_id: str) -> None:
         """A finished job's record, results and marks are kept for JOB_RETENTION_SECONDS."""
-        for key in (_results_key(job_id), _started_key(job_id), _record_key(job_id)):
+        for key in (_results_key(job_id), _started_key(job_id), _record_key(job_id), _written_key(job_id)):
             await self._broker.expire(key, JOB_RETENTION_SECONDS)
 
     # --- cancelling --------------------------------------------------------------------------
@@ -173,19 +178,24 @@ class JobStore:
             out.last_id = entry.id
         return out
 
-    async def append(self, frame: Result | Done, owner: str) -> bool:
-        """Write to the job's result stream while `owner` holds the job's lease, then publish it
-        live; False, and nothing written, if the lease is someone else's."""
-        added = await self._broker.stream_add_fenced(
+    async def append(self, frame: Result | Done, owner: str, position: int) -> Fenced:
+        """Write a result (`position` = its seq) or the `done` (`position` = last seq + 1) to the
+        job's result stream while `owner` holds the job's lease, then publish it live.
+
+        Idempotent: appending at a position already written stores nothing (and publishes
+        again, which watchers skip by `seq`), so retrying after a failed publish is safe.
+        """
+        outcome = await self._broker.stream_add_fenced(
             _results_key(frame.job),
             {"kind": frame.type, "frame": dump(frame)},
             _lease_key(frame.job),
             owner,
+            _written_key(frame.job),
+            position,
         )
-        if added is None:
-            return False
-        await self._broker.publish(topics.RESULTS_CHANNEL, dump(frame))
-        return True
+        if outcome in (Fenced.WRITTEN, Fenced.DUPLICATE):
+            await self._broker.publish(topics.RESULTS_CHANNEL, dump(frame))
+        return outcome
 
     # --- running: leases and started marks ---------------------------------------------------
 

@@ -79,7 +79,8 @@ def service_main(
     setup_logging(settings.log_level, settings.log_json)
 
     async def main(stop: asyncio.Event) -> None:
-        async with create_broker(settings.redis_url) as broker:
+        broker = create_broker(settings.redis_url, settings.redis_connections, settings.broker_timeout)
+        async with broker:
             await serve(settings, broker, stop)
 
     run_until_signalled(main)

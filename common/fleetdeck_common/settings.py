@@ -33,6 +33,20 @@ class BrokerSettings(BaseSettings):
         validation_alias="REDIS_URL",
         description="broker URL: redis://[:password@]host:port/db, rediss:// (TLS), memory:// (one process)",
     )
+    redis_connections: int = Field(
+        50,
+        validation_alias="FLEETDECK_REDIS_CONNECTIONS",
+        ge=2,
+        le=10_000,
+        description="most Redis connections this process opens; more work waits for a free one",
+    )
+    broker_timeout: float = Field(
+        5.0,
+        validation_alias="FLEETDECK_BROKER_TIMEOUT",
+        gt=0,
+        le=300,
+        description="seconds any one broker call may take before it counts as the broker being away",
+    )
     log_level: str = Field("INFO", validation_alias="FLEETDECK_LOG_LEVEL", description="log level")
     log_json: bool = Field(
         False, validation_alias="FLEETDECK_LOG_JSON", description="log one JSON object per line"

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from fleetdeck_common.broker import BrokerUnavailable
+from fleetdeck_common.broker import BrokerUnavailable, Fenced
 from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
 from fleetdeck_common.jobstore import JobStore
@@ -67,6 +67,7 @@ class JobRun:
         self._lease_ttl = lease_ttl
         self.cancel_event = asyncio.Event()
         self.cancelled_by: str | None = None
+        self.records_lost = False
         self._results: list[Result] = []
         self._seq = 0
         self._write_lock = asyncio.Lock()
@@ -128,6 +129,7 @@ class JobRun:
         while True:
             await asyncio.sleep(self._lease_ttl / 3)
             try:
+                await self._check_records()
                 held = await self._store.hold_lease(self.job.job, self._worker, self._lease_ttl)
             except BrokerUnavailable:
                 continue  # the fenced writes decide; the lease may well outlive the outage
@@ -167,14 +169,66 @@ class JobRun:
             logger,
         )
 
-    async def _append(self, frame: Result | Done) -> None:
-        if not await self._store.append(frame, self._worker):
+    async def _append(self, frame: Result | Done, position: int) -> None:
+        """Write under the lease (the caller holds the write lock); LeaseLost if another worker
+        holds the job; the lease is taken back if it had merely lapsed or the broker lost it."""
+        outcome = await self._store.append(frame, self._worker, position)
+        if outcome is Fenced.NO_LEASE:
+            await self._regain_lease()
+            outcome = await self._store.append(frame, self._worker, position)
+        if outcome is Fenced.NOT_HOLDER:
             raise LeaseLost(f"job {self.job.job} was taken over by another worker")
+        if outcome is Fenced.NO_LEASE:
+            raise BrokerUnavailable("the job's lease vanished again")  # retried
+
+    async def _regain_lease(self) -> None:
+        job_id = self.job.job
+        if await self._store.load(job_id) is None:
+            await self._restore_lost_records()
+            return
+        if not await self._store.hold_lease(job_id, self._worker, self._lease_ttl):
+            raise LeaseLost(f"job {job_id} was taken over by another worker")
+        # Holding it again, check nobody ran the job while the lease had lapsed.
+        stored = await self._store.read_results(job_id)
+        if stored.done is not None or max((r.seq for r in stored.results), default=0) != self._seq:
+            await self._store.release_lease(job_id, self._worker)
+            raise LeaseLost(f"job {job_id} was taken over by another worker while its lease had lapsed")
+        logger.warning(
+            "job %s: this worker's lease had lapsed; nobody else ran the job; it took it back", job_id
+        )
+
+    async def _restore_lost_records(self) -> None:
+        """The broker lost the job (Redis restarted without its data): write back what this worker
+        knows, stop what has not run, and end the job saying so. Nothing runs twice: no other
+        worker can have the job, since its queue entry went with the rest."""
+        job_id = self.job.job
+        if self.records_lost:
+            return
+        self.records_lost = True
+        logger.error(
+            "job %s: its records vanished from the broker (did Redis restart without its data?); "
+            "%d results are written back from this worker's memory and the hosts not yet run are "
+            "cancelled",
+            job_id,
+            len(self._results),
+        )
+        self.cancel("fleetdeck (the broker lost this job's records)")
+        if not await self._store.hold_lease(job_id, self._worker, self._lease_ttl):
+            raise LeaseLost(f"job {job_id} was taken by another worker after the broker lost it")
+        await self._store.announce(self.job.model_copy(update={"state": "running"}))
+        for result in self._results:
+            await self._store.append(result, self._worker, result.seq)
+
+    async def _check_records(self) -> None:
+        """Notice a broker that lost the job even while no result is being written."""
+        if not self.records_lost and await self._store.load(self.job.job) is None:
+            async with self._write_lock:
+                await self._restore_lost_records()
 
     async def _report(self, host: str, outcome: Outcome) -> None:
         async with self._write_lock:
             result = Result.of(self.job.job, self._seq + 1, host, outcome)
-            await persist(f"writing the result of {host}", lambda: self._append(result), logger)
+            await persist(f"writing the result of {host}", lambda: self._append(result, result.seq), logger)
             self._seq = result.seq
             self._results.append(result)
 
@@ -199,7 +253,16 @@ class JobRun:
                 "error": error,
             }
         )
-        await persist("writing the job's end", lambda: self._append(done), logger)
+        if self.records_lost:
+            error = error or (
+                "the broker lost this job's records while it ran (did Redis restart without its "
+                f"data?); worker {self._worker} wrote back the results of the hosts that had run, "
+                "and the others were not run"
+            )
+            done = done.model_copy(update={"error": error})
+            final = final.model_copy(update={"error": error})
+        async with self._write_lock:
+            await persist("writing the job's end", lambda: self._append(done, self._seq + 1), logger)
         await persist("updating the job record", lambda: self._store.announce(final), logger)
         try:
             await self._store.retain(job_id)

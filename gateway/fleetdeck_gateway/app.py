@@ -10,11 +10,11 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from fleetdeck_common.broker import Broker, create_broker
+from fleetdeck_common.broker import Broker, BrokerUnavailable, create_broker
 
 from . import api
 from .settings import GatewaySettings
@@ -34,6 +34,19 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+# Served instead of the dashboard while the broker does not answer: a clear page, never a 500.
+BROKER_AWAY_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<title>fleetdeck: broker unreachable</title></head>
+<body style="font-family: sans-serif; background: #0d1117; color: #c9d1d9; padding: 2em">
+<h1>fleetdeck cannot reach its broker</h1>
+<p>The gateway is running, but Redis does not answer, so it cannot check your session or show the
+fleet. This page tries again every 5 seconds. Running jobs continue on the workers, and their
+results are kept for you.</p>
+</body></html>
+"""
 
 
 def find_web_dir(configured: Path | None) -> Path:
@@ -69,12 +82,19 @@ def create_app(
 ) -> Starlette:
     """The ASGI app; pass a broker to share one (as `fleetdeck up` does), else one is made from settings."""
     owns_broker = broker is None
-    the_broker = broker or create_broker(settings.redis_url)
+    the_broker = broker or create_broker(
+        settings.redis_url, settings.redis_connections, settings.broker_timeout
+    )
     gateway = Gateway(settings, the_broker, tokens or TokenStore(settings.tokens_file))
     web = find_web_dir(settings.web_dir)
 
     async def index(request: Request) -> Response:
-        identity, _ = await gateway.auth.identify(request)
+        try:
+            identity, _ = await gateway.auth.identify(request)
+        except BrokerUnavailable:
+            return HTMLResponse(
+                BROKER_AWAY_PAGE, status_code=503, headers=PAGE_HEADERS | {"Retry-After": "5"}
+            )
         if identity is None:
             return RedirectResponse("/login", status_code=303)
         return FileResponse(web / "index.html", headers=PAGE_HEADERS)

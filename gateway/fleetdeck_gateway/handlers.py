@@ -7,7 +7,6 @@ from fleetdeck_common.messages import (
     ChatSend,
     ClientFrame,
     Exec,
-    History,
     ProtocolError,
     Subscribe,
     Subscribed,
@@ -19,7 +18,6 @@ from fleetdeck_common.messages import (
 from .clients import Client
 from .state import Gateway
 
-HISTORY_SAMPLES_SENT = 900
 RECENT_JOBS_SENT = 20
 
 
@@ -85,10 +83,10 @@ async def _subscribe(frame: Subscribe, client: Client, gateway: Gateway) -> None
     scope = sorted(client.cpu_hosts) if client.cpu_hosts is not None else None
     client.outbox.put(dump(Subscribed(topics=sorted(client.topics), hosts=scope, ref=frame.ref)))
     for host in history:
-        samples = await gateway.hosts.history(host, HISTORY_SAMPLES_SENT)
+        encoded = await relay.history.frame(host)
         if not await client.outbox.wait_room():
             return
-        client.outbox.put(dump(History(host=host, samples=samples)))
+        client.outbox.put(encoded)
     for topic in new:
         if topic == "hosts":
             client.outbox.put_latest("hosts", relay.presence.frame())

@@ -21,6 +21,7 @@ from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
 
 from .clients import Client, Clients
 from .fleet import FleetView
+from .history import HistoryCache
 from .jobwatch import JobWatches
 from .metrics import GatewayMetrics
 from .presencesync import PresenceSync
@@ -44,6 +45,7 @@ class Relay:
         self.watches = JobWatches(jobs, self.clients)
         self.presence = PresenceSync(hosts, self.clients, forget_after)
         self.fleet = FleetView(self.presence.presence, self.clients)
+        self.history = HistoryCache(hosts)
         self.presence.on_change = self.fleet.changed
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -76,6 +78,7 @@ class Relay:
             next_tick = max(next_tick + self._fleet_tick, loop.time())
             await asyncio.sleep(next_tick - loop.time())
             self.fleet.tick()
+            self.history.sweep()
 
     async def _relay(self) -> None:
         async with self._broker.subscribe(topics.GATEWAY_CHANNELS) as events:
@@ -90,6 +93,7 @@ class Relay:
             sample = CpuSample.model_validate_json(event.data)
             self.presence.observe(sample)
             self.fleet.observe(sample)
+            self.history.observe(sample.host, event.data)
             self.clients.send_sample(sample.host, event.data)
         elif event.channel == topics.CHAT_CHANNEL:
             self.clients.send_topic("chat", dump(Chat.model_validate_json(event.data)))

@@ -67,10 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "exec",
         help="run a command on hosts through a gateway",
-        usage="fleetdeck exec [--url URL] [--token TOKEN] [--timeout SECONDS] [--json] TARGETS -- COMMAND...",
+        usage="fleetdeck exec [--url URL] [--token TOKEN] [--timeout SECONDS] [--deadline SECONDS] [--json] "
+        "TARGETS -- COMMAND...",
         description="Run COMMAND on every host of TARGETS through a gateway; one line per host as it "
         "finishes, then hosts grouped by identical output. Exit 0 only if every host "
-        "succeeded, 1 if any did not, 2 if the gateway refused, 3 if it cannot be reached.",
+        "succeeded, 1 if any did not, 2 if the gateway refused, 3 if it cannot be reached, "
+        "4 if the deadline passed first.",
     )
     run.add_argument("targets", help="target expression, e.g. '10.0.0.1-100,!10.0.0.7'")
     run.add_argument(
@@ -88,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=os.environ.get("FLEETDECK_EXEC_TIMEOUT", "30"),
         help="seconds the command may run per host [env FLEETDECK_EXEC_TIMEOUT; default 30]",
+    )
+    run.add_argument(
+        "--deadline",
+        type=_seconds,
+        default=os.environ.get("FLEETDECK_EXEC_DEADLINE"),
+        help="give up waiting for the job after this many seconds, exit 4 [env FLEETDECK_EXEC_DEADLINE; "
+        "default: the timeout once per 64 hosts, plus 5 minutes]",
     )
     run.add_argument(
         "--json",
@@ -142,6 +151,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("exec needs --token or FLEETDECK_TOKEN")
     sys.exit(
         asyncio.run(
-            run_exec(args.url, args.token, args.targets, " ".join(command), args.timeout, as_json=args.json)
+            run_exec(
+                args.url,
+                args.token,
+                args.targets,
+                " ".join(command),
+                args.timeout,
+                as_json=args.json,
+                deadline=args.deadline,
+            )
         )
     )

@@ -19,6 +19,8 @@ EXIT_ALL_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_UNREACHABLE = 3
+EXIT_GAVE_UP = 4
+HOSTS_PER_WAVE = 64  # the worker's default concurrency: how the default deadline is sized
 
 _ANSI: dict[Tone, str] = {"good": "32", "bad": "31", "slow": "33", "unreachable": "35", "muted": "90"}
 
@@ -45,7 +47,7 @@ def format_summary(done: Done, colour: bool) -> list[str]:
     counts = ", ".join(f"{status} {count}" for status, count in done.summary.items())
     lines = [f"--- {sum(done.summary.values())} hosts in {done.duration_ms / 1000:.1f}s: {counts}"]
     if done.error:
-        lines.append(_paint(f"no host ran: {_printable(done.error)}", "error", colour))
+        lines.append(_paint(f"job error: {_printable(done.error)}", "error", colour))
     for group in done.groups:
         header = f"{group.hosts} ({group.count}) {group.status}"
         lines.append(_paint(header, group.status, colour))
@@ -170,9 +172,42 @@ async def run_exec(
     out: TextIO = sys.stdout,
     retries: int = 10,
     as_json: bool = False,
+    deadline: float | None = None,
 ) -> int:
+    """Run the job and follow it to its end, or give up after `deadline` seconds (default: long
+    enough for every host to time out in waves of 64, plus five minutes)."""
     state = ExecState()
     output: Output = JsonOutput(out) if as_json else TextOutput(out)
+    follow = _follow(url, token, targets, command, timeout, state, output, retries)
+    limit = deadline
+    if limit is None:
+        limit = timeout * 2 + 300.0  # until the job frame says how many hosts there are
+    task = asyncio.ensure_future(follow)
+    started = asyncio.get_running_loop().time()
+    while not task.done():
+        waited = asyncio.get_running_loop().time() - started
+        if deadline is None and state.hosts:
+            limit = timeout * -(-state.hosts // HOSTS_PER_WAVE) + 300.0
+        if waited >= limit:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            job = f" (job {state.job} may still be running: GET /api/jobs/{state.job})" if state.job else ""
+            print(f"fleetdeck exec: gave up waiting after {limit:.0f}s{job}", file=sys.stderr)
+            return EXIT_GAVE_UP
+        await asyncio.wait({task}, timeout=min(1.0, limit - waited))
+    return task.result()
+
+
+async def _follow(
+    url: str,
+    token: str,
+    targets: str,
+    command: str,
+    timeout: float,
+    state: ExecState,
+    output: Output,
+    retries: int,
+) -> int:
     attempt = 0
     while True:
         first: dict[str, Any] = (

@@ -8,6 +8,7 @@ from .base import (
     BrokerUnavailable,
     Connection,
     Event,
+    Fenced,
     HashSet,
     JobQueue,
     KeyValue,
@@ -27,6 +28,7 @@ __all__ = [
     "BrokerUnavailable",
     "Connection",
     "Event",
+    "Fenced",
     "HashSet",
     "JobQueue",
     "KeyValue",
@@ -53,8 +55,12 @@ def check_url(url: str) -> str:
     return url
 
 
-def create_broker(url: str) -> Broker:
-    """`memory://` for one process, `redis://`, `rediss://` or `unix://` for a fleet."""
+def create_broker(url: str, connections: int = 50, timeout: float = 5.0) -> Broker:
+    """`memory://` for one process, `redis://`, `rediss://` or `unix://` for a fleet.
+
+    `connections` caps the Redis connection pool (a call waits for a free one); `timeout` bounds
+    every call, so nothing hangs for the length of an outage.
+    """
     check_url(url)
     if url.startswith(MEMORY_SCHEME):
         from .memory import MemoryBroker
@@ -62,4 +68,4 @@ def create_broker(url: str) -> Broker:
         return MemoryBroker()
     from .redis import RedisBroker
 
-    return RedisBroker(url)
+    return RedisBroker(url, connections=connections, timeout=timeout)

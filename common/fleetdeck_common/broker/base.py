@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 
@@ -168,6 +169,15 @@ class JobQueue(Protocol):
     async def group_ack(self, stream: str, group: str, entry_id: str) -> None: ...
 
 
+class Fenced(Enum):
+    """What a fenced append did."""
+
+    WRITTEN = "written"
+    DUPLICATE = "duplicate"  # an entry at this position was written before: a retry, nothing added
+    NOT_HOLDER = "not_holder"  # someone else holds the lease
+    NO_LEASE = "no_lease"  # nobody holds it: it expired, or the broker lost its data
+
+
 class Leases(Protocol):
     """One owner at a time, and writes fenced by it."""
 
@@ -180,9 +190,11 @@ class Leases(Protocol):
         ...
 
     async def stream_add_fenced(
-        self, stream: str, fields: Mapping[str, str], lease: str, owner: str
-    ) -> str | None:
-        """Append only while `owner` holds `lease` (atomically); None if it does not."""
+        self, stream: str, fields: Mapping[str, str], lease: str, owner: str, marker: str, position: int
+    ) -> Fenced:
+        """Append only while `owner` holds `lease`, and only if `position` is past the last
+        position written (kept in `marker`): checked and written in one step, so a retried
+        append never adds an entry twice."""
         ...
 
 

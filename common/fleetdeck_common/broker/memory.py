@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import Broker, Event, HashSet, Publish, PushCapped, StreamEntry, Submission, Write
+from .base import Broker, Event, Fenced, HashSet, Publish, PushCapped, StreamEntry, Submission, Write
 from .fanout import Fanout
 
 
@@ -253,8 +253,18 @@ class MemoryBroker:
             await self.delete(key)
 
     async def stream_add_fenced(
-        self, stream: str, fields: Mapping[str, str], lease: str, owner: str
-    ) -> str | None:
-        if await self.get(lease) != owner:
-            return None
-        return await self.stream_add(stream, fields)
+        self, stream: str, fields: Mapping[str, str], lease: str, owner: str, marker: str, position: int
+    ) -> Fenced:
+        holder = await self.get(lease)
+        if holder is None:
+            return Fenced.NO_LEASE
+        if holder != owner:
+            return Fenced.NOT_HOLDER
+        if position <= int(await self.get(marker) or 0):
+            return Fenced.DUPLICATE
+        await self.stream_add(stream, fields)
+        deadline = self._deadlines.get(marker)
+        self._values[marker] = str(position)  # like SET KEEPTTL
+        if deadline is not None:
+            self._deadlines[marker] = deadline
+        return Fenced.WRITTEN

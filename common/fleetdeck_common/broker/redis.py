@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -20,6 +22,7 @@ from .base import (
     Broker,
     BrokerUnavailable,
     Event,
+    Fenced,
     HashSet,
     Publish,
     PushCapped,
@@ -58,26 +61,39 @@ redis.call('PUBLISH', ARGV[5], ARGV[1])
 return 1
 """
 _FENCED_XADD = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+local holder = redis.call('GET', KEYS[1])
+if holder == false then return -2 end
+if holder ~= ARGV[1] then return -1 end
+if tonumber(ARGV[2]) <= tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[3], ARGV[2], 'KEEPTTL')
+return 1
 """
+_FENCED = {1: Fenced.WRITTEN, 0: Fenced.DUPLICATE, -1: Fenced.NOT_HOLDER, -2: Fenced.NO_LEASE}
 
 # How long a blocking stream read may wait; the socket timeout must stay above it.
 MAX_BLOCK_SECONDS = 2.0
 
 
 class RedisBroker:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connections: int = 50, timeout: float = 5.0) -> None:
         self.reconnects = 0
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
+        self._timeout = timeout
+        self._down_since: float | None = None
+        # A blocking pool: a call waits (up to its timeout) for a free connection instead of
+        # failing, so a burst of work is queued rather than reported as an outage.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=connections,
+            timeout=timeout * 0.8,  # before the call's own deadline, so the error says why
             decode_responses=True,
-            retry=Retry(EqualJitterBackoff(cap=1.0, base=0.05), retries=3),
+            retry=Retry(EqualJitterBackoff(cap=0.5, base=0.05), retries=2),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            socket_connect_timeout=2.0,
-            socket_timeout=MAX_BLOCK_SECONDS + 8.0,
+            socket_connect_timeout=min(2.0, timeout),
+            socket_timeout=MAX_BLOCK_SECONDS + timeout,
             health_check_interval=15,
         )
+        self._client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._fanout = Fanout()
         self._pubsub: PubSub | None = None
         self._pubsub_lock = asyncio.Lock()
@@ -102,11 +118,30 @@ class RedisBroker:
         await self._close_pubsub()
         await self._client.aclose()
 
-    async def _call(self, awaitable: Awaitable[T]) -> T:
+    async def _call(self, awaitable: Awaitable[T], extra_time: float = 0.0) -> T:
+        """Every command goes through here: bounded in time, outages logged once each way."""
         try:
-            return await awaitable
+            result = await asyncio.wait_for(awaitable, self._timeout + extra_time)
+        except TimeoutError as exc:
+            self._went_down(f"no answer within {self._timeout:g}s")
+            raise BrokerUnavailable(f"Redis did not answer within {self._timeout:g}s") from exc
         except _TRANSIENT as exc:
+            if "No connection available" in str(exc):
+                # Redis is fine; this process has every pooled connection busy.
+                raise BrokerUnavailable(
+                    f"every Redis connection of this process stayed busy for {self._timeout:g}s"
+                ) from exc
+            self._went_down(str(exc))
             raise BrokerUnavailable(f"Redis unreachable: {exc}") from exc
+        if self._down_since is not None:
+            logger.warning("Redis answers again (after %.1fs)", time.monotonic() - self._down_since)
+            self._down_since = None
+        return result
+
+    def _went_down(self, why: str) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.warning("Redis unreachable (%s); retrying quietly until it answers", why)
 
     async def ping(self) -> bool:
         try:
@@ -262,7 +297,8 @@ class RedisBroker:
                 await self._call(
                     self._client.xreadgroup(
                         group, consumer, {stream: ">"}, count=count, block=block_ms or None
-                    )
+                    ),
+                    extra_time=block_ms / 1000,
                 ),
             )
         except ResponseError as exc:
@@ -288,11 +324,20 @@ class RedisBroker:
         return [StreamEntry(i, f) for i, f in reply[1] if f is not None]
 
     async def group_touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
-        if ids:
+        if not ids:
+            return
+        try:
             await self._call(self._client.xclaim(stream, group, consumer, 0, list(ids), justid=True))
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise  # a lost group (Redis restarted empty) has nothing left to keep
 
     async def group_ack(self, stream: str, group: str, entry_id: str) -> None:
-        await self._call(self._client.xack(stream, group, entry_id))
+        try:
+            await self._call(self._client.xack(stream, group, entry_id))
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise  # a lost group has nothing left to acknowledge
 
     async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
         held = await self._call(self._client.eval(_HOLD_LEASE, 1, key, owner, int(ttl * 1000)))
@@ -302,8 +347,10 @@ class RedisBroker:
         await self._call(self._client.eval(_RELEASE_LEASE, 1, key, owner))
 
     async def stream_add_fenced(
-        self, stream: str, fields: Mapping[str, str], lease: str, owner: str
-    ) -> str | None:
+        self, stream: str, fields: Mapping[str, str], lease: str, owner: str, marker: str, position: int
+    ) -> Fenced:
         flat = [item for pair in fields.items() for item in pair]
-        added = await self._call(self._client.eval(_FENCED_XADD, 2, lease, stream, owner, *flat))
-        return cast(str | None, added)
+        outcome = await self._call(
+            self._client.eval(_FENCED_XADD, 3, lease, stream, marker, owner, position, *flat)
+        )
+        return _FENCED[int(outcome)]

@@ -1,6 +1,7 @@
 """One retry policy for broker calls that must not be given up: jittered exponential backoff.
 
-An outage is logged once when it starts and once when it ends, not at every attempt.
+The broker itself logs an outage once when it starts and once when it ends; here each retried
+call only notes, at debug level, what waited for it.
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ async def persist(
 
     def log_outage(state: RetryCallState) -> None:
         if state.attempt_number == 1 and state.outcome is not None:
-            logger.warning(
-                "%s failed (%s); retrying until the broker answers", what, state.outcome.exception()
-            )
+            logger.debug("%s failed (%s); retrying until the broker answers", what, state.outcome.exception())
 
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(BrokerUnavailable),
@@ -55,5 +54,5 @@ async def persist(
             raise Stopped(what) from None
         raise
     if attempts > 1:
-        logger.info("%s succeeded after %d attempts", what, attempts)
+        logger.debug("%s succeeded after %d attempts", what, attempts)
     return result
