@@ -67,3 +67,22 @@ def test_group_output_is_cut_for_the_summary_but_grouping_uses_all_of_it() -> No
     assert len(groups) == 2
     assert all(len(g.output) == 2000 and g.output_truncated for g in groups)
     assert not group_outputs([result("127.0.0.2", out="short")])[0].output_truncated
+
+
+def test_outputs_that_differ_only_by_the_hosts_own_name_fall_in_one_group() -> None:
+    refused = [
+        result(f"127.0.0.{n}", "unreachable", code=None).model_copy(
+            update={"error": f"Connect call failed ('127.0.0.{n}', 22)"}
+        )
+        for n in range(2, 21)
+    ]
+    greeting = [result(h, "ok", f"hello from {h}\n") for h in ("web01", "web02", "web10")]
+    same = [result(h, "ok", "same\n") for h in ("db1", "db2")]
+    groups = {g.hosts: g for g in group_outputs(refused + greeting + same)}
+    assert groups["127.0.0.[2-20]"].count == 19
+    assert groups["127.0.0.[2-20]"].output == "Connect call failed ('{host}', 22)"
+    assert groups["web[01-02,10]"].output == "hello from {host}\n"
+    assert groups["db[1-2]"].output == "same\n"  # identical outputs are shown as they are
+    # A host named inside another host's output is not that host's own name.
+    other = [result("127.0.0.1", "ok", "peer 127.0.0.10\n"), result("127.0.0.10", "ok", "peer 127.0.0.10\n")]
+    assert len(group_outputs(other)) == 2

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleetdeck_common.grouping import targets_expression
-from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
+from fleetdeck_common.grouping import fold_hosts, targets_expression
+from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets, parse_labels, sort_hosts
 
 OPEN = TargetPolicy.from_entries(["0.0.0.0/0", "::/0", "*.example.com", "db1"], max_hosts=1024)
 LOOPBACK = TargetPolicy.from_entries(["127.0.0.0/8"], max_hosts=1024)
@@ -133,3 +133,84 @@ def test_result_is_sorted_unique_and_respects_exclusions(include: list[str], exc
 @given(st.sets(ipv4, min_size=1, max_size=80))
 def test_folded_expression_expands_back_to_the_same_hosts(hosts: set[str]) -> None:
     assert set(expand_targets(targets_expression(hosts), OPEN)) == hosts
+
+
+def test_node_sets_expand_like_clustershell() -> None:
+    names = TargetPolicy.from_entries(
+        ["*.example.com", "10.0.0.0/24", *[f"web{n:02d}" for n in range(1, 21)]]
+    )
+    assert expand_targets("web[01-03]", names) == ["web01", "web02", "web03"]
+    assert expand_targets("10.0.0.[1-3,42]", names) == ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.42"]
+    assert expand_targets("n[1-2]-[a,b].example.com", names) == [
+        "n1-a.example.com",
+        "n1-b.example.com",
+        "n2-a.example.com",
+        "n2-b.example.com",
+    ]
+    assert expand_targets("web[01-20],!web[02-19] 10.0.0.5", names) == ["10.0.0.5", "web01", "web20"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("web[a-c]", "not a number, a range of numbers or a word"),
+        ("web[3-1]", "ends before it starts"),
+        ("web[1-2", "brackets hold numbers"),
+        ("10.0.0.[1-300]", "10.0.0.256: not a valid IP address"),
+        ("@role", "a label selector is @key=value"),
+    ],
+)
+def test_bad_node_sets_and_selectors_are_named(expression: str, reason: str) -> None:
+    with pytest.raises(TargetError) as caught:
+        expand_targets(expression, TargetPolicy.from_entries(["0.0.0.0/0"]), labels=lambda k, v: [])
+    assert reason in str(caught.value) and caught.value.term == expression
+
+
+def test_hosts_sort_naturally_addresses_first() -> None:
+    assert sort_hosts(["web10", "127.0.0.10", "web2", "127.0.0.2", "db1", "::1"]) == [
+        "127.0.0.2",
+        "127.0.0.10",
+        "::1",
+        "db1",
+        "web2",
+        "web10",
+    ]
+
+
+def test_label_selectors_ask_the_lookup_and_combine_with_exclusions() -> None:
+    policy = TargetPolicy.from_entries(["127.0.0.0/8"])
+    online = {("role", "web"): ["127.0.0.2", "127.0.0.3"], ("dc", "eu"): ["127.0.0.3"]}
+    hosts = expand_targets(
+        "@role=web,!@dc=eu,127.0.0.9", policy, lambda key, value: online.get((key, value), [])
+    )
+    assert hosts == ["127.0.0.2", "127.0.0.9"]
+    with pytest.raises(TargetError, match="not available here"):
+        expand_targets("@role=web", policy)  # a worker resolves nothing: the gateway did
+    with pytest.raises(TargetError, match="outside the allowed"):
+        expand_targets("@role=web", policy, lambda key, value: ["10.0.0.1"])
+
+
+def test_labels_parse_from_the_setting() -> None:
+    assert parse_labels("role=web, dc=eu-west,zone=a:b/c") == {
+        "role": "web",
+        "dc": "eu-west",
+        "zone": "a:b/c",
+    }
+    assert parse_labels("") == {}
+    with pytest.raises(ValueError, match="'role' is not key=value"):
+        parse_labels("role")
+
+
+@given(
+    st.sets(st.integers(min_value=1, max_value=254), min_size=1, max_size=40),
+    st.sets(st.integers(min_value=0, max_value=120), max_size=40),
+    st.sampled_from([1, 2, 3]),
+)
+def test_what_fleetdeck_prints_as_a_host_set_is_valid_input(
+    octets: set[int], numbers: set[int], width: int
+) -> None:
+    hosts = [f"127.0.0.{o}" for o in octets] + [f"web{n:0{width}d}" for n in numbers]
+    policy = TargetPolicy.from_entries(
+        ["127.0.0.0/8", *{h for h in hosts if h.startswith("web")}], max_hosts=500
+    )
+    assert expand_targets(fold_hosts(hosts), policy) == sort_hosts(hosts)

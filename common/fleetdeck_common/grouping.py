@@ -10,7 +10,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from .messages import HOST_STATUSES, OutputGroup, Result
+from .messages import HOST_STATUSES, HostStatus, OutputGroup, Result
 from .targets import sort_hosts
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
@@ -91,28 +91,44 @@ def result_output(result: Result) -> str:
 
 
 GROUP_OUTPUT_CHARS = 2000
+HOST_PLACEHOLDER = "{host}"
+
+
+def generalise(text: str, host: str) -> str:
+    """`text` with the host's own name or address written as {host}, so outputs that differ only
+    by it (`connection refused on 127.0.0.7`, `hello from web01`) compare equal."""
+    return re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])(?!\.\w)", HOST_PLACEHOLDER, text)
 
 
 def group_outputs(results: Sequence[Result], output_chars: int = GROUP_OUTPUT_CHARS) -> list[OutputGroup]:
     """Hosts with the same status, exit code and output, biggest group first.
 
-    Hosts are grouped on their whole output; each group shows only its first `output_chars`
-    characters, so the summary stays small (every host's full output is in its result).
+    Hosts are grouped on their whole output, with each host's own name or address taken as
+    equal; a group whose outputs differ only by it shows them with {host}. Each group shows only
+    its first `output_chars` characters, so the summary stays small (every host's full output is
+    in its result).
     """
-    groups: dict[tuple[str, int | None, str], list[str]] = defaultdict(list)
+    groups: dict[tuple[HostStatus, int | None, str], list[str]] = defaultdict(list)
+    raw_outputs: dict[tuple[HostStatus, int | None, str], set[str]] = defaultdict(set)
     for result in results:
-        groups[(result.status, result.exit_code, result_output(result))].append(result.host)
-    folded = [
-        OutputGroup(
-            hosts=fold_hosts(hosts),
-            count=len(hosts),
-            status=status,
-            exit_code=code,
-            output=output[:output_chars],
-            output_truncated=len(output) > output_chars,
+        raw = result_output(result)
+        key = (result.status, result.exit_code, generalise(raw, result.host))
+        groups[key].append(result.host)
+        raw_outputs[key].add(raw)
+    folded = []
+    for key, hosts in groups.items():
+        status, code, general = key
+        output = next(iter(raw_outputs[key])) if len(raw_outputs[key]) == 1 else general
+        folded.append(
+            OutputGroup(
+                hosts=fold_hosts(hosts),
+                count=len(hosts),
+                status=status,
+                exit_code=code,
+                output=output[:output_chars],
+                output_truncated=len(output) > output_chars,
+            )
         )
-        for (status, code, output), hosts in groups.items()
-    ]
     return sorted(folded, key=lambda g: (-g.count, g.status, g.hosts))
 
 

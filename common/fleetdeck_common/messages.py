@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Topic = Literal["cpu", "hosts", "chat", "jobs", "fleet"]
 Role = Literal["viewer", "operator"]
@@ -112,6 +120,15 @@ class ExecRequest(_Frame):
     command: Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_CHARS)]
     timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] = DEFAULT_TIMEOUT_SECONDS
 
+    @field_validator("command")
+    @classmethod
+    def _runnable(cls, command: str) -> str:
+        if not command.strip():
+            raise ValueError("the command is blank: nothing to run")
+        if "\x00" in command:
+            raise ValueError("the command contains a NUL byte, which no shell can run")
+        return command
+
 
 class Exec(ExecRequest):
     type: Literal["exec"]
@@ -157,7 +174,7 @@ def describe_validation_error(exc: ValidationError, skip_first: bool = False) ->
     for err in exc.errors()[:3]:
         loc = err["loc"][1:] if skip_first else err["loc"]
         where = ".".join(str(p) for p in loc) or "frame"
-        parts.append(f"{where}: {err['msg']}")
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 

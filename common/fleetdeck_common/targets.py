@@ -18,7 +18,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SEPARATORS = re.compile(r"[\s,]")
-_NODESET = re.compile(r"\[([0-9][0-9,-]*)\]")  # web[01-20], 10.0.0.[1-40,42]; never [fd00::1]
+_NODESET = re.compile(r"\[([0-9A-Za-z][0-9A-Za-z,-]*)\]")  # web[01-20], 10.0.0.[1-40,42], db[1-3]-[a,b]
 _LABEL_KEY = r"[A-Za-z0-9_.-]{1,63}"
 _LABEL_VALUE = r"[A-Za-z0-9_.:/-]{1,253}"
 _SELECTOR = re.compile(rf"^@({_LABEL_KEY})=({_LABEL_VALUE})$")
@@ -163,12 +163,16 @@ def _network_hosts(term: str, net: IPNetwork, limit: int, every_address: bool) -
 
 
 def _nodeset_items(term: str, inner: str) -> list[str]:
-    """`01-03,7` -> ['01', '02', '03', '7']: numbers zero-padded to the width they are written in."""
+    """`01-03,7,b` -> ['01', '02', '03', '7', 'b']: numbers zero-padded to the width they are
+    written in; words as they are."""
     items: list[str] = []
     for part in inner.split(","):
         low, sep, high = part.partition("-")
-        if not low.isdigit() or (sep and not high.isdigit()):
-            raise TargetError(term, f"[{inner}]: {part!r} is not a number or a range of numbers")
+        if not sep and low.isalnum() and low.isascii():
+            items.append(low)
+            continue
+        if not low.isdigit() or not high.isdigit():
+            raise TargetError(term, f"[{inner}]: {part!r} is not a number, a range of numbers or a word")
         start, end = int(low), int(high) if sep else int(low)
         if end < start:
             raise TargetError(term, f"[{inner}]: range {part} ends before it starts")
@@ -188,7 +192,10 @@ def expand_nodeset(term: str, limit: int) -> list[str]:
         names = [f"{name}{prefix}{item}" for name in names for item in items]
         rest = rest[match.end() :]
     if "[" in rest or "]" in rest:
-        raise TargetError(term, "brackets must hold numbers and ranges, as in web[01-20] or 10.0.0.[1-40,42]")
+        raise TargetError(
+            term,
+            "brackets hold numbers, ranges and words: web[01-20], 10.0.0.[1-40,42], db[1-3]-[a,b]",
+        )
     return [name + rest for name in names]
 
 

@@ -76,7 +76,7 @@ class Fleet:
             "FLEETDECK_KNOWN_HOSTS": str(self.known_hosts),
             "FLEETDECK_SSH_PORT": str(self.port),
             "FLEETDECK_SSH_USER": "root",
-            "FLEETDECK_SSH_CONNECT_TIMEOUT": "2",
+            "FLEETDECK_SSH_CONNECT_TIMEOUT": "5",  # room for handshakes on a busy machine
             "FLEETDECK_CLAIM_IDLE": "2",
             "FLEETDECK_ALLOWED_TARGETS": "127.0.0.0/8",
         }
