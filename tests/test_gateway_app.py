@@ -56,7 +56,7 @@ def test_protocol_values_are_served_from_the_one_definition(app: App) -> None:
     assert body["host_statuses"] == list(HOST_STATUSES)
     assert body["status_tones"] == STATUS_TONES
     assert body["limits"]["command_chars"] == MAX_COMMAND_CHARS
-    assert body["finished_states"] == ["cancelled", "done"]
+    assert body["finished_states"] == ["cancelled", "done", "expired"]
 
 
 def test_a_job_is_queued_listed_and_looked_up(app: App) -> None:

@@ -13,12 +13,16 @@ import pytest
 
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
-from fleetdeck_common.messages import CpuSample, ProtocolError, parse_client_frame
+from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.messages import CpuSample, Outcome, ProtocolError, parse_client_frame
 from fleetdeck_gateway.clients import Client
 from fleetdeck_gateway.handlers import handle
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
 from fleetdeck_gateway.tokens import Identity, TokenStore
+from fleetdeck_worker.settings import WorkerSettings
+from fleetdeck_worker.ssh import SshOptions
+from fleetdeck_worker.worker import Worker
 from tests.support.procs import ROOT
 
 OPERATOR = Identity("alice", "operator", "1" * 64)
@@ -202,3 +206,47 @@ async def test_a_reconnect_storm_reads_each_hosts_history_once(gateway: Gateway)
         assert {len(f["samples"]) for f in histories} == {300}
         first = histories[0]["samples"]
         assert [s["ts"] for s in first] == sorted(s["ts"] for s in first)
+
+
+async def test_a_job_no_worker_takes_expires_and_never_runs_afterwards() -> None:
+    broker = MemoryBroker()
+    settings = GatewaySettings(redis_url="memory://", web_dir=ROOT / "web", job_queue_timeout=1)
+    gateway = Gateway(settings, broker, TokenStore(None))
+    await gateway.start()
+    ran: list[str] = []
+
+    async def runner(
+        host: str, command: str, timeout: float, ssh: SshOptions, cancel: asyncio.Event
+    ) -> Outcome:
+        ran.append(host)
+        return Outcome(status="ok", exit_code=0, stdout="", stderr="", duration_ms=1, truncated=False)
+
+    try:
+        await asyncio.sleep(0)
+        alice = connected(gateway, OPERATOR)
+        await send(gateway, alice, {"type": "subscribe", "topics": ["jobs"]})
+        assert (await frame_of(alice, "workers"))["alive"] == 0
+        await send(
+            gateway, alice, {"type": "exec", "targets": "127.0.0.[2-3]", "command": "true", "ref": "e"}
+        )
+        job = await frame_of(alice, "job")
+        assert job["state"] == "queued" and job["queued_until"] == pytest.approx(job["ts"] + 1, abs=0.01)
+        done = await frame_of(alice, "done", timeout=5)
+        assert done["summary"] == {"cancelled": 2} and "no exec worker took the job" in done["error"]
+        record = await gateway.jobs.get(job["job"])
+        assert record.state == "expired" and record.summary == {"cancelled": 2}
+        # A worker that starts now finds the expired job in the queue and leaves it.
+        worker_settings = WorkerSettings(redis_url="memory://", worker_name="late", claim_idle=0.6)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(Worker(worker_settings, JobStore(broker), runner).run(stop))
+        workers = await frame_of(alice, "workers", timeout=5)
+        assert (workers["alive"], workers["names"]) == (1, ["late"])
+        await send(gateway, alice, {"type": "exec", "targets": "127.0.0.4", "command": "true", "ref": "n"})
+        later = await frame_of(alice, "job")
+        while (await gateway.jobs.get(later["job"])).state != "done":
+            await asyncio.sleep(0.05)
+        assert ran == ["127.0.0.4"]  # the new job ran; the expired one never did
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+    finally:
+        await gateway.stop()

@@ -74,6 +74,7 @@ def test_exec_gives_up_at_its_deadline_and_names_the_job(tmp_path: Path, tokens:
         )
         assert run.returncode == 4, run.stderr
         assert "gave up waiting after 2s" in run.stderr and "/api/jobs/" in run.stderr
+        assert "no exec worker is running; the job waits in the queue for 60s" in run.stderr
         assert time.monotonic() - started < 15
     finally:
         gateway.stop()

@@ -26,6 +26,7 @@ JOB_INDEX_SIZE = 500
 WORKER_GROUP = "workers"
 
 _QUEUE = topics.key("exec", "jobs")  # stream of submitted jobs, read by the workers' group
+_WORKERS = topics.key("exec", "workers")  # hash: worker name -> its latest announcement (JSON)
 _INDEX = topics.key("jobs", "recent")  # capped list of job ids, newest last
 
 
@@ -67,6 +68,19 @@ class QueuedJob:
 
     entry_id: str
     job_id: str
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker's announcement: alive while `seen` is within its `ttl`."""
+
+    name: str
+    seen: float
+    ttl: float
+    jobs: int
+
+    def alive(self, now: float) -> bool:
+        return now - self.seen <= self.ttl
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,34 @@ class JobStore:
     async def mark_started(self, job_id: str, host: str, worker: str) -> bool:
         """Claim a host before running on it; False if another worker claimed it first."""
         return await self._broker.hash_set_if_absent(_started_key(job_id), host, worker)
+
+    # --- workers ---------------------------------------------------------------------------
+
+    async def announce_worker(self, worker: WorkerInfo) -> None:
+        await self._broker.hash_set(
+            _WORKERS,
+            worker.name,
+            json.dumps({"seen": worker.seen, "ttl": worker.ttl, "jobs": worker.jobs}),
+        )
+
+    async def retire_worker(self, name: str) -> None:
+        await self._broker.hash_delete(_WORKERS, name)
+
+    async def workers(self, now: float) -> list[WorkerInfo]:
+        """Workers alive at `now`; long-dead announcements are removed on the way."""
+        alive = []
+        for name, raw in (await self._broker.hash_get_all(_WORKERS)).items():
+            try:
+                data = json.loads(raw)
+                info = WorkerInfo(name, float(data["seen"]), float(data["ttl"]), int(data["jobs"]))
+            except (ValueError, KeyError, TypeError):
+                logger.warning("ignored a malformed worker announcement for %r", name)
+                continue
+            if info.alive(now):
+                alive.append(info)
+            elif now - info.seen > 10 * info.ttl:
+                await self._broker.hash_delete(_WORKERS, name)
+        return sorted(alive, key=lambda w: w.name)
 
     # --- the queue ---------------------------------------------------------------------------
 

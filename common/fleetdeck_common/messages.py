@@ -21,7 +21,7 @@ from pydantic import (
 
 Topic = Literal["cpu", "hosts", "chat", "jobs", "fleet"]
 Role = Literal["viewer", "operator"]
-JobState = Literal["queued", "running", "done", "cancelled"]
+JobState = Literal["queued", "running", "done", "cancelled", "expired"]
 HostStatus = Literal["ok", "failed", "timeout", "unreachable", "auth_failed", "error", "cancelled", "lost"]
 ErrorCode = Literal[
     "bad_request",
@@ -37,7 +37,7 @@ Tone = Literal["good", "bad", "slow", "unreachable", "muted"]
 
 TOPICS: tuple[Topic, ...] = get_args(Topic)
 JOB_STATES: tuple[JobState, ...] = get_args(JobState)
-FINISHED_STATES: frozenset[JobState] = frozenset({"done", "cancelled"})
+FINISHED_STATES: frozenset[JobState] = frozenset({"done", "cancelled", "expired"})
 HOST_STATUSES: tuple[HostStatus, ...] = get_args(HostStatus)
 ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
 # How each status looks to a person (colours in the terminal and on the dashboard).
@@ -210,6 +210,15 @@ class Hello(_Frame):
     user: str
     role: Role
     version: int
+    workers: int | None = None  # exec workers alive now (fleetdeck's addition)
+
+
+class Workers(_Frame):
+    """How many exec workers are alive; sent to `jobs` subscribers when it changes."""
+
+    type: Literal["workers"] = "workers"
+    alive: int
+    names: list[str]
 
 
 class Subscribed(_Frame):
@@ -298,6 +307,8 @@ class Job(_Frame):
     error: str | None = None
     # `targets` with label selectors replaced by the hosts they matched when the job was queued.
     resolved_targets: str | None = None
+    # No worker starts the job after this time (unix seconds): it expires instead.
+    queued_until: float | None = None
     ref: str | None = None
 
     @property
@@ -360,7 +371,18 @@ class Error(_Frame):
 
 
 _OMIT_WHEN_NONE = frozenset(
-    {"ref", "error", "summary", "finished", "cancelled_by", "id", "hosts", "resolved_targets"}
+    {
+        "ref",
+        "error",
+        "summary",
+        "finished",
+        "cancelled_by",
+        "id",
+        "hosts",
+        "resolved_targets",
+        "queued_until",
+        "workers",
+    }
 )
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.broker.retry import Stopped, persist
+from fleetdeck_common.expiry import expire, overdue
 from fleetdeck_common.health import touch
-from fleetdeck_common.jobstore import JobStore, QueuedJob
+from fleetdeck_common.jobstore import JobStore, QueuedJob, WorkerInfo
+from fleetdeck_common.messages import FINISHED_STATES
 from fleetdeck_common.service import wait_or_stop
 
 from .jobrun import HostRunner, JobRun, LeaseLost
@@ -86,6 +89,13 @@ class Worker:
             logger.error("queue entry %s names unknown job %r; dropping it", entry.entry_id, job_id)
             await self._store.ack(entry.entry_id)
             return
+        if job.state in FINISHED_STATES:
+            await self._store.ack(entry.entry_id)  # expired, or cancelled before anyone took it
+            return
+        if overdue(job, time.time()):
+            if await expire(self._store, job, self._policy):
+                await self._store.ack(entry.entry_id)
+            return
         run = JobRun(
             self._store,
             job,
@@ -135,14 +145,21 @@ class Worker:
                     self._runs[request.job][1].cancel(request.by)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
-        """Keep our in-flight jobs' idle time low so nobody takes them over while we live."""
+        """Announce this worker (gateways count who is alive) and keep our in-flight jobs' idle
+        time low so nobody takes them over while we live."""
         period = self.settings.claim_idle / 3
-        while True:
-            ids = [entry for entry, _run, _task in self._runs.values()]
-            with contextlib.suppress(BrokerUnavailable):
-                await self._store.keep_taken(self.name, ids)
-                touch(self.settings.health_file)
-            await asyncio.sleep(period)
+        try:
+            while True:
+                ids = [entry for entry, _run, _task in self._runs.values()]
+                info = WorkerInfo(self.name, time.time(), self.settings.claim_idle, len(ids))
+                with contextlib.suppress(BrokerUnavailable):
+                    await self._store.announce_worker(info)
+                    await self._store.keep_taken(self.name, ids)
+                    touch(self.settings.health_file)
+                await asyncio.sleep(period)
+        finally:
+            with contextlib.suppress(BrokerUnavailable, RuntimeError):
+                await asyncio.shield(self._store.retire_worker(self.name))
 
     async def _claim_stalled(self, stop: asyncio.Event) -> None:
         """Jobs whose worker went silent for claim_idle seconds: finish what never started."""

@@ -123,6 +123,17 @@ async def hosts(request: Request) -> Response:
     return JSONResponse({"hosts": [h.model_dump() for h in _gateway(request).relay.presence.snapshot()]})
 
 
+async def workers(request: Request) -> Response:
+    """The exec workers alive now: an empty list means jobs wait in the queue until they expire."""
+    caller = await _caller(request)
+    if isinstance(caller, Response):
+        return caller
+    alive = _gateway(request).queue.workers
+    return JSONResponse(
+        {"alive": len(alive), "workers": [{"name": w.name, "seen": w.seen, "jobs": w.jobs} for w in alive]}
+    )
+
+
 async def protocol(request: Request) -> Response:
     """The protocol's values (statuses, states, limits), so clients need not copy them."""
     caller = await _caller(request)
@@ -192,6 +203,7 @@ routes = [
     Route("/api/me", _unavailable(me), methods=["GET"]),
     Route("/api/hosts", _unavailable(hosts), methods=["GET"]),
     Route("/api/protocol", _unavailable(protocol), methods=["GET"]),
+    Route("/api/workers", _unavailable(workers), methods=["GET"]),
     Route("/api/jobs", _unavailable(submit_job), methods=["POST"]),
     Route("/api/jobs", _unavailable(list_jobs), methods=["GET"]),
     Route("/api/jobs/{job_id:str}", _unavailable(get_job), methods=["GET"]),

@@ -96,3 +96,4 @@ async def _subscribe(frame: Subscribe, client: Client, gateway: Gateway) -> None
         elif topic == "jobs":
             for job in reversed(await gateway.jobs.recent(RECENT_JOBS_SENT)):
                 client.outbox.put(dump(job))
+            client.outbox.put(gateway.queue.frame())

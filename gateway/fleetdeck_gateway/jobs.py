@@ -17,10 +17,17 @@ logger = logging.getLogger(__name__)
 
 
 class JobService:
-    def __init__(self, store: JobStore, policy: TargetPolicy, labels: LabelLookup | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        policy: TargetPolicy,
+        labels: LabelLookup | None = None,
+        queue_timeout: float = 60.0,
+    ) -> None:
         self.store = store
         self._policy = policy
         self._labels = labels
+        self._queue_timeout = queue_timeout
 
     async def submit(self, who: Identity, request: ExecRequest) -> Job:
         """Validate the targets and queue the job; nothing is queued if anything is wrong."""
@@ -30,16 +37,18 @@ class JobService:
             hosts = expand_targets(request.targets, self._policy, self._labels)
         except TargetError as exc:
             raise ProtocolError("invalid_targets", str(exc)) from None
+        now = round(time.time(), 3)
         job = Job(
             job=secrets.token_hex(8),
             targets=request.targets.strip(),
             command=request.command,
             hosts=len(hosts),
             by=who.name,
-            ts=round(time.time(), 3),
+            ts=now,
             state="queued",
             timeout=request.timeout,
             resolved_targets=_resolved(request.targets, hosts, self._policy),
+            queued_until=round(now + self._queue_timeout, 3),
         )
         await self.store.submit(job)
         logger.info(

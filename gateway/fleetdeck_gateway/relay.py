@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -47,6 +48,7 @@ class Relay:
         self.fleet = FleetView(self.presence.presence, self.clients)
         self.history = HistoryCache(hosts)
         self.presence.on_change = self.fleet.changed
+        self.on_job: Callable[[Job], None] = lambda job: None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -99,6 +101,7 @@ class Relay:
             self.clients.send_topic("chat", dump(Chat.model_validate_json(event.data)))
         elif event.channel == topics.JOBS_CHANNEL:
             job = Job.model_validate_json(event.data)
+            self.on_job(job)
             frame = dump(job)
             for client in self.clients:
                 if "jobs" in client.topics or self.watches.watching(client, job.job):

@@ -34,6 +34,13 @@ class GatewaySettings(TargetSettings):
         gt=0,
         description="seconds between WebSocket pings; a peer that misses one for as long is dropped",
     )
+    job_queue_timeout: float = Field(
+        60.0,
+        validation_alias="FLEETDECK_JOB_QUEUE_TIMEOUT",
+        ge=1,
+        le=7 * 86400,
+        description="seconds a job may wait for an exec worker; then it expires and never runs",
+    )
     fleet_tick: float = Field(
         1.0,
         validation_alias="FLEETDECK_FLEET_TICK",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fleetdeck_common.broker import Broker
 from fleetdeck_common.chatstore import ChatStore
 from fleetdeck_common.hoststore import HostStore
@@ -11,6 +13,7 @@ from .auth import Authenticator
 from .chat import ChatService
 from .jobs import JobService
 from .metrics import GatewayMetrics
+from .queue import QueueWatch
 from .relay import Relay
 from .sessions import SessionStore
 from .settings import GatewaySettings
@@ -26,11 +29,21 @@ class Gateway:
         self.metrics = GatewayMetrics(lambda: float(broker.reconnects))
         jobs = JobStore(broker)
         self.relay = Relay(broker, self.hosts, jobs, self.metrics, settings.forget_after, settings.fleet_tick)
-        self.jobs = JobService(jobs, settings.target_policy(), self.relay.presence.presence.addresses_with)
+        policy = settings.target_policy()
+        self.jobs = JobService(
+            jobs, policy, self.relay.presence.presence.addresses_with, settings.job_queue_timeout
+        )
+        self.queue = QueueWatch(jobs, self.relay.clients, policy)
+        self.relay.on_job = self.queue.observe
         self.chat = ChatService(ChatStore(broker))
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.relay.start()
+        self._tasks = [asyncio.create_task(self.queue.run(), name="queue")]
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.relay.stop()

@@ -40,7 +40,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     client = Client(identity)
-    client.outbox.put(dump(Hello(user=identity.name, role=identity.role, version=PROTOCOL_VERSION)))
+    hello = Hello(
+        user=identity.name, role=identity.role, version=PROTOCOL_VERSION, workers=len(gateway.queue.workers)
+    )
+    client.outbox.put(dump(hello))
     gateway.relay.add(client)
     sender = asyncio.create_task(_send_loop(websocket, client))
     receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))

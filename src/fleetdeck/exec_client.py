@@ -69,6 +69,7 @@ def all_succeeded(done: Done, hosts: int) -> bool:
 class ExecState:
     follower: JobFollower | None = None  # set once the gateway has queued the job
     hosts: int = 0
+    workers: int | None = None  # alive when we connected, as the gateway's hello said
     done: Done | None = None
     results: list[Result] = field(default_factory=list)
     hinted: bool = False
@@ -143,10 +144,21 @@ async def _session(
             if kind == "error" and frame.get("ref") == "cli":
                 print(f"fleetdeck exec: {frame['code']}: {frame['message']}", file=sys.stderr)
                 return EXIT_REFUSED
-            if kind == "job" and frame.get("ref") == "cli" and state.follower is None:
+            if kind == "hello":
+                state.workers = frame.get("workers")
+            elif kind == "job" and frame.get("ref") == "cli" and state.follower is None:
                 state.follower = JobFollower(frame["job"])
                 state.hosts = int(frame["hosts"])
                 print(f"job {state.job}: {frame['hosts']} hosts", file=sys.stderr)
+                if state.workers == 0 and not state.hinted:
+                    state.hinted = True
+                    until = frame.get("queued_until")
+                    wait = f" for {until - frame['ts']:.0f}s" if until else ""
+                    print(
+                        f"fleetdeck exec: no exec worker is running; the job waits in the queue{wait}, "
+                        "then expires without running",
+                        file=sys.stderr,
+                    )
             elif kind in ("result", "done") and state.follower and frame.get("job") == state.job:
                 parsed = Result.model_validate(frame) if kind == "result" else Done.model_validate(frame)
                 verdict = state.follower.offer(parsed)
