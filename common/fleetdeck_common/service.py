@@ -62,8 +62,13 @@ def service_main(
     serve: Callable[[S, Broker, asyncio.Event], Awaitable[None]],
     health: Callable[[S], tuple[Path | None, float]],
     argv: Sequence[str] | None = None,
+    preflight: Callable[[S], tuple[list[str], list[str]]] | None = None,
 ) -> None:
-    """The command line of a broker-backed service: flags from settings, `--check`, signals."""
+    """The command line of a broker-backed service: flags from settings, `--check`, signals.
+
+    `preflight` returns (errors, warnings) about the settings: errors stop the service before it
+    starts, with their messages; warnings are logged once.
+    """
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_settings_arguments(parser, model)
     parser.add_argument(
@@ -77,6 +82,12 @@ def service_main(
         path, max_age = health(settings)
         sys.exit(0 if path is not None and is_fresh(path, max_age) else 1)
     setup_logging(settings.log_level, settings.log_json)
+    if preflight is not None:
+        errors, warnings = preflight(settings)
+        for warning in warnings:
+            logger.warning("%s", warning)
+        if errors:
+            parser.exit(2, "".join(f"{prog}: {error}\n" for error in errors))
 
     async def main(stop: asyncio.Event) -> None:
         broker = create_broker(settings.redis_url, settings.redis_connections, settings.broker_timeout)

@@ -9,6 +9,7 @@ from fleetdeck_common.broker import Broker
 from fleetdeck_common.jobstore import JobStore
 from fleetdeck_common.service import service_main
 
+from .preflight import check_ssh_setup
 from .settings import WorkerSettings
 from .worker import Worker
 
@@ -26,7 +27,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Healthy while the broker answered the worker's heartbeat within claim_idle seconds.
         lambda s: (s.health_file, s.claim_idle),
         argv,
+        preflight=_preflight,
     )
+
+
+def _preflight(settings: WorkerSettings) -> tuple[list[str], list[str]]:
+    findings = check_ssh_setup(settings)
+    return findings.errors, findings.warnings
 
 
 if __name__ == "__main__":

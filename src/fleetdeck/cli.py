@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from fleetdeck_common.logs import setup_logging
 from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.tokens import TokenFileError, TokenStore, add_token
+from fleetdeck_worker.preflight import check_ssh_setup
 from fleetdeck_worker.settings import WorkerSettings
 
 from .exec_client import run_exec
@@ -116,6 +118,11 @@ def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         redis_url=MEMORY_URL, allowed_targets=gateway.allowed_targets, max_hosts=gateway.max_hosts
     )
     setup_logging(gateway.log_level, gateway.log_json)
+    findings = check_ssh_setup(worker)
+    if findings.errors:
+        parser.error("\n  ".join(["the exec worker cannot start:", *findings.errors]))
+    for warning in findings.warnings:
+        logging.getLogger("fleetdeck").warning("exec: %s", warning)
     try:
         tokens = TokenStore(gateway.tokens_file)
     except TokenFileError as exc:
