@@ -8,18 +8,18 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.cli import add_settings_arguments, load_settings
 from fleetdeck_common.logs import setup_logging
 from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 from fleetdeck_gateway.settings import GatewaySettings
-from fleetdeck_gateway.tokens import TokenFileError, TokenStore, add_token
+from fleetdeck_gateway.tokens import TokenFileError, TokenStore
 from fleetdeck_worker.preflight import check_ssh_setup
 from fleetdeck_worker.settings import WorkerSettings
 
 from .exec_client import run_exec
+from .token_commands import add_token_commands, run_token_command
 
 
 def _seconds(text: str) -> float:
@@ -47,24 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_settings_arguments(up, GatewaySettings, exclude={"redis_url"})
 
-    token = commands.add_parser("token", help="manage access tokens").add_subparsers(
-        dest="action", required=True
-    )
-    add = token.add_parser("add", help="create a token, print it once, store only its hash")
-    add.add_argument("name", help="who the token is for (shown as the user)")
-    add.add_argument(
-        "--role",
-        choices=["viewer", "operator"],
-        required=True,
-        help="viewer watches; operator also runs and cancels commands",
-    )
-    add.add_argument(
-        "--file",
-        type=Path,
-        default=os.environ.get("FLEETDECK_TOKENS_FILE"),
-        required="FLEETDECK_TOKENS_FILE" not in os.environ,
-        help="token file to append to [env FLEETDECK_TOKENS_FILE]",
-    )
+    add_token_commands(commands)
 
     run = commands.add_parser(
         "exec",
@@ -142,16 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "up":
         sys.exit(_up(args, parser))
     if args.command == "token":
-        try:
-            token = add_token(args.file, args.name, args.role)
-        except (TokenFileError, OSError) as exc:
-            parser.exit(2, f"fleetdeck token add: {exc}\n")
-        print(token)
-        print(
-            f"added {args.name} ({args.role}) to {args.file}; the token is shown only once",
-            file=sys.stderr,
-        )
-        sys.exit(0)
+        sys.exit(run_token_command(args, parser))
     if not command:
         parser.error("exec needs a command after --")
     if not args.token:
