@@ -86,3 +86,12 @@ def test_cpu_sample_rejects_impossible_values() -> None:
         CpuSample(host="h", ts=1.0, total=140.0, percpu=[1.0], mem=1.0, load=[0, 0, 0])
     with pytest.raises(ValueError, match="load"):
         CpuSample(host="h", ts=1.0, total=1.0, percpu=[1.0], mem=1.0, load=[0, 0])
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_deeply_nested_frames_are_a_bad_request_not_a_crash(depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    for raw in (nested, '{"type":"chat","text":' + nested + ',"ref":"deep"}'):
+        with pytest.raises(ProtocolError) as caught:
+            parse_client_frame(raw)
+        assert caught.value.code == "bad_request" and "nests too deeply" in caught.value.message

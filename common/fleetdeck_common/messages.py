@@ -184,6 +184,8 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("bad_request", f"frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("bad_request", "frame nests too deeply to be a fleetdeck message") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_request", "frame must be a JSON object with a 'type'")
     ref = data.get("ref")
@@ -196,6 +198,8 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
         raise ProtocolError("unknown_type", f"unknown type {kind[:40]!r}; expected one of {known}", ref)
     try:
         return _client_adapter.validate_python(data)
+    except RecursionError:
+        raise ProtocolError("bad_request", "frame nests too deeply to be a fleetdeck message", ref) from None
     except ValidationError as exc:
         raise ProtocolError(
             "bad_request", f"invalid {kind}: {describe_validation_error(exc, skip_first=True)}", ref

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -128,12 +128,6 @@ def parse_allow_entry(entry: str) -> IPNetwork | str:
     return name
 
 
-@dataclass
-class _Expansion:
-    hosts: dict[str, str] = field(default_factory=dict)  # host -> the term that produced it
-    excluded: set[str] = field(default_factory=set)
-
-
 def _too_many(term: str, what: str, count: int, limit: int) -> TargetError:
     return TargetError(term, f"{what} has {count} addresses, too many to expand (at most {limit})")
 
@@ -199,6 +193,47 @@ def expand_nodeset(term: str, limit: int) -> list[str]:
     return [name + rest for name in names]
 
 
+def _parse_range(term: str) -> tuple[IPAddress, IPAddress] | None:
+    """`10.0.0.1-100` or `10.0.0.250-10.0.1.10` as (start, end); None if `term` is no range."""
+    if "-" not in term:
+        return None
+    left, right = term.split("-", 1)
+    start = _parse_address(left)
+    if start is None:
+        return None
+    if right.isdigit():
+        if start.version != 4:
+            raise TargetError(term, "a last-octet range needs an IPv4 start address")
+        last = int(right)
+        if last > 255:
+            raise TargetError(term, f"last octet {last} is more than 255")
+        return start, ipaddress.IPv4Address(int(start) - int(start) % 256 + last)
+    end = _parse_address(right)
+    if end is None:
+        raise TargetError(term, f"range end {right!r} is not an address or a last octet")
+    return start, end
+
+
+def _span(term: str) -> tuple[int, int, int] | None:
+    """An address, range or CIDR term as (IP version, first, last) without listing it; else None."""
+    if "/" in term and "[" not in term:
+        try:
+            net = ipaddress.ip_network(term, strict=False)
+        except ValueError as exc:
+            raise TargetError(term, f"not a valid CIDR network ({exc})") from None
+        return net.version, int(net.network_address), int(net.broadcast_address)
+    address = _parse_address(term)
+    if address is not None:
+        return address.version, int(address), int(address)
+    bounds = _parse_range(term)
+    if bounds is None:
+        return None
+    start, end = bounds
+    if start.version != end.version:
+        raise TargetError(term, "range mixes IPv4 and IPv6")
+    return start.version, int(start), int(end)
+
+
 def expand_term(
     term: str, limit: int, excluding: bool = False, labels: LabelLookup | None = None
 ) -> Iterator[str]:
@@ -233,23 +268,9 @@ def expand_term(
     address = _parse_address(term)
     if address is not None:
         return iter([str(address)])
-    if "-" in term:
-        left, right = term.split("-", 1)
-        start = _parse_address(left)
-        if start is not None:
-            if right.isdigit():
-                if start.version != 4:
-                    raise TargetError(term, "a last-octet range needs an IPv4 start address")
-                last = int(right)
-                if last > 255:
-                    raise TargetError(term, f"last octet {last} is more than 255")
-                end: IPAddress = ipaddress.IPv4Address(int(start) - int(start) % 256 + last)
-            else:
-                end_or_none = _parse_address(right)
-                if end_or_none is None:
-                    raise TargetError(term, f"range end {right!r} is not an address or a last octet")
-                end = end_or_none
-            return _range(term, start, end, limit)
+    bounds = _parse_range(term)
+    if bounds is not None:
+        return _range(term, bounds[0], bounds[1], limit)
     name = normalise_hostname(term)
     if name is None:
         if _looks_numeric(term.lower().rstrip(".")):
@@ -294,40 +315,69 @@ def split_terms(expression: str) -> list[str]:
     return terms
 
 
+class _Exclusions:
+    """What `!` terms take away: address spans are kept as spans, never listed."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, int, int]] = []
+        self.names: set[str] = set()
+
+    def __contains__(self, host: str) -> bool:
+        if host in self.names:
+            return True
+        address = _parse_address(host)
+        return address is not None and any(
+            v == address.version and lo <= int(address) <= hi for v, lo, hi in self.spans
+        )
+
+
 def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | None = None) -> list[str]:
-    """Expand a target expression into an ordered, de-duplicated host list allowed by `policy`."""
+    """Expand a target expression into an ordered, de-duplicated host list allowed by `policy`.
+
+    Bounded whatever the terms: exclusions of addresses are never listed, and at most
+    16 x max_hosts addresses are looked at in all; the allowlist and the cap are checked while
+    expanding, so a hostile expression is refused early and cheaply.
+    """
     terms = split_terms(expression)
     if not terms:
         raise TargetError("", "the target expression is empty")
-    expansion = _Expansion()
-    # Exclusions may cut a large term down, so a single term may be bigger than the cap,
-    # but never unboundedly: 16 x max_hosts keeps memory small.
-    term_limit = max(policy.max_hosts * 16, 256)
+    budget = max(policy.max_hosts * 16, 256)
+    shown = expression.strip()[:80]
+    excluded = _Exclusions()
     for raw in terms:
-        negate = raw.startswith("!")
-        term = raw[1:] if negate else raw
-        if not term:
-            raise TargetError(raw, "'!' must be followed by a host, range or network")
-        for host in expand_term(term, term_limit, excluding=negate, labels=labels):
-            if negate:
-                expansion.excluded.add(host)
-            else:
-                expansion.hosts.setdefault(host, raw)
-    hosts = [h for h in expansion.hosts if h not in expansion.excluded]
-    if not hosts:
-        raise TargetError(expression.strip()[:80], "no hosts left after exclusions")
-    for host in hosts:
-        if not policy.allows(host):
+        if raw.startswith("!"):
+            term = raw[1:]
+            if not term:
+                raise TargetError(raw, "'!' must be followed by a host, range or network")
+            span = _span(term)
+            if span is not None:
+                excluded.spans.append(span)
+                continue
+            for host in expand_term(term, budget, excluding=True, labels=labels):
+                excluded.names.add(host)
+                budget -= 1
+    kept: dict[str, str] = {}
+    for raw in terms:
+        if raw.startswith("!"):
+            continue
+        if budget <= 0:
             raise TargetError(
-                expansion.hosts[host],
-                f"{host} is outside the allowed targets ({policy.describe()})",
+                shown, f"names too many addresses; at most {policy.max_hosts * 16} are looked at"
             )
-    if len(hosts) > policy.max_hosts:
-        raise TargetError(
-            expression.strip()[:80],
-            f"expands to {len(hosts)} hosts; at most {policy.max_hosts} are allowed",
-        )
-    return sorted(hosts, key=_sort_key)
+        for host in expand_term(raw, budget, labels=labels):
+            budget -= 1
+            if host in kept or host in excluded:
+                continue
+            if not policy.allows(host):
+                raise TargetError(raw, f"{host} is outside the allowed targets ({policy.describe()})")
+            kept[host] = raw
+            if len(kept) > policy.max_hosts:
+                raise TargetError(
+                    shown, f"expands to more than {policy.max_hosts} hosts; at most that many are allowed"
+                )
+    if not kept:
+        raise TargetError(shown, "no hosts left after exclusions")
+    return sorted(kept, key=_sort_key)
 
 
 def sort_hosts(hosts: Sequence[str]) -> list[str]:

@@ -75,7 +75,11 @@ async def _send_loop(websocket: WebSocket, client: Client) -> None:
         if client.outbox.overflowed:
             return
         for frame in frames:
-            await websocket.send_text(frame)
+            try:
+                await websocket.send_text(frame)
+            except Exception as exc:  # the peer is gone: what went wrong is transport, not a bug
+                logger.debug("sending to %s failed (%r); closing", client.identity.name, exc)
+                return
 
 
 async def _receive_loop(websocket: WebSocket, client: Client, gateway: Gateway) -> None:
