@@ -42,7 +42,7 @@ def test_valid_frames_parse_into_their_models() -> None:
         ('{"type":"exec","targets":"127.0.0.1","command":"ls","timeout":-1}', "bad_request", "timeout"),
         ('{"type":"exec","targets":"127.0.0.1"}', "bad_request", "command"),
         ('{"type":"exec","targets":"127.0.0.1","command":"' + "x" * 9000 + '"}', "bad_request", "command"),
-        ('{"type":"exec","targets":"127.0.0.1","command":"   "}', "bad_request", "command: the command is blank"),
+        ('{"type":"exec","targets":"127.0.0.1","command":"   "}', "bad_request", "the command is blank"),
         ('{"type":"exec","targets":"127.0.0.1","command":" \\t\\n "}', "bad_request", "blank"),
         ('{"type":"exec","targets":"127.0.0.1","command":"ls\\u0000x"}', "bad_request", "NUL byte"),
         ('{"type":"subscribe","topics":["fleet"],"hosts":["a"]}', "bad_request", "narrows the cpu topic"),
