@@ -43,7 +43,7 @@ __all__ = [
     "create_broker",
 ]
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 MEMORY_SCHEME = "memory://"
 SCHEMES = (*REDIS_SCHEMES, MEMORY_SCHEME)
 
@@ -52,11 +52,15 @@ def check_url(url: str) -> str:
     """The URL itself if a backend takes it, else ValueError naming the schemes that work."""
     if not url.startswith(SCHEMES):
         raise ValueError(f"must start with {', '.join(SCHEMES[:-1])} or {SCHEMES[-1]}")
+    if url.startswith("redis+sentinel://"):
+        from .sentinel import parse_sentinel_url
+
+        parse_sentinel_url(url)
     return url
 
 
 def create_broker(url: str, connections: int = 50, timeout: float = 5.0) -> Broker:
-    """`memory://` for one process, `redis://`, `rediss://` or `unix://` for a fleet.
+    """`memory://` for one process; `redis://`, `rediss://`, `unix://` or `redis+sentinel://` for a fleet.
 
     `connections` caps the Redis connection pool (a call waits for a free one); `timeout` bounds
     every call, so nothing hangs for the length of an outage.

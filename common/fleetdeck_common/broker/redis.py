@@ -32,6 +32,8 @@ from .base import (
 )
 from .fanout import Fanout
 from .retry import persist
+from .sentinel import SCHEME as SENTINEL_SCHEME
+from .sentinel import sentinel_pool
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +84,21 @@ class RedisBroker:
         self._down_since: float | None = None
         # A blocking pool: a call waits (up to its timeout) for a free connection instead of
         # failing, so a burst of work is queued rather than reported as an outage.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=connections,
-            timeout=timeout * 0.8,  # before the call's own deadline, so the error says why
-            decode_responses=True,
-            retry=Retry(EqualJitterBackoff(cap=0.5, base=0.05), retries=2),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            socket_connect_timeout=min(2.0, timeout),
-            socket_timeout=MAX_BLOCK_SECONDS + timeout,
-            health_check_interval=15,
-        )
+        options: dict[str, Any] = {
+            "max_connections": connections,
+            "timeout": timeout * 0.8,  # before the call's own deadline, so the error says why
+            "decode_responses": True,
+            "retry": Retry(EqualJitterBackoff(cap=0.5, base=0.05), retries=2),
+            "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+            "socket_connect_timeout": min(2.0, timeout),
+            "socket_timeout": MAX_BLOCK_SECONDS + timeout,
+            "health_check_interval": 15,
+        }
+        pool: BlockingConnectionPool
+        if url.startswith(SENTINEL_SCHEME):
+            pool = sentinel_pool(url, **options)
+        else:
+            pool = BlockingConnectionPool.from_url(url, **options)
         self._client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._fanout = Fanout()
         self._pubsub: PubSub | None = None
@@ -179,8 +185,8 @@ class RedisBroker:
                     self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 missing = wanted - set(self._pubsub.channels)
                 if missing:
-                    await self._pubsub.subscribe(*sorted(missing))
-            except _TRANSIENT as exc:
+                    await asyncio.wait_for(self._pubsub.subscribe(*sorted(missing)), self._timeout)
+            except (*_TRANSIENT, TimeoutError) as exc:
                 await self._close_pubsub()
                 raise BrokerUnavailable(f"Redis unreachable: {exc}") from exc
 
@@ -198,12 +204,20 @@ class RedisBroker:
                 await persist("subscribing to Redis", self._subscribe_connection, logger)
                 continue
             try:
-                message = await pubsub.get_message(timeout=1.0)
-            except _TRANSIENT as exc:
+                message = await asyncio.wait_for(pubsub.get_message(timeout=1.0), self._timeout + 1.0)
+            except (*_TRANSIENT, TimeoutError) as exc:
                 self.reconnects += 1
-                logger.warning("Redis subscription lost (%s); reconnecting", exc)
+                logger.warning("Redis subscription lost (%s); reconnecting", exc or "no answer")
                 if self._pubsub is pubsub:
                     await self._close_pubsub()
+                continue
+            except Exception:
+                # Whatever it was, the subscription must outlive it: start it over.
+                self.reconnects += 1
+                logger.exception("Redis subscription failed unexpectedly; reconnecting")
+                if self._pubsub is pubsub:
+                    await self._close_pubsub()
+                await asyncio.sleep(1.0)
                 continue
             if message is not None and message["type"] == "message":
                 self._fanout.deliver(Event(message["channel"], message["data"]))
