@@ -119,6 +119,10 @@ async def test_up_runs_everything_in_one_process_without_redis(tmp_path: Path, e
             page = await browser.new_page()
             await page.goto(login_url)
             await page.wait_for_selector('#conn-state[data-state="online"]')
+            # The local agent shows up in the host list; opened, its chart fills and moves.
+            row = "#host-rows .host-row:not(.offline)"
+            await page.wait_for_selector(row)
+            await page.click(f"{row} .pin")
             card = ".chart-card"
             await page.wait_for_selector(card)
             more_than = "([sel, n]) => Number(document.querySelector(sel).dataset.points) > n"

@@ -19,6 +19,11 @@ async def test_login_live_charts_and_chat_between_two_users(
         alice = await logged_in_page(browser, stack.gateway.url, tokens.operator)
         assert await alice.text_content("#whoami") == "alice (operator)"
         for host in ("agent-a", "agent-b"):
+            # Found in the host list, online; pinned, its chart opens and stays open.
+            await alice.fill("#host-search", host)
+            row = f'#host-rows .host-row[data-host="{host}"]'
+            await alice.wait_for_selector(f"{row}:not(.offline)")
+            await alice.click(f"{row} .pin")
             card = f'.chart-card[data-host="{host}"]'
             await alice.wait_for_selector(card)
             # Filled from history on load, then moving: the point count keeps growing.
@@ -26,9 +31,9 @@ async def test_login_live_charts_and_chat_between_two_users(
             await alice.wait_for_function(more_than, arg=[card, 1])
             before = int(await alice.get_attribute(card, "data-points") or 0)
             await alice.wait_for_function(more_than, arg=[card, before], timeout=10000)
-            await alice.wait_for_selector(f'#host-list li.online[data-host="{host}"]')
             canvas = await alice.query_selector(f"{card} canvas")
             assert canvas is not None
+        await alice.fill("#host-search", "")
         bob = await logged_in_page(browser, stack.gateway.url, tokens.viewer)
         await alice.fill("#chat-input", "deploying <b>v2</b> now")
         await alice.click("#chat-form button")
@@ -41,13 +46,16 @@ async def test_login_live_charts_and_chat_between_two_users(
         carol = await logged_in_page(browser, stack.gateway.url, tokens.viewer)
         await carol.locator("#chat-log li", has_text="deploying <b>v2</b> now").wait_for()
         assert await carol.locator("#chat-log li", has_text="deploying <b>v2</b> now").count() == 1
-        # Per-core detail on demand: the chart gains a series per core.
+        # Per-core detail on demand: the chart gains a series per core, named in a legend.
         card = '.chart-card[data-host="agent-a"]'
         chart = "echarts.getInstanceByDom(document.querySelector(sel + ' .chart'))"
         series = f"(sel) => {chart}.getOption().series.length"
+        legend = f"(sel) => {chart}.getOption().legend.filter((l) => l.show !== false).flatMap((l) => l.data)"
         assert await alice.evaluate(series, card) == 1
-        await alice.click(f"{card} button")
+        assert await alice.evaluate(legend, card) == []
+        await alice.click(f"{card} button.cores")
         assert await alice.evaluate(series, card) > 1
+        assert "cpu0" in await alice.evaluate(legend, card)
         await alice.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
         await bob.screenshot(path=str(artifacts / "dashboard-viewer.png"), full_page=True)
         assert (artifacts / "dashboard.png").stat().st_size > 10_000
@@ -71,3 +79,5 @@ async def test_login_url_with_token_in_fragment_logs_in(stack: Stack, tokens: To
         await page.wait_for_selector('#conn-state[data-state="online"]')
         assert await page.text_content("#whoami") == "bob (viewer)"
         assert await page.is_disabled("#exec-run")
+        # ...and says why, rather than leaving a grey button.
+        await page.locator("#exec-why", has_text="viewer").wait_for()

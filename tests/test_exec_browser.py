@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
-from tests.support.browser import chromium, logged_in_page
+from tests.support.browser import PHONE, chromium, logged_in_page
 from tests.support.procs import start_gateway
 from tests.support.stacks import ExecStack, Tokens
 
@@ -50,6 +50,7 @@ async def test_terminal_shows_a_line_per_host_progress_and_grouped_summary(
         assert "--- 20 hosts in" in text
         assert await page.text_content("#exec-progress") == "finished 20/20 — ok 20"
         assert await page.locator("#exec-outputs .host-output").count() == 20
+        assert await page.get_attribute("#job-list li.current", "data-outcome") == "good"
         await page.screenshot(path=str(artifacts / "exec-terminal.png"), full_page=True)
 
         # Hosts that did not succeed can be run again with one click.
@@ -59,6 +60,14 @@ async def test_terminal_shows_a_line_per_host_progress_and_grouped_summary(
         await page.click("#exec-rerun")
         await page.wait_for_selector("#exec-progress:has-text('finished 1/1 — failed 1')")
         assert await page.input_value("#exec-targets") == "127.0.0.3"
+        # Recent jobs are coloured by what happened on the hosts: a job where every host failed
+        # is not a green "done".
+        rerun = page.locator('#job-list li.current[data-state="done"]')
+        await rerun.wait_for()
+        assert await rerun.get_attribute("data-outcome") == "bad"
+        assert await rerun.locator(".outcome").text_content() == "failed 1/1"
+        partly = page.locator("#job-list li.job", has_text="echo fine")
+        assert await partly.nth(1).get_attribute("data-outcome") == "partial"
 
         # A reload shows the job this tab followed; any recent job can be shown again.
         await page.reload()
@@ -111,3 +120,23 @@ async def test_reconnect_mid_job_shows_every_result_exactly_once(
             await page.screenshot(path=str(artifacts / "exec-after-reconnect.png"), full_page=True)
     finally:
         gateway.stop()
+
+
+async def test_a_phone_runs_a_command_and_reads_the_results_without_scrolling_sideways(
+    exec_stack: ExecStack, tokens: Tokens, artifacts: Path
+) -> None:
+    async with chromium() as browser:
+        page = await logged_in_page(browser, exec_stack.gateway.url, tokens.operator, viewport=PHONE)
+        await page.click("#tabs [data-tab=run]")
+        await run(page, "127.0.0.2-6", "echo phone-$FLEET_HOST")
+        await finished(page, 5)
+        text = await page.evaluate(TERMINAL_TEXT)
+        assert len(HOST_LINE.findall(text)) == 5
+        terminal = await page.locator("#terminal").bounding_box()
+        assert terminal is not None and terminal["width"] >= 340 and terminal["height"] >= 250
+        job = page.locator("#job-list li.current", has_text="phone-")
+        await job.wait_for()
+        box = await job.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        assert await page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+        await page.screenshot(path=str(artifacts / "exec-phone.png"), full_page=True)

@@ -49,6 +49,8 @@ def test_api_routes_need_a_token_and_operator_routes_the_role(app: App) -> None:
     assert app.http.post("/api/jobs", json=job).status_code == 401
     for probe in ("/healthz", "/readyz", "/metrics"):
         assert app.http.get(probe).status_code == 200, probe
+    favicon = app.http.get("/favicon.ico")
+    assert favicon.status_code == 200 and favicon.headers["content-type"] == "image/svg+xml"
 
 
 def test_protocol_values_are_served_from_the_one_definition(app: App) -> None:

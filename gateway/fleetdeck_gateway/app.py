@@ -99,6 +99,10 @@ def create_app(
             return RedirectResponse("/login", status_code=303)
         return FileResponse(web / "index.html", headers=PAGE_HEADERS)
 
+    async def favicon(request: Request) -> Response:
+        # Browsers ask for /favicon.ico on their own; answer with the SVG rather than a 404.
+        return FileResponse(web / "favicon.svg", media_type="image/svg+xml")
+
     async def login_page(request: Request) -> Response:
         return FileResponse(web / "login.html", headers=PAGE_HEADERS)
 
@@ -117,6 +121,7 @@ def create_app(
     routes = [
         Route("/", index),
         Route("/login", login_page),
+        Route("/favicon.ico", favicon),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),

@@ -1,9 +1,11 @@
 """The `fleet` topic: a compact summary of every host, built once per tick for every follower.
 
-A follower's first frame has every known host (`full`); later frames have only the hosts with a
-new sample or a presence change since the previous tick. Each tick builds at most two frames, the
-full one (only if someone new is waiting) and the changes, and the same bytes go to every client:
-the cost per client does not grow with the fleet.
+A new follower gets every known host at once (`full`, built at most once per tick for all who
+join in it); later frames have only the hosts with a new sample or a presence change. No client
+gets more than one frame per tick: one who joined since the last tick skips that tick's changes
+and gets, at the next, the changes of both ticks, which cover everything since its full frame was
+built. Each tick builds at most two frames, and the same bytes go to every client: the cost per
+client does not grow with the fleet.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ class FleetView:
         self._clock = clock
         self._summaries: dict[str, _Summary] = {}
         self._changed: set[str] = set()
-        self._waiting: set[Client] = set()  # subscribed, first (full) frame not sent yet
+        self._previous: set[str] = set()  # what changed in the last tick
+        self._full: str | None = None  # this tick's full frame, once someone needed it
+        self._joined: set[Client] = set()  # got the full frame during this tick
+        self._catching_up: set[Client] = set()  # skipped a tick's changes; get two ticks' worth next
         self._following: set[Client] = set()
 
     def observe(self, sample: CpuSample) -> None:
@@ -49,12 +54,29 @@ class FleetView:
         self._changed.add(host)  # followers learn it is gone: it will no longer be known
 
     def follow(self, client: Client) -> None:
-        if client not in self._following:
-            self._waiting.add(client)
+        if client in self._following or client in self._joined or client in self._catching_up:
+            return
+        if self._full is None:
+            hosts = [self._entry(h) for h in self._presence.hosts()]
+            self._full = dump(Fleet.model_construct(ts=round(self._clock(), 3), full=True, hosts=hosts))
+        self._clients.send(client, "fleet", self._full)
+        self._joined.add(client)
 
     def unfollow(self, client: Client) -> None:
-        self._waiting.discard(client)
+        self._joined.discard(client)
+        self._catching_up.discard(client)
         self._following.discard(client)
+
+    def _changes(self, hosts: set[str], now: float) -> str:
+        known = [h for h in sorted(hosts) if self._presence.knows(h)]
+        gone = [h for h in sorted(hosts) if not self._presence.knows(h)]
+        entries = [self._entry(h) for h in known]
+        # A forgotten host is sent once more as offline, so followers can drop it.
+        entries += [
+            FleetHost.model_construct(host=h, online=False, total=None, mem=None, load1=None, labels={})
+            for h in gone
+        ]
+        return dump(Fleet.model_construct(ts=now, full=False, hosts=entries))
 
     def _entry(self, host: str) -> FleetHost:
         summary = self._summaries.get(host) or _Summary()
@@ -68,28 +90,18 @@ class FleetView:
         )
 
     def tick(self) -> None:
-        """Send this tick's frames: the whole fleet to new followers, the changes to the others."""
+        """Send this tick's changes: to followers, and two ticks' worth to those catching up."""
         now = round(self._clock(), 3)
         changed, self._changed = self._changed, set()
         if self._following and changed:
-            known = [h for h in sorted(changed) if self._presence.knows(h)]
-            gone = [h for h in sorted(changed) if not self._presence.knows(h)]
-            hosts = [self._entry(h) for h in known]
-            # A forgotten host is sent once more as offline, so followers can drop it.
-            hosts += [
-                FleetHost.model_construct(host=h, online=False, total=None, mem=None, load1=None, labels={})
-                for h in gone
-            ]
-            frame = dump(Fleet.model_construct(ts=now, full=False, hosts=hosts))
+            frame = self._changes(changed, now)
             for client in self._following:
                 self._clients.send(client, "fleet", frame)
-        if self._waiting:
-            full = dump(
-                Fleet.model_construct(
-                    ts=now, full=True, hosts=[self._entry(h) for h in self._presence.hosts()]
-                )
-            )
-            for client in self._waiting:
-                self._clients.send(client, "fleet", full)
-            self._following |= self._waiting
-            self._waiting = set()
+        if self._catching_up:
+            both = self._changes(changed | self._previous, now)
+            for client in self._catching_up:
+                self._clients.send(client, "fleet", both)
+        self._following |= self._catching_up
+        self._catching_up, self._joined = self._joined, set()
+        self._previous = changed
+        self._full = None

@@ -78,10 +78,10 @@ async def _subscribe(frame: Subscribe, client: Client, gateway: Gateway) -> None
         # dashboard merges history with samples it already has.
         relay.clients.sample_scope(client, after)
     client.topics.update(new)
-    if "fleet" in new:
-        relay.fleet.follow(client)
     scope = sorted(client.cpu_hosts) if client.cpu_hosts is not None else None
     client.outbox.put(dump(Subscribed(topics=sorted(client.topics), hosts=scope, ref=frame.ref)))
+    if "fleet" in new:
+        relay.fleet.follow(client)
     for host in history:
         encoded = await relay.history.frame(host)
         if not await client.outbox.wait_room():

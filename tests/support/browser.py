@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from collections.abc import AsyncIterator
+from typing import Any
 
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, WebSocket, async_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -19,6 +21,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+DESKTOP: ViewportSize = {"width": 1400, "height": 1000}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @contextlib.asynccontextmanager
@@ -33,10 +37,24 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-async def logged_in_page(browser: Browser, base_url: str, token: str) -> Page:
-    """A fresh browser context that logs in through the login page, as a person would."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+async def logged_in_page(
+    browser: Browser,
+    base_url: str,
+    token: str,
+    viewport: ViewportSize | None = None,
+    sent: list[dict[str, Any]] | None = None,
+) -> Page:
+    """A fresh browser context that logs in through the login page, as a person would.
+
+    `sent`, if given, collects every frame the page sends on its WebSocket (parsed)."""
+    context = await browser.new_context(viewport=viewport or DESKTOP)
     page = await context.new_page()
+    if sent is not None:
+
+        def record(ws: WebSocket) -> None:
+            ws.on("framesent", lambda payload: sent.append(json.loads(payload)))
+
+        page.on("websocket", record)
     await page.goto(base_url + "/login")
     await page.fill("#token", token)
     await page.click("#login-button")

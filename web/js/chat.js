@@ -1,5 +1,6 @@
 // Team chat: recent messages when the page opens (each once: ids seen are skipped), then live.
 import { $, h } from "./dom.js";
+import { clock } from "./format.js";
 
 const KEPT = 200;
 
@@ -8,7 +9,7 @@ export function chatPanel(store, conn) {
   const log = $("chat-log");
   $("chat-input").maxLength = store.get("protocol").limits.chat_chars;
 
-  conn.on("hello", () => conn.send({ type: "subscribe", topics: ["chat"], ref: conn.nextRef("chatsub") }));
+  conn.whenLive(() => conn.send({ type: "subscribe", topics: ["chat"], ref: conn.nextRef("chatsub") }));
   conn.on("chat", (frame) => {
     if (frame.id) {
       if (seen.has(frame.id)) return;
@@ -16,7 +17,7 @@ export function chatPanel(store, conn) {
     }
     const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     log.append(h("li", null,
-      h("span", { class: "ts" }, new Date(frame.ts * 1000).toLocaleTimeString()),
+      h("span", { class: "ts" }, clock(frame.ts)),
       h("span", { class: "from" }, frame.from),
       h("span", { class: "text" }, frame.text)));
     while (log.children.length > KEPT) log.firstChild.remove();

@@ -6,6 +6,7 @@ export function createConnection(store) {
   let ws = null;
   let attempt = 0;
   let refs = 0;
+  let hello = null; // the last hello frame
 
   function setState(state, text) {
     store.set("conn", { state, text });
@@ -25,7 +26,7 @@ export function createConnection(store) {
     socket.onmessage = (event) => {
       let frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (frame.type === "hello") attempt = 0;
+      if (frame.type === "hello") { attempt = 0; hello = frame; }
       dispatch(frame);
     };
     socket.onclose = () => {
@@ -53,6 +54,15 @@ export function createConnection(store) {
     on(type, fn) {
       if (!handlers.has(type)) handlers.set(type, []);
       handlers.get(type).push(fn);
+    },
+
+    /**
+     * Call fn(hello) on every (re)connection, and at once if the connection is already live: a
+     * panel that starts after `hello` (it waited for a big library) still subscribes.
+     */
+    whenLive(fn) {
+      this.on("hello", fn);
+      if (hello && ws && ws.readyState === WebSocket.OPEN) fn(hello);
     },
 
     /** Send a frame; false when not connected (nothing is queued). */

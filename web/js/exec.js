@@ -2,10 +2,9 @@
 // each finishes, progress, the grouped summary, cancel, re-run on the hosts that failed, full output
 // per host; after a reconnect it asks for exactly the results it has not seen, and after a reload it
 // shows the job this tab followed.
-import { $, h } from "./dom.js";
+import { $, h, onResize } from "./dom.js";
 import { Terminal, FitAddon } from "./vendor.js";
 import { summaryText } from "./outcome.js";
-import { onResize } from "./dom.js";
 
 const JOB_KEY = "fleetdeck.job";
 // Statuses and their tones come from the server (/api/protocol); only the colours are ours.
@@ -119,8 +118,10 @@ export function execPanel(store, conn) {
       this.counts[frame.status] = (this.counts[frame.status] || 0) + 1;
       const first = (frame.stdout || frame.stderr || frame.error || "").trim().split("\n")[0].slice(0, 160);
       const code = frame.exit_code === null ? "-" : String(frame.exit_code);
-      term.writeln(paint(pad(clean(frame.host), 16) + " " + pad(frame.status, 11) + " exit " + pad(code, 4) + " " +
-                         String(frame.duration_ms).padStart(6) + "ms", frame.status) + "  " + clean(first));
+      // Narrow terminals (phones) get tighter columns, so the status stays on the host's line.
+      const [host, status, exit, ms] = term.cols < 64 ? [15, 8, 3, 5] : [16, 11, 4, 6];
+      term.writeln(paint(pad(clean(frame.host), host) + " " + pad(frame.status, status) + " exit " + pad(code, exit) +
+                         " " + String(frame.duration_ms).padStart(ms) + "ms", frame.status) + "  " + clean(first));
       this.addOutput(frame);
       this.progress();
     },
@@ -161,7 +162,7 @@ export function execPanel(store, conn) {
     },
   };
 
-  conn.on("hello", () => {
+  conn.whenLive(() => {
     $("exec-cancel").disabled = true;
     exec.resume();
   });
@@ -169,6 +170,7 @@ export function execPanel(store, conn) {
     if (exec.pendingRef && frame.ref === exec.pendingRef) exec.accepted(frame);
     else if (frame.job === exec.job && finished(frame.state)) $("exec-cancel").disabled = true;
   });
+  store.subscribe("showJob", (id) => exec.view(id));
   conn.on("result", (frame) => exec.result(frame));
   conn.on("done", (frame) => exec.finished(frame));
   conn.on("error", (frame) => { if (frame.ref && frame.ref.startsWith("exec")) exec.refused(frame); });

@@ -16,7 +16,7 @@ export function fleetChart(store) {
     xAxis: xAxis(Date.now(), Date.now()),
     tooltip: tooltip(),
     color: ["#f85149", "#d29922", "#58a6ff"],
-    series: NAMES.map((name) => line(name, [], name === "mean" ? { areaStyle: { opacity: 0.15 } } : { lineStyle: { width: 1 } })),
+    series: NAMES.map((name) => line(name, [], { lineStyle: { width: name === "mean" ? 2 : 1 } })),
   });
 
   const draw = onNextFrame(() => {
@@ -30,4 +30,5 @@ export function fleetChart(store) {
   });
   store.subscribe("fleetSeries", draw);
   onResize(el, () => chart.resize());
+  draw();
 }

@@ -6,7 +6,7 @@ import { applyFleetFrame, applyHostsFrame, fleetStats } from "./fleetmodel.js";
 const SERIES_POINTS = 900; // 15 minutes at one frame a second
 
 export function fleetFeed(store, conn) {
-  conn.on("hello", () => conn.send({ type: "subscribe", topics: ["fleet", "hosts"], ref: conn.nextRef("fleet") }));
+  conn.whenLive(() => conn.send({ type: "subscribe", topics: ["fleet", "hosts"], ref: conn.nextRef("fleet") }));
 
   conn.on("fleet", (frame) => {
     store.update("hosts", (hosts) => applyFleetFrame(hosts, frame));

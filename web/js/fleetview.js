@@ -1,6 +1,6 @@
 // The fleet overview: one canvas, a cell per host coloured by CPU, offline hosts crossed out.
-// Hover (or tap) shows the host; click selects, shift/ctrl-click adds, drag selects a rectangle,
-// double-click opens the host's chart. Only the cells of hosts that changed are repainted, in the
+// Hover (or tap) shows the host; click selects, shift/ctrl-click (or a tap) adds, drag selects a
+// rectangle, double-click opens the host's chart. Only the cells of hosts that changed are repainted, in the
 // next animation frame.
 import { $, h, onNextFrame, onResize } from "./dom.js";
 import { compareNames } from "./hostquery.js";
@@ -187,7 +187,9 @@ export function fleetView(store) {
   canvas.addEventListener("pointerdown", (event) => {
     if (event.button !== 0) return;
     const { x, y } = local(event);
-    press = { x, y, additive: event.shiftKey || event.ctrlKey || event.metaKey, dragging: false };
+    // On a touch screen there is no shift key: each tap adds or removes one host.
+    const additive = event.shiftKey || event.ctrlKey || event.metaKey || event.pointerType === "touch";
+    press = { x, y, additive, dragging: false };
     canvas.setPointerCapture(event.pointerId);
   });
 
@@ -245,6 +247,8 @@ export function fleetView(store) {
   window.fleetdeckFleet = {
     /** Cells painted by the last full draw: one per host. */
     count: () => drawn,
+    /** The names of the selected hosts. */
+    selected: () => [...store.get("selection")],
     /** The page coordinates of a host's cell centre, or null. */
     cell(name) {
       const i = index.get(name);

@@ -16,10 +16,18 @@ export function ago(ts, now = Date.now() / 1000) {
   return Math.floor(s / 86400) + " d ago";
 }
 
+const two = (n) => String(n).padStart(2, "0");
+
+/** `14:02:11`, local time of a unix time (seconds). */
+export function clock(ts) {
+  const d = new Date(ts * 1000);
+  return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+}
+
 /** "last seen 14:02:11 (5 min ago)" for an offline host. */
 export function lastSeen(ts, now = Date.now() / 1000) {
   if (ts == null) return "never seen";
-  return "last seen " + new Date(ts * 1000).toLocaleTimeString() + " (" + ago(ts, now) + ")";
+  return "last seen " + clock(ts) + " (" + ago(ts, now) + ")";
 }
 
 // CPU colour scale: calm blue-green when idle, through yellow, to red when saturated.

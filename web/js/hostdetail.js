@@ -21,7 +21,7 @@ function mergeSamples(have, more) {
 
 export function hostDetail(store, conn) {
   const container = $("details");
-  const cards = new Map(); // host -> {el, chart, samples, cores, dirty, status, now}
+  const cards = new Map(); // host -> {el, box, status, now, pin, chart, resize, samples, cores}
   let subscribed = null; // the host list cpu is narrowed to, as last sent
 
   const watchedHosts = () => [...watchedNames(store.get("watched"))].sort(compareNames);
@@ -37,7 +37,7 @@ export function hostDetail(store, conn) {
       if (conn.send({ type: "unsubscribe", topics: ["cpu"], ref: conn.nextRef("cpu") })) subscribed = null;
     }
   }
-  conn.on("hello", () => { subscribed = null; subscribe(); });
+  conn.whenLive(() => { subscribed = null; subscribe(); });
 
   // ---------------------------------------------------------------- cards
   function open(host) {
@@ -48,9 +48,10 @@ export function hostDetail(store, conn) {
     const close = h("button", { type: "button", class: "close", title: "close", "aria-label": "close" }, "×");
     const box = h("div", { class: "chart" });
     const el = h("article", { class: "chart-card", dataset: { host, points: "0" } },
-      h("header", null, h("span", { class: "host" }, host), status, now, h("span", { class: "spacer" }), cores, pin, close),
+      h("header", null, h("span", { class: "host" }, host), h("span", { class: "spacer" }), cores, pin, close),
+      h("div", { class: "facts" }, status, now),
       box);
-    const card = { el, box, status, now, pin, chart: null, samples: [], cores: false, dirty: true };
+    const card = { el, box, status, now, pin, chart: null, resize: null, samples: [], cores: false };
     cores.addEventListener("click", () => {
       card.cores = !card.cores;
       cores.textContent = card.cores ? "total" : "cores";
@@ -66,7 +67,6 @@ export function hostDetail(store, conn) {
     card.chart = echarts.init(box, null, { renderer: "canvas" });
     card.resize = onResize(box, () => card.chart.resize());
     updateStatus(host);
-    return card;
   }
 
   function dispose(host) {
@@ -81,18 +81,24 @@ export function hostDetail(store, conn) {
   function place() {
     const { opened } = store.get("watched");
     const names = [...cards.keys()].sort(compareNames);
-    if (opened && cards.has(opened)) names.splice(names.indexOf(opened), 1), names.unshift(opened);
+    if (opened && cards.has(opened)) {
+      names.splice(names.indexOf(opened), 1);
+      names.unshift(opened);
+    }
     container.replaceChildren(...names.map((name) => cards.get(name).el));
     $("pane-detail").hidden = !names.length;
   }
 
-  store.subscribe("watched", (watched) => {
+  store.subscribe("watched", sync);
+  function sync(watched) {
     savePins(watched.pinned);
     const want = new Set(watchedHosts());
     for (const host of [...cards.keys()]) if (!want.has(host)) dispose(host);
-    let fresh = null;
-    for (const host of want) if (!cards.has(host)) fresh = open(host);
-    for (const [host, card] of cards.entries()) {
+    let fresh = false;
+    for (const host of want) {
+      if (!cards.has(host)) { open(host); fresh = true; }
+    }
+    for (const [host, card] of cards) {
       card.pin.classList.toggle("on", watched.pinned.has(host));
       card.pin.setAttribute("aria-pressed", String(watched.pinned.has(host)));
     }
@@ -101,7 +107,7 @@ export function hostDetail(store, conn) {
     if (watched.opened && cards.has(watched.opened) && fresh) {
       cards.get(watched.opened).el.scrollIntoView({ block: "nearest" });
     }
-  });
+  }
 
   // ---------------------------------------------------------------- samples
   function updateStatus(host) {
@@ -129,7 +135,7 @@ export function hostDetail(store, conn) {
     const card = cards.get(frame.host);
     if (!card) return;
     const last = card.samples[card.samples.length - 1];
-    if (last && frame.ts <= last.ts) { card.samples = mergeSamples(card.samples, [frame]); }
+    if (last && frame.ts <= last.ts) card.samples = mergeSamples(card.samples, [frame]);
     else {
       card.samples.push(frame);
       if (card.samples.length > POINTS) card.samples.shift();
@@ -184,4 +190,6 @@ export function hostDetail(store, conn) {
     }, { replaceMerge: reshape ? ["series", "legend"] : [] });
     card.el.dataset.points = String(samples.length);
   }
+
+  sync(store.get("watched"));
 }

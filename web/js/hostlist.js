@@ -30,21 +30,30 @@ export function hostList(store) {
   function buildFilters() {
     const chosen = store.get("query").labels;
     filters.replaceChildren(...[...labelIndex(store.get("hosts"))].map(([key, values]) => {
+      // A value chosen before its last host went away stays, so the filter shown is the one applied.
+      if (chosen[key] && !values.has(chosen[key])) values.set(chosen[key], 0);
       const select = h("select", { dataset: { label: key }, "aria-label": "filter by " + key },
         new Option(key + ": any", ""),
         [...values].map(([value, count]) => new Option(key + "=" + value + " (" + count + ")", value)));
-      select.value = values.has(chosen[key]) ? chosen[key] : "";
+      select.value = chosen[key] || "";
       return select;
     }));
   }
 
   // ---------------------------------------------------------------- the list itself
+  // New numbers every second would reorder the rows under the pointer, and a click meant for one
+  // host would land on another: while the pointer is on the list, only a new query reorders it.
+  let reorder = true;
   const relist = onNextFrame(() => {
+    if (!reorder && scroller.matches(":hover")) { render(); return; }
+    reorder = false;
     listed = queryHosts(store.get("hosts"), store.get("query")).map((host) => host.host);
     store.set("listed", listed);
     const total = store.get("hosts").size;
     $("host-count").textContent = listed.length === total ? total + " hosts" : listed.length + " of " + total + " hosts";
     inner.style.height = listed.length * ROW + "px";
+    $("host-rows-empty").hidden = listed.length > 0;
+    $("host-rows-empty").textContent = total ? "No host matches the search and filters." : "No hosts yet: waiting for agents…";
     render();
   });
 
@@ -126,9 +135,10 @@ export function hostList(store) {
 
   store.subscribe("hosts", (hosts, change) => {
     if (change.labels) buildFilters();
+    if (change.added) reorder = true;
     relist();
   });
-  store.subscribe("query", relist);
+  store.subscribe("query", () => { reorder = true; relist(); });
   store.subscribe("selection", rerender);
   store.subscribe("watched", rerender);
 }

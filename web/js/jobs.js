@@ -2,16 +2,17 @@
 // hosts, not by the job's state alone), command, targets, who. Click one to show it in the terminal.
 import { $, h, onNextFrame } from "./dom.js";
 import { jobOutcome, summaryText } from "./outcome.js";
+import { clock } from "./format.js";
 
 const SHOWN = 30;
 
-export function jobsList(store, conn, exec) {
+export function jobsList(store, conn) {
   const protocol = store.get("protocol");
   const finished = (state) => protocol.finished_states.includes(state);
   // Announcements can arrive out of order across reconnects; never step a job back.
   const rank = (state) => (finished(state) ? protocol.job_states.length : protocol.job_states.indexOf(state));
 
-  conn.on("hello", () => conn.send({ type: "subscribe", topics: ["jobs"], ref: conn.nextRef("jobs") }));
+  conn.whenLive(() => conn.send({ type: "subscribe", topics: ["jobs"], ref: conn.nextRef("jobs") }));
   conn.on("job", (frame) => {
     store.update("jobs", (jobs) => {
       const known = jobs.get(frame.job);
@@ -32,13 +33,13 @@ export function jobsList(store, conn, exec) {
       return h("li", {
         class: "job" + (job.job === current ? " current" : ""),
         dataset: { job: job.job, state: job.state, outcome: outcome.tone },
-        title: [job.state, summary, job.error].filter(Boolean).join(" · "),
+        title: [job.state, job.hosts + " hosts", summary, job.error].filter(Boolean).join(" · "),
         tabIndex: 0,
       },
-      h("span", { class: "when muted" }, new Date(job.ts * 1000).toLocaleTimeString()),
+      h("span", { class: "when muted" }, clock(job.ts)),
       h("span", { class: "outcome outcome-" + outcome.tone }, outcome.text),
       h("code", { class: "command" }, job.command),
-      h("code", { class: "targets" }, job.targets + " (" + job.hosts + ")"),
+      h("code", { class: "targets", title: (job.resolved_targets || job.targets) + " (" + job.hosts + " hosts)" }, job.targets),
       h("span", { class: "by muted" }, job.by));
     }));
     $("jobs-empty").hidden = newest.length > 0;
@@ -49,7 +50,7 @@ export function jobsList(store, conn, exec) {
   const list = $("job-list");
   const show = (event) => {
     const li = event.target.closest("li.job");
-    if (li) exec.view(li.dataset.job);
+    if (li) store.set("showJob", li.dataset.job);
   };
   list.addEventListener("click", show);
   list.addEventListener("keydown", (event) => { if (event.key === "Enter") show(event); });

@@ -1,18 +1,18 @@
 // The dashboard's entry point: read the protocol's values from the server, make the store and the
-// connection, start each panel, connect.
+// connection, start each panel, connect. The panels that draw with ECharts or xterm.js load those
+// big libraries while the fleet is already connecting and drawing.
 import { createStore } from "./store.js";
 import { createConnection } from "./connection.js";
 import { layout } from "./layout.js";
 import { fleetFeed } from "./fleetfeed.js";
 import { fleetView } from "./fleetview.js";
-import { fleetChart } from "./fleetchart.js";
 import { selectionBar } from "./selection.js";
 import { hostList } from "./hostlist.js";
-import { hostDetail } from "./hostdetail.js";
 import { savedPins } from "./watched.js";
-import { execPanel } from "./exec.js";
 import { jobsList } from "./jobs.js";
 import { chatPanel } from "./chat.js";
+
+const charted = Promise.all([import("./fleetchart.js"), import("./hostdetail.js"), import("./exec.js")]);
 
 /** GET /api/protocol, retried while the gateway restarts; statuses, states and limits are the server's. */
 async function loadProtocol() {
@@ -42,6 +42,7 @@ async function main() {
     watched: { opened: null, pinned: savedPins() },
     jobs: new Map(),
     currentJob: null,
+    showJob: null,
     target: null,
     tab: "fleet",
   });
@@ -55,16 +56,16 @@ async function main() {
   layout(store);
   fleetFeed(store, conn);
   fleetView(store);
-  fleetChart(store);
   selectionBar(store);
   hostList(store);
-  hostDetail(store, conn);
-  const exec = execPanel(store, conn);
-  jobsList(store, conn, exec);
+  jobsList(store, conn);
   chatPanel(store, conn);
-  store.set("selection", new Set(), new Set());
-  store.set("watched", store.get("watched"));
   conn.connect();
+
+  const [{ fleetChart }, { hostDetail }, { execPanel }] = await charted;
+  fleetChart(store);
+  hostDetail(store, conn);
+  execPanel(store, conn);
 }
 
 main();

@@ -6,7 +6,7 @@
  * bad (none did), running, muted (cancelled, expired, nothing ran).
  */
 export function jobOutcome(job, protocol) {
-  if (!protocol.finished_states.includes(job.state)) return { tone: "running", text: job.state };
+  if (!protocol.finished_states.includes(job.state)) return { tone: "running", text: job.state + " (" + job.hosts + ")" };
   const summary = job.summary || {};
   const total = Object.values(summary).reduce((a, b) => a + b, 0);
   const good = Object.entries(summary)

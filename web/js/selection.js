@@ -16,7 +16,7 @@ export function selectionBar(store) {
 
   store.subscribe("selection", (selection) => {
     const n = selection.size;
-    $("selection-count").textContent = n ? n + (n === 1 ? " host" : " hosts") + " selected" : "Nothing selected";
+    $("selection-count").textContent = n ? n + " selected" : "none selected";
     $("target-selection").disabled = !n;
     $("clear-selection").disabled = !n;
   });
