@@ -36,9 +36,9 @@ FLEETDECK_SERVICES = ("gateway", "cpu-agent", "exec-worker")
 
 
 def test_compose_file_is_valid_for_docker_compose(tmp_path: Path) -> None:
-    tokens = tmp_path / "tokens.txt"
-    tokens.touch()
-    env = {"PATH": "/usr/bin:/bin", "FLEETDECK_TOKENS_FILE": str(tokens)}
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "FLEETDECK_TOKENS_DIR": str(tokens)}
     for profile in ([], ["--profile", "demo"]):
         run = subprocess.run(
             ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), *profile, "config", "-q"],
@@ -204,9 +204,12 @@ async def test_compose_services_run_as_local_processes_end_to_end(
     ssh_dir.mkdir()
     shutil.copy(exec_stack.fleet.client_key, ssh_dir / "id_ed25519")
     shutil.copy(exec_stack.fleet.known_hosts, ssh_dir / "known_hosts")
+    token_dir = tmp_path / "tokens"
+    token_dir.mkdir()
+    shutil.copy(tokens.file, token_dir / "tokens.txt")
     mapping = {
         "/app/web": str(ROOT / "web"),
-        "/run/fleetdeck/tokens": str(tokens.file),
+        "/run/fleetdeck/tokens": str(token_dir),
         "/run/fleetdeck/ssh": str(ssh_dir),
     }
     port = free_port()

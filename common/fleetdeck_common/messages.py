@@ -313,6 +313,8 @@ class Job(_Frame):
     resolved_targets: str | None = None
     # No worker starts the job after this time (unix seconds): it expires instead.
     queued_until: float | None = None
+    # The targets its token may reach (a target expression); the worker refuses hosts outside it.
+    scope: str | None = None
     ref: str | None = None
 
     @property
@@ -386,6 +388,7 @@ _OMIT_WHEN_NONE = frozenset(
         "resolved_targets",
         "queued_until",
         "workers",
+        "scope",
     }
 )
 

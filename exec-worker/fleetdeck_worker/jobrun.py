@@ -23,6 +23,7 @@ from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
 from fleetdeck_common.jobstore import JobStore
 from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result
+from fleetdeck_common.scope import parse_scope
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
 
 from .ssh import SshOptions, run_on_host
@@ -88,6 +89,8 @@ class JobRun:
             raise LeaseLost(f"job {job_id} is held by another worker")
         try:
             hosts = expand_targets(self.job.runs_on, self._policy)
+            if self.job.scope is not None:
+                parse_scope(self.job.scope).check(hosts)  # the submitting token's targets
         except TargetError as exc:
             logger.error("job %s refused by this worker: %s", job_id, exc)
             await self._finish(error=f"refused by worker: {exc}")

@@ -91,7 +91,7 @@ async def login(request: Request) -> Response:
     response.set_cookie(
         SESSION_COOKIE,
         session,
-        max_age=int(gateway.auth.sessions.ttl),
+        max_age=gateway.auth.sessions.lifetime(identity),
         httponly=True,
         samesite="strict",
         secure=gateway.settings.secure_cookies,

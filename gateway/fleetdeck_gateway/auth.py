@@ -19,9 +19,10 @@ class Authenticator:
         self._allowed_origins = {_normalise_origin(o) for o in allowed_origins}
 
     async def _from_session(self, session_id: str) -> Identity | None:
-        identity = await self.sessions.find(session_id)
-        # A session lives only as long as the token it was opened with.
-        return identity if identity is not None and self.tokens.still_valid(identity) else None
+        """The session's identity as the token file has it now: a session lives only as long as
+        the token it was opened with, and follows its role, targets and expiry."""
+        opened = await self.sessions.find(session_id)
+        return None if opened is None else self.tokens.current(opened.token_hash)
 
     async def identify(self, conn: HTTPConnection) -> tuple[Identity | None, bool]:
         """The caller's identity, and whether it came from the session cookie (a browser)."""

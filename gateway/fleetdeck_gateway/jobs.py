@@ -37,6 +37,9 @@ class JobService:
             hosts = expand_targets(request.targets, self._policy, self._labels)
         except TargetError as exc:
             raise ProtocolError("invalid_targets", str(exc)) from None
+        refusal = who.exec_refusal(hosts)  # an expired token, or a host outside the token's targets
+        if refusal is not None:
+            raise ProtocolError("forbidden", refusal)
         now = round(time.time(), 3)
         job = Job(
             job=secrets.token_hex(8),
@@ -49,6 +52,7 @@ class JobService:
             timeout=request.timeout,
             resolved_targets=_resolved(request.targets, hosts, self._policy),
             queued_until=round(now + self._queue_timeout, 3),
+            scope=who.scope,
         )
         await self.store.submit(job)
         logger.info(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
+from collections.abc import Callable
 
 from fleetdeck_common import topics
 from fleetdeck_common.broker import KeyValue
@@ -19,15 +21,26 @@ def _session_key(session_id: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, broker: KeyValue, ttl: float = SESSION_TTL_SECONDS) -> None:
+    def __init__(
+        self, broker: KeyValue, ttl: float = SESSION_TTL_SECONDS, clock: Callable[[], float] = time.time
+    ) -> None:
         self._broker = broker
         self.ttl = ttl
+        self._clock = clock
+
+    def lifetime(self, identity: Identity) -> int:
+        """Seconds a session opened now as `identity` lasts: the TTL, cut short by the token's expiry."""
+        seconds = self.ttl
+        if identity.expires is not None:
+            seconds = min(seconds, identity.expires - self._clock())
+        return max(int(seconds), 1)
 
     async def open(self, identity: Identity) -> str:
-        """A new session for `identity`; returns the cookie value."""
+        """A new session for `identity`; returns the cookie value. The record keeps the token's
+        hash, so each use checks the token is still in the file (on whichever gateway)."""
         session_id = secrets.token_urlsafe(32)
         record = json.dumps({"name": identity.name, "role": identity.role, "token": identity.token_hash})
-        await self._broker.set(_session_key(session_id), record, self.ttl)
+        await self._broker.set(_session_key(session_id), record, self.lifetime(identity))
         return session_id
 
     async def close(self, session_id: str) -> None:

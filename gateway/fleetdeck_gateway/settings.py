@@ -18,6 +18,13 @@ class GatewaySettings(TargetSettings):
         validation_alias="FLEETDECK_TOKENS_FILE",
         description="token file (NAME ROLE SHA256HEX per line); without it a one-off operator token is made",
     )
+    session_ttl: float = Field(
+        12 * 3600.0,
+        validation_alias="FLEETDECK_SESSION_TTL",
+        ge=60,
+        le=30 * 86400,
+        description="seconds a login session lasts (never longer than its token, when that expires)",
+    )
     allowed_origins: CommaList = Field(
         default_factory=list,
         validation_alias="FLEETDECK_ALLOWED_ORIGINS",

@@ -15,6 +15,7 @@ from .jobs import JobService
 from .metrics import GatewayMetrics
 from .queue import QueueWatch
 from .relay import Relay
+from .revocation import Revocation
 from .sessions import SessionStore
 from .settings import GatewaySettings
 from .tokens import TokenStore
@@ -25,7 +26,9 @@ class Gateway:
         self.settings = settings
         self.broker = broker
         self.hosts = HostStore(broker)
-        self.auth = Authenticator(tokens, SessionStore(broker), settings.allowed_origins)
+        sessions = SessionStore(broker, settings.session_ttl)
+        self.auth = Authenticator(tokens, sessions, settings.allowed_origins)
+        self.revocation = Revocation(tokens)
         self.metrics = GatewayMetrics(lambda: float(broker.reconnects))
         jobs = JobStore(broker)
         self.relay = Relay(broker, self.hosts, jobs, self.metrics, settings.forget_after, settings.fleet_tick)
@@ -40,7 +43,10 @@ class Gateway:
 
     async def start(self) -> None:
         await self.relay.start()
-        self._tasks = [asyncio.create_task(self.queue.run(), name="queue")]
+        self._tasks = [
+            asyncio.create_task(self.queue.run(), name="queue"),
+            asyncio.create_task(self.revocation.run(), name="revocation"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:

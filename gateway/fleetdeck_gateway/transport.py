@@ -48,7 +48,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     sender = asyncio.create_task(_send_loop(websocket, client))
     receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))
     too_slow = asyncio.create_task(client.outbox.overflow.wait())
-    tasks = (sender, receiver, too_slow)
+    claim = gateway.revocation.watch(identity)  # ended when the token is revoked, rotated or expires
+    revoked = asyncio.create_task(claim.ended.wait())
+    tasks = (sender, receiver, too_slow, revoked)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if client.outbox.overflowed:
@@ -60,7 +62,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 await asyncio.wait_for(
                     websocket.close(CLOSE_TRY_AGAIN, "too slow; reconnect and watch the job"), 2
                 )
+        elif claim.reason is not None:
+            sender.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(CLOSE_POLICY, claim.reason), 2)
     finally:
+        gateway.revocation.forget(claim)
         gateway.relay.remove(client)
         for task in tasks:
             task.cancel()

@@ -1,0 +1,70 @@
+"""Revocation that reaches open sockets: a socket whose token is removed, rotated, expired or
+changed in the token file is told to close (1008, with the reason) within a sweep interval.
+
+HTTP requests and new sockets check the token on every use (see `auth`); this covers sockets
+already open. Each gateway sweeps its own sockets against the token file it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from .tokens import Identity, TokenStore
+
+logger = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+
+
+@dataclass(eq=False)
+class Watch:
+    """One open socket's claim to its token; `ended` is set (with `reason`) when the claim lapses."""
+
+    identity: Identity
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str | None = None
+
+
+class Revocation:
+    def __init__(self, tokens: TokenStore, interval: float = SWEEP_SECONDS) -> None:
+        self._tokens = tokens
+        self._interval = interval
+        self._watches: set[Watch] = set()
+
+    def __len__(self) -> int:
+        return len(self._watches)
+
+    def watch(self, identity: Identity) -> Watch:
+        """Start watching the token a socket was opened with."""
+        watch = Watch(identity)
+        self._watches.add(watch)
+        return watch
+
+    def forget(self, watch: Watch) -> None:
+        self._watches.discard(watch)
+
+    def sweep(self) -> list[Watch]:
+        """Re-read the token file if it changed, and end every watch whose token no longer holds."""
+        self._tokens.refresh(thorough=True)
+        ended: list[Watch] = []
+        for watch in list(self._watches):
+            reason = self._tokens.ended(watch.identity)
+            if reason is None:
+                continue
+            watch.reason = reason
+            watch.ended.set()
+            self._watches.discard(watch)
+            ended.append(watch)
+            logger.info("closing a socket of %s: %s", watch.identity.name, reason)
+        return ended
+
+    async def run(self) -> None:
+        """Sweep every interval until cancelled."""
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                self.sweep()
+            except Exception:
+                logger.exception("token sweep failed; trying again in %.0f s", self._interval)
