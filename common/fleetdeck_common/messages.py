@@ -241,6 +241,7 @@ class CpuSample(_Frame):
     mem: Annotated[float, Field(ge=0, le=100)]
     load: Annotated[list[float], Field(min_length=3, max_length=3)]
     interval: Annotated[float, Field(gt=0)] = 1.0
+    n: Annotated[int, Field(ge=1)] | None = None  # the agent's sample number since it started
 
 
 class History(_Frame):
@@ -389,6 +390,7 @@ _OMIT_WHEN_NONE = frozenset(
         "queued_until",
         "workers",
         "scope",
+        "n",
     }
 )
 

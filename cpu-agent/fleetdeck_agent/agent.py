@@ -6,6 +6,7 @@ With `--simulate N` the same loop publishes N simulated hosts instead of this ma
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -57,8 +58,11 @@ async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Eve
 def _this_machine(settings: AgentSettings, store: HostStore) -> Callable[[], Awaitable[None]]:
     sampler.prime()
 
+    numbers = itertools.count(1)  # a restart starts again at 1: charts can tell a gap
+
     async def publish() -> None:
         sample = sampler.take_sample(settings.agent_name, settings.interval)
+        sample = sample.model_copy(update={"n": next(numbers)})
         observation = Observation(sample, settings.labels, settings.ssh_address())
         await store.publish([observation], settings.history_size)
 
@@ -69,12 +73,14 @@ def _simulated(settings: AgentSettings, store: HostStore) -> Callable[[], Awaita
     fleet = simulated_fleet(settings.simulate)
     rng = random.Random()
 
+    ticks = itertools.count(1)
+
     async def publish() -> None:
-        now = time.time()
+        now, n = time.time(), next(ticks)
         for start in range(0, len(fleet), BATCH_HOSTS):
             batch = [
                 Observation(
-                    simulated_sample(host, now, settings.interval, rng),
+                    simulated_sample(host, now, settings.interval, rng).model_copy(update={"n": n}),
                     host.labels | settings.labels,
                     host.address,
                 )

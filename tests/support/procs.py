@@ -82,9 +82,10 @@ class Service:
 class RedisServer:
     """A real redis-server on a loopback port; can be killed and started again on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
         self.port = port or free_port()
         self.workdir = workdir
+        self.persistent = persistent  # append-only file as in compose: a restart keeps the data
         self.service: Service | None = None
         self.starts = 0
 
@@ -106,7 +107,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "everysec",
                 "--dir",
                 str(self.workdir),
             ],

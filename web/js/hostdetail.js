@@ -8,6 +8,7 @@ import { xAxis, percentAxis, tooltip, legend, line } from "./chartstyle.js";
 import { compareNames } from "./hostquery.js";
 import { percent, load, lastSeen } from "./format.js";
 import { watchedNames, togglePin, closeHost, savePins } from "./watched.js";
+import { points } from "./timeaxis.js";
 
 const POINTS = 900; // samples kept per open host: 15 minutes at 1 s
 
@@ -166,14 +167,14 @@ export function hostDetail(store, conn) {
 
   function draw(card, reshape) {
     const { samples } = card;
-    const total = samples.map((s) => [s.ts * 1000, s.total]);
+    const total = points(samples, (s) => s.total);
     const series = [line("total", total, { lineStyle: { width: 2 }, areaStyle: { opacity: 0.15 }, z: 3 })];
     const names = ["total"];
     if (card.cores) {
       const count = samples.reduce((n, s) => Math.max(n, s.percpu.length), 0);
       for (let i = 0; i < count; i += 1) {
         names.push("cpu" + i);
-        series.push(line("cpu" + i, samples.map((s) => [s.ts * 1000, s.percpu[i] ?? null]),
+        series.push(line("cpu" + i, points(samples, (s) => s.percpu[i] ?? null),
           { lineStyle: { width: 1, opacity: 0.7 } }));
       }
     }

@@ -31,3 +31,23 @@ export function timeAxis(firstMs, lastMs, style = {}) {
     axisLabel: { ...style, hideOverlap: true, formatter: (value) => timeLabel(value, span) },
   };
 }
+
+// A line across a time the host was away would claim values nobody measured: break it instead.
+// Two samples are apart when more than 2.5 intervals passed between them, or when the agent's
+// sample number went back (it restarted).
+export function points(samples, valueOf) {
+  const out = [];
+  let previous = null;
+  for (const sample of samples) {
+    if (previous) {
+      const interval = sample.interval || previous.interval || 1;
+      const restarted = Number.isInteger(sample.n) && Number.isInteger(previous.n) && sample.n <= previous.n;
+      if (restarted || sample.ts - previous.ts > 2.5 * interval) {
+        out.push([((previous.ts + sample.ts) / 2) * 1000, null]);
+      }
+    }
+    out.push([sample.ts * 1000, valueOf(sample)]);
+    previous = sample;
+  }
+  return out;
+}

@@ -51,3 +51,12 @@ test("colours and ages", () => {
   assert.equal(ago(100, 130), "30 s ago");
   assert.equal(ago(0, 7200), "2 h ago");
 });
+
+test("a chart breaks its line where the host was away or its agent restarted", async () => {
+  const { points } = await import("../js/timeaxis.js");
+  const sample = (ts, n, total = 10) => ({ ts, n, total, interval: 1 });
+  const line = points([sample(0, 1), sample(1, 2), sample(10, 3), sample(11, 1), sample(12, 2)], (s) => s.total);
+  assert.deepEqual(line.map(([, v]) => v), [10, 10, null, 10, null, 10, 10]);
+  assert.deepEqual(line[2], [5500, null]);
+  assert.deepEqual(points([], (s) => s.total), []);
+});
