@@ -12,6 +12,7 @@ from pydantic import Field
 from fleetdeck_common.settings import TargetSettings
 
 from .ssh import SshOptions
+from .sshpool import SshPool
 
 
 def _default_worker_name() -> str:
@@ -88,8 +89,24 @@ class WorkerSettings(TargetSettings):
         le=1024,
         description="jobs one worker runs at once; more wait in the queue for this or another worker",
     )
+    ssh_idle: float = Field(
+        60.0,
+        validation_alias="FLEETDECK_SSH_IDLE",
+        ge=0,
+        le=86400,
+        description="seconds an unused SSH connection to a host is kept for the next command "
+        "(0: a new connection for every command)",
+    )
+    ssh_max_connections: int = Field(
+        512,
+        validation_alias="FLEETDECK_SSH_MAX_CONNECTIONS",
+        ge=1,
+        le=65536,
+        description="SSH connections kept at most; beyond it the least recently used idle ones are closed",
+    )
 
     def ssh_options(self) -> SshOptions:
+        """How to reach hosts, with this worker's pool of kept connections (None when ssh_idle is 0)."""
         return SshOptions(
             user=self.ssh_user,
             port=self.ssh_port,
@@ -98,4 +115,5 @@ class WorkerSettings(TargetSettings):
             check_host_keys=self.ssh_host_key_check,
             connect_timeout=self.connect_timeout,
             output_limit=self.output_limit,
+            pool=SshPool(self.ssh_idle, self.ssh_max_connections) if self.ssh_idle > 0 else None,
         )

@@ -51,6 +51,8 @@ class Worker:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            if self._ssh.pool is not None:
+                await self._ssh.pool.close()
         logger.info("worker %s stopped", self.name)
 
     async def _consume(self, stop: asyncio.Event) -> None:

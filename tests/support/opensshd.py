@@ -36,8 +36,20 @@ class OpenSshd:
 
 
 def start_sshd(
-    workdir: Path, address: str, client_public_key: Path, log: Path, port: int | None = None
+    workdir: Path,
+    address: str,
+    client_public_key: Path,
+    log: Path,
+    port: int | None = None,
+    *,
+    record: bool = True,
+    log_level: str = "ERROR",
+    home: Path | None = None,
 ) -> OpenSshd:
+    """An sshd on `address` (a new host key unless `workdir` has one). `record=False` runs commands
+    as a stock sshd does (the login shell, no ForceCommand; `log` stays empty). `log_level="VERBOSE"`
+    logs each login ("Accepted publickey"). `home` sets HOME for sessions, so the login shell reads
+    that folder's start-up files instead of the account's own (this machine's may be slow)."""
     workdir.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
     host_key = workdir / "host_ed25519"
@@ -54,8 +66,12 @@ def start_sshd(
         f"ListenAddress {address}:{port}\nHostKey {host_key}\nAuthorizedKeysFile {authorized}\n"
         f"PidFile {workdir / 'sshd.pid'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowAgentForwarding no\n"
-        f"X11Forwarding no\nForceCommand {recorder}\nLogLevel ERROR\n"
+        f"X11Forwarding no\nLogLevel {log_level}\n"
+        + (f"ForceCommand {recorder}\n" if record else "")
+        + (f"SetEnv HOME={home}\n" if home is not None else "")
     )
+    if home is not None:
+        home.mkdir(parents=True, exist_ok=True)
     service = Service(f"sshd-{address}", [SSHD, "-D", "-e", "-f", str(config)], {}, workdir)
 
     def listening() -> bool:
@@ -65,6 +81,30 @@ def start_sshd(
     wait_until(listening, 10, what=f"sshd on {address}:{port}")
     public = (workdir / "host_ed25519.pub").read_text().split()
     return OpenSshd(address, port, service, f"[{address}]:{port} {public[0]} {public[1]}\n")
+
+
+def client_key(workdir: Path) -> tuple[Path, Path]:
+    """A new ed25519 client key pair in `workdir`: (private key, public key)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    private = workdir / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private)], check=True)
+    return private, workdir / "id_ed25519.pub"
+
+
+def logins(sshd: OpenSshd) -> int:
+    """Logins this sshd accepted so far, restarts included (needs log_level VERBOSE or INFO)."""
+    return sshd.service.log().count("Accepted publickey")
+
+
+def established(address: str, port: int) -> int:
+    """TCP connections established to address:port right now, from the kernel's table."""
+    want = f"{socket.inet_aton(address)[::-1].hex().upper()}:{port:04X}"
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == want and fields[3] == "01":  # local address, state ESTABLISHED
+            count += 1
+    return count
 
 
 def running_as_root() -> bool:
