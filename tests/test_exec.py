@@ -83,6 +83,9 @@ async def test_every_kind_of_host_gets_the_right_status(exec_stack: ExecStack, o
     assert "host key" in by_host[CHANGED_HOST_KEY]["error"]
     assert by_host[BLACKHOLE]["status"] == "unreachable"
     assert by_host[UNREACHABLE]["status"] == "unreachable"
+    # Says what was tried, and nothing host-specific beyond that, so such hosts group together.
+    tried = f"(tried root@{UNREACHABLE} port {exec_stack.fleet.port})"
+    assert by_host[UNREACHABLE]["error"] == f"connection refused {tried}"
     assert (by_host[OPENSSH_HOST]["status"], by_host[OPENSSH_HOST]["stdout"]) == ("ok", f"{tag}\n")
     assert done["summary"] == {"ok": 2, "failed": 1, "unreachable": 2, "auth_failed": 1, "error": 2}
     assert done["retry_targets"] == f"127.0.0.3,{REJECTS_KEY}-6"

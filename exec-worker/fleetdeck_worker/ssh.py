@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import re
 import time
 from collections.abc import Hashable
@@ -185,21 +186,28 @@ async def _connect(host: str, options: SshOptions) -> asyncssh.SSHClientConnecti
     return await asyncio.wait_for(asyncssh.connect(host, **options.connect_kwargs()), options.connect_timeout)
 
 
-def _connect_failure(exc: BaseException) -> tuple[HostStatus, str]:
+def _connect_failure(exc: BaseException, host: str, options: SshOptions) -> tuple[HostStatus, str]:
+    """The status and a sentence for a host we could not log in to, saying what was tried."""
+    tried = f"(tried {options.user}@{host} port {options.port})"
     if isinstance(exc, asyncssh.PermissionDenied):
-        return "auth_failed", f"authentication failed: {exc.reason or exc}"
+        return "auth_failed", f"authentication failed: {exc.reason or exc} {tried}"
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
         return (
             "error",
-            f"host key not verifiable (unknown or changed; check known_hosts): {exc.reason}",
+            f"host key not verifiable (unknown or changed; check known_hosts): {exc.reason} {tried}",
         )
     if isinstance(exc, TimeoutError):
-        return "unreachable", "connection timed out"
+        return "unreachable", f"connection timed out after {options.connect_timeout:g}s {tried}"
     if isinstance(exc, asyncssh.DisconnectError):
-        return "error", f"SSH disconnect: {exc.reason or exc}"
+        return "error", f"SSH disconnect: {exc.reason or exc} {tried}"
     if isinstance(exc, OSError):
-        return "unreachable", exc.strerror or str(exc) or type(exc).__name__
-    return "error", f"{type(exc).__name__}: {exc}"
+        # asyncio's text names the address ("Connect call failed ('10.0.0.7', 22)"); the errno's
+        # text does not, so hosts failing the same way group together.
+        reason = (
+            os.strerror(exc.errno).lower() if exc.errno else (exc.strerror or str(exc) or type(exc).__name__)
+        )
+        return "unreachable", f"{reason} {tried}"
+    return "error", f"{type(exc).__name__}: {exc} {tried}"
 
 
 async def _settle(task: asyncio.Task[Any]) -> None:
@@ -270,7 +278,7 @@ async def _start(
                 key = options.connection_key(host)
                 lease = await pool.acquire(key, _connector(host, options), fresh=True)
             except (OSError, asyncssh.Error, TimeoutError) as failure:
-                raise _StartFailed(*_connect_failure(failure)) from failure
+                raise _StartFailed(*_connect_failure(failure, host, options)) from failure
         except asyncssh.ChannelOpenError as exc:  # the server refused the command itself
             await lease.release()
             raise _StartFailed("error", f"could not start the command: {exc}") from exc
@@ -308,7 +316,7 @@ async def _stop_group(pool: SshPool, host: str, options: SshOptions, lease: Leas
     try:
         fresh = await pool.acquire(options.connection_key(host), _connector(host, options), fresh=True)
     except (OSError, asyncssh.Error, TimeoutError) as exc:
-        return f"could not reach the host to stop it: {_connect_failure(exc)[1]}"
+        return f"could not reach the host to stop it: {_connect_failure(exc, host, options)[1]}"
     broken = False
     try:
         return await _run_stop(fresh.conn, pid)
@@ -396,7 +404,7 @@ async def run_on_host(
         try:
             lease = acquiring.result()
         except (OSError, asyncssh.Error, TimeoutError) as exc:
-            status, message = _connect_failure(exc)
+            status, message = _connect_failure(exc, host, options)
             return outcome(status, error=message)
         try:
             lease, process = await _start(pool, host, wrap_command(command), options, lease)
