@@ -133,6 +133,8 @@ async def test_500_hosts_on_one_canvas_filtered_sorted_opened_and_picked_as_targ
     sent: list[dict[str, Any]] = []
     async with chromium() as browser:
         page = await logged_in_page(browser, sim.gateway.url, tokens.operator, sent=sent)
+        # This stack runs no exec worker: the run panel says so instead of leaving jobs silently queued.
+        await page.locator("#exec-workers", has_text="No exec worker is running").wait_for(state="attached")
         # The overview: a painted cell for every host, on one canvas; the list builds a few rows only.
         await overview_drawn(page, len(known))
         assert await page.evaluate(PAINTED_CELLS, names) == len(known)

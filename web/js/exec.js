@@ -47,6 +47,18 @@ export function execPanel(store, conn) {
   store.subscribe("me", explain);
   store.subscribe("conn", explain);
 
+  // ---------------------------------------------------------------- is any worker there to run it
+  store.subscribe("workers", (alive) => {
+    const note = $("exec-workers");
+    note.hidden = alive !== 0;
+    note.textContent = alive === 0
+      ? "No exec worker is running: a command you run now waits in the queue, and expires without " +
+        "running if no worker starts in time."
+      : "";
+  });
+  conn.whenLive((hello) => store.set("workers", Number.isInteger(hello.workers) ? hello.workers : null));
+  conn.on("workers", (frame) => store.set("workers", frame.alive));
+
   // ---------------------------------------------------------------- targets picked elsewhere
   store.subscribe("target", ({ expr, what }) => {
     const field = $("exec-targets");
