@@ -165,7 +165,7 @@ async def _asyncssh(spec: Spec) -> list[Run]:
 
 
 def _parallel_ssh(spec: Spec) -> list[Run]:
-    from pssh.clients import ParallelSSHClient  # type: ignore[import-untyped]
+    from pssh.clients import ParallelSSHClient
 
     client = ParallelSSHClient(
         ADDRESSES,

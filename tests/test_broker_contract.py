@@ -125,6 +125,38 @@ async def test_stream_range_after_an_id(broker: Broker, name: str) -> None:
     assert await broker.stream_range(name + ":missing") == []
 
 
+async def test_stream_range_reads_in_pages(broker: Broker, name: str) -> None:
+    ids = [await broker.stream_add(name, {"n": str(i)}) for i in range(7)]
+    assert [e.fields["n"] for e in await broker.stream_range(name, count=3)] == ["0", "1", "2"]
+    assert [e.fields["n"] for e in await broker.stream_range(name, ids[2], count=3)] == ["3", "4", "5"]
+    assert [e.fields["n"] for e in await broker.stream_range(name, ids[5], count=3)] == ["6"]
+    assert await broker.stream_range(name, ids[6], count=3) == []
+    # Paging from id to id reads every entry once, in order.
+    seen: list[str] = []
+    after: str | None = None
+    while page := await broker.stream_range(name, after, count=2):
+        seen.extend(e.fields["n"] for e in page)
+        after = page[-1].id
+    assert seen == [str(i) for i in range(7)]
+    assert await broker.stream_range(name + ":missing", count=2) == []
+
+
+async def test_a_capped_stream_keeps_its_newest_entries_and_pages_newest_first(
+    broker: Broker, name: str
+) -> None:
+    keep = 100
+    ids = [await broker.stream_append(name, {"n": str(i)}, keep) for i in range(350)]
+    assert [e.fields["n"] for e in await broker.stream_before(name, None, 3)] == ["349", "348", "347"]
+    assert [e.fields["n"] for e in await broker.stream_before(name, ids[300], 2)] == ["299", "298"]
+    assert [e.id for e in await broker.stream_before(name, ids[349], 1)] == [ids[348]]
+    kept = await broker.stream_before(name, None, 1000)
+    # At least `keep` stay; Redis trims in whole blocks (MAXLEN ~), so a block's worth more may.
+    assert keep <= len(kept) < 2 * keep
+    assert [e.fields["n"] for e in kept[:keep]] == [str(i) for i in range(349, 349 - keep, -1)]
+    assert await broker.stream_before(name, ids[0], 5) == []
+    assert await broker.stream_before(name + ":missing", None, 5) == []
+
+
 async def test_consumer_group_shares_entries_and_claims_stale_ones(broker: Broker, name: str) -> None:
     group = "g"
     await broker.group_ensure(name, group)

@@ -10,17 +10,22 @@ import posixpath
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import tomllib
+import venv
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 import fleetdeck_common
+from fleetdeck_agent.settings import AgentSettings
+from fleetdeck_gateway.tokens import TokenStore
 from tests.support.compose import (
     ROOT,
     load_compose,
@@ -28,6 +33,7 @@ from tests.support.compose import (
     service_dockerfile,
     service_environment,
 )
+from tests.support.fakeproc import make_fake_proc
 from tests.support.procs import BIN, RedisServer, Service, free_port, wait_until
 from tests.support.stacks import ExecStack, Tokens
 from tests.support.wsclient import Frame, WsClient
@@ -91,6 +97,7 @@ def test_each_dockerfile_is_slim_non_root_exec_form_and_healthchecked(name: str)
     assert "tokens" not in " ".join(dockerfile.copies)  # the token file is mounted, never baked in
     copied_projects = {c for c in dockerfile.copies if (ROOT / c / "pyproject.toml").exists()}
     own = {"gateway": "gateway", "cpu-agent": "cpu-agent", "exec-worker": "exec-worker"}[name]
+    # Only common and its own service; the root project (the `fleetdeck` command) needs only common.
     assert copied_projects == {"common", own}, "each image installs only common and its own service"
     probe = service["healthcheck"]["test"]
     assert probe[0] == "CMD" and (probe[1] == "python" or (BIN / probe[1]).exists()), probe
@@ -207,10 +214,12 @@ async def test_compose_services_run_as_local_processes_end_to_end(
     token_dir = tmp_path / "tokens"
     token_dir.mkdir()
     shutil.copy(tokens.file, token_dir / "tokens.txt")
+    machine = make_fake_proc(tmp_path / "machine-proc")  # what compose mounts from the machine's /proc
     mapping = {
         "/app/web": str(ROOT / "web"),
         "/run/fleetdeck/tokens": str(token_dir),
         "/run/fleetdeck/ssh": str(ssh_dir),
+        _compose_proc_mount()[0]: str(machine.path),
     }
     port = free_port()
     common = {"REDIS_URL": redis_url}
@@ -259,7 +268,10 @@ async def test_compose_services_run_as_local_processes_end_to_end(
             }
 
         await client.expect(both_online, 15)
-        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "host-2", 10)
+        sample = await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "host-2", 10)
+        # Measured through the mounted /proc: the machine's figures, not those of the agent's own.
+        assert len(sample["percpu"]) == machine.cpus and sample["load"] == machine.load
+        assert sample["mem"] == machine.mem_percent
 
         # The healthchecks the images declare pass against these processes.
         agent_check = subprocess.run(
@@ -312,3 +324,218 @@ async def test_compose_services_run_as_local_processes_end_to_end(
             process.stop()
         redis.stop()
     assert (tmp_path / "appendonlydir").is_dir() or (tmp_path / "appendonly.aof").exists()
+
+
+# --- the agent measures the machine and is named after it -----------------------------------------
+
+
+def _compose_proc_mount() -> tuple[str, str]:
+    """(where the agent's container sees the machine's /proc, FLEETDECK_PROC_PATH)."""
+    agent = load_compose()["services"]["cpu-agent"]
+    mounts = [v for v in agent.get("volumes", []) if str(v).startswith("/proc:")]
+    assert len(mounts) == 1, agent.get("volumes")
+    source, target, mode = str(mounts[0]).split(":")
+    assert (source, mode) == ("/proc", "ro")
+    return target, service_environment(agent)["FLEETDECK_PROC_PATH"]
+
+
+def _compose_config(env: dict[str, str]) -> dict[str, Any]:
+    """The compose file as docker-compose itself interpolates it for a shell with `env`."""
+    run = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    config: dict[str, Any] = yaml.safe_load(run.stdout)
+    return config
+
+
+def test_compose_agent_reads_the_machines_proc_and_keeps_one_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    target, setting = _compose_proc_mount()
+    assert setting == target  # psutil and the load average read the mounted /proc
+    agent = load_compose()["services"]["cpu-agent"]
+    # /proc/stat, meminfo and loadavg are the machine's without sharing its process namespace.
+    assert "pid" not in agent and "privileged" not in agent and "cap_add" not in agent
+    assert service_dockerfile(agent).user not in (None, "root", "0")
+
+    # The name: FLEETDECK_AGENT_NAME, else the container's host name, which compose sets from the
+    # shell's HOSTNAME or a fixed default: nothing that changes when the container is recreated.
+    cases = [
+        ({}, "docker-host", ""),
+        ({"HOSTNAME": "box1"}, "box1", ""),
+        ({"HOSTNAME": "box1", "FLEETDECK_AGENT_NAME": "web01"}, "box1", "web01"),
+    ]
+    for shell, hostname, name in cases:
+        service = _compose_config(shell)["services"]["cpu-agent"]
+        assert service["hostname"] == hostname, shell
+        assert (service["environment"].get("FLEETDECK_AGENT_NAME") or "") == name, shell
+        assert "container_name" not in service  # scaling would need distinct container names
+    # An empty FLEETDECK_AGENT_NAME is no name: the agent takes its host name, as set above.
+    monkeypatch.setenv("FLEETDECK_AGENT_NAME", "")
+    assert AgentSettings(redis_url="memory://").agent_name == socket.gethostname()
+
+
+# --- the images carry the `fleetdeck` command ------------------------------------------------------
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    out = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            instruction, _, rest = line.partition(" ")
+            out.append((instruction.upper(), rest.strip()))
+    return out
+
+
+def _pip_install_arguments(run: str) -> list[str] | None:
+    words = shlex.split(run.split("&&", maxsplit=1)[0])
+    if words[:2] != ["pip", "install"]:
+        return None
+    return words[2:]
+
+
+def _build_like_the_image(dockerfile: Path, image_root: Path) -> list[str]:
+    """Lay out the files the Dockerfile copies before its pip install under `image_root` (standing for
+    the image's /), and return that pip install's arguments with their paths moved there too."""
+    ignored = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for instruction, rest in _instructions(dockerfile):
+        if instruction == "COPY":
+            *sources, dest = [a for a in shlex.split(rest) if not a.startswith("--")]
+            target = image_root / dest.lstrip("/")
+            for source in sources:
+                if (ROOT / source).is_dir():
+                    shutil.copytree(ROOT / source, target, ignore=ignored, dirs_exist_ok=True)
+                else:
+                    into = target / Path(source).name if dest.endswith("/") else target
+                    into.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(ROOT / source, into)
+        elif instruction == "RUN" and (arguments := _pip_install_arguments(rest)) is not None:
+            return [str(image_root) + a if a.startswith("/") else a for a in arguments]
+    raise AssertionError(f"{dockerfile}: no pip install")
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", FLEETDECK_SERVICES)
+def test_each_image_installs_the_fleetdeck_command(name: str, tmp_path: Path) -> None:
+    dockerfile = service_dockerfile(load_compose()["services"][name])
+    copies = _copy_destinations(dockerfile.path)
+    # The root project is copied next to the one VERSION file and installed with the service.
+    assert {"pyproject.toml", "src"} <= set(copies), copies
+    assert posixpath.dirname(copies["VERSION"]) == copies["pyproject.toml"].rstrip("/")
+
+    # Install the same way into a fresh virtualenv, from a copy laid out as in the image.
+    image_root = tmp_path / "image"
+    arguments = _build_like_the_image(dockerfile.path, image_root)
+    umbrella = str(image_root) + copies["pyproject.toml"].rstrip("/")
+    assert any(re.fullmatch(re.escape(umbrella) + r"(\[[a-z,]+\])?", a) for a in arguments), arguments
+    target = tmp_path / "venv"
+    venv.create(target, with_pip=True)
+    python = str(target / "bin" / "python")
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    assert install.returncode == 0, install.stderr
+    assert subprocess.run([python, "-m", "pip", "check"], capture_output=True).returncode == 0
+
+    fleetdeck = str(target / "bin" / "fleetdeck")
+    env = {"PATH": f"{target / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    version = subprocess.run([fleetdeck, "--version"], capture_output=True, text=True, env=env)
+    assert version.stdout.strip() == f"fleetdeck {(ROOT / 'VERSION').read_text().strip()}", version.stderr
+    tokens = tmp_path / "tokens" / "tokens.txt"
+    tokens.parent.mkdir()
+    add = subprocess.run(
+        [fleetdeck, "token", "add", "alice", "--role", "operator", "--file", str(tokens)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    if name == "gateway":  # `docker compose run --rm gateway fleetdeck token add ...`
+        assert add.returncode == 0, add.stderr
+        identity = TokenStore(tokens).verify(add.stdout.strip())
+        assert identity is not None and (identity.name, identity.role) == ("alice", "operator")
+        unreachable = f"http://127.0.0.1:{free_port()}"
+        run = subprocess.run(
+            [fleetdeck, "exec", "127.0.0.2", "--url", unreachable, "--token", "x", "--", "true"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert run.returncode == 3, run.stderr  # exec runs here too: it only cannot reach a gateway
+    else:  # the agent's and worker's images stay lean: the command says where `token` runs
+        assert add.returncode == 2 and not tokens.exists()
+        assert "fleetdeck[token]" in add.stderr and "gateway image" in add.stderr, add.stderr
+
+
+def test_the_documented_token_command_writes_where_the_gateway_reads() -> None:
+    """README: `docker compose run ... gateway fleetdeck token add ... --file F` mounts a writable
+    folder over F's folder (the gateway's own mount is read-only) from the folder compose mounts."""
+    readme = " ".join((ROOT / "README.md").read_text().replace("\\\n", " ").split())
+    found = re.search(r"docker compose run ([^`]*?) gateway fleetdeck token add ([^`#]*)", readme)
+    assert found, "README shows token add in the gateway image"
+    options, arguments = shlex.split(found.group(1)), shlex.split(found.group(2))
+    assert "--rm" in options and "--no-deps" in options
+    mount = options[options.index("-v") + 1]
+    source, target = mount.split(":")[:2]
+    assert not mount.endswith(":ro")
+    assert source == "$PWD/tokens"  # the folder compose mounts by default (FLEETDECK_TOKENS_DIR)
+    gateway = load_compose()["services"]["gateway"]
+    assert any(v.startswith("./tokens:") for v in gateway["volumes"])
+    file = arguments[arguments.index("--file") + 1]
+    assert posixpath.dirname(file) == target and posixpath.basename(file) == "tokens.txt"
+    assert "--user" in options  # the folder belongs to whoever made it, not to the image's uid 10001
+
+
+# --- images are built, never pulled; the worker says which folder to fill --------------------------
+
+
+def test_every_image_is_built_by_each_service_that_runs_it_never_pulled() -> None:
+    services = load_compose()["services"]
+    ours = {name: s for name, s in services.items() if str(s.get("image", "")).startswith("fleetdeck/")}
+    assert {"demo-keys", "demo-target-1", "demo-target-2", "demo-target-3", *FLEETDECK_SERVICES} <= set(ours)
+    builds: dict[str, list[Any]] = {}
+    for name, service in ours.items():
+        assert service.get("pull_policy") == "build", name  # a fleetdeck/* tag is never pulled
+        build = service["build"]
+        assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
+        builds.setdefault(service["image"], []).append(build)
+    for image, same in builds.items():
+        assert all(b == same[0] for b in same), image  # one image, one way to build it
+
+
+def test_compose_worker_without_ssh_files_says_which_folder_to_fill(tmp_path: Path) -> None:
+    empty = tmp_path / "ssh"  # what an unfilled FLEETDECK_SSH_DIR (or the demo's volume) looks like
+    empty.mkdir()
+    for shell, folder in (({}, "fleetdeck-ssh"), ({"FLEETDECK_SSH_DIR": "./keys"}, "./keys")):
+        service = load_compose(shell)["services"]["exec-worker"]
+        dockerfile = service_dockerfile(service)
+        env = {**dockerfile.env, **service_environment(service)}
+        env = {k: _local(v, {"/run/fleetdeck/ssh": str(empty)}) for k, v in env.items()}
+        env |= {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}
+        assert isinstance(dockerfile.cmd, list)
+        run = subprocess.run(
+            [str(BIN / dockerfile.cmd[0])], capture_output=True, text=True, env=env, timeout=30
+        )
+        assert run.returncode == 2, run.stderr
+        message = " ".join(run.stderr.split())
+        assert f"FLEETDECK_SSH_DIR names in .env (now: {folder})" in message, message
+        assert "id_ed25519" in message and "known_hosts" in message and "--profile demo" in message
+        assert f"readable by uid {os.getuid()}" in message
+
+
+def test_readme_says_the_ssh_files_must_be_readable_by_the_containers_user() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Running commands on real hosts") :]
+    section = " ".join(section[: section.index("\n## ")].split())
+    compose = section[section.index("In compose") :]
+    assert "known_hosts" in compose and "uid 10001" in compose and "readable" in compose

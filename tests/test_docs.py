@@ -38,3 +38,19 @@ def test_vendored_versions_match_the_pins() -> None:
     assert not re.search(r"""(src|href)=["']https?://""", page), (
         "the dashboard must load nothing from the internet"
     )
+
+
+def test_every_test_the_security_page_names_exists() -> None:
+    """docs/security.md proves each control with named tests: they must exist under those names."""
+    page = (ROOT / "docs" / "security.md").read_text()
+    named: set[tuple[str, str | None]] = set()
+    for path, function in re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", page):
+        named.add((path, function or None))
+    for path, inside in re.findall(r"`(tests/[\w/]+\.py)` \(([^)]*)\)", page):
+        named.update((path, function) for function in re.findall(r"`(test_\w+)`", inside))
+    assert len(named) > 50
+    for path, function in sorted(named, key=str):
+        source = ROOT / path
+        assert source.is_file(), f"docs/security.md names {path}, which does not exist"
+        if function is not None:
+            assert re.search(rf"def {function}\(", source.read_text()), f"{path} has no {function}"

@@ -20,6 +20,7 @@ KEY_OWNERS = {
     "fleetdeck_common.jobstore",
     "fleetdeck_common.hoststore",
     "fleetdeck_common.chatstore",
+    "fleetdeck_common.auditstore",
     "fleetdeck_gateway.sessions",
 }
 

@@ -47,6 +47,7 @@ async def test_two_clients_get_history_then_live_samples_of_both_agents(stack: S
     clients = [await WsClient.open(stack.gateway.ws_url, token) for token in (tokens.operator, tokens.viewer)]
     for client, user in zip(clients, ("alice", "bob"), strict=True):
         hello = await client.recv()
+        assert isinstance(hello.pop("workers"), int)  # exec workers alive (fleetdeck's addition)
         assert hello == {
             "type": "hello",
             "user": user,

@@ -61,3 +61,19 @@ def test_a_worker_with_a_missing_key_refuses_to_start_naming_the_file(tmp_path: 
     )
     assert run.returncode == 2
     assert "FLEETDECK_SSH_KEY: /nonexistent/key does not exist" in run.stderr
+
+
+def test_in_compose_a_missing_file_also_names_the_folder_to_fill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = settings(ssh_key=tmp_path / "id_ed25519", known_hosts=tmp_path / "known_hosts")
+    monkeypatch.delenv("FLEETDECK_COMPOSE_SSH_DIR", raising=False)
+    assert not any("docker compose" in e for e in check_ssh_setup(missing, home=tmp_path).errors)
+    monkeypatch.setenv("FLEETDECK_COMPOSE_SSH_DIR", "./ssh")  # set by docker-compose.yml
+    errors = check_ssh_setup(missing, home=tmp_path).errors
+    assert len(errors) == 3 and "FLEETDECK_SSH_DIR names in .env (now: ./ssh)" in errors[-1]
+    assert f"readable by uid {os.getuid()}" in errors[-1]
+    key = tmp_path / "id_ed25519"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(key))
+    (tmp_path / "known_hosts").write_text("")
+    assert check_ssh_setup(missing, home=tmp_path).errors == []  # nothing to say when all is there

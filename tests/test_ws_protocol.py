@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
-from tests.support.procs import start_gateway, wait_until
+from tests.support.procs import start_gateway
 from tests.support.rawws import OP_CLOSE, OP_PING, raw_ws_that_never_reads, read_until_closed
 from tests.support.stacks import Stack, Tokens
 from tests.support.wsclient import WsClient
@@ -157,8 +157,10 @@ async def test_a_client_that_never_reads_does_not_grow_memory_or_slow_others(
     stack: Stack, tokens: Tokens
 ) -> None:
     gateway = psutil.Process(stack.gateway.service.pid)
+    # Following only the flooded host: no history of the other hosts of the shared stack gets in
+    # the way, so what piles up for the slow client is exactly the flood.
     slow = raw_ws_that_never_reads(
-        stack.gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["cpu"]}
+        stack.gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["cpu"], "hosts": ["flood-host"]}
     )
     fast = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
     await fast.send({"type": "subscribe", "topics": ["cpu"]})
@@ -171,13 +173,9 @@ async def test_a_client_that_never_reads_does_not_grow_memory_or_slow_others(
             lambda f: f["type"] == "cpu" and f["host"] == "flood-host" and f["ts"] == last_ts, 10
         )
 
-        def dropped() -> float:
-            for line in httpx.get(stack.gateway.url + "/metrics").text.splitlines():
-                if line.startswith("fleetdeck_gateway_frames_dropped_total"):
-                    return float(line.split()[1])
-            return 0.0
-
-        wait_until(lambda: dropped() > 0, 10, what="stale samples dropped for the slow client")
+        # Whether stale samples were dropped for it or the socket's buffers took them depends on the
+        # kernel's buffers; what must hold is that nothing piles up in the gateway. (Latest-wins
+        # itself is proven in-process: tests/test_relay.py.)
         metrics = httpx.get(stack.gateway.url + "/metrics").text
         queued = next(
             float(line.split()[1])

@@ -30,7 +30,7 @@ async def expire(store: JobStore, job: Job, policy: TargetPolicy, now: float | N
     if not await store.hold_lease(job.job, EXPIRER, JOB_RETENTION_SECONDS):
         return False  # a worker holds it: it runs
     record = await store.load(job.job)
-    stored = await store.read_results(job.job)
+    stored = await store.read_results(job.job, count=1)  # is anything written? one entry says
     if record is None or record.state != "queued" or stored.results or stored.done is not None:
         await store.release_lease(job.job, EXPIRER)
         return False

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .broker import Broker, create_broker
-from .cli import add_settings_arguments, load_settings
+from .cli import add_settings_arguments, add_version_argument, load_settings
 from .health import is_fresh
 from .logs import setup_logging
 from .settings import BrokerSettings
@@ -70,6 +70,7 @@ def service_main(
     starts, with their messages; warnings are logged once.
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_version_argument(parser)
     add_settings_arguments(parser, model)
     parser.add_argument(
         "--check",

@@ -8,6 +8,7 @@ say why.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SEPARATORS = re.compile(r"[\s,]")
+_SEPARATOR_RUNS = re.compile(r"[\s,]+")
 _NODESET = re.compile(r"\[([0-9A-Za-z][0-9A-Za-z,-]*)\]")  # web[01-20], 10.0.0.[1-40,42], db[1-3]-[a,b]
 _LABEL_KEY = r"[A-Za-z0-9_.-]{1,63}"
 _LABEL_VALUE = r"[A-Za-z0-9_.:/-]{1,253}"
@@ -54,6 +56,23 @@ def parse_labels(text: str) -> dict[str, str]:
 
 def _parse_address(text: str) -> IPAddress | None:
     candidate = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if ":" not in candidate:
+        # IPv4 or nothing, read here as strictly as `ipaddress` does (four decimal octets, no
+        # leading zeros) but without its exceptions: a host name costs a split, not two parses.
+        value = 0
+        octets = candidate.split(".")
+        if len(octets) != 4:
+            return None
+        for octet in octets:
+            if not (octet.isascii() and octet.isdigit() and len(octet) <= 3) or (
+                octet[0] == "0" and octet != "0"
+            ):
+                return None
+            number = int(octet)
+            if number > 255:
+                return None
+            value = value * 256 + number
+        return ipaddress.IPv4Address(value)
     try:
         return ipaddress.ip_address(candidate)
     except ValueError:
@@ -128,8 +147,20 @@ def parse_allow_entry(entry: str) -> IPNetwork | str:
     return name
 
 
+class _TooMany(TargetError):
+    """A term names more addresses than may be looked at."""
+
+
 def _too_many(term: str, what: str, count: int, limit: int) -> TargetError:
-    return TargetError(term, f"{what} has {count} addresses, too many to expand (at most {limit})")
+    return _TooMany(term, f"{what} has {count} addresses, too many to expand (at most {limit})")
+
+
+_MAX_NODESET_DIGITS = 9  # a number in brackets; longer ones name more hosts than any cap anyway
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _range(term: str, start: IPAddress, end: IPAddress, limit: int) -> Iterator[str]:
@@ -156,21 +187,29 @@ def _network_hosts(term: str, net: IPNetwork, limit: int, every_address: bool) -
     return (str(h) for h in hosts)
 
 
-def _nodeset_items(term: str, inner: str) -> list[str]:
+def _nodeset_items(term: str, inner: str, limit: int) -> list[str]:
     """`01-03,7,b` -> ['01', '02', '03', '7', 'b']: numbers zero-padded to the width they are
-    written in; words as they are."""
+    written in; words as they are. More than `limit` items are refused before they are listed."""
     items: list[str] = []
     for part in inner.split(","):
         low, sep, high = part.partition("-")
         if not sep and low.isalnum() and low.isascii():
             items.append(low)
-            continue
-        if not low.isdigit() or not high.isdigit():
-            raise TargetError(term, f"[{inner}]: {part!r} is not a number, a range of numbers or a word")
-        start, end = int(low), int(high) if sep else int(low)
-        if end < start:
-            raise TargetError(term, f"[{inner}]: range {part} ends before it starts")
-        items.extend(f"{n:0{len(low)}d}" for n in range(start, end + 1))
+        else:
+            if not _is_number(low) or not _is_number(high):
+                raise TargetError(term, f"[{inner}]: {part!r} is not a number, a range of numbers or a word")
+            if max(len(low), len(high)) > _MAX_NODESET_DIGITS:
+                raise TargetError(
+                    term, f"[{inner}]: numbers in brackets have at most {_MAX_NODESET_DIGITS} digits"
+                )
+            start, end = int(low), int(high)
+            if end < start:
+                raise TargetError(term, f"[{inner}]: range {part} ends before it starts")
+            if len(items) + end - start + 1 > limit:
+                raise _too_many(term, "node set", len(items) + end - start + 1, limit)
+            items.extend(f"{n:0{len(low)}d}" for n in range(start, end + 1))
+        if len(items) > limit:
+            raise _too_many(term, "node set", len(items), limit)
     return items
 
 
@@ -179,7 +218,7 @@ def expand_nodeset(term: str, limit: int) -> list[str]:
     names = [""]
     rest = term
     while match := _NODESET.search(rest):
-        items = _nodeset_items(term, match.group(1))
+        items = _nodeset_items(term, match.group(1), limit)
         if len(names) * len(items) > limit:
             raise _too_many(term, "node set", len(names) * len(items), limit)
         prefix = rest[: match.start()]
@@ -201,12 +240,14 @@ def _parse_range(term: str) -> tuple[IPAddress, IPAddress] | None:
     start = _parse_address(left)
     if start is None:
         return None
-    if right.isdigit():
+    if _is_number(right):
         if start.version != 4:
             raise TargetError(term, "a last-octet range needs an IPv4 start address")
-        last = int(right)
-        if last > 255:
-            raise TargetError(term, f"last octet {last} is more than 255")
+        digits = right.lstrip("0") or "0"
+        if len(digits) > 3 or int(digits) > 255:
+            shown = digits if len(digits) <= 12 else digits[:12] + "…"
+            raise TargetError(term, f"last octet {shown} is more than 255")
+        last = int(digits)
         return start, ipaddress.IPv4Address(int(start) - int(start) % 256 + last)
     end = _parse_address(right)
     if end is None:
@@ -234,6 +275,24 @@ def _span(term: str) -> tuple[int, int, int] | None:
     return start.version, int(start), int(end)
 
 
+def _nodeset_hosts(term: str, members: list[str], limit: int, excluding: bool) -> Iterator[str]:
+    """The hosts of a node set's members, as they are needed; the members share the term's limit,
+    so `127.[0-255].0.0/18` is refused after one network's worth, not listed 256 times."""
+    count = 0
+    for member in members:
+        try:
+            hosts = expand_term(member, limit - count, excluding)
+        except _TooMany:
+            raise _TooMany(term, f"node set names more than {limit} addresses, too many to expand") from None
+        except TargetError as exc:
+            raise TargetError(term, f"{member}: {exc.reason}") from None
+        for host in hosts:
+            count += 1
+            if count > limit:
+                raise _TooMany(term, f"node set names more than {limit} addresses, too many to expand")
+            yield host
+
+
 def expand_term(
     term: str, limit: int, excluding: bool = False, labels: LabelLookup | None = None
 ) -> Iterator[str]:
@@ -252,13 +311,7 @@ def expand_term(
             raise TargetError(term, f"no online host has the label {selector.group(1)}={selector.group(2)}")
         return (host for address in found for host in expand_term(address, limit))
     if ("[" in term or "]" in term) and _parse_address(term) is None:
-        expanded: list[str] = []
-        for member in expand_nodeset(term, limit):
-            try:
-                expanded.extend(expand_term(member, limit, excluding))
-            except TargetError as exc:
-                raise TargetError(term, f"{member}: {exc.reason}") from None
-        return iter(expanded)
+        return _nodeset_hosts(term, expand_nodeset(term, limit), limit, excluding)
     if "/" in term:
         try:
             net = ipaddress.ip_network(term, strict=False)
@@ -296,6 +349,8 @@ def _sort_key(host: str) -> tuple[int, int, tuple[tuple[str, int], ...]]:
 
 def split_terms(expression: str) -> list[str]:
     """Terms are separated by commas or spaces, except inside a node set's brackets."""
+    if "[" not in expression and "]" not in expression:
+        return [term for term in _SEPARATOR_RUNS.split(expression) if term]  # the same, at C speed
     terms: list[str] = []
     current: list[str] = []
     depth = 0
@@ -316,19 +371,45 @@ def split_terms(expression: str) -> list[str]:
 
 
 class _Exclusions:
-    """What `!` terms take away: address spans are kept as spans, never listed."""
+    """What `!` terms take away: address spans are kept as spans, never listed, and looked up by
+    bisection (a thousand `!` terms cost no more per host than one)."""
 
     def __init__(self) -> None:
         self.spans: list[tuple[int, int, int]] = []
         self.names: set[str] = set()
+        self._merged: dict[int, tuple[list[int], list[int]]] | None = None
+
+    def add(self, span: tuple[int, int, int]) -> None:
+        self.spans.append(span)
+        self._merged = None
+
+    def _lookup(self) -> dict[int, tuple[list[int], list[int]]]:
+        """Per IP version, the spans merged and sorted: their starts and their ends."""
+        if self._merged is None:
+            merged: dict[int, tuple[list[int], list[int]]] = {}
+            for version, low, high in sorted(self.spans):
+                starts, ends = merged.setdefault(version, ([], []))
+                if ends and low <= ends[-1] + 1:
+                    ends[-1] = max(ends[-1], high)
+                else:
+                    starts.append(low)
+                    ends.append(high)
+            self._merged = merged
+        return self._merged
 
     def __contains__(self, host: str) -> bool:
         if host in self.names:
             return True
         address = _parse_address(host)
-        return address is not None and any(
-            v == address.version and lo <= int(address) <= hi for v, lo, hi in self.spans
-        )
+        if address is None or not self.spans:
+            return False
+        found = self._lookup().get(address.version)
+        if found is None:
+            return False
+        starts, ends = found
+        value = int(address)
+        at = bisect.bisect_right(starts, value) - 1
+        return at >= 0 and value <= ends[at]
 
 
 def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | None = None) -> list[str]:
@@ -351,7 +432,7 @@ def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | 
                 raise TargetError(raw, "'!' must be followed by a host, range or network")
             span = _span(term)
             if span is not None:
-                excluded.spans.append(span)
+                excluded.add(span)
                 continue
             for host in expand_term(term, budget, excluding=True, labels=labels):
                 excluded.names.add(host)

@@ -1,8 +1,8 @@
 """Every pub/sub channel name fleetdeck uses, and the prefix of every key.
 
 Keys themselves are built only by the store that owns their layout: `jobstore` (jobs),
-`hoststore` (heartbeats and sample history), `chatstore` (chat history) and the gateway's
-`sessions` (login sessions).
+`hoststore` (heartbeats and sample history), `chatstore` (chat history), `auditstore` (the audit
+trail) and the gateway's `sessions` (login sessions).
 """
 
 PREFIX = "fleetdeck"

@@ -10,6 +10,7 @@ from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.service import service_main
 
 from .agent import run_agent
+from .sampler import proc_problem
 from .settings import AgentSettings
 
 
@@ -26,7 +27,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Healthy while a sample was published within three intervals.
         lambda s: (s.health_file, max(3 * s.interval, 5.0)),
         argv,
+        preflight=_preflight,
     )
+
+
+def _preflight(settings: AgentSettings) -> tuple[list[str], list[str]]:
+    """A FLEETDECK_PROC_PATH that is not a /proc stops the agent at start, naming the variable."""
+    if settings.simulate or settings.proc_path is None:
+        return [], []
+    problem = proc_problem(settings.proc_path)
+    return ([problem] if problem else []), []
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Eve
 
 
 def _this_machine(settings: AgentSettings, store: HostStore) -> Callable[[], Awaitable[None]]:
+    sampler.use_proc(settings.proc_path)  # before the first psutil call
     sampler.prime()
 
     numbers = itertools.count(1)  # a restart starts again at 1: charts can tell a gap

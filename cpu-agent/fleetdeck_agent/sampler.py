@@ -1,18 +1,51 @@
-"""psutil to a `cpu` frame; no broker here, so it is testable on its own."""
+"""psutil to a `cpu` frame; no broker here, so it is testable on its own.
+
+In a container the machine's /proc can be mounted elsewhere (FLEETDECK_PROC_PATH): psutil reads
+`psutil.PROCFS_PATH` on every call, and the load average is read from that folder's `loadavg`,
+since `os.getloadavg()` always asks the kernel about /proc of the process itself.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import psutil
 
 from fleetdeck_common.messages import CpuSample
 
+_loadavg: Path | None = None  # <proc path>/loadavg when one is given, else os.getloadavg()
+
+
+def proc_problem(path: Path) -> str | None:
+    """Why `path` cannot stand in for /proc (its `stat` is unreadable), or None if it can."""
+    try:
+        (path / "stat").read_bytes()
+    except OSError as exc:
+        return (
+            f"FLEETDECK_PROC_PATH: cannot read {path / 'stat'} ({exc.strerror or exc}); mount the "
+            f"machine's /proc there read-only (docker: -v /proc:{path}:ro) or unset FLEETDECK_PROC_PATH"
+        )
+    return None
+
+
+def use_proc(path: Path | None) -> None:
+    """Measure the machine whose /proc is at `path` (None: this process's own /proc)."""
+    global _loadavg  # noqa: PLW0603 - psutil's own setting is module-wide too
+    psutil.PROCFS_PATH = str(path) if path is not None else "/proc"
+    _loadavg = path / "loadavg" if path is not None else None
+
 
 def prime() -> None:
     """psutil measures CPU between two calls; the first call only starts the clock."""
     psutil.cpu_percent(percpu=True)
+
+
+def _load_average() -> list[float]:
+    if _loadavg is not None:
+        return [round(float(x), 2) for x in _loadavg.read_text().split()[:3]]
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _clamp(value: float) -> float:
@@ -24,8 +57,8 @@ def take_sample(host: str, interval: float) -> CpuSample:
     percpu = [_clamp(p) for p in psutil.cpu_percent(percpu=True)]
     total = _clamp(sum(percpu) / len(percpu)) if percpu else 0.0
     try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # not every platform has a load average
+        load = _load_average()
+    except (OSError, ValueError):  # not every platform has a load average
         load = [0.0, 0.0, 0.0]
     return CpuSample(
         host=host,

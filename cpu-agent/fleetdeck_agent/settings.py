@@ -46,6 +46,12 @@ class AgentSettings(BrokerSettings):
         min_length=1,
         max_length=253,
     )
+    proc_path: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_PROC_PATH",
+        description="where the machine's /proc is mounted, read-only, for an agent in a container "
+        "(/host/proc); CPU, memory and load are read there (default: /proc)",
+    )
     simulate: int = Field(
         0,
         validation_alias="FLEETDECK_SIMULATE",

@@ -22,7 +22,7 @@ from fleetdeck_common.broker import BrokerUnavailable, Fenced
 from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
 from fleetdeck_common.jobstore import JobStore
-from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result
+from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result, fit_output
 from fleetdeck_common.scope import parse_scope
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
 
@@ -163,7 +163,8 @@ class JobRun:
             outcome = await self._runner(
                 host, self.job.command, self.job.timeout, self._ssh, self.cancel_event
             )
-            await self._report(host, outcome)
+            # The limit counts what is sent: bytes that JSON escapes (control bytes: 6 each) count so.
+            await self._report(host, fit_output(outcome, self._ssh.output_limit))
 
     async def _claim(self, host: str) -> bool:
         return await persist(

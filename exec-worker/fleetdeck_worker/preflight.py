@@ -16,6 +16,9 @@ import asyncssh
 from .settings import WorkerSettings
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+# docker-compose.yml passes the worker its FLEETDECK_SSH_DIR (the folder, or volume, mounted as the
+# SSH folder), so a missing key or known_hosts is reported with the folder to fill.
+COMPOSE_SSH_DIR = "FLEETDECK_COMPOSE_SSH_DIR"
 
 
 @dataclass
@@ -68,4 +71,17 @@ def check_ssh_setup(settings: WorkerSettings, home: Path | None = None) -> Findi
             (found.errors if settings.known_hosts else found.warnings).append(
                 message if settings.known_hosts else f"{message} (every host key will be refused until then)"
             )
+    compose_dir = os.environ.get(COMPOSE_SSH_DIR)
+    if compose_dir and found.errors:
+        found.errors.append(_compose_hint(compose_dir))
     return found
+
+
+def _compose_hint(folder: str) -> str:
+    return (
+        f"with docker compose, the key and known_hosts come from the folder FLEETDECK_SSH_DIR names in "
+        f".env (now: {folder}): put the private key as id_ed25519 and the targets' host keys as "
+        f"known_hosts in a folder such as ./ssh, readable by uid {os.getuid()} (the containers' user), "
+        "and set FLEETDECK_SSH_DIR=./ssh; or run `docker compose --profile demo up`, which fills the "
+        "default volume with demo keys for its demo hosts"
+    )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from fleetdeck_common.cli import parse_settings
-from fleetdeck_common.logs import setup_logging
+from fleetdeck_common.logs import SHOWS_SECRET, setup_logging
 
 from .app import create_app
 from .server import uvicorn_config
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"fleetdeck-gateway: {exc}")
     if tokens.generated_token:
         logger.warning("no FLEETDECK_TOKENS_FILE: generated an operator token for this run")
-        logger.warning("log in at %s", settings.login_url(tokens.generated_token))
+        logger.warning("log in at %s", settings.login_url(tokens.generated_token), extra={SHOWS_SECRET: True})
     app = create_app(settings, tokens=tokens)
     uvicorn.Server(uvicorn_config(app, settings)).run()
 

@@ -1,8 +1,10 @@
-"""The HTTP API: login/logout, hosts, jobs. Same token rules as /ws; 401 without, 403 without the role."""
+"""The HTTP API: login/logout, hosts, jobs, the audit trail. Same token rules as /ws; 401 without,
+403 without the role."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,7 +21,9 @@ from fleetdeck_common.messages import (
     protocol_description,
 )
 
+from .audit import AuditQuery
 from .auth import SESSION_COOKIE
+from .peer import address_of
 from .state import Gateway
 from .tokens import Identity
 
@@ -76,6 +80,8 @@ def _problem(exc: ProtocolError) -> JSONResponse:
 
 
 async def login(request: Request) -> Response:
+    """A session cookie for a valid token. Failed logins are logged, audited and throttled per
+    address (`loginguard`): a throttled address gets 429 before its token is looked at."""
     gateway = _gateway(request)
     if not gateway.auth.origin_allowed(request):
         return error(403, "forbidden", "login from an origin that is not allowed")
@@ -83,10 +89,21 @@ async def login(request: Request) -> Response:
         body: LoginBody = await _body(request, LoginBody)
     except ProtocolError as exc:
         return _problem(exc)
+    # From the throttle's check to counting a failure nothing awaits, so requests sent at once
+    # from one address cannot all pass the check before the first failure counts.
+    address, throttle = address_of(request.scope), gateway.login_throttle
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        response = error(429, "rate_limited", f"too many failed logins from {address}; try again in {wait} s")
+        response.headers["Retry-After"] = str(wait)
+        return response
     identity = gateway.auth.tokens.verify(body.token)
     if identity is None:
+        throttle.failed(address)
+        await gateway.audit.login_failed(address, throttle.audit_failure(), throttle.retry_after(address))
         return error(401, "unauthorized", "unknown token")
     session = await gateway.auth.sessions.open(identity)
+    await gateway.audit.login(identity)
     response = JSONResponse({"user": identity.name, "role": identity.role})
     response.set_cookie(
         SESSION_COOKIE,
@@ -101,9 +118,17 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """End the session. Checks Origin like every cookie-authenticated POST: a page on another
+    origin cannot log anybody out."""
+    gateway = _gateway(request)
+    if not gateway.auth.origin_allowed(request):
+        return error(403, "forbidden", "logout from an origin that is not allowed")
     session = request.cookies.get(SESSION_COOKIE)
     if session:
-        await _gateway(request).auth.sessions.close(session)
+        identity = await gateway.auth.sessions.find(session)
+        await gateway.auth.sessions.close(session)
+        if identity is not None:
+            await gateway.audit.logout(identity)
     response = JSONResponse({"ok": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -143,7 +168,7 @@ async def protocol(request: Request) -> Response:
 
 
 async def submit_job(request: Request) -> Response:
-    caller = await _caller(request, operator=True)
+    caller = await _caller(request)  # the job service refuses viewers, and audits the attempt
     if isinstance(caller, Response):
         return caller
     gateway = _gateway(request)
@@ -164,7 +189,23 @@ async def list_jobs(request: Request) -> Response:
     return JSONResponse({"jobs": [job.model_dump(exclude={"type", "ref"}) for job in jobs]})
 
 
+JOB_PAGE_DEFAULT = 100  # results per GET /api/jobs/{id} unless `limit` says otherwise
+JOB_PAGE_MAX = 1000
+JOB_PAGE_MAX_CHARS = 2 * 1024 * 1024  # results in one answer stop about here (at least one is sent)
+
+
+def _page_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12) or not low <= int(raw) <= high:
+        raise ProtocolError("bad_request", f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
 async def get_job(request: Request) -> Response:
+    """The job and a page of its results: `?after=SEQ&limit=N` (default 0 and 100); `next` is the
+    `after` of the next page, null once this page reaches the last result stored."""
     caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
@@ -173,17 +214,39 @@ async def get_job(request: Request) -> Response:
     if not is_job_id(job_id):
         return error(404, "not_found", "no such job")
     try:
+        after = _page_param(request, "after", 0, 0, 10**9)
+        limit = _page_param(request, "limit", JOB_PAGE_DEFAULT, 1, JOB_PAGE_MAX)
         job = await gateway.jobs.get(job_id)
     except ProtocolError as exc:
         return _problem(exc)
-    stored = await gateway.jobs.results(job.job)
+    page = await gateway.jobs.store.results_after(job.job, after, limit, JOB_PAGE_MAX_CHARS)
     body = job.model_dump(exclude={"type", "ref"})
-    body["results"] = [r.model_dump() for r in stored.results]
-    if stored.done is not None:
-        body["summary"] = stored.done.summary
-        body["groups"] = [g.model_dump() for g in stored.done.groups]
-        body["duration_ms"] = stored.done.duration_ms
+    body["results"] = [r.model_dump() for r in page.results]
+    body["next"] = page.next_after
+    if page.done is not None:
+        body["summary"] = page.done.summary
+        body["groups"] = [g.model_dump() for g in page.done.groups]
+        body["duration_ms"] = page.done.duration_ms
     return JSONResponse(body)
+
+
+async def audit_trail(request: Request) -> Response:
+    """The audit trail, newest first: `?before=ID&limit=N&since=...` (operators only)."""
+    caller = await _caller(request, operator=True)
+    if isinstance(caller, Response):
+        return caller
+    try:
+        query = AuditQuery.parse(request.query_params, time.time())
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+    page = await _gateway(request).audit.store.page(query.before, query.limit, query.since)
+    return JSONResponse(
+        {
+            "entries": [entry.model_dump(exclude_none=True) for entry in page.entries],
+            "next": page.next,
+            "since": query.since,
+        }
+    )
 
 
 def _unavailable(handler: Any) -> Any:
@@ -207,4 +270,5 @@ routes = [
     Route("/api/jobs", _unavailable(submit_job), methods=["POST"]),
     Route("/api/jobs", _unavailable(list_jobs), methods=["GET"]),
     Route("/api/jobs/{job_id:str}", _unavailable(get_job), methods=["GET"]),
+    Route("/api/audit", _unavailable(audit_trail), methods=["GET"]),
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -17,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from fleetdeck_common.broker import Broker, BrokerUnavailable, create_broker
 
 from . import api
+from .peer import PeerMiddleware
 from .settings import GatewaySettings
 from .state import Gateway
 from .tokens import TokenStore
@@ -129,6 +131,7 @@ def create_app(
         *api.routes,
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # PeerMiddleware: every request and socket knows its client's address (for the audit trail).
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(PeerMiddleware)])
     app.state.gateway = gateway
     return app

@@ -1,19 +1,28 @@
-"""Exec jobs from the gateway's side: validate and queue, cancel, look up."""
+"""Exec jobs from the gateway's side: validate and queue, cancel, look up. Every exec attempt and
+every cancel, accepted or refused, goes to the audit trail."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
 from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.jobstore import JobResults, JobStore
 from fleetdeck_common.messages import FINISHED_STATES, ExecRequest, Job, ProtocolError
 from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets, split_terms
 
+from .audit import AuditTrail
+from .cancelrule import cancel_refusal
 from .tokens import Identity
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Expanded:
+    hosts: list[str] | None = None  # what the targets expanded to, once they have
 
 
 class JobService:
@@ -23,20 +32,36 @@ class JobService:
         policy: TargetPolicy,
         labels: LabelLookup | None = None,
         queue_timeout: float = 60.0,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.store = store
         self._policy = policy
         self._labels = labels
         self._queue_timeout = queue_timeout
+        self._audit = audit
 
     async def submit(self, who: Identity, request: ExecRequest) -> Job:
-        """Validate the targets and queue the job; nothing is queued if anything is wrong."""
+        """Validate the targets and queue the job; nothing is queued if anything is wrong. The
+        attempt is audited either way."""
+        expanded = _Expanded()
+        try:
+            job = await self._submit(who, request, expanded)
+        except ProtocolError as exc:
+            if self._audit is not None:
+                await self._audit.exec_attempt(who, request, expanded.hosts, refusal=exc)
+            raise
+        if self._audit is not None:
+            await self._audit.exec_attempt(who, request, expanded.hosts, job=job)
+        return job
+
+    async def _submit(self, who: Identity, request: ExecRequest, expanded: _Expanded) -> Job:
         if not who.is_operator:
             raise ProtocolError("forbidden", "running commands needs the operator role")
         try:
             hosts = expand_targets(request.targets, self._policy, self._labels)
         except TargetError as exc:
             raise ProtocolError("invalid_targets", str(exc)) from None
+        expanded.hosts = hosts
         refusal = who.exec_refusal(hosts)  # an expired token, or a host outside the token's targets
         if refusal is not None:
             raise ProtocolError("forbidden", refusal)
@@ -73,14 +98,25 @@ class JobService:
         return await self.store.recent(limit)
 
     async def cancel(self, who: Identity, job_id: str) -> Job:
-        """Ask the workers to stop the job: running hosts are stopped, pending ones never start."""
-        if not who.is_operator:
-            raise ProtocolError("forbidden", "cancelling jobs needs the operator role")
-        job = await self.get(job_id)
-        if job.state in FINISHED_STATES:
-            return job
-        await self.store.request_cancel(job_id, who.name)
-        logger.info("job %s cancel requested by %s", job_id, who.name)
+        """Ask the workers to stop the job: running hosts are stopped, pending ones never start.
+        Who may cancel whose job is `cancelrule`'s; the request is audited either way."""
+        job: Job | None = None
+        try:
+            if not who.is_operator:  # before looking the job up: a viewer learns nothing from it
+                raise ProtocolError("forbidden", "cancelling jobs needs the operator role")
+            job = await self.get(job_id)
+            refusal = cancel_refusal(who, job, self._policy)
+            if refusal is not None:
+                raise ProtocolError("forbidden", refusal)
+        except ProtocolError as exc:
+            if self._audit is not None:
+                await self._audit.cancel(who, job_id, job, refusal=exc)
+            raise
+        if job.state not in FINISHED_STATES:
+            await self.store.request_cancel(job_id, who.name)
+            logger.info("job %s cancel requested by %s", job_id, who.name)
+        if self._audit is not None:
+            await self._audit.cancel(who, job_id, job)
         return job
 
 

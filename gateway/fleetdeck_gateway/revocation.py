@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
+from .peer import Peer, current_peer
 from .tokens import Identity, TokenStore
 
 logger = logging.getLogger(__name__)
@@ -25,13 +28,21 @@ class Watch:
     identity: Identity
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str | None = None
+    peer: Peer | None = field(default_factory=current_peer)  # where the socket comes from (for the audit)
 
 
 class Revocation:
-    def __init__(self, tokens: TokenStore, interval: float = SWEEP_SECONDS) -> None:
+    def __init__(
+        self,
+        tokens: TokenStore,
+        interval: float = SWEEP_SECONDS,
+        on_ended: Callable[[list[Watch]], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
         self._tokens = tokens
         self._interval = interval
         self._watches: set[Watch] = set()
+        self._on_ended = on_ended  # told of the watches each sweep ended (the audit trail)
+        self._telling: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._watches)
@@ -65,6 +76,12 @@ class Revocation:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                self.sweep()
+                ended = self.sweep()
             except Exception:
                 logger.exception("token sweep failed; trying again in %.0f s", self._interval)
+                continue
+            if ended and self._on_ended is not None:
+                # Apart from the sweep, so a slow broker never delays the next one.
+                task = asyncio.create_task(self._on_ended(ended), name="revocation-ended")
+                self._telling.add(task)
+                task.add_done_callback(self._telling.discard)

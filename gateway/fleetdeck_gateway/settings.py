@@ -76,6 +76,20 @@ class GatewaySettings(TargetSettings):
         validation_alias="FLEETDECK_SECURE_COOKIES",
         description="mark the session cookie Secure (set when TLS ends at a proxy in front)",
     )
+    audit_keep: int = Field(
+        100_000,
+        validation_alias="FLEETDECK_AUDIT_KEEP",
+        ge=1000,
+        le=100_000_000,
+        description="audit entries kept in Redis (the oldest are trimmed beyond it; no expiry)",
+    )
+    login_failures: int = Field(
+        10,
+        validation_alias="FLEETDECK_LOGIN_FAILURES",
+        ge=1,
+        le=10_000,
+        description="failed logins one address may make per minute; past them it gets 429 for a while",
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

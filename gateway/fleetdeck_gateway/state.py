@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker import Broker
 from fleetdeck_common.chatstore import ChatStore
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobstore import JobStore
 
+from .audit import AuditTrail
 from .auth import Authenticator
 from .chat import ChatService
 from .jobs import JobService
+from .loginguard import LoginThrottle
 from .metrics import GatewayMetrics
 from .queue import QueueWatch
 from .relay import Relay
@@ -28,13 +31,19 @@ class Gateway:
         self.hosts = HostStore(broker)
         sessions = SessionStore(broker, settings.session_ttl)
         self.auth = Authenticator(tokens, sessions, settings.allowed_origins)
-        self.revocation = Revocation(tokens)
+        self.audit = AuditTrail(AuditStore(broker, settings.audit_keep))
+        self.login_throttle = LoginThrottle(settings.login_failures)
+        self.revocation = Revocation(tokens, on_ended=self.audit.sessions_closed)
         self.metrics = GatewayMetrics(lambda: float(broker.reconnects))
         jobs = JobStore(broker)
         self.relay = Relay(broker, self.hosts, jobs, self.metrics, settings.forget_after, settings.fleet_tick)
         policy = settings.target_policy()
         self.jobs = JobService(
-            jobs, policy, self.relay.presence.presence.addresses_with, settings.job_queue_timeout
+            jobs,
+            policy,
+            self.relay.presence.presence.addresses_with,
+            settings.job_queue_timeout,
+            audit=self.audit,
         )
         self.queue = QueueWatch(jobs, self.relay.clients, policy)
         self.relay.on_job = self.queue.observe

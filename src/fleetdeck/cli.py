@@ -1,25 +1,41 @@
-"""The `fleetdeck` command: `up`, `token add`, `exec`."""
+"""The `fleetdeck` command: `up`, `token add`, `exec`, `audit`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from fleetdeck_agent.settings import AgentSettings
-from fleetdeck_common.cli import add_settings_arguments, load_settings
-from fleetdeck_common.logs import setup_logging
+from fleetdeck_common.cli import add_settings_arguments, add_version_argument, load_settings
 from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
-from fleetdeck_gateway.settings import GatewaySettings
-from fleetdeck_gateway.tokens import TokenFileError, TokenStore
-from fleetdeck_worker.preflight import check_ssh_setup
-from fleetdeck_worker.settings import WorkerSettings
 
-from .exec_client import run_exec
-from .token_commands import add_token_commands, run_token_command
+from .audit_command import add_audit_command, run_audit_command
+
+# What a subcommand needs beyond fleetdeck-common, and the extra of the `fleetdeck` project that
+# brings it (pyproject.toml). Each image carries the command with only its own service installed:
+# `--version` works everywhere, and a subcommand whose parts are missing says so.
+NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "up": (("fleetdeck_gateway", "fleetdeck_agent", "fleetdeck_worker"), "fleetdeck[all]"),
+    "token": (("fleetdeck_gateway",), "fleetdeck[token]"),
+    "exec": (("websockets",), "fleetdeck[exec]"),
+}
+
+
+def missing_parts(command: str) -> str | None:
+    """Why `fleetdeck COMMAND` cannot run in this installation, or None when it can."""
+    modules, extra = NEEDS[command]
+    lacking = [module for module in modules if importlib.util.find_spec(module) is None]
+    if not lacking:
+        return None
+    hint = "; with Docker, the gateway image has it (docker compose run --rm gateway fleetdeck ...)"
+    return (
+        f"`fleetdeck {command}` needs {', '.join(lacking)}, which this installation lacks: "
+        f"install '{extra}'{hint if command != 'up' else ''}"
+    )
 
 
 def _seconds(text: str) -> float:
@@ -36,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fleetdeck", description="Watch a fleet live and run commands across it."
     )
+    add_version_argument(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser(
@@ -45,9 +62,18 @@ def _parser() -> argparse.ArgumentParser:
         "The gateway settings below are flags and variables; agent and worker settings "
         "(FLEETDECK_INTERVAL, FLEETDECK_SSH_*, ...) come from the environment.",
     )
-    add_settings_arguments(up, GatewaySettings, exclude={"redis_url"})
+    if missing_parts("up") is None:
+        from fleetdeck_gateway.settings import GatewaySettings
 
-    add_token_commands(commands)
+        add_settings_arguments(up, GatewaySettings, exclude={"redis_url"})
+
+    if missing_parts("token") is None:
+        from .token_commands import add_token_commands
+
+        add_token_commands(commands)
+    else:  # listed all the same; running it says what is missing
+        commands.add_parser("token", help="manage access tokens (needs fleetdeck[token])")
+    add_audit_command(commands)
 
     run = commands.add_parser(
         "exec",
@@ -92,14 +118,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from fleetdeck_agent.sampler import proc_problem
+    from fleetdeck_agent.settings import AgentSettings
+    from fleetdeck_common.logs import setup_logging
+    from fleetdeck_gateway.settings import GatewaySettings
+    from fleetdeck_gateway.tokens import TokenFileError, TokenStore
+    from fleetdeck_worker.preflight import check_ssh_setup
+    from fleetdeck_worker.settings import WorkerSettings
+
+    from .portcheck import port_problem
     from .up import MEMORY_URL, run_all_in_one
 
     args.redis_url = MEMORY_URL
     gateway = load_settings(GatewaySettings, args, parser)
+    # Before any URL is printed: one that leads to another program is worse than none.
+    if problem := port_problem(gateway.host, gateway.port):
+        parser.exit(2, f"fleetdeck up: {problem}\n")
     agent = AgentSettings(redis_url=MEMORY_URL)
     worker = WorkerSettings(
         redis_url=MEMORY_URL, allowed_targets=gateway.allowed_targets, max_hosts=gateway.max_hosts
     )
+    if agent.proc_path is not None and (problem := proc_problem(agent.proc_path)):
+        parser.error(f"the local agent cannot start: {problem}")
     setup_logging(gateway.log_level, gateway.log_json)
     findings = check_ssh_setup(worker)
     if findings.errors:
@@ -121,15 +161,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     if words[:1] == ["exec"] and "--" in words:
         split = words.index("--")
         words, command = words[:split], words[split + 1 :]
+    if words[:1] and words[0] in NEEDS and (problem := missing_parts(words[0])):
+        parser.exit(2, f"fleetdeck: {problem}\n")
     args = parser.parse_args(words)
     if args.command == "up":
         sys.exit(_up(args, parser))
     if args.command == "token":
+        from .token_commands import run_token_command
+
         sys.exit(run_token_command(args, parser))
+    if args.command == "audit":
+        sys.exit(run_audit_command(args, parser))
     if not command:
         parser.error("exec needs a command after --")
     if not args.token:
         parser.error("exec needs --token or FLEETDECK_TOKEN")
+    from .exec_client import run_exec
+
     sys.exit(
         asyncio.run(
             run_exec(

@@ -17,6 +17,7 @@ from .base import (
     PubSub,
     PushCapped,
     StreamEntry,
+    StreamLog,
     Submission,
     Write,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Publish",
     "PushCapped",
     "StreamEntry",
+    "StreamLog",
     "Submission",
     "Write",
     "check_url",

@@ -1,5 +1,5 @@
 """The broker's capabilities, each a small interface: connection, pub/sub, key-value, batched
-writes, job queue, leases.
+writes, job queue, leases, capped logs.
 
 Two backends implement all of them: Redis (`redis://`, `rediss://`, `unix://`) for a fleet and
 memory (`memory://`) for one process; one contract test suite runs against both. Code that uses
@@ -142,8 +142,11 @@ class JobQueue(Protocol):
 
     async def stream_add(self, stream: str, fields: Mapping[str, str]) -> str: ...
 
-    async def stream_range(self, stream: str, after: str | None = None) -> list[StreamEntry]:
-        """Entries after the id `after` (exclusive), or all of them, oldest first."""
+    async def stream_range(
+        self, stream: str, after: str | None = None, count: int | None = None
+    ) -> list[StreamEntry]:
+        """Entries after the id `after` (exclusive), or from the start, oldest first; at most
+        `count` of them when given (a page: read on from the last id returned)."""
         ...
 
     async def group_ensure(self, stream: str, group: str) -> None:
@@ -198,7 +201,21 @@ class Leases(Protocol):
         ...
 
 
-class Broker(Connection, PubSub, KeyValue, Batches, JobQueue, Leases, Protocol):
+class StreamLog(Protocol):
+    """Append-only streams kept to a length and read newest first (the audit trail)."""
+
+    async def stream_append(self, stream: str, fields: Mapping[str, str], keep: int) -> str:
+        """Append an entry and return its id. The stream keeps at least its newest `keep` entries;
+        older ones are trimmed in whole blocks (Redis `MAXLEN ~`), so somewhat more may stay."""
+        ...
+
+    async def stream_before(self, stream: str, before: str | None, count: int) -> list[StreamEntry]:
+        """Up to `count` entries older than the id `before` (exclusive), or the newest ones when
+        `before` is None; newest first."""
+        ...
+
+
+class Broker(Connection, PubSub, KeyValue, Batches, JobQueue, Leases, StreamLog, Protocol):
     """All capabilities: what a backend implements and what a process creates from its URL."""
 
     async def __aenter__(self) -> Broker: ...

@@ -7,6 +7,7 @@ dropped when next touched.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 from collections import deque
@@ -178,14 +179,19 @@ class MemoryBroker:
         state.changed = asyncio.Event()
         return entry.id
 
-    async def stream_range(self, stream: str, after: str | None = None) -> list[StreamEntry]:
+    async def stream_range(
+        self, stream: str, after: str | None = None, count: int | None = None
+    ) -> list[StreamEntry]:
         self._drop_if_expired(stream)
         state = self._streams.get(stream)
         entries = state.entries if state is not None else []
-        if after is None:
-            return list(entries)
-        cutoff = int(after.split("-")[0])
-        return [e for e in entries if int(e.id.split("-")[0]) > cutoff]
+        start = 0
+        if after is not None:
+            # Ids grow with every entry, so the entries are sorted by them: find the cut by bisection.
+            cutoff = int(after.split("-")[0])
+            start = bisect.bisect_right(entries, cutoff, key=lambda e: int(e.id.split("-")[0]))
+        end = len(entries) if count is None else start + max(count, 0)
+        return entries[start:end]
 
     async def group_ensure(self, stream: str, group: str) -> None:
         self._stream(stream).groups.setdefault(group, _Group())
@@ -239,6 +245,27 @@ class MemoryBroker:
         if cursor is not None:
             cursor.pending.pop(entry_id, None)
 
+    # --- capped logs -----------------------------------------------------------------------
+
+    async def stream_append(self, stream: str, fields: Mapping[str, str], keep: int) -> str:
+        entry_id = await self.stream_add(stream, fields)
+        state = self._stream(stream)
+        excess = len(state.entries) - max(keep, 1)
+        if excess > 0:
+            del state.entries[:excess]
+            for group in state.groups.values():
+                group.delivered = max(0, group.delivered - excess)
+        return entry_id
+
+    async def stream_before(self, stream: str, before: str | None, count: int) -> list[StreamEntry]:
+        self._drop_if_expired(stream)
+        state = self._streams.get(stream)
+        entries = state.entries if state is not None else []
+        if before is not None:
+            cutoff = _id_order(before)
+            entries = [e for e in entries if _id_order(e.id) < cutoff]
+        return entries[::-1][: max(count, 0)]
+
     # --- leases ----------------------------------------------------------------------------
 
     async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
@@ -268,3 +295,9 @@ class MemoryBroker:
         if deadline is not None:
             self._deadlines[marker] = deadline
         return Fenced.WRITTEN
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    """A stream id (`123-0`) as something to compare."""
+    first, _, second = entry_id.partition("-")
+    return int(first), int(second or 0)

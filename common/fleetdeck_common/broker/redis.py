@@ -289,9 +289,26 @@ class RedisBroker:
     async def stream_add(self, stream: str, fields: Mapping[str, str]) -> str:
         return cast(str, await self._call(self._client.xadd(stream, dict(fields))))  # type: ignore[arg-type]
 
-    async def stream_range(self, stream: str, after: str | None = None) -> list[StreamEntry]:
+    async def stream_append(self, stream: str, fields: Mapping[str, str], keep: int) -> str:
+        entry_id = await self._call(
+            self._client.xadd(stream, dict(fields), maxlen=max(keep, 1), approximate=True)  # type: ignore[arg-type]
+        )
+        return cast(str, entry_id)
+
+    async def stream_before(self, stream: str, before: str | None, count: int) -> list[StreamEntry]:
+        if count <= 0:
+            return []
+        newest = f"({before}" if before else "+"
+        rows = cast(
+            list[Any], await self._call(self._client.xrevrange(stream, max=newest, min="-", count=count))
+        )
+        return [StreamEntry(entry_id, fields) for entry_id, fields in rows]
+
+    async def stream_range(
+        self, stream: str, after: str | None = None, count: int | None = None
+    ) -> list[StreamEntry]:
         start = f"({after}" if after else "-"
-        rows = cast(list[Any], await self._call(self._client.xrange(stream, min=start, max="+")))
+        rows = cast(list[Any], await self._call(self._client.xrange(stream, min=start, max="+", count=count)))
         return [StreamEntry(entry_id, fields) for entry_id, fields in rows]
 
     async def group_ensure(self, stream: str, group: str) -> None:

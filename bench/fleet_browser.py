@@ -1,0 +1,262 @@
+"""Benchmark: the dashboard in headless Chromium with 1,000 simulated hosts at 1 Hz.
+
+Starts a Redis, `fleetdeck-agent --simulate 1000` and one gateway on 127.0.0.1, then Debian's
+Chromium (Playwright, no browser download) logs in through the login page as a person would and
+stays on the dashboard. Measures:
+
+- fleet drawn: from the click on "Log in" to the overview reporting every host drawn
+  (`window.fleetdeckFleet.count()`, polled in the page every 20 ms);
+- long tasks: the share of a window (after the fleet is drawn) covered by the main thread's long
+  tasks (PerformanceObserver `longtask`, tasks over 50 ms);
+- requestAnimationFrame: once a second, the time from asking for a frame to getting it (round
+  trip), and the intervals between frames of a continuous rAF loop;
+- JS heap: the page's used heap (CDP Runtime.getHeapUsage), the largest reading in the window.
+
+Writes bench/fleet_browser.md and .json and quotes them in docs/benchmarks.md and the README.
+
+    scripts/bench fleet_browser        # or: .venv/bin/python -m bench.fleet_browser
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Page, async_playwright
+
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+
+from .measure import Context, MachineCpu, percentile, raise_fd_limit, wait_for_quiet
+from .report import ms, publish, table, verdict, write_results
+from .stack import Stack, make_token, wait_for_hosts
+
+NAME = "fleet_browser"
+TARGET_DRAWN_S = 2.0
+TARGET_LONG_TASKS = 0.10
+TARGET_RAF_MS = 50.0
+TARGET_HEAP_MB = 150.0
+VIEWPORT = {"width": 1400, "height": 1000}
+
+# Runs in the dashboard's document before its own scripts.
+INSTRUMENT = """
+(() => {
+  if (location.pathname !== "/") return;
+  const b = (window.__bench = { target: %d, longtasks: [], frames: [], roundTrips: [], drawnAt: null });
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) b.longtasks.push([e.startTime, e.duration]);
+    }).observe({ type: "longtask", buffered: true });
+  } catch (e) {
+    b.noLongtasks = String(e);
+  }
+  const frame = (t) => { b.frames.push(t); requestAnimationFrame(frame); };
+  requestAnimationFrame(frame);
+  setInterval(() => {
+    const asked = performance.now();
+    requestAnimationFrame(() => b.roundTrips.push([asked, performance.now() - asked]));
+  }, 1000);
+  const poll = setInterval(() => {
+    const fleet = window.fleetdeckFleet;
+    if (fleet && fleet.count() >= b.target) {
+      b.drawnAt = Date.now();
+      b.drawnPerf = performance.now();
+      clearInterval(poll);
+    }
+  }, 20);
+})();
+"""
+
+PAGE_FACTS = """() => ({
+  canvases: document.querySelectorAll("canvas").length,
+  elements: document.getElementsByTagName("*").length,
+  drawn: window.fleetdeckFleet ? window.fleetdeckFleet.count() : null,
+  state: (document.getElementById("conn-state") || {}).dataset?.state ?? null,
+})"""
+
+
+def covered(tasks: list[list[float]], start: float, end: float) -> float:
+    """Milliseconds of [start, end] covered by long tasks."""
+    return sum(max(0.0, min(end, t + d) - max(start, t)) for t, d in tasks)
+
+
+async def heap_mb(page: Page, cdp: Any) -> float:
+    usage = await cdp.send("Runtime.getHeapUsage")
+    return float(usage["usedSize"]) / 1e6
+
+
+async def drive(base_url: str, token: str, args: argparse.Namespace) -> dict[str, Any]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+            await context.add_init_script(script=INSTRUMENT % args.hosts)
+            page = await context.new_page()
+            await page.goto(base_url + "/login")
+            await page.fill("#token", token)
+            clicked = time.time() * 1000
+            await page.click("#login-button")
+            await page.wait_for_url(base_url + "/")
+            await page.wait_for_function(
+                "() => window.__bench && window.__bench.drawnAt !== null", timeout=args.draw_timeout * 1000
+            )
+            drawn_at = await page.evaluate("() => window.__bench.drawnAt")
+            drawn_perf = await page.evaluate("() => window.__bench.drawnPerf")
+            cdp = await context.new_cdp_session(page)
+            await cdp.send("Performance.enable")
+            await asyncio.sleep(args.settle)
+            start = await page.evaluate("() => performance.now()")
+            heaps = []
+            until = time.monotonic() + args.duration
+            while (left := until - time.monotonic()) > 0:
+                heaps.append(await heap_mb(page, cdp))
+                await asyncio.sleep(min(2.0, left))
+            end = await page.evaluate("() => performance.now()")
+            heaps.append(await heap_mb(page, cdp))
+            bench = await page.evaluate("() => window.__bench")
+            facts = await page.evaluate(PAGE_FACTS)
+            metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+            if args.screenshot:
+                await page.screenshot(path=str(args.screenshot))
+        finally:
+            await browser.close()
+    frames = [t for t in bench["frames"] if start <= t <= end]
+    intervals = [b - a for a, b in itertools.pairwise(frames)]
+    trips = [d for t, d in bench["roundTrips"] if start <= t <= end]
+    return {
+        "fleet_drawn_s": (drawn_at - clicked) / 1000,
+        "long_task_share": covered(bench["longtasks"], start, end) / (end - start),
+        "long_tasks_in_window": sum(1 for t, d in bench["longtasks"] if start <= t + d and t <= end),
+        "long_task_share_until_drawn": covered(bench["longtasks"], 0.0, drawn_perf) / max(1.0, drawn_perf),
+        "longtask_observer": bench.get("noLongtasks") or "ok",
+        "raf_round_trip_p50_ms": percentile(trips, 0.5),
+        "raf_round_trip_p99_ms": percentile(trips, 0.99),
+        "raf_round_trip_max_ms": max(trips, default=float("nan")),
+        "raf_round_trips": len(trips),
+        "raf_interval_p50_ms": percentile(intervals, 0.5),
+        "raf_interval_p99_ms": percentile(intervals, 0.99),
+        "raf_interval_max_ms": max(intervals, default=float("nan")),
+        "heap_max_mb": max(heaps),
+        "heap_end_mb": heaps[-1],
+        "window_s": (end - start) / 1000,
+        "canvases": facts["canvases"],
+        "elements": facts["elements"],
+        "drawn": facts["drawn"],
+        "connection": facts["state"],
+        "dom_nodes": metrics.get("Nodes"),
+        "js_event_listeners": metrics.get("JSEventListeners"),
+    }
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    with Stack(tmp) as stack:
+        redis = stack.redis()
+        assert redis.service is not None
+        token = make_token(tmp / "tokens.txt")
+        gateway = stack.gateway(redis.url, tmp / "tokens.txt")
+        agent = stack.simulated_fleet(redis.url, args.hosts)
+        wait_for_hosts(gateway, token, args.hosts)
+        time.sleep(3)
+        machine = MachineCpu([gateway.service.pid, agent.pid, redis.service.pid])
+        started = time.monotonic()
+        outcome = asyncio.run(drive(gateway.url, token, args))
+        # Chromium is not among "ours": the rest of the machine includes it.
+        outcome["rest_of_machine_cpu_pct"] = machine.others() / (time.monotonic() - started) * 100
+    return outcome
+
+
+def render(r: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
+    rows = [
+        (
+            "login → whole fleet drawn",
+            f"{r['fleet_drawn_s']:.2f} s",
+            f"< {TARGET_DRAWN_S:g} s",
+            verdict(r["fleet_drawn_s"] < TARGET_DRAWN_S),
+        ),
+        (
+            f"main thread in long tasks ({r['window_s']:.0f} s window)",
+            f"{r['long_task_share']:.1%}",
+            f"< {TARGET_LONG_TASKS:.0%}",
+            verdict(r["long_task_share"] < TARGET_LONG_TASKS),
+        ),
+        (
+            "rAF round trip p50 / p99 (one a second)",
+            f"{ms(r['raf_round_trip_p50_ms'])} / {ms(r['raf_round_trip_p99_ms'])}",
+            f"< {TARGET_RAF_MS:.0f} ms",
+            verdict(r["raf_round_trip_p99_ms"] < TARGET_RAF_MS),
+        ),
+        (
+            "JS heap (largest reading)",
+            f"{r['heap_max_mb']:.0f} MB",
+            f"< {TARGET_HEAP_MB:.0f} MB",
+            verdict(r["heap_max_mb"] < TARGET_HEAP_MB),
+        ),
+    ]
+    short = (
+        f"{args.hosts:,} simulated hosts at 1 Hz, the dashboard in headless Chromium "
+        f"({VIEWPORT['width']} x {VIEWPORT['height']} px); {ctx.sentence()}.\n\n"
+        + table(("", "measured", "target", ""), rows)
+    )
+    details = table(
+        ("also measured", "value"),
+        [
+            ("hosts the overview reports drawn at the end", str(r["drawn"])),
+            ("connection badge at the end", str(r["connection"])),
+            (
+                "rAF interval p50 / p99 / max (continuous loop)",
+                " / ".join(ms(r[f"raf_interval_{k}_ms"]) for k in ("p50", "p99", "max")),
+            ),
+            ("rAF round trip max", ms(r["raf_round_trip_max_ms"])),
+            ("long tasks in the window", str(r["long_tasks_in_window"])),
+            (
+                "main thread in long tasks from page load to fleet drawn",
+                f"{r['long_task_share_until_drawn']:.0%}",
+            ),
+            ("JS heap at the end", f"{r['heap_end_mb']:.0f} MB"),
+            ("canvases / elements / DOM nodes", f"{r['canvases']} / {r['elements']} / {r['dom_nodes']:.0f}"),
+            ("CPU of the rest of the machine (Chromium included)", f"{r['rest_of_machine_cpu_pct']:.0f}%"),
+        ],
+    )
+    command = f"scripts/bench {NAME}"
+    if args.hosts != 1000 or args.duration != 20:
+        command += f" --hosts {args.hosts} --duration {args.duration:g}"
+    full = short + "\n\n" + details + f"\n\nReproduce: `{command}`"
+    return full, short
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument(
+        "--duration", type=float, default=20, help="seconds observed after the fleet is drawn"
+    )
+    parser.add_argument("--settle", type=float, default=2, help="seconds between drawn and the window")
+    parser.add_argument("--draw-timeout", type=float, default=60)
+    parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page at the end here")
+    parser.add_argument("--max-load", type=float, default=1.0, help="wait (up to 5 min) for a lower load")
+    args = parser.parse_args()
+    raise_fd_limit()
+    wait_for_quiet(args.max_load, 300)
+    ctx = Context.now()
+    with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
+        outcome = measure(args, Path(tmp))
+    ctx = ctx.finished()
+    full, short = render(outcome, args, ctx)
+    write_results(
+        NAME,
+        "The dashboard at scale",
+        full,
+        {"context": ctx.__dict__, "args": {k: str(v) for k, v in vars(args).items()}, "results": outcome},
+    )
+    publish(NAME, full, short)
+    print(full)
+
+
+if __name__ == "__main__":
+    main()

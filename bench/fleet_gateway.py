@@ -1,0 +1,285 @@
+"""Benchmark: one gateway, 1,000 simulated hosts at 1 Hz, 1,000 WebSocket clients following `fleet`.
+
+Starts a Redis, `fleetdeck-agent --simulate 1000`, one `fleetdeck-gateway` and two client
+processes (bench/wsclients.py, 500 clients each), all on 127.0.0.1. Measures over a window:
+
+- gateway CPU: utime + stime of the gateway process over the window, as % of one core;
+- latency from sample to client: for the host entries in the `fleet` frames that probe clients
+  (one in ten) receive, receive time minus the agent's `ts` of the sample those values came from;
+  also the tick's own delay (receive time minus the frame's `ts`) on every client;
+- RSS per connection: (gateway RSS with the clients - RSS before they connected) / clients.
+
+Writes bench/fleet_gateway.md and .json, and quotes them in docs/benchmarks.md and the README.
+
+    scripts/bench fleet_gateway        # or: .venv/bin/python -m bench.fleet_gateway
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import profile
+from .measure import Context, MachineCpu, cpu_seconds, raise_fd_limit, rss_kib, rss_median, wait_for_quiet
+from .report import histogram, ms, publish, quantile_ms, table, verdict, write_results
+from .stack import Stack, make_token, wait_for_hosts
+
+NAME = "fleet_gateway"
+TARGET_CPU = 50.0  # % of one core
+TARGET_P99_S = 1.5
+TARGET_RSS_KIB = 20.0
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    with Stack(tmp) as stack:
+        redis = stack.redis()
+        assert redis.service is not None
+        tokens = tmp / "tokens.txt"
+        token = make_token(tokens)
+        gateway = stack.gateway(redis.url, tokens)
+        agent = stack.simulated_fleet(redis.url, args.hosts)
+        wait_for_hosts(gateway, token, args.hosts)
+        pid = gateway.service.pid
+        time.sleep(args.settle)
+        # The gateway alone with the fleet: what ingesting its samples costs.
+        idle_start, idle_t = cpu_seconds(pid), time.monotonic()
+        rss_before = rss_median(pid, args.settle)
+        idle_cpu = (cpu_seconds(pid) - idle_start) / (time.monotonic() - idle_t) * 100
+
+        per_process = -(-args.clients // args.processes)
+        processes = [
+            stack.clients(
+                [
+                    "--url",
+                    gateway.ws_url,
+                    "--token",
+                    token,
+                    "--count",
+                    str(min(per_process, args.clients - i * per_process)),
+                    "--mode",
+                    "fleet",
+                    "--redis",
+                    redis.url,
+                    "--probe-every",
+                    str(args.probe_every),
+                    "--max-seconds",
+                    str(args.duration + 600),
+                ],
+                f"clients-{i}",
+            )
+            for i in range(args.processes)
+        ]
+        connect_started = time.monotonic()
+        ready = [p.expect("ready", 300) for p in processes]
+        connect_seconds = time.monotonic() - connect_started
+        time.sleep(args.settle)
+        start = time.time() + 1.0
+        end = start + args.duration
+        for p in processes:
+            p.send({"cmd": "window", "start": start, "end": end, "grace": 3})
+        time.sleep(max(0.0, start - time.time()))
+        spy = profile.start(pid, args.duration, args.profile / f"{NAME}.raw") if args.profile else None
+        ours = [pid, agent.pid, redis.service.pid, *(p.pid for p in processes)]
+        machine = MachineCpu(ours)
+        cpu_start = {p: cpu_seconds(p) for p in ours}
+        t0 = time.monotonic()
+        rss_readings = []
+        while time.time() < end:
+            rss_readings.append(rss_kib(pid))
+            time.sleep(min(1.0, max(0.0, end - time.time())))
+        elapsed = time.monotonic() - t0
+        cpu = {p: (cpu_seconds(p) - cpu_start[p]) / elapsed * 100 for p in ours}
+        others = machine.others() / elapsed * 100
+        interrupts, stolen = machine.kernel()
+        results = [p.expect("result", 60) for p in processes]
+        if spy is not None:
+            spy.wait(60)
+            (args.profile / f"{NAME}.top.md").write_text(profile.top(args.profile / f"{NAME}.raw"))
+    return {
+        "ready": ready,
+        "connect_seconds": connect_seconds,
+        "results": results,
+        "window_s": elapsed,
+        "gateway_cpu_pct": cpu[pid],
+        "gateway_cpu_pct_without_clients": idle_cpu,
+        "agent_cpu_pct": cpu[agent.pid],
+        "redis_cpu_pct": cpu[redis.service.pid],
+        "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
+        "others_cpu_pct": others,
+        "softirq_cpu_pct": interrupts / elapsed * 100,
+        "stolen_cpu_pct": stolen / elapsed * 100,
+        "rss_before_kib": rss_before,
+        "rss_with_clients_kib": int(statistics.median(rss_readings)),
+    }
+
+
+def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    results = raw["results"]
+    bin_ms = results[0]["bin_ms"]
+    latency = histogram(r["latency_hist"] for r in results)
+    delay = histogram(r["tick_delay_hist"] for r in results)
+    wait = histogram(r["tick_wait_hist"] for r in results)
+    clients = sum(r["ready"] for r in results)
+    per_client = sorted(n for r in results for n in r["frames_per_client"])
+    frames = sum(r["frames"] for r in results)
+    window = raw["window_s"]
+    return {
+        "clients_connected": clients,
+        "clients_failed": sum(r["failed"] for r in results),
+        "clients_closed": sum(r["closed"] for r in results),
+        "gateway_cpu_pct": raw["gateway_cpu_pct"],
+        "latency_p50_ms": quantile_ms(latency, 0.50, bin_ms),
+        "latency_p99_ms": quantile_ms(latency, 0.99, bin_ms),
+        "latency_max_ms": quantile_ms(latency, 1.0, bin_ms),
+        "latency_entries": sum(latency.values()),
+        "latency_unmatched": sum(r["unmatched"] for r in results),
+        "tick_delay_p50_ms": quantile_ms(delay, 0.50, bin_ms),
+        "tick_delay_p99_ms": quantile_ms(delay, 0.99, bin_ms),
+        "tick_wait_p50_ms": quantile_ms(wait, 0.50, bin_ms),
+        "tick_wait_p99_ms": quantile_ms(wait, 0.99, bin_ms),
+        "rss_per_connection_kib": (raw["rss_with_clients_kib"] - raw["rss_before_kib"]) / max(1, clients),
+        "frames_per_client_per_s": frames / max(1, clients) / window,
+        "frames_per_client_min": per_client[0] if per_client else 0,
+        "hosts_per_frame": sum(r["entries"] for r in results) / max(1, frames),
+        "frame_kib": sum(r["frame_bytes"] for r in results) / max(1, frames) / 1024,
+        "full_frames": sum(r["full_frames"] for r in results),
+        "bad_frames": sum(r["bad"] for r in results),
+        "offline_entries": sum(r["offline"] for r in results),
+        "worst_tick_delay_by_second": {
+            second: max(r["timeline"].get(second, 0.0) for r in results)
+            for second in sorted({k for r in results for k in r["timeline"]}, key=int)
+        },
+    }
+
+
+def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
+    command = f"scripts/bench {NAME}"
+    if args.clients != 1000 or args.hosts != 1000 or args.duration != 30:
+        command += f" --hosts {args.hosts} --clients {args.clients} --duration {args.duration:g}"
+    p99_s = s["latency_p99_ms"] / 1000
+    rows = [
+        (
+            "gateway CPU",
+            f"{s['gateway_cpu_pct']:.1f}% of one core",
+            f"< {TARGET_CPU:.0f}%",
+            verdict(s["gateway_cpu_pct"] < TARGET_CPU),
+        ),
+        ("sample → client, p50", ms(s["latency_p50_ms"]), "", ""),
+        (
+            "sample → client, p99",
+            ms(s["latency_p99_ms"]),
+            f"< {TARGET_P99_S} s",
+            verdict(p99_s < TARGET_P99_S),
+        ),
+        (
+            "RSS per connection",
+            f"{s['rss_per_connection_kib']:.1f} KiB",
+            f"< {TARGET_RSS_KIB:.0f} KiB",
+            verdict(s["rss_per_connection_kib"] < TARGET_RSS_KIB),
+        ),
+    ]
+    short = (
+        f"{args.hosts:,} simulated hosts at 1 Hz, {s['clients_connected']:,} WebSocket clients following "
+        f"`fleet`, one gateway process; {ctx.sentence()}.\n\n" + table(("", "measured", "target", ""), rows)
+    )
+    details = table(
+        ("also measured", "value"),
+        [
+            ("window", f"{raw['window_s']:.1f} s"),
+            (
+                "clients connected / failed / dropped",
+                f"{s['clients_connected']} / {s['clients_failed']} / {s['clients_closed']}",
+            ),
+            ("time to connect and get the first full frame", f"{raw['connect_seconds']:.1f} s"),
+            (
+                "fleet frames per client per second",
+                f"{s['frames_per_client_per_s']:.2f} (fewest to one client: {s['frames_per_client_min']})",
+            ),
+            ("host entries per frame", f"{s['hosts_per_frame']:.0f}"),
+            ("frame size", f"{s['frame_kib']:.1f} KiB"),
+            (
+                "of which sample → tick (sample `ts` to the frame's `ts`), p50 / p99",
+                f"{ms(s['tick_wait_p50_ms'])} / {ms(s['tick_wait_p99_ms'])}",
+            ),
+            (
+                "of which tick → client (frame `ts` to receipt), p50 / p99",
+                f"{ms(s['tick_delay_p50_ms'])} / {ms(s['tick_delay_p99_ms'])}",
+            ),
+            ("sample → client, max", ms(s["latency_max_ms"])),
+            ("host entries shown offline (not timed)", f"{s['offline_entries']:,}"),
+            (
+                "host entries timed (probe clients) / unmatched",
+                f"{s['latency_entries']:,} / {s['latency_unmatched']:,}",
+            ),
+            ("gateway CPU with the fleet and no clients", f"{raw['gateway_cpu_pct_without_clients']:.1f}%"),
+            (
+                "gateway RSS without / with clients",
+                f"{raw['rss_before_kib'] / 1024:.1f} MiB / {raw['rss_with_clients_kib'] / 1024:.1f} MiB",
+            ),
+            (
+                "CPU of the agent / Redis / client processes",
+                f"{raw['agent_cpu_pct']:.0f}% / {raw['redis_cpu_pct']:.0f}% / {raw['clients_cpu_pct']:.0f}%",
+            ),
+            (
+                "CPU of the other processes on the machine",
+                f"{raw['others_cpu_pct']:.0f}%"
+                + (" (**disturbed run**)" if raw["others_cpu_pct"] > args.max_others else ""),
+            ),
+            (
+                "kernel interrupt work (mostly loopback traffic) / CPU stolen by the hypervisor",
+                f"{raw['softirq_cpu_pct']:.0f}% / {raw['stolen_cpu_pct']:.0f}%",
+            ),
+        ],
+    )
+    full = short + "\n\n" + details + f"\n\nReproduce: `{command}`"
+    return full, short
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--duration", type=float, default=30, help="seconds measured")
+    parser.add_argument("--settle", type=float, default=5, help="seconds to settle before measuring")
+    parser.add_argument("--probe-every", type=int, default=20, help="one client in N times every entry")
+    parser.add_argument("--profile", type=Path, help="folder for a py-spy profile of the gateway")
+    parser.add_argument("--max-load", type=float, default=1.0, help="wait (up to 5 min) for a lower load")
+    parser.add_argument(
+        "--max-others", type=float, default=30.0, help="%% of a core other processes may use in the window"
+    )
+    parser.add_argument("--attempts", type=int, default=3, help="runs while others disturb the window")
+    args = parser.parse_args()
+    raise_fd_limit()
+    best: tuple[dict[str, Any], Context] | None = None
+    for attempt in range(args.attempts):
+        wait_for_quiet(args.max_load, 300)
+        ctx = Context.now()
+        with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
+            raw = measure(args, Path(tmp))
+        ctx = ctx.finished()
+        print(f"attempt {attempt + 1}: the rest of the machine used {raw['others_cpu_pct']:.0f}% of a core")
+        if best is None or raw["others_cpu_pct"] < best[0]["others_cpu_pct"]:
+            best = (raw, ctx)
+        if raw["others_cpu_pct"] <= args.max_others:
+            break
+    assert best is not None
+    raw, ctx = best
+    s = summarize(raw, args)
+    full, short = render(s, raw, args, ctx)
+    write_results(
+        NAME,
+        "Gateway at scale",
+        full,
+        {"context": ctx.__dict__, "args": vars(args), "summary": s, "raw": {**raw, "results": None}},
+    )
+    publish(NAME, full, short)
+    print(full)
+
+
+if __name__ == "__main__":
+    main()

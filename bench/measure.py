@@ -1,0 +1,172 @@
+"""What the benchmarks read from /proc and the machine: CPU time, RSS, load, and the run's context.
+
+Linux only (the benchmarks read /proc). CPU time is utime + stime of a process (all its threads),
+so a server's figure does not depend on how busy the rest of the machine is; what the rest of the
+machine did during a window is reported next to it (`MachineCpu`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (every thread)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size in KiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmRSS for {pid}")
+
+
+def rss_median(pid: int, seconds: float) -> int:
+    """The median of RSS readings taken every half second for `seconds`."""
+    readings = []
+    deadline = time.monotonic() + seconds
+    while True:
+        readings.append(rss_kib(pid))
+        if time.monotonic() >= deadline:
+            return int(statistics.median(readings))
+        time.sleep(0.5)
+
+
+def load() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+class MachineCpu:
+    """CPU seconds the rest of the machine used between two readings: processes that are not
+    `ours`, and separately the kernel's interrupt work (loopback traffic is mostly softirq, which
+    no process is charged for) and time the hypervisor stole from this virtual machine."""
+
+    def __init__(self, ours: Iterable[int]) -> None:
+        self._ours = list(ours)
+        self._start = self._read()
+        self._start_ours = self._ours_seconds()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float]:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+        return (user + nice + system) / TICKS, (irq + softirq) / TICKS, steal / TICKS
+
+    def _ours_seconds(self) -> float:
+        total = 0.0
+        for pid in self._ours:
+            try:
+                total += cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return total
+
+    def others(self) -> float:
+        """CPU seconds used since the start by processes that are not in `ours`."""
+        return max(0.0, (self._read()[0] - self._start[0]) - (self._ours_seconds() - self._start_ours))
+
+    def kernel(self) -> tuple[float, float]:
+        """Interrupt (irq + softirq) and stolen CPU seconds since the start."""
+        now = self._read()
+        return now[1] - self._start[1], now[2] - self._start[2]
+
+
+def code_version() -> str:
+    """The commit measured, and which of the measured folders had changes not committed yet."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", *MEASURED],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    folders = sorted({line[3:].split("/")[0] for line in changed})
+    return f"{commit} with uncommitted changes in {', '.join(folders)}" if folders else commit
+
+
+MEASURED = ("common", "gateway", "cpu-agent", "web")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and when a benchmark ran, for the results files."""
+
+    date: str
+    cpus: int
+    python: str
+    code: str
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @classmethod
+    def now(cls) -> Context:
+        return cls(
+            date=datetime.date.today().isoformat(),
+            cpus=os.cpu_count() or 1,
+            python=platform.python_version(),
+            code=code_version(),
+            load_before=load(),
+        )
+
+    def finished(self) -> Context:
+        return Context(self.date, self.cpus, self.python, self.code, self.load_before, load())
+
+    def sentence(self) -> str:
+        before = ", ".join(f"{v:.2f}" for v in self.load_before)
+        after = ", ".join(f"{v:.2f}" for v in self.load_after)
+        return (
+            f"{self.date}, code {self.code}; {self.cpus} CPUs, Python {self.python}; "
+            f"load average (1, 5, 15 min) {before} before, {after} after"
+        )
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The `share` quantile (0..1) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Min, median and max of per-round figures."""
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def wait_for_quiet(limit: float, timeout: float) -> float:
+    """Wait (at most `timeout` s) until the 1-minute load average is under `limit`; return it."""
+    deadline = time.monotonic() + timeout
+    while (current := load()[0]) >= limit and time.monotonic() < deadline:
+        time.sleep(5)
+    return current

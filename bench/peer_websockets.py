@@ -1,0 +1,67 @@
+"""Peer (a) of the fan-out benchmark: a plain `websockets` broadcast server fed by one redis-py
+subscriber. Every sample published on the agents' channel goes, as published, to every client.
+
+    python -m bench.peer_websockets --port PORT --redis redis://127.0.0.1:P/0
+
+It is what one would write in an afternoon: no auth, no topics, no per-client queue
+(`websockets.broadcast` writes to every socket without waiting). It runs on uvloop like the
+gateway (uvicorn picks uvloop when it is installed), listens on 127.0.0.1 only and exits on
+SIGTERM or after `--max-seconds`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+import redis.asyncio as aioredis
+import uvloop
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+from fleetdeck_common import topics
+
+
+async def serve_samples(port: int, redis_url: str) -> None:
+    clients: set[ServerConnection] = set()
+
+    async def handler(websocket: ServerConnection) -> None:
+        clients.add(websocket)
+        try:
+            async for _ in websocket:  # whatever a client sends (its `subscribe`) is ignored
+                pass
+        finally:
+            clients.discard(websocket)
+
+    async with serve(handler, "127.0.0.1", port, compression=None, max_size=64 * 1024):
+        client = aioredis.Redis.from_url(redis_url)
+        async with client.pubsub() as pubsub:
+            await pubsub.subscribe(topics.CPU_CHANNEL)
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    broadcast(clients, message["data"].decode())
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    server = asyncio.create_task(serve_samples(args.port, args.redis))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({server, stopped}, timeout=args.max_seconds, return_when=asyncio.FIRST_COMPLETED)
+    for task in (server, stopped):
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--max-seconds", type=float, default=900)
+    uvloop.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Optional: sample a server with py-spy during a benchmark's window and list where its time goes.
+
+py-spy is not a dependency of the project; install it into .venv to use `--profile`
+(`.venv/bin/pip install py-spy`). The raw stacks are kept next to the results for a flame graph
+(`py-spy` writes them in the collapsed format flamegraph.pl and speedscope read).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def py_spy() -> str | None:
+    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+
+
+def start(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy recording `pid` for `seconds` into `output` (collapsed stacks); None without py-spy."""
+    binary = py_spy()
+    if binary is None:
+        print("note: py-spy not found; no profile (install it into .venv to profile)")
+        return None
+    return subprocess.Popen(
+        [
+            binary,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-r",
+            "100",
+            "-f",
+            "raw",
+            "-o",
+            str(output),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _frame_name(frame: str) -> str:
+    # "function (path/to/module.py:123)" -> "function (module.py)"
+    name, _, where = frame.partition(" (")
+    file = where.rsplit(":", 1)[0].rsplit("/", 1)[-1]
+    return f"{name} ({file})" if file else name
+
+
+def top(raw: Path, count: int = 15) -> str:
+    """The functions with the most samples on top of the stack (self) and anywhere in it (total)."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack or not number.isdigit():
+            continue
+        n = int(number)
+        frames = [_frame_name(f) for f in stack.split(";") if f and not f.startswith("process ")]
+        if not frames:
+            continue
+        samples += n
+        own[frames[-1]] += n
+        for name in set(frames):
+            total[name] += n
+    if not samples:
+        return "(no samples)"
+    lines = [f"{samples} samples", "", "| self | function |", "| --- | --- |"]
+    lines += [f"| {n / samples:.1%} | `{name}` |" for name, n in own.most_common(count)]
+    lines += ["", "| total | function |", "| --- | --- |"]
+    lines += [f"| {n / samples:.1%} | `{name}` |" for name, n in total.most_common(count)]
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""The processes a benchmark runs: Redis, a simulated fleet, a gateway, and the client processes.
+
+Everything listens on and connects to 127.0.0.1 only. Processes are started with the helpers of
+`tests.support.procs` (the ones the integration tests use) and stopped when the `Stack` closes,
+whatever happened. The benchmark process raises its open-files limit first (`measure.raise_fd_limit`)
+and the processes it starts inherit it: 1,000 WebSocket clients are 2,000 sockets on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from tests.support.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, service_env, wait_until
+
+__all__ = [
+    "ROOT",
+    "ClientProcess",
+    "Gateway",
+    "RedisServer",
+    "Service",
+    "Stack",
+    "free_port",
+    "make_token",
+    "wait_for_hosts",
+    "wait_until",
+]
+
+
+def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
+    """A token made the documented way (`fleetdeck token add`), stored hashed in `tokens_file`."""
+    done = subprocess.run(
+        [str(BIN / "fleetdeck"), "token", "add", name, "--role", role, "--file", str(tokens_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.split()[0]
+
+
+class Stack:
+    """The processes of one benchmark run; each is stopped when the `with` block ends, even if
+    starting a later one failed."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._cleanup = contextlib.ExitStack()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._cleanup.close()
+
+    def stop_later(self, stop: Callable[[], object]) -> None:
+        self._cleanup.callback(stop)
+
+    def redis(self) -> RedisServer:
+        redis = RedisServer(self.workdir)
+        self._cleanup.callback(redis.stop)
+        redis.start()
+        return redis
+
+    def service(self, name: str, argv: list[str], env: dict[str, str]) -> Service:
+        service = Service(name, argv, env, self.workdir)
+        self._cleanup.callback(service.stop)
+        return service
+
+    def gateway(self, redis_url: str, tokens_file: Path, name: str = "gateway", **extra: str) -> Gateway:
+        """`fleetdeck-gateway` on a free loopback port, once it answers /readyz."""
+        port = free_port()
+        env = service_env(
+            redis_url, FLEETDECK_TOKENS_FILE=str(tokens_file), FLEETDECK_HOST="127.0.0.1", **extra
+        )
+        gateway = Gateway(
+            self.service(name, [str(BIN / "fleetdeck-gateway"), "--port", str(port)], env), port
+        )
+        wait_until(
+            lambda: httpx.get(gateway.url + "/readyz", timeout=2).status_code == 200,
+            60,
+            interval=0.2,
+            what=f"{name} on {port}",
+        )
+        return gateway
+
+    def simulated_fleet(self, redis_url: str, hosts: int, **extra: str) -> Service:
+        """`fleetdeck-agent --simulate N`: N hosts publishing at 1 Hz from one process."""
+        env = service_env(
+            redis_url,
+            FLEETDECK_HEALTH_FILE=str(self.workdir / f"agent-{hosts}.health"),
+            FLEETDECK_LOG_LEVEL="WARNING",
+            **extra,
+        )
+        return self.service(
+            f"agent-sim-{hosts}", [str(BIN / "fleetdeck-agent"), "--simulate", str(hosts)], env
+        )
+
+    def clients(self, args: list[str], name: str) -> ClientProcess:
+        process = ClientProcess(args, self.workdir, name)
+        self._cleanup.callback(process.stop)
+        return process
+
+
+def wait_for_hosts(gateway: Gateway, token: str, count: int, timeout: float = 60) -> None:
+    """Until the gateway lists `count` online hosts (GET /api/hosts)."""
+
+    def online() -> bool:
+        answer = httpx.get(
+            gateway.url + "/api/hosts", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ).json()
+        return sum(1 for row in answer["hosts"] if row.get("online")) >= count
+
+    wait_until(online, timeout, interval=0.5, what=f"{count} hosts online")
+
+
+class ClientProcess:
+    """One `python -m bench.wsclients` process: many WebSocket clients, driven over its stdin and
+    stdout with one JSON object a line."""
+
+    def __init__(self, args: list[str], log_dir: Path, name: str) -> None:
+        self.name = name
+        self._log = (log_dir / f"{name}.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.wsclients", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            bufsize=1,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        for line in stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, message: dict[str, Any]) -> None:
+        stdin: IO[str] | None = self.proc.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(message) + "\n")
+        stdin.flush()
+
+    def expect(self, event: str, timeout: float) -> dict[str, Any]:
+        """The next message from the process, which must be `event`; fails after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                raise RuntimeError(f"{self.name} exited (code {self.proc.wait()}); see its log")
+            message: dict[str, Any] = json.loads(line)
+            if message.get("event") == "error":
+                raise RuntimeError(f"{self.name}: {message.get('error')}")
+            if message.get("event") == event:
+                return message
+        raise RuntimeError(f"{self.name}: no {event!r} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.send({"cmd": "close"})
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
