@@ -125,7 +125,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Flee
         logs,
     )
     ready = workdir / "ready.json"
-    wait_until(ready.exists, 30, what="the SSH fleet")
+    wait_until(ready.exists, 60, what="the SSH fleet")
     port = json.loads(ready.read_text())["port"]
     sshd = start_sshd(
         workdir / "sshd", OPENSSH_HOST, workdir / "id_ed25519.pub", workdir / "commands.jsonl", port

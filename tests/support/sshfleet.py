@@ -132,7 +132,10 @@ async def main() -> None:
     listed = good + [a for a, k in special if k != "unknown_key"]
     known = "".join(f"[{a}]:{port} {public}\n" for a in listed)
     (args.workdir / "known_hosts").write_text(known)
-    (args.workdir / "ready.json").write_text(json.dumps({"port": port, "hosts": good}))
+    # Written whole, then renamed: a reader never sees a half-written file.
+    partial = args.workdir / "ready.json.partial"
+    partial.write_text(json.dumps({"port": port, "hosts": good}))
+    partial.rename(args.workdir / "ready.json")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
