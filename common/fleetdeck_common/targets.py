@@ -275,21 +275,22 @@ def _span(term: str) -> tuple[int, int, int] | None:
     return start.version, int(start), int(end)
 
 
-def _nodeset_hosts(term: str, members: list[str], limit: int, excluding: bool) -> Iterator[str]:
-    """The hosts of a node set's members, as they are needed; the members share the term's limit,
-    so `127.[0-255].0.0/18` is refused after one network's worth, not listed 256 times."""
+def _members_hosts(term: str, members: Sequence[str], limit: int, excluding: bool) -> Iterator[str]:
+    """The hosts of a node set's members (or a label selector's addresses), as they are needed;
+    the members share the term's limit, so `127.[0-255].0.0/18` is refused after one network's
+    worth, not listed 256 times."""
     count = 0
     for member in members:
         try:
             hosts = expand_term(member, limit - count, excluding)
         except _TooMany:
-            raise _TooMany(term, f"node set names more than {limit} addresses, too many to expand") from None
+            raise _TooMany(term, f"names more than {limit} addresses, too many to expand") from None
         except TargetError as exc:
             raise TargetError(term, f"{member}: {exc.reason}") from None
         for host in hosts:
             count += 1
             if count > limit:
-                raise _TooMany(term, f"node set names more than {limit} addresses, too many to expand")
+                raise _TooMany(term, f"names more than {limit} addresses, too many to expand")
             yield host
 
 
@@ -309,9 +310,9 @@ def expand_term(
         found = list(labels(selector.group(1), selector.group(2)))
         if not found and not excluding:
             raise TargetError(term, f"no online host has the label {selector.group(1)}={selector.group(2)}")
-        return (host for address in found for host in expand_term(address, limit))
+        return _members_hosts(term, found, limit, excluding=False)
     if ("[" in term or "]" in term) and _parse_address(term) is None:
-        return _nodeset_hosts(term, expand_nodeset(term, limit), limit, excluding)
+        return _members_hosts(term, expand_nodeset(term, limit), limit, excluding)
     if "/" in term:
         try:
             net = ipaddress.ip_network(term, strict=False)
@@ -422,8 +423,9 @@ def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | 
     terms = split_terms(expression)
     if not terms:
         raise TargetError("", "the target expression is empty")
-    budget = max(policy.max_hosts * 16, 256)
+    budget = full_budget = max(policy.max_hosts * 16, 256)
     shown = expression.strip()[:80]
+    over_budget = TargetError(shown, f"names too many addresses; at most {full_budget} are looked at")
     excluded = _Exclusions()
     for raw in terms:
         if raw.startswith("!"):
@@ -434,28 +436,38 @@ def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | 
             if span is not None:
                 excluded.add(span)
                 continue
-            for host in expand_term(term, budget, excluding=True, labels=labels):
-                excluded.names.add(host)
-                budget -= 1
+            if budget <= 0:
+                raise over_budget
+            try:
+                for host in expand_term(term, budget, excluding=True, labels=labels):
+                    excluded.names.add(host)
+                    budget -= 1
+            except _TooMany:
+                if budget < full_budget:
+                    raise over_budget from None  # too many with what the terms before it used
+                raise
     kept: dict[str, str] = {}
     for raw in terms:
         if raw.startswith("!"):
             continue
         if budget <= 0:
-            raise TargetError(
-                shown, f"names too many addresses; at most {policy.max_hosts * 16} are looked at"
-            )
-        for host in expand_term(raw, budget, labels=labels):
-            budget -= 1
-            if host in kept or host in excluded:
-                continue
-            if not policy.allows(host):
-                raise TargetError(raw, f"{host} is outside the allowed targets ({policy.describe()})")
-            kept[host] = raw
-            if len(kept) > policy.max_hosts:
-                raise TargetError(
-                    shown, f"expands to more than {policy.max_hosts} hosts; at most that many are allowed"
-                )
+            raise over_budget
+        try:
+            for host in expand_term(raw, budget, labels=labels):
+                budget -= 1
+                if host in kept or host in excluded:
+                    continue
+                if not policy.allows(host):
+                    raise TargetError(raw, f"{host} is outside the allowed targets ({policy.describe()})")
+                kept[host] = raw
+                if len(kept) > policy.max_hosts:
+                    raise TargetError(
+                        shown, f"expands to more than {policy.max_hosts} hosts; at most that many are allowed"
+                    )
+        except _TooMany:
+            if budget < full_budget:
+                raise over_budget from None
+            raise
     if not kept:
         raise TargetError(shown, "no hosts left after exclusions")
     return sorted(kept, key=_sort_key)
