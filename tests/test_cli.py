@@ -157,12 +157,14 @@ def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
     gateway = start_gateway(exec_stack.redis_url, tmp_path, tokens.file, name="gateway-cli-restart")
     port = gateway.port
     command = 'sleep "$(( (${FLEET_HOST##*.} % 4) * 2 ))"; echo done'
-    cli = subprocess.Popen(
-        [FLEETDECK, "exec", "127.0.0.2-21", "--url", gateway.url, "--token", tokens.operator, "--", command],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    stderr = tmp_path / "cli-restart.err"
+    with stderr.open("w") as stderr_file:
+        cli = subprocess.Popen(
+            [FLEETDECK, "exec", "127.0.0.2-21", "--url", gateway.url, "--token", tokens.operator, "--", command],
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+        )
     try:
         assert cli.stdout is not None
         first = [cli.stdout.readline() for _ in range(3)]  # three hosts done, the rest still running
@@ -171,10 +173,13 @@ def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
         gateway = start_gateway(
             exec_stack.redis_url, tmp_path, tokens.file, name="gateway-cli-restart", port=port
         )
-        rest, errors = cli.communicate(timeout=60)
+        # Not communicate(): it reads the pipe underneath the lines readline() already buffered.
+        cli.wait(timeout=60)
+        rest = cli.stdout.read()
     finally:
         cli.kill()
         gateway.stop()
+    errors = stderr.read_text()
     assert cli.returncode == 0, errors
     assert "resuming" in errors
     hosts = [line.split()[0] for line in first + rest.splitlines() if re.match(r"127\.0\.0\.\d+ ", line)]
