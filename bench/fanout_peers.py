@@ -22,6 +22,7 @@ docs/benchmarks.md and the README.
 from __future__ import annotations
 
 import argparse
+import math
 import socket
 import statistics
 import sys
@@ -223,6 +224,8 @@ def render(
 
     def mmm(system: str, key: str, fmt: str) -> str:
         s = summary[system][key]
+        if any(math.isnan(v) for v in s.values()):
+            return "-"
         return f"{fmt.format(s['median'])} [{fmt.format(s['min'])}, {fmt.format(s['max'])}]"
 
     nan = {"median": float("nan")}
@@ -231,10 +234,10 @@ def render(
     rows = [
         (
             LABELS[system],
-            mmm(system, "cpu_us_per_sample", "{:.1f}") + " µs",
+            mmm(system, "cpu_us_per_sample", "{:.1f} µs"),
             mmm(system, "reach", "{:.3f}"),
             ms(summary[system]["latency_p50_ms"]["median"]),
-            mmm(system, "latency_p99_ms", "{:.0f}") + " ms",
+            mmm(system, "latency_p99_ms", "{:.0f} ms"),
             f"{summary[system]['rss_per_connection_kib']['median']:.1f} KiB",
             f"{summary[system]['server_cpu_pct']['median']:.0f}%",
         )
@@ -335,7 +338,7 @@ def main() -> None:
         full,
         {
             "context": ctx.__dict__,
-            "args": {k: v for k, v in vars(args).items() if k != "publisher_pids"},
+            "args": {k: v for k, v in vars(args).items() if k not in ("publisher_pids", "profile")},
             "summary": summary,
             "rounds": rounds,
         },

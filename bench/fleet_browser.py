@@ -252,7 +252,11 @@ def main() -> None:
         NAME,
         "The dashboard at scale",
         full,
-        {"context": ctx.__dict__, "args": {k: str(v) for k, v in vars(args).items()}, "results": outcome},
+        {
+            "context": ctx.__dict__,
+            "args": {k: v for k, v in vars(args).items() if k != "screenshot"},
+            "results": outcome,
+        },
     )
     publish(NAME, full, short)
     print(full)

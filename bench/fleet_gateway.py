@@ -275,7 +275,12 @@ def main() -> None:
         NAME,
         "Gateway at scale",
         full,
-        {"context": ctx.__dict__, "args": vars(args), "summary": s, "raw": {**raw, "results": None}},
+        {
+            "context": ctx.__dict__,
+            "args": {k: v for k, v in vars(args).items() if k != "profile"},
+            "summary": s,
+            "raw": {**raw, "results": None},
+        },
     )
     publish(NAME, full, short)
     print(full)
