@@ -1,9 +1,11 @@
-"""docker-compose.yml and the Dockerfiles: valid for a real compose, following our conventions, and
-proven by running each service's own command and environment as local processes (no Docker engine)."""
+"""docker-compose.yml (alone, and with deploy/compose.sentinel.yml on top) and the Dockerfiles: valid
+for a real compose, following our conventions, and proven by running each service's own command and
+environment as local processes (no Docker engine)."""
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib.metadata
 import os
 import posixpath
@@ -21,17 +23,29 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+import redis
 
 import fleetdeck_common
 from fleetdeck_agent.settings import AgentSettings
+from fleetdeck_common.broker import create_broker
+from fleetdeck_common.broker.sentinel import parse_sentinel_url
+from fleetdeck_common.settings import BrokerSettings
 from fleetdeck_gateway.tokens import TokenStore
 from tests.support.compose import (
+    COMPOSE_FILE,
     ROOT,
+    SENTINEL_FILE,
+    compose_config,
+    directive,
     load_compose,
+    make_sentinel_config,
     parse_dockerfile,
+    read_sentinel_config,
+    sentinel_command,
+    server_options,
     service_dockerfile,
     service_environment,
+    service_mounts,
 )
 from tests.support.fakeproc import make_fake_proc
 from tests.support.procs import BIN, RedisServer, Service, free_port, wait_until
@@ -339,21 +353,6 @@ def _compose_proc_mount() -> tuple[str, str]:
     return target, service_environment(agent)["FLEETDECK_PROC_PATH"]
 
 
-def _compose_config(env: dict[str, str]) -> dict[str, Any]:
-    """The compose file as docker-compose itself interpolates it for a shell with `env`."""
-    run = subprocess.run(
-        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", **env},
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr
-    config: dict[str, Any] = yaml.safe_load(run.stdout)
-    return config
-
-
 def test_compose_agent_reads_the_machines_proc_and_keeps_one_name(monkeypatch: pytest.MonkeyPatch) -> None:
     target, setting = _compose_proc_mount()
     assert setting == target  # psutil and the load average read the mounted /proc
@@ -370,7 +369,7 @@ def test_compose_agent_reads_the_machines_proc_and_keeps_one_name(monkeypatch: p
         ({"HOSTNAME": "box1", "FLEETDECK_AGENT_NAME": "web01"}, "box1", "web01"),
     ]
     for shell, hostname, name in cases:
-        service = _compose_config(shell)["services"]["cpu-agent"]
+        service = compose_config(env=shell)["services"]["cpu-agent"]
         assert service["hostname"] == hostname, shell
         assert (service["environment"].get("FLEETDECK_AGENT_NAME") or "") == name, shell
         assert "container_name" not in service  # scaling would need distinct container names
@@ -539,3 +538,274 @@ def test_readme_says_the_ssh_files_must_be_readable_by_the_containers_user() -> 
     section = " ".join(section[: section.index("\n## ")].split())
     compose = section[section.index("In compose") :]
     assert "known_hosts" in compose and "uid 10001" in compose and "readable" in compose
+
+
+# --- Redis behind Sentinel: docker-compose.yml with deploy/compose.sentinel.yml on top ------------
+
+SENTINEL_URL = "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/fleetdeck/0"
+REDIS_PORT = "6379"  # redis-server's own default: the servers in compose set no --port
+
+
+@pytest.fixture(scope="module")
+def sentinel_services() -> dict[str, Any]:
+    services: dict[str, Any] = compose_config(COMPOSE_FILE, SENTINEL_FILE)["services"]
+    return services
+
+
+def _redis_servers(services: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Each service that runs redis-server, with its options, the master(s) first."""
+    found = {
+        name: server_options(s["command"])
+        for name, s in services.items()
+        if isinstance(s.get("command"), list) and s["command"][:1] == ["redis-server"]
+    }
+    return dict(sorted(found.items(), key=lambda item: "replicaof" in item[1]))
+
+
+def _sentinels(services: dict[str, Any]) -> list[str]:
+    return sorted(
+        name
+        for name, s in services.items()
+        if isinstance(s.get("command"), list) and "redis-sentinel" in " ".join(s["command"])
+    )
+
+
+def test_sentinel_compose_file_is_valid_and_compose_file_variable_gives_the_same() -> None:
+    files = ["-f", str(COMPOSE_FILE), "-f", str(SENTINEL_FILE)]
+    for profile in ([], ["--profile", "demo"]):
+        run = subprocess.run(
+            ["docker-compose", *files, *profile, "config", "-q"],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=ROOT,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+    # The command docs/deploy.md and the file's own header give names these two files, in this order.
+    files_shown = [str(path.relative_to(ROOT)) for path in (COMPOSE_FILE, SENTINEL_FILE)]
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    for text in (guide, SENTINEL_FILE.read_text()):
+        shown = re.findall(r"docker compose((?: -f \S+)+) up", text)
+        assert shown and all(s.split()[1::2] == files_shown for s in shown), shown
+    # Or COMPOSE_FILE in .env, for plain `docker compose`: the same configuration.
+    variable = ":".join(files_shown)
+    assert f"COMPOSE_FILE={variable}" in guide
+    assert compose_config(env={"COMPOSE_FILE": variable}) == compose_config(COMPOSE_FILE, SENTINEL_FILE)
+
+
+def test_sentinel_compose_points_every_fleetdeck_service_at_the_sentinels(
+    sentinel_services: dict[str, Any], tmp_path: Path
+) -> None:
+    services = sentinel_services
+    sentinels = _sentinels(services)
+    assert sentinels == ["sentinel-1", "sentinel-2", "sentinel-3"]
+    for name in FLEETDECK_SERVICES:
+        url = service_environment(services[name])["REDIS_URL"]
+        assert url == SENTINEL_URL, name
+        assert BrokerSettings(REDIS_URL=url).redis_url == url  # the setting every service loads
+        for sentinel in sentinels:  # started only once the sentinels agree
+            assert services[name]["depends_on"][sentinel]["condition"] == "service_healthy", name
+    parsed = parse_sentinel_url(SENTINEL_URL)
+    assert parsed.db == 0 and parsed.password is None
+    # The URL names each sentinel by its service name and the port it listens on...
+    assert [host for host, _ in parsed.sentinels] == sentinels
+    for host, port in parsed.sentinels:
+        config = read_sentinel_config(make_sentinel_config(services[host], tmp_path / host))
+        assert directive(config, "port") == [str(port)], host
+        # ...and the service name the URL asks for is the one each sentinel monitors.
+        assert directive(config, "sentinel", "monitor")[0] == parsed.service, host
+    # Only the sentinels run redis-sentinel; the base file's single Redis stays the first master.
+    assert list(_redis_servers(services)) == ["redis", "redis-replica"]
+    assert load_compose()["services"]["redis"]["image"] == services["redis"]["image"]
+
+
+def test_sentinel_compose_replica_and_sentinels_follow_the_master_by_service_name(
+    sentinel_services: dict[str, Any], tmp_path: Path
+) -> None:
+    services = sentinel_services
+    servers = _redis_servers(services)
+    (master,) = [name for name, options in servers.items() if "replicaof" not in options]
+    replicas = [name for name, options in servers.items() if "replicaof" in options]
+    assert (master, replicas) == ("redis", ["redis-replica"])
+    # The master keeps docker-compose.yml's arguments (the append-only file) and adds its name.
+    base = load_compose()["services"]["redis"]["command"]
+    assert services[master]["command"][: len(base)] == base
+    for name, options in servers.items():
+        assert "port" not in options, name  # all on REDIS_PORT, as the sentinel config says
+        # Every server announces its service name, so a replica (the old master after a failover
+        # too) is known by a name that survives recreating its container, never by its address.
+        assert options.get("replica-announce-ip") == [name], name
+        assert options["appendonly"] == ["yes"], name
+        assert "healthcheck" in services[name] and services[name]["image"] == services[master]["image"]
+        assert any(target == "/data" and not ro for _, target, ro in service_mounts(services[name])), name
+    assert servers["redis-replica"]["replicaof"] == [master, REDIS_PORT]
+    assert services["redis-replica"]["depends_on"][master]["condition"] == "service_healthy"
+
+    sentinels = _sentinels(services)
+    volumes = set()
+    for name in sentinels:
+        service = services[name]
+        path = make_sentinel_config(service, tmp_path / name)
+        config = read_sentinel_config(path)
+        service_name, host, port, quorum = directive(config, "sentinel", "monitor")
+        assert (host, port, quorum) == (master, REDIS_PORT, "2"), name
+        assert int(quorum) > len(sentinels) // 2  # a majority: two sides of a split cannot both act
+        assert directive(config, "sentinel", "resolve-hostnames") == ["yes"]
+        assert directive(config, "sentinel", "announce-hostnames") == ["yes"]  # clients get names too
+        assert directive(config, "sentinel", "announce-ip") == [name]
+        for setting in ("down-after-milliseconds", "failover-timeout", "parallel-syncs"):
+            assert directive(config, "sentinel", setting)[0] == service_name, setting
+        # Sentinel rewrites its file: it lives on the service's own writable volume, made once.
+        command = sentinel_command(service)
+        (volume,) = [(s, t) for s, t, ro in service_mounts(service) if command.config.startswith(t + "/")]
+        assert directive(config, "dir") == [str(tmp_path / name)]  # where its volume was put here
+        assert not any(ro for _, t, ro in service_mounts(service) if t == volume[1])
+        volumes.add(volume[0])
+        with path.open("a") as kept:
+            kept.write("# learnt since the first start\n")
+        assert make_sentinel_config(service, tmp_path / name).read_text().endswith("since the first start\n")
+        assert service["user"] not in ("root", "0")
+        assert services[name]["image"] == services[master]["image"]
+        for server in servers:
+            assert services[name]["depends_on"][server]["condition"] == "service_healthy", name
+        health = " ".join(service["healthcheck"]["test"])
+        assert f"-p {directive(config, 'port')[0]} sentinel ckquorum {service_name}" in health, health
+    assert len(volumes) == len(sentinels)  # one volume each: their files differ (own ID, own name)
+
+
+def _loopback(words: list[str], ports: dict[str, int], container_ports: dict[str, str]) -> list[str]:
+    """Service names become 127.0.0.1, and a service's port after its name becomes its local port
+    (the one given must be the port that service listens on)."""
+    out: list[str] = []
+    rest = iter(words)
+    for word in rest:
+        if word not in ports:
+            out.append(word)
+            continue
+        out.append("127.0.0.1")
+        following = next(rest, None)
+        if following is not None and following.isdigit():
+            assert following == container_ports[word], f"{word} listens on {container_ports[word]}"
+            following = str(ports[word])
+        if following is not None:
+            out.append(following)
+    return out
+
+
+def _sentinel_client(port: int) -> redis.Redis:
+    return redis.Redis(port=port, decode_responses=True, socket_timeout=5)
+
+
+def _answers(port: int) -> bool:
+    return RedisServer.ping(f"redis://127.0.0.1:{port}/0")
+
+
+def _names_master(port: int, service_name: str, master: tuple[str, int]) -> bool:
+    with _sentinel_client(port) as client:
+        return bool(client.sentinel_get_master_addr_by_name(service_name) == master)
+
+
+def _sentinel_sees_everyone(port: int, service_name: str, others: int) -> bool:
+    with _sentinel_client(port) as client:
+        replicas = client.sentinel_slaves(service_name)
+        peers = client.sentinel_sentinels(service_name)
+        return (
+            len(replicas) == 1
+            and "disconnected" not in replicas[0]["flags"]
+            and replicas[0].get("master-link-status") == "ok"
+            and len(peers) == others
+        )
+
+
+def _healthy(service: dict[str, Any], port: int, config_port: str) -> bool:
+    kind, command = service["healthcheck"]["test"]
+    assert kind == "CMD-SHELL" and f"-p {config_port} " in command
+    local = command.replace(f"-p {config_port} ", f"-p {port} ")
+    return subprocess.run(["sh", "-c", local], timeout=30).returncode == 0
+
+
+@pytest.mark.timeout(300)
+async def test_sentinel_compose_runs_and_fails_over_on_loopback(
+    sentinel_services: dict[str, Any], tmp_path: Path
+) -> None:
+    """The servers' and sentinels' own commands and configs as local processes, names mapped to
+    127.0.0.1 and ports to free ones: the sentinels find each other and the replica, the healthcheck
+    passes only with a quorum, the services' URL reaches the master, and a failover moves it."""
+    services = sentinel_services
+    servers = _redis_servers(services)
+    master, replica = servers  # as the test above finds them
+    sentinels = _sentinels(services)
+    ports = {name: free_port() for name in [*servers, *sentinels]}
+    configs = {name: make_sentinel_config(services[name], tmp_path / name) for name in sentinels}
+    container_ports = {name: REDIS_PORT for name in servers}
+    container_ports |= {name: directive(read_sentinel_config(c), "port")[0] for name, c in configs.items()}
+    processes: list[Service] = []
+    try:
+        binary = shutil.which("redis-server") or "redis-server"
+        for name in servers:
+            folder = tmp_path / name
+            folder.mkdir(exist_ok=True)
+            argv = _loopback(services[name]["command"][1:], ports, container_ports)
+            argv += ["--port", str(ports[name]), "--bind", "127.0.0.1", "--dir", str(folder)]
+            processes.append(Service(name, [binary, *argv], {}, tmp_path))
+            wait_until(functools.partial(_answers, ports[name]), 10, what=name)
+        replica_port = ports[replica]
+        for index, name in enumerate(sentinels):
+            config = read_sentinel_config(configs[name])
+            lines = [
+                ["port", str(ports[name])] if words[0] == "port" else _loopback(words, ports, container_ports)
+                for words in config
+            ]
+            configs[name].write_text("\n".join(shlex.join(w) for w in [*lines, ["bind", "127.0.0.1"]]) + "\n")
+            binary = shutil.which("redis-sentinel") or "redis-sentinel"
+            processes.append(Service(name, [binary, str(configs[name])], {}, tmp_path))
+            wait_until(functools.partial(_answers, ports[name]), 10, what=name)
+            if index == 0:  # alone, a sentinel could not have a failover agreed: not healthy yet
+                assert not _healthy(services[name], ports[name], container_ports[name])
+        service_name = parse_sentinel_url(SENTINEL_URL).service
+        for name in sentinels:
+            wait_until(
+                functools.partial(_sentinel_sees_everyone, ports[name], service_name, len(sentinels) - 1),
+                60,
+                interval=0.5,
+                what=f"{name} to see the replica and the other sentinels",
+            )
+            assert _healthy(services[name], ports[name], container_ports[name]), name
+
+        # The URL every fleetdeck service is given, on loopback, through fleetdeck's own broker.
+        (url,) = {service_environment(services[n])["REDIS_URL"] for n in FLEETDECK_SERVICES}
+        netloc = ",".join(f"127.0.0.1:{ports[host]}" for host, _ in parse_sentinel_url(url).sentinels)
+        local_url = f"redis+sentinel://{netloc}/{service_name}/0"
+        async with create_broker(local_url) as broker:
+            await broker.set("compose-sentinel", "before")
+        with redis.Redis(port=ports[master], decode_responses=True) as first:
+            assert first.get("compose-sentinel") == "before"
+
+        def failover() -> bool:
+            with _sentinel_client(ports[sentinels[0]]) as client:
+                return bool(client.execute_command("SENTINEL", "FAILOVER", service_name))
+
+        wait_until(failover, 30, interval=0.5, what="a failover to start")
+        for name in sentinels:
+            wait_until(
+                functools.partial(_names_master, ports[name], service_name, ("127.0.0.1", replica_port)),
+                60,
+                interval=0.5,
+                what=f"{name} to name the replica as master",
+            )
+
+        def old_master_follows() -> bool:
+            with redis.Redis(port=ports[master], decode_responses=True) as old:
+                info = old.info("replication")
+                return bool(info["role"] == "slave" and info["master_port"] == replica_port)
+
+        wait_until(old_master_follows, 60, interval=0.5, what="the old master to follow the new one")
+        async with create_broker(local_url) as broker:
+            assert await broker.get("compose-sentinel") == "before"  # replicated before the switch
+            await broker.set("compose-sentinel", "after")
+        with redis.Redis(port=replica_port, decode_responses=True) as new_master:
+            assert new_master.get("compose-sentinel") == "after"
+    finally:
+        for process in reversed(processes):
+            process.stop()

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings
 from starlette.routing import Mount
 
 from fleetdeck_agent.settings import AgentSettings
+from fleetdeck_common.broker.sentinel import parse_sentinel_url
 from fleetdeck_common.settings import BrokerSettings
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.settings import GatewaySettings
@@ -41,9 +42,6 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "cpu-agent": AgentSettings,
     "exec-worker": WorkerSettings,
 }
-# Settings the manifests set before the code has them: tolerated only while the model lacks them,
-# checked like any other once it has them.
-AWAITED = {"FLEETDECK_PROC_PATH": AgentSettings}
 # Variables for other software in the same processes.
 FOREIGN_VARIABLES = {"FORWARDED_ALLOW_IPS"}  # uvicorn's, for the gateway
 # Downward API fields, and a value like the one the kubelet would put there.
@@ -229,9 +227,12 @@ def aliases(model: type[BaseSettings]) -> set[str]:
     return {str(field.validation_alias) for field in model.model_fields.values()}
 
 
-def effective_environment(objects: list[Obj], name: str) -> dict[str, str]:
+def effective_environment(
+    objects: list[Obj], name: str, secrets: dict[tuple[str, str], str] | None = None
+) -> dict[str, str]:
     """What the container's process sees: the image's ENV, then envFrom ConfigMaps, then env.
-    Secret values are unknown here (and only REDIS_URL comes from one, optionally)."""
+    Secret values are unknown here (and only REDIS_URL comes from one, optionally) unless given in
+    `secrets` as {(Secret name, key): value}, and then used only if the rendering makes that Secret."""
     _, container = fleetdeck_container(objects, name)
     environment = dict(service_dockerfile(load_compose()["services"][name]).env)
     for source in container.get("envFrom", []):
@@ -242,18 +243,26 @@ def effective_environment(objects: list[Obj], name: str) -> dict[str, str]:
             environment[variable["name"]] = variable["value"]
         elif "fieldRef" in variable.get("valueFrom", {}):
             environment[variable["name"]] = FIELD_SAMPLES[variable["valueFrom"]["fieldRef"]["fieldPath"]]
+        elif "secretKeyRef" in variable.get("valueFrom", {}):
+            ref = variable["valueFrom"]["secretKeyRef"]
+            made = ref["key"] in (named(objects, "Secret", ref["name"]) or {}).get("data", {})
+            if made and (ref["name"], ref["key"]) in (secrets or {}):
+                environment[variable["name"]] = (secrets or {})[ref["name"], ref["key"]]
     return environment
 
 
 @pytest.fixture
 def settings_of(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """settings_of(objects, container name): the service's settings as the pod would load them."""
+    """settings_of(objects, container name[, secrets]): the service's settings as the pod would load
+    them, with Secret values from `secrets` as in effective_environment."""
 
-    def load(objects: list[Obj], name: str) -> BaseSettings:
+    def load(
+        objects: list[Obj], name: str, secrets: dict[tuple[str, str], str] | None = None
+    ) -> BaseSettings:
         for variable in list(os.environ):
             if variable.startswith("FLEETDECK_") or variable == "REDIS_URL":
                 monkeypatch.delenv(variable)
-        for variable, value in effective_environment(objects, name).items():
+        for variable, value in effective_environment(objects, name, secrets).items():
             monkeypatch.setenv(variable, value)
         return SERVICES[name]()
 
@@ -507,13 +516,10 @@ def test_every_variable_set_is_a_real_setting_with_a_valid_value(
         for configmap in of_kind(objects, "ConfigMap"):
             for key in configmap.get("data", {}):
                 assert key in everywhere or key in FOREIGN_VARIABLES, f"{key} is not a setting"
-        for name, model in SERVICES.items():
+        for name in SERVICES:
             _, container = fleetdeck_container(objects, name)
             for variable in container.get("env", []):
                 key = variable["name"]
-                if key in AWAITED and key not in aliases(AWAITED[key]):
-                    assert model is AWAITED[key], key
-                    continue
                 assert key in known[name], f"{name}: {key} is not one of its settings"
             settings_of(objects, name)  # raises if a value does not parse
 
@@ -627,6 +633,42 @@ def test_redis_keeps_an_append_only_file_or_is_left_to_you(renderings: dict[str,
     assert "REDIS_URL" in (named(external, "Secret", "fleetdeck-redis") or {}).get("data", {})
 
 
+def test_the_documented_sentinel_url_becomes_every_services_redis_url(
+    renderings: dict[str, list[Obj]], settings_of: Any
+) -> None:
+    """docs/deploy.md points the manifests at an existing Sentinel by writing a `redis+sentinel://`
+    URL into the external-redis component's file: that file becomes a Secret key, the key every
+    fleetdeck container takes REDIS_URL from, and the URL a valid broker setting for each."""
+    found = re.findall(r"printf '%s' '(redis\+sentinel://[^']+)' > (\S+)", kubernetes_section())
+    assert len(found) == 1, found
+    url, written = found[0]
+    parsed = parse_sentinel_url(url)
+    assert parsed.sentinels and parsed.service and parsed.password == "PASSWORD"
+    component = "external-redis"
+    made = [
+        (generator["name"], key or Path(path).name)
+        for generator in load_kustomization(K8S / component).get("secretGenerator", [])
+        for key, _, path in (entry.rpartition("=") for entry in generator["files"])
+        if str((K8S / component / path).relative_to(ROOT)) == written
+    ]
+    assert len(made) == 1, f"{written} is no file the {component} component reads"
+    objects = renderings[component]
+    secret, key = made[0]
+    assert key in (named(objects, "Secret", secret) or {}).get("data", {})
+    for name in SERVICES:
+        _, container = fleetdeck_container(objects, name)
+        (variable,) = [v for v in container.get("env", []) if v["name"] == "REDIS_URL"]
+        assert variable["valueFrom"]["secretKeyRef"] | {"optional": True} == {
+            "name": secret,
+            "key": key,
+            "optional": True,
+        }, name
+        assert settings_of(objects, name, {(secret, key): url}).redis_url == url, name
+        # Without the component the same containers fall back to the in-cluster Redis.
+        fallback = settings_of(renderings["in-cluster-redis"], name, {(secret, key): url}).redis_url
+        assert fallback.startswith("redis://fleetdeck-redis:"), name
+
+
 def test_docs_walk_through_the_deployment() -> None:
     section = kubernetes_section()
     assert "kubectl apply -k deploy/k8s" in section
@@ -644,7 +686,10 @@ def test_kubectl_renders_the_same(tmp_path: Path, renderings: dict[str, list[Obj
     """Only where kubectl is installed: its kustomize must agree with the rendering above."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        pytest.skip("kubectl is not installed")
+        pytest.skip(
+            "kubectl is not installed (Debian has no package for it), so its kustomize is not compared;"
+            " the schema and cross-reference tests above ran on this file's own rendering"
+        )
     copy_root = tmp_path / "k8s"
     shutil.copytree(K8S, copy_root)
     for folder, path in generator_files(copy_root):

@@ -1,10 +1,13 @@
-"""Read docker-compose.yml and the Dockerfiles the way Docker would, to run their services locally."""
+"""Read docker-compose.yml (with deploy/compose.sentinel.yml on top) and the Dockerfiles the way
+Docker would, to run their services locally."""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
+import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SENTINEL_FILE = ROOT / "deploy" / "compose.sentinel.yml"  # -f docker-compose.yml -f this
 _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
 
 
@@ -73,3 +78,107 @@ def service_environment(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)
     return {k: "" if v is None else str(v) for k, v in environment.items()}
+
+
+def compose_config(
+    *files: Path, env: dict[str, str] | None = None, profiles: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The files merged and interpolated by docker-compose itself (`config`) for a shell with `env`,
+    run in the checkout (no files: docker-compose.yml, or what COMPOSE_FILE in `env` names). Like
+    `docker compose config`, it leaves a `$$` in a value escaped."""
+    run = subprocess.run(
+        [
+            "docker-compose",
+            *(a for path in files for a in ("-f", str(path))),
+            *(a for profile in profiles for a in ("--profile", profile)),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    config: dict[str, Any] = yaml.safe_load(run.stdout)
+    return config
+
+
+def service_mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, read-only) of each of a rendered service's volumes, short or long syntax."""
+    out = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            out.append((str(volume.get("source", "")), volume["target"], bool(volume.get("read_only"))))
+        else:
+            source, target, *mode = str(volume).split(":")
+            out.append((source, target, "ro" in ",".join(mode).split(",")))
+    return out
+
+
+def server_options(command: list[str]) -> dict[str, list[str]]:
+    """`redis-server --name value... --other value...` as {name: [values]}."""
+    assert command and command[0] == "redis-server", command
+    options: dict[str, list[str]] = {}
+    name = ""
+    for word in command[1:]:
+        if word.startswith("--"):
+            name = word[2:]
+            assert name not in options, f"--{name} given twice"
+            options[name] = []
+        else:
+            assert name, f"{word}: a value before any --option"
+            options[name].append(word)
+    return options
+
+
+@dataclass
+class SentinelCommand:
+    """A sentinel service's `sh -ec SCRIPT`: the script makes a config file, then its last line
+    execs `redis-sentinel CONFIG`."""
+
+    make_config: str
+    config: str
+    exec_line: list[str]
+
+
+def sentinel_command(service: dict[str, Any]) -> SentinelCommand:
+    command = service["command"]
+    assert isinstance(command, list) and command[:2] == ["sh", "-ec"], command
+    # What the container's shell gets: compose turns `$$` into `$`, its `config` output does not.
+    script = command[2].replace("$$", "$")
+    *body, last = script.rstrip("\n").split("\n")
+    exec_line = shlex.split(last)
+    assert exec_line[:2] == ["exec", "redis-sentinel"] and len(exec_line) == 3, last
+    return SentinelCommand("\n".join(body) + "\n", exec_line[2], exec_line)
+
+
+def make_sentinel_config(service: dict[str, Any], data: Path) -> Path:
+    """Run the part of a sentinel's command that makes its config, with the container's /data
+    (its volume) at `data`; return the file it made or kept."""
+    command = sentinel_command(service)
+    volume = [target for _, target, _ in service_mounts(service) if command.config.startswith(target + "/")]
+    assert len(volume) == 1, f"{command.config} is not on one of the service's volumes"
+    data.mkdir(parents=True, exist_ok=True)
+    run = subprocess.run(
+        ["sh", "-ec", command.make_config.replace(volume[0], str(data))],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **service_environment(service)},
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr
+    return data / command.config[len(volume[0]) + 1 :]
+
+
+def read_sentinel_config(path: Path) -> list[list[str]]:
+    """The directives of a sentinel config file, each as its words."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [shlex.split(line) for line in lines if line and not line.startswith("#")]
+
+
+def directive(config: list[list[str]], *name: str) -> list[str]:
+    """The words after `name` (e.g. "sentinel", "monitor") in the one line that starts with it."""
+    found = [words[len(name) :] for words in config if tuple(words[: len(name)]) == name]
+    assert len(found) == 1, f"{' '.join(name)}: {len(found)} lines"
+    return found[0]
