@@ -159,8 +159,9 @@ def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
     command = 'sleep "$(( (${FLEET_HOST##*.} % 4) * 2 ))"; echo done'
     stderr = tmp_path / "cli-restart.err"
     with stderr.open("w") as stderr_file:
+        arguments = ["exec", "127.0.0.2-21", "--url", gateway.url, "--token", tokens.operator, "--", command]
         cli = subprocess.Popen(
-            [FLEETDECK, "exec", "127.0.0.2-21", "--url", gateway.url, "--token", tokens.operator, "--", command],
+            [FLEETDECK, *arguments],
             stdout=subprocess.PIPE,
             stderr=stderr_file,
             text=True,

@@ -5,6 +5,7 @@ Longer variants of the outages run with FLEETDECK_LONG_FAULTS=1 (not in CI).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import redis as sync_redis
 
+from fleetdeck_common.broker import GAP, Event, create_broker
 from tests.support.jobs import collect_job
 from tests.support.procs import RedisServer, start_agent, start_gateway, start_worker, wait_until
 from tests.support.stacks import Fleet, Stack, Tokens
@@ -179,3 +181,33 @@ async def test_a_killed_agent_goes_offline_then_comes_back_with_its_history_and_
     finally:
         await client.close()
         agent.stop()
+
+
+async def test_a_lost_subscription_is_reported_as_a_gap_so_nothing_stored_is_missed(tmp_path: Path) -> None:
+    """Guarantee: pub/sub is at-most-once, so whoever relies on it hears when it may have missed
+    something (the gateway then re-reads every watched job), whether redis-py reconnected the
+    subscription by itself (a killed connection) or the broker was away (a restart)."""
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    admin = sync_redis.Redis.from_url(redis_server.url)
+    try:
+        async with create_broker(redis_server.url) as broker, broker.subscribe(["gap-test"]) as events:
+            await broker.publish("gap-test", "before")
+            assert (await asyncio.wait_for(anext(events), 5)).data == "before"
+
+            assert admin.client_kill_filter(_type="pubsub") == 1
+            await broker.publish("gap-test", "after a kill")  # may or may not be missed: a GAP first
+            assert await asyncio.wait_for(anext(events), 10) is GAP
+
+            redis_server.kill()
+            redis_server.start()
+            admin = sync_redis.Redis.from_url(redis_server.url)
+            got: list[Event] = []
+            while GAP not in got:
+                got.append(await asyncio.wait_for(anext(events), 20))
+            await broker.publish("gap-test", "after a restart")
+            while got[-1].data != "after a restart":
+                got.append(await asyncio.wait_for(anext(events), 5))
+    finally:
+        admin.close()
+        redis_server.stop()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import pytest
 
-from fleetdeck_common.broker import Fenced
+from fleetdeck_common.broker import GAP, Event, Fenced
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobstore import JobStore
@@ -131,3 +132,56 @@ async def test_job_states_go_to_jobs_subscribers_and_watchers(broker: MemoryBrok
     assert (await frames_until(watcher, "job"))[-1]["job"] == "j2"
     await asyncio.sleep(0.05)
     assert len(bystander.outbox) == 0
+
+
+class FedSubscription:
+    """Pub/sub whose messages the test hands over itself: here, none but a GAP."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    async def publish(self, channel: str, data: str) -> None:
+        await self.queue.put(Event(channel, data))
+
+    @asynccontextmanager
+    async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[AsyncIterator[Event]]:
+        async def events() -> AsyncIterator[Event]:
+            while True:
+                yield await self.queue.get()
+
+        yield events()
+
+
+async def test_after_a_gap_in_the_subscription_watchers_get_what_they_missed(broker: MemoryBroker) -> None:
+    """The results and `done` were published while the gateway's subscription was away (it never
+    hears them): the gap that follows makes it read them from the record."""
+    store = JobStore(broker)
+    feed = FedSubscription()
+    relay = Relay(feed, HostStore(broker), store, GatewayMetrics(lambda: 0.0))
+    await relay.start()
+    try:
+        job = Job(job="j3", targets="127.0.0.2-3", command="x", hosts=2, by="t", ts=1.0, state="running")
+        await store.announce(job)
+        watcher, finished_watcher = Client(VIEWER), Client(VIEWER)
+        for client in (watcher, finished_watcher):
+            relay.add(client)
+            relay.watches.watch(client, job.job, after=0)
+        await asyncio.sleep(0.05)  # the watches' first replays find nothing stored yet
+        assert await store.hold_lease(job.job, "w", 30)
+        for seq in (1, 2):
+            assert await store.append(numbered(job.job, seq), "w", seq) is Fenced.WRITTEN
+        finished = Done(job=job.job, summary={"ok": 2}, duration_ms=9)
+        assert await store.append(finished, "w", 3) is Fenced.WRITTEN
+        await asyncio.sleep(0.05)
+        assert len(watcher.outbox) == 0  # nothing was heard live
+
+        await feed.queue.put(GAP)
+        frames = await frames_until(watcher, "done")
+        assert [(f["type"], f.get("seq")) for f in frames] == [("result", 1), ("result", 2), ("done", None)]
+        assert [f["type"] for f in await frames_until(finished_watcher, "done")][-1] == "done"
+
+        await feed.queue.put(GAP)  # a second gap: nothing new is stored, nothing is sent again
+        await asyncio.sleep(0.05)
+        assert len(watcher.outbox) == 0
+    finally:
+        await relay.stop()

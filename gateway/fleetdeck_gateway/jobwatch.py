@@ -82,6 +82,17 @@ class JobWatches:
             elif verdict is Verdict.GAP:
                 self._schedule_sync(client, watch)
 
+    def resync(self) -> int:
+        """Read the stored results of every watched job not yet finished for its watcher (live
+        ones may have been missed); returns how many watches that is."""
+        count = 0
+        for client, watches in list(self._watches.items()):
+            for watch in watches.values():
+                if not watch.follower.done_sent:
+                    self._schedule_sync(client, watch)
+                    count += 1
+        return count
+
     def _schedule_sync(self, client: Client, watch: Watch) -> None:
         watch.dirty = True
         if watch.replaying:

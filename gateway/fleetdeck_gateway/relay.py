@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from fleetdeck_common import topics
-from fleetdeck_common.broker import Event, PubSub
+from fleetdeck_common.broker import GAP, Event, PubSub
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobstore import JobStore
 from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
@@ -85,10 +85,20 @@ class Relay:
     async def _relay(self) -> None:
         async with self._broker.subscribe(topics.GATEWAY_CHANNELS) as events:
             async for event in events:
+                if event is GAP:
+                    self._resync()
+                    continue
                 try:
                     self._dispatch(event)
                 except (ValidationError, ValueError, KeyError) as exc:
                     logger.warning("ignored a malformed message on %s: %s", event.channel, exc)
+
+    def _resync(self) -> None:
+        """Messages may have been missed: what matters is re-read from where it is stored. Job
+        watchers get what they missed (a `done` missed would otherwise never come); presence and
+        the fleet view catch up at their next poll; samples are latest-wins anyway."""
+        watched = self.watches.resync()
+        logger.warning("the broker subscription had a gap; re-reading %d watched jobs", watched)
 
     def _dispatch(self, event: Event) -> None:
         if event.channel == topics.CPU_CHANNEL:

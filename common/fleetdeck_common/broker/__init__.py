@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import (
+    GAP,
     Batches,
     Broker,
     BrokerUnavailable,
@@ -23,6 +24,7 @@ from .base import (
 )
 
 __all__ = [
+    "GAP",
     "SCHEMES",
     "Batches",
     "Broker",

@@ -23,6 +23,12 @@ class Event:
     data: str
 
 
+GAP = Event(channel="", data="")
+"""Seen in a subscription in place of a message: messages may have been missed just before it
+(the broker connection was lost and made again, or the subscriber fell behind). Pub/sub is
+at-most-once; a consumer that must not miss anything re-reads the record of truth on a gap."""
+
+
 @dataclass(frozen=True)
 class StreamEntry:
     id: str
@@ -52,7 +58,8 @@ class PubSub(Protocol):
         """Receive what is published on `channels` until the context exits.
 
         Subscribed when the context is entered; the iterator survives broker restarts (the
-        backend reconnects and resubscribes by itself).
+        backend reconnects and resubscribes by itself) and yields `GAP` where messages may have
+        been missed.
         """
         ...
 

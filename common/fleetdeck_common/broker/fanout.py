@@ -2,7 +2,7 @@
 
 Both backends hand every message they receive to a `Fanout`; it is the one place that copies a
 message to each subscriber of its channel. A subscriber that does not keep up loses messages
-(counted and logged) rather than growing without bound.
+(counted and logged, and told by a `GAP` in its stream) rather than growing without bound.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 
-from .base import Event
+from .base import GAP, Event
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +26,20 @@ class Subscriber:
         self.channels = frozenset(channels)
         self.queue: asyncio.Queue[Event] = asyncio.Queue(queue_size)
         self.dropped = 0
+        self.gap_pending = False  # a GAP is owed but the queue was full
+
+    def gap(self) -> None:
+        try:
+            self.queue.put_nowait(GAP)
+        except asyncio.QueueFull:
+            self.gap_pending = True
 
     async def events(self) -> AsyncIterator[Event]:
         while True:
             yield await self.queue.get()
+            if self.gap_pending:
+                self.gap_pending = False
+                yield GAP
 
 
 class Fanout:
@@ -60,6 +70,7 @@ class Fanout:
             try:
                 subscriber.queue.put_nowait(event)
             except asyncio.QueueFull:
+                subscriber.gap_pending = True
                 subscriber.dropped += 1
                 if subscriber.dropped == 1 or subscriber.dropped % 1000 == 0:
                     logger.warning(
@@ -67,3 +78,8 @@ class Fanout:
                         event.channel,
                         subscriber.dropped,
                     )
+
+    def gap(self) -> None:
+        """Tell every subscriber that messages may have been missed (the subscription was lost)."""
+        for subscriber in {s for subscribers in self._by_channel.values() for s in subscribers}:
+            subscriber.gap()

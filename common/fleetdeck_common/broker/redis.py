@@ -103,6 +103,7 @@ class RedisBroker:
         self._fanout = Fanout()
         self._pubsub: PubSub | None = None
         self._pubsub_lock = asyncio.Lock()
+        self._pubsub_gap = False  # the pub/sub connection was made again under our feet
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Broker:
@@ -186,12 +187,21 @@ class RedisBroker:
                 missing = wanted - set(self._pubsub.channels)
                 if missing:
                     await asyncio.wait_for(self._pubsub.subscribe(*sorted(missing)), self._timeout)
+                if self._pubsub.connection is not None:
+                    # redis-py reconnects a dropped pub/sub connection by itself inside
+                    # get_message(); this is how we learn that messages may have been missed.
+                    self._pubsub.connection.register_connect_callback(self._pubsub_reconnected)
             except (*_TRANSIENT, TimeoutError) as exc:
                 await self._close_pubsub()
                 raise BrokerUnavailable(f"Redis unreachable: {exc}") from exc
 
+    def _pubsub_reconnected(self, connection: object) -> None:
+        self._pubsub_gap = True
+
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None and pubsub.connection is not None:
+            pubsub.connection.deregister_connect_callback(self._pubsub_reconnected)
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -202,6 +212,7 @@ class RedisBroker:
             pubsub = self._pubsub
             if pubsub is None:
                 await persist("subscribing to Redis", self._subscribe_connection, logger)
+                self._fanout.gap()
                 continue
             try:
                 message = await asyncio.wait_for(pubsub.get_message(timeout=1.0), self._timeout + 1.0)
@@ -219,6 +230,11 @@ class RedisBroker:
                     await self._close_pubsub()
                 await asyncio.sleep(1.0)
                 continue
+            if self._pubsub_gap:
+                self._pubsub_gap = False
+                self.reconnects += 1
+                logger.warning("Redis subscription was lost and made again; messages may have been missed")
+                self._fanout.gap()
             if message is not None and message["type"] == "message":
                 self._fanout.deliver(Event(message["channel"], message["data"]))
 
