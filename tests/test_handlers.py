@@ -256,3 +256,25 @@ async def test_a_job_no_worker_takes_expires_and_never_runs_afterwards() -> None
         await asyncio.wait_for(worker, 10)
     finally:
         await gateway.stop()
+
+
+async def test_a_client_behind_on_fleet_frames_gets_one_full_frame_with_the_latest_state(
+    gateway: Gateway,
+) -> None:
+    await publish(gateway, "web01", "web02")
+    client = connected(gateway, VIEWER)
+    await send(gateway, client, {"type": "subscribe", "topics": ["fleet"]})
+    assert (await frame_of(client, "fleet"))["full"] is True
+    await publish(gateway, "web01")
+    assert (await frame_of(client, "fleet"))["full"] is False
+    # Now it stops reading for five ticks while web02 keeps changing and web03 appears.
+    replaced = gateway.relay.fleet.replaced
+    for _ in range(5):
+        await publish(gateway, "web02", "web03")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.15)
+    waiting = [json.loads(f) for f in await client.outbox.take() if json.loads(f)["type"] == "fleet"]
+    assert len(waiting) == 1, "one fleet frame waits, not one per tick"
+    assert waiting[0]["full"] is True
+    assert sorted(h["host"] for h in waiting[0]["hosts"]) == ["web01", "web02", "web03"]
+    assert gateway.relay.fleet.replaced > replaced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import redis.asyncio as aioredis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
+from fleetdeck_gateway.transport import batched
 from tests.support.procs import start_gateway
 from tests.support.rawws import OP_CLOSE, OP_PING, raw_ws_that_never_reads, read_until_closed
 from tests.support.stacks import Stack, Tokens
@@ -264,3 +266,49 @@ def test_a_peer_that_never_answers_pings_is_dropped(stack: Stack, tokens: Tokens
         silent.close()
     finally:
         gateway.stop()
+
+
+def test_batched_messages_keep_every_frame_in_order_and_stay_small() -> None:
+    frames = [json.dumps({"type": "cpu", "n": n, "pad": "x" * 100}) for n in range(50)]
+    messages = batched(frames, limit=1000)
+    assert all(len(m) <= 1000 for m in messages)
+    flat = [f for m in messages for f in (json.loads(m) if m.startswith("[") else [json.loads(m)])]
+    assert [f["n"] for f in flat] == list(range(50))
+    big = json.dumps({"type": "history", "pad": "y" * 5000})
+    assert batched([frames[0], big, frames[1]], limit=1000) == [frames[0], big, frames[1]]
+    assert batched([]) == []
+
+
+async def test_batch_1_puts_frames_that_wait_together_in_one_message(stack: Stack, tokens: Tokens) -> None:
+    client = await WsClient.open(stack.gateway.ws_url + "?batch=1", tokens.viewer)
+    try:
+        await client.send({"type": "subscribe", "topics": ["cpu", "hosts", "chat"], "ref": "b"})
+        messages = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = json.loads(await asyncio.wait_for(client.ws.recv(), 10))
+            messages.append(message)
+            flat = [f for m in messages for f in (m if isinstance(m, list) else [m])]
+            if {"hello", "subscribed", "history", "hosts", "cpu"} <= {f["type"] for f in flat}:
+                break
+        assert flat[0]["type"] == "hello"
+        assert {"subscribed", "history", "hosts", "cpu"} <= {f["type"] for f in flat}
+        # The reply and the history were queued at once: they left in one message.
+        assert any(isinstance(m, list) and len(m) > 1 for m in messages), messages
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("value", ["2", "yes", ""])
+async def test_a_bad_batch_parameter_is_refused_with_a_reason(
+    stack: Stack, tokens: Tokens, value: str
+) -> None:
+    client = await WsClient.open(f"{stack.gateway.ws_url}?batch={value}", tokens.viewer)
+    try:
+        error = await client.expect_type("error")
+        assert (error["code"], "batch" in error["message"]) == ("bad_request", True)
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.recv(5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    finally:
+        await client.close()

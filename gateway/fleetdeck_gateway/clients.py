@@ -108,12 +108,16 @@ class Clients:
             if topic in client.topics:
                 self.send(client, topic, frame)
 
+    def send_keyed(self, client: Client, kind: str, key: str, frame: str) -> None:
+        """To one client, a frame that replaces any older one with the same key not yet sent."""
+        before = client.outbox.dropped
+        client.outbox.put_latest(key, frame)
+        self._metrics.frames_relayed.labels(kind).inc()
+        if client.outbox.dropped != before:
+            self._metrics.frames_dropped.inc()
+
     def send_latest(self, topic: str, key: str, frame: str) -> None:
         """A frame that replaces any older one with the same key not yet sent."""
         for client in self._clients:
             if topic in client.topics:
-                before = client.outbox.dropped
-                client.outbox.put_latest(key, frame)
-                self._metrics.frames_relayed.labels(topic).inc()
-                if client.outbox.dropped != before:
-                    self._metrics.frames_dropped.inc()
+                self.send_keyed(client, topic, key, frame)

@@ -4,8 +4,12 @@ A new follower gets every known host at once (`full`, built at most once per tic
 join in it); later frames have only the hosts with a new sample or a presence change. No client
 gets more than one frame per tick: one who joined since the last tick skips that tick's changes
 and gets, at the next, the changes of both ticks, which cover everything since its full frame was
-built. Each tick builds at most two frames, and the same bytes go to every client: the cost per
+built. Each tick builds at most three frames, and the same bytes go to every client: the cost per
 client does not grow with the fleet.
+
+Latest wins: a client that has not yet been sent its previous tick's frame (it reads slowly, or
+the gateway is behind) does not queue another change list behind it; the frame waiting for it is
+replaced by a full one, so it always gets the current state and never a backlog of old ones.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ class _Summary:
     load1: float | None = None
 
 
+FLEET_KEY = "fleet"  # the outbox key of a client's next `fleet` frame: one waits at most
+
+
 class FleetView:
     def __init__(self, presence: Presence, clients: Clients, clock: Callable[[], float] = time.time) -> None:
         self._presence = presence
@@ -36,6 +43,7 @@ class FleetView:
         self._changed: set[str] = set()
         self._previous: set[str] = set()  # what changed in the last tick
         self._full: str | None = None  # this tick's full frame, once someone needed it
+        self.replaced = 0  # frames replaced by a full one before their client took them
         self._joined: set[Client] = set()  # got the full frame during this tick
         self._catching_up: set[Client] = set()  # skipped a tick's changes; get two ticks' worth next
         self._following: set[Client] = set()
@@ -56,11 +64,21 @@ class FleetView:
     def follow(self, client: Client) -> None:
         if client in self._following or client in self._joined or client in self._catching_up:
             return
+        self._clients.send_keyed(client, "fleet", FLEET_KEY, self._full_frame())
+        self._joined.add(client)
+
+    def _full_frame(self) -> str:
         if self._full is None:
             hosts = [self._entry(h) for h in self._presence.hosts()]
             self._full = dump(Fleet.model_construct(ts=round(self._clock(), 3), full=True, hosts=hosts))
-        self._clients.send(client, "fleet", self._full)
-        self._joined.add(client)
+        return self._full
+
+    def _send(self, client: Client, changes: str) -> None:
+        if client.outbox.pending(FLEET_KEY):
+            self.replaced += 1
+            self._clients.send_keyed(client, "fleet", FLEET_KEY, self._full_frame())
+        else:
+            self._clients.send_keyed(client, "fleet", FLEET_KEY, changes)
 
     def unfollow(self, client: Client) -> None:
         self._joined.discard(client)
@@ -93,14 +111,15 @@ class FleetView:
         """Send this tick's changes: to followers, and two ticks' worth to those catching up."""
         now = round(self._clock(), 3)
         changed, self._changed = self._changed, set()
+        self._full = None  # a full frame built now (for a client behind) has this tick's state
         if self._following and changed:
             frame = self._changes(changed, now)
             for client in self._following:
-                self._clients.send(client, "fleet", frame)
+                self._send(client, frame)
         if self._catching_up:
             both = self._changes(changed | self._previous, now)
             for client in self._catching_up:
-                self._clients.send(client, "fleet", both)
+                self._send(client, both)
         self._following |= self._catching_up
         self._catching_up, self._joined = self._joined, set()
         self._previous = changed

@@ -55,6 +55,10 @@ class Outbox:
         self._latest[key] = frame
         self._ready.set()
 
+    def pending(self, key: str) -> bool:
+        """Whether a latest-wins frame with this key is still waiting to be sent."""
+        return key in self._latest
+
     async def wait_room(self, timeout: float = DEFAULT_ROOM_TIMEOUT) -> bool:
         """Wait until the queue is at most half full (flow control for replays and history).
 

@@ -75,12 +75,14 @@ class Relay:
 
     async def _tick_fleet(self) -> None:
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
+        next_tick = loop.time() + self._fleet_tick
         while True:
-            next_tick = max(next_tick + self._fleet_tick, loop.time())
-            await asyncio.sleep(next_tick - loop.time())
+            await asyncio.sleep(max(next_tick - loop.time(), 0.0))
+            fired = loop.time()
             self.fleet.tick()
             self.history.sweep()
+            # A tick that came late does not pull the next one closer: ticks stay a tick apart.
+            next_tick = max(next_tick + self._fleet_tick, fired + self._fleet_tick)
 
     async def _relay(self) -> None:
         async with self._broker.subscribe(topics.GATEWAY_CHANNELS) as events:

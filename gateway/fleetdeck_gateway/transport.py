@@ -23,6 +23,7 @@ from .state import Gateway
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
+BATCH_BYTES = 256 * 1024  # a batched message holds frames up to this size (a bigger frame goes alone)
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
@@ -38,14 +39,21 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         # Closing before accept refuses the upgrade with HTTP 403.
         await websocket.close(code=CLOSE_POLICY)
         return
+    batch = websocket.query_params.get("batch", "0")
     await websocket.accept()
+    if batch not in ("0", "1"):
+        refusal = ProtocolError("bad_request", "the batch parameter of /ws is 0 or 1")
+        with contextlib.suppress(Exception):
+            await websocket.send_text(dump(refusal.frame()))
+            await websocket.close(CLOSE_POLICY, "batch is 0 or 1")
+        return
     client = Client(identity)
     hello = Hello(
         user=identity.name, role=identity.role, version=PROTOCOL_VERSION, workers=len(gateway.queue.workers)
     )
     client.outbox.put(dump(hello))
     gateway.relay.add(client)
-    sender = asyncio.create_task(_send_loop(websocket, client))
+    sender = asyncio.create_task(_send_loop(websocket, client, batch == "1"))
     receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))
     too_slow = asyncio.create_task(client.outbox.overflow.wait())
     claim = gateway.revocation.watch(identity)  # ended when the token is revoked, rotated or expires
@@ -76,14 +84,31 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 logger.error("connection of %s ended by an error", client.identity.name, exc_info=outcome)
 
 
-async def _send_loop(websocket: WebSocket, client: Client) -> None:
+def batched(frames: list[str], limit: int = BATCH_BYTES) -> list[str]:
+    """Frames as few messages: a JSON array of several frames, or one frame alone. Each message is
+    one write to the socket, which is most of what a frame costs the gateway."""
+    messages: list[str] = []
+    group: list[str] = []
+    size = 0
+    for frame in frames:
+        if group and size + len(frame) > limit:
+            messages.append(group[0] if len(group) == 1 else "[" + ",".join(group) + "]")
+            group, size = [], 0
+        group.append(frame)
+        size += len(frame) + 1
+    if group:
+        messages.append(group[0] if len(group) == 1 else "[" + ",".join(group) + "]")
+    return messages
+
+
+async def _send_loop(websocket: WebSocket, client: Client, batch: bool) -> None:
     while True:
         frames = await client.outbox.take()
         if client.outbox.overflowed:
             return
-        for frame in frames:
+        for message in batched(frames) if batch else frames:
             try:
-                await websocket.send_text(frame)
+                await websocket.send_text(message)
             except Exception as exc:  # the peer is gone: what went wrong is transport, not a bug
                 logger.debug("sending to %s failed (%r); closing", client.identity.name, exc)
                 return

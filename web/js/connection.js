@@ -20,14 +20,17 @@ export function createConnection(store) {
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(proto + "//" + location.host + "/ws");
+    // batch=1: a message may hold several frames as a JSON array (fewer writes for the gateway).
+    const socket = new WebSocket(proto + "//" + location.host + "/ws?batch=1");
     ws = socket;
     setState("connecting", "connecting…");
     socket.onmessage = (event) => {
-      let frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (frame.type === "hello") { attempt = 0; hello = frame; }
-      dispatch(frame);
+      let message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      for (const frame of Array.isArray(message) ? message : [message]) {
+        if (frame.type === "hello") { attempt = 0; hello = frame; }
+        dispatch(frame);
+      }
     };
     socket.onclose = () => {
       if (ws === socket) ws = null;
