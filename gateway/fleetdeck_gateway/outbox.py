@@ -3,32 +3,43 @@
 A client that falls too far behind on frames that must not be dropped (its queue is full, or a
 replay waited too long for room) is marked `overflowed` and is disconnected; it catches up with
 `watch` after reconnecting.
+
+There is one of these per socket, so it is kept small: plain lists, and futures made only while
+someone waits (an idle asyncio.Event or deque costs most of a kilobyte; a gateway holds thousands).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections.abc import Callable
 
 DEFAULT_BYTES_LIMIT = 8 * 1024 * 1024
 DEFAULT_ROOM_TIMEOUT = 10.0
 
 
 class Outbox:
+    __slots__ = (
+        "_latest",
+        "_limit",
+        "_queue",
+        "_queued_bytes",
+        "_room",
+        "_waiter",
+        "dropped",
+        "on_overflow",
+        "overflowed",
+    )
+
     def __init__(self, bytes_limit: int = DEFAULT_BYTES_LIMIT) -> None:
         self._limit = bytes_limit
-        self._queue: deque[str] = deque()
+        self._queue: list[str] = []
         self._queued_bytes = 0
         self._latest: dict[str, str] = {}
-        self._ready = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._drained.set()
+        self._waiter: asyncio.Future[None] | None = None  # the sender, waiting for a frame
+        self._room: asyncio.Future[None] | None = None  # replays, waiting for the queue to drain
         self.dropped = 0
-        self.overflow = asyncio.Event()
-
-    @property
-    def overflowed(self) -> bool:
-        return self.overflow.is_set()
+        self.overflowed = False
+        self.on_overflow: Callable[[], None] | None = None  # the socket's owner: close it
 
     def __len__(self) -> int:
         return len(self._queue) + len(self._latest)
@@ -40,20 +51,18 @@ class Outbox:
     def put(self, frame: str) -> None:
         """A frame that must arrive (results, chat, history)."""
         if self._queued_bytes + len(frame) > self._limit:
-            self.overflow.set()
+            self._overflow()
         else:
             self._queue.append(frame)
             self._queued_bytes += len(frame)
-            if self._queued_bytes > self._limit // 2:
-                self._drained.clear()
-        self._ready.set()
+        self._wake()
 
     def put_latest(self, key: str, frame: str) -> None:
         """A frame only worth sending if nothing newer with the same key came meanwhile."""
         if key in self._latest:
             self.dropped += 1
         self._latest[key] = frame
-        self._ready.set()
+        self._wake()
 
     def pending(self, key: str) -> bool:
         """Whether a latest-wins frame with this key is still waiting to be sent."""
@@ -65,22 +74,42 @@ class Outbox:
         A client that makes no room within `timeout` seconds is too slow: it is marked
         overflowed and False is returned.
         """
-        try:
-            await asyncio.wait_for(self._drained.wait(), timeout)
-        except TimeoutError:
-            self.overflow.set()
+        if self._queued_bytes <= self._limit // 2:
+            await asyncio.sleep(0)  # a long replay still lets the loop (and a newer `watch`) in
+            return True
+        if self._room is None or self._room.done():
+            self._room = asyncio.get_running_loop().create_future()
+        # asyncio.wait, not wait_for: a timeout here must not cancel the future others wait on.
+        done, _ = await asyncio.wait({self._room}, timeout=timeout)
+        if not done:
+            self._overflow()
             return False
         return True
 
     async def take(self) -> list[str]:
         """Everything queued, oldest first, then the latest samples; waits while there is none."""
         while not self._queue and not self._latest and not self.overflowed:
-            self._ready.clear()
-            await self._ready.wait()
-        frames = list(self._queue)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        frames = self._queue
         frames.extend(self._latest.values())
-        self._queue.clear()
+        self._queue = []
         self._latest.clear()
         self._queued_bytes = 0
-        self._drained.set()
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
         return frames
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _overflow(self) -> None:
+        if not self.overflowed:
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
+        self._wake()

@@ -23,10 +23,11 @@ SWEEP_SECONDS = 1.0
 
 @dataclass(eq=False)
 class Watch:
-    """One open socket's claim to its token; `ended` is set (with `reason`) when the claim lapses."""
+    """One open socket's claim to its token; `on_end` is called (after `reason` is set) when the
+    claim lapses."""
 
     identity: Identity
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    on_end: Callable[[], None] | None = None
     reason: str | None = None
     peer: Peer | None = field(default_factory=current_peer)  # where the socket comes from (for the audit)
 
@@ -65,7 +66,8 @@ class Revocation:
             if reason is None:
                 continue
             watch.reason = reason
-            watch.ended.set()
+            if watch.on_end is not None:
+                watch.on_end()
             self._watches.discard(watch)
             ended.append(watch)
             logger.info("closing a socket of %s: %s", watch.identity.name, reason)

@@ -55,12 +55,22 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     gateway.relay.add(client)
     sender = asyncio.create_task(_send_loop(websocket, client, batch == "1"))
     receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))
-    too_slow = asyncio.create_task(client.outbox.overflow.wait())
-    claim = gateway.revocation.watch(identity)  # ended when the token is revoked, rotated or expires
-    revoked = asyncio.create_task(claim.ended.wait())
-    tasks = (sender, receiver, too_slow, revoked)
+    # Too slow, or the token revoked, rotated or expired: callbacks, not a waiting task each (a
+    # gateway holds thousands of sockets, and every task costs memory).
+    stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def end() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    client.outbox.on_overflow = end
+    claim = gateway.revocation.watch(identity)
+    claim.on_end = end
+    tasks = (sender, receiver)
+    for task in tasks:
+        task.add_done_callback(lambda _: end())
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await stop
         if client.outbox.overflowed:
             # The sender may be stuck writing to a peer that does not read: stop it, then close.
             sender.cancel()
@@ -75,6 +85,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(websocket.close(CLOSE_POLICY, claim.reason), 2)
     finally:
+        end()
         gateway.revocation.forget(claim)
         gateway.relay.remove(client)
         for task in tasks:
