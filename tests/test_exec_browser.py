@@ -106,7 +106,7 @@ async def test_reconnect_mid_job_shows_every_result_exactly_once(
             page = await logged_in_page(browser, gateway.url, tokens.operator)
             await run(page, "127.0.0.2-21", 'sleep "$(( (${FLEET_HOST##*.} % 5) * 2 ))"; echo slept')
             await page.wait_for_selector("#exec-progress:has-text('running 4/20')")
-            gateway.stop()
+            gateway.service.kill()  # SIGKILL: no goodbye to the page, no time to flush anything
             await page.wait_for_selector('#conn-state[data-state="reconnecting"]')
             gateway = start_gateway(
                 exec_stack.redis_url, logs, tokens.file, name="gateway-restarts", port=port
