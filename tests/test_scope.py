@@ -36,6 +36,7 @@ def test_ipv6_and_wide_scopes_are_spans_not_lists() -> None:
     [
         ("@role=db", "labels"),
         ("10.0.0.1-300", "last octet 300 is more than 255"),
+        ("127.0.0.1-²", "range end .* is not an address or a last octet"),
         ("10.0.0.9-10.0.0.2", "ends"),
         ("10.0.0.0/33", "not a valid CIDR"),
         ("web[1-", "brackets"),

@@ -101,7 +101,7 @@ def _span(term: str, excluding: bool) -> Span | None:
     if start is None:
         return None
     end: IPAddress | None
-    if right.isdigit():
+    if right.isascii() and right.isdigit():  # not "²": isdigit() takes digits int() refuses
         if start.version != 4:
             raise TargetError(term, "a last-octet range needs an IPv4 start address")
         if int(right) > 255:
