@@ -85,7 +85,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(websocket.close(CLOSE_POLICY, claim.reason), 2)
     finally:
-        end()
         gateway.revocation.forget(claim)
         gateway.relay.remove(client)
         for task in tasks:
