@@ -20,14 +20,43 @@ subscribed and has had its first frame; `{"cmd":"window","start":T0,"end":T1,"gr
 clock) makes it print `result` at T1 + G; `{"cmd":"close"}` or the end of stdin makes it close
 every client and exit. It exits by itself after `--max-seconds` whatever happens, and it only ever
 connects to the loopback addresses it is given.
+
+For the reliability benchmarks (bench/reliability_*.py), all off by default:
+
+- `--light`: clients that are not probes count `fleet` frames and read the tick's `ts` from the
+  frame's first bytes instead of parsing it (thousands of clients on one machine);
+- `--exact-match` (`fleet`): an entry is matched to the newest sample with its values whose `ts`
+  is before the frame's tick, once the Redis subscriber has seen past that tick (entries wait for
+  it). Without it an entry takes the newest sample with those values seen so far, which is an
+  older sample of the same host with the same values when the subscriber lags behind the
+  gateway (idle hosts repeat `0.0` readings), and shows as a latency of tens of seconds;
+- `--reach` (`fleet`): probe clients also count which published samples reached them, and the
+  process works out which samples were superseded by a newer one of the same host before the
+  gateway's next tick (latest-wins, not a loss): `reach_*` in the result;
+- `{"cmd":"stall","count":N}`: N connected clients stop reading (their transports are paused,
+  the sockets stay open) and it prints `stalled` with their local ports;
+  `{"cmd":"resume","wait":S}` reads again and prints `resumed` with how their connections ended;
+- `--churn-lifetime S`: every client connects, follows for about S seconds (0.5 to 1.5 S; the
+  first time 0 to 1.5 S), closes (cleanly or by dropping the TCP connection, `--churn-abort-share`),
+  waits `--churn-pause` and connects again, until `close`; the result counts connects,
+  handshake and first-frame times, failures and closes by the server;
+- `--batch`: open `/ws?batch=1` as the dashboard does and split the batched messages (JSON
+  arrays of frames) into frames; `--also-topics chat,...` follows those topics too (their frames
+  are read and not counted);
+- `--cpu-hosts K` (`fleet`): after its first full frame, a client also follows the samples of K
+  random hosts of it (`cpu` narrowed to them, with their history), as the dashboard does for the
+  hosts a person opens.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
+import random
+import re
 import sys
 import threading
 import time
@@ -45,6 +74,9 @@ from fleetdeck_common import topics
 from .measure import raise_fd_limit
 
 BIN_MS = 0.1  # latency histogram resolution
+SLOW_HANDSHAKE_S = 30.0  # churn: handshakes slower than this are counted apart
+# `--light`: a fleet frame's head, as the gateway writes it (pydantic keeps the field order).
+_FLEET_HEAD = re.compile(rb'\{"type":"fleet","ts":([0-9.eE+-]+),"full":(true|false)')
 
 
 # Decoded by msgspec into these dataclasses: the whole frame is parsed and its types checked;
@@ -131,6 +163,17 @@ class Stats:
     repeated: int = 0  # cpu: a sample received again, or an older one after a newer
     closed: int = 0  # clients whose connection ended before the result
     bad: int = 0  # frames that were not the JSON they should be
+    light_frames: int = 0  # --light: fleet frames counted without parsing (no entries counted)
+    errors: Counter[str] = field(default_factory=Counter)  # `error` frames received, by code
+    # --churn-lifetime: sessions in the window
+    connects: int = 0
+    connect_failed: Counter[str] = field(default_factory=Counter)
+    handshake: Counter[int] = field(default_factory=Counter)  # connect -> open (histogram)
+    first_frame: Counter[int] = field(default_factory=Counter)  # open -> first fleet frame
+    slow_handshakes: int = 0
+    closed_clean: int = 0  # sessions the client ended with a closing handshake
+    closed_abort: int = 0  # sessions the client ended by dropping the TCP connection
+    server_closed: Counter[str] = field(default_factory=Counter)  # ended by the server, by close code
 
 
 class Clients:
@@ -148,6 +191,28 @@ class Clients:
         self.pending: list[tuple[tuple[str, float, float, float], float, float]] = []
         self.per_client = [0] * args.count  # frames each client received in the window
         self._decode_sample = msgspec.json.Decoder(SampleHead).decode
+        self._decode_batch = msgspec.json.Decoder(list[msgspec.Raw]).decode
+        # the URL (`?batch=1` with --batch) and the topics followed besides the mode's own
+        self.url = args.url + ("&" if "?" in args.url else "?") + "batch=1" if args.batch else args.url
+        self.also_topics = [t for t in args.also_topics.split(",") if t]
+        # stall / resume
+        self.stalled: set[int] = set()
+        self.resumed = asyncio.Event()
+        self.by_index: dict[int, ClientConnection] = {}
+        self.ended: dict[int, str] = {}  # how a client's connection ended: close code or exception
+        self.ready_at: dict[int, float] = {}
+        self.session_opened: dict[int, float] = {}  # churn: when a client's current session opened
+        self.ended_at: dict[int, float] = {}
+        # --reach
+        self.arrivals: dict[str, list[tuple[float, float]]] = {}  # host -> (sample ts, seen at)
+        self.ticks: set[float] = set()  # the `ts` of every fleet frame received (the gateway's ticks)
+        self.reach_counts: Counter[tuple[str, float]] = Counter()  # (host, ts) -> probes it reached
+        self.reach_last: dict[int, dict[str, float]] = {}  # probe -> host -> newest sample ts
+        self.reach_pending: list[tuple[int, tuple[str, float, float, float]]] = []
+        # --exact-match
+        self.sample_times: dict[tuple[str, float, float, float], list[float]] = {}
+        self.seen_until = 0.0  # the newest sample `ts` the subscriber has seen
+        self.deferred: list[tuple[tuple[str, float, float, float], float, float, int]] = []
 
     # --- the Redis side: what was published, and when -------------------------------------
 
@@ -175,9 +240,26 @@ class Clients:
                 if self.args.mode == "fleet":
                     key = (sample.host, sample.total, sample.mem, sample.load[0] if sample.load else 0.0)
                     self.samples[key] = sample.ts
+                    if self.args.reach:
+                        self.arrivals.setdefault(sample.host, []).append((sample.ts, time.time()))
+                    if self.args.exact_match:
+                        self.sample_times.setdefault(key, []).append(sample.ts)
+                        if sample.ts > self.seen_until:
+                            self.seen_until = sample.ts
+                            self._resolve_deferred(final=False)
                     if sample.ts - pruned > 30:
                         pruned = sample.ts
                         self.samples = {k: v for k, v in self.samples.items() if v > pruned - 60}
+                        if self.args.exact_match:
+                            self.sample_times = {
+                                k: kept
+                                for k, v in self.sample_times.items()
+                                if (kept := [t for t in v if t > pruned - 60])
+                            }
+                        if self.args.reach:
+                            keep = min(pruned - 60, self.window.start - 5)
+                            for host, seen in self.arrivals.items():
+                                self.arrivals[host] = [a for a in seen if a[0] > keep]
                 elif self.window.holds(sample.ts):
                     self.published.add((sample.host, sample.ts))
         finally:
@@ -192,7 +274,7 @@ class Clients:
         try:
             async with gate:
                 socket = await connect(
-                    self.args.url,
+                    self.url,
                     additional_headers=headers,
                     compression=None,
                     max_size=16 * 1024 * 1024,
@@ -201,14 +283,17 @@ class Clients:
                     close_timeout=2,
                 )
                 self.sockets.append(socket)
+                self.by_index[index] = socket
                 topic = "fleet" if self.args.mode == "fleet" else "cpu"
-                await socket.send(json.dumps({"type": "subscribe", "topics": [topic]}))
+                await socket.send(json.dumps({"type": "subscribe", "topics": [topic, *self.also_topics]}))
             if self.args.mode == "fleet":
                 await self._read_fleet(socket, index, probe, became_ready)
             else:
                 await self._read_samples(socket, index, became_ready)
             raise ConnectionError("closed by the server")
         except (OSError, TimeoutError, ConnectionClosed) as exc:
+            self.ended[index] = _how_it_ended(exc)
+            self.ended_at[index] = time.time()
             if became_ready[0]:
                 self.stats.closed += 1
             else:
@@ -216,9 +301,16 @@ class Clients:
                 self.failures[type(exc).__name__] += 1
                 self._check_ready()
 
-    def _became_ready(self, flag: list[bool]) -> None:
+    def _became_ready(self, flag: list[bool], index: int | None = None) -> None:
         if not flag[0]:
             flag[0] = True
+            if index is not None:
+                self.ready_at.setdefault(index, time.time())
+            if len(flag) > 1:  # a churning client's session: timed; only its first counts as ready
+                opened = self.session_opened.pop(index, None) if index is not None else None
+                if opened is not None:
+                    _histogram_add(self.stats.first_frame, time.monotonic() - opened)
+                return
             self.ready += 1
             self._check_ready()
 
@@ -231,73 +323,184 @@ class Clients:
     ) -> None:
         decode_all = msgspec.json.Decoder(FleetFrame).decode
         decode_count = msgspec.json.Decoder(FleetCount).decode
+        light = self.args.light and not probe
+        follow_hosts = self.args.cpu_hosts > 0
         while True:
-            message = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
+            received = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
+            if index in self.stalled:
+                await self.resumed.wait()  # what it read while stalled is not counted
+                continue
             now = time.time()
+            for message in self._split(received):
+                if light and (full := self._count_light(message, now, index, became_ready)) is not None:
+                    if follow_hosts and full:
+                        follow_hosts = False
+                        await self._follow_some_hosts(socket, decode_all(message))
+                    continue
+                try:
+                    frame = decode_all(message) if probe else decode_count(message)
+                except msgspec.MsgspecError:
+                    self.stats.bad += 1
+                    continue
+                if frame.type == "error":
+                    self._count_error(message)
+                    continue
+                if frame.type != "fleet" or frame.hosts is None:
+                    continue
+                self._became_ready(became_ready, index)
+                if self.args.reach:
+                    self.ticks.add(frame.ts)
+                if follow_hosts and frame.full:
+                    follow_hosts = False
+                    await self._follow_some_hosts(socket, decode_all(message))
+                if not self.window.holds(now):
+                    continue
+                stats = self.stats
+                self.per_client[index] += 1
+                stats.frames += 1
+                stats.frame_bytes += len(message)
+                stats.full_frames += frame.full
+                stats.entries += len(frame.hosts)
+                _histogram_add(stats.tick_delay, now - frame.ts)
+                second = int(now - self.window.start)
+                stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - frame.ts)
+                if isinstance(frame, FleetFrame):
+                    self._time_entries(frame, now, index)
+
+    def _time_entries(self, frame: FleetFrame, now: float, index: int) -> None:
+        """A probe's frame: the latency of every host entry with a new sample."""
+        stats = self.stats
+        for entry in frame.hosts or ():
+            if not entry.online:
+                stats.offline += 1  # a presence change: it carries no new sample
+                continue
+            if entry.total is None or entry.mem is None or entry.load1 is None:
+                continue
+            key = (entry.host, entry.total, entry.mem, entry.load1)
+            if self.args.exact_match:
+                self.deferred.append((key, now, frame.ts, index))
+                continue
+            sent = self.samples.get(key)
+            if sent is None:
+                self.pending.append((key, now, frame.ts))  # not seen by the subscriber yet
+                if self.args.reach:
+                    self.reach_pending.append((index, key))
+            else:
+                _histogram_add(stats.latency, now - sent)
+                _histogram_add(stats.tick_wait, frame.ts - sent)
+                if self.args.reach:
+                    self._reached(index, entry.host, sent)
+
+    def _split(self, message: bytes) -> list[bytes]:
+        """--batch: the frames of a batched message (a JSON array of frames), else the message."""
+        if self.args.batch and message[:1] == b"[":
             try:
-                frame = decode_all(message) if probe else decode_count(message)
+                return [bytes(frame) for frame in self._decode_batch(message)]
             except msgspec.MsgspecError:
                 self.stats.bad += 1
+                return []
+        return [message]
+
+    def _resolve_deferred(self, final: bool) -> None:
+        """--exact-match: time the entries of frames whose tick the subscriber has seen past (all
+        of them when `final`): each is the newest sample with its values from before the tick."""
+        stats = self.stats
+        waiting = []
+        for key, received, tick, index in self.deferred:
+            if not final and tick >= self.seen_until:
+                waiting.append((key, received, tick, index))
                 continue
-            if frame.type != "fleet" or frame.hosts is None:
+            times = self.sample_times.get(key, [])
+            position = bisect.bisect_right(times, tick)
+            if position == 0:
+                stats.unmatched += 1
                 continue
-            self._became_ready(became_ready)
-            if not self.window.holds(now):
-                continue
-            stats = self.stats
-            self.per_client[index] += 1
-            stats.frames += 1
-            stats.frame_bytes += len(message)
-            stats.full_frames += frame.full
-            stats.entries += len(frame.hosts)
-            _histogram_add(stats.tick_delay, now - frame.ts)
-            second = int(now - self.window.start)
-            stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - frame.ts)
-            if isinstance(frame, FleetFrame):
-                for entry in frame.hosts:
-                    if not entry.online:
-                        stats.offline += 1  # a presence change: it carries no new sample
-                        continue
-                    if entry.total is None or entry.mem is None or entry.load1 is None:
-                        continue
-                    key = (entry.host, entry.total, entry.mem, entry.load1)
-                    sent = self.samples.get(key)
-                    if sent is None:
-                        self.pending.append((key, now, frame.ts))  # not seen by the subscriber yet
-                    else:
-                        _histogram_add(stats.latency, now - sent)
-                        _histogram_add(stats.tick_wait, frame.ts - sent)
+            sent = times[position - 1]
+            _histogram_add(stats.latency, received - sent)
+            _histogram_add(stats.tick_wait, tick - sent)
+            if self.args.reach:
+                self._reached(index, key[0], sent)
+        self.deferred = waiting
+
+    def _count_light(self, message: bytes, now: float, index: int, became_ready: list[bool]) -> bool | None:
+        """--light: a fleet frame counted from its head, not parsed; whether it was a full frame
+        (None: not a fleet frame)."""
+        head = _FLEET_HEAD.match(message)
+        if head is None:
+            return None
+        ts, full = float(head[1]), head[2] == b"true"
+        self._became_ready(became_ready, index)
+        if self.args.reach:
+            self.ticks.add(ts)
+        if not self.window.holds(now):
+            return full
+        stats = self.stats
+        self.per_client[index] += 1
+        stats.frames += 1
+        stats.light_frames += 1
+        stats.frame_bytes += len(message)
+        stats.full_frames += full
+        _histogram_add(stats.tick_delay, now - ts)
+        second = int(now - self.window.start)
+        stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - ts)
+        return full
+
+    def _count_error(self, message: bytes) -> None:
+        try:
+            code = str(json.loads(message).get("code"))
+        except ValueError:
+            code = "unreadable"
+        self.stats.errors[code] += 1
+
+    async def _follow_some_hosts(self, socket: ClientConnection, frame: FleetFrame) -> None:
+        """--cpu-hosts: follow the samples of a few hosts of the fleet, as a person opening them."""
+        hosts = [entry.host for entry in frame.hosts or ()]
+        if hosts:
+            chosen = random.sample(hosts, min(len(hosts), self.args.cpu_hosts))
+            await socket.send(json.dumps({"type": "subscribe", "topics": ["cpu"], "hosts": chosen}))
+
+    def _reached(self, index: int, host: str, sent: float) -> None:
+        """--reach: a probe received this sample of this host (counted once per probe)."""
+        last = self.reach_last.setdefault(index, {})
+        if sent > last.get(host, 0.0):
+            last[host] = sent
+            if self.window.holds(sent):
+                self.reach_counts[(host, sent)] += 1
 
     async def _read_samples(self, socket: ClientConnection, index: int, became_ready: list[bool]) -> None:
         decode = self._decode_sample
         window = self.window
         last: dict[str, float] = {}
         while True:
-            message = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
+            received = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
+            if index in self.stalled:
+                await self.resumed.wait()  # what it read while stalled is not counted
+                continue
             now = time.time()
-            try:
-                sample = decode(message)
-            except msgspec.MsgspecError:
-                self.stats.bad += 1
-                continue
-            if sample.type != "cpu":
-                continue
-            self._became_ready(became_ready)
-            stats = self.stats
-            if window.start <= now <= window.end:
-                self.per_client[index] += 1
-                stats.frames += 1
-                stats.frame_bytes += len(message)
-                _histogram_add(stats.age, now - sample.ts)
-            if window.start <= sample.ts <= window.end:
-                if sample.ts > last.get(sample.host, 0.0):
-                    stats.reached += 1
-                    _histogram_add(stats.latency, now - sample.ts)
-                    second = int(now - window.start)
-                    stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - sample.ts)
-                else:
-                    stats.repeated += 1
-            last[sample.host] = max(sample.ts, last.get(sample.host, 0.0))
+            for message in self._split(received):
+                try:
+                    sample = decode(message)
+                except msgspec.MsgspecError:
+                    self.stats.bad += 1
+                    continue
+                if sample.type != "cpu":
+                    continue
+                self._became_ready(became_ready)
+                stats = self.stats
+                if window.start <= now <= window.end:
+                    self.per_client[index] += 1
+                    stats.frames += 1
+                    stats.frame_bytes += len(message)
+                    _histogram_add(stats.age, now - sample.ts)
+                if window.start <= sample.ts <= window.end:
+                    if sample.ts > last.get(sample.host, 0.0):
+                        stats.reached += 1
+                        _histogram_add(stats.latency, now - sample.ts)
+                        second = int(now - window.start)
+                        stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - sample.ts)
+                    else:
+                        stats.repeated += 1
+                last[sample.host] = max(sample.ts, last.get(sample.host, 0.0))
 
     def open_window(self, start: float, end: float) -> None:
         self.stats = Stats()
@@ -305,11 +508,126 @@ class Clients:
         self.pending = []
         self.per_client = [0] * self.args.count
         self.window.start, self.window.end = start, end
+        self.reach_counts = Counter()
+        self.reach_pending = []
+
+    # --- stalled clients ----------------------------------------------------------------------
+
+    def stall(self, count: int) -> dict[str, Any]:
+        """The last `count` connected clients stop reading; their sockets stay open."""
+        chosen = [i for i in sorted(self.by_index, reverse=True) if i not in self.ended][:count]
+        self.resumed.clear()
+        ports = []
+        for index in chosen:
+            socket = self.by_index[index]
+            self.stalled.add(index)
+            socket.transport.pause_reading()
+            ports.append(socket.transport.get_extra_info("sockname")[1])
+        return {"event": "stalled", "count": len(chosen), "ports": ports}
+
+    async def resume(self, wait: float) -> dict[str, Any]:
+        """The stalled clients read again; after `wait` s, how each one's connection ended."""
+        stalled = sorted(self.stalled)
+        for index in stalled:
+            with contextlib.suppress(Exception):
+                self.by_index[index].transport.resume_reading()
+        self.stalled = set()
+        self.resumed.set()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(i not in self.ended for i in stalled):
+            await asyncio.sleep(0.2)
+        ended: Counter[str] = Counter(self.ended.get(i, "still open") for i in stalled)
+        return {"event": "resumed", "count": len(stalled), "ended": dict(ended)}
+
+    # --- churn --------------------------------------------------------------------------------
+
+    async def run_churning_client(self, index: int, gate: asyncio.Semaphore, closing: asyncio.Event) -> None:
+        """--churn-lifetime: connect, follow a while, leave, come back, until the process closes."""
+        rng = random.Random(index)
+        mean = self.args.churn_lifetime
+        first_ever = [False]  # this client's first session was followed or failed (for `ready`)
+        life = rng.uniform(0.0, 1.5 * mean)
+        while not closing.is_set():
+            socket = await self._churn_connect(index, gate, first_ever)
+            if socket is not None:
+                session = [False, True]  # [1]: a churn session (timed, not counted as ready again)
+                reader = asyncio.create_task(self._churn_session(socket, index, session))
+                try:
+                    await asyncio.wait_for(asyncio.shield(reader), life)
+                except TimeoutError:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                    await self._churn_leave(socket, rng)
+                except (OSError, ConnectionClosed, ConnectionError) as exc:
+                    self.stats.server_closed[_how_it_ended(exc)] += 1
+                finally:
+                    self.session_opened.pop(index, None)
+                    with contextlib.suppress(ValueError):
+                        self.sockets.remove(socket)
+                if not first_ever[0]:
+                    first_ever[0] = True
+                    if session[0]:
+                        self.ready += 1
+                    else:
+                        self.failed += 1
+                        self.failures["closed before its first frame"] += 1
+                    self._check_ready()
+            life = rng.uniform(0.5 * mean, 1.5 * mean)
+            await asyncio.sleep(self.args.churn_pause)
+
+    async def _churn_connect(
+        self, index: int, gate: asyncio.Semaphore, first_ever: list[bool]
+    ) -> ClientConnection | None:
+        headers = {"Authorization": f"Bearer {self.args.token}"} if self.args.token else {}
+        started = time.monotonic()
+        try:
+            async with gate:
+                socket = await connect(
+                    self.url,
+                    additional_headers=headers,
+                    compression=None,
+                    max_size=16 * 1024 * 1024,
+                    ping_interval=None,
+                    open_timeout=self.args.open_timeout,
+                    close_timeout=2,
+                )
+        except (OSError, TimeoutError, ConnectionClosed, ValueError) as exc:
+            self.stats.connect_failed[type(exc).__name__] += 1
+            if not first_ever[0]:
+                first_ever[0] = True
+                self.failed += 1
+                self.failures[type(exc).__name__] += 1
+                self._check_ready()
+            return None
+        opened = time.monotonic()
+        stats = self.stats
+        stats.connects += 1
+        _histogram_add(stats.handshake, opened - started)
+        stats.slow_handshakes += opened - started > SLOW_HANDSHAKE_S
+        self.session_opened[index] = opened
+        self.sockets.append(socket)
+        return socket
+
+    async def _churn_session(self, socket: ClientConnection, index: int, session: list[bool]) -> None:
+        await socket.send(json.dumps({"type": "subscribe", "topics": ["fleet", *self.also_topics]}))
+        await self._read_fleet(socket, index, index % self.args.probe_every == 0, session)
+        raise ConnectionError("closed by the server")
+
+    async def _churn_leave(self, socket: ClientConnection, rng: random.Random) -> None:
+        if rng.random() < self.args.churn_abort_share:
+            socket.transport.abort()
+            self.stats.closed_abort += 1
+        else:
+            with contextlib.suppress(Exception):
+                await socket.close()
+            self.stats.closed_clean += 1
 
     # --- the result -------------------------------------------------------------------------
 
     def result(self) -> dict[str, Any]:
         stats = self.stats
+        if self.args.exact_match:
+            self._resolve_deferred(final=True)
         for key, received, tick in self.pending:
             sent = self.samples.get(key)
             if sent is None:
@@ -318,7 +636,20 @@ class Clients:
                 _histogram_add(stats.latency, received - sent)
                 _histogram_add(stats.tick_wait, tick - sent)
         self.pending = []
+        reach = self._reach_result() if self.args.reach else {}
         return {
+            **reach,
+            "light_frames": stats.light_frames,
+            "errors": dict(stats.errors),
+            "connects": stats.connects,
+            "connect_failed": dict(stats.connect_failed),
+            "handshake_hist": {str(k): v for k, v in stats.handshake.items()},
+            "first_frame_hist": {str(k): v for k, v in stats.first_frame.items()},
+            "slow_handshakes": stats.slow_handshakes,
+            "closed_clean": stats.closed_clean,
+            "closed_abort": stats.closed_abort,
+            "server_closed": dict(stats.server_closed),
+            "ended": dict(Counter(self.ended.values())),
             "event": "result",
             "clients": self.args.count,
             "ready": self.ready,
@@ -343,6 +674,54 @@ class Clients:
             "published": len(self.published),
             "bin_ms": BIN_MS,
         }
+
+    def _reach_result(self) -> dict[str, Any]:
+        """--reach: of the samples published in the window, how many reached each probe client
+        that was connected throughout, and how many were superseded at the gateway (the host's
+        next sample reached Redis before the gateway's next tick, so latest-wins sent only it)."""
+        for _index, key in self.reach_pending:
+            sent = self.samples.get(key)
+            if sent is not None and self.window.holds(sent):
+                self.reach_counts[(key[0], sent)] += 1
+        self.reach_pending = []
+        window = self.window
+        probes = sum(
+            1
+            for index, at in self.ready_at.items()
+            if index % self.args.probe_every == 0
+            and at <= window.start
+            and self.ended_at.get(index, float("inf")) > window.end
+        )
+        ticks = sorted(self.ticks)
+        samples = superseded = delivered = superseded_missed = 0
+        for host, seen in self.arrivals.items():
+            ordered = sorted(seen)
+            for i, (ts, at) in enumerate(ordered):
+                if not window.holds(ts):
+                    continue
+                samples += 1
+                got = min(probes, self.reach_counts.get((host, ts), 0))
+                delivered += got
+                if i + 1 < len(ordered):
+                    j = bisect.bisect_left(ticks, at)
+                    if j < len(ticks) and ticks[j] > ordered[i + 1][1]:
+                        superseded += 1
+                        superseded_missed += probes - got
+        return {
+            "reach_probes": probes,
+            "reach_samples": samples,
+            "reach_delivered": delivered,
+            "reach_superseded_samples": superseded,
+            "reach_superseded_missed": superseded_missed,
+            "reach_ticks": len([t for t in ticks if window.holds(t)]),
+        }
+
+
+def _how_it_ended(exc: BaseException) -> str:
+    """The close code the server sent, or what ended the connection without one."""
+    if isinstance(exc, ConnectionClosed):
+        return str(exc.rcvd.code) if exc.rcvd is not None else "no close frame"
+    return type(exc).__name__
 
 
 def _say(message: dict[str, Any]) -> None:
@@ -370,6 +749,10 @@ async def _serve_commands(clients: Clients, inbox: asyncio.Queue[dict[str, Any]]
             clients.open_window(float(command["start"]), float(command["end"]))
             await asyncio.sleep(max(0.0, clients.window.end + float(command.get("grace", 2)) - time.time()))
             _say(clients.result())
+        elif command.get("cmd") == "stall":
+            _say(clients.stall(int(command["count"])))
+        elif command.get("cmd") == "resume":
+            _say(await clients.resume(float(command.get("wait", 10))))
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -383,9 +766,16 @@ async def main_async(args: argparse.Namespace) -> None:
     await asyncio.wait_for(subscribed.wait(), 10)
     gate = asyncio.Semaphore(args.connect_concurrency)
     started = time.monotonic()
-    tasks = [asyncio.create_task(clients.run_client(i, gate)) for i in range(args.count)]
+    if args.churn_lifetime > 0:
+        tasks = [
+            asyncio.create_task(clients.run_churning_client(i, gate, closing)) for i in range(args.count)
+        ]
+    else:
+        tasks = [asyncio.create_task(clients.run_client(i, gate)) for i in range(args.count)]
     ready = asyncio.create_task(clients.all_ready.wait())
     closed = asyncio.create_task(closing.wait())
+    # Commands are served from the start (a soak opens its window while clients still connect).
+    commands = asyncio.create_task(_serve_commands(clients, inbox))
     await asyncio.wait({ready, closed}, timeout=args.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     _say(
@@ -397,7 +787,6 @@ async def main_async(args: argparse.Namespace) -> None:
             "seconds": round(time.monotonic() - started, 2),
         }
     )
-    commands = asyncio.create_task(_serve_commands(clients, inbox))
     await closed
     for socket in clients.sockets:
         socket.transport.abort()  # no closing handshakes: the server sees the sockets drop
@@ -417,7 +806,21 @@ def main() -> None:
     parser.add_argument("--connect-concurrency", type=int, default=50)
     parser.add_argument("--ready-timeout", type=float, default=120)
     parser.add_argument("--max-seconds", type=float, default=900)
+    parser.add_argument("--light", action="store_true", help="non-probe fleet clients count, not parse")
+    parser.add_argument("--reach", action="store_true", help="fleet: which published samples reached probes")
+    parser.add_argument(
+        "--exact-match", action="store_true", help="fleet: match entries to samples from before the tick"
+    )
+    parser.add_argument("--open-timeout", type=float, default=60, help="churn: seconds for a handshake")
+    parser.add_argument("--churn-lifetime", type=float, default=0, help="churn: mean seconds connected")
+    parser.add_argument("--churn-pause", type=float, default=1.0, help="churn: seconds between sessions")
+    parser.add_argument("--churn-abort-share", type=float, default=0.5, help="churn: sessions dropped")
+    parser.add_argument("--cpu-hosts", type=int, default=0, help="fleet: also follow K hosts' samples")
+    parser.add_argument("--batch", action="store_true", help="open /ws?batch=1, as the dashboard does")
+    parser.add_argument("--also-topics", default="", help="comma list of topics followed besides the mode's")
     args = parser.parse_args()
+    if args.churn_lifetime > 0 and args.mode != "fleet":
+        parser.error("--churn-lifetime follows `fleet`")
     for url in (args.url, args.redis):
         if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
             parser.error(f"{url}: the benchmark clients only connect to 127.0.0.1")

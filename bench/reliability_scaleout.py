@@ -1,0 +1,489 @@
+"""Benchmark: three gateway processes behind one Redis, 1,000 simulated hosts at 1 Hz, 1,000 clients
+following `fleet` spread over them.
+
+Starts a Redis, `fleetdeck-agent --simulate 1000`, `--gateways` `fleetdeck-gateway` processes and
+client processes (bench/wsclients.py `--reach`), process i on gateway i mod 3, all on
+127.0.0.1. Over a window:
+
+- reach: of the samples the agent published with a `ts` in the window, the share that reached
+  each probe client (one in `--probe-every`, connected throughout) in a `fleet` frame. `fleet` is
+  latest-wins per tick: a sample whose host's next sample reached Redis before the gateway's next
+  tick is superseded, not lost. The figure with a target counts those as not expected
+  ("fleet updates"); the strict share of samples is reported next to it;
+- latency: sample -> client (receive time minus the agent's `ts`) on the probe clients, p99;
+- per gateway: CPU, RSS, clients, its clients' p99; Redis's CPU and its commands per second.
+
+From the figures it works out, on paper, what Redis and each gateway spend per host and per
+client, and what 10,000 and 100,000 hosts would cost (and what sharding the sample channel by
+host group would change). Writes bench/reliability_scaleout.md and .json and quotes them in
+docs/reliability.md.
+
+    scripts/bench reliability_scaleout               # 3 gateways, 1,000 hosts, 1,000 clients, 30 s
+    scripts/bench reliability_scaleout --hosts 100 --clients 200 --duration 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from fleetdeck_common import topics
+
+from .measure import Context, MachineCpu, cpu_seconds, rss_kib, rss_median
+from .reliability_common import (
+    add_counts,
+    best_of,
+    command_line,
+    command_rates,
+    common_options,
+    cpu_over,
+    gateway_metrics,
+    gather,
+    gather_ready,
+    log_problems,
+    machine_rows,
+    prepare,
+    redis_cpu_and_commands,
+    redis_out_bytes,
+    spread_clients,
+    subscribers,
+    write_results,
+)
+from .report import histogram, ms, quantile_ms, table, verdict
+from .stack import Gateway, Stack, make_token, wait_for_hosts
+
+NAME = "reliability_scaleout"
+TARGET_REACH = 1.0
+TARGET_P99_S = 1.5
+DEFAULTS = {"gateways": 3, "hosts": 1000, "clients": 1000, "duration": 30.0, "no_batch": False}
+PER_SAMPLE_COMMANDS = ("rpush", "ltrim", "hset", "publish")  # what an agent sends per sample
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    with Stack(tmp) as stack:
+        redis = stack.redis()
+        assert redis.service is not None
+        redis_pid = redis.service.pid
+        tokens = tmp / "tokens.txt"
+        token = make_token(tokens)
+        gateways: list[Gateway] = [
+            stack.gateway(redis.url, tokens, name=f"gateway-{i}") for i in range(args.gateways)
+        ]
+        pids = [g.service.pid for g in gateways]
+        # Redis and the gateways with no fleet yet: what they spend anyway (timers, presence polls).
+        quiet = cpu_over([*pids, redis_pid], args.idle)
+        agent = stack.simulated_fleet(redis.url, args.hosts)
+        for gateway in gateways:
+            wait_for_hosts(gateway, token, args.hosts)
+        time.sleep(args.settle)
+        # The fleet and the gateways, no clients: what ingesting the samples costs.
+        idle_cpu0 = {p: cpu_seconds(p) for p in pids}
+        redis_cpu0, commands0 = redis_cpu_and_commands(redis.url, redis_pid)
+        out0 = redis_out_bytes(redis.url)
+        idle_t = time.monotonic()
+        rss_idle = {p: rss_median(p, args.idle) for p in pids}
+        idle_s = time.monotonic() - idle_t
+        redis_cpu1, commands1 = redis_cpu_and_commands(redis.url, redis_pid)
+        out1 = redis_out_bytes(redis.url)
+        idle_cpu = {p: (cpu_seconds(p) - idle_cpu0[p]) / idle_s * 100 for p in pids}
+        subscribers_idle = subscribers(redis.url, topics.CPU_CHANNEL)
+
+        spread = spread_clients(
+            stack,
+            gateways,
+            token,
+            redis.url,
+            args.clients,
+            args.processes or 2 * args.gateways,
+            ["--mode", "fleet", "--reach", "--exact-match", "--probe-every", str(args.probe_every)]
+            + ([] if args.no_batch else ["--batch"]),
+            max_seconds=args.duration + 900,
+        )
+        connect_t = time.monotonic()
+        ready = gather_ready(spread, 300)
+        connect_seconds = time.monotonic() - connect_t
+        time.sleep(args.settle)
+        start = time.time() + 1.0
+        end = start + args.duration
+        for process, _, _ in spread:
+            process.send({"cmd": "window", "start": start, "end": end, "grace": 4})
+        time.sleep(max(0.0, start - time.time()))
+        ours = [*pids, agent.pid, redis_pid, *(p.pid for p, _, _ in spread)]
+        machine = MachineCpu(ours)
+        cpu_start = {p: cpu_seconds(p) for p in ours}
+        _, commands2 = redis_cpu_and_commands(redis.url, redis_pid)
+        metrics_start = [gateway_metrics(g) for g in gateways]
+        t0 = time.monotonic()
+        rss_readings: dict[int, list[int]] = {p: [] for p in pids}
+        while time.time() < end:
+            for p in pids:
+                rss_readings[p].append(rss_kib(p))
+            time.sleep(min(1.0, max(0.0, end - time.time())))
+        elapsed = time.monotonic() - t0
+        cpu = {p: (cpu_seconds(p) - cpu_start[p]) / elapsed * 100 for p in ours}
+        _, commands3 = redis_cpu_and_commands(redis.url, redis_pid)
+        others = machine.others() / elapsed * 100
+        interrupts, stolen = machine.kernel()
+        subscribers_window = subscribers(redis.url, topics.CPU_CHANNEL)
+        metrics_end = [gateway_metrics(g) for g in gateways]
+        results = gather(spread, "result", 120)
+        logs = [log_problems(g.service.log_path) for g in gateways]
+    return {
+        "ready": ready,
+        "results": results,
+        "gateway_of_process": [g for _, _, g in spread],
+        "clients_of_process": [n for _, n, _ in spread],
+        "connect_seconds": connect_seconds,
+        "window_s": elapsed,
+        "gateway_cpu_pct": [cpu[p] for p in pids],
+        "gateway_cpu_pct_without_clients": [idle_cpu[p] for p in pids],
+        "gateway_cpu_pct_without_fleet": [quiet[p] for p in pids],
+        "redis_cpu_pct_without_fleet": quiet[redis_pid],
+        "gateway_rss_without_clients_kib": [rss_idle[p] for p in pids],
+        "gateway_rss_kib": [int(statistics.median(rss_readings[p])) for p in pids],
+        "gateway_clients": [m.get("fleetdeck_gateway_clients", math.nan) for m in metrics_end],
+        "redis_reconnects": [
+            e.get("fleetdeck_gateway_redis_reconnects", 0.0)
+            - s.get("fleetdeck_gateway_redis_reconnects", 0.0)
+            for s, e in zip(metrics_start, metrics_end, strict=True)
+        ],
+        "agent_cpu_pct": cpu[agent.pid],
+        "redis_cpu_pct": cpu[redis_pid],
+        "redis_cpu_pct_without_clients": (redis_cpu1 - redis_cpu0) / idle_s * 100,
+        "redis_commands_without_clients": command_rates(commands0, commands1, idle_s),
+        "redis_commands": command_rates(commands2, commands3, elapsed),
+        "redis_out_bytes_per_s_without_clients": (out1 - out0) / idle_s,
+        "subscribers_without_clients": subscribers_idle,
+        "subscribers": subscribers_window,
+        "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
+        "others_cpu_pct": others,
+        "softirq_cpu_pct": interrupts / elapsed * 100,
+        "stolen_cpu_pct": stolen / elapsed * 100,
+        "logs": logs,
+    }
+
+
+def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    results = [r for r in raw["results"] if r is not None]
+    bin_ms = results[0]["bin_ms"] if results else 0.1
+    latency = histogram(r["latency_hist"] for r in results)
+    samples = sum(r["reach_samples"] * r["reach_probes"] for r in results)
+    delivered = sum(r["reach_delivered"] for r in results)
+    superseded_missed = sum(r["reach_superseded_missed"] for r in results)
+    expected_updates = samples - superseded_missed
+    per_gateway = []
+    for g in range(args.gateways):
+        mine = [r for r, gw in zip(raw["results"], raw["gateway_of_process"], strict=True) if gw == g and r]
+        hist = histogram(r["latency_hist"] for r in mine)
+        g_samples = sum(r["reach_samples"] * r["reach_probes"] for r in mine)
+        g_delivered = sum(r["reach_delivered"] for r in mine)
+        g_expected = g_samples - sum(r["reach_superseded_missed"] for r in mine)
+        per_gateway.append(
+            {
+                "clients": sum(r["ready"] for r in mine),
+                "held": raw["gateway_clients"][g],
+                "cpu_pct": raw["gateway_cpu_pct"][g],
+                "cpu_pct_without_clients": raw["gateway_cpu_pct_without_clients"][g],
+                "rss_kib": raw["gateway_rss_kib"][g],
+                "rss_without_clients_kib": raw["gateway_rss_without_clients_kib"][g],
+                "p99_ms": quantile_ms(hist, 0.99, bin_ms),
+                "reach": g_delivered / g_expected if g_expected else math.nan,
+                "redis_reconnects": raw["redis_reconnects"][g],
+                "log_errors": raw["logs"][g]["error"] + raw["logs"][g]["traceback"],
+            }
+        )
+    frames = sum(r["frames"] for r in results)
+    connected = sum(r.get("ready", 0) for r in raw["ready"])
+    return {
+        "clients_connected": connected,
+        "clients_failed": sum(r.get("failed", 0) for r in raw["ready"]),
+        "clients_closed": sum(r["closed"] for r in results),
+        "reach_updates": delivered / expected_updates if expected_updates else math.nan,
+        "reach_samples": delivered / samples if samples else math.nan,
+        "reach_pairs_expected": samples,
+        "reach_pairs_delivered": delivered,
+        "reach_pairs_superseded": superseded_missed,
+        "reach_probes": sum(r["reach_probes"] for r in results),
+        "samples_in_window": max((r["reach_samples"] for r in results), default=0),
+        "superseded_samples": sum(r["reach_superseded_samples"] for r in results),
+        "latency_p50_ms": quantile_ms(latency, 0.50, bin_ms),
+        "latency_p99_ms": quantile_ms(latency, 0.99, bin_ms),
+        "latency_max_ms": quantile_ms(latency, 1.0, bin_ms),
+        "latency_unmatched": sum(r["unmatched"] for r in results),
+        "frames_per_client_per_s": frames / max(1, connected) / raw["window_s"],
+        "frame_bytes": sum(r["frame_bytes"] for r in results) / max(1, frames),
+        "hosts_per_frame": sum(r["entries"] for r in results) / max(1, frames),
+        "error_frames": add_counts(r.get("errors") for r in results),
+        "per_gateway": per_gateway,
+        "estimate": estimate(raw, args, connected, frames),
+    }
+
+
+def estimate(raw: dict[str, Any], args: argparse.Namespace, connected: int, frames: int) -> dict[str, Any]:
+    """Cost per host and per client from the measured figures, and what they add up to at scale."""
+    results = [r for r in raw["results"] if r is not None]
+    samples_per_s = args.hosts  # 1 Hz
+    # Redis: CPU per sample with S subscribers on the sample channel, measured at two S (the
+    # gateways alone, then with the client processes' own subscribers too).
+    s0, s1 = raw["subscribers_without_clients"], raw["subscribers"]
+    redis_quiet = raw["redis_cpu_pct_without_fleet"]
+    redis_us0 = max(0.0, raw["redis_cpu_pct_without_clients"] - redis_quiet) / 100 * 1e6 / samples_per_s
+    redis_us1 = max(0.0, raw["redis_cpu_pct"] - redis_quiet) / 100 * 1e6 / samples_per_s
+    per_subscriber = max(0.0, (redis_us1 - redis_us0) / (s1 - s0)) if s1 > s0 else math.nan
+    redis_base = redis_us0 - (per_subscriber if not math.isnan(per_subscriber) else 0.0) * s0
+    commands = raw["redis_commands_without_clients"]
+    stored = sum(commands.get(c, {}).get("usec_per_s", 0.0) for c in PER_SAMPLE_COMMANDS) / samples_per_s
+    # Gateway: ingest (every gateway reads every sample) and fan-out (per client, per byte sent).
+    ingest_pct = [
+        max(0.0, c - q)
+        for c, q in zip(
+            raw["gateway_cpu_pct_without_clients"], raw["gateway_cpu_pct_without_fleet"], strict=True
+        )
+    ]
+    ingest_us = statistics.fmean(ingest_pct) / 100 * 1e6 / samples_per_s
+    fanout_cpu_s = sum(
+        max(0.0, c - i)
+        for c, i in zip(raw["gateway_cpu_pct"], raw["gateway_cpu_pct_without_clients"], strict=True)
+    )
+    fanout_cpu_s /= 100
+    bytes_per_s = sum(r["frame_bytes"] for r in results) / raw["window_s"]
+    us_per_kib = fanout_cpu_s * 1e6 / (bytes_per_s / 1024) if bytes_per_s else math.nan
+    entry_bytes = (sum(r["frame_bytes"] for r in results) / max(1, frames)) / max(1, args.hosts)
+    # What Redis writes per sample and subscriber (the sample as RESP), without the clients.
+    sample_bytes = raw["redis_out_bytes_per_s_without_clients"] / samples_per_s / max(1, s0)
+    rows = []
+    for hosts in (1_000, 10_000, 100_000):
+        redis_core = hosts * (redis_base + per_subscriber * args.gateways) / 1e6
+        ingest_core = hosts * ingest_us / 1e6
+        client_kib = hosts * entry_bytes / 1024
+        fanout_core_per_1000 = 1000 * client_kib * us_per_kib / 1e6
+        rows.append(
+            {
+                "hosts": hosts,
+                "redis_cores": redis_core,
+                "redis_out_mib_s": hosts * sample_bytes * args.gateways / 2**20,
+                "gateway_ingest_cores": ingest_core,
+                "fleet_frame_kib": client_kib,
+                "fanout_cores_per_1000_clients": fanout_core_per_1000,
+            }
+        )
+    return {
+        "redis_us_per_sample_base": redis_base,
+        "redis_us_per_sample_per_subscriber": per_subscriber,
+        "redis_command_us_per_sample": stored,
+        "subscribers": [s0, s1],
+        "gateway_ingest_us_per_sample": ingest_us,
+        "gateway_fanout_us_per_kib": us_per_kib,
+        "fleet_entry_bytes": entry_bytes,
+        "sample_bytes": sample_bytes,
+        "at": rows,
+    }
+
+
+def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
+    rows = [
+        (
+            "reach: fleet updates delivered (superseded samples not expected)",
+            f"{s['reach_updates']:.4f}",
+            f"{TARGET_REACH:.3f}",
+            verdict(s["reach_updates"] >= TARGET_REACH),
+        ),
+        ("reach: samples delivered (strict)", f"{s['reach_samples']:.4f}", "", ""),
+        ("sample → client, p50", ms(s["latency_p50_ms"]), "", ""),
+        (
+            "sample → client, p99",
+            ms(s["latency_p99_ms"]),
+            f"< {TARGET_P99_S} s",
+            verdict(s["latency_p99_ms"] / 1000 < TARGET_P99_S),
+        ),
+    ]
+    head = (
+        f"{args.gateways} gateway processes behind one Redis, {args.hosts:,} simulated hosts at 1 Hz, "
+        f"{s['clients_connected']:,} of {args.clients:,} clients following `fleet` spread over them; "
+        f"{raw['window_s']:.0f} s window; {ctx.sentence()}.\n\n"
+    )
+    gateways = table(
+        (
+            "gateway",
+            "clients",
+            "CPU (no clients)",
+            "RSS (no clients)",
+            "p99",
+            "reach",
+            "Redis reconnects",
+            "log errors",
+        ),
+        [
+            (
+                str(i),
+                f"{g['clients']:,}",
+                f"{g['cpu_pct']:.0f}% ({g['cpu_pct_without_clients']:.0f}%)",
+                f"{g['rss_kib'] / 1024:.0f} MiB ({g['rss_without_clients_kib'] / 1024:.0f} MiB)",
+                ms(g["p99_ms"]),
+                f"{g['reach']:.4f}",
+                f"{g['redis_reconnects']:.0f}",
+                str(g["log_errors"]),
+            )
+            for i, g in enumerate(s["per_gateway"])
+        ],
+    )
+    commands = raw["redis_commands"]
+    details = table(
+        ("also measured", "value"),
+        [
+            (
+                "clients connected / failed / dropped in the window",
+                f"{s['clients_connected']:,} / {s['clients_failed']:,} / {s['clients_closed']:,}",
+            ),
+            ("time to connect and get the first frame", f"{raw['connect_seconds']:.1f} s"),
+            (
+                "samples published in the window / superseded before a tick (latest-wins)",
+                f"{s['samples_in_window']:,} / {s['superseded_samples']:,} (summed over client processes)",
+            ),
+            (
+                "(probe, sample) pairs expected / delivered / superseded",
+                f"{s['reach_pairs_expected']:,} / {s['reach_pairs_delivered']:,} / "
+                f"{s['reach_pairs_superseded']:,} ({s['reach_probes']} probe clients)",
+            ),
+            ("sample → client, max", ms(s["latency_max_ms"])),
+            ("fleet frames per client per second", f"{s['frames_per_client_per_s']:.2f}"),
+            (
+                "frame size / host entries per frame",
+                f"{s['frame_bytes'] / 1024:.1f} KiB / {s['hosts_per_frame']:.0f}",
+            ),
+            (
+                "`error` frames received",
+                ", ".join(f"{k}: {v}" for k, v in s["error_frames"].items()) or "none",
+            ),
+            (
+                "Redis CPU with the client processes' own subscribers / without clients / without the fleet",
+                f"{raw['redis_cpu_pct']:.1f}% / {raw['redis_cpu_pct_without_clients']:.1f}% / "
+                f"{raw['redis_cpu_pct_without_fleet']:.1f}%",
+            ),
+            (
+                "subscribers of the sample channel without / with the client processes",
+                f"{raw['subscribers_without_clients']} / {raw['subscribers']}",
+            ),
+            (
+                "Redis commands per second (µs of Redis time per second)",
+                ", ".join(
+                    f"{name} {v['calls_per_s']:,.0f} ({v['usec_per_s']:,.0f})"
+                    for name, v in sorted(commands.items(), key=lambda kv: -kv[1]["usec_per_s"])[:8]
+                ),
+            ),
+            (
+                "CPU of the agent / client processes",
+                f"{raw['agent_cpu_pct']:.0f}% / {raw['clients_cpu_pct']:.0f}%",
+            ),
+            *machine_rows(raw, args),
+        ],
+    )
+    return (
+        head
+        + table(("", "measured", "target", ""), rows)
+        + "\n\n"
+        + gateways
+        + "\n\n"
+        + details
+        + "\n\n"
+        + render_estimate(s["estimate"], args)
+        + f"\n\nReproduce: `{command_line(NAME, args, DEFAULTS)}`"
+    )
+
+
+def render_estimate(e: dict[str, Any], args: argparse.Namespace) -> str:
+    def cores(value: float) -> str:
+        return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+    at = table(
+        (
+            "hosts (1 Hz)",
+            f"Redis, cores ({args.gateways} gateways subscribed)",
+            "Redis → gateways",
+            "each gateway: ingest, cores",
+            "`fleet` frame per client per second",
+            "fan-out per 1,000 clients, cores",
+        ),
+        [
+            (
+                f"{r['hosts']:,}",
+                cores(r["redis_cores"]),
+                f"{r['redis_out_mib_s']:.0f} MiB/s",
+                cores(r["gateway_ingest_cores"]),
+                f"{r['fleet_frame_kib']:,.0f} KiB",
+                cores(r["fanout_cores_per_1000_clients"]),
+            )
+            for r in e["at"]
+        ],
+    )
+    per_sub = e["redis_us_per_sample_per_subscriber"]
+    per_sub_text = f"{per_sub:.2f} µs" if not math.isnan(per_sub) else "(not measured)"
+    ingest_us = e["gateway_ingest_us_per_sample"]
+    biggest = e["at"][-1]
+    return (
+        "**On paper, from these figures.** Per host (one sample a second): Redis spends "
+        f"{e['redis_us_per_sample_base']:.1f} µs storing and publishing it (of which its commands "
+        f"{e['redis_command_us_per_sample']:.1f} µs: RPUSH, LTRIM, HSET, PUBLISH) plus {per_sub_text} "
+        f"for each subscriber it goes to (measured with {e['subscribers'][0]} and {e['subscribers'][1]} "
+        f"subscribers), and sends {e['sample_bytes']:.0f} bytes to each. Every gateway spends "
+        f"{ingest_us:.0f} µs reading it (pub/sub, validation, presence, the fleet summary, the history "
+        "cache), whether or not anyone follows the host. Per client following `fleet`: a frame a "
+        f"second with every host that changed ({e['fleet_entry_bytes']:.0f} bytes a host), which costs "
+        f"the gateway {e['gateway_fanout_us_per_kib']:.1f} µs per KiB sent. Scaled linearly (the costs "
+        "that grow; per-tick overheads left out):\n\n"
+        + at
+        + "\n\nEvery gateway reads every sample, so adding gateways adds room for clients, not for "
+        f"hosts: ingest alone takes a whole core at about {1e6 / max(ingest_us, 1e-9):,.0f} hosts, and "
+        f"a `fleet` follower of {biggest['hosts']:,} hosts would get {biggest['fleet_frame_kib']:,.0f} KiB "
+        "every second. Sharding the sample channel by host group (`cpu:GROUP`; sharded pub/sub on a "
+        "Redis cluster) would spread Redis's publishing over shards and let a gateway subscribe only "
+        "to the groups its clients follow, which helps clients narrowed to some hosts (`cpu` with "
+        "`hosts`). It changes nothing for `fleet` followers, who need every group: for them each "
+        "group's summary would have to be built once (one process per group, published once per "
+        "tick), so that a gateway reads one summary per group instead of every sample, and a "
+        "dashboard of 100,000 hosts would follow groups rather than every host."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gateways", type=int, default=DEFAULTS["gateways"])
+    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
+    parser.add_argument("--clients", type=int, default=DEFAULTS["clients"])
+    parser.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="seconds measured")
+    parser.add_argument("--processes", type=int, default=0, help="client processes (0: two per gateway)")
+    parser.add_argument("--probe-every", type=int, default=20, help="one client in N times every entry")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=10,
+        help="seconds measuring Redis and the gateways without fleet/clients",
+    )
+    parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
+    common_options(parser, attempts=2)
+    args = parser.parse_args()
+    prepare(args, needed_fds=2 * args.clients + 200)
+    raw, ctx = best_of(args, lambda tmp: measure(args, tmp))
+    s = summarize(raw, args)
+    full = render(s, raw, args, ctx)
+    write_results(
+        args,
+        NAME,
+        "Three gateways behind one Redis",
+        full,
+        {
+            "context": ctx.__dict__,
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "summary": s,
+            "raw": {**raw, "results": None},
+        },
+    )
+    print(full)
+
+
+if __name__ == "__main__":
+    main()
