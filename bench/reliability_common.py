@@ -238,6 +238,20 @@ def sockets_to(pid: int, ports: Iterable[int]) -> dict[str, int]:
     return states
 
 
+def sockets_of(pid: int, redis_port: int, own_port: int) -> dict[str, int]:
+    """A server's TCP sockets: to Redis, of its own listening port's clients, and the rest."""
+    kinds = {"redis": 0, "clients": 0, "other": 0}
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.Process(pid).net_connections(kind="tcp"):
+            if conn.raddr and conn.raddr.port == redis_port:
+                kinds["redis"] += 1
+            elif conn.raddr and conn.laddr.port == own_port:
+                kinds["clients"] += 1
+            else:
+                kinds["other"] += 1
+    return kinds
+
+
 def held_ports(pid: int, ports: Iterable[int]) -> set[int]:
     """Which of these (client) ports the process still has a TCP socket to."""
     wanted = set(ports)

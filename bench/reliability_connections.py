@@ -258,7 +258,8 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
             ("why connections failed", _counts(s["failures"])),
             (
                 "time until every connected client had its first frame",
-                f"{raw['connect_seconds']:.1f} s ({raw['processes']} client processes)",
+                f"{raw['connect_seconds']:.1f} s ({raw['processes']} client process"
+                + ("es)" if raw["processes"] != 1 else ")"),
             ),
             (
                 "connections ended in the window / closed as too slow (1013)",

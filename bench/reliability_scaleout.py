@@ -341,8 +341,9 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
             ),
             ("time to connect and get the first frame", f"{raw['connect_seconds']:.1f} s"),
             (
-                "samples published in the window / superseded before a tick (latest-wins)",
-                f"{s['samples_in_window']:,} / {s['superseded_samples']:,} (summed over client processes)",
+                "samples published in the window / superseded before a tick (latest-wins; summed over "
+                "the client processes, each on its gateway)",
+                f"{s['samples_in_window']:,} / {s['superseded_samples']:,}",
             ),
             (
                 "(probe, sample) pairs expected / delivered / superseded",

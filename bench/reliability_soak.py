@@ -45,6 +45,7 @@ from .reliability_common import (
     machine_rows,
     mean,
     prepare,
+    sockets_of,
     spread_clients,
     svg_chart,
     write_results,
@@ -80,6 +81,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         with Watch(pid, args.sample_every, gateway) as watch:
             time.sleep(args.settle)
             before = watch.between(0, watch.now())
+            sockets_before = sockets_of(pid, redis.port, gateway.port)
             processes = args.processes or max(1, math.ceil(args.clients / 1000))
             spread = spread_clients(
                 stack,
@@ -131,6 +133,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 process.stop()
             time.sleep(args.cooldown)
             after = watch.between(watch.now() - min(5.0, args.cooldown), watch.now())
+            sockets_after = sockets_of(pid, redis.port, gateway.port)
         log = log_problems(gateway.service.log_path)
     return {
         "ready": ready,
@@ -150,6 +153,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ],
         "before": _means(before),
         "after": _means(after),
+        "sockets_before": sockets_before,
+        "sockets_after": sockets_after,
         "gateway_cpu_pct": cpu[pid],
         "agent_cpu_pct": cpu[agent.pid],
         "redis_cpu_pct": cpu[redis.service.pid],
@@ -320,6 +325,13 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
                 "gateway RSS / open files with the fleet before the clients / after they left",
                 f"{raw['before']['rss_kib'] / 1024:.1f} MiB, {raw['before']['fds']:.0f} / "
                 f"{raw['after']['rss_kib'] / 1024:.1f} MiB, {raw['after']['fds']:.0f}",
+            ),
+            (
+                "gateway's TCP sockets to Redis / of clients / other, before the clients / after",
+                " / ".join(str(raw["sockets_before"][k]) for k in ("redis", "clients", "other"))
+                + " before, "
+                + " / ".join(str(raw["sockets_after"][k]) for k in ("redis", "clients", "other"))
+                + " after",
             ),
             ("WARNING lines in the gateway's log", f"{s['log_warnings']:,}"),
             (

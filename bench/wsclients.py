@@ -212,7 +212,7 @@ class Clients:
         # --exact-match
         self.sample_times: dict[tuple[str, float, float, float], list[float]] = {}
         self.seen_until = 0.0  # the newest sample `ts` the subscriber has seen
-        self.deferred: list[tuple[tuple[str, float, float, float], float, float, int]] = []
+        self.deferred: list[tuple[tuple[str, float, float, float], float, float, int, bool]] = []
 
     # --- the Redis side: what was published, and when -------------------------------------
 
@@ -354,6 +354,9 @@ class Clients:
                     follow_hosts = False
                     await self._follow_some_hosts(socket, decode_all(message))
                 if not self.window.holds(now):
+                    if self.args.reach and isinstance(frame, FleetFrame) and now > self.window.end:
+                        # a sample of the window's last moments arrives after it: reach only
+                        self._time_entries(frame, now, index, timed=False)
                     continue
                 stats = self.stats
                 self.per_client[index] += 1
@@ -367,24 +370,28 @@ class Clients:
                 if isinstance(frame, FleetFrame):
                     self._time_entries(frame, now, index)
 
-    def _time_entries(self, frame: FleetFrame, now: float, index: int) -> None:
-        """A probe's frame: the latency of every host entry with a new sample."""
+    def _time_entries(self, frame: FleetFrame, now: float, index: int, timed: bool = True) -> None:
+        """A probe's frame: the latency of every host entry with a new sample (with --reach and
+        not `timed`, only which samples reached it)."""
         stats = self.stats
         for entry in frame.hosts or ():
             if not entry.online:
-                stats.offline += 1  # a presence change: it carries no new sample
+                stats.offline += timed  # a presence change: it carries no new sample
                 continue
             if entry.total is None or entry.mem is None or entry.load1 is None:
                 continue
             key = (entry.host, entry.total, entry.mem, entry.load1)
             if self.args.exact_match:
-                self.deferred.append((key, now, frame.ts, index))
+                self.deferred.append((key, now, frame.ts, index, timed))
                 continue
             sent = self.samples.get(key)
             if sent is None:
-                self.pending.append((key, now, frame.ts))  # not seen by the subscriber yet
+                if timed:
+                    self.pending.append((key, now, frame.ts))  # not seen by the subscriber yet
                 if self.args.reach:
                     self.reach_pending.append((index, key))
+            elif not timed:
+                self._reached(index, entry.host, sent)
             else:
                 _histogram_add(stats.latency, now - sent)
                 _histogram_add(stats.tick_wait, frame.ts - sent)
@@ -406,18 +413,19 @@ class Clients:
         of them when `final`): each is the newest sample with its values from before the tick."""
         stats = self.stats
         waiting = []
-        for key, received, tick, index in self.deferred:
+        for key, received, tick, index, timed in self.deferred:
             if not final and tick >= self.seen_until:
-                waiting.append((key, received, tick, index))
+                waiting.append((key, received, tick, index, timed))
                 continue
             times = self.sample_times.get(key, [])
             position = bisect.bisect_right(times, tick)
             if position == 0:
-                stats.unmatched += 1
+                stats.unmatched += timed
                 continue
             sent = times[position - 1]
-            _histogram_add(stats.latency, received - sent)
-            _histogram_add(stats.tick_wait, tick - sent)
+            if timed:
+                _histogram_add(stats.latency, received - sent)
+                _histogram_add(stats.tick_wait, tick - sent)
             if self.args.reach:
                 self._reached(index, key[0], sent)
         self.deferred = waiting
