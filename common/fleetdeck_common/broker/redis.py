@@ -77,6 +77,9 @@ _FENCED = {1: Fenced.WRITTEN, 0: Fenced.DUPLICATE, -1: Fenced.NOT_HOLDER, -2: Fe
 MAX_BLOCK_SECONDS = 2.0
 
 
+BURST_LIMIT = 1000  # messages handed over in one go before others get a turn
+
+
 class RedisBroker:
     def __init__(self, url: str, connections: int = 50, timeout: float = 5.0) -> None:
         self.reconnects = 0
@@ -236,6 +239,22 @@ class RedisBroker:
                 logger.warning("Redis subscription was lost and made again; messages may have been missed")
                 self._fanout.gap()
             if message is not None and message["type"] == "message":
+                self._fanout.deliver(Event(message["channel"], message["data"]))
+                await self._deliver_buffered(pubsub)
+
+    async def _deliver_buffered(self, pubsub: PubSub) -> None:
+        """Hand over what already arrived with the last message before letting anyone else run:
+        a burst (an agent publishes its hosts in one round trip) reaches the subscribers as one
+        batch, so each socket is woken once for it rather than once per message. A failure is
+        left to the next read, which reports it."""
+        for _ in range(BURST_LIMIT):
+            try:
+                message = await pubsub.get_message(timeout=0.0)
+            except Exception:
+                return
+            if message is None:
+                return
+            if message["type"] == "message":
                 self._fanout.deliver(Event(message["channel"], message["data"]))
 
     async def push_capped(self, key: str, value: str, limit: int) -> None:
