@@ -4,7 +4,9 @@ edits atomic, and every kind of change picked up (in place, renamed over, replac
 from __future__ import annotations
 
 import os
+import resource
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -325,3 +327,26 @@ def test_exec_refusal_names_the_host_outside_the_targets() -> None:
     assert refusal is not None and "127.0.0.5 is outside the targets dave's token may reach" in refusal
     assert Identity("eve", "operator", HASH, 1000).exec_refusal(["127.0.0.2"]) == "eve's token has expired"
     assert Identity("alice", "operator", HASH).exec_refusal(["10.9.9.9"]) is None
+
+
+def test_running_out_of_file_descriptors_keeps_the_tokens_read_last(tmp_path: Path) -> None:
+    """EMFILE is the process's trouble, not a revocation: refusing every token then would close
+    every open session of the gateway."""
+    path = tmp_path / "tokens"
+    token = add_token(path, "alice", "operator")
+    store = TokenStore(path)
+    identity = store.verify(token)
+    assert identity is not None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # changed: the next check reads it
+    lowest_free = os.dup(0)  # a new descriptor takes the lowest free number: below the limit, none is free
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+    try:
+        with pytest.raises(OSError, match="Too many open files"):
+            path.open().close()
+        verified, ended = store.verify(token), store.ended(identity)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (verified, ended) == (identity, None)
+    assert store.verify(token) == identity  # and read again once it can be

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
 from fleetdeck_gateway.transport import batched
-from tests.support.procs import start_gateway
+from tests.support.procs import RedisServer, start_gateway, wait_until
 from tests.support.rawws import OP_CLOSE, OP_PING, raw_ws_that_never_reads, read_until_closed
 from tests.support.stacks import Stack, Tokens
 from tests.support.wsclient import WsClient
@@ -312,3 +312,33 @@ async def test_a_bad_batch_parameter_is_refused_with_a_reason(
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     finally:
         await client.close()
+
+
+async def test_a_client_dropped_for_not_reading_loses_its_socket_too(tmp_path: Path, tokens: Tokens) -> None:
+    """Its queue full, the gateway gives up on it (1013); the close frame cannot get past what the
+    peer never read, so the connection is aborted: no socket held for as long as the peer likes."""
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    gateway = start_gateway(redis_server.url, tmp_path, tokens.file, name="gateway-abort")
+    process = psutil.Process(gateway.service.pid)
+    slow = raw_ws_that_never_reads(gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["chat"]})
+    port = slow.getsockname()[1]
+
+    def held() -> bool:
+        return any(c.raddr and c.raddr.port == port for c in process.net_connections(kind="tcp"))
+
+    publisher = aioredis.Redis.from_url(redis_server.url)
+    try:
+        wait_until(held, 10, what="the socket to be open")
+        text = "x" * 2000
+        for i in range(6000):  # 12 MB of chat: more than the 8 MiB a socket may have waiting
+            message = {"type": "chat", "from": "flood", "text": text, "ts": time.time(), "id": str(i)}
+            await publisher.publish(topics.CHAT_CHANNEL, json.dumps(message))
+        wait_until(lambda: not held(), 40, what="the gateway to let go of the socket")
+    finally:
+        await publisher.aclose()
+        slow.close()
+        gateway.stop()
+        redis_server.stop()
+    log = (tmp_path / "gateway-abort.log").read_text()
+    assert "too far behind" in log and "aborting a WebSocket connection" in log

@@ -9,6 +9,7 @@ and notices every change, however the file was changed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -34,6 +35,9 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 LINE_FORMAT = "'NAME ROLE SHA256HEX' and optionally expires=UNIX targets=EXPR"
 FIELDS = ("expires", "targets")
+
+
+_SHORT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.EINTR})
 
 
 @dataclass(frozen=True)
@@ -296,6 +300,11 @@ class TokenStore:
             raw = self._path.read_bytes()
             text = raw.decode()
         except (OSError, UnicodeDecodeError) as exc:
+            if not strict and isinstance(exc, OSError) and exc.errno in _SHORT_OF_RESOURCES and self._content:
+                # Out of file descriptors or memory says nothing about the tokens: refusing them
+                # all would close every open session. Keep what was read last; try again later.
+                logger.warning("cannot read token file %s now (%s); keeping the last tokens", self._path, exc)
+                return
             hint = f" (this process runs as uid {os.getuid()})" if isinstance(exc, PermissionError) else ""
             if strict:
                 raise TokenFileError(f"cannot use token file {self._path}: {exc}{hint}") from exc
