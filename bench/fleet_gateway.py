@@ -1,7 +1,8 @@
 """Benchmark: one gateway, 1,000 simulated hosts at 1 Hz, 1,000 WebSocket clients following `fleet`.
 
 Starts a Redis, `fleetdeck-agent --simulate 1000`, one `fleetdeck-gateway` and two client
-processes (bench/wsclients.py, 500 clients each), all on 127.0.0.1. Measures over a window:
+processes (bench/wsclients.py, 500 clients each, connected with `/ws?batch=1` as the dashboard
+is), all on 127.0.0.1. Measures over a window:
 
 - gateway CPU: utime + stime of the gateway process over the window, as % of one core;
 - latency from sample to client: for the host entries in the `fleet` frames that probe clients
@@ -68,6 +69,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     str(args.probe_every),
                     "--max-seconds",
                     str(args.duration + 600),
+                    "--batch",  # as the dashboard connects
+                    "--exact-match",  # an idle host's repeated reading is not taken for an older sample
                 ],
                 f"clients-{i}",
             )
