@@ -124,7 +124,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         rss_before = rss_median(pid, args.settle)
         with Watch(pid, 1.0, gateway) as watch:
             common = ["--mode", args.mode, "--probe-every", str(args.probe_every)]
-            common += ["--exact-match"] if args.mode == "fleet" else []
+            # --light: only probes parse whole frames, so the client processes keep up with the
+            # gateway (a client that falls behind measures its own backlog, not the gateway).
+            common += ["--exact-match", "--light"] if args.mode == "fleet" else []
             common += [] if args.no_batch else ["--batch"]
             max_seconds = 2 * args.duration + args.max_stall + 900
             healthy = spread_clients(

@@ -342,3 +342,36 @@ async def test_a_client_dropped_for_not_reading_loses_its_socket_too(tmp_path: P
         redis_server.stop()
     log = (tmp_path / "gateway-abort.log").read_text()
     assert "too far behind" in log and "aborting a WebSocket connection" in log
+
+
+async def test_a_peer_that_stops_answering_pings_with_bytes_unsent_is_let_go(
+    tmp_path: Path, tokens: Tokens
+) -> None:
+    """uvicorn gives up on a peer that misses a pong, but its close waits for bytes the peer never
+    reads: the gateway aborts the connection instead of holding the socket."""
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    gateway = start_gateway(
+        redis_server.url, tmp_path, tokens.file, name="gateway-ping-abort", FLEETDECK_WS_PING_INTERVAL="1"
+    )
+    process = psutil.Process(gateway.service.pid)
+    slow = raw_ws_that_never_reads(gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["chat"]})
+    port = slow.getsockname()[1]
+
+    def held() -> bool:
+        return any(c.raddr and c.raddr.port == port for c in process.net_connections(kind="tcp"))
+
+    publisher = aioredis.Redis.from_url(redis_server.url)
+    try:
+        wait_until(held, 10, what="the socket to be open")
+        for i in range(3000):  # 6 MB of chat: more than the sockets hold, less than the outbox limit
+            message = {"type": "chat", "from": "flood", "text": "x" * 2000, "ts": time.time(), "id": str(i)}
+            await publisher.publish(topics.CHAT_CHANNEL, json.dumps(message))
+        wait_until(lambda: not held(), 30, what="the gateway to let go of the socket")
+    finally:
+        await publisher.aclose()
+        slow.close()
+        gateway.stop()
+        redis_server.stop()
+    log = (tmp_path / "gateway-ping-abort.log").read_text()
+    assert "aborting a WebSocket connection" in log and "too far behind" not in log
