@@ -601,3 +601,8 @@ def svg_chart(
     )
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def recorded_args(args: argparse.Namespace) -> dict[str, str]:
+    """The options of a run as its JSON records them: not `--out`, a path on the machine that ran it."""
+    return {k: str(v) for k, v in vars(args).items() if k != "out"}

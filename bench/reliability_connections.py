@@ -45,6 +45,7 @@ from .reliability_common import (
     log_problems,
     machine_rows,
     prepare,
+    recorded_args,
     spread_clients,
     write_results,
 )
@@ -337,7 +338,7 @@ def main() -> None:
         full,
         {
             "context": ctx.__dict__,
-            "args": {k: str(v) for k, v in vars(args).items()},
+            "args": recorded_args(args),
             "summary": s,
             "raw": raw,
         },

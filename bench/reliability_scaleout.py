@@ -47,6 +47,7 @@ from .reliability_common import (
     log_problems,
     machine_rows,
     prepare,
+    recorded_args,
     redis_cpu_and_commands,
     redis_out_bytes,
     spread_clients,
@@ -481,7 +482,7 @@ def main() -> None:
         full,
         {
             "context": ctx.__dict__,
-            "args": {k: str(v) for k, v in vars(args).items()},
+            "args": recorded_args(args),
             "summary": s,
             "raw": {**raw, "results": None},
         },

@@ -45,6 +45,7 @@ from .reliability_common import (
     machine_rows,
     mean,
     prepare,
+    recorded_args,
     sockets_of,
     spread_clients,
     svg_chart,
@@ -394,7 +395,7 @@ def main() -> None:
         full,
         {
             "context": ctx.__dict__,
-            "args": {k: str(v) for k, v in vars(args).items()},
+            "args": recorded_args(args),
             "summary": s,
             "raw": raw,
         },
