@@ -314,45 +314,16 @@ async def test_a_bad_batch_parameter_is_refused_with_a_reason(
         await client.close()
 
 
-async def test_a_client_dropped_for_not_reading_loses_its_socket_too(tmp_path: Path, tokens: Tokens) -> None:
-    """Its queue full, the gateway gives up on it (1013); the close frame cannot get past what the
-    peer never read, so the connection is aborted: no socket held for as long as the peer likes."""
-    redis_server = RedisServer(tmp_path)
-    redis_server.start()
-    gateway = start_gateway(redis_server.url, tmp_path, tokens.file, name="gateway-abort")
-    process = psutil.Process(gateway.service.pid)
-    slow = raw_ws_that_never_reads(gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["chat"]})
-    port = slow.getsockname()[1]
-
-    def held() -> bool:
-        return any(c.raddr and c.raddr.port == port for c in process.net_connections(kind="tcp"))
-
-    publisher = aioredis.Redis.from_url(redis_server.url)
-    try:
-        wait_until(held, 10, what="the socket to be open")
-        text = "x" * 2000
-        for i in range(6000):  # 12 MB of chat: more than the 8 MiB a socket may have waiting
-            message = {"type": "chat", "from": "flood", "text": text, "ts": time.time(), "id": str(i)}
-            await publisher.publish(topics.CHAT_CHANNEL, json.dumps(message))
-        wait_until(lambda: not held(), 40, what="the gateway to let go of the socket")
-    finally:
-        await publisher.aclose()
-        slow.close()
-        gateway.stop()
-        redis_server.stop()
-    log = (tmp_path / "gateway-abort.log").read_text()
-    assert "too far behind" in log and "aborting a WebSocket connection" in log
-
-
-async def test_a_peer_that_stops_answering_pings_with_bytes_unsent_is_let_go(
-    tmp_path: Path, tokens: Tokens
-) -> None:
-    """uvicorn gives up on a peer that misses a pong, but its close waits for bytes the peer never
-    reads: the gateway aborts the connection instead of holding the socket."""
+async def flood_a_reader_that_stalls(
+    tmp_path: Path, tokens: Tokens, name: str, messages: int, let_go_within: float, ping_interval: float = 20
+) -> str:
+    """A gateway of its own (so the flood reaches nobody else), a chat follower that never reads,
+    `messages` chat messages of 2,000 characters; waits for the gateway to let go of that
+    socket and returns the gateway's log."""
     redis_server = RedisServer(tmp_path)
     redis_server.start()
     gateway = start_gateway(
-        redis_server.url, tmp_path, tokens.file, name="gateway-ping-abort", FLEETDECK_WS_PING_INTERVAL="1"
+        redis_server.url, tmp_path, tokens.file, name=name, FLEETDECK_WS_PING_INTERVAL=f"{ping_interval:g}"
     )
     process = psutil.Process(gateway.service.pid)
     slow = raw_ws_that_never_reads(gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["chat"]})
@@ -364,14 +335,31 @@ async def test_a_peer_that_stops_answering_pings_with_bytes_unsent_is_let_go(
     publisher = aioredis.Redis.from_url(redis_server.url)
     try:
         wait_until(held, 10, what="the socket to be open")
-        for i in range(3000):  # 6 MB of chat: more than the sockets hold, less than the outbox limit
+        for i in range(messages):
             message = {"type": "chat", "from": "flood", "text": "x" * 2000, "ts": time.time(), "id": str(i)}
             await publisher.publish(topics.CHAT_CHANNEL, json.dumps(message))
-        wait_until(lambda: not held(), 30, what="the gateway to let go of the socket")
+        wait_until(lambda: not held(), let_go_within, what="the gateway to let go of the socket")
     finally:
         await publisher.aclose()
         slow.close()
         gateway.stop()
         redis_server.stop()
-    log = (tmp_path / "gateway-ping-abort.log").read_text()
+    return (tmp_path / f"{name}.log").read_text()
+
+
+async def test_a_client_dropped_for_not_reading_loses_its_socket_too(tmp_path: Path, tokens: Tokens) -> None:
+    """Its queue full, the gateway gives up on it (1013); the close frame cannot get past what the
+    peer never read, so the connection is aborted: no socket held for as long as the peer likes."""
+    # 12 MB of chat: more than the 8 MiB a socket may have waiting.
+    log = await flood_a_reader_that_stalls(tmp_path, tokens, "gateway-abort", 6000, 40)
+    assert "too far behind" in log and "aborting a WebSocket connection" in log
+
+
+async def test_a_peer_that_stops_answering_pings_with_bytes_unsent_is_let_go(
+    tmp_path: Path, tokens: Tokens
+) -> None:
+    """uvicorn gives up on a peer that misses a pong, but its close waits for bytes the peer never
+    reads: the gateway aborts the connection instead of holding the socket."""
+    # 6 MB of chat: more than the sockets hold, less than the outbox limit.
+    log = await flood_a_reader_that_stalls(tmp_path, tokens, "gateway-ping-abort", 3000, 30, ping_interval=1)
     assert "aborting a WebSocket connection" in log and "too far behind" not in log
