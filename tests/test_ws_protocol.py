@@ -19,6 +19,7 @@ from fleetdeck_gateway.transport import batched
 from tests.support.procs import RedisServer, start_gateway, wait_until
 from tests.support.rawws import OP_CLOSE, OP_PING, raw_ws_that_never_reads, read_until_closed
 from tests.support.stacks import Stack, Tokens
+from tests.support.tcpqueues import established
 from tests.support.wsclient import WsClient
 
 
@@ -380,3 +381,47 @@ async def test_a_peer_that_stops_answering_pings_with_bytes_unsent_is_let_go(
     # 6 MB of chat: more than the sockets hold, less than the outbox limit.
     log = await flood_a_reader_that_stalls(tmp_path, tokens, "gateway-ping-abort", 3000, 30, ping_interval=1)
     assert "aborting a WebSocket connection" in log and "too far behind" not in log
+
+
+async def test_what_a_peer_does_not_read_waits_in_the_gateway_not_in_the_kernel(
+    tmp_path: Path, tokens: Tokens
+) -> None:
+    """The kernel send buffer is capped (FLEETDECK_WS_SEND_BUFFER): what a slow peer has not taken
+    stays in its outbox, where latest-wins and the outbox limit apply, not in megabytes of kernel
+    memory the gateway cannot take back."""
+    cap = 64 * 1024
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    gateway = start_gateway(
+        redis_server.url, tmp_path, tokens.file, name="gateway-sndbuf", FLEETDECK_WS_SEND_BUFFER=str(cap)
+    )
+    slow = raw_ws_that_never_reads(gateway.port, tokens.viewer, {"type": "subscribe", "topics": ["chat"]})
+    port = slow.getsockname()[1]
+    publisher = aioredis.Redis.from_url(redis_server.url)
+
+    def queued_in_outboxes() -> float:
+        metrics = httpx.get(gateway.url + "/metrics").text
+        return next(
+            float(line.split()[1])
+            for line in metrics.splitlines()
+            if line.startswith("fleetdeck_gateway_queued_bytes")
+        )
+
+    def kernel_send_queue() -> int:
+        return sum(
+            q.send_queue for q in established() if (q.local_port, q.remote_port) == (gateway.port, port)
+        )
+
+    try:
+        # 3 MB of chat: less than the outbox limit (no 1013), more than an uncapped kernel takes.
+        for i in range(1500):
+            message = {"type": "chat", "from": "flood", "text": "x" * 2000, "ts": time.time(), "id": str(i)}
+            await publisher.publish(topics.CHAT_CHANNEL, json.dumps(message))
+        wait_until(lambda: queued_in_outboxes() > 2_000_000, 20, what="the outbox to hold what the peer left")
+        # The kernel counts its bookkeeping against the cap too (it doubles what it is asked for).
+        assert 0 < kernel_send_queue() <= 2 * cap
+    finally:
+        await publisher.aclose()
+        slow.close()
+        gateway.stop()
+        redis_server.stop()

@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 
 from .settings import GatewaySettings
 from .transport import MAX_FRAME_BYTES
-from .wsprotocol import WebSocketProtocol
+from .wsprotocol import protocol_with
 
 
 def uvicorn_config(app: Starlette, settings: GatewaySettings) -> uvicorn.Config:
@@ -15,7 +15,7 @@ def uvicorn_config(app: Starlette, settings: GatewaySettings) -> uvicorn.Config:
         app,
         host=settings.host,
         port=settings.port,
-        ws=WebSocketProtocol,
+        ws=protocol_with(settings.ws_send_buffer),
         ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_interval,

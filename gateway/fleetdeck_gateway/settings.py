@@ -41,6 +41,14 @@ class GatewaySettings(TargetSettings):
         gt=0,
         description="seconds between WebSocket pings; a peer that misses one for as long is dropped",
     )
+    ws_send_buffer: int = Field(
+        256 * 1024,
+        validation_alias="FLEETDECK_WS_SEND_BUFFER",
+        ge=0,
+        le=64 * 1024 * 1024,
+        description="bytes of kernel send buffer per WebSocket (0: the kernel sizes it); a cap keeps a "
+        "slow reader's stale frames in the gateway, where newer ones replace them",
+    )
     job_queue_timeout: float = Field(
         60.0,
         validation_alias="FLEETDECK_JOB_QUEUE_TIMEOUT",
