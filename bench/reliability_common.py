@@ -28,6 +28,8 @@ import httpx
 import psutil
 import redis
 
+from tests.support.tcpqueues import established
+
 from .measure import Context, cpu_seconds, raise_fd_limit, rss_kib, wait_for_quiet
 from .report import ROOT, quote
 from .stack import ClientProcess, Gateway, Stack
@@ -220,6 +222,62 @@ class Watch:
 
     def between(self, start: float, end: float) -> list[Reading]:
         return [r for r in self.readings if start <= r.t <= end]
+
+
+@dataclass
+class Queues:
+    t: float
+    unread: int  # bytes in the clients' kernel receive buffers, not read by them yet
+    unread_max: int  # the most one client had
+    behind: int  # clients with more than one second of frames unread (see QueueWatch)
+    unsent: int  # bytes in the gateway's kernel send buffers, not taken by the clients yet
+
+
+class QueueWatch:
+    """A thread reading, every `every` seconds, what waits in the kernel on the connections to a
+    gateway's port (`/proc/net/tcp`): on the clients' side what they have not read yet, on the
+    gateway's what they have not taken yet. Tells a gateway that is slow to send from clients that
+    are slow to read. Connections from `exclude` (client ports) are left out."""
+
+    def __init__(
+        self, port: int, clock: Callable[[], float], every: float = 1.0, frame_bytes: int = 0
+    ) -> None:
+        self.port = port
+        self.clock = clock
+        self.every = every
+        self.frame_bytes = frame_bytes  # what a client is sent a second: "behind" is more than that
+        self.exclude: set[int] = set()
+        self.readings: list[Queues] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> QueueWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError, ValueError):
+                self.readings.append(self.read())
+            self._stop.wait(self.every)
+
+    def read(self) -> Queues:
+        unread: list[int] = []
+        unsent = 0
+        for queue in established():
+            if queue.remote_port == self.port and queue.local_port not in self.exclude:
+                unread.append(queue.receive_queue)
+            elif queue.local_port == self.port and queue.remote_port not in self.exclude:
+                unsent += queue.send_queue
+        behind = sum(1 for q in unread if q > self.frame_bytes) if self.frame_bytes else 0
+        return Queues(self.clock(), sum(unread), max(unread, default=0), behind, unsent)
+
+    def between(self, start: float, end: float) -> list[Queues]:
+        return [q for q in self.readings if start <= q.t <= end]
 
 
 def mean(values: Iterable[float]) -> float:

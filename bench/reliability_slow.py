@@ -49,6 +49,8 @@ from fleetdeck_gateway.outbox import DEFAULT_BYTES_LIMIT
 from .measure import Context, MachineCpu, cpu_seconds, rss_median
 from .reliability_common import (
     Chatter,
+    Queues,
+    QueueWatch,
     Reading,
     Watch,
     add_counts,
@@ -83,6 +85,7 @@ DEFAULTS = {
     "no_batch": False,
 }
 SLOW = "fleetdeck_gateway_slow_disconnects_total"
+ENTRY_BYTES = 128  # about what one host adds to a client's `fleet` frames (or samples) a second
 
 
 def window(spread: list[tuple[ClientProcess, int, int]], seconds: float) -> tuple[float, float]:
@@ -123,7 +126,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         pid = gateway.service.pid
         time.sleep(args.settle)
         rss_before = rss_median(pid, args.settle)
-        with Watch(pid, 1.0, gateway) as watch:
+        with (
+            Watch(pid, 1.0, gateway) as watch,
+            QueueWatch(gateway.port, watch.now, frame_bytes=args.hosts * ENTRY_BYTES) as queues,
+        ):
             common = ["--mode", args.mode, "--probe-every", str(args.probe_every)]
             # --light: only probes parse whole frames, so the client processes keep up with the
             # gateway (a client that falls behind measures its own backlog, not the gateway).
@@ -173,7 +179,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 stall_s = stall_seconds(args, args.chat_rate * (args.chat_chars + 100))
 
                 # 2. Stall: some clients stop reading; the others go on.
-                stall = _stall(args, spread, stallers, pid, watch, stall_s)
+                stall = _stall(args, spread, stallers, pid, watch, queues, stall_s)
                 ports, stall_t = stall["ports"], stall["stall_t"]
                 elapsed_all = time.monotonic() - machine_t0
                 others = machine.others() / elapsed_all * 100
@@ -191,6 +197,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         log = log_problems(gateway.service.log_path)
     readings = watch.readings
     return {
+        "queues_baseline": _largest(queues.between(w0, w1)),
+        "queues_stall": _largest(queues.between(stall_t, w2)),
+        "queues_timeline": [(round(q.t - stall_t, 1), q.unread, q.unsent) for q in queues.readings],
         "ready": ready,
         "baseline": baseline,
         "during": [r for r in stall["during"][: len(healthy)] if r is not None],
@@ -235,6 +244,7 @@ def _stall(
     stallers: list[tuple[ClientProcess, int, int]],
     pid: int,
     watch: Watch,
+    queues: QueueWatch,
     seconds: float,
 ) -> dict[str, Any]:
     """The stallers stop reading for `seconds`; every process's results over that time, and which
@@ -243,6 +253,7 @@ def _stall(
         process.send({"cmd": "stall", "count": count})
     stalled = [s for s in gather(stallers, "stalled", 30) if s is not None]
     ports = [port for s in stalled for port in s["ports"]]
+    queues.exclude.update(ports)
     stall_t = watch.now()
     print(f"{len(ports)} clients stopped reading; watching for {seconds:.0f} s")
     _, end = window(spread, seconds)
@@ -278,6 +289,14 @@ def _share(total: int, sizes: list[int]) -> list[int]:
     for i in range(total - sum(shares)):
         shares[i % len(shares)] += 1
     return shares
+
+
+def _largest(readings: list[Queues]) -> dict[str, int]:
+    """The most that waited in the kernel at once over these readings."""
+    return {
+        key: max((getattr(q, key) for q in readings), default=0)
+        for key in ("unread", "unread_max", "behind", "unsent")
+    }
 
 
 def _median_rss(readings: list[Reading]) -> int:
@@ -373,12 +392,13 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         ),
     ]
     what = "`fleet`" if fleet else "every host's samples (`cpu`)"
+    qb, qs = raw["queues_baseline"], raw["queues_stall"]
     head = (
         f"{s['clients_connected']:,} clients following {what} with {args.hosts:,} simulated hosts on one "
         f"gateway (pings every {args.ping_interval:g} s); {s['stalled']} stop reading for "
         f"{raw['stall_s']:.0f} s after a {args.duration:g} s baseline{chat}; {ctx.sentence()}.\n\n"
     )
-    reproduce = command_line(NAME, args, {**DEFAULTS, "stalled": default_stalled(args.clients)})
+    reproduce = command_line(NAME, args, {**DEFAULTS, "stalled": default_stalled(args.clients), "name": NAME})
     details = table(
         ("also measured", "value"),
         [
@@ -387,6 +407,22 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
             ("others' latency max while stalled", ms(s["stall_max_ms"])),
             ("entries timed, baseline / stalled", f"{s['timed_baseline']:,} / {s['timed_stall']:,}"),
             ("other clients dropped during the stall", f"{s['others_closed_during_stall']:,}"),
+            (
+                "bytes the others had not read yet (their kernel receive buffers), most at once, "
+                "baseline / stalled",
+                f"{_mib(qb['unread'])} / {_mib(qs['unread'])} (one client: {_mib(qb['unread_max'])} / "
+                f"{_mib(qs['unread_max'])})",
+            ),
+            (
+                "others with over a second of frames unread in their buffers, most at once, "
+                "baseline / stalled",
+                f"{qb['behind']:,} / {qs['behind']:,}",
+            ),
+            (
+                "bytes the gateway had not got out to the others (its kernel send buffers), most at once, "
+                "baseline / stalled",
+                f"{_mib(qb['unsent'])} / {_mib(qs['unsent'])}",
+            ),
             (
                 "what a stalling client read per second in the baseline (`fleet` frames)",
                 f"{raw['bytes_per_client_s'] / 1024:.1f} KiB/s",
@@ -436,6 +472,15 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
     for t, rss, slow, queued, held in raw["timeline"]:
         if 0 <= t <= raw["stall_s"] + 1:
             shown.setdefault(int(t // every), (t, rss, slow, queued, held))
+    kernel = raw["queues_timeline"]
+
+    def waiting(t: float) -> tuple[str, str]:
+        """The kernel-queue reading nearest to `t`."""
+        if not kernel:
+            return "-", "-"
+        _, unread, unsent = min(kernel, key=lambda q: abs(q[0] - t))
+        return _mib(unread), _mib(unsent)
+
     timeline = table(
         (
             "s after the stall",
@@ -443,9 +488,18 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
             "gateway RSS",
             "closed as too slow",
             "bytes queued in outboxes",
+            "unread by the others (kernel)",
+            "unsent to the others (kernel)",
         ),
         [
-            (f"{t:.0f}", _num(held), f"{rss / 1024:.1f} MiB", _num(slow), _num(queued / 2**20, " MiB"))
+            (
+                f"{t:.0f}",
+                _num(held),
+                f"{rss / 1024:.1f} MiB",
+                _num(slow),
+                _num(queued / 2**20, " MiB"),
+                *waiting(t),
+            )
             for t, rss, slow, queued, held in shown.values()
         ],
     )
@@ -458,6 +512,10 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         + timeline
         + f"\n\nReproduce: `{reproduce}`"
     )
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:,.1f} MiB"
 
 
 def _num(value: float, unit: str = "") -> str:
@@ -483,6 +541,11 @@ def main() -> None:
     )
     parser.add_argument("--chat-chars", type=int, default=2000, help="characters of each chat message")
     parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
+    parser.add_argument(
+        "--name",
+        default=NAME,
+        help=f"of the results files and the docs/reliability.md block (default {NAME})",
+    )
     common_options(parser)
     args = parser.parse_args()
     if args.stalled < 0:
@@ -493,7 +556,7 @@ def main() -> None:
     full = render(s, raw, args, ctx)
     write_results(
         args,
-        NAME,
+        args.name,
         "Slow consumers",
         full,
         {
