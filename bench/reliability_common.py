@@ -99,11 +99,12 @@ def write_results(
     full: str,
     data: Mapping[str, Any],
     docs_text: str | None = None,
+    script: str | None = None,
 ) -> None:
     """bench/NAME.md and .json (or in --out), and the NAME block of docs/reliability.md (`full`,
-    or `docs_text` where links differ)."""
+    or `docs_text` where links differ). `script`: the benchmark's module, when not NAME."""
     (args.out / f"{name}.md").write_text(
-        f"# {title}\n\nWritten by `bench/{name}.py`; do not edit by hand. "
+        f"# {title}\n\nWritten by `bench/{script or name}.py`; do not edit by hand. "
         f"See docs/reliability.md for what is measured and how.\n\n{full}\n"
     )
     (args.out / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -229,7 +230,7 @@ class Queues:
     t: float
     unread: int  # bytes in the clients' kernel receive buffers, not read by them yet
     unread_max: int  # the most one client had
-    behind: int  # clients with more than one second of frames unread (see QueueWatch)
+    behind: int  # clients with more than two seconds of frames unread (see QueueWatch)
     unsent: int  # bytes in the gateway's kernel send buffers, not taken by the clients yet
 
 
@@ -245,7 +246,9 @@ class QueueWatch:
         self.port = port
         self.clock = clock
         self.every = every
-        self.frame_bytes = frame_bytes  # what a client is sent a second: "behind" is more than that
+        # What a client is sent a second: "behind" is more than twice that (one frame that has just
+        # arrived is not a backlog).
+        self.frame_bytes = frame_bytes
         self.exclude: set[int] = set()
         self.readings: list[Queues] = []
         self._stop = threading.Event()
@@ -273,7 +276,7 @@ class QueueWatch:
                 unread.append(queue.receive_queue)
             elif queue.local_port == self.port and queue.remote_port not in self.exclude:
                 unsent += queue.send_queue
-        behind = sum(1 for q in unread if q > self.frame_bytes) if self.frame_bytes else 0
+        behind = sum(1 for q in unread if q > 2 * self.frame_bytes) if self.frame_bytes else 0
         return Queues(self.clock(), sum(unread), max(unread, default=0), behind, unsent)
 
     def between(self, start: float, end: float) -> list[Queues]:

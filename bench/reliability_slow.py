@@ -352,6 +352,7 @@ def _span(times: list[float]) -> str:
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
     fleet = args.mode == "fleet"
     drops = s["drop_times_s"]
+    stalling = s["stalled"] > 0  # --stalled 0 is the control run: nothing stalls, nothing to drop
     chat = (
         f"; an operator posts {args.chat_rate:g} chat messages a second ({args.chat_chars:,} characters), "
         "which the stalling clients follow"
@@ -369,8 +370,8 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         (
             "stalled clients dropped by the gateway",
             f"{s['dropped']} of {s['stalled']}",
-            f"{s['stalled']}",
-            verdict(s["dropped"] >= s["stalled"]),
+            f"{s['stalled']}" if stalling else "",
+            verdict(s["dropped"] >= s["stalled"]) if stalling else "",
         ),
         (
             "closed as too slow (1013, outbox full: `slow_disconnects`)",
@@ -387,8 +388,8 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         (
             "gateway RSS growth during the stall",
             f"{s['rss_growth_kib'] / 1024:.1f} MiB",
-            f"< {s['rss_bound_kib'] / 1024:.0f} MiB (their outbox limits)",
-            verdict(s["rss_growth_kib"] < s["rss_bound_kib"]),
+            f"< {s['rss_bound_kib'] / 1024:.0f} MiB (their outbox limits)" if stalling else "",
+            verdict(s["rss_growth_kib"] < s["rss_bound_kib"]) if stalling else "",
         ),
     ]
     what = "`fleet`" if fleet else "every host's samples (`cpu`)"
@@ -414,7 +415,7 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
                 f"{_mib(qs['unread_max'])})",
             ),
             (
-                "others with over a second of frames unread in their buffers, most at once, "
+                "others with over two seconds of frames unread in their buffers, most at once, "
                 "baseline / stalled",
                 f"{qb['behind']:,} / {qs['behind']:,}",
             ),
@@ -565,6 +566,7 @@ def main() -> None:
             "summary": s,
             "raw": {**raw, "baseline": None, "during": None},
         },
+        script=NAME,
     )
     print(full)
 
