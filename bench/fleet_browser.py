@@ -33,7 +33,7 @@ from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 from .measure import Context, MachineCpu, percentile, raise_fd_limit, wait_for_quiet
 from .report import ms, publish, table, verdict, write_results
-from .stack import Stack, make_token, wait_for_hosts
+from .stack import Stack
 
 NAME = "fleet_browser"
 TARGET_DRAWN_S = 2.0
@@ -156,12 +156,8 @@ async def drive(base_url: str, token: str, args: argparse.Namespace) -> dict[str
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with Stack(tmp) as stack:
-        redis = stack.redis()
+        redis, _, token, gateway, agent = stack.gateway_with_fleet(args.hosts)
         assert redis.service is not None
-        token = make_token(tmp / "tokens.txt")
-        gateway = stack.gateway(redis.url, tmp / "tokens.txt")
-        agent = stack.simulated_fleet(redis.url, args.hosts)
-        wait_for_hosts(gateway, token, args.hosts)
         time.sleep(3)
         machine = MachineCpu([gateway.service.pid, agent.pid, redis.service.pid])
         started = time.monotonic()

@@ -27,7 +27,7 @@ from typing import Any
 from . import profile
 from .measure import Context, MachineCpu, cpu_seconds, raise_fd_limit, rss_kib, rss_median, wait_for_quiet
 from .report import histogram, ms, publish, quantile_ms, table, verdict, write_results
-from .stack import Stack, make_token, wait_for_hosts
+from .stack import Stack
 
 NAME = "fleet_gateway"
 TARGET_CPU = 50.0  # % of one core
@@ -37,13 +37,8 @@ TARGET_RSS_KIB = 20.0
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with Stack(tmp) as stack:
-        redis = stack.redis()
+        redis, _, token, gateway, agent = stack.gateway_with_fleet(args.hosts)
         assert redis.service is not None
-        tokens = tmp / "tokens.txt"
-        token = make_token(tokens)
-        gateway = stack.gateway(redis.url, tokens)
-        agent = stack.simulated_fleet(redis.url, args.hosts)
-        wait_for_hosts(gateway, token, args.hosts)
         pid = gateway.service.pid
         time.sleep(args.settle)
         # The gateway alone with the fleet: what ingesting its samples costs.

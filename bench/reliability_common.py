@@ -31,7 +31,7 @@ import redis
 from tests.support.tcpqueues import established
 
 from .measure import Context, cpu_seconds, raise_fd_limit, rss_kib, wait_for_quiet
-from .report import ROOT, quote
+from .report import ROOT, quote, table
 from .stack import ClientProcess, Gateway, Stack
 
 DOCS = ROOT / "docs" / "reliability.md"
@@ -111,6 +111,12 @@ def write_results(
     if not args.no_docs and not quote(DOCS, name, docs_text or full):
         print(f"note: docs/reliability.md has no <!-- bench:{name} --> block; not quoted there")
     print(f"wrote {args.out / (name + '.md')}")
+
+
+def report(head: str, rows: Sequence[Sequence[str]], *sections: str, reproduce: str) -> str:
+    """A run's text: its sentence, the targets table, further sections, the command again."""
+    body = table(("", "measured", "target", ""), rows)
+    return head + body + "".join("\n\n" + section for section in sections) + f"\n\nReproduce: `{reproduce}`"
 
 
 def disturbed(raw: Mapping[str, Any], args: argparse.Namespace) -> str:

@@ -46,11 +46,12 @@ from .reliability_common import (
     machine_rows,
     prepare,
     recorded_args,
+    report,
     spread_clients,
     write_results,
 )
 from .report import histogram, ms, quantile_ms, table, verdict
-from .stack import Stack, make_token, wait_for_hosts
+from .stack import Stack
 
 NAME = "reliability_connections"
 TARGET_RSS_KIB = 20.0  # as for the gateway at 1,000 clients (docs/benchmarks.md)
@@ -61,13 +62,10 @@ DEFAULTS = {"clients": 10000, "hosts": 1000, "duration": 60.0, "ping_interval": 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with Stack(tmp) as stack:
-        redis = stack.redis()
+        redis, _, token, gateway, agent = stack.gateway_with_fleet(
+            args.hosts, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}"
+        )
         assert redis.service is not None
-        tokens = tmp / "tokens.txt"
-        token = make_token(tokens)
-        gateway = stack.gateway(redis.url, tokens, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
-        agent = stack.simulated_fleet(redis.url, args.hosts)
-        wait_for_hosts(gateway, token, args.hosts)
         pid = gateway.service.pid
         time.sleep(args.settle)
         idle_start, idle_t = cpu_seconds(pid), time.monotonic()
@@ -297,13 +295,7 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
             *machine_rows(raw, args),
         ],
     )
-    return (
-        head
-        + table(("", "measured", "target", ""), rows)
-        + "\n\n"
-        + details
-        + f"\n\nReproduce: `{command_line(NAME, args, DEFAULTS)}`"
-    )
+    return report(head, rows, details, reproduce=command_line(NAME, args, DEFAULTS))
 
 
 def _counts(counts: dict[str, int]) -> str:

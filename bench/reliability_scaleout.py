@@ -50,6 +50,7 @@ from .reliability_common import (
     recorded_args,
     redis_cpu_and_commands,
     redis_out_bytes,
+    report,
     spread_clients,
     subscribers,
     write_results,
@@ -387,16 +388,13 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
             *machine_rows(raw, args),
         ],
     )
-    return (
-        head
-        + table(("", "measured", "target", ""), rows)
-        + "\n\n"
-        + gateways
-        + "\n\n"
-        + details
-        + "\n\n"
-        + render_estimate(s["estimate"], args)
-        + f"\n\nReproduce: `{command_line(NAME, args, DEFAULTS)}`"
+    return report(
+        head,
+        rows,
+        gateways,
+        details,
+        render_estimate(s["estimate"], args),
+        reproduce=command_line(NAME, args, DEFAULTS),
     )
 
 

@@ -64,11 +64,12 @@ from .reliability_common import (
     machine_rows,
     prepare,
     recorded_args,
+    report,
     spread_clients,
     write_results,
 )
 from .report import histogram, ms, quantile_ms, table, verdict
-from .stack import ClientProcess, Stack, make_token, wait_for_hosts
+from .stack import ClientProcess, Stack, make_token
 
 NAME = "reliability_slow"
 TARGET_P99_DELTA_MS = 100.0
@@ -115,14 +116,11 @@ def stall_seconds(args: argparse.Namespace, must_arrive_per_s: float) -> float:
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with Stack(tmp) as stack:
-        redis = stack.redis()
+        redis, tokens, token, gateway, agent = stack.gateway_with_fleet(
+            args.hosts, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}"
+        )
         assert redis.service is not None
-        tokens = tmp / "tokens.txt"
-        token = make_token(tokens)
         operator = make_token(tokens, name="chatter", role="operator") if args.chat_rate > 0 else ""
-        gateway = stack.gateway(redis.url, tokens, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
-        agent = stack.simulated_fleet(redis.url, args.hosts)
-        wait_for_hosts(gateway, token, args.hosts)
         pid = gateway.service.pid
         time.sleep(args.settle)
         rss_before = rss_median(pid, args.settle)
@@ -504,15 +502,7 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
             for t, rss, slow, queued, held in shown.values()
         ],
     )
-    return (
-        head
-        + table(("", "measured", "target", ""), rows)
-        + "\n\n"
-        + details
-        + "\n\n"
-        + timeline
-        + f"\n\nReproduce: `{reproduce}`"
-    )
+    return report(head, rows, details, timeline, reproduce=reproduce)
 
 
 def _mib(value: float) -> str:

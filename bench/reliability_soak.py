@@ -52,7 +52,7 @@ from .reliability_common import (
     write_results,
 )
 from .report import ROOT, histogram, ms, quantile_ms, table, verdict
-from .stack import Stack, make_token, wait_for_hosts
+from .stack import Stack
 
 NAME = "reliability_soak"
 TARGET_GROWTH = 0.10
@@ -71,13 +71,8 @@ CLIENTS = "fleetdeck_gateway_clients"
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with Stack(tmp) as stack:
-        redis = stack.redis()
+        redis, _, token, gateway, agent = stack.gateway_with_fleet(args.hosts)
         assert redis.service is not None
-        tokens = tmp / "tokens.txt"
-        token = make_token(tokens)
-        gateway = stack.gateway(redis.url, tokens)
-        agent = stack.simulated_fleet(redis.url, args.hosts)
-        wait_for_hosts(gateway, token, args.hosts)
         pid = gateway.service.pid
         with Watch(pid, args.sample_every, gateway) as watch:
             time.sleep(args.settle)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import httpx
 
@@ -26,6 +26,7 @@ from tests.support.procs import BIN, ROOT, Gateway, RedisServer, Service, free_p
 __all__ = [
     "ROOT",
     "ClientProcess",
+    "FleetStack",
     "Gateway",
     "RedisServer",
     "Service",
@@ -46,6 +47,14 @@ def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> 
         check=True,
     )
     return done.stdout.split()[0]
+
+
+class FleetStack(NamedTuple):
+    redis: RedisServer
+    tokens: Path  # the token file
+    token: str  # a viewer's
+    gateway: Gateway
+    agent: Service  # fleetdeck-agent --simulate
 
 
 class Stack:
@@ -104,6 +113,17 @@ class Stack:
         return self.service(
             f"agent-sim-{hosts}", [str(BIN / "fleetdeck-agent"), "--simulate", str(hosts)], env
         )
+
+    def gateway_with_fleet(self, hosts: int, **gateway_env: str) -> FleetStack:
+        """A Redis, a viewer token, one gateway and `hosts` simulated hosts, once the gateway lists
+        them all: what most benchmarks start from."""
+        redis = self.redis()
+        tokens = self.workdir / "tokens.txt"
+        token = make_token(tokens)
+        gateway = self.gateway(redis.url, tokens, **gateway_env)
+        agent = self.simulated_fleet(redis.url, hosts)
+        wait_for_hosts(gateway, token, hosts)
+        return FleetStack(redis, tokens, token, gateway, agent)
 
     def clients(self, args: list[str], name: str) -> ClientProcess:
         process = ClientProcess(args, self.workdir, name)
