@@ -332,7 +332,7 @@ def main() -> None:
             "context": ctx.__dict__,
             "args": recorded_args(args),
             "summary": s,
-            "raw": raw,
+            "raw": {**raw, "results": None},  # per-process histograms: megabytes, summed above
         },
     )
     print(full)

@@ -392,7 +392,7 @@ def main() -> None:
             "context": ctx.__dict__,
             "args": recorded_args(args),
             "summary": s,
-            "raw": raw,
+            "raw": {**raw, "results": None},  # per-process histograms: megabytes, summed above
         },
         docs_text=render(s, raw, args, ctx, f"../bench/{NAME}.svg" if in_bench else ""),
     )
