@@ -97,18 +97,15 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 def batched(frames: list[str], limit: int = BATCH_BYTES) -> list[str]:
     """Frames as few messages: a JSON array of several frames, or one frame alone. Each message is
     one write to the socket, which is most of what a frame costs the gateway."""
-    messages: list[str] = []
-    group: list[str] = []
+    groups: list[list[str]] = []
     size = 0
     for frame in frames:
-        if group and size + len(frame) > limit:
-            messages.append(group[0] if len(group) == 1 else "[" + ",".join(group) + "]")
-            group, size = [], 0
-        group.append(frame)
+        if not groups or size + len(frame) > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(frame)
         size += len(frame) + 1
-    if group:
-        messages.append(group[0] if len(group) == 1 else "[" + ",".join(group) + "]")
-    return messages
+    return [group[0] if len(group) == 1 else "[" + ",".join(group) + "]" for group in groups]
 
 
 async def _send_loop(websocket: WebSocket, client: Client, batch: bool) -> None:
