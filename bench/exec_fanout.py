@@ -26,7 +26,7 @@ from pathlib import Path
 import asyncssh
 
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Job
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun

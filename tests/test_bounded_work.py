@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.jobstore import PAGE_CHARS, RESULTS_PAGE, JobResults, JobStore, page_size
+from fleetdeck_common.jobs import PAGE_CHARS, RESULTS_PAGE, JobResults, JobStore, page_size
 from fleetdeck_common.messages import (
     Done,
     Job,

@@ -1,27 +1,47 @@
-"""One contract, two backends: the in-memory broker behaves like the Redis one."""
+"""One contract, two backends: the in-memory broker behaves like the Redis one.
+
+Time moves without waiting: the memory broker runs on a fake clock, and on Redis the test's own
+keys are aged by Redis itself (`tests/support/later.py`). TTL is far longer than a slow machine
+takes between two calls; LATER is past it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
-from fleetdeck_common.broker import Broker, Fenced, Submission, create_broker
+from fleetdeck_common.broker import Broker, create_broker
+from tests.support.later import Backend, open_backend
+
+TTL = 20.0
+LATER = 35.0
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    async with create_broker(url) as the_broker:
-        yield the_broker
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    url = "" if request.param == "memory" else request.getfixturevalue("redis_url")
+    async with open_backend(request.param, url) as the_backend:
+        yield the_backend
+
+
+@pytest.fixture
+def broker(backend: Backend) -> Broker:
+    return backend.broker
 
 
 @pytest.fixture
 def name() -> str:
     return f"test:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def later(backend: Backend, name: str) -> Callable[[float], Awaitable[None]]:
+    """Move this test's time on by some seconds."""
+    return lambda seconds: backend.later(name + "*", seconds)
 
 
 async def test_published_messages_reach_every_subscriber_in_order(broker: Broker, name: str) -> None:
@@ -53,69 +73,53 @@ async def test_hash_operations(broker: Broker, name: str) -> None:
     assert await broker.hash_get_all(name) == {"b": "3"}
 
 
-async def test_values_expire(broker: Broker, name: str) -> None:
-    await broker.set(name, "v", ttl=0.2)
+async def test_values_expire(broker: Broker, name: str, later: Callable[[float], Awaitable[None]]) -> None:
+    await broker.set(name, "v", ttl=TTL)
     assert await broker.get(name) == "v"
-    await asyncio.sleep(0.35)
+    await later(LATER)
     assert await broker.get(name) is None
     await broker.set(name, "w")
     await broker.delete(name)
     assert await broker.get(name) is None
 
 
-async def test_every_kind_of_key_expires(broker: Broker, name: str) -> None:
+async def test_every_kind_of_key_expires(
+    broker: Broker, name: str, later: Callable[[float], Awaitable[None]]
+) -> None:
     await broker.push_capped(name + ":list", "a", 10)
     await broker.hash_set(name + ":hash", "f", "v")
     await broker.stream_add(name + ":stream", {"n": "1"})
     await broker.set(name + ":value", "v")
     for kind in ("list", "hash", "stream", "value"):
-        await broker.expire(f"{name}:{kind}", 0.2)
-    await broker.expire(name + ":missing", 0.2)  # nothing to expire is no error
+        await broker.expire(f"{name}:{kind}", TTL)
+    await broker.expire(name + ":missing", TTL)  # nothing to expire is no error
     assert await broker.read_list(name + ":list") == ["a"]
-    await asyncio.sleep(0.35)
+    await later(LATER)
     assert await broker.read_list(name + ":list") == []
     assert await broker.hash_get_all(name + ":hash") == {}
     assert await broker.stream_range(name + ":stream") == []
     assert await broker.get(name + ":value") is None
 
 
-async def test_setting_a_value_again_without_ttl_keeps_it(broker: Broker, name: str) -> None:
-    await broker.set(name, "v", ttl=0.2)
+async def test_setting_a_value_again_without_ttl_keeps_it(
+    broker: Broker, name: str, later: Callable[[float], Awaitable[None]]
+) -> None:
+    await broker.set(name, "v", ttl=TTL)
     await broker.set(name, "w")
-    await asyncio.sleep(0.35)
+    await later(LATER)
     assert await broker.get(name) == "w"
 
 
-def _submission(name: str, record: str) -> Submission:
-    return Submission(
-        record_key=name + ":record",
-        record=record,
-        ttl=60,
-        index_key=name + ":index",
-        index_value=record,
-        index_limit=2,
-        stream=name + ":queue",
-        entry={"job": record},
-        channel=name + ":announce",
-    )
-
-
-async def test_enqueue_writes_everything_once(broker: Broker, name: str) -> None:
-    async with broker.subscribe([name + ":announce"]) as announced:
-        assert await broker.enqueue(_submission(name, "one"))
-        assert not await broker.enqueue(_submission(name, "one-again"))  # the record exists: a retry
-        await broker.delete(name + ":record")
-        assert await broker.enqueue(_submission(name, "two"))
-        await broker.delete(name + ":record")
-        assert await broker.enqueue(_submission(name, "three"))
-        assert [(await asyncio.wait_for(anext(announced), 5)).data for _ in range(3)] == [
-            "one",
-            "two",
-            "three",
-        ]
-    assert await broker.get(name + ":record") == "three"
-    assert await broker.read_list(name + ":index") == ["two", "three"]  # capped at index_limit
-    assert [e.fields["job"] for e in await broker.stream_range(name + ":queue")] == ["one", "two", "three"]
+async def test_setting_a_value_with_keep_ttl_keeps_its_expiry(
+    broker: Broker, name: str, later: Callable[[float], Awaitable[None]]
+) -> None:
+    await broker.set(name, "v", ttl=TTL)
+    await broker.set(name, "w", keep_ttl=True)
+    await broker.set(name + ":plain", "x", keep_ttl=True)  # no expiry to keep: none after
+    assert await broker.get(name) == "w"
+    await later(LATER)
+    assert await broker.get(name) is None
+    assert await broker.get(name + ":plain") == "x"
 
 
 async def test_stream_range_after_an_id(broker: Broker, name: str) -> None:
@@ -157,7 +161,9 @@ async def test_a_capped_stream_keeps_its_newest_entries_and_pages_newest_first(
     assert await broker.stream_before(name + ":missing", None, 5) == []
 
 
-async def test_consumer_group_shares_entries_and_claims_stale_ones(broker: Broker, name: str) -> None:
+async def test_consumer_group_shares_entries_and_claims_stale_ones(
+    broker: Broker, name: str, later: Callable[[float], Awaitable[None]]
+) -> None:
     group = "g"
     await broker.group_ensure(name, group)
     await broker.group_ensure(name, group)  # idempotent
@@ -170,17 +176,19 @@ async def test_consumer_group_shares_entries_and_claims_stale_ones(broker: Broke
     assert await broker.group_read(name, group, "a", count=1, block=0.1) == []
     await broker.group_ack(name, group, a[0].id)
     # "a" keeps entry 1 alive; "b" goes silent, so "c" takes over its entries.
-    await asyncio.sleep(0.3)
+    await later(LATER)
     await broker.group_touch(name, group, "a", [a[1].id])
-    claimed = await broker.group_claim_stale(name, group, "c", min_idle=0.2, count=10)
+    claimed = await broker.group_claim_stale(name, group, "c", min_idle=TTL, count=10)
     assert sorted(e.fields["job"] for e in claimed) == ["2", "3"]
-    assert await broker.group_claim_stale(name, group, "d", min_idle=0.2, count=10) == []
+    assert await broker.group_claim_stale(name, group, "d", min_idle=TTL, count=10) == []
 
 
-async def test_group_read_waits_for_new_entries(broker: Broker, name: str) -> None:
+async def test_group_read_waits_for_new_entries(backend: Backend, name: str) -> None:
+    broker = backend.broker
     await broker.group_ensure(name, "g")
     reader = asyncio.create_task(broker.group_read(name, "g", "a", count=1, block=2.0))
-    await asyncio.sleep(0.1)
+    while not await backend.reading():  # the entry must come while it waits
+        await asyncio.sleep(0.01)
     await broker.stream_add(name, {"job": "late"})
     entries = await asyncio.wait_for(reader, 3)
     assert [e.fields["job"] for e in entries] == ["late"]
@@ -188,46 +196,6 @@ async def test_group_read_waits_for_new_entries(broker: Broker, name: str) -> No
 
 async def test_ping(broker: Broker) -> None:
     assert await broker.ping() is True
-
-
-async def test_a_lease_has_one_holder_and_fences_writes(broker: Broker, name: str) -> None:
-    lease, stream, marker = name + ":lease", name + ":stream", name + ":written"
-    assert await broker.stream_add_fenced(stream, {"n": "0"}, lease, "a", marker, 1) is Fenced.NO_LEASE
-    assert await broker.hold_lease(lease, "a", ttl=5)
-    assert await broker.hold_lease(lease, "a", ttl=5)  # renewing is holding
-    assert not await broker.hold_lease(lease, "b", ttl=5)
-    assert await broker.stream_add_fenced(stream, {"n": "1"}, lease, "a", marker, 1) is Fenced.WRITTEN
-    assert await broker.stream_add_fenced(stream, {"n": "2"}, lease, "b", marker, 2) is Fenced.NOT_HOLDER
-    await broker.release_lease(lease, "b")  # not b's to release
-    assert not await broker.hold_lease(lease, "b", ttl=5)
-    await broker.release_lease(lease, "a")
-    assert await broker.hold_lease(lease, "b", ttl=0.2)
-    await asyncio.sleep(0.35)
-    assert await broker.hold_lease(lease, "a", ttl=5)  # b's lease ran out
-    assert [e.fields["n"] for e in await broker.stream_range(stream)] == ["1"]
-
-
-async def test_a_fenced_append_is_idempotent_by_position(broker: Broker, name: str) -> None:
-    """A retried append (say, after the publish that follows it failed) never stores twice."""
-    lease, stream, marker = name + ":lease", name + ":stream", name + ":written"
-    assert await broker.hold_lease(lease, "w", ttl=5)
-    outcomes = [
-        await broker.stream_add_fenced(stream, {"seq": str(seq)}, lease, "w", marker, seq)
-        for seq in (1, 1, 2, 3, 2, 3)
-    ]
-    assert outcomes == [
-        Fenced.WRITTEN,
-        Fenced.DUPLICATE,
-        Fenced.WRITTEN,
-        Fenced.WRITTEN,
-        Fenced.DUPLICATE,
-        Fenced.DUPLICATE,
-    ]
-    assert [e.fields["seq"] for e in await broker.stream_range(stream)] == ["1", "2", "3"]
-    await broker.expire(marker, 0.2)  # the marker keeps its retention when it moves on
-    assert await broker.stream_add_fenced(stream, {"seq": "4"}, lease, "w", marker, 4) is Fenced.WRITTEN
-    await asyncio.sleep(0.35)
-    assert await broker.get(marker) is None
 
 
 async def test_local_subscribers_share_one_redis_subscription(redis_url: str, name: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fleetdeck_common.jobstore import JOB_INDEX_SIZE
+from fleetdeck_common.jobs import JOB_INDEX_SIZE
 from tests.support.jobs import collect_job, run_job
 from tests.support.procs import start_worker, wait_until
 from tests.support.rawws import raw_ws_that_never_reads

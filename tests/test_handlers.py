@@ -13,7 +13,7 @@ import pytest
 
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import CpuSample, Outcome, ProtocolError, parse_client_frame
 from fleetdeck_gateway.clients import Client
 from fleetdeck_gateway.handlers import handle

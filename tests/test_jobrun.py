@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from fleetdeck_common.broker import create_broker
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Job, Outcome
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun, LeaseLost

@@ -17,7 +17,7 @@ PACKAGES = {
     "fleetdeck": ROOT / "src" / "fleetdeck",
 }
 KEY_OWNERS = {
-    "fleetdeck_common.jobstore",
+    "fleetdeck_common.jobs.keys",
     "fleetdeck_common.hoststore",
     "fleetdeck_common.chatstore",
     "fleetdeck_common.auditstore",

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from fleetdeck_common.broker import GAP, Event, Fenced
+from fleetdeck_common.broker import GAP, Event
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import Fenced, JobStore
 from fleetdeck_common.messages import CpuSample, Done, Job, Result
 from fleetdeck_gateway.clients import Client
 from fleetdeck_gateway.metrics import GatewayMetrics

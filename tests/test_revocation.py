@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.jobstore import JOB_INDEX_SIZE, JobStore
+from fleetdeck_common.jobs import JOB_INDEX_SIZE, JobStore
 from fleetdeck_common.messages import FINISHED_STATES, Job, Role
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth import SESSION_COOKIE

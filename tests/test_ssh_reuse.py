@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Job, Outcome
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun

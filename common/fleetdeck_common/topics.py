@@ -1,6 +1,6 @@
 """Every pub/sub channel name fleetdeck uses, and the prefix of every key.
 
-Keys themselves are built only by the store that owns their layout: `jobstore` (jobs),
+Keys themselves are built only by the store that owns their layout: `jobs.keys` (jobs),
 `hoststore` (heartbeats and sample history), `chatstore` (chat history), `auditstore` (the audit
 trail) and the gateway's `sessions` (login sessions).
 """

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from fleetdeck_common.broker import Broker
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.service import service_main
 
 from .preflight import check_ssh_setup

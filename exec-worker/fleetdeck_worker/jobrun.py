@@ -18,10 +18,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from fleetdeck_common.broker import BrokerUnavailable, Fenced
+from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import Fenced, JobStore
 from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result, fit_output
 from fleetdeck_common.scope import parse_scope
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets

@@ -9,9 +9,9 @@ import time
 
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.broker.retry import Stopped, persist
-from fleetdeck_common.expiry import expire, overdue
 from fleetdeck_common.health import touch
-from fleetdeck_common.jobstore import JobStore, QueuedJob, WorkerInfo
+from fleetdeck_common.jobs import JobStore, QueuedJob, WorkerInfo
+from fleetdeck_common.jobs.expiry import expire, overdue
 from fleetdeck_common.messages import FINISHED_STATES
 from fleetdeck_common.service import wait_or_stop
 

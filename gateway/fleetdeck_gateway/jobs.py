@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from fleetdeck_common.grouping import fold_hosts
-from fleetdeck_common.jobstore import JobResults, JobStore
+from fleetdeck_common.jobs import JobResults, JobStore
 from fleetdeck_common.messages import FINISHED_STATES, ExecRequest, Job, ProtocolError
 from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets, split_terms
 

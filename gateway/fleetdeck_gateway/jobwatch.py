@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.follow import JobFollower, Verdict
-from fleetdeck_common.jobstore import JobResults, JobStore, page_size
+from fleetdeck_common.jobs import JobResults, JobStore, page_size
 from fleetdeck_common.messages import Done, Result, dump
 
 from .clients import Client, Clients

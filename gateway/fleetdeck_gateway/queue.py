@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 from fleetdeck_common.broker import BrokerUnavailable
-from fleetdeck_common.expiry import expire, overdue
-from fleetdeck_common.jobstore import JOB_INDEX_SIZE, JobStore, WorkerInfo
+from fleetdeck_common.jobs import JOB_INDEX_SIZE, JobStore, WorkerInfo
+from fleetdeck_common.jobs.expiry import expire, overdue
 from fleetdeck_common.messages import Job, Workers, dump
 from fleetdeck_common.targets import TargetPolicy
 

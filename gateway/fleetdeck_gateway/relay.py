@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from fleetdeck_common import topics
 from fleetdeck_common.broker import GAP, Event, PubSub
 from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
 
 from .clients import Client, Clients

@@ -8,7 +8,7 @@ from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker import Broker
 from fleetdeck_common.chatstore import ChatStore
 from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 
 from .audit import AuditTrail
 from .auth import Authenticator

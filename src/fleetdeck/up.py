@@ -14,7 +14,7 @@ from fleetdeck_agent.agent import run_agent
 from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.server import uvicorn_config
 from fleetdeck_gateway.settings import GatewaySettings

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.jobstore import JobStore
+from fleetdeck_common.jobs import JobStore
 
 T = TypeVar("T")
 

@@ -1,5 +1,6 @@
 """The broker's capabilities, each a small interface: connection, pub/sub, key-value, batched
-writes, job queue, leases, capped logs.
+writes, streams with consumer groups, capped logs. A message broker's primitives, nothing more:
+what a job, a host or a chat message is, and the rules that keep them, live in the stores.
 
 Two backends implement all of them: Redis (`redis://`, `rediss://`, `unix://`) for a fleet and
 memory (`memory://`) for one process; one contract test suite runs against both. Code that uses
@@ -11,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from enum import Enum
 from typing import Protocol
 
 
@@ -40,7 +40,10 @@ class BrokerUnavailable(Exception):
 
 
 class Connection(Protocol):
-    reconnects: int  # times the subscription was lost and re-established
+    @property
+    def reconnects(self) -> int:
+        """Times the subscription was lost and re-established."""
+        ...
 
     async def connect(self) -> None: ...
 
@@ -67,7 +70,10 @@ class PubSub(Protocol):
 class KeyValue(Protocol):
     """Plain values, capped lists (oldest first) and hashes; every key can expire."""
 
-    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
+    async def set(self, key: str, value: str, ttl: float | None = None, keep_ttl: bool = False) -> None:
+        """Store `value`, expiring after `ttl` seconds if given; `keep_ttl` keeps the expiry the key
+        has (Redis `SET KEEPTTL`) instead of clearing it."""
+        ...
 
     async def get(self, key: str) -> str | None: ...
 
@@ -121,31 +127,8 @@ class Batches(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Submission:
-    """Everything that makes a job exist, written in one step by `JobQueue.enqueue`."""
-
-    record_key: str
-    record: str
-    ttl: float
-    index_key: str
-    index_value: str
-    index_limit: int
-    stream: str
-    entry: Mapping[str, str]
-    channel: str
-
-
-class JobQueue(Protocol):
+class Streams(Protocol):
     """Streams with consumer groups: a crashed consumer's entries are noticed and taken over."""
-
-    async def enqueue(self, submission: Submission) -> bool:
-        """Store the record, list it, queue the entry and announce it, all or nothing.
-
-        False (and nothing written) if the record exists already, so a retried submission
-        cannot queue a job twice.
-        """
-        ...
 
     async def stream_add(self, stream: str, fields: Mapping[str, str]) -> str: ...
 
@@ -179,35 +162,6 @@ class JobQueue(Protocol):
     async def group_ack(self, stream: str, group: str, entry_id: str) -> None: ...
 
 
-class Fenced(Enum):
-    """What a fenced append did."""
-
-    WRITTEN = "written"
-    DUPLICATE = "duplicate"  # an entry at this position was written before: a retry, nothing added
-    NOT_HOLDER = "not_holder"  # someone else holds the lease
-    NO_LEASE = "no_lease"  # nobody holds it: it expired, or the broker lost its data
-
-
-class Leases(Protocol):
-    """One owner at a time, and writes fenced by it."""
-
-    async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
-        """Take the lease if free, or extend it if `owner` holds it; False if someone else does."""
-        ...
-
-    async def release_lease(self, key: str, owner: str) -> None:
-        """Give the lease up if `owner` holds it."""
-        ...
-
-    async def stream_add_fenced(
-        self, stream: str, fields: Mapping[str, str], lease: str, owner: str, marker: str, position: int
-    ) -> Fenced:
-        """Append only while `owner` holds `lease`, and only if `position` is past the last
-        position written (kept in `marker`): checked and written in one step, so a retried
-        append never adds an entry twice."""
-        ...
-
-
 class StreamLog(Protocol):
     """Append-only streams kept to a length and read newest first (the audit trail)."""
 
@@ -222,7 +176,7 @@ class StreamLog(Protocol):
         ...
 
 
-class Broker(Connection, PubSub, KeyValue, Batches, JobQueue, Leases, StreamLog, Protocol):
+class Broker(Connection, PubSub, KeyValue, Batches, Streams, StreamLog, Protocol):
     """All capabilities: what a backend implements and what a process creates from its URL."""
 
     async def __aenter__(self) -> Broker: ...

@@ -1,7 +1,8 @@
 """In-memory broker for `fleetdeck up`: one process, no Redis, the same semantics as the Redis backend.
 
 Every key of every kind (value, list, hash, stream) can expire, as in Redis; expired keys are
-dropped when next touched.
+dropped when next touched. No call suspends except a blocking `group_read`, so a sequence of
+calls with nothing else awaited in between happens as one step (the job store relies on it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import Broker, Event, Fenced, HashSet, Publish, PushCapped, StreamEntry, Submission, Write
+from .base import Broker, Event, HashSet, Publish, PushCapped, StreamEntry, Write
 from .fanout import Fanout
 
 
@@ -95,11 +96,15 @@ class MemoryBroker:
 
     # --- key-value -------------------------------------------------------------------------
 
-    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+    async def set(self, key: str, value: str, ttl: float | None = None, keep_ttl: bool = False) -> None:
+        self._drop_if_expired(key)
+        deadline = self._deadlines.get(key) if keep_ttl else None
         self._remove(key)
         self._values[key] = value
         if ttl:
             self._deadlines[key] = self._clock() + ttl
+        elif deadline is not None:
+            self._deadlines[key] = deadline
 
     async def get(self, key: str) -> str | None:
         self._drop_if_expired(key)
@@ -154,21 +159,11 @@ class MemoryBroker:
             elif isinstance(write, Publish):
                 await self.publish(write.channel, write.data)
 
-    # --- job queue -------------------------------------------------------------------------
+    # --- streams and consumer groups ------------------------------------------------------
 
     def _stream(self, stream: str) -> _Stream:
         self._drop_if_expired(stream)
         return self._streams.setdefault(stream, _Stream())
-
-    async def enqueue(self, submission: Submission) -> bool:
-        # Nothing awaits in between, so the five writes happen as one step.
-        if self._exists(submission.record_key):
-            return False
-        await self.set(submission.record_key, submission.record, submission.ttl)
-        await self.push_capped(submission.index_key, submission.index_value, submission.index_limit)
-        await self.stream_add(submission.stream, submission.entry)
-        await self.publish(submission.channel, submission.record)
-        return True
 
     async def stream_add(self, stream: str, fields: Mapping[str, str]) -> str:
         self._next_id += 1
@@ -265,36 +260,6 @@ class MemoryBroker:
             cutoff = _id_order(before)
             entries = [e for e in entries if _id_order(e.id) < cutoff]
         return entries[::-1][: max(count, 0)]
-
-    # --- leases ----------------------------------------------------------------------------
-
-    async def hold_lease(self, key: str, owner: str, ttl: float) -> bool:
-        holder = await self.get(key)
-        if holder not in (None, owner):
-            return False
-        await self.set(key, owner, ttl)
-        return True
-
-    async def release_lease(self, key: str, owner: str) -> None:
-        if await self.get(key) == owner:
-            await self.delete(key)
-
-    async def stream_add_fenced(
-        self, stream: str, fields: Mapping[str, str], lease: str, owner: str, marker: str, position: int
-    ) -> Fenced:
-        holder = await self.get(lease)
-        if holder is None:
-            return Fenced.NO_LEASE
-        if holder != owner:
-            return Fenced.NOT_HOLDER
-        if position <= int(await self.get(marker) or 0):
-            return Fenced.DUPLICATE
-        await self.stream_add(stream, fields)
-        deadline = self._deadlines.get(marker)
-        self._values[marker] = str(position)  # like SET KEEPTTL
-        if deadline is not None:
-            self._deadlines[marker] = deadline
-        return Fenced.WRITTEN
 
 
 def _id_order(entry_id: str) -> tuple[int, int]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import time
 
-from .grouping import group_outputs, retry_targets
-from .jobstore import JOB_RETENTION_SECONDS, JobStore
-from .messages import Done, Job, Outcome, Result
-from .targets import TargetError, TargetPolicy, expand_targets
+from ..grouping import group_outputs, retry_targets
+from ..messages import Done, Job, Outcome, Result
+from ..targets import TargetError, TargetPolicy, expand_targets
+from .store import JOB_RETENTION_SECONDS, JobStore
 
 logger = logging.getLogger(__name__)
 
