@@ -30,7 +30,7 @@ from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Job
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun
-from fleetdeck_worker.ssh import SshOptions
+from fleetdeck_worker.sshlogin import SshOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = 100

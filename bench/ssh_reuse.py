@@ -88,7 +88,7 @@ async def _fleetdeck(spec: Spec) -> list[Run]:
     from fleetdeck_common.messages import Job
     from fleetdeck_common.targets import TargetPolicy
     from fleetdeck_worker.jobrun import JobRun
-    from fleetdeck_worker.ssh import SshOptions
+    from fleetdeck_worker.sshlogin import SshOptions
     from fleetdeck_worker.sshpool import SshPool
 
     pool = SshPool(idle_timeout=60)

@@ -33,10 +33,9 @@ from fleetdeck_common.messages import (
     Outcome,
     Result,
     dump,
-    escaped_size,
-    fit_output,
     parse_client_frame,
 )
+from fleetdeck_common.outputlimit import escaped_size, fit_output
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_gateway.api import JOB_PAGE_MAX_CHARS
 from fleetdeck_gateway.clients import Client
@@ -45,7 +44,7 @@ from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway as GatewayState
 from fleetdeck_gateway.tokens import Identity, TokenStore
 from fleetdeck_worker.jobrun import JobRun
-from fleetdeck_worker.ssh import SshOptions
+from fleetdeck_worker.sshlogin import SshOptions
 from tests.support.procs import ROOT, Gateway, start_gateway
 from tests.support.stacks import Tokens
 from tests.support.wsclient import Frame, WsClient

@@ -21,7 +21,7 @@ from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
 from fleetdeck_gateway.tokens import Identity, TokenStore
 from fleetdeck_worker.settings import WorkerSettings
-from fleetdeck_worker.ssh import SshOptions
+from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.worker import Worker
 from tests.support.procs import ROOT
 

@@ -18,7 +18,7 @@ from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Job, Outcome
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun, LeaseLost
-from fleetdeck_worker.ssh import SshOptions
+from fleetdeck_worker.sshlogin import SshOptions
 from tests.support.procs import RedisServer
 
 POLICY = TargetPolicy.from_entries(["127.0.0.0/8"])

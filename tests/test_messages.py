@@ -7,6 +7,8 @@ import json
 import pytest
 
 from fleetdeck_common.messages import (
+    HOST_STATUSES,
+    STATUS_TONES,
     CpuSample,
     Exec,
     ProtocolError,
@@ -95,3 +97,7 @@ def test_deeply_nested_frames_are_a_bad_request_not_a_crash(depth: int) -> None:
         with pytest.raises(ProtocolError) as caught:
             parse_client_frame(raw)
         assert caught.value.code == "bad_request" and "nests too deeply" in caught.value.message
+
+
+def test_every_host_status_has_a_tone() -> None:
+    assert set(STATUS_TONES) == set(HOST_STATUSES)

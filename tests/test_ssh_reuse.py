@@ -30,7 +30,8 @@ from fleetdeck_common.messages import Job, Outcome
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun
 from fleetdeck_worker.settings import WorkerSettings
-from fleetdeck_worker.ssh import SshOptions, run_on_host
+from fleetdeck_worker.ssh import run_on_host
+from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.sshpool import SshPool
 from tests.support.opensshd import OpenSshd, client_key, established, logins, start_sshd
 from tests.support.procs import wait_until
@@ -321,7 +322,8 @@ def test_a_worker_that_ends_without_closing_its_pool_still_disconnects_cleanly(h
     before = server.service.log().count("Disconnected by application")
     program = (
         "import asyncio, pathlib\n"
-        "from fleetdeck_worker.ssh import SshOptions, run_on_host\n"
+        "from fleetdeck_worker.ssh import run_on_host\n"
+        "from fleetdeck_worker.sshlogin import SshOptions\n"
         "from fleetdeck_worker.sshpool import SshPool\n"
         "async def main():\n"
         f"    options = SshOptions(user='root', port={server.port}, key=pathlib.Path({str(hosts.key)!r}),\n"

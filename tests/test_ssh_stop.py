@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from fleetdeck_common.messages import Outcome
-from fleetdeck_worker.ssh import SshOptions, run_on_host
+from fleetdeck_worker.ssh import run_on_host
+from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.sshpool import SshPool
 from tests.support.opensshd import OpenSshd, client_key, start_sshd
 

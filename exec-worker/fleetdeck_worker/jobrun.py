@@ -22,11 +22,13 @@ from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
 from fleetdeck_common.jobs import Fenced, JobStore
-from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result, fit_output
+from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result
+from fleetdeck_common.outputlimit import fit_output
 from fleetdeck_common.scope import parse_scope
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
 
-from .ssh import SshOptions, run_on_host
+from .ssh import run_on_host
+from .sshlogin import SshOptions
 
 logger = logging.getLogger(__name__)
 

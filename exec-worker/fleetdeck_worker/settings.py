@@ -11,7 +11,7 @@ from pydantic import Field
 
 from fleetdeck_common.settings import TargetSettings
 
-from .ssh import SshOptions
+from .sshlogin import SshOptions
 from .sshpool import SshPool
 
 

@@ -1,0 +1,209 @@
+"""Frames the server sends (hello, cpu, job, result, done, ...) and `dump`, which serialises one
+once for every socket. Pure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .values import DEFAULT_TIMEOUT_SECONDS, ErrorCode, HostStatus, JobState, Role, Topic
+
+
+class Frame(BaseModel):
+    """The base of every frame, client to server or server to client: unknown fields are refused
+    and a frame never changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hello(Frame):
+    type: Literal["hello"] = "hello"
+    user: str
+    role: Role
+    version: int
+    workers: int | None = None  # exec workers alive now (fleetdeck's addition)
+
+
+class Workers(Frame):
+    """How many exec workers are alive; sent to `jobs` subscribers when it changes."""
+
+    type: Literal["workers"] = "workers"
+    alive: int
+    names: list[str]
+
+
+class Subscribed(Frame):
+    type: Literal["subscribed"] = "subscribed"
+    topics: list[Topic]
+    hosts: list[str] | None = None  # the hosts `cpu` is narrowed to, if it is
+    ref: str | None = None
+
+
+class CpuSample(Frame):
+    type: Literal["cpu"] = "cpu"
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    ts: float
+    total: Annotated[float, Field(ge=0, le=100)]
+    percpu: list[Annotated[float, Field(ge=0, le=100)]]
+    mem: Annotated[float, Field(ge=0, le=100)]
+    load: Annotated[list[float], Field(min_length=3, max_length=3)]
+    interval: Annotated[float, Field(gt=0)] = 1.0
+    n: Annotated[int, Field(ge=1)] | None = None  # the agent's sample number since it started
+
+
+class History(Frame):
+    type: Literal["history"] = "history"
+    host: str
+    samples: list[CpuSample]
+
+
+Labels = dict[str, str]
+
+
+class HostInfo(Frame):
+    host: str
+    online: bool
+    last_seen: float
+    cpus: int
+    labels: Labels = {}
+    address: str = ""  # how the exec worker reaches it over SSH
+
+
+class FleetHost(Frame):
+    """One host in a `fleet` frame: the latest summary, not the samples."""
+
+    host: str
+    online: bool
+    total: float | None
+    mem: float | None
+    load1: float | None
+    labels: Labels
+
+
+class Fleet(Frame):
+    type: Literal["fleet"] = "fleet"
+    ts: float
+    full: bool  # every known host (the first frame after subscribing), else only those that changed
+    hosts: list[FleetHost]
+
+
+class Hosts(Frame):
+    type: Literal["hosts"] = "hosts"
+    hosts: list[HostInfo]
+
+
+class Chat(Frame):
+    type: Literal["chat"] = "chat"
+    from_: Annotated[str, Field(alias="from")]
+    text: str
+    ts: float
+    id: str | None = None  # lets a client skip a message it already has
+    ref: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Job(Frame):
+    type: Literal["job"] = "job"
+    job: str
+    targets: str
+    command: str
+    hosts: int
+    by: str
+    ts: float
+    state: JobState
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    summary: dict[str, int] | None = None
+    finished: float | None = None
+    cancelled_by: str | None = None
+    error: str | None = None
+    # `targets` with label selectors replaced by the hosts they matched when the job was queued.
+    resolved_targets: str | None = None
+    # No worker starts the job after this time (unix seconds): it expires instead.
+    queued_until: float | None = None
+    # The targets its token may reach (a target expression); the worker refuses hosts outside it.
+    scope: str | None = None
+    ref: str | None = None
+
+    @property
+    def runs_on(self) -> str:
+        """The expression the worker expands (and checks against the allowlist again)."""
+        return self.resolved_targets or self.targets
+
+
+class Outcome(Frame):
+    """What happened on one host: a `result` before it is numbered into its job."""
+
+    status: HostStatus
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_ms: int
+    truncated: bool
+    error: str | None = None
+
+
+class _ResultHead(Frame):
+    type: Literal["result"] = "result"
+    job: str
+    seq: int
+    host: str
+
+
+class Result(Outcome, _ResultHead):
+    """One host's outcome in a job; its fields come after `type`, `job`, `seq` and `host`."""
+
+    @classmethod
+    def of(cls, job: str, seq: int, host: str, outcome: Outcome) -> Result:
+        return cls(job=job, seq=seq, host=host, **outcome.model_dump())
+
+
+class OutputGroup(Frame):
+    hosts: str
+    count: int
+    status: HostStatus
+    exit_code: int | None
+    output: str
+    output_truncated: bool = False
+
+
+class Done(Frame):
+    type: Literal["done"] = "done"
+    job: str
+    summary: dict[str, int]
+    duration_ms: int
+    groups: list[OutputGroup] = []
+    retry_targets: str = ""
+    error: str | None = None  # why no host ran, when the worker refused the job
+
+
+class Error(Frame):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+
+
+_OMIT_WHEN_NONE = frozenset(
+    {
+        "ref",
+        "error",
+        "summary",
+        "finished",
+        "cancelled_by",
+        "id",
+        "hosts",
+        "resolved_targets",
+        "queued_until",
+        "workers",
+        "scope",
+        "n",
+    }
+)
+
+
+def dump(frame: BaseModel) -> str:
+    """Serialise a server frame once; the same string goes to every socket."""
+    omit = {name for name in _OMIT_WHEN_NONE & set(type(frame).model_fields) if getattr(frame, name) is None}
+    return frame.model_dump_json(by_alias=True, exclude=omit)
