@@ -69,10 +69,10 @@ def test_help_shows_placeholders_that_read_as_values_and_real_defaults(argv: lis
 def _holder(tmp_path: Path, host: str, port: int) -> Service:
     script = tmp_path / "port_holder.py"
     script.write_text(
-        "import socket, sys, time\n"
+        "import signal, socket, sys\n"
         "server = socket.create_server((sys.argv[1], int(sys.argv[2])))\n"
         "print('listening', flush=True)\n"
-        "time.sleep(120)\n"
+        "signal.pause()  # holds the port until the test stops it\n"
     )
     holder = Service("port-holder", [sys.executable, str(script), host, str(port)], {}, tmp_path)
     wait_until(lambda: "listening" in holder.log(), 10, what="the program holding the port")

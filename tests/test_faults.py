@@ -84,7 +84,7 @@ async def test_redis_killed_then_frozen_mid_job_every_process_recovers_and_no_re
             httpx.get(gateway.url + "/api/hosts", cookies=cookies, timeout=10).status_code == 503
         )  # session
         assert httpx.get(gateway.url + "/api/jobs", cookies=cookies, timeout=10).status_code == 503
-        time.sleep(KILLED_FOR)
+        time.sleep(KILLED_FOR)  # a fixed wait: the outage's length is what this test sets
         redis.start()
         answering = time.time()
         await client.expect(_fresh_sample(answering, results, job), 10)  # type: ignore[arg-type]
@@ -100,7 +100,7 @@ async def test_redis_killed_then_frozen_mid_job_every_process_recovers_and_no_re
             started = time.monotonic()
             page = httpx.get(gateway.url + "/", cookies=cookies, timeout=10)
             assert page.status_code == 503 and time.monotonic() - started < 5, "pages answer, never hang"
-            time.sleep(max(FROZEN_FOR - 5, 0))
+            time.sleep(max(FROZEN_FOR - 5, 0))  # a fixed wait: the freeze's length is what this test sets
         finally:
             os.kill(redis.service.pid, signal.SIGCONT)
         thawed = time.time()
@@ -166,7 +166,8 @@ async def test_a_killed_agent_goes_offline_then_comes_back_with_its_history_and_
         killed = time.monotonic()
         await client.expect(lambda f: state(f, False), 10)
         assert time.monotonic() - killed <= 3 * interval + 1.0, "offline within three intervals"
-        time.sleep(3 * interval)
+        # Offline means no sample for three intervals (by the clock samples carry), so the agent has
+        # already been away longer than the gap asserted below: no need to stay away longer.
         agent = start_agent("agent-killed", stack.redis_url, logs, interval)
         await client.expect(lambda f: state(f, True), 10)
         await client.send({"type": "subscribe", "topics": ["cpu"], "hosts": ["agent-killed"]})

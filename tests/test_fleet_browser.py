@@ -4,12 +4,10 @@ to the hosts open), picked hosts as the exec target, an offline host, and a phon
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from fleetdeck_common.targets import TargetPolicy, expand_targets
 from tests.support.browser import PHONE, chromium, logged_in_page
 from tests.support.procs import ROOT, Gateway, RedisServer, Service, start_agent, start_gateway, wait_until
 from tests.support.stacks import Tokens
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -87,15 +86,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Iterator[Si
         gateway.stop()
         agent.stop()
         redis.stop()
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Wait for something the browser does that the page cannot await for us (frames it sends)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def cpu_scopes(sent: list[dict[str, Any]]) -> list[list[str] | None]:
@@ -197,7 +187,7 @@ async def test_500_hosts_on_one_canvas_filtered_sorted_opened_and_picked_as_targ
         chart = "echarts.getInstanceByDom(document.querySelector(sel + ' .chart'))"
         first_point = await page.evaluate(f"(sel) => {chart}.getOption().series[0].data[0][0]", card)
         assert first_point < opened_at - 2000  # history from before it was opened, not only live
-        await until(lambda: cpu_scopes(sent)[-1:] == [[opened]], "cpu narrowed to the opened host")
+        await eventually(lambda: cpu_scopes(sent)[-1:] == [[opened]], 10, "cpu narrowed to the opened host")
         # Per-core lines on demand, one per core, with a legend.
         await page.click(f"{card} button.cores")
         cores = known[opened]["cpus"]
@@ -207,12 +197,14 @@ async def test_500_hosts_on_one_canvas_filtered_sorted_opened_and_picked_as_targ
         # Pin a second host; close the first; close the second: the subscription follows.
         pinned = in_eu[1]
         await page.click(f'#host-rows .host-row[data-host="{pinned}"] .pin')
-        await until(lambda: cpu_scopes(sent)[-1:] == [sorted([opened, pinned], key=natural)], "both hosts")
+        await eventually(
+            lambda: cpu_scopes(sent)[-1:] == [sorted([opened, pinned], key=natural)], 10, "both hosts"
+        )
         await page.click(f"{card} button.close")
-        await until(lambda: cpu_scopes(sent)[-1:] == [[pinned]], "only the pinned host")
+        await eventually(lambda: cpu_scopes(sent)[-1:] == [[pinned]], 10, "only the pinned host")
         await page.wait_for_selector(card, state="detached")
         await page.click(f'.chart-card[data-host="{pinned}"] button.close')
-        await until(lambda: cpu_scopes(sent)[-1:] == [None], "cpu unsubscribed")
+        await eventually(lambda: cpu_scopes(sent)[-1:] == [None], 10, "cpu unsubscribed")
 
         # Hosts picked on the overview (click, shift-click, shift-drag) become the target in one click.
         await page.fill("#host-search", "")

@@ -20,6 +20,7 @@ from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun, LeaseLost
 from fleetdeck_worker.sshlogin import SshOptions
 from tests.support.procs import RedisServer
+from tests.support.waiting import eventually
 
 POLICY = TargetPolicy.from_entries(["127.0.0.0/8"])
 SSH = SshOptions(user="nobody")
@@ -50,6 +51,10 @@ class Hosts:
         )
 
 
+async def _stored_at_least(store: JobStore, job: str, count: int) -> bool:
+    return len((await store.read_results(job)).results) >= count
+
+
 async def new_job(store: JobStore, targets: str, hosts: int) -> Job:
     job = Job(
         job=f"j{time.time_ns()}",
@@ -70,8 +75,7 @@ async def test_a_stalled_worker_that_lost_its_lease_cannot_write(store: JobStore
     stale = JobRun(store, job, "w-stale", POLICY, SSH, 8, hosts, lease_ttl=30)
     stale_task = asyncio.create_task(stale.run())
     # The stale worker has reported the quick hosts and is stuck on 127.0.0.3.
-    while len((await store.read_results(job.job)).results) < 3:
-        await asyncio.sleep(0.02)
+    await eventually(lambda: _stored_at_least(store, job.job, 3), 10, "the quick hosts' results")
     # It stalls past its lease (simulated by the lease running out), and another worker takes over.
     await store.release_lease(job.job, "w-stale")
     fresh = JobRun(store, job, "w-fresh", POLICY, SSH, 8, hosts, lease_ttl=30)
@@ -109,13 +113,14 @@ async def test_a_job_whose_records_vanish_mid_run_ends_visibly_and_runs_nothing_
             hosts.held = {"127.0.0.3", "127.0.0.4"}  # with two slots, .5 and .6 wait behind them
             run = JobRun(store, job, "w-1", POLICY, SSH, 2, hosts, lease_ttl=1.5)
             task = asyncio.create_task(run.run())
-            while len((await store.read_results(job.job)).results) < 1 or len(hosts.ran) < 3:
-                await asyncio.sleep(0.02)
+            await eventually(
+                lambda: len(hosts.ran) >= 3 and _stored_at_least(store, job.job, 1), 10, "three hosts running"
+            )
             wiper = aioredis.Redis.from_url(redis.url)
             await wiper.flushall()
             await wiper.aclose()
-            while not run.records_lost:  # noticed by the lease keeper within a third of the lease
-                await asyncio.sleep(0.05)
+            # noticed by the lease keeper within a third of the lease
+            await eventually(lambda: run.records_lost, 10, "the lost records noticed")
             hosts.release.set()
             await asyncio.wait_for(task, 10)
             stored = await store.read_results(job.job)

@@ -35,21 +35,18 @@ async def test_overflow_marks_the_client_instead_of_growing() -> None:
 
 async def test_take_waits_for_a_frame() -> None:
     box = Outbox()
-    waiter = asyncio.create_task(box.take())
-    await asyncio.sleep(0)
-    assert not waiter.done()
-    box.put("hello")
-    assert await asyncio.wait_for(waiter, 1) == ["hello"]
+    # The frame is put only once `take` has given the loop back, i.e. is waiting: a take that
+    # returned at once would return nothing.
+    asyncio.get_running_loop().call_soon(box.put, "hello")
+    assert await box.take() == ["hello"]
 
 
 async def test_wait_room_blocks_above_half_and_resumes_after_take() -> None:
     box = Outbox(bytes_limit=100)
     box.put("x" * 60)
-    room = asyncio.create_task(box.wait_room())
-    await asyncio.sleep(0)
-    assert not room.done()
-    await box.take()
-    assert await asyncio.wait_for(room, 1) is True
+    taker = asyncio.create_task(box.take())  # runs only once `wait_room` waits
+    assert await box.wait_room() is True
+    assert taker.done()  # so `wait_room` returned after the take, not before
     assert not box.overflowed
 
 

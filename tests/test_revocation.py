@@ -33,6 +33,7 @@ from tests.support.jobs import run_job
 from tests.support.procs import BIN, ROOT, Gateway, start_gateway
 from tests.support.stacks import ExecStack
 from tests.support.stores import job_store
+from tests.support.waiting import eventually
 from tests.support.wsclient import WsClient
 
 CLOSED_WITHIN = 5.0
@@ -281,13 +282,15 @@ async def test_the_worker_refuses_a_job_outside_its_scope(exec_stack: ExecStack)
 
 
 async def _finished(store: JobStore, job_id: str, timeout: float = 30) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    found: list[Job] = []
+
+    async def finished() -> bool:
         job = await store.load(job_id)
-        if job is not None and job.state in FINISHED_STATES:
-            return job
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"job {job_id} did not finish")
+        found[:] = [job] if job is not None and job.state in FINISHED_STATES else []
+        return bool(found)
+
+    await eventually(finished, timeout, f"job {job_id} to finish")
+    return found[0]
 
 
 # --- the session's lifetime, in-process ---------------------------------------------------------

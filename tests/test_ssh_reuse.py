@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.sshpool import SshPool
 from tests.support.opensshd import OpenSshd, client_key, established, logins, start_sshd
 from tests.support.procs import wait_until
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.ssh
 
@@ -105,14 +106,6 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     yield hosts
     for server in hosts.servers.values():
         server.stop()
-
-
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll without blocking the event loop (the pool's own tasks must keep running)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def run_everywhere(

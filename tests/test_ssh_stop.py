@@ -26,6 +26,7 @@ from fleetdeck_worker.ssh import run_on_host
 from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.sshpool import SshPool
 from tests.support.opensshd import OpenSshd, client_key, start_sshd
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.ssh
 
@@ -110,21 +111,21 @@ def kill_all(mark: str) -> None:
 
 async def wait_for_processes(mark: str, timeout: float = 10.0) -> None:
     """Until the command's `sleep` runs."""
-    deadline = time.monotonic() + timeout
-    while not any(line.startswith(b"sleep") for line in processes(mark).values()):
-        assert time.monotonic() < deadline, f"the command marked {mark} never started"
-        await asyncio.sleep(0.02)
+    await eventually(
+        lambda: any(line.startswith(b"sleep") for line in processes(mark).values()),
+        timeout,
+        f"the command marked {mark} to start",
+    )
 
 
 async def gone_after(mark: str, since: list[float], limit: float) -> float | None:
     """Seconds from since[0] (once set) until no process carries `mark`; None if still there."""
-    while not since:
-        await asyncio.sleep(0.01)
-    while time.monotonic() - since[0] < limit + 1:
-        if not processes(mark):
-            return time.monotonic() - since[0]
-        await asyncio.sleep(0.02)
-    return None
+    await eventually(lambda: since, 60, "the stop to begin")
+    try:
+        await eventually(lambda: not processes(mark), since[0] + limit + 1 - time.monotonic(), "the end")
+    except TimeoutError:
+        return None
+    return time.monotonic() - since[0]
 
 
 async def stop_all_kinds(hosts: Hosts, address: str, way: str, pool: SshPool | None) -> None:

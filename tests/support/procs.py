@@ -36,7 +36,7 @@ def wait_until(
                 return
         except Exception as exc:
             last_error = exc
-        time.sleep(interval)
+        time.sleep(interval)  # a poll's pace; it returns as soon as the check holds
     raise TimeoutError(f"timed out after {timeout}s waiting for {what or check}: {last_error}")
 
 
