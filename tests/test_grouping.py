@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from fleetdeck_common.grouping import fold_hosts, group_outputs, retry_targets, summarize, targets_expression
 from fleetdeck_common.messages import HostStatus, Result
+from fleetdeck_common.targets import TargetPolicy, expand_targets
+
+LOOPBACK = TargetPolicy.from_entries(["127.0.0.0/8"])
 
 
 def result(host: str, status: HostStatus = "ok", out: str = "", code: int | None = 0, seq: int = 1) -> Result:
@@ -86,3 +92,27 @@ def test_outputs_that_differ_only_by_the_hosts_own_name_fall_in_one_group() -> N
     # A host named inside another host's output is not that host's own name.
     other = [result("127.0.0.1", "ok", "peer 127.0.0.10\n"), result("127.0.0.10", "ok", "peer 127.0.0.10\n")]
     assert len(group_outputs(other)) == 2
+
+
+@given(
+    st.dictionaries(
+        st.integers(1, 254).map(lambda n: f"127.0.0.{n}"),
+        st.tuples(st.sampled_from(["ok", "failed", "timeout"]), st.sampled_from(["", "a", "b"])),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_every_host_is_in_exactly_one_group_with_its_own_output(
+    outcomes: dict[str, tuple[HostStatus, str]],
+) -> None:
+    results = [result(host, status, out) for host, (status, out) in outcomes.items()]
+    groups = group_outputs(results)
+    assert sum(g.count for g in groups) == len(results)
+    seen: list[str] = []
+    for group in groups:
+        hosts = expand_targets(group.hosts, LOOPBACK)
+        assert len(hosts) == group.count
+        assert all(outcomes[h] == (group.status, group.output) for h in hosts)
+        seen += hosts
+    assert sorted(seen) == sorted(outcomes)
+    assert [g.count for g in groups] == sorted((g.count for g in groups), reverse=True)

@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleetdeck_common.grouping import fold_hosts, targets_expression
-from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets, parse_labels, sort_hosts
+from fleetdeck_common.targets import (
+    TargetError,
+    TargetPolicy,
+    expand_nodeset,
+    expand_targets,
+    parse_labels,
+    sort_hosts,
+    split_terms,
+)
 
 OPEN = TargetPolicy.from_entries(["0.0.0.0/0", "::/0", "*.example.com", "db1"], max_hosts=1024)
 LOOPBACK = TargetPolicy.from_entries(["127.0.0.0/8"], max_hosts=1024)
@@ -243,3 +251,32 @@ def test_exclusions_as_spans_still_remove_exactly_their_addresses() -> None:
     assert expand_targets("10.0.0.0/29,!10.0.0.0/30", policy) == ["10.0.0.4", "10.0.0.5", "10.0.0.6"]
     with pytest.raises(TargetError, match="no hosts left"):
         expand_targets("10.0.0.1-3,!10.0.0.0/8", policy)
+
+
+@given(
+    st.from_regex(r"[a-z]{1,6}", fullmatch=True),
+    st.integers(0, 500),
+    st.integers(0, 40),
+    st.integers(1, 4),
+    st.lists(st.from_regex(r"[a-z]{1,3}", fullmatch=True), min_size=1, max_size=4, unique=True),
+)
+def test_node_sets_are_the_product_of_their_brackets_zero_padded(
+    prefix: str, low: int, span: int, width: int, words: list[str]
+) -> None:
+    first = f"{low:0{width}d}"
+    term = f"{prefix}[{first}-{low + span}]-[{','.join(words)}]"
+    names = expand_nodeset(term, 100_000)
+    numbers = [f"{n:0{len(first)}d}" for n in range(low, low + span + 1)]
+    assert names == [f"{prefix}{n}-{w}" for n in numbers for w in words]
+    with pytest.raises(TargetError, match="too many"):
+        expand_nodeset(term, len(names) - 1)
+
+
+@given(
+    st.lists(
+        st.from_regex(r"(!?[a-z0-9.@=-]{1,8}|x\[[0-9,-]{1,6}\])", fullmatch=True), min_size=1, max_size=8
+    )
+)
+def test_terms_split_on_commas_and_spaces_but_never_inside_brackets(terms: list[str]) -> None:
+    assert split_terms(" ,".join(terms)) == terms
+    assert split_terms(" ".join(terms)) == terms
