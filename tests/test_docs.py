@@ -6,6 +6,7 @@ import os
 import re
 
 from fleetdeck_agent.settings import AgentSettings
+from fleetdeck_common.targets import TargetPolicy, expand_targets
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_worker.settings import WorkerSettings
 from tests.support.procs import ROOT
@@ -54,3 +55,19 @@ def test_every_test_the_security_page_names_exists() -> None:
         assert source.is_file(), f"docs/security.md names {path}, which does not exist"
         if function is not None:
             assert re.search(rf"def {function}\(", source.read_text()), f"{path} has no {function}"
+
+
+def test_every_target_example_in_the_readme_expands() -> None:
+    """The README's target grammar paragraph: each example it gives is accepted as written."""
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("Target expressions:") :].split("\n\n", 1)[0]
+    examples = [e for e in re.findall(r"`([^`]+)`", paragraph) if not e.startswith(("FLEETDECK_", "'", "!"))]
+    assert {"web[01-20]", "db[1-3]-[a,b]", "@role=db"} <= set(examples), examples
+
+    class Anywhere(TargetPolicy):
+        def allows(self, host: str) -> bool:
+            return True  # the grammar is under test here, not the allowlist
+
+    for example in examples:
+        hosts = expand_targets(example, Anywhere(), labels=lambda key, value: ["10.9.9.9"])
+        assert hosts, example
