@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fleetdeck_gateway.tokens import add_token
+from tests.support.compose import load_compose
 from tests.support.procs import RedisServer, Service, start_agent, start_gateway
 from tests.support.stacks import (
     AGENT_NAMES,
@@ -35,15 +36,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield os.environ["REDIS_URL"]
         return
     if docker_engine_answers():
-        try:
-            from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
-        except ImportError:
-            pass
-        else:
-            with RedisContainer() as container:
-                host = container.get_container_host_ip()
-                yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
-            return
+        from testcontainers.community.redis import RedisContainer
+
+        image = load_compose()["services"]["redis"]["image"]  # the Redis docker-compose.yml runs
+        with RedisContainer(image) as container:
+            host = container.get_container_host_ip()
+            yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+        return
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server.url

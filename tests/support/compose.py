@@ -25,6 +25,11 @@ def substitute(value: str, env: dict[str, str]) -> str:
     return _VARIABLE.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
 
 
+def compose_variables() -> set[str]:
+    """Every `${VAR}` docker-compose.yml interpolates (a shell's value of one overrides an env file's)."""
+    return {match.group(1) for match in _VARIABLE.finditer(COMPOSE_FILE.read_text())}
+
+
 def load_compose(env: dict[str, str] | None = None) -> dict[str, Any]:
     text = substitute((ROOT / "docker-compose.yml").read_text(), env or {})
     data: dict[str, Any] = yaml.safe_load(text)
