@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def test_sentinel_urls_parse_and_bad_ones_say_why() -> None:
 
 @pytest.mark.ssh
 async def test_a_master_failover_loses_no_sample_stream_and_no_result(
-    tmp_path: Path, tokens: Tokens, fleet: Fleet
+    tmp_path: Path, tokens: Tokens, fleet: Fleet, record_property: Callable[[str, object], None]
 ) -> None:
     sentinels = SentinelSet(tmp_path)
     sentinels.start()
@@ -49,22 +50,25 @@ async def test_a_master_failover_loses_no_sample_stream_and_no_result(
         wait_until(lambda: len(fleet.commands(tag)) >= 20, 20, what="the job running")
         old = sentinels.kill_master()
         killed = time.monotonic()
-        wait_until(lambda: sentinels.master() != old, 30, what="the sentinels promoting the replica")
-        # Samples resume on the same socket (results and `done` arriving meanwhile are kept).
-        early: list[Frame] = []
+        with sentinels.explained():
+            wait_until(lambda: sentinels.master() != old, 30, what="the sentinels promoting the replica")
+            record_property("promoted_after_s", round(time.monotonic() - killed, 2))
+            # Samples resume on the same socket (results and `done` arriving meanwhile are kept).
+            early: list[Frame] = []
 
-        def fresh_sample(frame: Frame) -> bool:
-            if frame.get("job") == job and frame["type"] in ("result", "done"):
-                early.append(frame)
-            return bool(frame["type"] == "cpu" and frame["ts"] > time.time() - 1)
+            def fresh_sample(frame: Frame) -> bool:
+                if frame.get("job") == job and frame["type"] in ("result", "done"):
+                    early.append(frame)
+                return bool(frame["type"] == "cpu" and frame["ts"] > time.time() - 1)
 
-        await client.expect(fresh_sample, 30)
-        assert time.monotonic() - killed < 20
-        if early and early[-1]["type"] == "done":
-            results, done = early[:-1], early[-1]
-        else:
-            later, done = await collect_job(client, job, 90)
-            results = early + later
+            await client.expect(fresh_sample, 30)
+            record_property("samples_resumed_after_s", round(time.monotonic() - killed, 2))
+            assert time.monotonic() - killed < 20
+            if early and early[-1]["type"] == "done":
+                results, done = early[:-1], early[-1]
+            else:
+                later, done = await collect_job(client, job, 90)
+                results = early + later
         assert [r["seq"] for r in results] == list(range(1, 41))  # every result once, in order
         assert sorted(r["host"] for r in results) == sorted(f"127.0.0.{n}" for n in range(2, 42))
         assert sum(done["summary"].values()) == 40

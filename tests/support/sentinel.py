@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -11,6 +13,17 @@ import redis
 from tests.support.procs import Service, free_port, wait_until
 
 SERVICE = "fleetdeck"
+# What a sentinel logs on the way through a failover (and when one is given up).
+FAILOVER_EVENTS = (
+    "+sdown master",
+    "+odown",
+    "+try-failover",
+    "+elected-leader",
+    "+selected-slave",
+    "+promoted-slave",
+    "+switch-master",
+    "-failover-abort",
+)
 
 
 class SentinelSet:
@@ -70,6 +83,25 @@ class SentinelSet:
         port = self.master()
         self.servers[port].kill()
         return port
+
+    def failover_log(self) -> str:
+        """The sentinels' failover events so far, oldest first (each line starts `PID:X DATE TIME`)."""
+        lines = [
+            line
+            for sentinel in self.sentinels
+            for line in sentinel.log().splitlines()
+            if any(event in line for event in FAILOVER_EVENTS)
+        ]
+        return "\n".join(sorted(lines, key=lambda line: line.partition(" ")[2]))
+
+    @contextlib.contextmanager
+    def explained(self) -> Iterator[None]:
+        """A failure inside says how far the sentinels got: a slow failover, or a slow client."""
+        try:
+            yield
+        except Exception as exc:
+            exc.add_note(f"the sentinels' failover events:\n{self.failover_log() or '(none)'}")
+            raise
 
     def stop(self) -> None:
         for service in [*self.sentinels, *self.servers.values()]:
