@@ -270,7 +270,8 @@ async def test_compose_services_run_as_local_processes_end_to_end(
         }
         processes.append(_service_process("exec-worker", tmp_path, mapping, worker_env))
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(base + "/readyz").status_code == 200, 20, what="compose gateway")
+        # Four services start at once; beside another test run the gateway took over 20 s to listen.
+        wait_until(lambda: httpx.get(base + "/readyz").status_code == 200, 60, what="compose gateway")
 
         client = await WsClient.open(f"ws://127.0.0.1:{port}/ws", tokens.operator)
         await client.send({"type": "subscribe", "topics": ["cpu", "hosts"]})

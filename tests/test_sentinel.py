@@ -36,12 +36,13 @@ async def test_a_master_failover_loses_no_sample_stream_and_no_result(
     url = sentinels.url
     agent = start_agent("sentinel-host", url, tmp_path, 0.5)
     worker = start_worker(url, tmp_path, "w-sentinel", **fleet.worker_env())
-    gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-sentinel")
+    # Three services start at once; beside another test run a gateway took over 20 s to listen.
+    gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-sentinel", within=60)
     try:
         client = await WsClient.open(gateway.ws_url, tokens.operator)
         await client.expect_type("hello")
         await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "s"})
-        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "sentinel-host", 15)
+        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "sentinel-host", 30)
         tag = f"sent-{uuid.uuid4().hex[:8]}"
         await client.send(
             {"type": "exec", "targets": "127.0.0.2-41", "command": f"echo {tag}; sleep 3", "ref": "j"}

@@ -170,6 +170,7 @@ def start_gateway(
     name: str = "gateway",
     ready: bool = True,
     port: int | None = None,
+    within: float = 20.0,
     **extra: str,
 ) -> Gateway:
     port = port or free_port()
@@ -180,7 +181,7 @@ def start_gateway(
     gateway = Gateway(service, port)
     path = "/readyz" if ready else "/healthz"
     wait_until(
-        lambda: httpx.get(gateway.url + path, timeout=1).status_code == 200, 20, what=f"{name} on {port}"
+        lambda: httpx.get(gateway.url + path, timeout=1).status_code == 200, within, what=f"{name} on {port}"
     )
     return gateway
 
