@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -31,14 +32,18 @@ def test_sentinel_urls_parse_and_bad_ones_say_why() -> None:
 async def test_a_master_failover_loses_no_sample_stream_and_no_result(
     tmp_path: Path, tokens: Tokens, fleet: Fleet, record_property: Callable[[str, object], None]
 ) -> None:
-    sentinels = SentinelSet(tmp_path)
-    sentinels.start()
-    url = sentinels.url
-    agent = start_agent("sentinel-host", url, tmp_path, 0.5)
-    worker = start_worker(url, tmp_path, "w-sentinel", **fleet.worker_env())
-    # Three services start at once; beside another test run a gateway took over 20 s to listen.
-    gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-sentinel", within=60)
-    try:
+    with contextlib.ExitStack() as started:  # what started is stopped, even when a later start fails
+        sentinels = SentinelSet(tmp_path)
+        started.callback(sentinels.stop)
+        sentinels.start()
+        url = sentinels.url
+        agent = start_agent("sentinel-host", url, tmp_path, 0.5)
+        started.callback(agent.stop)
+        worker = start_worker(url, tmp_path, "w-sentinel", **fleet.worker_env())
+        started.callback(worker.stop)
+        # Three services start at once; beside another test run a gateway took over 20 s to listen.
+        gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-sentinel", within=60)
+        started.callback(gateway.stop)
         client = await WsClient.open(gateway.ws_url, tokens.operator)
         await client.expect_type("hello")
         await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "s"})
@@ -76,8 +81,3 @@ async def test_a_master_failover_loses_no_sample_stream_and_no_result(
         ran = [row["host"] for row in fleet.commands(tag)]
         assert len(ran) == len(set(ran))  # nothing ran twice
         await client.close()
-    finally:
-        gateway.stop()
-        worker.stop()
-        agent.stop()
-        sentinels.stop()

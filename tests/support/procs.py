@@ -180,9 +180,15 @@ def start_gateway(
     service = Service(name, [str(BIN / "fleetdeck-gateway"), "--port", str(port)], env, log_dir)
     gateway = Gateway(service, port)
     path = "/readyz" if ready else "/healthz"
-    wait_until(
-        lambda: httpx.get(gateway.url + path, timeout=1).status_code == 200, within, what=f"{name} on {port}"
-    )
+    try:
+        wait_until(
+            lambda: httpx.get(gateway.url + path, timeout=1).status_code == 200,
+            within,
+            what=f"{name} on {port}",
+        )
+    except TimeoutError:
+        service.stop()  # nobody else holds it to stop it
+        raise
     return gateway
 
 
