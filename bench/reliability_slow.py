@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fleetdeck_gateway.outbox import DEFAULT_BYTES_LIMIT
+from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
 from .measure import Context, MachineCpu, cpu_seconds, rss_median
 from .reliability_common import (

@@ -36,11 +36,11 @@ from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker import BrokerUnavailable, create_broker
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_gateway.app import create_app
-from fleetdeck_gateway.audit import AuditTrail
-from fleetdeck_gateway.auth import SESSION_COOKIE
-from fleetdeck_gateway.peer import clean_address
+from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
+from fleetdeck_gateway.auth.peer import clean_address
+from fleetdeck_gateway.auth.tokens import Identity, TokenStore, add_token, remove_token, rotate_token
+from fleetdeck_gateway.services.audittrail import AuditTrail
 from fleetdeck_gateway.settings import GatewaySettings
-from fleetdeck_gateway.tokens import Identity, TokenStore, add_token, remove_token, rotate_token
 from tests.support.jobs import run_job
 from tests.support.procs import BIN, ROOT, RedisServer, start_gateway, wait_until
 from tests.support.stacks import ExecStack, Tokens

@@ -38,11 +38,11 @@ from fleetdeck_common.messages import (
 from fleetdeck_common.outputlimit import escaped_size, fit_output
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_gateway.api import JOB_PAGE_MAX_CHARS
-from fleetdeck_gateway.clients import Client
-from fleetdeck_gateway.handlers import handle
+from fleetdeck_gateway.auth.tokens import Identity, TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway as GatewayState
-from fleetdeck_gateway.tokens import Identity, TokenStore
+from fleetdeck_gateway.ws.clients import Client
+from fleetdeck_gateway.ws.handlers import handle
 from fleetdeck_worker.jobrun import JobRun
 from fleetdeck_worker.sshlogin import SshOptions
 from tests.support.procs import ROOT, Gateway, start_gateway

@@ -12,9 +12,9 @@ from starlette.testclient import TestClient
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.messages import HOST_STATUSES, MAX_COMMAND_CHARS, STATUS_TONES
 from fleetdeck_gateway.app import create_app
-from fleetdeck_gateway.auth import SESSION_COOKIE
+from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
+from fleetdeck_gateway.auth.tokens import TokenStore, add_token
 from fleetdeck_gateway.settings import GatewaySettings
-from fleetdeck_gateway.tokens import TokenStore, add_token
 from tests.support.procs import ROOT
 
 

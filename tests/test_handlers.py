@@ -15,11 +15,11 @@ from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import CpuSample, Outcome, ProtocolError, parse_client_frame
-from fleetdeck_gateway.clients import Client
-from fleetdeck_gateway.handlers import handle
+from fleetdeck_gateway.auth.tokens import Identity, TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
-from fleetdeck_gateway.tokens import Identity, TokenStore
+from fleetdeck_gateway.ws.clients import Client
+from fleetdeck_gateway.ws.handlers import handle
 from fleetdeck_worker.settings import WorkerSettings
 from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.worker import Worker

@@ -36,10 +36,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.messages import ERROR_CODES
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets, sort_hosts
+from fleetdeck_gateway.auth.tokens import TokenStore, add_token
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
-from fleetdeck_gateway.tokens import TokenStore, add_token
-from fleetdeck_gateway.transport import websocket_endpoint
+from fleetdeck_gateway.ws.endpoint import websocket_endpoint
 from tests.support.browser import chromium, logged_in_page
 from tests.support.hostile import Expect, Probe, connection_batches, expressions
 from tests.support.procs import ROOT, free_port, start_gateway

@@ -21,7 +21,7 @@ KEY_OWNERS = {
     "fleetdeck_common.hoststore",
     "fleetdeck_common.chatstore",
     "fleetdeck_common.auditstore",
-    "fleetdeck_gateway.sessions",
+    "fleetdeck_gateway.auth.sessions",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fleetdeck_gateway.outbox import Outbox
+from fleetdeck_gateway.ws.outbox import Outbox
 
 
 async def test_samples_coalesce_per_key_while_the_client_is_not_reading() -> None:

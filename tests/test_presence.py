@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetdeck_gateway.presence import Presence
+from fleetdeck_gateway.feeds.hosttable import Presence
 
 
 def test_new_host_is_a_change_and_shows_online() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleetdeck_gateway import ratelimit
+from fleetdeck_gateway.ws import ratelimit
 
 
 class Clock:

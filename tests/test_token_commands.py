@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleetdeck.token_commands import format_table, parse_duration
-from fleetdeck_gateway.tokens import Identity, TokenStore, hash_token
+from fleetdeck_gateway.auth.tokens import Identity, TokenStore, hash_token
 from tests.support.procs import BIN
 
 FLEETDECK = str(BIN / "fleetdeck")

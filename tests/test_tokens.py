@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetdeck_gateway.tokens import (
+from fleetdeck_gateway.auth.tokens import (
     Identity,
     TokenFileError,
     TokenStore,

@@ -12,9 +12,9 @@ from fleetdeck_common.cli import parse_settings
 from fleetdeck_common.logs import SHOWS_SECRET, setup_logging
 
 from .app import create_app
+from .auth.tokens import TokenFileError, TokenStore
 from .server import uvicorn_config
 from .settings import GatewaySettings
-from .tokens import TokenFileError, TokenStore
 
 logger = logging.getLogger("fleetdeck_gateway")
 

@@ -21,11 +21,11 @@ from fleetdeck_common.messages import (
     protocol_description,
 )
 
-from .audit import AuditQuery
-from .auth import SESSION_COOKIE
-from .peer import address_of
+from .auth.authenticator import SESSION_COOKIE
+from .auth.peer import address_of
+from .auth.tokens import Identity
+from .services.audittrail import AuditQuery
 from .state import Gateway
-from .tokens import Identity
 
 MAX_BODY_BYTES = 64 * 1024
 _STATUS = {

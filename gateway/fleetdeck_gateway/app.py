@@ -18,11 +18,11 @@ from starlette.staticfiles import StaticFiles
 from fleetdeck_common.broker import Broker, BrokerUnavailable, create_broker
 
 from . import api
-from .peer import PeerMiddleware
+from .auth.peer import PeerMiddleware
+from .auth.tokens import TokenStore
 from .settings import GatewaySettings
 from .state import Gateway
-from .tokens import TokenStore
-from .transport import websocket_endpoint
+from .ws.endpoint import websocket_endpoint
 
 logger = logging.getLogger(__name__)
 

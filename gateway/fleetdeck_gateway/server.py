@@ -6,8 +6,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .settings import GatewaySettings
-from .transport import MAX_FRAME_BYTES
-from .wsprotocol import protocol_with
+from .ws.endpoint import MAX_FRAME_BYTES
+from .ws.serverprotocol import protocol_with
 
 
 def uvicorn_config(app: Starlette, settings: GatewaySettings) -> uvicorn.Config:

@@ -10,18 +10,18 @@ from fleetdeck_common.chatstore import ChatStore
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 
-from .audit import AuditTrail
-from .auth import Authenticator
-from .chat import ChatService
-from .jobs import JobService
-from .loginguard import LoginThrottle
+from .auth.authenticator import Authenticator
+from .auth.loginguard import LoginThrottle
+from .auth.revocation import Revocation
+from .auth.sessions import SessionStore
+from .auth.tokens import TokenStore
+from .feeds.execqueue import QueueWatch
+from .feeds.relay import Relay
 from .metrics import GatewayMetrics
-from .queue import QueueWatch
-from .relay import Relay
-from .revocation import Revocation
-from .sessions import SessionStore
+from .services.audittrail import AuditTrail
+from .services.chat import ChatService
+from .services.jobservice import JobService
 from .settings import GatewaySettings
-from .tokens import TokenStore
 
 
 class Gateway:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fleetdeck_common.scope import parse_scope
-from fleetdeck_gateway.tokens import (
+from fleetdeck_gateway.auth.tokens import (
     Identity,
     TokenFileError,
     add_token,

@@ -17,7 +17,7 @@ from fleetdeck_common.follow import JobFollower, Verdict
 from fleetdeck_common.jobs import JobResults, JobStore, page_size
 from fleetdeck_common.messages import Done, Result, dump
 
-from .clients import Client, Clients
+from ..ws.clients import Client, Clients
 
 logger = logging.getLogger(__name__)
 

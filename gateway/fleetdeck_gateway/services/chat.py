@@ -8,7 +8,7 @@ import time
 from fleetdeck_common.chatstore import ChatStore
 from fleetdeck_common.messages import Chat
 
-from .tokens import Identity
+from ..auth.tokens import Identity
 
 
 class ChatService:

@@ -17,8 +17,8 @@ from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.messages import CpuSample, HostInfo, Hosts, dump
 
-from .clients import Clients
-from .presence import Presence
+from ..ws.clients import Clients
+from .hosttable import Presence
 
 logger = logging.getLogger(__name__)
 

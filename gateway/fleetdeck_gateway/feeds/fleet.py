@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from fleetdeck_common.messages import CpuSample, Fleet, FleetHost, dump
 
-from .clients import Client, Clients
-from .presence import Presence
+from ..ws.clients import Client, Clients
+from .hosttable import Presence
 
 
 @dataclass

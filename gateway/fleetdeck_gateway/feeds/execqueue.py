@@ -20,7 +20,7 @@ from fleetdeck_common.jobs.expiry import expire, overdue
 from fleetdeck_common.messages import Job, Workers, dump
 from fleetdeck_common.targets import TargetPolicy
 
-from .clients import Clients
+from ..ws.clients import Clients
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
 
-from .clients import Client, Clients
+from ..metrics import GatewayMetrics
+from ..ws.clients import Client, Clients
 from .fleet import FleetView
-from .history import HistoryCache
-from .jobwatch import JobWatches
-from .metrics import GatewayMetrics
-from .presencesync import PresenceSync
+from .hosthistory import HistoryCache
+from .jobresults import JobWatches
+from .presence import PresenceSync
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from fleetdeck_common.messages import (
     dump,
 )
 
+from ..state import Gateway
 from .clients import Client
-from .state import Gateway
 
 RECENT_JOBS_SENT = 20
 

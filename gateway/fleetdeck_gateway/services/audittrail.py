@@ -28,11 +28,12 @@ from fleetdeck_common.auditstore import MAX_PAGE, AuditStore
 from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.messages import ExecRequest, Job, ProtocolError
 
-from .peer import Peer, current_peer
-from .revocation import Watch
-from .tokens import Identity
+from ..auth.peer import Peer, current_peer
+from ..auth.revocation import Watch
+from ..auth.tokens import Identity
 
-logger = logging.getLogger(__name__)
+# Named for the docs and for log shipping rules, not for where this module lives.
+logger = logging.getLogger("fleetdeck_gateway.audit")
 
 # Targets may be 16 KiB and a folded host set as long; the audit keeps the start of each (and
 # says how much is missing), so a flood of hostile expressions cannot fill Redis through it.

@@ -10,9 +10,9 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .metrics import GatewayMetrics
+from ..auth.tokens import Identity
+from ..metrics import GatewayMetrics
 from .outbox import Outbox
-from .tokens import Identity
 
 
 @dataclass(eq=False)

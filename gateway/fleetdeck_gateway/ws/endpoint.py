@@ -15,10 +15,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.messages import PROTOCOL_VERSION, Hello, ProtocolError, dump, parse_client_frame
 
+from ..state import Gateway
 from .clients import Client
 from .handlers import handle
 from .ratelimit import RateLimiter
-from .state import Gateway
 
 logger = logging.getLogger(__name__)
 
