@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetdeck_gateway.auth.tokens import add_token
+from fleetdeck_gateway.auth.tokenedit import add_token
 from tests.support.compose import load_compose
 from tests.support.procs import RedisServer, Service, start_agent, start_gateway
 from tests.support.stacks import (

@@ -37,8 +37,10 @@ from fleetdeck_common.broker import BrokerUnavailable, create_broker
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
+from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.auth.peer import clean_address
-from fleetdeck_gateway.auth.tokens import Identity, TokenStore, add_token, remove_token, rotate_token
+from fleetdeck_gateway.auth.tokenedit import add_token, remove_token, rotate_token
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.services.audittrail import AuditTrail
 from fleetdeck_gateway.settings import GatewaySettings
 from tests.support.jobs import run_job

@@ -38,7 +38,8 @@ from fleetdeck_common.messages import (
 from fleetdeck_common.outputlimit import escaped_size, fit_output
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_gateway.api import JOB_PAGE_MAX_CHARS
-from fleetdeck_gateway.auth.tokens import Identity, TokenStore
+from fleetdeck_gateway.auth.identity import Identity
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway as GatewayState
 from fleetdeck_gateway.ws.clients import Client

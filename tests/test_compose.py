@@ -30,7 +30,7 @@ from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.broker.sentinel import parse_sentinel_url
 from fleetdeck_common.settings import BrokerSettings
-from fleetdeck_gateway.auth.tokens import TokenStore
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from tests.support.compose import (
     COMPOSE_FILE,
     ROOT,

@@ -13,7 +13,8 @@ from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.messages import HOST_STATUSES, MAX_COMMAND_CHARS, STATUS_TONES
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
-from fleetdeck_gateway.auth.tokens import TokenStore, add_token
+from fleetdeck_gateway.auth.tokenedit import add_token
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from tests.support.procs import ROOT
 

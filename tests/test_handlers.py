@@ -15,7 +15,8 @@ from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import CpuSample, Outcome, ProtocolError, parse_client_frame
-from fleetdeck_gateway.auth.tokens import Identity, TokenStore
+from fleetdeck_gateway.auth.identity import Identity
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
 from fleetdeck_gateway.ws.clients import Client

@@ -36,7 +36,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.messages import ERROR_CODES
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets, sort_hosts
-from fleetdeck_gateway.auth.tokens import TokenStore, add_token
+from fleetdeck_gateway.auth.tokenedit import add_token
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
 from fleetdeck_gateway.ws.endpoint import websocket_endpoint

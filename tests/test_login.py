@@ -21,7 +21,8 @@ from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
 from fleetdeck_gateway.auth.loginguard import LoginThrottle, throttle_key
-from fleetdeck_gateway.auth.tokens import TokenStore, add_token
+from fleetdeck_gateway.auth.tokenedit import add_token
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from tests.support.procs import ROOT, start_gateway
 from tests.support.stacks import Tokens

@@ -15,7 +15,7 @@ from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobs import Fenced, JobStore
 from fleetdeck_common.messages import CpuSample, Done, Job, Result
-from fleetdeck_gateway.auth.tokens import Identity
+from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.feeds.relay import Relay
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client

@@ -27,7 +27,8 @@ from fleetdeck_common.jobs import JOB_INDEX_SIZE, JobStore
 from fleetdeck_common.messages import FINISHED_STATES, Job, Role
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
-from fleetdeck_gateway.auth.tokens import TokenStore, add_token
+from fleetdeck_gateway.auth.tokenedit import add_token
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from tests.support.jobs import run_job
 from tests.support.procs import BIN, ROOT, Gateway, start_gateway

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fleetdeck.token_commands import format_table, parse_duration
-from fleetdeck_gateway.auth.tokens import Identity, TokenStore, hash_token
+from fleetdeck_gateway.auth.identity import Identity, hash_token
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from tests.support.procs import BIN
 
 FLEETDECK = str(BIN / "fleetdeck")

@@ -11,19 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from fleetdeck_gateway.auth.tokens import (
-    Identity,
+from fleetdeck_gateway.auth.identity import Identity, hash_token
+from fleetdeck_gateway.auth.tokenedit import add_token, remove_token, rotate_token
+from fleetdeck_gateway.auth.tokenfile import (
     TokenFileError,
-    TokenStore,
-    add_token,
     format_line,
-    hash_token,
     parse_line,
     parse_token_file,
     read_token_file,
-    remove_token,
-    rotate_token,
 )
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 
 HASH = "a" * 64
 

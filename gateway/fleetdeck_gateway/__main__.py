@@ -12,7 +12,8 @@ from fleetdeck_common.cli import parse_settings
 from fleetdeck_common.logs import SHOWS_SECRET, setup_logging
 
 from .app import create_app
-from .auth.tokens import TokenFileError, TokenStore
+from .auth.tokenfile import TokenFileError
+from .auth.tokenstore import TokenStore
 from .server import uvicorn_config
 from .settings import GatewaySettings
 

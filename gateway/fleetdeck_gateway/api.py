@@ -22,8 +22,8 @@ from fleetdeck_common.messages import (
 )
 
 from .auth.authenticator import SESSION_COOKIE
+from .auth.identity import Identity
 from .auth.peer import address_of
-from .auth.tokens import Identity
 from .services.audittrail import AuditQuery
 from .state import Gateway
 

@@ -19,7 +19,7 @@ from fleetdeck_common.broker import Broker, BrokerUnavailable, create_broker
 
 from . import api
 from .auth.peer import PeerMiddleware
-from .auth.tokens import TokenStore
+from .auth.tokenstore import TokenStore
 from .settings import GatewaySettings
 from .state import Gateway
 from .ws.endpoint import websocket_endpoint

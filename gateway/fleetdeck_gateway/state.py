@@ -14,7 +14,7 @@ from .auth.authenticator import Authenticator
 from .auth.loginguard import LoginThrottle
 from .auth.revocation import Revocation
 from .auth.sessions import SessionStore
-from .auth.tokens import TokenStore
+from .auth.tokenstore import TokenStore
 from .feeds.execqueue import QueueWatch
 from .feeds.relay import Relay
 from .metrics import GatewayMetrics

@@ -121,7 +121,8 @@ def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from fleetdeck_agent.sampler import proc_problem
     from fleetdeck_agent.settings import AgentSettings
     from fleetdeck_common.logs import setup_logging
-    from fleetdeck_gateway.auth.tokens import TokenFileError, TokenStore
+    from fleetdeck_gateway.auth.tokenfile import TokenFileError
+    from fleetdeck_gateway.auth.tokenstore import TokenStore
     from fleetdeck_gateway.settings import GatewaySettings
     from fleetdeck_worker.preflight import check_ssh_setup
     from fleetdeck_worker.settings import WorkerSettings

@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fleetdeck_common.scope import parse_scope
-from fleetdeck_gateway.auth.tokens import (
-    Identity,
-    TokenFileError,
-    add_token,
-    read_token_file,
-    remove_token,
-    rotate_token,
-)
+from fleetdeck_gateway.auth.identity import Identity
+from fleetdeck_gateway.auth.tokenedit import add_token, remove_token, rotate_token
+from fleetdeck_gateway.auth.tokenfile import TokenFileError, read_token_file
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

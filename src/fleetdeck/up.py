@@ -16,7 +16,7 @@ from fleetdeck_common.broker import create_broker
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_gateway.app import create_app
-from fleetdeck_gateway.auth.tokens import TokenStore
+from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.server import uvicorn_config
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_worker.settings import WorkerSettings

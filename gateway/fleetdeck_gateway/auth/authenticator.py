@@ -6,8 +6,9 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
+from .identity import Identity
 from .sessions import SessionStore
-from .tokens import Identity, TokenStore
+from .tokenstore import TokenStore
 
 SESSION_COOKIE = "fleetdeck_session"
 

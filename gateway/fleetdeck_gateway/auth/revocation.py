@@ -13,8 +13,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from .identity import Identity
 from .peer import Peer, current_peer
-from .tokens import Identity, TokenStore
+from .tokenstore import TokenStore
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from fleetdeck_common import topics
 from fleetdeck_common.broker import KeyValue
 
-from .tokens import Identity, hash_token
+from .identity import Identity, hash_token
 
 SESSION_TTL_SECONDS = 12 * 3600
 

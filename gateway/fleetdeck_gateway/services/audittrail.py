@@ -28,9 +28,9 @@ from fleetdeck_common.auditstore import MAX_PAGE, AuditStore
 from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.messages import ExecRequest, Job, ProtocolError
 
+from ..auth.identity import Identity
 from ..auth.peer import Peer, current_peer
 from ..auth.revocation import Watch
-from ..auth.tokens import Identity
 
 # Named for the docs and for log shipping rules, not for where this module lives.
 logger = logging.getLogger("fleetdeck_gateway.audit")

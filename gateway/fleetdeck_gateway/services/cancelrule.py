@@ -16,7 +16,7 @@ from fleetdeck_common.messages import Job
 from fleetdeck_common.scope import parse_scope
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
 
-from ..auth.tokens import Identity
+from ..auth.identity import Identity
 
 
 def cancel_refusal(who: Identity, job: Job, policy: TargetPolicy) -> str | None:

@@ -8,7 +8,7 @@ import time
 from fleetdeck_common.chatstore import ChatStore
 from fleetdeck_common.messages import Chat
 
-from ..auth.tokens import Identity
+from ..auth.identity import Identity
 
 
 class ChatService:

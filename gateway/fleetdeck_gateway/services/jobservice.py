@@ -13,7 +13,7 @@ from fleetdeck_common.jobs import JobResults, JobStore
 from fleetdeck_common.messages import FINISHED_STATES, ExecRequest, Job, ProtocolError
 from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets, split_terms
 
-from ..auth.tokens import Identity
+from ..auth.identity import Identity
 from .audittrail import AuditTrail
 from .cancelrule import cancel_refusal
 

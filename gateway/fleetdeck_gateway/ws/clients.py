@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..auth.tokens import Identity
+from ..auth.identity import Identity
 from ..metrics import GatewayMetrics
 from .outbox import Outbox
 
