@@ -40,8 +40,8 @@ from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_gateway.api import JOB_PAGE_MAX_CHARS
 from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.auth.tokenstore import TokenStore
+from fleetdeck_gateway.build import build_gateway
 from fleetdeck_gateway.settings import GatewaySettings
-from fleetdeck_gateway.state import Gateway as GatewayState
 from fleetdeck_gateway.ws.clients import Client
 from fleetdeck_gateway.ws.handlers import handle
 from fleetdeck_worker.jobrun import JobRun
@@ -186,7 +186,7 @@ async def test_results_are_read_a_page_at_a_time() -> None:
 async def test_a_new_watch_replaces_the_replay_of_the_previous_one() -> None:
     """60 `watch` frames for one job on one socket: one replay runs at a time, never 60."""
     broker = MemoryBroker()
-    gateway = GatewayState(
+    gateway = build_gateway(
         GatewaySettings(redis_url="memory://", web_dir=ROOT / "web"), broker, TokenStore(None)
     )
     await gateway.start()

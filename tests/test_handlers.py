@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import CpuSample, Outcome, ProtocolError, parse_client_frame
 from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.auth.tokenstore import TokenStore
+from fleetdeck_gateway.build import build_gateway
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
 from fleetdeck_gateway.ws.clients import Client
@@ -33,9 +34,9 @@ VIEWER = Identity("bob", "viewer", "2" * 64)
 @pytest.fixture
 async def gateway() -> AsyncIterator[Gateway]:
     settings = GatewaySettings(redis_url="memory://", web_dir=ROOT / "web", fleet_tick=0.1)
-    the_gateway = Gateway(settings, MemoryBroker(), TokenStore(None))
+    the_gateway = build_gateway(settings, MemoryBroker(), TokenStore(None))
     await the_gateway.start()
-    await asyncio.sleep(0)  # the relay subscribes
+    await the_gateway.relay.subscribed.wait()
     yield the_gateway
     await the_gateway.stop()
 
@@ -58,10 +59,17 @@ async def next_frames(client: Client, timeout: float = 2.0) -> list[dict[str, An
 
 
 async def frame_of(client: Client, kind: str, timeout: float = 3.0) -> dict[str, Any]:
+    return await frame_where(client, lambda frame: frame["type"] == kind, timeout)
+
+
+async def frame_where(
+    client: Client, wanted: Callable[[dict[str, Any]], bool], timeout: float = 3.0
+) -> dict[str, Any]:
+    """The first frame `wanted` accepts; those before it are passed over."""
     deadline = time.monotonic() + timeout
     while True:
         for frame in await next_frames(client, max(deadline - time.monotonic(), 0.01)):
-            if frame["type"] == kind:
+            if wanted(frame):
                 return frame
 
 
@@ -92,8 +100,13 @@ async def test_exec_queues_a_job_and_its_sender_watches_it(gateway: Gateway) -> 
     await send(gateway, alice, {"type": "exec", "targets": "127.0.0.[2-4]", "command": "uptime", "ref": "e"})
     job = await frame_of(alice, "job")
     assert (job["state"], job["hosts"], job["ref"]) == ("queued", 3, "e")
-    assert gateway.relay.watches.watching(alice, job["job"])
+    assert gateway.watches.watching(alice, job["job"])
     assert [j.job for j in await gateway.jobs.recent(10)] == [job["job"]]
+
+
+def sent_since(since: float, host: str) -> Callable[[dict[str, Any]], bool]:
+    """A `fleet` frame built since then (give or take its rounding) with this host in it."""
+    return lambda f: f["type"] == "fleet" and f["ts"] >= since and host in [h["host"] for h in f["hosts"]]
 
 
 def sample(host: str, ts: float) -> CpuSample:
@@ -101,18 +114,25 @@ def sample(host: str, ts: float) -> CpuSample:
 
 
 async def publish(gateway: Gateway, *hosts: str, labels: dict[str, str] | None = None) -> None:
+    """Heartbeats and samples of these hosts; returns once the relay has dispatched the samples
+    (to every client at once: a probe client's copy says so)."""
+    probe = connected(gateway, VIEWER)
+    gateway.clients.sample_scope(probe, frozenset(hosts))
     now = time.time()
     observations = [
         Observation(sample(h, now), labels or {}, f"127.0.1.{i + 2}") for i, h in enumerate(hosts)
     ]
     await HostStore(gateway.broker).publish(observations, 100)
+    heard: set[str] = set()
+    while heard != set(hosts):
+        heard.update(frame["host"] for frame in await next_frames(probe))
+    gateway.relay.remove(probe)
 
 
 async def test_a_cpu_subscription_narrowed_to_hosts_gets_only_their_history_and_samples(
     gateway: Gateway,
 ) -> None:
     await publish(gateway, "web01", "web02", "db01")
-    await asyncio.sleep(0.05)
     client = connected(gateway, VIEWER)
     await send(
         gateway, client, {"type": "subscribe", "topics": ["cpu"], "hosts": ["web01", "db01"], "ref": "n"}
@@ -129,8 +149,7 @@ async def test_a_cpu_subscription_narrowed_to_hosts_gets_only_their_history_and_
     assert [f["host"] for f in frames if f["type"] == "history"] == ["web02"]
     await send(gateway, client, {"type": "unsubscribe", "topics": ["cpu"]})
     await next_frames(client)
-    await publish(gateway, "web01")
-    await asyncio.sleep(0.1)
+    await publish(gateway, "web01")  # dispatched to every client it is for by the time this returns
     assert len(client.outbox) == 0
 
 
@@ -142,8 +161,7 @@ async def test_hosts_without_cpu_is_refused(gateway: Gateway) -> None:
 
 async def test_fleet_first_frame_is_complete_then_only_changes_at_most_once_a_tick(gateway: Gateway) -> None:
     await publish(gateway, "web01", "web02", "db01", labels={"role": "web"})
-    await asyncio.sleep(0.05)
-    await gateway.relay.presence.reload()  # labels from the heartbeats
+    await gateway.presence.reload()  # labels from the heartbeats
     client = connected(gateway, VIEWER)
     await send(gateway, client, {"type": "subscribe", "topics": ["fleet"]})
     first = await frame_of(client, "fleet")
@@ -173,8 +191,7 @@ async def test_fleet_first_frame_is_complete_then_only_changes_at_most_once_a_ti
 async def test_label_selectors_pick_online_hosts_by_their_address(gateway: Gateway) -> None:
     await publish(gateway, "web01", "web02", labels={"role": "web"})
     await publish(gateway, "db01", labels={"role": "db"})
-    await asyncio.sleep(0.05)
-    await gateway.relay.presence.reload()
+    await gateway.presence.reload()
     alice = connected(gateway, OPERATOR)
     await send(
         gateway, alice, {"type": "exec", "targets": "@role=web,!127.0.1.3", "command": "id", "ref": "e"}
@@ -192,7 +209,7 @@ async def test_a_reconnect_storm_reads_each_hosts_history_once(gateway: Gateway)
     start = time.time() - 300
     for i in range(300):
         await store.publish([Observation(sample(h, start + i)) for h in hosts], 900)
-    await gateway.relay.presence.reload()
+    await gateway.presence.reload()
     clients = [connected(gateway, VIEWER) for _ in range(60)]
     received: dict[Client, list[str]] = {c: [] for c in clients}
 
@@ -202,10 +219,13 @@ async def test_a_reconnect_storm_reads_each_hosts_history_once(gateway: Gateway)
 
     drains = [asyncio.create_task(drain(c)) for c in clients]
     await asyncio.gather(*(send(gateway, c, {"type": "subscribe", "topics": ["cpu"]}) for c in clients))
-    await asyncio.sleep(0.05)
     for task in drains:
         task.cancel()
-    assert gateway.relay.history.loads == 51  # not 60 x 51
+    await asyncio.gather(*drains, return_exceptions=True)
+    for client in clients:  # what was queued after a drain's last take
+        if len(client.outbox):
+            received[client].extend(await client.outbox.take())
+    assert gateway.history.loads == 51  # not 60 x 51
     assert {sum(f.startswith('{"type":"history"') for f in received[c]) for c in clients} == {51}
     for client in (clients[0], clients[-1]):
         histories = [json.loads(f) for f in received[client] if f.startswith('{"type":"history"')]
@@ -218,7 +238,7 @@ async def test_a_reconnect_storm_reads_each_hosts_history_once(gateway: Gateway)
 async def test_a_job_no_worker_takes_expires_and_never_runs_afterwards() -> None:
     broker = MemoryBroker()
     settings = GatewaySettings(redis_url="memory://", web_dir=ROOT / "web", job_queue_timeout=1)
-    gateway = Gateway(settings, broker, TokenStore(None))
+    gateway = build_gateway(settings, broker, TokenStore(None))
     await gateway.start()
     ran: list[str] = []
 
@@ -229,7 +249,7 @@ async def test_a_job_no_worker_takes_expires_and_never_runs_afterwards() -> None
         return Outcome(status="ok", exit_code=0, stdout="", stderr="", duration_ms=1, truncated=False)
 
     try:
-        await asyncio.sleep(0)
+        await gateway.relay.subscribed.wait()
         alice = connected(gateway, OPERATOR)
         await send(gateway, alice, {"type": "subscribe", "topics": ["jobs"]})
         assert (await frame_of(alice, "workers"))["alive"] == 0
@@ -250,8 +270,10 @@ async def test_a_job_no_worker_takes_expires_and_never_runs_afterwards() -> None
         assert (workers["alive"], workers["names"]) == (1, ["late"])
         await send(gateway, alice, {"type": "exec", "targets": "127.0.0.4", "command": "true", "ref": "n"})
         later = await frame_of(alice, "job")
-        while (await gateway.jobs.get(later["job"])).state != "done":
-            await asyncio.sleep(0.05)
+        await frame_where(
+            alice, lambda f: f["type"] == "job" and f["job"] == later["job"] and f["state"] == "done", 5
+        )
+        assert (await gateway.jobs.get(later["job"])).state == "done"  # stored before it is announced
         assert ran == ["127.0.0.4"]  # the new job ran; the expired one never did
         stop.set()
         await asyncio.wait_for(worker, 10)
@@ -268,14 +290,16 @@ async def test_a_client_behind_on_fleet_frames_gets_one_full_frame_with_the_late
     assert (await frame_of(client, "fleet"))["full"] is True
     await publish(gateway, "web01")
     assert (await frame_of(client, "fleet"))["full"] is False
-    # Now it stops reading for five ticks while web02 keeps changing and web03 appears.
-    replaced = gateway.relay.fleet.replaced
+    # Now it stops reading for five ticks while web02 keeps changing and web03 appears; another
+    # follower, reading, tells when a tick has sent each change.
+    reader = connected(gateway, VIEWER)
+    await send(gateway, reader, {"type": "subscribe", "topics": ["fleet"]})
+    replaced = gateway.fleet.replaced
     for _ in range(5):
         await publish(gateway, "web02", "web03")
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(0.15)
+        await frame_where(reader, sent_since(time.time() - 0.01, "web02"))
     waiting = [json.loads(f) for f in await client.outbox.take() if json.loads(f)["type"] == "fleet"]
     assert len(waiting) == 1, "one fleet frame waits, not one per tick"
     assert waiting[0]["full"] is True
     assert sorted(h["host"] for h in waiting[0]["hosts"]) == ["web01", "web02", "web03"]
-    assert gateway.relay.fleet.replaced > replaced
+    assert gateway.fleet.replaced > replaced

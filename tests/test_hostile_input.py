@@ -38,6 +38,7 @@ from fleetdeck_common.messages import ERROR_CODES
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets, sort_hosts
 from fleetdeck_gateway.auth.tokenedit import add_token
 from fleetdeck_gateway.auth.tokenstore import TokenStore
+from fleetdeck_gateway.build import build_gateway
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
 from fleetdeck_gateway.ws.endpoint import websocket_endpoint
@@ -207,7 +208,7 @@ def test_ten_thousand_hostile_frames_through_the_real_handlers(tmp_path: Path, r
     loop_errors: list[str] = []
     loop.set_exception_handler(lambda _loop, context: loop_errors.append(str(context.get("message"))))
     settings_ = GatewaySettings(redis_url="memory://", tokens_file=token_file, web_dir=ROOT / "web")
-    gateway = Gateway(settings_, MemoryBroker(), TokenStore(token_file))
+    gateway = build_gateway(settings_, MemoryBroker(), TokenStore(token_file))
     loop.run_until_complete(gateway.start())
     counts: Counter[str] = Counter()
 

@@ -55,9 +55,10 @@ def app(tmp_path: Path) -> Iterator[App]:
     token_file = tmp_path / "tokens"
     operator, viewer = add_token(token_file, "alice", "operator"), add_token(token_file, "bob", "viewer")
     settings = GatewaySettings(redis_url="memory://", tokens_file=token_file, web_dir=ROOT / "web")
-    starlette_app = create_app(settings, broker=MemoryBroker(), tokens=TokenStore(token_file))
     clock = Clock()
-    starlette_app.state.gateway.login_throttle = LoginThrottle(settings.login_failures, clock=clock)
+    starlette_app = create_app(
+        settings, broker=MemoryBroker(), tokens=TokenStore(token_file), login_clock=clock
+    )
     proxied = ProxyHeadersMiddleware(starlette_app, trusted_hosts=["testclient"])  # type: ignore[arg-type]
     with TestClient(proxied, base_url="http://testserver") as http:  # type: ignore[arg-type]
         yield App(http, clock, operator, viewer)

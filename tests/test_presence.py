@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from fleetdeck_gateway.feeds.hosttable import Presence
+from fleetdeck_gateway.feeds.hosttable import HostTable
 
 
 def test_new_host_is_a_change_and_shows_online() -> None:
-    presence = Presence()
+    presence = HostTable()
     assert presence.observe("a", 100.0, 1.0, 4, now=100.0) is True
     assert [(h.host, h.online, h.cpus) for h in presence.snapshot()] == [("a", True, 4)]
     assert presence.observe("a", 101.0, 1.0, 4, now=101.0) is False
 
 
 def test_host_goes_offline_after_three_missed_intervals_and_back() -> None:
-    presence = Presence()
+    presence = HostTable()
     presence.observe("a", 100.0, 0.5, 2, now=100.0)
     assert presence.evaluate(101.5) == []  # exactly three intervals: still online
     assert presence.evaluate(101.6) == ["a"]
@@ -24,7 +24,7 @@ def test_host_goes_offline_after_three_missed_intervals_and_back() -> None:
 
 
 def test_stale_heartbeat_from_broker_shows_offline_and_old_beats_are_ignored() -> None:
-    presence = Presence()
+    presence = HostTable()
     presence.observe("gone", 10.0, 1.0, 8, now=1000.0)
     assert presence.snapshot()[0].online is False
     presence.observe("gone", 999.5, 1.0, 8, now=1000.0)
@@ -33,7 +33,7 @@ def test_stale_heartbeat_from_broker_shows_offline_and_old_beats_are_ignored() -
 
 
 def test_hosts_silent_for_longer_than_the_limit_are_gone() -> None:
-    presence = Presence()
+    presence = HostTable()
     presence.observe("old", 100.0, 1.0, 2, now=100.0)
     presence.observe("new", 1000.0, 1.0, 2, now=1000.0)
     assert presence.gone(1000.0, forget_after=600) == ["old"]

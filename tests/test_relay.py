@@ -7,18 +7,25 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import pytest
 
-from fleetdeck_common.broker import GAP, Event
+from fleetdeck_common import topics
+from fleetdeck_common.broker import GAP, Event, PubSub
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobs import Fenced, JobStore
-from fleetdeck_common.messages import CpuSample, Done, Job, Result
+from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
 from fleetdeck_gateway.auth.identity import Identity
+from fleetdeck_gateway.feeds.fleet import FleetView
+from fleetdeck_gateway.feeds.hosthistory import HistoryCache
+from fleetdeck_gateway.feeds.hosttable import HostTable
+from fleetdeck_gateway.feeds.jobresults import JobWatches
+from fleetdeck_gateway.feeds.presence import PresenceSync
 from fleetdeck_gateway.feeds.relay import Relay
 from fleetdeck_gateway.metrics import GatewayMetrics
-from fleetdeck_gateway.ws.clients import Client
+from fleetdeck_gateway.ws.clients import Client, Clients
 
 VIEWER = Identity("bob", "viewer", "0" * 64)
 
@@ -28,13 +35,42 @@ def broker() -> MemoryBroker:
     return MemoryBroker()
 
 
+@dataclass
+class Feeds:
+    """A relay and the parts it drives, wired as `build_gateway` wires them."""
+
+    relay: Relay
+    clients: Clients
+    watches: JobWatches
+    presence: PresenceSync
+
+
+def feeds(subscription: PubSub, broker: MemoryBroker) -> Feeds:
+    """The relay hearing `subscription`, its stores on `broker`."""
+    clients = Clients(GatewayMetrics(lambda: 0.0))
+    hosts = HostStore(broker)
+    watches = JobWatches(JobStore(broker), clients)
+    table = HostTable()
+    fleet = FleetView(table, clients)
+    presence = PresenceSync(hosts, table, clients, 86400.0, on_change=fleet.changed)
+    relay = Relay(subscription, clients, watches, presence, fleet, HistoryCache(hosts))
+    return Feeds(relay, clients, watches, presence)
+
+
 @pytest.fixture
-async def relay(broker: MemoryBroker) -> AsyncIterator[Relay]:
-    the_relay = Relay(broker, HostStore(broker), JobStore(broker), GatewayMetrics(lambda: 0.0))
-    await the_relay.start()
-    await asyncio.sleep(0)  # let the subscription be made before anything is published
-    yield the_relay
-    await the_relay.stop()
+async def relay(broker: MemoryBroker) -> AsyncIterator[Feeds]:
+    parts = feeds(broker, broker)
+    await parts.relay.start()
+    await parts.relay.subscribed.wait()  # nothing published before the subscription is missed
+    yield parts
+    await parts.relay.stop()
+
+
+async def settled(*clients: Client) -> None:
+    """Until the replays running for these clients have finished."""
+    for client in clients:
+        while client.tasks:
+            await asyncio.wait(set(client.tasks))
 
 
 async def frames_until(client: Client, last: str, timeout: float = 2.0) -> list[dict[str, object]]:
@@ -53,11 +89,11 @@ def sample(host: str, ts: float) -> CpuSample:
 
 
 async def test_samples_reach_cpu_subscribers_only_and_a_new_host_updates_presence(
-    broker: MemoryBroker, relay: Relay
+    broker: MemoryBroker, relay: Feeds
 ) -> None:
     watching, other = Client(VIEWER, topics={"hosts"}), Client(VIEWER, topics={"chat"})
-    relay.add(watching)
-    relay.add(other)
+    relay.relay.add(watching)
+    relay.relay.add(other)
     relay.clients.sample_scope(watching, None)
     await HostStore(broker).publish([Observation(sample("web01", time.time()))], 10)
     frames = await frames_until(watching, "hosts")  # presence is told once a tick, samples at once
@@ -67,14 +103,17 @@ async def test_samples_reach_cpu_subscribers_only_and_a_new_host_updates_presenc
     assert relay.presence.hosts() == ["web01"]
 
 
-async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: MemoryBroker, relay: Relay) -> None:
-    client = Client(VIEWER)
-    relay.add(client)
-    relay.clients.sample_scope(client, None)
+async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: MemoryBroker, relay: Feeds) -> None:
+    client, reader = Client(VIEWER), Client(VIEWER)
+    for each in (client, reader):
+        relay.relay.add(each)
+        relay.clients.sample_scope(each, None)
     hosts = HostStore(broker)
     for n in range(5):
         await hosts.publish([Observation(sample("web01", 1000.0 + n))], 10)
-    await asyncio.sleep(0.05)
+    # One dispatch queues a sample for every client: once the reader has the last, so has `client`.
+    while 1004.0 not in [json.loads(f)["ts"] for f in await asyncio.wait_for(reader.outbox.take(), 2)]:
+        pass
     frames = [json.loads(f) for f in await client.outbox.take()]
     assert [f["ts"] for f in frames] == [1004.0]
 
@@ -96,14 +135,14 @@ def numbered(job: str, seq: int) -> Result:
 async def test_a_watch_replays_after_its_seq_then_fills_a_gap_from_the_record(broker: MemoryBroker) -> None:
     """Not started: nothing arrives live except what the test hands to the watches itself."""
     store = JobStore(broker)
-    relay = Relay(broker, HostStore(broker), store, GatewayMetrics(lambda: 0.0))
+    relay = feeds(broker, broker)
     job = Job(job="j1", targets="127.0.0.2-5", command="x", hosts=4, by="t", ts=1.0, state="running")
     await store.announce(job)
     assert await store.hold_lease(job.job, "w", 30)
     for seq in (1, 2, 3):
         assert await store.append(numbered(job.job, seq), "w", seq) is Fenced.WRITTEN
     client = Client(VIEWER)
-    relay.add(client)
+    relay.relay.add(client)
     relay.watches.watch(client, job.job, after=1)
     replayed: list[int] = []
     while len(replayed) < 2:
@@ -116,22 +155,21 @@ async def test_a_watch_replays_after_its_seq_then_fills_a_gap_from_the_record(br
     relay.watches.deliver(finished)
     frames = await frames_until(client, "done")
     relay.watches.deliver(numbered(job.job, 4))  # arriving late, it is not sent again
-    await asyncio.sleep(0.05)
+    await settled(client)  # any replay it started has run
     assert [(f["type"], f.get("seq")) for f in frames] == [("result", 4), ("done", None)]
     assert len(client.outbox) == 0
 
 
-async def test_job_states_go_to_jobs_subscribers_and_watchers(broker: MemoryBroker, relay: Relay) -> None:
+async def test_job_states_go_to_jobs_subscribers_and_watchers(broker: MemoryBroker, relay: Feeds) -> None:
     subscriber, watcher, bystander = Client(VIEWER, topics={"jobs"}), Client(VIEWER), Client(VIEWER)
     for client in (subscriber, watcher, bystander):
-        relay.add(client)
+        relay.relay.add(client)
     relay.watches.watch(watcher, "j2", 0)
     job = Job(job="j2", targets="127.0.0.2", command="x", hosts=1, by="t", ts=1.0, state="running")
     await JobStore(broker).announce(job)
     assert (await frames_until(subscriber, "job"))[-1]["state"] == "running"
     assert (await frames_until(watcher, "job"))[-1]["job"] == "j2"
-    await asyncio.sleep(0.05)
-    assert len(bystander.outbox) == 0
+    assert len(bystander.outbox) == 0  # one dispatch sent it to everyone it was for
 
 
 class FedSubscription:
@@ -157,22 +195,30 @@ async def test_after_a_gap_in_the_subscription_watchers_get_what_they_missed(bro
     hears them): the gap that follows makes it read them from the record."""
     store = JobStore(broker)
     feed = FedSubscription()
-    relay = Relay(feed, HostStore(broker), store, GatewayMetrics(lambda: 0.0))
-    await relay.start()
+    relay = feeds(feed, broker)
+    await relay.relay.start()
+    chatty = Client(VIEWER, topics={"chat"})  # hears a chat line fed last: all before it was handled
+    relay.relay.add(chatty)
+
+    async def handled_so_far() -> None:
+        await feed.queue.put(Event(topics.CHAT_CHANNEL, dump(Chat(from_="t", text="after", ts=1.0, id="1"))))
+        assert [f["type"] for f in await frames_until(chatty, "chat")] == ["chat"]
+
     try:
         job = Job(job="j3", targets="127.0.0.2-3", command="x", hosts=2, by="t", ts=1.0, state="running")
         await store.announce(job)
         watcher, finished_watcher = Client(VIEWER), Client(VIEWER)
         for client in (watcher, finished_watcher):
-            relay.add(client)
+            relay.relay.add(client)
             relay.watches.watch(client, job.job, after=0)
-        await asyncio.sleep(0.05)  # the watches' first replays find nothing stored yet
+        await settled(watcher, finished_watcher)  # their first replays found nothing stored yet
         assert await store.hold_lease(job.job, "w", 30)
         for seq in (1, 2):
             assert await store.append(numbered(job.job, seq), "w", seq) is Fenced.WRITTEN
         finished = Done(job=job.job, summary={"ok": 2}, duration_ms=9)
         assert await store.append(finished, "w", 3) is Fenced.WRITTEN
-        await asyncio.sleep(0.05)
+        await handled_so_far()
+        await settled(watcher)
         assert len(watcher.outbox) == 0  # nothing was heard live
 
         await feed.queue.put(GAP)
@@ -181,7 +227,8 @@ async def test_after_a_gap_in_the_subscription_watchers_get_what_they_missed(bro
         assert [f["type"] for f in await frames_until(finished_watcher, "done")][-1] == "done"
 
         await feed.queue.put(GAP)  # a second gap: nothing new is stored, nothing is sent again
-        await asyncio.sleep(0.05)
+        await handled_so_far()
+        await settled(watcher, finished_watcher)
         assert len(watcher.outbox) == 0
     finally:
-        await relay.stop()
+        await relay.relay.stop()

@@ -97,18 +97,18 @@ async def login(request: Request) -> Response:
         response = error(429, "rate_limited", f"too many failed logins from {address}; try again in {wait} s")
         response.headers["Retry-After"] = str(wait)
         return response
-    identity = gateway.auth.tokens.verify(body.token)
+    identity = gateway.tokens.verify(body.token)
     if identity is None:
         throttle.failed(address)
         await gateway.audit.login_failed(address, throttle.audit_failure(), throttle.retry_after(address))
         return error(401, "unauthorized", "unknown token")
-    session = await gateway.auth.sessions.open(identity)
+    session = await gateway.sessions.open(identity)
     await gateway.audit.login(identity)
     response = JSONResponse({"user": identity.name, "role": identity.role})
     response.set_cookie(
         SESSION_COOKIE,
         session,
-        max_age=gateway.auth.sessions.lifetime(identity),
+        max_age=gateway.sessions.lifetime(identity),
         httponly=True,
         samesite="strict",
         secure=gateway.settings.secure_cookies,
@@ -125,8 +125,8 @@ async def logout(request: Request) -> Response:
         return error(403, "forbidden", "logout from an origin that is not allowed")
     session = request.cookies.get(SESSION_COOKIE)
     if session:
-        identity = await gateway.auth.sessions.find(session)
-        await gateway.auth.sessions.close(session)
+        identity = await gateway.sessions.find(session)
+        await gateway.sessions.close(session)
         if identity is not None:
             await gateway.audit.logout(identity)
     response = JSONResponse({"ok": True})
@@ -145,7 +145,7 @@ async def hosts(request: Request) -> Response:
     caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
-    return JSONResponse({"hosts": [h.model_dump() for h in _gateway(request).relay.presence.snapshot()]})
+    return JSONResponse({"hosts": [h.model_dump() for h in _gateway(request).presence.snapshot()]})
 
 
 async def workers(request: Request) -> Response:
@@ -177,7 +177,6 @@ async def submit_job(request: Request) -> Response:
         job = await gateway.jobs.submit(caller, body)
     except ProtocolError as exc:
         return _problem(exc)
-    gateway.metrics.jobs_submitted.inc()
     return JSONResponse({"job": job.job, "hosts": job.hosts}, status_code=202)
 
 
@@ -219,7 +218,7 @@ async def get_job(request: Request) -> Response:
         job = await gateway.jobs.get(job_id)
     except ProtocolError as exc:
         return _problem(exc)
-    page = await gateway.jobs.store.results_after(job.job, after, limit, JOB_PAGE_MAX_CHARS)
+    page = await gateway.jobs.results_after(job.job, after, limit, JOB_PAGE_MAX_CHARS)
     body = job.model_dump(exclude={"type", "ref"})
     body["results"] = [r.model_dump() for r in page.results]
     body["next"] = page.next_after
@@ -239,7 +238,7 @@ async def audit_trail(request: Request) -> Response:
         query = AuditQuery.parse(request.query_params, time.time())
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
-    page = await _gateway(request).audit.store.page(query.before, query.limit, query.since)
+    page = await _gateway(request).audit.page(query)
     return JSONResponse(
         {
             "entries": [entry.model_dump(exclude_none=True) for entry in page.entries],

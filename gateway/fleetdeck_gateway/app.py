@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,6 +21,7 @@ from fleetdeck_common.broker import Broker, BrokerUnavailable, create_broker
 from . import api
 from .auth.peer import PeerMiddleware
 from .auth.tokenstore import TokenStore
+from .build import build_gateway
 from .settings import GatewaySettings
 from .state import Gateway
 from .ws.endpoint import websocket_endpoint
@@ -75,19 +77,23 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    gateway.metrics.queued_bytes.set(gateway.relay.clients.queued_bytes())
+    gateway.metrics.queued_bytes.set(gateway.clients.queued_bytes())
     return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
-    settings: GatewaySettings, broker: Broker | None = None, tokens: TokenStore | None = None
+    settings: GatewaySettings,
+    broker: Broker | None = None,
+    tokens: TokenStore | None = None,
+    login_clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """The ASGI app; pass a broker to share one (as `fleetdeck up` does), else one is made from settings."""
+    """The ASGI app; pass a broker to share one (as `fleetdeck up` does), else one is made from
+    settings. `login_clock` times the failed-login throttle (tests drive it)."""
     owns_broker = broker is None
     the_broker = broker or create_broker(
         settings.redis_url, settings.redis_connections, settings.broker_timeout
     )
-    gateway = Gateway(settings, the_broker, tokens or TokenStore(settings.tokens_file))
+    gateway = build_gateway(settings, the_broker, tokens or TokenStore(settings.tokens_file), login_clock)
     web = find_web_dir(settings.web_dir)
 
     async def index(request: Request) -> Response:

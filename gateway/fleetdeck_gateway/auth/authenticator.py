@@ -15,21 +15,21 @@ SESSION_COOKIE = "fleetdeck_session"
 
 class Authenticator:
     def __init__(self, tokens: TokenStore, sessions: SessionStore, allowed_origins: list[str]) -> None:
-        self.tokens = tokens
-        self.sessions = sessions
+        self._tokens = tokens
+        self._sessions = sessions
         self._allowed_origins = {_normalise_origin(o) for o in allowed_origins}
 
     async def _from_session(self, session_id: str) -> Identity | None:
         """The session's identity as the token file has it now: a session lives only as long as
         the token it was opened with, and follows its role, targets and expiry."""
-        opened = await self.sessions.find(session_id)
-        return None if opened is None else self.tokens.current(opened.token_hash)
+        opened = await self._sessions.find(session_id)
+        return None if opened is None else self._tokens.current(opened.token_hash)
 
     async def identify(self, conn: HTTPConnection) -> tuple[Identity | None, bool]:
         """The caller's identity, and whether it came from the session cookie (a browser)."""
         header = conn.headers.get("authorization", "")
         if header[:7].lower() == "bearer ":
-            return self.tokens.verify(header[7:].strip()), False
+            return self._tokens.verify(header[7:].strip()), False
         session_id = conn.cookies.get(SESSION_COOKIE)
         if session_id:
             return await self._from_session(session_id), True

@@ -23,7 +23,7 @@ SWEEP_SECONDS = 1.0
 
 
 @dataclass(eq=False)
-class Watch:
+class TokenClaim:
     """One open socket's claim to its token; `on_end` is called (after `reason` is set) when the
     claim lapses."""
 
@@ -38,30 +38,30 @@ class Revocation:
         self,
         tokens: TokenStore,
         interval: float = SWEEP_SECONDS,
-        on_ended: Callable[[list[Watch]], Coroutine[Any, Any, None]] | None = None,
+        on_ended: Callable[[list[TokenClaim]], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._tokens = tokens
         self._interval = interval
-        self._watches: set[Watch] = set()
+        self._watches: set[TokenClaim] = set()
         self._on_ended = on_ended  # told of the watches each sweep ended (the audit trail)
         self._telling: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._watches)
 
-    def watch(self, identity: Identity) -> Watch:
-        """Start watching the token a socket was opened with."""
-        watch = Watch(identity)
+    def watch(self, identity: Identity, on_end: Callable[[], None] | None = None) -> TokenClaim:
+        """Start watching the token a socket was opened with; `on_end` closes the socket."""
+        watch = TokenClaim(identity, on_end)
         self._watches.add(watch)
         return watch
 
-    def forget(self, watch: Watch) -> None:
+    def forget(self, watch: TokenClaim) -> None:
         self._watches.discard(watch)
 
-    def sweep(self) -> list[Watch]:
+    def sweep(self) -> list[TokenClaim]:
         """Re-read the token file if it changed, and end every watch whose token no longer holds."""
         self._tokens.refresh(thorough=True)
-        ended: list[Watch] = []
+        ended: list[TokenClaim] = []
         for watch in list(self._watches):
             reason = self._tokens.ended(watch.identity)
             if reason is None:

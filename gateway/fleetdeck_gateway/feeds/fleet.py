@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fleetdeck_common.messages import CpuSample, Fleet, FleetHost, dump
 
 from ..ws.clients import Client, Clients
-from .hosttable import Presence
+from .hosttable import HostTable
 
 
 @dataclass
@@ -35,8 +35,8 @@ FLEET_KEY = "fleet"  # the outbox key of a client's next `fleet` frame: one wait
 
 
 class FleetView:
-    def __init__(self, presence: Presence, clients: Clients, clock: Callable[[], float] = time.time) -> None:
-        self._presence = presence
+    def __init__(self, table: HostTable, clients: Clients, clock: Callable[[], float] = time.time) -> None:
+        self._presence = table
         self._clients = clients
         self._clock = clock
         self._summaries: dict[str, _Summary] = {}

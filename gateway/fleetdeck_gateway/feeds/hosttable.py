@@ -22,7 +22,7 @@ class _Host:
     address: str = ""
 
 
-class Presence:
+class HostTable:
     def __init__(self, missed_intervals: int = MISSED_INTERVALS) -> None:
         self._missed = missed_intervals
         self._hosts: dict[str, _Host] = {}

@@ -18,7 +18,7 @@ from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.messages import CpuSample, HostInfo, Hosts, dump
 
 from ..ws.clients import Clients
-from .hosttable import Presence
+from .hosttable import HostTable
 
 logger = logging.getLogger(__name__)
 
@@ -32,35 +32,39 @@ class PresenceSync:
     def __init__(
         self,
         store: HostStore,
+        table: HostTable,
         clients: Clients,
         forget_after: float,
         on_change: HostsChanged = lambda hosts: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._table = table
         self._clients = clients
         self._forget_after = forget_after
-        self.on_change = on_change
+        self._on_change = on_change
         self._clock = clock
-        self.presence = Presence()
         self._changed: set[str] = set()
         self._unknown_heard = False  # a host was heard live before its heartbeat was read
 
     def hosts(self) -> list[str]:
-        return self.presence.hosts()
+        return self._table.hosts()
+
+    def knows(self, host: str) -> bool:
+        return self._table.knows(host)
 
     def snapshot(self) -> list[HostInfo]:
-        return self.presence.snapshot()
+        return self._table.snapshot()
 
     def frame(self) -> str:
-        return dump(Hosts(hosts=self.presence.snapshot()))
+        return dump(Hosts(hosts=self._table.snapshot()))
 
     def observe(self, sample: CpuSample) -> None:
         """A live sample is a heartbeat too (timed by this process's clock)."""
         now = self._clock()
-        if not self.presence.knows(sample.host):
+        if not self._table.knows(sample.host):
             self._unknown_heard = True
-        if self.presence.observe(sample.host, now, sample.interval, len(sample.percpu), now):
+        if self._table.observe(sample.host, now, sample.interval, len(sample.percpu), now):
             self._changed.add(sample.host)
 
     async def reload(self) -> None:
@@ -68,25 +72,25 @@ class PresenceSync:
         now = self._clock()
         self._unknown_heard = False
         for host, beat in (await self._store.heartbeats()).items():
-            if not self.presence.knows(host) and self.presence.observe(
+            if not self._table.knows(host) and self._table.observe(
                 host, beat.last_seen, beat.interval, beat.cpus, now
             ):
                 self._changed.add(host)
-            if self.presence.describe(host, beat.labels, beat.address):
+            if self._table.describe(host, beat.labels, beat.address):
                 self._changed.add(host)
-        for host in self.presence.gone(now, self._forget_after):
+        for host in self._table.gone(now, self._forget_after):
             logger.info("forgetting %s: not heard from for %.0fs", host, self._forget_after)
             await self._store.forget(host)
-            self.presence.forget(host)
+            self._table.forget(host)
             self._changed.add(host)
 
     def flush(self) -> None:
         """Tell followers about this tick's changes."""
-        self._changed.update(self.presence.evaluate(self._clock()))
+        self._changed.update(self._table.evaluate(self._clock()))
         if not self._changed:
             return
         changed, self._changed = sorted(self._changed), set()
-        self.on_change(changed)
+        self._on_change(changed)
         if self._clients.following("hosts"):
             self._clients.send_latest("hosts", "hosts", self.frame())
 

@@ -1,8 +1,9 @@
 """One broker subscription per process, turned into frames for the connected clients.
 
-The relay owns the parts that act on what the broker says: the clients (fan-out by topic and
-host), the job watches (results in `seq` order), presence (which hosts are online, with their
-labels) and the fleet view (one summary frame per tick for every follower).
+The relay drives, and is given, the parts that act on what the broker says: the clients (fan-out
+by topic and host), the job watches (results in `seq` order), presence (which hosts are online,
+with their labels), the fleet view (one summary frame per tick for every follower) and the shared
+per-host history.
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ from pydantic import ValidationError
 
 from fleetdeck_common import topics
 from fleetdeck_common.broker import GAP, Event, PubSub
-from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
 
-from ..metrics import GatewayMetrics
 from ..ws.clients import Client, Clients
 from .fleet import FleetView
 from .hosthistory import HistoryCache
@@ -34,27 +32,29 @@ class Relay:
     def __init__(
         self,
         broker: PubSub,
-        hosts: HostStore,
-        jobs: JobStore,
-        metrics: GatewayMetrics,
-        forget_after: float = 86400.0,
+        clients: Clients,
+        watches: JobWatches,
+        presence: PresenceSync,
+        fleet: FleetView,
+        history: HistoryCache,
+        on_job: Callable[[Job], None] = lambda job: None,
         fleet_tick: float = 1.0,
     ) -> None:
         self._broker = broker
+        self._clients = clients
+        self._watches = watches
+        self._presence = presence
+        self._fleet = fleet
+        self._history = history
+        self._on_job = on_job
         self._fleet_tick = fleet_tick
-        self.clients = Clients(metrics)
-        self.watches = JobWatches(jobs, self.clients)
-        self.presence = PresenceSync(hosts, self.clients, forget_after)
-        self.fleet = FleetView(self.presence.presence, self.clients)
-        self.history = HistoryCache(hosts)
-        self.presence.on_change = self.fleet.changed
-        self.on_job: Callable[[Job], None] = lambda job: None
+        self.subscribed = asyncio.Event()  # set once the subscription is made (tests wait for it)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._relay(), name="relay"),
-            asyncio.create_task(self.presence.run(), name="presence"),
+            asyncio.create_task(self._presence.run(), name="presence"),
             asyncio.create_task(self._tick_fleet(), name="fleet"),
         ]
 
@@ -62,16 +62,16 @@ class Relay:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for client in self.clients:
+        for client in self._clients:
             self.remove(client)
 
     def add(self, client: Client) -> None:
-        self.clients.add(client)
+        self._clients.add(client)
 
     def remove(self, client: Client) -> None:
-        self.clients.remove(client)
-        self.watches.forget(client)
-        self.fleet.unfollow(client)
+        self._clients.remove(client)
+        self._watches.forget(client)
+        self._fleet.unfollow(client)
 
     async def _tick_fleet(self) -> None:
         loop = asyncio.get_running_loop()
@@ -79,13 +79,14 @@ class Relay:
         while True:
             await asyncio.sleep(max(next_tick - loop.time(), 0.0))
             fired = loop.time()
-            self.fleet.tick()
-            self.history.sweep()
+            self._fleet.tick()
+            self._history.sweep()
             # A tick that came late does not pull the next one closer: ticks stay a tick apart.
             next_tick = max(next_tick + self._fleet_tick, fired + self._fleet_tick)
 
     async def _relay(self) -> None:
         async with self._broker.subscribe(topics.GATEWAY_CHANNELS) as events:
+            self.subscribed.set()
             async for event in events:
                 if event is GAP:
                     self._resync()
@@ -99,25 +100,25 @@ class Relay:
         """Messages may have been missed: what matters is re-read from where it is stored. Job
         watchers get what they missed (a `done` missed would otherwise never come); presence and
         the fleet view catch up at their next poll; samples are latest-wins anyway."""
-        watched = self.watches.resync()
+        watched = self._watches.resync()
         logger.warning("the broker subscription had a gap; re-reading %d watched jobs", watched)
 
     def _dispatch(self, event: Event) -> None:
         if event.channel == topics.CPU_CHANNEL:
             sample = CpuSample.model_validate_json(event.data)
-            self.presence.observe(sample)
-            self.fleet.observe(sample)
-            self.history.observe(sample.host, event.data)
-            self.clients.send_sample(sample.host, event.data)
+            self._presence.observe(sample)
+            self._fleet.observe(sample)
+            self._history.observe(sample.host, event.data)
+            self._clients.send_sample(sample.host, event.data)
         elif event.channel == topics.CHAT_CHANNEL:
-            self.clients.send_topic("chat", dump(Chat.model_validate_json(event.data)))
+            self._clients.send_topic("chat", dump(Chat.model_validate_json(event.data)))
         elif event.channel == topics.JOBS_CHANNEL:
             job = Job.model_validate_json(event.data)
-            self.on_job(job)
+            self._on_job(job)
             frame = dump(job)
-            for client in self.clients:
-                if "jobs" in client.topics or self.watches.watching(client, job.job):
-                    self.clients.send(client, "job", frame)
+            for client in self._clients:
+                if "jobs" in client.topics or self._watches.watching(client, job.job):
+                    self._clients.send(client, "job", frame)
         elif event.channel == topics.RESULTS_CHANNEL:
             kind = json.loads(event.data).get("type")
             parsed: Result | Done = (
@@ -125,4 +126,4 @@ class Relay:
                 if kind == "done"
                 else Result.model_validate_json(event.data)
             )
-            self.watches.deliver(parsed)
+            self._watches.deliver(parsed)

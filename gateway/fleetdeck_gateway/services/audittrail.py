@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleetdeck_common.audit import AuditEntry, is_entry_id, parse_since
-from fleetdeck_common.auditstore import MAX_PAGE, AuditStore
+from fleetdeck_common.auditstore import MAX_PAGE, AuditPage, AuditStore
 from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.messages import ExecRequest, Job, ProtocolError
 
 from ..auth.identity import Identity
 from ..auth.peer import Peer, current_peer
-from ..auth.revocation import Watch
+from ..auth.revocation import TokenClaim
 
 # Named for the docs and for log shipping rules, not for where this module lives.
 logger = logging.getLogger("fleetdeck_gateway.audit")
@@ -64,6 +64,10 @@ class AuditTrail:
 
     def _now(self) -> float:
         return round(self._clock(), 3)
+
+    async def page(self, query: AuditQuery) -> AuditPage:
+        """The entries `GET /api/audit` asked for, newest first."""
+        return await self.store.page(query.before, query.limit, query.since)
 
     async def record(self, entry: AuditEntry) -> None:
         """Store the entry and log it; never raises."""
@@ -169,7 +173,7 @@ class AuditTrail:
             )
         )
 
-    async def sessions_closed(self, watches: Iterable[Watch]) -> None:
+    async def sessions_closed(self, watches: Iterable[TokenClaim]) -> None:
         """Sockets closed because their token no longer holds (from `Revocation.sweep`)."""
         for watch in watches:
             await self.record(

@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetdeck_common.grouping import fold_hosts
-from fleetdeck_common.jobs import JobResults, JobStore
+from fleetdeck_common.jobs import JobResults, JobStore, ResultsPage
 from fleetdeck_common.messages import FINISHED_STATES, ExecRequest, Job, ProtocolError
 from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets, split_terms
 
@@ -33,12 +34,14 @@ class JobService:
         labels: LabelLookup | None = None,
         queue_timeout: float = 60.0,
         audit: AuditTrail | None = None,
+        on_queued: Callable[[Job], None] = lambda job: None,
     ) -> None:
         self.store = store
         self._policy = policy
         self._labels = labels
         self._queue_timeout = queue_timeout
         self._audit = audit
+        self._on_queued = on_queued  # counted in the metrics, whoever queued it (socket or HTTP)
 
     async def submit(self, who: Identity, request: ExecRequest) -> Job:
         """Validate the targets and queue the job; nothing is queued if anything is wrong. The
@@ -50,6 +53,7 @@ class JobService:
             if self._audit is not None:
                 await self._audit.exec_attempt(who, request, expanded.hosts, refusal=exc)
             raise
+        self._on_queued(job)
         if self._audit is not None:
             await self._audit.exec_attempt(who, request, expanded.hosts, job=job)
         return job
@@ -93,6 +97,10 @@ class JobService:
 
     async def results(self, job_id: str) -> JobResults:
         return await self.store.read_results(job_id)
+
+    async def results_after(self, job_id: str, after: int, limit: int, max_chars: int) -> ResultsPage:
+        """A page of the job's stored results past `after` (the HTTP API's view of them)."""
+        return await self.store.results_after(job_id, after, limit, max_chars)
 
     async def recent(self, limit: int) -> list[Job]:
         return await self.store.recent(limit)

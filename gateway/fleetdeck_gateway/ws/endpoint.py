@@ -1,7 +1,7 @@
 """The `/ws` endpoint: handshake checks, then one receive loop and one send loop per socket.
 
 Transport only: frame size, rate limits, parsing, close codes and slow peers. What a frame
-does is in `handlers`.
+does is in `handlers`; what the endpoint uses of the gateway is `ports.SocketServices`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.messages import PROTOCOL_VERSION, Hello, ProtocolError, dump, parse_client_frame
 
-from ..state import Gateway
 from .clients import Client
 from .handlers import handle
+from .outbox import Outbox
+from .ports import SocketServices
 from .ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ CLOSE_TRY_AGAIN = 1013
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    gateway: Gateway = websocket.app.state.gateway
+    gateway: SocketServices = websocket.app.state.gateway
     try:
         identity, _ = await gateway.auth.identify(websocket)
     except BrokerUnavailable:
@@ -47,14 +48,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             await websocket.send_text(dump(refusal.frame()))
             await websocket.close(CLOSE_POLICY, "batch is 0 or 1")
         return
-    client = Client(identity)
-    hello = Hello(
-        user=identity.name, role=identity.role, version=PROTOCOL_VERSION, workers=len(gateway.queue.workers)
-    )
-    client.outbox.put(dump(hello))
-    gateway.relay.add(client)
-    sender = asyncio.create_task(_send_loop(websocket, client, batch == "1"))
-    receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))
     # Too slow, or the token revoked, rotated or expired: callbacks, not a waiting task each (a
     # gateway holds thousands of sockets, and every task costs memory).
     stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -63,9 +56,15 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         if not stop.done():
             stop.set_result(None)
 
-    client.outbox.on_overflow = end
-    claim = gateway.revocation.watch(identity)
-    claim.on_end = end
+    client = Client(identity, Outbox(on_overflow=end))
+    hello = Hello(
+        user=identity.name, role=identity.role, version=PROTOCOL_VERSION, workers=len(gateway.queue.workers)
+    )
+    client.outbox.put(dump(hello))
+    gateway.relay.add(client)
+    sender = asyncio.create_task(_send_loop(websocket, client, batch == "1"))
+    receiver = asyncio.create_task(_receive_loop(websocket, client, gateway))
+    claim = gateway.revocation.watch(identity, on_end=end)
     tasks = (sender, receiver)
     for task in tasks:
         task.add_done_callback(lambda _: end())
@@ -121,7 +120,7 @@ async def _send_loop(websocket: WebSocket, client: Client, batch: bool) -> None:
                 return
 
 
-async def _receive_loop(websocket: WebSocket, client: Client, gateway: Gateway) -> None:
+async def _receive_loop(websocket: WebSocket, client: Client, gateway: SocketServices) -> None:
     limiter = RateLimiter()
     while True:
         message = await websocket.receive()

@@ -30,7 +30,9 @@ class Outbox:
         "overflowed",
     )
 
-    def __init__(self, bytes_limit: int = DEFAULT_BYTES_LIMIT) -> None:
+    def __init__(
+        self, bytes_limit: int = DEFAULT_BYTES_LIMIT, on_overflow: Callable[[], None] | None = None
+    ) -> None:
         self._limit = bytes_limit
         self._queue: list[str] = []
         self._queued_bytes = 0
@@ -39,7 +41,7 @@ class Outbox:
         self._room: asyncio.Future[None] | None = None  # replays, waiting for the queue to drain
         self.dropped = 0
         self.overflowed = False
-        self.on_overflow: Callable[[], None] | None = None  # the socket's owner: close it
+        self.on_overflow = on_overflow  # the socket's owner: close it
 
     def __len__(self) -> int:
         return len(self._queue) + len(self._latest)

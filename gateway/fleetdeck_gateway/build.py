@@ -1,0 +1,97 @@
+"""The one place the gateway is wired: every part is built here and handed its collaborators and
+callbacks at construction; nothing is patched in afterwards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fleetdeck_common.auditstore import AuditStore
+from fleetdeck_common.broker import Broker
+from fleetdeck_common.chatstore import ChatStore
+from fleetdeck_common.hoststore import HostStore
+from fleetdeck_common.jobs import JobStore
+from fleetdeck_common.messages import Job
+
+from .auth.authenticator import Authenticator
+from .auth.loginguard import LoginThrottle
+from .auth.revocation import Revocation
+from .auth.sessions import SessionStore
+from .auth.tokenstore import TokenStore
+from .feeds.execqueue import QueueWatch
+from .feeds.fleet import FleetView
+from .feeds.hosthistory import HistoryCache
+from .feeds.hosttable import HostTable
+from .feeds.jobresults import JobWatches
+from .feeds.presence import PresenceSync
+from .feeds.relay import Relay
+from .metrics import GatewayMetrics
+from .services.audittrail import AuditTrail
+from .services.chat import ChatService
+from .services.jobservice import JobService
+from .settings import GatewaySettings
+from .state import Gateway
+from .ws.clients import Clients
+
+
+def build_gateway(
+    settings: GatewaySettings,
+    broker: Broker,
+    tokens: TokenStore,
+    login_clock: Callable[[], float] = time.monotonic,
+) -> Gateway:
+    """Every part of one gateway process, wired; `Gateway.start` sets it running."""
+    sessions = SessionStore(broker, settings.session_ttl)
+    audit = AuditTrail(AuditStore(broker, settings.audit_keep))
+    metrics = GatewayMetrics(lambda: float(broker.reconnects))
+    jobs = JobStore(broker)
+    policy = settings.target_policy()
+    hosts = HostStore(broker)
+
+    clients = Clients(metrics)
+    watches = JobWatches(jobs, clients)
+    table = HostTable()
+    fleet = FleetView(table, clients)
+    presence = PresenceSync(hosts, table, clients, settings.forget_after, on_change=fleet.changed)
+    history = HistoryCache(hosts)
+    queue = QueueWatch(jobs, clients, policy)
+
+    def count_queued(job: Job) -> None:
+        metrics.jobs_submitted.inc()
+
+    return Gateway(
+        settings=settings,
+        broker=broker,
+        tokens=tokens,
+        sessions=sessions,
+        auth=Authenticator(tokens, sessions, settings.allowed_origins),
+        login_throttle=LoginThrottle(settings.login_failures, clock=login_clock),
+        revocation=Revocation(tokens, on_ended=audit.sessions_closed),
+        audit=audit,
+        metrics=metrics,
+        clients=clients,
+        watches=watches,
+        presence=presence,
+        fleet=fleet,
+        history=history,
+        relay=Relay(
+            broker,
+            clients,
+            watches,
+            presence,
+            fleet,
+            history,
+            on_job=queue.observe,
+            fleet_tick=settings.fleet_tick,
+        ),
+        queue=queue,
+        jobs=JobService(
+            jobs,
+            policy,
+            table.addresses_with,
+            settings.job_queue_timeout,
+            audit=audit,
+            on_queued=count_queued,
+        ),
+        chat=ChatService(ChatStore(broker)),
+    )
