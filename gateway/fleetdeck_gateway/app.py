@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -77,8 +77,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    gateway.metrics.queued_bytes.set(gateway.clients.queued_bytes())
-    return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(gateway.metrics.render(gateway.clients.queued_bytes()), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 
 class GatewayMetrics:
@@ -43,3 +43,12 @@ class GatewayMetrics:
         self.jobs_submitted = Counter(
             "fleetdeck_gateway_jobs_submitted", "exec jobs queued", registry=self.registry
         )
+
+    def slow_disconnect(self) -> None:
+        """A client was closed for falling too far behind."""
+        self.slow_disconnects.inc()
+
+    def render(self, queued_bytes: int) -> bytes:
+        """The text exposition for a scrape, with the bytes waiting in outboxes now."""
+        self.queued_bytes.set(queued_bytes)
+        return generate_latest(self.registry)

@@ -73,7 +73,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         if client.outbox.overflowed:
             # The sender may be stuck writing to a peer that does not read: stop it, then close.
             sender.cancel()
-            gateway.metrics.slow_disconnects.inc()
+            gateway.metrics.slow_disconnect()
             logger.info("closing %s's socket: too far behind on results", client.identity.name)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(

@@ -12,7 +12,6 @@ from fleetdeck_common.messages import ExecRequest, Job
 
 from ..auth.identity import Identity
 from ..auth.revocation import TokenClaim
-from ..metrics import GatewayMetrics
 from .clients import Client
 
 
@@ -109,6 +108,10 @@ class Claims(Protocol):
     def forget(self, watch: TokenClaim) -> None: ...
 
 
+class SocketMetrics(Protocol):
+    def slow_disconnect(self) -> None: ...
+
+
 class Connections(Protocol):
     def add(self, client: Client) -> None: ...
 
@@ -128,4 +131,4 @@ class SocketServices(FrameServices, Protocol):
     def relay(self) -> Connections: ...
 
     @property
-    def metrics(self) -> GatewayMetrics: ...
+    def metrics(self) -> SocketMetrics: ...
