@@ -1,0 +1,107 @@
+"""Presence kept in step with the broker (`feeds.presence`), on the memory broker with a fake clock:
+heartbeats read, hosts gone quiet, retired hosts forgotten, changes told once a flush."""
+
+from __future__ import annotations
+
+import json
+
+from fleetdeck_common.broker.memory import MemoryBroker
+from fleetdeck_common.hoststore import HostStore, Observation
+from fleetdeck_common.messages import CpuSample
+from fleetdeck_gateway.auth.identity import Identity
+from fleetdeck_gateway.feeds.hosttable import HostTable
+from fleetdeck_gateway.feeds.presence import PresenceSync
+from fleetdeck_gateway.metrics import GatewayMetrics
+from fleetdeck_gateway.ws.clients import Client, Clients
+
+VIEWER = Identity("bob", "viewer", "0" * 64)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sample(host: str, ts: float) -> CpuSample:
+    return CpuSample(
+        host=host, ts=ts, total=1.0, percpu=[1.0, 1.0], mem=1.0, load=[0.0, 0.0, 0.0], interval=1.0
+    )
+
+
+class Setup:
+    def __init__(self) -> None:
+        self.broker = MemoryBroker()
+        self.store = HostStore(self.broker)
+        self.clock = Clock(1000.0)
+        self.clients = Clients(GatewayMetrics(lambda: 0.0))
+        self.changes: list[list[str]] = []
+        self.feed = PresenceSync(
+            self.store,
+            HostTable(),
+            self.clients,
+            forget_after=60.0,
+            on_change=self.changes.append,
+            clock=self.clock,
+        )
+        self.follower = Client(VIEWER, topics={"hosts"})
+        self.clients.add(self.follower)
+
+    async def hosts_frame(self) -> list[dict[str, object]]:
+        """The `hosts` frame waiting for the follower (none: an empty list)."""
+        if not len(self.follower.outbox):
+            return []
+        [frame] = await self.follower.outbox.take()
+        hosts: list[dict[str, object]] = json.loads(frame)["hosts"]
+        return hosts
+
+
+async def test_heartbeats_read_bring_hosts_with_labels_and_addresses_told_once() -> None:
+    s = Setup()
+    await s.store.publish([Observation(sample("web01", 999.5), {"role": "web"}, "127.0.1.2")], 10)
+    await s.feed.reload()
+    s.feed.flush()
+    assert s.changes == [["web01"]]
+    [host] = await s.hosts_frame()
+    assert (host["host"], host["online"], host["labels"], host["address"]) == (
+        "web01",
+        True,
+        {"role": "web"},
+        "127.0.1.2",
+    )
+    assert s.feed.knows("web01") and s.feed.hosts() == ["web01"]
+    s.feed.flush()  # nothing new: nothing told
+    assert s.changes == [["web01"]] and await s.hosts_frame() == []
+
+
+async def test_a_host_heard_live_goes_quiet_after_three_intervals() -> None:
+    s = Setup()
+    s.feed.observe(sample("web01", 1000.0))
+    s.feed.flush()
+    assert [h["online"] for h in await s.hosts_frame()] == [True]
+    s.clock.now += 3.0  # three intervals: still online
+    s.feed.flush()
+    assert await s.hosts_frame() == []
+    s.clock.now += 0.5
+    s.feed.flush()
+    assert [h["online"] for h in await s.hosts_frame()] == [False]
+    assert s.changes == [["web01"], ["web01"]]
+
+
+async def test_a_host_not_heard_from_for_forget_after_is_forgotten_with_its_history() -> None:
+    s = Setup()
+    await s.store.publish([Observation(sample("old01", 900.0))], 10)
+    await s.store.publish([Observation(sample("web01", 999.0))], 10)
+    s.clock.now = 950.0
+    await s.feed.reload()
+    s.feed.flush()
+    assert s.feed.hosts() == ["old01", "web01"]
+    s.clock.now = 1021.0  # old01 last seen at 900: more than 60 s ago
+    await s.feed.reload()
+    s.feed.flush()
+    assert s.feed.hosts() == ["web01"]
+    assert sorted(await s.store.heartbeats()) == ["web01"]
+    assert await s.store.history("old01", 10) == []
+    assert s.changes[-1] == ["old01", "web01"]  # old01 gone, web01 gone quiet
