@@ -14,7 +14,7 @@ import httpx
 import pytest
 from testcontainers.compose import DockerCompose
 
-from fleetdeck_gateway.tokens import add_token
+from fleetdeck_gateway.auth.tokenedit import add_token
 from tests.support.compose import ROOT, compose_variables
 from tests.support.composeup import engine_missing, leftovers, project_env, wait_healthy
 from tests.support.wsclient import Frame, WsClient
