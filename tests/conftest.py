@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fleetdeck_gateway.auth.tokenedit import add_token
+from testbed.procs import RedisServer, Service, start_agent, start_gateway
 from tests.support.compose import load_compose
-from tests.support.procs import RedisServer, Service, start_agent, start_gateway
 from tests.support.stacks import (
     AGENT_NAMES,
     ARTIFACTS,
@@ -89,8 +89,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Flee
 
     import asyncssh
 
-    from tests.support.opensshd import start_sshd
-    from tests.support.procs import wait_until
+    from testbed.opensshd import start_sshd
+    from testbed.procs import wait_until
 
     workdir = tmp_path_factory.mktemp("fleet")
     key = asyncssh.generate_private_key("ssh-ed25519")
@@ -103,7 +103,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Flee
         [
             sys.executable,
             "-m",
-            "tests.support.sshfleet",
+            "testbed.sshfleet",
             str(workdir),
             "--first",
             FLEET_FIRST,
@@ -139,7 +139,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Flee
 
 @pytest.fixture(scope="session")
 def exec_stack(redis_url: str, tokens: Tokens, logs: Path, fleet: Fleet) -> Iterator[ExecStack]:
-    from tests.support.procs import start_worker
+    from testbed.procs import start_worker
 
     worker = start_worker(redis_url, logs, "w-main", **fleet.worker_env())
     gateway = start_gateway(redis_url, logs, tokens.file, name="gateway-exec")

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from fleetdeck_common.hoststore import HostStore
-from tests.support.procs import ROOT, Service, free_port, start_agent, wait_until
+from testbed.procs import ROOT, Service, free_port, start_agent, wait_until
 from tests.support.stores import in_hosts
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from fleetdeck_agent import sampler
 from fleetdeck_agent.settings import AgentSettings
+from testbed.procs import BIN
 from tests.support.fakeproc import make_fake_proc
-from tests.support.procs import BIN
 
 
 def test_a_sample_is_read_from_the_given_proc(tmp_path: Path) -> None:

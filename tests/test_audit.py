@@ -43,8 +43,8 @@ from fleetdeck_gateway.auth.tokenedit import add_token, remove_token, rotate_tok
 from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.services.audittrail import AuditTrail
 from fleetdeck_gateway.settings import GatewaySettings
+from testbed.procs import BIN, ROOT, RedisServer, start_gateway, wait_until
 from tests.support.jobs import run_job
-from tests.support.procs import BIN, ROOT, RedisServer, start_gateway, wait_until
 from tests.support.stacks import ExecStack, Tokens
 from tests.support.wsclient import WsClient
 
@@ -428,7 +428,7 @@ async def test_exec_audit_reads_back_through_the_api_and_the_cli(
 
 
 def test_the_cli_says_when_the_gateway_cannot_be_reached() -> None:
-    from tests.support.procs import free_port
+    from testbed.procs import free_port
 
     run = fleetdeck("audit", "--url", f"http://127.0.0.1:{free_port()}", "--token", "fdk_x")
     assert run.returncode == 3 and "cannot reach" in run.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from tests.support.procs import ROOT
+from testbed.procs import ROOT
 
 DEV_TOOLS = {"pytest", "playwright", "mypy", "ruff", "hypothesis", "pre-commit", "kubernetes-validate"}
 

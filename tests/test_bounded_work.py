@@ -46,7 +46,7 @@ from fleetdeck_gateway.ws.clients import Client
 from fleetdeck_gateway.ws.handlers import handle
 from fleetdeck_worker.jobrun import JobRun
 from fleetdeck_worker.sshlogin import SshOptions
-from tests.support.procs import ROOT, Gateway, start_gateway
+from testbed.procs import ROOT, Gateway, start_gateway
 from tests.support.stacks import Tokens
 from tests.support.wsclient import Frame, WsClient
 

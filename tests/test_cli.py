@@ -14,8 +14,8 @@ import pytest
 from fleetdeck.exec_client import all_succeeded
 from fleetdeck_common.messages import Done
 from fleetdeck_gateway.auth.tokenstore import TokenStore
-from tests.support.browser import chromium
-from tests.support.procs import BIN, Service, free_port, start_gateway, wait_until
+from testbed.browser import chromium
+from testbed.procs import BIN, Service, free_port, start_gateway, wait_until
 from tests.support.stacks import ExecStack, Tokens, private_stack
 
 FLEETDECK = str(BIN / "fleetdeck")

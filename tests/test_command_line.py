@@ -13,7 +13,7 @@ import pytest
 
 import fleetdeck_common
 from fleetdeck.portcheck import listeners, port_problem
-from tests.support.procs import BIN, ROOT, Service, free_port, wait_until
+from testbed.procs import BIN, ROOT, Service, free_port, wait_until
 
 COMMANDS = ("fleetdeck", "fleetdeck-gateway", "fleetdeck-agent", "fleetdeck-worker")
 # The help of every command built from a settings model: the services and `fleetdeck up`.

@@ -31,6 +31,7 @@ from fleetdeck_common.broker import create_broker
 from fleetdeck_common.broker.sentinel import parse_sentinel_url
 from fleetdeck_common.settings import BrokerSettings
 from fleetdeck_gateway.auth.tokenstore import TokenStore
+from testbed.procs import BIN, RedisServer, Service, free_port, wait_until
 from tests.support.compose import (
     COMPOSE_FILE,
     ROOT,
@@ -48,7 +49,6 @@ from tests.support.compose import (
     service_mounts,
 )
 from tests.support.fakeproc import make_fake_proc
-from tests.support.procs import BIN, RedisServer, Service, free_port, wait_until
 from tests.support.stacks import ExecStack, Tokens
 from tests.support.wsclient import Frame, WsClient
 

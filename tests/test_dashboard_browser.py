@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import chromium, logged_in_page
+from testbed.browser import chromium, logged_in_page
 from tests.support.stacks import Stack, Tokens
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.targets import TargetPolicy, expand_targets
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_worker.settings import WorkerSettings
-from tests.support.procs import ROOT
+from testbed.procs import ROOT
 
 
 def test_every_setting_is_documented_in_the_deploy_guide() -> None:

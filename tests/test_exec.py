@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from fleetdeck_common.jobs import JOB_INDEX_SIZE
+from testbed.procs import start_worker, wait_until
 from tests.support.jobs import collect_job, run_job
-from tests.support.procs import start_worker, wait_until
 from tests.support.rawws import raw_ws_that_never_reads
 from tests.support.stacks import (
     BLACKHOLE,

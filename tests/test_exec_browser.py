@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
-from tests.support.browser import PHONE, chromium, logged_in_page
-from tests.support.procs import start_gateway
+from testbed.browser import PHONE, chromium, logged_in_page
+from testbed.procs import start_gateway
 from tests.support.stacks import ExecStack, Tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.ssh]

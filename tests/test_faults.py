@@ -18,8 +18,8 @@ import pytest
 import redis as sync_redis
 
 from fleetdeck_common.broker import GAP, Event, create_broker
+from testbed.procs import RedisServer, start_agent, start_gateway, start_worker, wait_until
 from tests.support.jobs import collect_job
-from tests.support.procs import RedisServer, start_agent, start_gateway, start_worker, wait_until
 from tests.support.stacks import Fleet, Stack, Tokens
 from tests.support.wsclient import Frame, WsClient
 

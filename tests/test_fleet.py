@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from fleetdeck_common.hoststore import HostStore
+from testbed.procs import BIN, RedisServer, start_agent, start_gateway, wait_until
 from tests.support.jobs import run_job
-from tests.support.procs import BIN, RedisServer, start_agent, start_gateway, wait_until
 from tests.support.stacks import ExecStack, Tokens
 from tests.support.stores import in_hosts
 from tests.support.wsclient import Frame, WsClient

@@ -17,8 +17,8 @@ import pytest
 from playwright.async_api import Page
 
 from fleetdeck_common.targets import TargetPolicy, expand_targets
-from tests.support.browser import PHONE, chromium, logged_in_page
-from tests.support.procs import ROOT, Gateway, RedisServer, Service, start_agent, start_gateway, wait_until
+from testbed.browser import PHONE, chromium, logged_in_page
+from testbed.procs import ROOT, Gateway, RedisServer, Service, start_agent, start_gateway, wait_until
 from tests.support.stacks import Tokens
 from tests.support.waiting import eventually
 

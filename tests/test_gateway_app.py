@@ -16,7 +16,7 @@ from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
 from fleetdeck_gateway.auth.tokenedit import add_token
 from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
-from tests.support.procs import ROOT
+from testbed.procs import ROOT
 
 
 @dataclass

@@ -11,7 +11,7 @@ from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.build import build_gateway
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.ws import ports
-from tests.support.procs import ROOT
+from testbed.procs import ROOT
 
 GATEWAY = ROOT / "gateway" / "fleetdeck_gateway"
 

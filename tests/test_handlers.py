@@ -25,7 +25,7 @@ from fleetdeck_gateway.ws.handlers import handle
 from fleetdeck_worker.settings import WorkerSettings
 from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.worker import Worker
-from tests.support.procs import ROOT
+from testbed.procs import ROOT
 
 OPERATOR = Identity("alice", "operator", "1" * 64)
 VIEWER = Identity("bob", "viewer", "2" * 64)

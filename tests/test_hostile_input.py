@@ -42,9 +42,9 @@ from fleetdeck_gateway.build import build_gateway
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_gateway.state import Gateway
 from fleetdeck_gateway.ws.endpoint import websocket_endpoint
-from tests.support.browser import chromium, logged_in_page
+from testbed.browser import chromium, logged_in_page
+from testbed.procs import ROOT, free_port, start_gateway
 from tests.support.hostile import Expect, Probe, connection_batches, expressions
-from tests.support.procs import ROOT, free_port, start_gateway
 from tests.support.stacks import Stack, Tokens
 from tests.support.wsclient import Frame, WsClient
 

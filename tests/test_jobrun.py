@@ -19,7 +19,7 @@ from fleetdeck_common.messages import Job, Outcome
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun, LeaseLost
 from fleetdeck_worker.sshlogin import SshOptions
-from tests.support.procs import RedisServer
+from testbed.procs import RedisServer
 from tests.support.waiting import eventually
 
 POLICY = TargetPolicy.from_entries(["127.0.0.0/8"])

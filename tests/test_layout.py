@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.procs import ROOT
+from testbed.procs import ROOT
 
 PACKAGES = {
     "fleetdeck_common": ROOT / "common" / "fleetdeck_common",
@@ -94,6 +94,7 @@ def test_only_the_stores_build_keys() -> None:
         *_modules(),
         *((p.stem, p) for p in (ROOT / "tests").rglob("*.py")),
         *((p.stem, p) for p in (ROOT / "bench").rglob("*.py")),
+        *((p.stem, p) for p in (ROOT / "testbed").rglob("*.py")),
     ]
     for name, path in scanned:
         if name in KEY_OWNERS or path.name == "test_layout.py":
@@ -123,3 +124,18 @@ def test_the_key_owners_are_where_this_test_looks() -> None:
     assert set(modules) >= KEY_OWNERS
     for owner in KEY_OWNERS:
         assert "topics.key(" in modules[owner].read_text(), owner
+
+
+def test_the_layers_import_only_downwards() -> None:
+    """bench/ and testbed/ never import tests; the services and the CLI import neither of them."""
+    never = {
+        "bench": {"tests"},
+        "testbed": {"tests", "bench"},
+        **{str(folder.relative_to(ROOT)): {"tests", "testbed", "bench"} for folder in PACKAGES.values()},
+    }
+    offenders = []
+    for folder, banned in never.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tops = {module.split(".")[0] for module in _imports(folder.replace("/", "."), path)}
+            offenders += [f"{path.relative_to(ROOT)} imports {top}" for top in sorted(tops & banned)]
+    assert offenders == []

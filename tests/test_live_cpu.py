@@ -10,7 +10,7 @@ import pytest
 
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.messages import CpuSample
-from tests.support.procs import RedisServer, start_agent, start_gateway, wait_until
+from testbed.procs import RedisServer, start_agent, start_gateway, wait_until
 from tests.support.stacks import AGENT_NAMES, Stack, Tokens
 from tests.support.stores import in_hosts
 from tests.support.wsclient import Frame, WsClient

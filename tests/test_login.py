@@ -24,7 +24,7 @@ from fleetdeck_gateway.auth.loginguard import LoginThrottle, throttle_key
 from fleetdeck_gateway.auth.tokenedit import add_token
 from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
-from tests.support.procs import ROOT, start_gateway
+from testbed.procs import ROOT, start_gateway
 from tests.support.stacks import Tokens
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.procs import BIN, RedisServer, start_gateway, wait_until
+from testbed.procs import BIN, RedisServer, start_gateway, wait_until
 from tests.support.stacks import Tokens
 
 

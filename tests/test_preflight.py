@@ -11,7 +11,7 @@ import pytest
 
 from fleetdeck_worker.preflight import check_ssh_setup
 from fleetdeck_worker.settings import WorkerSettings
-from tests.support.procs import BIN
+from testbed.procs import BIN
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
 from fleetdeck_gateway.auth.tokenedit import add_token
 from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
+from testbed.procs import BIN, ROOT, Gateway, start_gateway
 from tests.support.jobs import run_job
-from tests.support.procs import BIN, ROOT, Gateway, start_gateway
 from tests.support.stacks import ExecStack
 from tests.support.stores import job_store
 from tests.support.waiting import eventually

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fleetdeck_common.broker.sentinel import parse_sentinel_url
+from testbed.procs import start_agent, start_gateway, start_worker, wait_until
 from tests.support.jobs import collect_job
-from tests.support.procs import start_agent, start_gateway, start_worker, wait_until
 from tests.support.sentinel import SentinelSet
 from tests.support.stacks import Fleet, Tokens
 from tests.support.wsclient import Frame, WsClient

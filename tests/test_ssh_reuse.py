@@ -33,8 +33,8 @@ from fleetdeck_worker.settings import WorkerSettings
 from fleetdeck_worker.ssh import run_on_host
 from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.sshpool import SshPool
-from tests.support.opensshd import OpenSshd, client_key, established, logins, start_sshd
-from tests.support.procs import wait_until
+from testbed.opensshd import OpenSshd, client_key, established, logins, start_sshd
+from testbed.procs import wait_until
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.ssh

@@ -25,7 +25,7 @@ from fleetdeck_common.messages import Outcome
 from fleetdeck_worker.ssh import run_on_host
 from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.sshpool import SshPool
-from tests.support.opensshd import OpenSshd, client_key, start_sshd
+from testbed.opensshd import OpenSshd, client_key, start_sshd
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.ssh

@@ -9,7 +9,7 @@ import subprocess
 
 from fleetdeck_worker.sshoutput import GROUP_LINE_MAX, Capped, Stderr
 from fleetdeck_worker.stopscript import stop_script, wrap_command
-from tests.support.procs import wait_until
+from testbed.procs import wait_until
 
 
 def _group_alive(pgid: int) -> bool:

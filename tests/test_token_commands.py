@@ -12,7 +12,7 @@ import pytest
 from fleetdeck.token_commands import format_table, parse_duration
 from fleetdeck_gateway.auth.identity import Identity, hash_token
 from fleetdeck_gateway.auth.tokenstore import TokenStore
-from tests.support.procs import BIN
+from testbed.procs import BIN
 
 FLEETDECK = str(BIN / "fleetdeck")
 

@@ -16,10 +16,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common import topics
 from fleetdeck_gateway.ws.endpoint import batched
-from tests.support.procs import RedisServer, start_gateway, wait_until
+from testbed.procs import RedisServer, start_gateway, wait_until
+from testbed.tcpqueues import established
 from tests.support.rawws import OP_CLOSE, OP_PING, raw_ws_that_never_reads, read_until_closed
 from tests.support.stacks import Stack, Tokens
-from tests.support.tcpqueues import established
 from tests.support.wsclient import WsClient
 
 

@@ -7,8 +7,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from testbed.procs import wait_until
 from tests.support.compose import load_compose
-from tests.support.procs import wait_until
 from tests.support.stacks import docker_engine_answers
 
 # Healthchecks start after 10-15 s and probe every 10 s; a first build takes longer than that.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support.procs import Service, free_port, wait_until
+from testbed.procs import Service, free_port, wait_until
 
 SERVICE = "fleetdeck"
 # What a sentinel logs on the way through a failover (and when one is given up).

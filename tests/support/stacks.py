@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.procs import ROOT, Gateway, RedisServer, Service, start_gateway, start_worker
+from testbed.procs import ROOT, Gateway, RedisServer, Service, start_gateway, start_worker
 
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.procs import Service, free_port, wait_until
+from testbed.procs import Service, free_port, wait_until
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 

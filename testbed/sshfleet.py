@@ -6,7 +6,7 @@ Special hosts: `reject` refuses our key, `unknown_key` is missing from known_hos
 `changed_key` presents a host key other than the one known_hosts lists for it,
 `blackhole` accepts TCP and never answers. An unreachable host is an address nobody listens on.
 
-    python -m tests.support.sshfleet DIR --first 127.0.0.2 --count 100 [--reject ADDR ...]
+    python -m testbed.sshfleet DIR --first 127.0.0.2 --count 100 [--reject ADDR ...]
 """
 
 from __future__ import annotations

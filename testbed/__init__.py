@@ -1,0 +1,1 @@
+"""Process helpers shared by the tests and the benchmarks: real servers and services on loopback."""
