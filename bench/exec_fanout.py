@@ -1,8 +1,8 @@
 """Benchmark: one command on 100 loopback SSH hosts, fleetdeck's worker against ClusterShell's clush.
 
-Both run in the same process tree, on the same SSH fleet (tests/support/sshfleet.py, asyncssh
-servers on 127.0.0.2-101), 64 hosts at a time, with grouped output, alternating rounds. Results go
-to bench/results.md and bench/results.json; the README quotes them.
+Both run in the same process tree, on the same SSH fleet (testbed/sshfleet.py, asyncssh
+servers on 127.0.0.2-101), 64 hosts at a time, with grouped output, alternating rounds. Writes
+bench/exec_fanout.md (raw figures: bench/results/), quoted in docs/benchmarks.md and the README.
 
     scripts/bench            # or: .venv/bin/python -m bench.exec_fanout --rounds 5
 """
@@ -14,9 +14,7 @@ import asyncio
 import json
 import os
 import platform
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,39 +29,29 @@ from fleetdeck_common.messages import Job
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.jobrun import JobRun
 from fleetdeck_worker.sshlogin import SshOptions
+from testbed.procs import ROOT, Service, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+from .harness import Result, table, write
+from .measure import spread
+
+NAME = "exec_fanout"
 HOSTS = 100
 CONCURRENCY = 64
 TARGETS = f"127.0.0.2-{HOSTS + 1}"
 
 
-def start_fleet(workdir: Path) -> tuple[subprocess.Popen[bytes], int, Path, Path]:
+def start_fleet(workdir: Path) -> tuple[Service, int, Path, Path]:
+    """The asyncssh fleet the tests use (testbed/sshfleet.py), and its key, port and known hosts."""
     key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = workdir / "id_ed25519"
     key.write_private_key(str(key_path))
     key_path.chmod(0o600)
     key.write_public_key(str(workdir / "id_ed25519.pub"))
-    fleet = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.sshfleet",
-            str(workdir),
-            "--count",
-            str(HOSTS),
-            "--client-key",
-            str(workdir / "id_ed25519.pub"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    argv = [sys.executable, "-m", "testbed.sshfleet", str(workdir), "--count", str(HOSTS)]
+    env = {"PYTHONPATH": str(ROOT)}
+    fleet = Service("sshfleet", [*argv, "--client-key", str(workdir / "id_ed25519.pub")], env, workdir)
     ready = workdir / "ready.json"
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        if time.monotonic() > deadline or fleet.poll() is not None:
-            raise SystemExit("the SSH fleet did not start")
-        time.sleep(0.05)
+    wait_until(ready.exists, 30, what="the SSH fleet")
     return fleet, json.loads(ready.read_text())["port"], key_path, workdir / "known_hosts"
 
 
@@ -104,58 +92,24 @@ def clush_round(port: int, key: Path, known_hosts: Path, command: str) -> float:
     return elapsed
 
 
-def summarize(times: list[float]) -> dict[str, float]:
-    return {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "hosts_per_s": HOSTS / statistics.median(times),
-    }
-
-
-def write_results(results: dict[str, dict[str, float]], rounds: int, command: str) -> str:
-    lines = [
+def render(times: dict[str, list[float]], rounds: int, command: str) -> Result:
+    rows = []
+    for tool, values in times.items():
+        s = spread(values)
+        seconds = [f"{s[k]:.2f} s" for k in ("median", "min", "max")]
+        rows.append([tool, *seconds, f"{HOSTS / s['median']:.0f}"])
+    short = (
         f"One command (`{command}`) on {HOSTS} loopback SSH hosts, {CONCURRENCY} at a time, "
         f"{rounds} alternating rounds each; {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{time.strftime('%Y-%m-%d')}.",
-        "",
-        "| tool | median | min | max | hosts/s (median) |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for tool, row in results.items():
-        lines.append(
-            f"| {tool} | {row['median_s']:.2f} s | {row['min_s']:.2f} s | {row['max_s']:.2f} s | "
-            f"{row['hosts_per_s']:.0f} |"
-        )
-    table = "\n".join(lines)
-    (ROOT / "bench" / "results.md").write_text(
-        "# Benchmark results\n\nWritten by `bench/exec_fanout.py`; do not edit by hand.\n\n"
+        f"{time.strftime('%Y-%m-%d')}.\n\n"
+        + table(("tool", "median", "min", "max", "hosts/s (median)"), rows)
+    )
+    full = (
         "fleetdeck runs the job through its worker's job runner (asyncssh, in-memory broker, results "
-        "grouped); ClusterShell runs `clush -b` over OpenSSH.\n\n" + table + "\n"
+        "grouped); ClusterShell runs `clush -b` over OpenSSH.\n\n" + short
     )
-    (ROOT / "bench" / "results.json").write_text(
-        json.dumps(
-            {
-                "hosts": HOSTS,
-                "concurrency": CONCURRENCY,
-                "rounds": rounds,
-                "command": command,
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    text = re.sub(
-        r"(<!-- bench:exec_fanout -->\n).*?(\n<!-- /bench -->)",
-        lambda m: m.group(1) + table + m.group(2),
-        text,
-        flags=re.DOTALL,
-    )
-    readme.write_text(text)
-    return table
+    data = {"hosts": HOSTS, "concurrency": CONCURRENCY, "rounds": rounds, "command": command, "times": times}
+    return Result(NAME, "Exec fan-out", full, data, quoted=short, short=short)
 
 
 def main() -> None:
@@ -171,9 +125,10 @@ def main() -> None:
                 times["fleetdeck"].append(asyncio.run(fleetdeck_round(port, key, known_hosts, args.command)))
                 times["ClusterShell clush"].append(clush_round(port, key, known_hosts, args.command))
         finally:
-            fleet.terminate()
-            fleet.wait()
-    print(write_results({tool: summarize(t) for tool, t in times.items()}, args.rounds, args.command))
+            fleet.stop()
+    result = render(times, args.rounds, args.command)
+    write(result)
+    print(result.summary)
 
 
 if __name__ == "__main__":

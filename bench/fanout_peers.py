@@ -16,7 +16,7 @@ Each round starts each server afresh (in a rotating order), connects the same cl
 (bench/wsclients.py, two processes of 500) and measures over a window: server CPU per delivered
 sample (utime + stime over the window / frames the clients received in it), reach (samples
 received / samples published in the window x clients), latency from the agent's `ts` to receipt,
-and RSS per connection. Writes bench/fanout_peers.md and .json and quotes them in
+and RSS per connection. Writes bench/fanout_peers.md (raw figures in bench/results/), quoted in
 docs/benchmarks.md and the README.
 
     scripts/bench fanout_peers        # or: .venv/bin/python -m bench.fanout_peers --rounds 3
@@ -35,17 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from . import profile
+from .harness import Result, ms, recorded_args, table, verdict, write
 from .measure import (
     Context,
     MachineCpu,
     cpu_seconds,
+    histogram,
+    quantile_ms,
     raise_fd_limit,
     rss_kib,
     rss_median,
     spread,
     wait_for_quiet,
 )
-from .report import histogram, ms, publish, quantile_ms, table, verdict, write_results
 from .stack import ROOT, Stack, free_port, make_token, wait_until
 
 NAME = "fanout_peers"
@@ -340,18 +342,13 @@ def main() -> None:
         rounds = measure(args, Path(tmp))
     ctx = ctx.finished()
     full, short, summary = render(rounds, args, ctx)
-    write_results(
-        NAME,
-        "Per-sample fan-out against peers",
-        full,
-        {
-            "context": ctx.__dict__,
-            "args": {k: v for k, v in vars(args).items() if k not in ("publisher_pids", "profile")},
-            "summary": summary,
-            "rounds": rounds,
-        },
-    )
-    publish(NAME, full, short)
+    data = {
+        "context": ctx.__dict__,
+        "args": recorded_args(args, ["publisher_pids"]),
+        "summary": summary,
+        "rounds": rounds,
+    }
+    write(Result(NAME, "Per-sample fan-out against peers", full, data, short=short))
     print(full)
 
 

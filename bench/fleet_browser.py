@@ -12,7 +12,7 @@ stays on the dashboard. Measures:
   trip), and the intervals between frames of a continuous rAF loop;
 - JS heap: the page's used heap (CDP Runtime.getHeapUsage), the largest reading in the window.
 
-Writes bench/fleet_browser.md and .json and quotes them in docs/benchmarks.md and the README.
+Writes bench/fleet_browser.md (raw figures in bench/results/), quoted in docs/benchmarks.md and the README.
 
     scripts/bench fleet_browser        # or: .venv/bin/python -m bench.fleet_browser
 """
@@ -29,10 +29,10 @@ from typing import Any
 
 from playwright.async_api import Page, async_playwright
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from testbed.browser import CHROMIUM, CHROMIUM_ARGS
 
+from .harness import Result, ms, recorded_args, table, verdict, write
 from .measure import Context, MachineCpu, percentile, raise_fd_limit, wait_for_quiet
-from .report import ms, publish, table, verdict, write_results
 from .stack import Stack
 
 NAME = "fleet_browser"
@@ -244,17 +244,8 @@ def main() -> None:
         outcome = measure(args, Path(tmp))
     ctx = ctx.finished()
     full, short = render(outcome, args, ctx)
-    write_results(
-        NAME,
-        "The dashboard at scale",
-        full,
-        {
-            "context": ctx.__dict__,
-            "args": {k: v for k, v in vars(args).items() if k != "screenshot"},
-            "results": outcome,
-        },
-    )
-    publish(NAME, full, short)
+    data = {"context": ctx.__dict__, "args": recorded_args(args, ["screenshot"]), "results": outcome}
+    write(Result(NAME, "The dashboard at scale", full, data, short=short))
     print(full)
 
 

@@ -10,7 +10,7 @@ is), all on 127.0.0.1. Measures over a window:
   also the tick's own delay (receive time minus the frame's `ts`) on every client;
 - RSS per connection: (gateway RSS with the clients - RSS before they connected) / clients.
 
-Writes bench/fleet_gateway.md and .json, and quotes them in docs/benchmarks.md and the README.
+Writes bench/fleet_gateway.md (raw figures: bench/results/), quoted in docs/benchmarks.md and the README.
 
     scripts/bench fleet_gateway        # or: .venv/bin/python -m bench.fleet_gateway
 """
@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from . import profile
-from .measure import Context, MachineCpu, cpu_seconds, raise_fd_limit, rss_kib, rss_median, wait_for_quiet
-from .report import histogram, ms, publish, quantile_ms, table, verdict, write_results
+from .harness import Result, common_options, measured, ms, record, table, verdict, write
+from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_kib, rss_median
 from .stack import Stack
 
 NAME = "fleet_gateway"
@@ -248,44 +247,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--duration", type=float, default=30, help="seconds measured")
-    parser.add_argument("--settle", type=float, default=5, help="seconds to settle before measuring")
     parser.add_argument("--probe-every", type=int, default=20, help="one client in N times every entry")
     parser.add_argument("--profile", type=Path, help="folder for a py-spy profile of the gateway")
-    parser.add_argument("--max-load", type=float, default=1.0, help="wait (up to 5 min) for a lower load")
-    parser.add_argument(
-        "--max-others", type=float, default=30.0, help="%% of a core other processes may use in the window"
-    )
-    parser.add_argument("--attempts", type=int, default=3, help="runs while others disturb the window")
+    common_options(parser, attempts=3)
     args = parser.parse_args()
-    raise_fd_limit()
-    best: tuple[dict[str, Any], Context] | None = None
-    for attempt in range(args.attempts):
-        wait_for_quiet(args.max_load, 300)
-        ctx = Context.now()
-        with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
-            raw = measure(args, Path(tmp))
-        ctx = ctx.finished()
-        print(f"attempt {attempt + 1}: the rest of the machine used {raw['others_cpu_pct']:.0f}% of a core")
-        if best is None or raw["others_cpu_pct"] < best[0]["others_cpu_pct"]:
-            best = (raw, ctx)
-        if raw["others_cpu_pct"] <= args.max_others:
-            break
-    assert best is not None
-    raw, ctx = best
+    raw, ctx = measured(args, lambda tmp: measure(args, tmp))
     s = summarize(raw, args)
     full, short = render(s, raw, args, ctx)
-    write_results(
-        NAME,
-        "Gateway at scale",
-        full,
-        {
-            "context": ctx.__dict__,
-            "args": {k: v for k, v in vars(args).items() if k != "profile"},
-            "summary": s,
-            "raw": {**raw, "results": None},
-        },
+    write(
+        Result(NAME, "Gateway at scale", full, record(ctx, args, s, raw), short=short),
+        args.out,
+        not args.no_docs,
     )
-    publish(NAME, full, short)
     print(full)
 
 

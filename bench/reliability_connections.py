@@ -16,7 +16,7 @@ Measures, over a window once every client that could connect has:
 
 The open-files limit is raised to its hard limit for this process and the ones it starts;
 whatever was reached is reported ("7,412 of 10,000 connected"), it never stops at a failure.
-Writes bench/reliability_connections.md and .json and quotes them in docs/reliability.md.
+Writes bench/reliability_connections.md (raw figures in bench/results/), quoted in docs/reliability.md.
 
     scripts/bench reliability_connections            # 10,000 clients, 1,000 hosts, 60 s window
     scripts/bench reliability_connections --clients 200 --hosts 100 --duration 20
@@ -31,27 +31,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .measure import Context, MachineCpu, cpu_seconds, rss_median
+from .harness import RELIABILITY, Result, common_options, measured, ms, record, table, verdict, write
+from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_median
 from .reliability_common import (
-    Watch,
     add_counts,
-    best_of,
     command_line,
-    common_options,
-    fd_count,
-    gateway_metrics,
     gather,
     gather_ready,
     log_problems,
     machine_rows,
-    prepare,
-    recorded_args,
     report,
     spread_clients,
-    write_results,
 )
-from .report import histogram, ms, quantile_ms, table, verdict
 from .stack import Stack
+from .watch import Watch, fd_count, gateway_metrics
 
 NAME = "reliability_connections"
 TARGET_RSS_KIB = 20.0  # as for the gateway at 1,000 clients (docs/benchmarks.md)
@@ -319,22 +312,17 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
     common_options(parser)
     args = parser.parse_args()
-    prepare(args, needed_fds=args.clients + 200)
-    raw, ctx = best_of(args, lambda tmp: measure(args, tmp))
+    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=args.clients + 200)
     s = summarize(raw, args)
     full = render(s, raw, args, ctx)
-    write_results(
-        args,
+    result = Result(
         NAME,
         "10,000 connections on one gateway",
         full,
-        {
-            "context": ctx.__dict__,
-            "args": recorded_args(args),
-            "summary": s,
-            "raw": {**raw, "results": None},  # per-process histograms: megabytes, summed above
-        },
+        record(ctx, args, s, raw, drop=("results",)),
+        page=RELIABILITY,
     )
+    write(result, args.out, docs=not args.no_docs)
     print(full)
 
 

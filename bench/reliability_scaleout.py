@@ -15,7 +15,7 @@ client processes (bench/wsclients.py `--reach`), process i on gateway i mod 3, a
 
 From the figures it works out, on paper, what Redis and each gateway spend per host and per
 client, and what 10,000 and 100,000 hosts would cost (and what sharding the sample channel by
-host group would change). Writes bench/reliability_scaleout.md and .json and quotes them in
+host group would change). Writes bench/reliability_scaleout.md (raw figures in bench/results/), quoted in
 docs/reliability.md.
 
     scripts/bench reliability_scaleout               # 3 gateways, 1,000 hosts, 1,000 clients, 30 s
@@ -33,30 +33,27 @@ from typing import Any
 
 from fleetdeck_common import topics
 
-from .measure import Context, MachineCpu, cpu_seconds, rss_kib, rss_median
+from .harness import RELIABILITY, Result, common_options, measured, ms, record, table, verdict, write
+from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_kib, rss_median
 from .reliability_common import (
     add_counts,
-    best_of,
     command_line,
-    command_rates,
-    common_options,
-    cpu_over,
-    gateway_metrics,
     gather,
     gather_ready,
     log_problems,
     machine_rows,
-    prepare,
-    recorded_args,
-    redis_cpu_and_commands,
-    redis_out_bytes,
     report,
     spread_clients,
-    subscribers,
-    write_results,
 )
-from .report import histogram, ms, quantile_ms, table, verdict
 from .stack import Gateway, Stack, make_token, wait_for_hosts
+from .watch import (
+    command_rates,
+    cpu_over,
+    gateway_metrics,
+    redis_cpu_and_commands,
+    redis_out_bytes,
+    subscribers,
+)
 
 NAME = "reliability_scaleout"
 TARGET_REACH = 1.0
@@ -469,22 +466,17 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
     common_options(parser, attempts=2)
     args = parser.parse_args()
-    prepare(args, needed_fds=2 * args.clients + 200)
-    raw, ctx = best_of(args, lambda tmp: measure(args, tmp))
+    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=2 * args.clients + 200)
     s = summarize(raw, args)
     full = render(s, raw, args, ctx)
-    write_results(
-        args,
+    result = Result(
         NAME,
         "Three gateways behind one Redis",
         full,
-        {
-            "context": ctx.__dict__,
-            "args": recorded_args(args),
-            "summary": s,
-            "raw": {**raw, "results": None},
-        },
+        record(ctx, args, s, raw, drop=("results",)),
+        page=RELIABILITY,
     )
+    write(result, args.out, docs=not args.no_docs)
     print(full)
 
 

@@ -28,7 +28,7 @@ dropped by the gateway; RSS growth during the stall under the stalled clients' o
 (8 MiB each). `--mode cpu` makes the clients follow every host's samples instead (keep
 `--hosts` small).
 
-Writes bench/reliability_slow.md and .json and quotes them in docs/reliability.md.
+Writes bench/reliability_slow.md (raw figures in bench/results/), quoted in docs/reliability.md.
 
     scripts/bench reliability_slow                  # 1,000 clients, 10 stall, 1,000 hosts
     scripts/bench reliability_slow --clients 200 --hosts 300 --stalled 2 --duration 20
@@ -46,30 +46,21 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from .measure import Context, MachineCpu, cpu_seconds, rss_median
+from .harness import RELIABILITY, Result, common_options, measured, ms, record, table, verdict, write
+from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_median
 from .reliability_common import (
     Chatter,
-    Queues,
-    QueueWatch,
-    Reading,
-    Watch,
     add_counts,
-    best_of,
     command_line,
-    common_options,
     gather,
     gather_ready,
-    held_ports,
     log_problems,
     machine_rows,
-    prepare,
-    recorded_args,
     report,
     spread_clients,
-    write_results,
 )
-from .report import histogram, ms, quantile_ms, table, verdict
 from .stack import ClientProcess, Stack, make_token
+from .watch import Queues, QueueWatch, Reading, Watch, held_ports
 
 NAME = "reliability_slow"
 TARGET_P99_DELTA_MS = 100.0
@@ -541,23 +532,27 @@ def main() -> None:
     args = parser.parse_args()
     if args.stalled < 0:
         args.stalled = default_stalled(args.clients)
-    prepare(args, needed_fds=2 * args.clients + 200)
-    raw, ctx = best_of(args, lambda tmp: measure(args, tmp))
+    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=2 * args.clients + 200)
     s = summarize(raw, args)
     full = render(s, raw, args, ctx)
-    write_results(
-        args,
+    result = Result(
         args.name,
         "Slow consumers",
         full,
-        {
-            "context": ctx.__dict__,
-            "args": recorded_args(args),
-            "summary": s,
-            "raw": {**raw, "baseline": None, "during": None},
-        },
+        record(
+            ctx,
+            args,
+            s,
+            raw,
+            drop=(
+                "baseline",
+                "during",
+            ),
+        ),
+        page=RELIABILITY,
         script=NAME,
     )
+    write(result, args.out, docs=not args.no_docs)
     print(full)
 
 

@@ -14,7 +14,8 @@ Sampled every `--sample-every` s from the start to after the clients have gone: 
 (`fleetdeck_gateway_clients`). Growth is the mean of the last `--compare` seconds of the run
 against the mean of the first `--compare` seconds after `--warmup`; target under 10% for RSS and
 for open files. The gateway's log is searched for ERROR/CRITICAL lines and tracebacks (target 0).
-Written: bench/reliability_soak.md, .json and .svg (the plot), quoted in docs/reliability.md.
+Written: bench/reliability_soak.md and .svg (the plot; raw figures in bench/results/), quoted in
+docs/reliability.md.
 
     scripts/bench reliability_soak                   # 5,000 clients, 1,000 hosts, 600 s
     scripts/bench reliability_soak --clients 300 --hosts 100 --duration 60
@@ -28,31 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .measure import Context, MachineCpu, cpu_seconds, rss_kib
+from .chart import Panel, Series, svg_chart
+from .harness import RELIABILITY, ROOT, Result, common_options, measured, ms, record, table, verdict, write
+from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_kib
 from .reliability_common import (
-    Panel,
-    Reading,
-    Series,
-    Watch,
     add_counts,
-    best_of,
     command_line,
-    common_options,
-    fd_count,
     gather,
     gather_ready,
     log_problems,
     machine_rows,
-    mean,
-    prepare,
-    recorded_args,
-    sockets_of,
     spread_clients,
-    svg_chart,
-    write_results,
 )
-from .report import ROOT, histogram, ms, quantile_ms, table, verdict
 from .stack import Stack
+from .watch import Reading, Watch, fd_count, mean, sockets_of
 
 NAME = "reliability_soak"
 TARGET_GROWTH = 0.10
@@ -377,25 +367,20 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
     common_options(parser)
     args = parser.parse_args()
-    prepare(args, needed_fds=args.clients + 200)
-    raw, ctx = best_of(args, lambda tmp: measure(args, tmp))
+    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=args.clients + 200)
     s = summarize(raw, args)
-    (args.out / f"{NAME}.svg").write_text(plot(raw, s, args, ctx))
     in_bench = args.out.resolve() == (ROOT / "bench").resolve()
     full = render(s, raw, args, ctx, f"{NAME}.svg")
-    write_results(
-        args,
+    result = Result(
         NAME,
         "Soak",
         full,
-        {
-            "context": ctx.__dict__,
-            "args": recorded_args(args),
-            "summary": s,
-            "raw": {**raw, "results": None},  # per-process histograms: megabytes, summed above
-        },
-        docs_text=render(s, raw, args, ctx, f"../bench/{NAME}.svg" if in_bench else ""),
+        record(ctx, args, s, raw, drop=("results",)),
+        page=RELIABILITY,
+        plot=plot(raw, s, args, ctx),
+        quoted=render(s, raw, args, ctx, f"../bench/{NAME}.svg" if in_bench else ""),
     )
+    write(result, args.out, docs=not args.no_docs)
     print(full)
 
 

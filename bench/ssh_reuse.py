@@ -17,7 +17,7 @@ CPU time its process (and any process it waited for) used:
   not in its figure.
 
 Between tools every connection is closed (checked in the kernel's TCP table). Writes
-bench/ssh_reuse_results.md and .json.
+bench/ssh_reuse.md (raw figures: bench/results/), quoted in docs/benchmarks.md.
 
     .venv/bin/python -m bench.ssh_reuse --rounds 3
 """
@@ -39,13 +39,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from .harness import ROOT, Result, table, verdict, write
+from .measure import spread
+
+NAME = "ssh_reuse"
 HOSTS = 64
 FIRST = "127.0.4.1"
 ADDRESSES = [f"127.0.4.{i}" for i in range(1, HOSTS + 1)]
@@ -275,48 +277,12 @@ def child(tool: str, spec: Spec) -> None:
 # --- the hosts and the rounds -------------------------------------------------------------------
 
 
-def _established(port: int) -> int:
-    """TCP connections established to any bench host right now."""
-    wanted = {f"{bytes(map(int, a.split('.')))[::-1].hex().upper()}:{port:04X}" for a in ADDRESSES}
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[1] in wanted and fields[3] == "01":
-            count += 1
-    return count
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _free_port() -> int:
-    import socket
-
-    for _attempt in range(50):
-        with socket.socket() as probe:
-            probe.bind((FIRST, 0))
-            port = int(probe.getsockname()[1])
-        try:
-            for address in ADDRESSES:
-                with socket.socket() as sock:
-                    sock.bind((address, port))
-        except OSError:
-            continue
-        return port
-    raise SystemExit("no port free on every bench address")
-
-
 def start_hosts(workdir: Path) -> tuple[list[Any], Spec]:
-    sys.path.insert(0, str(ROOT))
-    from tests.support.opensshd import client_key, start_sshd
+    from testbed.opensshd import client_key, start_sshd
+    from testbed.procs import free_port
 
     key, public = client_key(workdir / "client")
-    port = _free_port()
+    port = free_port(FIRST, also=ADDRESSES)
     servers = []
     try:
         for address in ADDRESSES:
@@ -357,12 +323,16 @@ def run_tool(tool: str, spec: Spec) -> tuple[list[Run], float]:
         raise SystemExit(f"{tool} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     runs = [Run(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
     total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    _wait(lambda: _established(spec.port) == 0, 90, f"{tool}'s connections to close")
+    from testbed.opensshd import established
+    from testbed.procs import wait_until
+
+    wait_until(
+        lambda: sum(established(a, spec.port) for a in ADDRESSES) == 0,
+        90,
+        0.1,
+        f"{tool}'s connections to close",
+    )
     return runs, total
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def seconds(row: dict[str, float]) -> str:
@@ -381,15 +351,7 @@ def versions() -> dict[str, str]:
 
 def report(
     results: dict[str, list[dict[str, Any]]], rounds: int, command: str, notes: list[str], load_before: float
-) -> str:
-    header = [
-        "tool",
-        "first run: median (min-max)",
-        "second run: median (min-max)",
-        "second / first (median)",
-        "CPU first / second (median)",
-        "every host ok, both runs",
-    ]
+) -> Result:
     rows = []
     summary: dict[str, Any] = {}
     for tool, tool_rounds in results.items():
@@ -403,25 +365,23 @@ def report(
             for r in tool_rounds
         )
         summary[tool] = {"first_s": first, "second_s": second, "ratio": ratio, "cpu_s": cpu, "all_ok": same}
+        cpu_cell = f"{cpu[0]:.2f} s / {cpu[1]:.2f} s"
         rows.append(
-            [
-                LABELS[tool],
-                seconds(first),
-                seconds(second),
-                f"{ratio:.2f}",
-                f"{cpu[0]:.2f} s / {cpu[1]:.2f} s",
-                "yes" if same else "**no**",
-            ]
+            [LABELS[tool], seconds(first), seconds(second), f"{ratio:.2f}", cpu_cell, verdict_yes(same)]
         )
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    fleetdeck = summary.get("fleetdeck")
-    verdict = ""
-    if fleetdeck:
+    header = [
+        "tool",
+        "first run: median (min-max)",
+        "second run: median (min-max)",
+        "second / first (median)",
+    ]
+    header += ["CPU first / second (median)", "every host ok, both runs"]
+    target = ""
+    if fleetdeck := summary.get("fleetdeck"):
         met = fleetdeck["ratio"] <= TARGET_RATIO and fleetdeck["all_ok"]
-        verdict = (
+        target = (
             f"\nTarget: fleetdeck's second run at most {TARGET_RATIO}x its first, same statuses: "
-            f"{'met' if met else '**missed**'} ({fleetdeck['ratio']:.2f}x).\n"
+            f"{verdict(met)} ({fleetdeck['ratio']:.2f}x).\n"
         )
     found = versions()
     context = (
@@ -431,37 +391,18 @@ def report(
         f"{time.strftime('%Y-%m-%d')}; " + ", ".join(f"{k} {v}" for k, v in found.items()) + "."
     )
     body = (
-        context
-        + "\n\n"
-        + "\n".join(lines)
-        + "\n"
-        + verdict
-        + "\nCPU is the tool's process (user + system) during each run; Ansible's includes the ssh "
-        "processes it waited for, not its persisting ssh masters.\n"
+        f"{context}\n\n{table(header, rows)}\n{target}\nCPU is the tool's process (user + system) during "
+        "each run; Ansible's includes the ssh processes it waited for, not its persisting ssh masters.\n"
         + "".join(f"\n{note}\n" for note in notes)
     )
-    (ROOT / "bench" / "ssh_reuse_results.md").write_text(
-        "# SSH connection reuse\n\nWritten by `bench/ssh_reuse.py`; do not edit by hand.\n\n" + body
-    )
-    (ROOT / "bench" / "ssh_reuse_results.json").write_text(
-        json.dumps(
-            {
-                "hosts": HOSTS,
-                "concurrency": CONCURRENCY,
-                "rounds": rounds,
-                "command": command,
-                "versions": found,
-                "summary": summary,
-                "rounds_detail": results,
-                "notes": notes,
-                "load_before": load_before,
-                "load_after": os.getloadavg()[0],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    return body
+    data = {"hosts": HOSTS, "concurrency": CONCURRENCY, "rounds": rounds, "command": command}
+    data |= {"versions": found, "summary": summary, "rounds_detail": results, "notes": notes}
+    data |= {"load_before": load_before, "load_after": os.getloadavg()[0]}
+    return Result(NAME, "SSH connection reuse", body, data)
+
+
+def verdict_yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
 
 
 def main() -> None:
@@ -499,7 +440,9 @@ def main() -> None:
         finally:
             for server in servers:
                 server.stop()
-    print(report(results, args.rounds, args.command, notes, load_before))
+    result = report(results, args.rounds, args.command, notes, load_before)
+    write(result)
+    print(result.summary)
 
 
 if __name__ == "__main__":

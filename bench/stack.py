@@ -1,7 +1,7 @@
 """The processes a benchmark runs: Redis, a simulated fleet, a gateway, and the client processes.
 
 Everything listens on and connects to 127.0.0.1 only. Processes are started with the helpers of
-`tests.support.procs` (the ones the integration tests use) and stopped when the `Stack` closes,
+`testbed.procs` (the ones the integration tests use) and stopped when the `Stack` closes,
 whatever happened. The benchmark process raises its open-files limit first (`measure.raise_fd_limit`)
 and the processes it starts inherit it: 1,000 WebSocket clients are 2,000 sockets on the machine.
 """
@@ -21,7 +21,7 @@ from typing import IO, Any, NamedTuple
 
 import httpx
 
-from tests.support.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, service_env, wait_until
+from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, service_env, wait_until
 
 __all__ = [
     "ROOT",
