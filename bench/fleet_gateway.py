@@ -25,7 +25,14 @@ from typing import Any
 
 from . import profile
 from .harness import Result, common_options, measured, ms, record, table, verdict, write
-from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_kib, rss_median
+from .measure import (
+    Context,
+    CpuWindow,
+    histogram,
+    idle,
+    quantile_ms,
+    rss_kib,
+)
 from .stack import Stack
 
 NAME = "fleet_gateway"
@@ -41,9 +48,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         pid = gateway.service.pid
         time.sleep(args.settle)
         # The gateway alone with the fleet: what ingesting its samples costs.
-        idle_start, idle_t = cpu_seconds(pid), time.monotonic()
-        rss_before = rss_median(pid, args.settle)
-        idle_cpu = (cpu_seconds(pid) - idle_start) / (time.monotonic() - idle_t) * 100
+        idle_cpu, rss_before = idle(pid, args.settle)
 
         per_process = -(-args.clients // args.processes)
         processes = [
@@ -84,17 +89,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         time.sleep(max(0.0, start - time.time()))
         spy = profile.start(pid, args.duration, args.profile / f"{NAME}.raw") if args.profile else None
         ours = [pid, agent.pid, redis.service.pid, *(p.pid for p in processes)]
-        machine = MachineCpu(ours)
-        cpu_start = {p: cpu_seconds(p) for p in ours}
-        t0 = time.monotonic()
+        window = CpuWindow(ours)
         rss_readings = []
         while time.time() < end:
             rss_readings.append(rss_kib(pid))
             time.sleep(min(1.0, max(0.0, end - time.time())))
-        elapsed = time.monotonic() - t0
-        cpu = {p: (cpu_seconds(p) - cpu_start[p]) / elapsed * 100 for p in ours}
-        others = machine.others() / elapsed * 100
-        interrupts, stolen = machine.kernel()
+        cpu, machine = window.close()
         results = [p.expect("result", 60) for p in processes]
         if spy is not None:
             spy.wait(60)
@@ -103,15 +103,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "ready": ready,
         "connect_seconds": connect_seconds,
         "results": results,
-        "window_s": elapsed,
+        **machine,
         "gateway_cpu_pct": cpu[pid],
         "gateway_cpu_pct_without_clients": idle_cpu,
         "agent_cpu_pct": cpu[agent.pid],
         "redis_cpu_pct": cpu[redis.service.pid],
         "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
-        "others_cpu_pct": others,
-        "softirq_cpu_pct": interrupts / elapsed * 100,
-        "stolen_cpu_pct": stolen / elapsed * 100,
         "rss_before_kib": rss_before,
         "rss_with_clients_kib": int(statistics.median(rss_readings)),
     }

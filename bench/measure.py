@@ -99,6 +99,35 @@ class MachineCpu:
         return now[1] - self._start[1], now[2] - self._start[2]
 
 
+class CpuWindow:
+    """CPU over a window, in % of one core: each of `ours`, and the rest of the machine."""
+
+    def __init__(self, ours: Iterable[int]) -> None:
+        self.ours = list(ours)
+        self.machine = MachineCpu(self.ours)
+        self.start = {p: cpu_seconds(p) for p in self.ours}
+        self.t0 = time.monotonic()
+
+    def close(self) -> tuple[dict[int, float], dict[str, float]]:
+        """Each process's CPU, and the window's length and what the machine did (raw results)."""
+        elapsed = time.monotonic() - self.t0
+        cpu = {p: (cpu_seconds(p) - self.start[p]) / elapsed * 100 for p in self.ours}
+        interrupts, stolen = self.machine.kernel()
+        return cpu, {
+            "window_s": elapsed,
+            "others_cpu_pct": self.machine.others() / elapsed * 100,
+            "softirq_cpu_pct": interrupts / elapsed * 100,
+            "stolen_cpu_pct": stolen / elapsed * 100,
+        }
+
+
+def idle(pid: int, seconds: float) -> tuple[float, int]:
+    """A server's CPU (% of one core) and median RSS (KiB) over `seconds` before any client."""
+    start, t0 = cpu_seconds(pid), time.monotonic()
+    rss = rss_median(pid, seconds)
+    return (cpu_seconds(pid) - start) / (time.monotonic() - t0) * 100, rss
+
+
 def code_version() -> str:
     """The commit measured, and which of the measured folders had changes not committed yet."""
     root = Path(__file__).resolve().parents[1]

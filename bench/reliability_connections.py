@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .harness import RELIABILITY, Result, common_options, measured, ms, record, table, verdict, write
-from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_median
+from .measure import Context, CpuWindow, histogram, idle, quantile_ms
 from .reliability_common import (
     add_counts,
     command_line,
@@ -61,9 +61,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         assert redis.service is not None
         pid = gateway.service.pid
         time.sleep(args.settle)
-        idle_start, idle_t = cpu_seconds(pid), time.monotonic()
-        rss_before = rss_median(pid, args.settle)
-        idle_cpu = (cpu_seconds(pid) - idle_start) / (time.monotonic() - idle_t) * 100
+        idle_cpu, rss_before = idle(pid, args.settle)
         fds_before = fd_count(pid)
 
         processes = args.processes or max(1, math.ceil(args.clients / 1250))
@@ -101,16 +99,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 process.send({"cmd": "window", "start": start, "end": end, "grace": 3})
             time.sleep(max(0.0, start - time.time()))
             ours = [pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)]
-            machine = MachineCpu(ours)
-            cpu_start = {p: cpu_seconds(p) for p in ours}
+            cpu_window = CpuWindow(ours)
             metrics_start = gateway_metrics(gateway, timeout=30)
-            t0, w0 = time.monotonic(), watch.now()
+            w0 = watch.now()
             time.sleep(max(0.0, end - time.time()))
-            elapsed = time.monotonic() - t0
+            cpu, machine = cpu_window.close()
             w1 = watch.now()
-            cpu = {p: (cpu_seconds(p) - cpu_start[p]) / elapsed * 100 for p in ours}
-            others = machine.others() / elapsed * 100
-            interrupts, stolen = machine.kernel()
             metrics_end = gateway_metrics(gateway, timeout=30)
             results = gather(spread, "result", 120)
         window = watch.between(w0, w1)
@@ -124,15 +118,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "processes": processes,
         "probe_every": probe_every,
         "connect_seconds": connect_seconds,
-        "window_s": elapsed,
+        **machine,
         "gateway_cpu_pct": cpu[pid],
         "gateway_cpu_pct_without_clients": idle_cpu,
         "agent_cpu_pct": cpu[agent.pid],
         "redis_cpu_pct": cpu[redis.service.pid],
         "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
-        "others_cpu_pct": others,
-        "softirq_cpu_pct": interrupts / elapsed * 100,
-        "stolen_cpu_pct": stolen / elapsed * 100,
         "rss_before_kib": rss_before,
         "rss_window_kib": int(statistics.median(r.rss_kib for r in window)) if window else rss_before,
         "rss_max_kib": max((r.rss_kib for r in watch.readings), default=rss_before),

@@ -34,7 +34,15 @@ from typing import Any
 from fleetdeck_common import topics
 
 from .harness import RELIABILITY, Result, common_options, measured, ms, record, table, verdict, write
-from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_kib, rss_median
+from .measure import (
+    Context,
+    CpuWindow,
+    cpu_seconds,
+    histogram,
+    quantile_ms,
+    rss_kib,
+    rss_median,
+)
 from .reliability_common import (
     add_counts,
     command_line,
@@ -114,21 +122,16 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             process.send({"cmd": "window", "start": start, "end": end, "grace": 4})
         time.sleep(max(0.0, start - time.time()))
         ours = [*pids, agent.pid, redis_pid, *(p.pid for p, _, _ in spread)]
-        machine = MachineCpu(ours)
-        cpu_start = {p: cpu_seconds(p) for p in ours}
+        cpu_window = CpuWindow(ours)
         _, commands2 = redis_cpu_and_commands(redis.url, redis_pid)
         metrics_start = [gateway_metrics(g) for g in gateways]
-        t0 = time.monotonic()
         rss_readings: dict[int, list[int]] = {p: [] for p in pids}
         while time.time() < end:
             for p in pids:
                 rss_readings[p].append(rss_kib(p))
             time.sleep(min(1.0, max(0.0, end - time.time())))
-        elapsed = time.monotonic() - t0
-        cpu = {p: (cpu_seconds(p) - cpu_start[p]) / elapsed * 100 for p in ours}
+        cpu, machine = cpu_window.close()
         _, commands3 = redis_cpu_and_commands(redis.url, redis_pid)
-        others = machine.others() / elapsed * 100
-        interrupts, stolen = machine.kernel()
         subscribers_window = subscribers(redis.url, topics.CPU_CHANNEL)
         metrics_end = [gateway_metrics(g) for g in gateways]
         results = gather(spread, "result", 120)
@@ -139,7 +142,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "gateway_of_process": [g for _, _, g in spread],
         "clients_of_process": [n for _, n, _ in spread],
         "connect_seconds": connect_seconds,
-        "window_s": elapsed,
+        **machine,
         "gateway_cpu_pct": [cpu[p] for p in pids],
         "gateway_cpu_pct_without_clients": [idle_cpu[p] for p in pids],
         "gateway_cpu_pct_without_fleet": [quiet[p] for p in pids],
@@ -156,14 +159,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "redis_cpu_pct": cpu[redis_pid],
         "redis_cpu_pct_without_clients": (redis_cpu1 - redis_cpu0) / idle_s * 100,
         "redis_commands_without_clients": command_rates(commands0, commands1, idle_s),
-        "redis_commands": command_rates(commands2, commands3, elapsed),
+        "redis_commands": command_rates(commands2, commands3, machine["window_s"]),
         "redis_out_bytes_per_s_without_clients": (out1 - out0) / idle_s,
         "subscribers_without_clients": subscribers_idle,
         "subscribers": subscribers_window,
         "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
-        "others_cpu_pct": others,
-        "softirq_cpu_pct": interrupts / elapsed * 100,
-        "stolen_cpu_pct": stolen / elapsed * 100,
         "logs": logs,
     }
 

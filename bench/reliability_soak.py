@@ -31,7 +31,7 @@ from typing import Any
 
 from .chart import Panel, Series, svg_chart
 from .harness import RELIABILITY, ROOT, Result, common_options, measured, ms, record, table, verdict, write
-from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_kib
+from .measure import Context, CpuWindow, histogram, quantile_ms, rss_kib
 from .reliability_common import (
     add_counts,
     command_line,
@@ -100,8 +100,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 process.send({"cmd": "window", "start": start, "end": end, "grace": 2})
             ready = gather_ready(spread, 420)
             ours = [pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)]
-            machine = MachineCpu(ours)
-            cpu_start, t0 = {p: cpu_seconds(p) for p in ours}, time.monotonic()
+            cpu_window = CpuWindow(ours)
             while time.time() < end:
                 time.sleep(min(30.0, max(0.0, end - time.time())))
                 print(
@@ -109,10 +108,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     f"{fd_count(pid)} open files",
                     flush=True,
                 )
-            elapsed = time.monotonic() - t0
-            cpu = {p: (cpu_seconds(p) - cpu_start[p]) / elapsed * 100 for p in ours}
-            others = machine.others() / elapsed * 100
-            interrupts, stolen = machine.kernel()
+            cpu, machine = cpu_window.close()
             results = [r for r in gather(spread, "result", 120) if r is not None]
             finished = watch.now()
             for process, _, _ in spread:
@@ -145,10 +141,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "agent_cpu_pct": cpu[agent.pid],
         "redis_cpu_pct": cpu[redis.service.pid],
         "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
-        "others_cpu_pct": others,
-        "softirq_cpu_pct": interrupts / elapsed * 100,
-        "stolen_cpu_pct": stolen / elapsed * 100,
-        "window_s": elapsed,
+        **machine,
         "log": log,
     }
 
