@@ -90,28 +90,18 @@ def one_round(
         pid, url = start_server(stack, system, redis_url, tmp / "tokens.txt", f"{system}-{label}")
         time.sleep(2)
         rss_before = rss_median(pid, 2)
-        per_process = -(-args.clients // args.processes)
-        processes = [
-            stack.clients(
-                [
-                    "--url",
-                    url,
-                    "--token",
-                    token,
-                    "--count",
-                    str(min(per_process, args.clients - i * per_process)),
-                    "--mode",
-                    "cpu",
-                    "--redis",
-                    redis_url,
-                    "--max-seconds",
-                    str(args.duration + 600),
-                    *(["--batch"] if system == "fleetdeck-batch" else []),
-                ],
-                f"clients-{system}-{label}-{i}",
-            )
-            for i in range(args.processes)
-        ]
+        spread = stack.spread(
+            [url],
+            args.clients,
+            args.processes,
+            f"clients-{system}-{label}",
+            token=token,
+            mode="cpu",
+            redis=redis_url,
+            max_seconds=args.duration + 600,
+            batch=system == "fleetdeck-batch",
+        )
+        processes = [p for p, _, _ in spread]
         ready = [p.expect("ready", 300) for p in processes]
         time.sleep(args.settle)
         start = time.time() + 1.0

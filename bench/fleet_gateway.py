@@ -50,34 +50,22 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         # The gateway alone with the fleet: what ingesting its samples costs.
         idle_cpu, rss_before = idle(pid, args.settle)
 
-        per_process = -(-args.clients // args.processes)
-        processes = [
-            stack.clients(
-                [
-                    "--url",
-                    gateway.ws_url,
-                    "--token",
-                    token,
-                    "--count",
-                    str(min(per_process, args.clients - i * per_process)),
-                    "--mode",
-                    "fleet",
-                    "--redis",
-                    redis.url,
-                    "--probe-every",
-                    str(args.probe_every),
-                    "--max-seconds",
-                    str(args.duration + 600),
-                    "--batch",  # as the dashboard connects
-                    "--exact-match",  # an idle host's repeated reading is not taken for an older sample
-                    # Only probes parse whole frames: clients slower than the gateway would leave
-                    # frames in its socket buffers, and that would count as memory per connection.
-                    "--light",
-                ],
-                f"clients-{i}",
-            )
-            for i in range(args.processes)
-        ]
+        spread = stack.spread(
+            [gateway.ws_url],
+            args.clients,
+            args.processes,
+            token=token,
+            mode="fleet",
+            redis=redis.url,
+            probe_every=args.probe_every,
+            max_seconds=args.duration + 600,
+            batch=True,  # as the dashboard connects
+            exact_match=True,  # an idle host's repeated reading is not taken for an older sample
+            # Only probes parse whole frames: clients slower than the gateway would leave frames in
+            # its socket buffers, and that would count as memory per connection.
+            light=True,
+        )
+        processes = [p for p, _, _ in spread]
         connect_started = time.monotonic()
         ready = [p.expect("ready", 300) for p in processes]
         connect_seconds = time.monotonic() - connect_started

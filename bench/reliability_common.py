@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .harness import table
-from .stack import ClientProcess, Gateway, Stack
+from .stack import ClientProcess, Gateway
 
 NOT_RUN = "(not run yet at full size)"
 
@@ -55,50 +55,6 @@ def command_line(name: str, args: argparse.Namespace, defaults: Mapping[str, Any
             else:
                 parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     return " ".join(parts)
-
-
-# --- client processes ----------------------------------------------------------------------
-
-
-def spread_clients(
-    stack: Stack,
-    gateways: Sequence[Gateway],
-    token: str,
-    redis_url: str,
-    clients: int,
-    processes: int,
-    extra: Sequence[str],
-    max_seconds: float,
-    name: str = "clients",
-) -> list[tuple[ClientProcess, int, int]]:
-    """`clients` WebSocket clients in `processes` processes (bench/wsclients.py), process i on
-    gateway i mod len(gateways); each is (process, its client count, its gateway's index)."""
-    processes = max(1, min(processes, clients))
-    per_process = -(-clients // processes)
-    spread = []
-    for i in range(processes):
-        count = min(per_process, clients - i * per_process)
-        if count <= 0:
-            break
-        gateway = gateways[i % len(gateways)]
-        process = stack.clients(
-            [
-                "--url",
-                gateway.ws_url,
-                "--token",
-                token,
-                "--count",
-                str(count),
-                "--redis",
-                redis_url,
-                "--max-seconds",
-                str(max_seconds),
-                *extra,
-            ],
-            f"{name}-{i}",
-        )
-        spread.append((process, count, i % len(gateways)))
-    return spread
 
 
 class Chatter:

@@ -41,7 +41,6 @@ from .reliability_common import (
     log_problems,
     machine_rows,
     report,
-    spread_clients,
 )
 from .stack import Stack
 from .watch import Watch, fd_count, gateway_metrics
@@ -68,27 +67,20 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         probe_every = max(1, args.clients // max(1, args.probes))
         with Watch(pid, 1.0, gateway) as watch:
             connect_t0 = watch.now()
-            spread = spread_clients(
-                stack,
-                [gateway],
-                token,
-                redis.url,
+            spread = stack.spread(
+                [gateway.ws_url],
                 args.clients,
                 processes,
-                [
-                    "--mode",
-                    "fleet",
-                    "--light",
-                    "--exact-match",
-                    *([] if args.no_batch else ["--batch"]),
-                    "--probe-every",
-                    str(probe_every),
-                    "--connect-concurrency",
-                    str(args.connect_concurrency),
-                    "--ready-timeout",
-                    str(args.connect_timeout),
-                ],
+                token=token,
+                redis=redis.url,
                 max_seconds=args.connect_timeout + args.duration + 600,
+                mode="fleet",
+                light=True,
+                exact_match=True,
+                batch=not args.no_batch,
+                probe_every=probe_every,
+                connect_concurrency=args.connect_concurrency,
+                ready_timeout=args.connect_timeout,
             )
             ready = gather_ready(spread, args.connect_timeout + 120)
             connect_seconds = watch.now() - connect_t0

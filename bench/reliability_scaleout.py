@@ -51,7 +51,6 @@ from .reliability_common import (
     log_problems,
     machine_rows,
     report,
-    spread_clients,
 )
 from .stack import Gateway, Stack, make_token, wait_for_hosts
 from .watch import (
@@ -99,18 +98,21 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         idle_cpu = {p: (cpu_seconds(p) - idle_cpu0[p]) / idle_s * 100 for p in pids}
         subscribers_idle = subscribers(redis.url, topics.CPU_CHANNEL)
 
-        spread = spread_clients(
-            stack,
-            gateways,
-            token,
-            redis.url,
+        spread = stack.spread(
+            [g.ws_url for g in gateways],
             args.clients,
             args.processes or 2 * args.gateways,
+            token=token,
+            redis=redis.url,
+            max_seconds=args.duration + 900,
+            mode="fleet",
+            reach=True,
+            exact_match=True,
             # --light: only probes parse whole frames, so the clients keep up with the gateways on
             # a machine they share (reach and latency are measured on the probes).
-            ["--mode", "fleet", "--reach", "--exact-match", "--light", "--probe-every", str(args.probe_every)]
-            + ([] if args.no_batch else ["--batch"]),
-            max_seconds=args.duration + 900,
+            light=True,
+            probe_every=args.probe_every,
+            batch=not args.no_batch,
         )
         connect_t = time.monotonic()
         ready = gather_ready(spread, 300)

@@ -57,7 +57,6 @@ from .reliability_common import (
     log_problems,
     machine_rows,
     report,
-    spread_clients,
 )
 from .stack import ClientProcess, Stack, make_token
 from .watch import Queues, QueueWatch, Reading, Watch, held_ports
@@ -119,34 +118,17 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             Watch(pid, 1.0, gateway) as watch,
             QueueWatch(gateway.port, watch.now, frame_bytes=args.hosts * ENTRY_BYTES) as queues,
         ):
-            common = ["--mode", args.mode, "--probe-every", str(args.probe_every)]
+            fleet = args.mode == "fleet"
+            common: dict[str, object] = {"token": token, "redis": redis.url, "mode": args.mode}
+            common |= {"probe_every": args.probe_every, "batch": not args.no_batch}
+            common["max_seconds"] = 2 * args.duration + args.max_stall + 900
             # --light: only probes parse whole frames, so the client processes keep up with the
             # gateway (a client that falls behind measures its own backlog, not the gateway).
-            common += ["--exact-match", "--light"] if args.mode == "fleet" else []
-            common += [] if args.no_batch else ["--batch"]
-            max_seconds = 2 * args.duration + args.max_stall + 900
-            healthy = spread_clients(
-                stack,
-                [gateway],
-                token,
-                redis.url,
-                args.clients - args.stalled,
-                args.processes,
-                common,
-                max_seconds,
-            )
+            common |= {"exact_match": fleet, "light": fleet}
+            healthy = stack.spread([gateway.ws_url], args.clients - args.stalled, args.processes, **common)
             # The clients that will stall, in a process of their own (following chat too, with --chat-rate).
-            stallers = spread_clients(
-                stack,
-                [gateway],
-                token,
-                redis.url,
-                args.stalled,
-                1,
-                common + (["--also-topics", "chat"] if args.chat_rate > 0 else []),
-                max_seconds,
-                name="stalling",
-            )
+            also = "chat" if args.chat_rate > 0 else None
+            stallers = stack.spread([gateway.ws_url], args.stalled, 1, "stalling", also_topics=also, **common)
             spread = healthy + stallers
             ready = gather_ready(spread, 300)
             with Chatter(gateway, operator, args.chat_rate, args.chat_chars) as chatter:

@@ -39,7 +39,6 @@ from .reliability_common import (
     gather_ready,
     log_problems,
     machine_rows,
-    spread_clients,
 )
 from .stack import Stack
 from .watch import Reading, Watch, fd_count, mean, sockets_of
@@ -69,29 +68,21 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             before = watch.between(0, watch.now())
             sockets_before = sockets_of(pid, redis.port, gateway.port)
             processes = args.processes or max(1, math.ceil(args.clients / 1000))
-            spread = spread_clients(
-                stack,
-                [gateway],
-                token,
-                redis.url,
+            spread = stack.spread(
+                [gateway.ws_url],
                 args.clients,
                 processes,
-                [
-                    "--mode",
-                    "fleet",
-                    "--light",
-                    "--exact-match",
-                    *([] if args.no_batch else ["--batch"]),
-                    "--probe-every",
-                    str(max(1, args.clients // max(1, args.probes))),
-                    "--churn-lifetime",
-                    f"{args.lifetime:g}",
-                    "--cpu-hosts",
-                    str(args.cpu_hosts),
-                    "--ready-timeout",
-                    "300",
-                ],
+                token=token,
+                redis=redis.url,
                 max_seconds=args.duration + 1200,
+                mode="fleet",
+                light=True,
+                exact_match=True,
+                batch=not args.no_batch,
+                probe_every=max(1, args.clients // max(1, args.probes)),
+                churn_lifetime=f"{args.lifetime:g}",
+                cpu_hosts=args.cpu_hosts,
+                ready_timeout=300,
             )
             started = watch.now()
             start = time.time()

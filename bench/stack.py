@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -129,6 +129,31 @@ class Stack:
         process = ClientProcess(args, self.workdir, name)
         self._cleanup.callback(process.stop)
         return process
+
+    def spread(
+        self, urls: Sequence[str], clients: int, processes: int, name: str = "clients", /, **options: object
+    ) -> list[tuple[ClientProcess, int, int]]:
+        """`clients` WebSocket clients in `processes` processes (bench/wsclients/), process i on
+        urls[i mod len(urls)], each with `options` as flags; (process, its clients, its URL's index)."""
+        processes = max(1, min(processes, clients))
+        per_process = -(-clients // processes)
+        spread = []
+        for i in range(processes):
+            count = min(per_process, clients - i * per_process)
+            if count <= 0:
+                break
+            process = self.clients(flags(url=urls[i % len(urls)], count=count, **options), f"{name}-{i}")
+            spread.append((process, count, i % len(urls)))
+        return spread
+
+
+def flags(**options: object) -> list[str]:
+    """Command-line flags: `probe_every=20` is `--probe-every 20`, True a bare flag, False or None none."""
+    out = []
+    for key, value in options.items():
+        if value is not None and value is not False:
+            out += [f"--{key.replace('_', '-')}", *([] if value is True else [str(value)])]
+    return out
 
 
 def wait_for_hosts(gateway: Gateway, token: str, count: int, timeout: float = 60) -> None:
