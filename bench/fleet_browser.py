@@ -1,18 +1,7 @@
 """Benchmark: the dashboard in headless Chromium with 1,000 simulated hosts at 1 Hz.
 
-Starts a Redis, `fleetdeck-agent --simulate 1000` and one gateway on 127.0.0.1, then Debian's
-Chromium (Playwright, no browser download) logs in through the login page as a person would and
-stays on the dashboard. Measures:
-
-- fleet drawn: from the click on "Log in" to the overview reporting every host drawn
-  (`window.fleetdeckFleet.count()`, polled in the page every 20 ms);
-- long tasks: the share of a window (after the fleet is drawn) covered by the main thread's long
-  tasks (PerformanceObserver `longtask`, tasks over 50 ms);
-- requestAnimationFrame: once a second, the time from asking for a frame to getting it (round
-  trip), and the intervals between frames of a continuous rAF loop;
-- JS heap: the page's used heap (CDP Runtime.getHeapUsage), the largest reading in the window.
-
-Writes bench/fleet_browser.md (raw figures in bench/results/), quoted in docs/benchmarks.md and the README.
+What it measures and how: docs/benchmarks.md. Its summary: bench/fleet_browser.md
+(raw figures in bench/results/).
 
     scripts/bench fleet_browser        # or: .venv/bin/python -m bench.fleet_browser
 """

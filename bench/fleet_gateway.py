@@ -1,16 +1,7 @@
 """Benchmark: one gateway, 1,000 simulated hosts at 1 Hz, 1,000 WebSocket clients following `fleet`.
 
-Starts a Redis, `fleetdeck-agent --simulate 1000`, one `fleetdeck-gateway` and two client
-processes (bench/wsclients.py, 500 clients each, connected with `/ws?batch=1` as the dashboard
-is), all on 127.0.0.1. Measures over a window:
-
-- gateway CPU: utime + stime of the gateway process over the window, as % of one core;
-- latency from sample to client: for the host entries in the `fleet` frames that probe clients
-  (one in ten) receive, receive time minus the agent's `ts` of the sample those values came from;
-  also the tick's own delay (receive time minus the frame's `ts`) on every client;
-- RSS per connection: (gateway RSS with the clients - RSS before they connected) / clients.
-
-Writes bench/fleet_gateway.md (raw figures: bench/results/), quoted in docs/benchmarks.md and the README.
+What it measures and how: docs/benchmarks.md. Its summary: bench/fleet_gateway.md
+(raw figures in bench/results/).
 
     scripts/bench fleet_gateway        # or: .venv/bin/python -m bench.fleet_gateway
 """
@@ -25,14 +16,7 @@ from typing import Any
 
 from . import profile
 from .harness import Result, common_options, measured, ms, record, table, verdict, write
-from .measure import (
-    Context,
-    CpuWindow,
-    histogram,
-    idle,
-    quantile_ms,
-    rss_kib,
-)
+from .measure import Context, CpuWindow, histogram, idle, quantile_ms, rss_kib
 from .stack import Stack
 
 NAME = "fleet_gateway"

@@ -1,34 +1,8 @@
 """Benchmark: slow consumers. 1,000 clients follow `fleet` (1,000 simulated hosts) on one gateway; then
 1% of them stop reading without closing their sockets.
 
-Starts a Redis, `fleetdeck-agent --simulate 1000`, one `fleetdeck-gateway` (pings every
-`--ping-interval` s) and client processes (bench/wsclients.py, `/ws?batch=1` as the dashboard
-opens it), the clients that will stall in a process of their own, all on 127.0.0.1, then:
-
-1. baseline: a `--duration` window with every client reading: sample -> client latency on the
-   probe clients (one in `--probe-every`) of the other processes;
-2. stall: `--stalled` clients (default 1%) pause their sockets' reads (the transports stop
-   reading, the connections stay open) for `--stall-seconds` (default: two ping intervals and a
-   margin, or with `--chat-rate`, long enough for their outboxes to fill). Measured meanwhile:
-   the other clients' latency; which of the stalled clients' sockets the gateway still holds,
-   every second (a socket it closed is a client it dropped); the gateway's
-   `fleetdeck_gateway_slow_disconnects_total` (clients closed with 1013 because their bounded
-   outbox filled); the gateway's RSS and the bytes waiting in outboxes, every second;
-3. resume: the stalled clients read again and report how their connections had ended (the close
-   code they find after the frames that were waiting for them, or none).
-
-`fleet` frames and samples are latest-wins per client, so a stalled follower's outbox holds one
-frame per key and never fills: the keepalive pings drop it (1011, after one to two intervals).
-Only frames that must arrive (results, chat, history) fill an outbox: `--chat-rate R` has an
-operator post R chat messages a second of `--chat-chars` characters, which the stalling clients
-follow too, and `--ping-interval 3600` leaves the outbox limit (8 MiB) as what drops them.
-
-Targets: the others' p99 during the stall within 100 ms of the baseline's; every stalled client
-dropped by the gateway; RSS growth during the stall under the stalled clients' outbox limits
-(8 MiB each). `--mode cpu` makes the clients follow every host's samples instead (keep
-`--hosts` small).
-
-Writes bench/reliability_slow.md (raw figures in bench/results/), quoted in docs/reliability.md.
+What it measures and how: docs/reliability.md. Its summary: bench/reliability_slow.md
+(raw figures in bench/results/).
 
     scripts/bench reliability_slow                  # 1,000 clients, 10 stall, 1,000 hosts
     scripts/bench reliability_slow --clients 200 --hosts 300 --stalled 2 --duration 20
@@ -46,35 +20,13 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from .harness import RELIABILITY, Result, common_options, measured, ms, record, table, verdict, write
-from .measure import Context, MachineCpu, cpu_seconds, histogram, quantile_ms, rss_median
-from .reliability_common import (
-    Chatter,
-    add_counts,
-    command_line,
-    gather,
-    gather_ready,
-    log_problems,
-    machine_rows,
-    report,
-)
+from .harness import RELIABILITY, Result, common_options, measured, record, write
+from .measure import MachineCpu, cpu_seconds, rss_median
+from .reliability_common import Chatter, gather, gather_ready, log_problems
 from .stack import ClientProcess, Stack, make_token
+from .summaries.reliability_slow import DEFAULTS, NAME, SOCKET_BUFFERS, default_stalled, render, summarize
 from .watch import Queues, QueueWatch, Reading, Watch, held_ports
 
-NAME = "reliability_slow"
-TARGET_P99_DELTA_MS = 100.0
-SOCKET_BUFFERS = 5 * 2**20  # what the kernel may hold for a stalled peer on loopback, both ends
-DEFAULTS = {
-    "clients": 1000,
-    "hosts": 1000,
-    "duration": 30.0,
-    "stall_seconds": 0.0,
-    "mode": "fleet",
-    "ping_interval": 20.0,
-    "chat_rate": 0.0,
-    "chat_chars": 2000,
-    "no_batch": False,
-}
 SLOW = "fleetdeck_gateway_slow_disconnects_total"
 ENTRY_BYTES = 128  # about what one host adds to a client's `fleet` frames (or samples) a second
 
@@ -86,10 +38,6 @@ def window(spread: list[tuple[ClientProcess, int, int]], seconds: float) -> tupl
         process.send({"cmd": "window", "start": start, "end": end, "grace": 3})
     time.sleep(max(0.0, start - time.time()))
     return start, end
-
-
-def default_stalled(clients: int) -> int:
-    return max(1, round(clients / 100))
 
 
 def stall_seconds(args: argparse.Namespace, must_arrive_per_s: float) -> float:
@@ -277,213 +225,6 @@ def _median_rss(readings: list[Reading]) -> int:
 def _delta(readings: list[Reading]) -> float:
     values = [r.metrics[SLOW] for r in readings if SLOW in r.metrics]
     return values[-1] - values[0] if values else math.nan
-
-
-def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    base, during = raw["baseline"], raw["during"]
-    bin_ms = base[0]["bin_ms"] if base else 0.1
-    base_hist = histogram(r["latency_hist"] for r in base)
-    during_hist = histogram(r["latency_hist"] for r in during)
-    held_end = raw["held"][-1][1] if raw["held"] else 0
-    return {
-        "clients_connected": sum(r.get("ready", 0) for r in raw["ready"]),
-        "clients_failed": sum(r.get("failed", 0) for r in raw["ready"]),
-        "stalled": raw["stalled"],
-        "baseline_p50_ms": quantile_ms(base_hist, 0.50, bin_ms),
-        "baseline_p99_ms": quantile_ms(base_hist, 0.99, bin_ms),
-        "stall_p50_ms": quantile_ms(during_hist, 0.50, bin_ms),
-        "stall_p99_ms": quantile_ms(during_hist, 0.99, bin_ms),
-        "stall_max_ms": quantile_ms(during_hist, 1.0, bin_ms),
-        "p99_delta_ms": quantile_ms(during_hist, 0.99, bin_ms) - quantile_ms(base_hist, 0.99, bin_ms),
-        "timed_baseline": sum(base_hist.values()),
-        "timed_stall": sum(during_hist.values()),
-        "others_closed_during_stall": sum(r["closed"] for r in during),
-        "released": raw["stalled"] - held_end,
-        # The gateway stopped serving a stalled client when it closed its socket (the keepalive
-        # does) or closed it as too slow (1013, it may keep the socket): whichever counted more.
-        "dropped": min(raw["stalled"], max(raw["stalled"] - held_end, int(raw["slow_disconnects"] or 0))),
-        "closed_as_too_slow": raw["slow_disconnects"],
-        "closed_as_too_slow_before_stall": raw["slow_disconnects_before_stall"],
-        "drop_times_s": raw["released"],
-        "stalled_sockets_held_at_end": held_end,
-        "stalled_sockets_held_after_resume": raw["held_after_resume"],
-        "stalled_ended": add_counts(r.get("ended") for r in raw["resumed"]),
-        "rss_growth_kib": raw["rss_max_stall_kib"] - raw["rss_baseline_kib"],
-        "rss_bound_kib": raw["stalled"] * DEFAULT_BYTES_LIMIT / 1024,
-        "frames_per_client_per_s_stall": sum(r["frames"] for r in during)
-        / max(1, sum(r["ready"] for r in during) - raw["stalled"])
-        / raw["stall_s"],
-    }
-
-
-def _span(times: list[float]) -> str:
-    return f"{times[0]:g} s" if len(set(times)) == 1 else f"{min(times):g}-{max(times):g} s"
-
-
-def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
-    fleet = args.mode == "fleet"
-    drops = s["drop_times_s"]
-    stalling = s["stalled"] > 0  # --stalled 0 is the control run: nothing stalls, nothing to drop
-    chat = (
-        f"; an operator posts {args.chat_rate:g} chat messages a second ({args.chat_chars:,} characters), "
-        "which the stalling clients follow"
-        if args.chat_rate > 0
-        else ""
-    )
-    rows = [
-        ("others' p99, baseline (everyone reading)", ms(s["baseline_p99_ms"]), "", ""),
-        (
-            "others' p99 while some are stalled",
-            f"{ms(s['stall_p99_ms'])} ({s['p99_delta_ms']:+.0f} ms)",
-            f"baseline + {TARGET_P99_DELTA_MS:.0f} ms",
-            verdict(s["p99_delta_ms"] <= TARGET_P99_DELTA_MS),
-        ),
-        (
-            "stalled clients dropped by the gateway",
-            f"{s['dropped']} of {s['stalled']}",
-            f"{s['stalled']}" if stalling else "",
-            verdict(s["dropped"] >= s["stalled"]) if stalling else "",
-        ),
-        (
-            "closed as too slow (1013, outbox full: `slow_disconnects`)",
-            f"{s['closed_as_too_slow']:.0f}",
-            "",
-            "",
-        ),
-        (
-            "their sockets closed by the gateway by the end of the stall",
-            f"{s['released']} of {s['stalled']}" + (f", after {_span(drops)}" if drops else ""),
-            "",
-            "",
-        ),
-        (
-            "gateway RSS growth during the stall",
-            f"{s['rss_growth_kib'] / 1024:.1f} MiB",
-            f"< {s['rss_bound_kib'] / 1024:.0f} MiB (their outbox limits)" if stalling else "",
-            verdict(s["rss_growth_kib"] < s["rss_bound_kib"]) if stalling else "",
-        ),
-    ]
-    what = "`fleet`" if fleet else "every host's samples (`cpu`)"
-    qb, qs = raw["queues_baseline"], raw["queues_stall"]
-    head = (
-        f"{s['clients_connected']:,} clients following {what} with {args.hosts:,} simulated hosts on one "
-        f"gateway (pings every {args.ping_interval:g} s); {s['stalled']} stop reading for "
-        f"{raw['stall_s']:.0f} s after a {args.duration:g} s baseline{chat}; {ctx.sentence()}.\n\n"
-    )
-    reproduce = command_line(NAME, args, {**DEFAULTS, "stalled": default_stalled(args.clients), "name": NAME})
-    details = table(
-        ("also measured", "value"),
-        [
-            ("clients connected / failed", f"{s['clients_connected']:,} / {s['clients_failed']:,}"),
-            ("others' p50, baseline / stalled", f"{ms(s['baseline_p50_ms'])} / {ms(s['stall_p50_ms'])}"),
-            ("others' latency max while stalled", ms(s["stall_max_ms"])),
-            ("entries timed, baseline / stalled", f"{s['timed_baseline']:,} / {s['timed_stall']:,}"),
-            ("other clients dropped during the stall", f"{s['others_closed_during_stall']:,}"),
-            (
-                "bytes the others had not read yet (their kernel receive buffers), most at once, "
-                "baseline / stalled",
-                f"{_mib(qb['unread'])} / {_mib(qs['unread'])} (one client: {_mib(qb['unread_max'])} / "
-                f"{_mib(qs['unread_max'])})",
-            ),
-            (
-                "others with over two seconds of frames unread in their buffers, most at once, "
-                "baseline / stalled",
-                f"{qb['behind']:,} / {qs['behind']:,}",
-            ),
-            (
-                "bytes the gateway had not got out to the others (its kernel send buffers), most at once, "
-                "baseline / stalled",
-                f"{_mib(qb['unsent'])} / {_mib(qs['unsent'])}",
-            ),
-            (
-                "what a stalling client read per second in the baseline (`fleet` frames)",
-                f"{raw['bytes_per_client_s'] / 1024:.1f} KiB/s",
-            ),
-            (
-                "chat messages posted / failed",
-                f"{raw['chat']['sent']:,} / {sum(raw['chat']['failed'].values()):,}",
-            ),
-            (
-                "seconds from the stall to each drop (the gateway's socket gone)",
-                ", ".join(f"{t:g}" for t in drops) if drops else "no drop",
-            ),
-            (
-                "TCP sockets the gateway held to the stalled clients at the end / after they read again",
-                f"{s['stalled_sockets_held_at_end']} / {s['stalled_sockets_held_after_resume']}",
-            ),
-            (
-                "how the stalled clients' connections had ended (what they read on resuming)",
-                ", ".join(f"{k}: {v}" for k, v in sorted(s["stalled_ended"].items())) or "-",
-            ),
-            (
-                "gateway RSS before clients / baseline / largest while stalled / end of stall / after resume",
-                " / ".join(
-                    f"{raw[k] / 1024:.1f} MiB"
-                    for k in (
-                        "rss_before_kib",
-                        "rss_baseline_kib",
-                        "rss_max_stall_kib",
-                        "rss_end_stall_kib",
-                        "rss_after_resume_kib",
-                    )
-                ),
-            ),
-            (
-                "gateway CPU, baseline / stalled",
-                f"{raw['gateway_cpu_pct_baseline']:.0f}% / {raw['gateway_cpu_pct_stall']:.0f}%",
-            ),
-            (
-                "ERROR lines / tracebacks in the gateway's log",
-                f"{raw['log']['error']} / {raw['log']['traceback']}",
-            ),
-            *machine_rows(raw, args),
-        ],
-    )
-    every = max(1, round(raw["stall_s"] / 12))
-    shown: dict[int, tuple[float, float, float, float, float]] = {}
-    for t, rss, slow, queued, held in raw["timeline"]:
-        if 0 <= t <= raw["stall_s"] + 1:
-            shown.setdefault(int(t // every), (t, rss, slow, queued, held))
-    kernel = raw["queues_timeline"]
-
-    def waiting(t: float) -> tuple[str, str]:
-        """The kernel-queue reading nearest to `t`."""
-        if not kernel:
-            return "-", "-"
-        _, unread, unsent = min(kernel, key=lambda q: abs(q[0] - t))
-        return _mib(unread), _mib(unsent)
-
-    timeline = table(
-        (
-            "s after the stall",
-            "clients held",
-            "gateway RSS",
-            "closed as too slow",
-            "bytes queued in outboxes",
-            "unread by the others (kernel)",
-            "unsent to the others (kernel)",
-        ),
-        [
-            (
-                f"{t:.0f}",
-                _num(held),
-                f"{rss / 1024:.1f} MiB",
-                _num(slow),
-                _num(queued / 2**20, " MiB"),
-                *waiting(t),
-            )
-            for t, rss, slow, queued, held in shown.values()
-        ],
-    )
-    return report(head, rows, details, timeline, reproduce=reproduce)
-
-
-def _mib(value: float) -> str:
-    return f"{value / 2**20:,.1f} MiB"
-
-
-def _num(value: float, unit: str = "") -> str:
-    return "-" if math.isnan(value) else f"{value:,.1f}{unit}" if unit else f"{value:,.0f}"
 
 
 def main() -> None:

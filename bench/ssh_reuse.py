@@ -1,23 +1,8 @@
 """Benchmark: the same command twice on 64 OpenSSH hosts, fleetdeck's runner keeping its connections
 against parallel-ssh, bare asyncssh and (where it is installed) Ansible, in one run.
 
-64 real OpenSSH `sshd` processes listen on 127.0.4.1-64 (one port, a stock configuration; sessions
-get an empty HOME so the login shell reads no start-up files, as on a plain server account). Each
-round starts every tool, in a rotating order, in a fresh Python process that runs the command on the
-64 hosts (64 at a time) twice in a row and reports each run's wall time, every host's status and the
-CPU time its process (and any process it waited for) used:
-
-- fleetdeck: the worker's job runner (`JobRun`, in-memory broker) with an `SshPool`, as the worker
-  runs it: the first run connects, the second reuses the connections;
-- parallel-ssh: one `ParallelSSHClient` (libssh2) for both runs, which keeps its sessions; it does
-  not check host keys here;
-- bare asyncssh: a fresh connection per host per run (what fleetdeck did before it kept them);
-- Ansible: `ansible -m raw` twice with its default ssh settings (ControlMaster=auto,
-  ControlPersist=60s), `-f 64`; its persisting ssh masters are not its children, so their CPU is
-  not in its figure.
-
-Between tools every connection is closed (checked in the kernel's TCP table). Writes
-bench/ssh_reuse.md (raw figures: bench/results/), quoted in docs/benchmarks.md.
+What it measures and how: docs/benchmarks.md. Its summary: bench/ssh_reuse.md
+(raw figures in bench/results/).
 
     .venv/bin/python -m bench.ssh_reuse --rounds 3
 """
