@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import profile
-from .harness import Result, common_options, measured, ms, record, table, verdict, write
+from .harness import Result, common_options, measured, ms, publish, record, table, verdict
 from .measure import Context, CpuWindow, histogram, idle, quantile_ms, rss_kib
 from .stack import Stack
 
@@ -223,12 +223,7 @@ def main() -> None:
     raw, ctx = measured(args, lambda tmp: measure(args, tmp))
     s = summarize(raw, args)
     full, short = render(s, raw, args, ctx)
-    write(
-        Result(NAME, "Gateway at scale", full, record(ctx, args, s, raw), short=short),
-        args.out,
-        not args.no_docs,
-    )
-    print(full)
+    publish(args, Result(NAME, "Gateway at scale", full, record(ctx, args, s, raw), short=short))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,29 @@ def measured(
     return best_of(args, measure)
 
 
+def publish(args: argparse.Namespace, result: Result) -> None:
+    """Write a run's result where --out and --no-docs say, and show its summary."""
+    write(result, args.out, docs=not args.no_docs)
+    print(result.summary)
+
+
+def run(
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace, Path], dict[str, Any]],
+    summarize: Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]],
+    render: Callable[[dict[str, Any], dict[str, Any], argparse.Namespace, Context], str],
+    result: Result,
+    needed_fds: int = 0,
+    drop: Sequence[str] = ("results",),
+) -> None:
+    """A long benchmark's main once its options are parsed: measure, sum up, render, write.
+    `result` names the run (title, page); its summary and data are filled in here."""
+    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds)
+    s = summarize(raw, args)
+    result.summary, result.data = render(s, raw, args, ctx), record(ctx, args, s, raw, drop)
+    publish(args, result)
+
+
 def record(
     ctx: Context,
     args: argparse.Namespace,

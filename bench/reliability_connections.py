@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import RELIABILITY, Result, common_options, measured, record, write
+from .harness import RELIABILITY, Result, common_options, run
 from .measure import CpuWindow, idle
 from .reliability_common import gather, gather_ready, log_problems
 from .stack import Stack
@@ -120,18 +120,8 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
     common_options(parser)
     args = parser.parse_args()
-    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=args.clients + 200)
-    s = summarize(raw, args)
-    full = render(s, raw, args, ctx)
-    result = Result(
-        NAME,
-        "10,000 connections on one gateway",
-        full,
-        record(ctx, args, s, raw, drop=("results",)),
-        page=RELIABILITY,
-    )
-    write(result, args.out, docs=not args.no_docs)
-    print(full)
+    title = "10,000 connections on one gateway"
+    run(args, measure, summarize, render, Result(NAME, title, "", {}, page=RELIABILITY), args.clients + 200)
 
 
 if __name__ == "__main__":

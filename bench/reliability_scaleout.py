@@ -19,7 +19,7 @@ from typing import Any
 
 from fleetdeck_common import topics
 
-from .harness import RELIABILITY, Result, common_options, measured, record, write
+from .harness import RELIABILITY, Result, common_options, run
 from .measure import CpuWindow, cpu_seconds, rss_kib, rss_median
 from .reliability_common import gather, gather_ready, log_problems
 from .stack import Gateway, Stack, make_token, wait_for_hosts
@@ -152,18 +152,15 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
     common_options(parser, attempts=2)
     args = parser.parse_args()
-    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=2 * args.clients + 200)
-    s = summarize(raw, args)
-    full = render(s, raw, args, ctx)
-    result = Result(
-        NAME,
-        "Three gateways behind one Redis",
-        full,
-        record(ctx, args, s, raw, drop=("results",)),
-        page=RELIABILITY,
+    title = "Three gateways behind one Redis"
+    run(
+        args,
+        measure,
+        summarize,
+        render,
+        Result(NAME, title, "", {}, page=RELIABILITY),
+        2 * args.clients + 200,
     )
-    write(result, args.out, docs=not args.no_docs)
-    print(full)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from .harness import RELIABILITY, Result, common_options, measured, record, write
+from .harness import RELIABILITY, Result, common_options, run
 from .measure import MachineCpu, cpu_seconds, rss_median
 from .reliability_common import Chatter, gather, gather_ready, log_problems
 from .stack import ClientProcess, Stack, make_token
@@ -255,28 +255,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.stalled < 0:
         args.stalled = default_stalled(args.clients)
-    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=2 * args.clients + 200)
-    s = summarize(raw, args)
-    full = render(s, raw, args, ctx)
-    result = Result(
-        args.name,
-        "Slow consumers",
-        full,
-        record(
-            ctx,
-            args,
-            s,
-            raw,
-            drop=(
-                "baseline",
-                "during",
-            ),
-        ),
-        page=RELIABILITY,
-        script=NAME,
-    )
-    write(result, args.out, docs=not args.no_docs)
-    print(full)
+    result = Result(args.name, "Slow consumers", "", {}, script=NAME, page=RELIABILITY)
+    run(args, measure, summarize, render, result, 2 * args.clients + 200, drop=("baseline", "during"))
 
 
 if __name__ == "__main__":

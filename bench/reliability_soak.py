@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import RELIABILITY, ROOT, Result, common_options, measured, record, write
+from .harness import RELIABILITY, ROOT, Result, common_options, measured, publish, record
 from .measure import CpuWindow, rss_kib
 from .reliability_common import gather, gather_ready, log_problems
 from .stack import Stack
@@ -138,17 +138,9 @@ def main() -> None:
     s = summarize(raw, args)
     in_bench = args.out.resolve() == (ROOT / "bench").resolve()
     full = render(s, raw, args, ctx, f"{NAME}.svg")
-    result = Result(
-        NAME,
-        "Soak",
-        full,
-        record(ctx, args, s, raw, drop=("results",)),
-        page=RELIABILITY,
-        plot=plot(raw, s, args, ctx),
-        quoted=render(s, raw, args, ctx, f"../bench/{NAME}.svg" if in_bench else ""),
-    )
-    write(result, args.out, docs=not args.no_docs)
-    print(full)
+    data, svg = record(ctx, args, s, raw), plot(raw, s, args, ctx)
+    quoted = render(s, raw, args, ctx, f"../bench/{NAME}.svg" if in_bench else "")
+    publish(args, Result(NAME, "Soak", full, data, page=RELIABILITY, plot=svg, quoted=quoted))
 
 
 if __name__ == "__main__":
