@@ -10,6 +10,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec  # type: ignore[import-not-found,unused-ignore]  # the bench extra
@@ -114,6 +115,42 @@ class Clients:
         decode_count = msgspec.json.Decoder(FleetCount).decode
         light = self.args.light and not probe
         follow_hosts = self.args.cpu_hosts > 0
+        async for now, message in self._messages(socket, index):
+            if light and (full := self._count_light(message, now, index, became_ready)) is not None:
+                if follow_hosts and full:
+                    follow_hosts = False
+                    await self._follow_some_hosts(socket, decode_all(message))
+                continue
+            try:
+                frame = decode_all(message) if probe else decode_count(message)
+            except msgspec.MsgspecError:
+                self.stats.bad += 1
+                continue
+            if frame.type == "error":
+                self._count_error(message)
+                continue
+            if frame.type != "fleet" or frame.hosts is None:
+                continue
+            self.became_ready(became_ready, index)
+            if self.args.reach:
+                self.book.ticks.add(frame.ts)
+            if follow_hosts and frame.full:
+                follow_hosts = False
+                await self._follow_some_hosts(socket, decode_all(message))
+            if not self.window.holds(now):
+                if self.args.reach and isinstance(frame, FleetFrame) and now > self.window.end:
+                    # a sample of the window's last moments arrives after it: reach only
+                    self.book.time_entries(frame, now, index, timed=False)
+                continue
+            self.per_client[index] += 1
+            self.stats.tick(now, frame.ts, self.window.start, len(message))
+            self.stats.full_frames += frame.full
+            self.stats.entries += len(frame.hosts)
+            if isinstance(frame, FleetFrame):
+                self.book.time_entries(frame, now, index)
+
+    async def _messages(self, socket: ClientConnection, index: int) -> AsyncIterator[tuple[float, bytes]]:
+        """Each frame the client receives, with its time (a stalled client's are not counted)."""
         while True:
             received = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
             if index in self.stalled:
@@ -121,38 +158,7 @@ class Clients:
                 continue
             now = time.time()
             for message in self._split(received):
-                if light and (full := self._count_light(message, now, index, became_ready)) is not None:
-                    if follow_hosts and full:
-                        follow_hosts = False
-                        await self._follow_some_hosts(socket, decode_all(message))
-                    continue
-                try:
-                    frame = decode_all(message) if probe else decode_count(message)
-                except msgspec.MsgspecError:
-                    self.stats.bad += 1
-                    continue
-                if frame.type == "error":
-                    self._count_error(message)
-                    continue
-                if frame.type != "fleet" or frame.hosts is None:
-                    continue
-                self.became_ready(became_ready, index)
-                if self.args.reach:
-                    self.book.ticks.add(frame.ts)
-                if follow_hosts and frame.full:
-                    follow_hosts = False
-                    await self._follow_some_hosts(socket, decode_all(message))
-                if not self.window.holds(now):
-                    if self.args.reach and isinstance(frame, FleetFrame) and now > self.window.end:
-                        # a sample of the window's last moments arrives after it: reach only
-                        self.book.time_entries(frame, now, index, timed=False)
-                    continue
-                self.per_client[index] += 1
-                self.stats.tick(now, frame.ts, self.window.start, len(message))
-                self.stats.full_frames += frame.full
-                self.stats.entries += len(frame.hosts)
-                if isinstance(frame, FleetFrame):
-                    self.book.time_entries(frame, now, index)
+                yield now, message
 
     def _split(self, message: bytes) -> list[bytes]:
         """--batch: the frames of a batched message (a JSON array of frames), else the message."""
@@ -198,36 +204,30 @@ class Clients:
     async def _read_samples(self, socket: ClientConnection, index: int, became_ready: list[bool]) -> None:
         window = self.window
         last: dict[str, float] = {}
-        while True:
-            received = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
-            if index in self.stalled:
-                await self.resumed.wait()  # what it read while stalled is not counted
+        async for now, message in self._messages(socket, index):
+            try:
+                sample = self.book.decode_sample(message)
+            except msgspec.MsgspecError:
+                self.stats.bad += 1
                 continue
-            now = time.time()
-            for message in self._split(received):
-                try:
-                    sample = self.book.decode_sample(message)
-                except msgspec.MsgspecError:
-                    self.stats.bad += 1
-                    continue
-                if sample.type != "cpu":
-                    continue
-                self.became_ready(became_ready)
-                stats = self.stats
-                if window.holds(now):
-                    self.per_client[index] += 1
-                    stats.frames += 1
-                    stats.frame_bytes += len(message)
-                    histogram_add(stats.age, now - sample.ts)
-                if window.holds(sample.ts):
-                    if sample.ts > last.get(sample.host, 0.0):
-                        stats.reached += 1
-                        histogram_add(stats.latency, now - sample.ts)
-                        second = int(now - window.start)
-                        stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - sample.ts)
-                    else:
-                        stats.repeated += 1
-                last[sample.host] = max(sample.ts, last.get(sample.host, 0.0))
+            if sample.type != "cpu":
+                continue
+            self.became_ready(became_ready)
+            stats = self.stats
+            if window.holds(now):
+                self.per_client[index] += 1
+                stats.frames += 1
+                stats.frame_bytes += len(message)
+                histogram_add(stats.age, now - sample.ts)
+            if window.holds(sample.ts):
+                if sample.ts > last.get(sample.host, 0.0):
+                    stats.reached += 1
+                    histogram_add(stats.latency, now - sample.ts)
+                    second = int(now - window.start)
+                    stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - sample.ts)
+                else:
+                    stats.repeated += 1
+            last[sample.host] = max(sample.ts, last.get(sample.host, 0.0))
 
     def open_window(self, start: float, end: float) -> None:
         self.book.reset()
