@@ -23,6 +23,17 @@ from .stack import ClientProcess, Gateway
 NOT_RUN = "(not run yet at full size)"
 
 
+def load_parser(
+    doc: str, defaults: Mapping[str, Any], duration: str = "seconds measured"
+) -> argparse.ArgumentParser:
+    """The options every load run starts with: its clients, its hosts, the window's length."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=defaults["clients"])
+    parser.add_argument("--hosts", type=int, default=defaults["hosts"])
+    parser.add_argument("--duration", type=float, default=defaults["duration"], help=duration)
+    return parser
+
+
 def report(head: str, rows: Sequence[Sequence[str]], *sections: str, reproduce: str) -> str:
     """A run's text: its sentence, the targets table, further sections, the command again."""
     body = table(("", "measured", "target", ""), rows)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .harness import RELIABILITY, Result, common_options, run
 from .measure import CpuWindow, idle
-from .reliability_common import gather, gather_ready, log_problems
+from .reliability_common import gather, gather_ready, load_parser, log_problems
 from .stack import Stack
 from .summaries.reliability_connections import DEFAULTS, NAME, render, summarize
 from .watch import Watch, fd_count, gateway_metrics
@@ -104,10 +104,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=DEFAULTS["clients"])
-    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
-    parser.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="seconds measured")
+    parser = load_parser(__doc__, DEFAULTS)
     parser.add_argument(
         "--ping-interval", type=float, default=DEFAULTS["ping_interval"], help="the gateway's WebSocket pings"
     )

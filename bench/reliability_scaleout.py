@@ -21,7 +21,7 @@ from fleetdeck_common import topics
 
 from .harness import RELIABILITY, Result, common_options, run
 from .measure import CpuWindow, cpu_seconds, rss_kib, rss_median
-from .reliability_common import gather, gather_ready, log_problems
+from .reliability_common import gather, gather_ready, load_parser, log_problems
 from .stack import Gateway, Stack, make_token, wait_for_hosts
 from .summaries.reliability_scaleout import DEFAULTS, NAME, render, summarize
 from .watch import (
@@ -136,11 +136,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = load_parser(__doc__, DEFAULTS)
     parser.add_argument("--gateways", type=int, default=DEFAULTS["gateways"])
-    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
-    parser.add_argument("--clients", type=int, default=DEFAULTS["clients"])
-    parser.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="seconds measured")
     parser.add_argument("--processes", type=int, default=0, help="client processes (0: two per gateway)")
     parser.add_argument("--probe-every", type=int, default=20, help="one client in N times every entry")
     parser.add_argument(

@@ -22,7 +22,7 @@ from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
 from .harness import RELIABILITY, Result, common_options, run
 from .measure import MachineCpu, cpu_seconds, rss_median
-from .reliability_common import Chatter, gather, gather_ready, log_problems
+from .reliability_common import Chatter, gather, gather_ready, load_parser, log_problems
 from .stack import ClientProcess, Stack, make_token
 from .summaries.reliability_slow import DEFAULTS, NAME, SOCKET_BUFFERS, default_stalled, render, summarize
 from .watch import Queues, QueueWatch, Reading, Watch, held_ports
@@ -228,12 +228,9 @@ def _delta(readings: list[Reading]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=DEFAULTS["clients"])
-    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
+    parser = load_parser(__doc__, DEFAULTS, "baseline window, s")
     parser.add_argument("--stalled", type=int, default=-1, help="clients that stop reading (default 1%%)")
     parser.add_argument("--mode", choices=("fleet", "cpu"), default="fleet", help="what the clients follow")
-    parser.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="baseline window, s")
     parser.add_argument(
         "--stall-seconds", type=float, default=0, help="how long they stall (0: until their outboxes fill)"
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from .harness import RELIABILITY, ROOT, Result, common_options, measured, publish, record
 from .measure import CpuWindow, rss_kib
-from .reliability_common import gather, gather_ready, log_problems
+from .reliability_common import gather, gather_ready, load_parser, log_problems
 from .stack import Stack
 from .summaries.reliability_soak import DEFAULTS, NAME, plot, render, summarize
 from .watch import Reading, Watch, fd_count, mean, sockets_of
@@ -115,10 +115,7 @@ def _means(readings: list[Reading]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=DEFAULTS["clients"])
-    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
-    parser.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="seconds of churn")
+    parser = load_parser(__doc__, DEFAULTS, "seconds of churn")
     parser.add_argument(
         "--lifetime", type=float, default=DEFAULTS["lifetime"], help="mean seconds a client stays connected"
     )
