@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from fleetdeck_gateway.auth.tokenedit import add_token
 from testbed.procs import RedisServer, Service, start_agent, start_gateway
 from tests.support.compose import load_compose
+from tests.support.later import Backend, open_backend
 from tests.support.stacks import (
     AGENT_NAMES,
     ARTIFACTS,
@@ -146,3 +147,11 @@ def exec_stack(redis_url: str, tokens: Tokens, logs: Path, fleet: Fleet) -> Iter
     yield ExecStack(redis_url, gateway, worker, fleet)
     gateway.stop()
     worker.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """Each broker backend in turn, with a way to move its time on (the contract tests run on both)."""
+    url = "" if request.param == "memory" else request.getfixturevalue("redis_url")
+    async with open_backend(request.param, url) as the_backend:
+        yield the_backend

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
 from fleetdeck_common.broker import Broker, create_broker
-from tests.support.later import Backend, open_backend
+from tests.support.later import Backend
 
 TTL = 20.0
 LATER = 35.0
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
-    url = "" if request.param == "memory" else request.getfixturevalue("redis_url")
-    async with open_backend(request.param, url) as the_backend:
-        yield the_backend
 
 
 @pytest.fixture

@@ -9,20 +9,10 @@ from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.jobs import JobStore, WorkerInfo
 from fleetdeck_common.messages import Job
 from fleetdeck_common.targets import TargetPolicy
-from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.feeds.execqueue import QueueWatch
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client, Clients
-
-VIEWER = Identity("bob", "viewer", "0" * 64)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.fakes import VIEWER, FakeClock
 
 
 def queued(job_id: str, until: float) -> Job:
@@ -48,7 +38,7 @@ async def frames(client: Client) -> list[dict[str, object]]:
 
 
 async def test_workers_coming_and_going_are_told_to_jobs_subscribers_only() -> None:
-    store, clock = JobStore(MemoryBroker()), Clock(1000.0)
+    store, clock = JobStore(MemoryBroker()), FakeClock(1000.0)
     clients = Clients(GatewayMetrics(lambda: 0.0))
     follower, other = Client(VIEWER, topics={"jobs"}), Client(VIEWER, topics={"chat"})
     for client in (follower, other):
@@ -69,7 +59,7 @@ async def test_workers_coming_and_going_are_told_to_jobs_subscribers_only() -> N
 
 
 async def test_a_queued_job_is_expired_once_overdue_and_one_no_longer_queued_is_left_alone() -> None:
-    store, clock = JobStore(MemoryBroker()), Clock(1000.0)
+    store, clock = JobStore(MemoryBroker()), FakeClock(1000.0)
     queue = QueueWatch(store, Clients(GatewayMetrics(lambda: 0.0)), TargetPolicy(), clock)
     waiting, taken = queued("a" * 16, 1010.0), queued("b" * 16, 1010.0)
     for job in (waiting, taken):

@@ -6,29 +6,19 @@ import json
 from typing import Any
 
 from fleetdeck_common.messages import CpuSample
-from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.feeds.fleet import FleetView
 from fleetdeck_gateway.feeds.hosttable import HostTable
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client, Clients
-
-VIEWER = Identity("bob", "viewer", "0" * 64)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.fakes import VIEWER, FakeClock
 
 
 def sample(host: str, total: float) -> CpuSample:
     return CpuSample(host=host, ts=1.0, total=total, percpu=[total], mem=20.0, load=[0.5, 0.1, 0.1])
 
 
-def setup() -> tuple[FleetView, HostTable, Clients, Clock]:
-    clock, table = Clock(), HostTable()
+def setup() -> tuple[FleetView, HostTable, Clients, FakeClock]:
+    clock, table = FakeClock(), HostTable()
     clients = Clients(GatewayMetrics(lambda: 0.0))
     return FleetView(table, clients, clock), table, clients, clock
 

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from fleetdeck_common.follow import JobFollower, Verdict
 from fleetdeck_common.messages import Done, Result
+from tests.support.fakes import ok_result
 
 
 def result(seq: int) -> Result:
-    return Result(
-        job="j",
-        seq=seq,
-        host=f"h{seq}",
-        status="ok",
-        exit_code=0,
-        stdout="",
-        stderr="",
-        duration_ms=1,
-        truncated=False,
-    )
+    return ok_result("j", seq, f"h{seq}")
 
 
 def done(hosts: int) -> Done:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -28,19 +28,12 @@ from fleetdeck_common.jobs import (
 from fleetdeck_common.jobs.expiry import expire, overdue
 from fleetdeck_common.messages import Job, Outcome, Result
 from fleetdeck_common.targets import TargetPolicy
-from tests.support.later import Backend, open_backend
+from tests.support.later import Backend
 
 TTL = 20.0
 LATER = 35.0
 POLICY = TargetPolicy.from_entries(["127.0.0.0/8"])
 OK = Outcome(status="ok", exit_code=0, stdout="x\n", stderr="", duration_ms=1, truncated=False)
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
-    url = "" if request.param == "memory" else request.getfixturevalue("redis_url")
-    async with open_backend(request.param, url) as the_backend:
-        yield the_backend
 
 
 @pytest.fixture

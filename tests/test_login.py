@@ -25,21 +25,14 @@ from fleetdeck_gateway.auth.tokenedit import add_token
 from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from testbed.procs import ROOT, start_gateway
+from tests.support.fakes import FakeClock
 from tests.support.stacks import Tokens
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
 class App:
     http: TestClient
-    clock: Clock
+    clock: FakeClock
     operator: str
     viewer: str
 
@@ -55,7 +48,7 @@ def app(tmp_path: Path) -> Iterator[App]:
     token_file = tmp_path / "tokens"
     operator, viewer = add_token(token_file, "alice", "operator"), add_token(token_file, "bob", "viewer")
     settings = GatewaySettings(redis_url="memory://", tokens_file=token_file, web_dir=ROOT / "web")
-    clock = Clock()
+    clock = FakeClock()
     starlette_app = create_app(
         settings, broker=MemoryBroker(), tokens=TokenStore(token_file), login_clock=clock
     )
@@ -129,7 +122,7 @@ def test_addresses_count_as_themselves_and_ipv6_by_their_64() -> None:
 
 
 def test_the_throttle_holds_a_bounded_number_of_addresses() -> None:
-    clock = Clock()
+    clock = FakeClock()
     throttle = LoginThrottle(failures=2, max_addresses=100, clock=clock)
     for n in range(5000):
         throttle.failed(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
@@ -139,7 +132,7 @@ def test_the_throttle_holds_a_bounded_number_of_addresses() -> None:
 
 
 def test_a_failed_login_spray_gets_a_bounded_number_of_audit_entries() -> None:
-    clock = Clock()
+    clock = FakeClock()
     throttle = LoginThrottle(failures=10, audited=5, clock=clock)
     assert [throttle.audit_failure() for _ in range(8)] == [0, 0, 0, 0, 0, None, None, None]
     clock.now += 12  # one more entry every 12 s at 5 a minute; it says how many were left out

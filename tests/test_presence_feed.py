@@ -8,21 +8,11 @@ import json
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.messages import CpuSample
-from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.feeds.hosttable import HostTable
 from fleetdeck_gateway.feeds.presence import PresenceSync
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client, Clients
-
-VIEWER = Identity("bob", "viewer", "0" * 64)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.fakes import VIEWER, FakeClock
 
 
 def sample(host: str, ts: float) -> CpuSample:
@@ -35,7 +25,7 @@ class Setup:
     def __init__(self) -> None:
         self.broker = MemoryBroker()
         self.store = HostStore(self.broker)
-        self.clock = Clock(1000.0)
+        self.clock = FakeClock(1000.0)
         self.clients = Clients(GatewayMetrics(lambda: 0.0))
         self.changes: list[list[str]] = []
         self.feed = PresenceSync(

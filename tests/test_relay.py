@@ -17,7 +17,6 @@ from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.jobs import Fenced, JobStore
 from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
-from fleetdeck_gateway.auth.identity import Identity
 from fleetdeck_gateway.feeds.fleet import FleetView
 from fleetdeck_gateway.feeds.hosthistory import HistoryCache
 from fleetdeck_gateway.feeds.hosttable import HostTable
@@ -26,8 +25,7 @@ from fleetdeck_gateway.feeds.presence import PresenceSync
 from fleetdeck_gateway.feeds.relay import Relay
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client, Clients
-
-VIEWER = Identity("bob", "viewer", "0" * 64)
+from tests.support.fakes import VIEWER, ok_result
 
 
 @pytest.fixture
@@ -119,17 +117,7 @@ async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: Memory
 
 
 def numbered(job: str, seq: int) -> Result:
-    return Result(
-        job=job,
-        seq=seq,
-        host=f"127.0.0.{seq + 1}",
-        status="ok",
-        exit_code=0,
-        stdout="",
-        stderr="",
-        duration_ms=1,
-        truncated=False,
-    )
+    return ok_result(job, seq, f"127.0.0.{seq + 1}")
 
 
 async def test_a_watch_replays_after_its_seq_then_fills_a_gap_from_the_record(broker: MemoryBroker) -> None:

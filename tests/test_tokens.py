@@ -21,6 +21,7 @@ from fleetdeck_gateway.auth.tokenfile import (
     read_token_file,
 )
 from fleetdeck_gateway.auth.tokenstore import TokenStore
+from tests.support.fakes import FakeClock
 
 HASH = "a" * 64
 
@@ -195,18 +196,10 @@ def test_list_reads_every_good_line_and_names_the_bad_ones(tmp_path: Path) -> No
     assert len(errors) == 1 and f"{path}:2:" in errors[0]
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_an_expired_token_is_refused_and_its_sessions_end(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     token = add_token(path, "alice", "operator", expires=2000)
-    clock = Clock(1000)
+    clock = FakeClock(1000)
     store = TokenStore(path, clock=clock)
     identity = store.verify(token)
     assert identity is not None and store.ended(identity) is None

@@ -14,16 +14,7 @@ import redis.asyncio as aioredis
 
 from fleetdeck_common.broker import Broker, create_broker
 from fleetdeck_common.broker.memory import MemoryBroker
-
-
-class FakeClock:
-    """A clock for `MemoryBroker(clock=...)` that moves only when told."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.fakes import FakeClock
 
 
 async def redis_later(client: aioredis.Redis, pattern: str, seconds: float) -> None:
@@ -60,7 +51,7 @@ class Backend:
 async def open_backend(kind: str, redis_url: str) -> AsyncIterator[Backend]:
     """A memory broker on a fake clock, or a Redis broker (`kind` is "memory" or "redis")."""
     if kind == "memory":
-        clock = FakeClock()
+        clock = FakeClock(1_000_000.0)
 
         async def advance(_pattern: str, seconds: float) -> None:
             clock.now += seconds
