@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from fleetdeck_gateway.auth.tokenedit import add_token
 from testbed.procs import RedisServer, Service, start_agent, start_gateway
@@ -28,6 +29,10 @@ from tests.support.stacks import (
     Tokens,
     docker_engine_answers,
 )
+
+# Property tests check what holds, not how fast: a per-example deadline fails them on a busy machine.
+settings.register_profile("fleetdeck", deadline=None)
+settings.load_profile("fleetdeck")
 
 
 @pytest.fixture(scope="session")
