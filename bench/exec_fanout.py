@@ -23,20 +23,15 @@ from pathlib import Path
 
 import asyncssh
 
-from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.jobs import JobStore
-from fleetdeck_common.messages import Job
-from fleetdeck_common.targets import TargetPolicy
-from fleetdeck_worker.jobrun import JobRun
 from fleetdeck_worker.sshlogin import SshOptions
 from testbed.procs import ROOT, Service, wait_until
 
-from .harness import Result, table, write
+from .harness import Result, output_options, publish, table
 from .measure import spread
+from .ssh_tools import CONCURRENCY, job_run
 
 NAME = "exec_fanout"
 HOSTS = 100
-CONCURRENCY = 64
 TARGETS = f"127.0.0.2-{HOSTS + 1}"
 
 
@@ -56,20 +51,12 @@ def start_fleet(workdir: Path) -> tuple[Service, int, Path, Path]:
 
 
 async def fleetdeck_round(port: int, key: Path, known_hosts: Path, command: str) -> float:
-    broker = MemoryBroker()
-    job = Job(
-        job="bench", targets=TARGETS, command=command, hosts=HOSTS, by="bench", ts=time.time(), state="queued"
-    )
-    store = JobStore(broker)
-    await store.announce(job)
     ssh = SshOptions(user="bench", port=port, key=key, known_hosts=known_hosts)
-    policy = TargetPolicy.from_entries(["127.0.0.0/8"])
-    run = JobRun(store, job, "bench-worker", policy, ssh, CONCURRENCY)
+    run = await job_run(TARGETS, HOSTS, command, ssh)
     started = time.perf_counter()
     await run.run()
     elapsed = time.perf_counter() - started
-    ok = sum(1 for r in run.results if r.status == "ok")
-    if ok != HOSTS:
+    if (ok := sum(1 for r in run.results if r.status == "ok")) != HOSTS:
         raise SystemExit(f"fleetdeck: only {ok}/{HOSTS} hosts succeeded")
     return elapsed
 
@@ -116,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--command", default="true")
+    output_options(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fleet, port, key, known_hosts = start_fleet(Path(tmp))
@@ -126,9 +114,7 @@ def main() -> None:
                 times["ClusterShell clush"].append(clush_round(port, key, known_hosts, args.command))
         finally:
             fleet.stop()
-    result = render(times, args.rounds, args.command)
-    write(result)
-    print(result.summary)
+    publish(args, render(times, args.rounds, args.command))
 
 
 if __name__ == "__main__":

@@ -17,13 +17,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleetdeck_worker.jobrun import JobRun
+    from fleetdeck_worker.sshlogin import SshOptions
 
 HOSTS = 64
 FIRST = "127.0.4.1"
 ADDRESSES = [f"127.0.4.{i}" for i in range(1, HOSTS + 1)]
-TARGETS = f"127.0.4.1-{HOSTS}"
 CONCURRENCY = 64
 
 
@@ -45,48 +50,48 @@ class Run:
     statuses: dict[str, str]
 
 
-async def _fleetdeck(spec: Spec) -> list[Run]:
+async def job_run(targets: str, hosts: int, command: str, ssh: SshOptions, name: str = "bench") -> JobRun:
+    """One fleetdeck job, announced on an in-memory broker, for the worker's job runner to run."""
     from fleetdeck_common.broker.memory import MemoryBroker
     from fleetdeck_common.jobs import JobStore
     from fleetdeck_common.messages import Job
     from fleetdeck_common.targets import TargetPolicy
     from fleetdeck_worker.jobrun import JobRun
+
+    store = JobStore(MemoryBroker())
+    job = Job(
+        job=name, targets=targets, command=command, hosts=hosts, by="bench", ts=time.time(), state="queued"
+    )
+    await store.announce(job)
+    return JobRun(store, job, "bench-worker", TargetPolicy.from_entries(["127.0.0.0/8"]), ssh, CONCURRENCY)
+
+
+async def twice(one: Callable[[int], Awaitable[dict[str, str]]]) -> list[Run]:
+    """Two runs in a row, each timed: wall clock and this process's CPU."""
+    runs = []
+    for number in (1, 2):
+        wall, cpu = time.perf_counter(), time.process_time()
+        statuses = await one(number)
+        runs.append(Run(time.perf_counter() - wall, time.process_time() - cpu, statuses))
+    return runs
+
+
+async def _fleetdeck(spec: Spec) -> list[Run]:
     from fleetdeck_worker.sshlogin import SshOptions
     from fleetdeck_worker.sshpool import SshPool
 
     pool = SshPool(idle_timeout=60)
+    key, known_hosts = Path(spec.key), Path(spec.known_hosts)
     options = SshOptions(
-        user="root",
-        port=spec.port,
-        key=Path(spec.key),
-        known_hosts=Path(spec.known_hosts),
-        connect_timeout=60,
-        pool=pool,
+        user="root", port=spec.port, key=key, known_hosts=known_hosts, connect_timeout=60, pool=pool
     )
-    policy = TargetPolicy.from_entries(["127.0.0.0/8"])
-    runs = []
-    for number in (1, 2):
-        store = JobStore(MemoryBroker())
-        job = Job(
-            job=f"bench-{number}",
-            targets=TARGETS,
-            command=spec.command,
-            hosts=HOSTS,
-            by="bench",
-            ts=time.time(),
-            state="queued",
-        )
-        await store.announce(job)
-        run = JobRun(store, job, "bench-worker", policy, options, CONCURRENCY)
-        wall, cpu = time.perf_counter(), time.process_time()
+
+    async def one(number: int) -> dict[str, str]:
+        run = await job_run(f"127.0.4.1-{HOSTS}", HOSTS, spec.command, options, f"bench-{number}")
         await run.run()
-        runs.append(
-            Run(
-                time.perf_counter() - wall,
-                time.process_time() - cpu,
-                {r.host: r.status for r in run.results},
-            )
-        )
+        return {r.host: r.status for r in run.results}
+
+    runs = await twice(one)
     await pool.close()
     return runs
 
@@ -96,11 +101,11 @@ async def _asyncssh(spec: Spec) -> list[Run]:
 
     slots = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(host: str) -> str:
+    async def host(address: str) -> str:
         async with slots:
             try:
                 async with asyncssh.connect(
-                    host,
+                    address,
                     port=spec.port,
                     username="root",
                     client_keys=[spec.key],
@@ -113,21 +118,13 @@ async def _asyncssh(spec: Spec) -> list[Run]:
                 return f"error: {exc}"
             return "ok" if result.exit_status == 0 else "failed"
 
-    runs = []
-    for _number in (1, 2):
-        wall, cpu = time.perf_counter(), time.process_time()
-        statuses = await asyncio.gather(*(one(host) for host in ADDRESSES))
-        runs.append(
-            Run(
-                time.perf_counter() - wall,
-                time.process_time() - cpu,
-                dict(zip(ADDRESSES, statuses, strict=True)),
-            )
-        )
-    return runs
+    async def one(_number: int) -> dict[str, str]:
+        return dict(zip(ADDRESSES, await asyncio.gather(*map(host, ADDRESSES)), strict=True))
+
+    return await twice(one)
 
 
-def _parallel_ssh(spec: Spec) -> list[Run]:
+async def _parallel_ssh(spec: Spec) -> list[Run]:
     from pssh.clients import ParallelSSHClient
 
     client = ParallelSSHClient(
@@ -140,20 +137,18 @@ def _parallel_ssh(spec: Spec) -> list[Run]:
         timeout=60,
         allow_agent=False,
     )
-    runs = []
-    for _number in (1, 2):
-        wall, cpu = time.perf_counter(), time.process_time()
+
+    async def one(_number: int) -> dict[str, str]:
         output = client.run_command(spec.command, stop_on_errors=False)
         client.join(output)
         statuses = {}
-        for host_output in output:
-            list(host_output.stdout or [])
-            if host_output.exception is not None:
-                statuses[host_output.host] = f"error: {host_output.exception!r}"
-            else:
-                statuses[host_output.host] = "ok" if host_output.exit_code == 0 else "failed"
-        runs.append(Run(time.perf_counter() - wall, time.process_time() - cpu, statuses))
-    return runs
+        for host in output:
+            list(host.stdout or [])
+            failed = "ok" if host.exit_code == 0 else "failed"
+            statuses[host.host] = failed if host.exception is None else f"error: {host.exception!r}"
+        return statuses
+
+    return await twice(one)
 
 
 def ansible_binary() -> str | None:
@@ -164,9 +159,8 @@ def _ansible(spec: Spec) -> list[Run]:
     binary = ansible_binary()
     assert binary is not None
     work = Path(spec.workdir) / "ansible"
-    work.mkdir(parents=True, exist_ok=True)
     control = work / "cp"
-    control.mkdir(exist_ok=True)
+    control.mkdir(parents=True, exist_ok=True)
     inventory = work / "inventory.ini"
     host_vars = (
         f"ansible_port={spec.port} ansible_user=root ansible_ssh_private_key_file={spec.key} "
@@ -185,28 +179,20 @@ def _ansible(spec: Spec) -> list[Run]:
         "ANSIBLE_HOME": str(work / "home"),
         "ANSIBLE_NOCOLOR": "1",
     }
+    argv = [binary, "bench", "-i", str(inventory), "-m", "raw", "-a", spec.command, "-o", "-f", "64"]
     runs = []
     try:
         for _number in (1, 2):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             wall = time.perf_counter()
-            done = subprocess.run(
-                [binary, "bench", "-i", str(inventory), "-m", "raw", "-a", spec.command, "-o", "-f", "64"],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=600,
-                check=False,
-            )
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
             elapsed = time.perf_counter() - wall
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             statuses = dict.fromkeys(ADDRESSES, f"error: no line (exit {done.returncode})")
-            for line in done.stdout.splitlines():
-                found = re.match(r"^(\S+) \| (\S+)", line)
-                if found and found.group(1) in statuses:
-                    word = found.group(2)
-                    statuses[found.group(1)] = "ok" if word in ("CHANGED", "SUCCESS") else word.lower()
+            for found in re.finditer(r"^(\S+) \| (\S+)", done.stdout, re.MULTILINE):
+                if found[1] in statuses:
+                    statuses[found[1]] = "ok" if found[2] in ("CHANGED", "SUCCESS") else found[2].lower()
             runs.append(Run(elapsed, cpu, statuses))
     finally:
         _end_ssh_masters(control)
@@ -224,14 +210,8 @@ def _end_ssh_masters(control: Path) -> None:
 
 
 def child(tool: str, spec: Spec) -> None:
-    if tool == "fleetdeck":
-        runs = asyncio.run(_fleetdeck(spec))
-    elif tool == "asyncssh":
-        runs = asyncio.run(_asyncssh(spec))
-    elif tool == "parallel-ssh":
-        runs = _parallel_ssh(spec)
-    else:
-        runs = _ansible(spec)
+    tools = {"fleetdeck": _fleetdeck, "asyncssh": _asyncssh, "parallel-ssh": _parallel_ssh}
+    runs = asyncio.run(tools[tool](spec)) if tool in tools else _ansible(spec)
     print(json.dumps([asdict(run) for run in runs]))
 
 
