@@ -17,20 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import profile
-from .harness import Result, recorded_args, write
-from .measure import (
-    Context,
-    MachineCpu,
-    cpu_seconds,
-    histogram,
-    quantile_ms,
-    raise_fd_limit,
-    rss_kib,
-    rss_median,
-    wait_for_quiet,
-)
-from .stack import ROOT, Stack, free_port, make_token, wait_until
+from .harness import Result, common_options, publish, recorded_args
+from .measure import Context, histogram, quantile_ms, raise_fd_limit, rss_median, wait_for_quiet
+from .stack import ROOT, Stack, follow_window, free_port, make_token, wait_until
 from .summaries.fanout_peers import NAME, SYSTEMS, render
 
 HISTORY = 10  # samples of history per host: what a `cpu` subscriber is sent first
@@ -79,32 +68,11 @@ def one_round(
         processes = [p for p, _, _ in spread]
         ready = [p.expect("ready", 300) for p in processes]
         time.sleep(args.settle)
-        start = time.time() + 1.0
-        end = start + args.duration
-        for p in processes:
-            p.send({"cmd": "window", "start": start, "end": end, "grace": GRACE})
-        time.sleep(max(0.0, start - time.time()))
-        spy = None
-        if args.profile:
-            spy = profile.start(pid, args.duration, args.profile / f"{NAME}-{system}-{label}.raw")
         ours = [pid, *(p.pid for p in processes), *args.publisher_pids]
-        machine = MachineCpu(ours)
-        cpu_start, clients_start = cpu_seconds(pid), sum(cpu_seconds(p.pid) for p in processes)
-        t0 = time.monotonic()
-        rss_readings = []
-        while time.time() < end:
-            rss_readings.append(rss_kib(pid))
-            time.sleep(min(1.0, max(0.0, end - time.time())))
-        elapsed = time.monotonic() - t0
-        server_cpu = cpu_seconds(pid) - cpu_start
-        clients_cpu = sum(cpu_seconds(p.pid) for p in processes) - clients_start
-        others = machine.others()
-        interrupts, stolen = machine.kernel()
-        results = [p.expect("result", 60) for p in processes]
-        if spy is not None:
-            spy.wait(60)
-            raw = args.profile / f"{NAME}-{system}-{label}.raw"
-            (args.profile / f"{NAME}-{system}-{label}.top.md").write_text(profile.top(raw))
+        cpu, machine, rss_readings, results = follow_window(
+            processes, pid, ours, args, GRACE, f"{NAME}-{system}-{label}"
+        )
+    server_cpu = cpu[pid] * machine["window_s"] / 100
     bin_ms = results[0]["bin_ms"]
     latency = histogram(r["latency_hist"] for r in results)
     age = histogram(r["age_hist"] for r in results)
@@ -117,10 +85,9 @@ def one_round(
         "failed": sum(r["failed"] for r in results),
         "closed": sum(r["closed"] for r in results),
         "connect_s": max(r["seconds"] for r in ready),
-        "window_s": elapsed,
         "published": max(r["published"] for r in results),
         "delivered": delivered,
-        "server_cpu_pct": server_cpu / elapsed * 100,
+        "server_cpu_pct": cpu[pid],
         "cpu_us_per_sample": server_cpu / max(1, delivered) * 1e6,
         "reach": sum(r["reached"] for r in results) / max(1, expected),
         "repeated": sum(r["repeated"] for r in results),
@@ -131,10 +98,8 @@ def one_round(
         "rss_before_kib": rss_before,
         "rss_with_clients_kib": statistics.median(rss_readings),
         "rss_per_connection_kib": (statistics.median(rss_readings) - rss_before) / max(1, clients),
-        "clients_cpu_pct": clients_cpu / elapsed * 100,
-        "others_cpu_pct": others / elapsed * 100,
-        "softirq_cpu_pct": interrupts / elapsed * 100,
-        "stolen_cpu_pct": stolen / elapsed * 100,
+        "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
+        **machine,  # window_s, the others' CPU, interrupts, stolen
     }
 
 
@@ -181,20 +146,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--duration", type=float, default=20, help="seconds measured per server and round")
-    parser.add_argument("--settle", type=float, default=3)
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of every server")
-    parser.add_argument("--max-load", type=float, default=1.0, help="wait (up to 2 min) for a lower load")
     parser.add_argument(
-        "--max-others", type=float, default=30.0, help="%% of a core other processes may use in a window"
+        "--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS), help="servers measured"
     )
-    parser.add_argument("--attempts", type=int, default=2, help="tries of a disturbed round")
-    parser.add_argument(
-        "--systems",
-        nargs="+",
-        choices=SYSTEMS,
-        default=list(SYSTEMS),
-        help="servers to measure (default: all)",
-    )
+    common_options(parser, attempts=2, settle=3)
     args = parser.parse_args()
     raise_fd_limit()
     ctx = Context.now()
@@ -202,14 +158,10 @@ def main() -> None:
         rounds = measure(args, Path(tmp))
     ctx = ctx.finished()
     full, short, summary = render(rounds, args, ctx)
-    data = {
-        "context": ctx.__dict__,
-        "args": recorded_args(args, ["publisher_pids"]),
-        "summary": summary,
-        "rounds": rounds,
-    }
-    write(Result(NAME, "Per-sample fan-out against peers", full, data, short=short))
-    print(full)
+    data = {"context": ctx.__dict__, "args": recorded_args(args, ["publisher_pids"]), "summary": summary}
+    publish(
+        args, Result(NAME, "Per-sample fan-out against peers", full, data | {"rounds": rounds}, short=short)
+    )
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ py-spy is not a dependency of the project; install it into .venv to use `--profi
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -18,31 +20,35 @@ def py_spy() -> str | None:
     return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
 
 
-def start(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy recording `pid` for `seconds` into `output` (collapsed stacks); None without py-spy."""
-    binary = py_spy()
-    if binary is None:
+@contextlib.contextmanager
+def sampling(pid: int, seconds: float, stem: Path | None) -> Iterator[None]:
+    """py-spy records `pid` for `seconds` into STEM.raw (collapsed stacks) and, once the block is
+    done, its top functions into STEM.top.md; nothing without a stem or without py-spy."""
+    binary = py_spy() if stem is not None else None
+    if stem is not None and binary is None:
         print("note: py-spy not found; no profile (install it into .venv to profile)")
-        return None
-    return subprocess.Popen(
-        [
-            binary,
-            "record",
-            "-p",
-            str(pid),
-            "-d",
-            str(int(seconds)),
-            "-r",
-            "100",
-            "-f",
-            "raw",
-            "-o",
-            str(output),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if stem is None or binary is None:
+        yield
+        return
+    raw = Path(f"{stem}.raw")
+    argv = [
+        binary,
+        "record",
+        "-p",
+        str(pid),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        "100",
+        "-f",
+        "raw",
+        "-o",
+        str(raw),
+    ]
+    spy = subprocess.Popen([*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield
+    spy.wait(60)
+    Path(f"{stem}.top.md").write_text(top(raw))
 
 
 def _frame_name(frame: str) -> str:

@@ -8,6 +8,7 @@ and the processes it starts inherit it: 1,000 WebSocket clients are 2,000 socket
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import queue
@@ -23,19 +24,11 @@ import httpx
 
 from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, service_env, wait_until
 
-__all__ = [
-    "ROOT",
-    "ClientProcess",
-    "FleetStack",
-    "Gateway",
-    "RedisServer",
-    "Service",
-    "Stack",
-    "free_port",
-    "make_token",
-    "wait_for_hosts",
-    "wait_until",
-]
+from . import profile
+from .measure import CpuWindow, rss_kib
+
+__all__ = ["ROOT", "ClientProcess", "FleetStack", "Gateway", "RedisServer", "Service", "Stack", "free_port"]
+__all__ += ["follow_window", "make_token", "wait_for_hosts", "wait_until"]
 
 
 def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
@@ -166,6 +159,33 @@ def wait_for_hosts(gateway: Gateway, token: str, count: int, timeout: float = 60
         return sum(1 for row in answer["hosts"] if row.get("online")) >= count
 
     wait_until(online, timeout, interval=0.5, what=f"{count} hosts online")
+
+
+def follow_window(
+    processes: Sequence[ClientProcess],
+    pid: int,
+    ours: Sequence[int],
+    args: argparse.Namespace,
+    grace: float,
+    stem: str,
+) -> tuple[dict[int, float], dict[str, float], list[int], list[dict[str, Any]]]:
+    """The clients' window, opened a second from now for --duration s: the CPU of each of `ours` and
+    the machine's over it (`CpuWindow`), the server `pid`'s RSS read every second (profiled into
+    --profile/STEM.*, when asked), and the clients' results once `grace` s have passed."""
+    start = time.time() + 1.0
+    end = start + args.duration
+    for p in processes:
+        p.send({"cmd": "window", "start": start, "end": end, "grace": grace})
+    time.sleep(max(0.0, start - time.time()))
+    with profile.sampling(pid, args.duration, args.profile / stem if args.profile else None):
+        window = CpuWindow(ours)
+        rss = []
+        while time.time() < end:
+            rss.append(rss_kib(pid))
+            time.sleep(min(1.0, max(0.0, end - time.time())))
+        cpu, machine = window.close()
+        results = [p.expect("result", 60) for p in processes]
+    return cpu, machine, rss, results
 
 
 class ClientProcess:
