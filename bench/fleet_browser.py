@@ -20,7 +20,7 @@ from playwright.async_api import Page, async_playwright
 
 from testbed.browser import CHROMIUM, CHROMIUM_ARGS
 
-from .harness import Result, ms, recorded_args, table, verdict, write
+from .harness import Result, filled, output_options, publish, recorded_args, table, targets
 from .measure import Context, MachineCpu, percentile, raise_fd_limit, wait_for_quiet
 from .stack import Stack
 
@@ -156,63 +156,58 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return outcome
 
 
+DETAILS = (
+    ("hosts the overview reports drawn at the end", "{drawn}"),
+    ("connection badge at the end", "{connection}"),
+    (
+        "rAF interval p50 / p99 / max (continuous loop)",
+        "{raf_interval_p50_ms:ms} / {raf_interval_p99_ms:ms} / {raf_interval_max_ms:ms}",
+    ),
+    ("rAF round trip max", "{raf_round_trip_max_ms:ms}"),
+    ("long tasks in the window", "{long_tasks_in_window}"),
+    ("main thread in long tasks from page load to fleet drawn", "{long_task_share_until_drawn:.0%}"),
+    ("JS heap at the end", "{heap_end_mb:.0f} MB"),
+    ("canvases / elements / DOM nodes", "{canvases} / {elements} / {dom_nodes:.0f}"),
+    ("CPU of the rest of the machine (Chromium included)", "{rest_of_machine_cpu_pct:.0f}%"),
+)
+
+
 def render(r: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
     rows = [
         (
             "login → whole fleet drawn",
-            f"{r['fleet_drawn_s']:.2f} s",
+            "{fleet_drawn_s:.2f} s",
             f"< {TARGET_DRAWN_S:g} s",
-            verdict(r["fleet_drawn_s"] < TARGET_DRAWN_S),
+            r["fleet_drawn_s"] < TARGET_DRAWN_S,
         ),
         (
             f"main thread in long tasks ({r['window_s']:.0f} s window)",
-            f"{r['long_task_share']:.1%}",
+            "{long_task_share:.1%}",
             f"< {TARGET_LONG_TASKS:.0%}",
-            verdict(r["long_task_share"] < TARGET_LONG_TASKS),
+            r["long_task_share"] < TARGET_LONG_TASKS,
         ),
         (
             "rAF round trip p50 / p99 (one a second)",
-            f"{ms(r['raf_round_trip_p50_ms'])} / {ms(r['raf_round_trip_p99_ms'])}",
+            "{raf_round_trip_p50_ms:ms} / {raf_round_trip_p99_ms:ms}",
             f"< {TARGET_RAF_MS:.0f} ms",
-            verdict(r["raf_round_trip_p99_ms"] < TARGET_RAF_MS),
+            r["raf_round_trip_p99_ms"] < TARGET_RAF_MS,
         ),
         (
             "JS heap (largest reading)",
-            f"{r['heap_max_mb']:.0f} MB",
+            "{heap_max_mb:.0f} MB",
             f"< {TARGET_HEAP_MB:.0f} MB",
-            verdict(r["heap_max_mb"] < TARGET_HEAP_MB),
+            r["heap_max_mb"] < TARGET_HEAP_MB,
         ),
     ]
     short = (
         f"{args.hosts:,} simulated hosts at 1 Hz, the dashboard in headless Chromium "
-        f"({VIEWPORT['width']} x {VIEWPORT['height']} px); {ctx.sentence()}.\n\n"
-        + table(("", "measured", "target", ""), rows)
-    )
-    details = table(
-        ("also measured", "value"),
-        [
-            ("hosts the overview reports drawn at the end", str(r["drawn"])),
-            ("connection badge at the end", str(r["connection"])),
-            (
-                "rAF interval p50 / p99 / max (continuous loop)",
-                " / ".join(ms(r[f"raf_interval_{k}_ms"]) for k in ("p50", "p99", "max")),
-            ),
-            ("rAF round trip max", ms(r["raf_round_trip_max_ms"])),
-            ("long tasks in the window", str(r["long_tasks_in_window"])),
-            (
-                "main thread in long tasks from page load to fleet drawn",
-                f"{r['long_task_share_until_drawn']:.0%}",
-            ),
-            ("JS heap at the end", f"{r['heap_end_mb']:.0f} MB"),
-            ("canvases / elements / DOM nodes", f"{r['canvases']} / {r['elements']} / {r['dom_nodes']:.0f}"),
-            ("CPU of the rest of the machine (Chromium included)", f"{r['rest_of_machine_cpu_pct']:.0f}%"),
-        ],
+        f"({VIEWPORT['width']} x {VIEWPORT['height']} px); {ctx.sentence()}.\n\n" + targets(rows, r)
     )
     command = f"scripts/bench {NAME}"
     if args.hosts != 1000 or args.duration != 20:
         command += f" --hosts {args.hosts} --duration {args.duration:g}"
-    full = short + "\n\n" + details + f"\n\nReproduce: `{command}`"
-    return full, short
+    details = table(("also measured", "value"), filled(DETAILS, r))
+    return short + "\n\n" + details + f"\n\nReproduce: `{command}`", short
 
 
 def main() -> None:
@@ -225,6 +220,7 @@ def main() -> None:
     parser.add_argument("--draw-timeout", type=float, default=60)
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page at the end here")
     parser.add_argument("--max-load", type=float, default=1.0, help="wait (up to 5 min) for a lower load")
+    output_options(parser)
     args = parser.parse_args()
     raise_fd_limit()
     wait_for_quiet(args.max_load, 300)
@@ -234,8 +230,7 @@ def main() -> None:
     ctx = ctx.finished()
     full, short = render(outcome, args, ctx)
     data = {"context": ctx.__dict__, "args": recorded_args(args, ["screenshot"]), "results": outcome}
-    write(Result(NAME, "The dashboard at scale", full, data, short=short))
-    print(full)
+    publish(args, Result(NAME, "The dashboard at scale", full, data, short=short))
 
 
 if __name__ == "__main__":

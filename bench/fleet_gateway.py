@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import profile
-from .harness import Result, common_options, measured, ms, publish, record, table, verdict
-from .measure import Context, CpuWindow, histogram, idle, quantile_ms, rss_kib
-from .stack import Stack
+from .harness import Result, common_options, filled, measured, publish, record, table, targets
+from .measure import Context, histogram, idle, quantile_ms
+from .stack import Stack, follow_window
 
 NAME = "fleet_gateway"
 TARGET_CPU = 50.0  # % of one core
@@ -54,23 +53,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ready = [p.expect("ready", 300) for p in processes]
         connect_seconds = time.monotonic() - connect_started
         time.sleep(args.settle)
-        start = time.time() + 1.0
-        end = start + args.duration
-        for p in processes:
-            p.send({"cmd": "window", "start": start, "end": end, "grace": 3})
-        time.sleep(max(0.0, start - time.time()))
-        spy = profile.start(pid, args.duration, args.profile / f"{NAME}.raw") if args.profile else None
         ours = [pid, agent.pid, redis.service.pid, *(p.pid for p in processes)]
-        window = CpuWindow(ours)
-        rss_readings = []
-        while time.time() < end:
-            rss_readings.append(rss_kib(pid))
-            time.sleep(min(1.0, max(0.0, end - time.time())))
-        cpu, machine = window.close()
-        results = [p.expect("result", 60) for p in processes]
-        if spy is not None:
-            spy.wait(60)
-            (args.profile / f"{NAME}.top.md").write_text(profile.top(args.profile / f"{NAME}.raw"))
+        cpu, machine, rss_readings, results = follow_window(processes, pid, ours, args, 3, NAME)
     return {
         "ready": ready,
         "connect_seconds": connect_seconds,
@@ -127,87 +111,75 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+DETAILS = (
+    ("window", "{window_s:.1f} s"),
+    ("clients connected / failed / dropped", "{clients_connected} / {clients_failed} / {clients_closed}"),
+    ("time to connect and get the first full frame", "{connect_seconds:.1f} s"),
+    (
+        "fleet frames per client per second",
+        "{frames_per_client_per_s:.2f} (fewest to one client: {frames_per_client_min})",
+    ),
+    ("host entries per frame", "{hosts_per_frame:.0f}"),
+    ("frame size", "{frame_kib:.1f} KiB"),
+    (
+        "of which sample → tick (sample `ts` to the frame's `ts`), p50 / p99",
+        "{tick_wait_p50_ms:ms} / {tick_wait_p99_ms:ms}",
+    ),
+    (
+        "of which tick → client (frame `ts` to receipt), p50 / p99",
+        "{tick_delay_p50_ms:ms} / {tick_delay_p99_ms:ms}",
+    ),
+    ("sample → client, max", "{latency_max_ms:ms}"),
+    ("host entries shown offline (not timed)", "{offline_entries:,}"),
+    ("host entries timed (probe clients) / unmatched", "{latency_entries:,} / {latency_unmatched:,}"),
+    ("gateway CPU with the fleet and no clients", "{gateway_cpu_pct_without_clients:.1f}%"),
+    ("gateway RSS without / with clients", "{rss_before_mib:.1f} MiB / {rss_with_clients_mib:.1f} MiB"),
+    (
+        "CPU of the agent / Redis / client processes",
+        "{agent_cpu_pct:.0f}% / {redis_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%",
+    ),
+    ("CPU of the other processes on the machine", "{others_cpu_pct:.0f}%{disturbed}"),
+    (
+        "kernel interrupt work (mostly loopback traffic) / CPU stolen by the hypervisor",
+        "{softirq_cpu_pct:.0f}% / {stolen_cpu_pct:.0f}%",
+    ),
+)
+
+
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
     command = f"scripts/bench {NAME}"
     if args.clients != 1000 or args.hosts != 1000 or args.duration != 30:
         command += f" --hosts {args.hosts} --clients {args.clients} --duration {args.duration:g}"
-    p99_s = s["latency_p99_ms"] / 1000
     rows = [
         (
             "gateway CPU",
-            f"{s['gateway_cpu_pct']:.1f}% of one core",
+            "{gateway_cpu_pct:.1f}% of one core",
             f"< {TARGET_CPU:.0f}%",
-            verdict(s["gateway_cpu_pct"] < TARGET_CPU),
+            s["gateway_cpu_pct"] < TARGET_CPU,
         ),
-        ("sample → client, p50", ms(s["latency_p50_ms"]), "", ""),
+        ("sample → client, p50", "{latency_p50_ms:ms}", "", None),
         (
             "sample → client, p99",
-            ms(s["latency_p99_ms"]),
+            "{latency_p99_ms:ms}",
             f"< {TARGET_P99_S} s",
-            verdict(p99_s < TARGET_P99_S),
+            s["latency_p99_ms"] / 1000 < TARGET_P99_S,
         ),
         (
             "RSS per connection",
-            f"{s['rss_per_connection_kib']:.1f} KiB",
+            "{rss_per_connection_kib:.1f} KiB",
             f"< {TARGET_RSS_KIB:.0f} KiB",
-            verdict(s["rss_per_connection_kib"] < TARGET_RSS_KIB),
+            s["rss_per_connection_kib"] < TARGET_RSS_KIB,
         ),
     ]
+    figures = {**raw, **s, "rss_before_mib": raw["rss_before_kib"] / 1024}
+    figures |= {"rss_with_clients_mib": raw["rss_with_clients_kib"] / 1024}
+    figures["disturbed"] = " (**disturbed run**)" if raw["others_cpu_pct"] > args.max_others else ""
     short = (
         f"{args.hosts:,} simulated hosts at 1 Hz, {s['clients_connected']:,} WebSocket clients following "
-        f"`fleet`, one gateway process; {ctx.sentence()}.\n\n" + table(("", "measured", "target", ""), rows)
+        f"`fleet`, one gateway process; {ctx.sentence()}.\n\n" + targets(rows, figures)
     )
-    details = table(
-        ("also measured", "value"),
-        [
-            ("window", f"{raw['window_s']:.1f} s"),
-            (
-                "clients connected / failed / dropped",
-                f"{s['clients_connected']} / {s['clients_failed']} / {s['clients_closed']}",
-            ),
-            ("time to connect and get the first full frame", f"{raw['connect_seconds']:.1f} s"),
-            (
-                "fleet frames per client per second",
-                f"{s['frames_per_client_per_s']:.2f} (fewest to one client: {s['frames_per_client_min']})",
-            ),
-            ("host entries per frame", f"{s['hosts_per_frame']:.0f}"),
-            ("frame size", f"{s['frame_kib']:.1f} KiB"),
-            (
-                "of which sample → tick (sample `ts` to the frame's `ts`), p50 / p99",
-                f"{ms(s['tick_wait_p50_ms'])} / {ms(s['tick_wait_p99_ms'])}",
-            ),
-            (
-                "of which tick → client (frame `ts` to receipt), p50 / p99",
-                f"{ms(s['tick_delay_p50_ms'])} / {ms(s['tick_delay_p99_ms'])}",
-            ),
-            ("sample → client, max", ms(s["latency_max_ms"])),
-            ("host entries shown offline (not timed)", f"{s['offline_entries']:,}"),
-            (
-                "host entries timed (probe clients) / unmatched",
-                f"{s['latency_entries']:,} / {s['latency_unmatched']:,}",
-            ),
-            ("gateway CPU with the fleet and no clients", f"{raw['gateway_cpu_pct_without_clients']:.1f}%"),
-            (
-                "gateway RSS without / with clients",
-                f"{raw['rss_before_kib'] / 1024:.1f} MiB / {raw['rss_with_clients_kib'] / 1024:.1f} MiB",
-            ),
-            (
-                "CPU of the agent / Redis / client processes",
-                f"{raw['agent_cpu_pct']:.0f}% / {raw['redis_cpu_pct']:.0f}% / {raw['clients_cpu_pct']:.0f}%",
-            ),
-            (
-                "CPU of the other processes on the machine",
-                f"{raw['others_cpu_pct']:.0f}%"
-                + (" (**disturbed run**)" if raw["others_cpu_pct"] > args.max_others else ""),
-            ),
-            (
-                "kernel interrupt work (mostly loopback traffic) / CPU stolen by the hypervisor",
-                f"{raw['softirq_cpu_pct']:.0f}% / {raw['stolen_cpu_pct']:.0f}%",
-            ),
-        ],
-    )
-    full = short + "\n\n" + details + f"\n\nReproduce: `{command}`"
-    return full, short
+    details = table(("also measured", "value"), filled(DETAILS, figures))
+    return short + "\n\n" + details + f"\n\nReproduce: `{command}`", short
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import re
+import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,14 +85,19 @@ def quote(path: Path, name: str, text: str) -> bool:
     return True
 
 
-def common_options(parser: argparse.ArgumentParser, attempts: int = 1) -> None:
+def common_options(parser: argparse.ArgumentParser, attempts: int = 1, settle: float = 5) -> None:
     """The options every long benchmark takes: quiet machine, attempts, where results go."""
-    parser.add_argument("--settle", type=float, default=5, help="seconds to settle before measuring")
-    parser.add_argument("--max-load", type=float, default=1.0, help="wait (up to 5 min) for a lower load")
+    parser.add_argument("--settle", type=float, default=settle, help="seconds to settle before measuring")
+    parser.add_argument("--max-load", type=float, default=1.0, help="wait (minutes at most) for a lower load")
     parser.add_argument(
-        "--max-others", type=float, default=30.0, help="%% of a core other processes may use in the window"
+        "--max-others", type=float, default=30.0, help="%% of a core others may use in a window"
     )
     parser.add_argument("--attempts", type=int, default=attempts, help="runs while others disturb the window")
+    output_options(parser)
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    """Where a run's results go: --out (a scratch folder for trial runs) and --no-docs."""
     parser.add_argument("--out", type=Path, default=BENCH, help="folder for NAME.md (default bench/)")
     parser.add_argument(
         "--no-docs", action="store_true", help="do not quote the figures in docs (trial runs)"
@@ -154,6 +160,23 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class _Figures(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return ms(value) if format_spec == "ms" else super().format_field(value, format_spec)
+
+
+def filled(rows: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> list[list[str]]:
+    """Table rows whose cells are format strings filled in from `figures` (`{key:ms}`: `ms()`)."""
+    return [[_Figures().vformat(cell, (), figures) for cell in row] for row in rows]
+
+
+def targets(rows: Sequence[tuple[str, str, str, bool | None]], figures: Mapping[str, Any]) -> str:
+    """A table of targets: (what, measured, target, met) rows, filled from `figures`; met None: no target."""
+    cells = filled((row[:3] for row in rows), figures)
+    body = [[*c, "" if row[3] is None else verdict(row[3])] for c, row in zip(cells, rows, strict=True)]
+    return table(("", "measured", "target", ""), body)
 
 
 def verdict(met: bool) -> str:
