@@ -95,15 +95,21 @@ def main() -> None:
     parser.add_argument("--ready-timeout", type=float, default=120)
     parser.add_argument("--max-seconds", type=float, default=900)
     parser.add_argument("--light", action="store_true", help="non-probe fleet clients count, not parse")
-    parser.add_argument("--reach", action="store_true", help="fleet: which published samples reached probes")
     parser.add_argument(
-        "--exact-match", action="store_true", help="fleet: match entries to samples from before the tick"
+        "--reach", action="store_true", help="fleet: which samples reached probes, which were superseded"
+    )
+    parser.add_argument(
+        "--exact-match",
+        action="store_true",
+        help="fleet: match entries to the newest sample from before the tick",
     )
     parser.add_argument("--open-timeout", type=float, default=60, help="churn: seconds for a handshake")
-    parser.add_argument("--churn-lifetime", type=float, default=0, help="churn: mean seconds connected")
+    parser.add_argument("--churn-lifetime", type=float, default=0, help="churn: mean seconds a session lasts")
     parser.add_argument("--churn-pause", type=float, default=1.0, help="churn: seconds between sessions")
-    parser.add_argument("--churn-abort-share", type=float, default=0.5, help="churn: sessions dropped")
-    parser.add_argument("--cpu-hosts", type=int, default=0, help="fleet: also follow K hosts' samples")
+    parser.add_argument(
+        "--churn-abort-share", type=float, default=0.5, help="churn: share of sessions that drop TCP"
+    )
+    parser.add_argument("--cpu-hosts", type=int, default=0, help="fleet: also follow K random hosts' `cpu`")
     parser.add_argument("--batch", action="store_true", help="open /ws?batch=1, as the dashboard does")
     parser.add_argument("--also-topics", default="", help="comma list of topics followed besides the mode's")
     args = parser.parse_args()
