@@ -60,10 +60,6 @@ def rss_median(pid: int, seconds: float) -> int:
         time.sleep(0.5)
 
 
-def load() -> tuple[float, float, float]:
-    return os.getloadavg()
-
-
 class MachineCpu:
     """CPU seconds the rest of the machine used between two readings: processes that are not
     `ours`, and separately the kernel's interrupt work (loopback traffic is mostly softirq, which
@@ -128,27 +124,25 @@ def idle(pid: int, seconds: float) -> tuple[float, int]:
     return (cpu_seconds(pid) - start) / (time.monotonic() - t0) * 100, rss
 
 
+MEASURED = ("common", "gateway", "cpu-agent", "web")
+
+
 def code_version() -> str:
     """The commit measured, and which of the measured folders had changes not committed yet."""
-    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        root = Path(__file__).resolve().parents[1]
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", *MEASURED],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
+        commit, changed = (
+            git("rev-parse", "--short", "HEAD").strip(),
+            git("status", "--porcelain", "--", *MEASURED),
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    folders = sorted({line[3:].split("/")[0] for line in changed})
+    folders = sorted({line[3:].split("/")[0] for line in changed.splitlines()})
     return f"{commit} with uncommitted changes in {', '.join(folders)}" if folders else commit
-
-
-MEASURED = ("common", "gateway", "cpu-agent", "web")
 
 
 @dataclass(frozen=True)
@@ -169,11 +163,11 @@ class Context:
             cpus=os.cpu_count() or 1,
             python=platform.python_version(),
             code=code_version(),
-            load_before=load(),
+            load_before=os.getloadavg(),
         )
 
     def finished(self) -> Context:
-        return Context(self.date, self.cpus, self.python, self.code, self.load_before, load())
+        return Context(self.date, self.cpus, self.python, self.code, self.load_before, os.getloadavg())
 
     def sentence(self) -> str:
         before = ", ".join(f"{v:.2f}" for v in self.load_before)
@@ -201,7 +195,7 @@ def spread(values: Sequence[float]) -> dict[str, float]:
 def wait_for_quiet(limit: float, timeout: float) -> float:
     """Wait (at most `timeout` s) until the 1-minute load average is under `limit`; return it."""
     deadline = time.monotonic() + timeout
-    while (current := load()[0]) >= limit and time.monotonic() < deadline:
+    while (current := os.getloadavg()[0]) >= limit and time.monotonic() < deadline:
         time.sleep(5)
     return current
 

@@ -25,7 +25,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .harness import ROOT, Result, table, verdict, write
+from testbed.opensshd import client_key, established, start_sshd
+from testbed.procs import free_port, wait_until
+
+from .harness import ROOT, Result, output_options, publish, table, verdict
 from .measure import spread
 from .ssh_tools import ADDRESSES, CONCURRENCY, FIRST, HOSTS, Run, Spec, ansible_binary
 
@@ -40,21 +43,16 @@ LABELS = {
 }
 
 
-# --- the hosts and the rounds -------------------------------------------------------------------
-
-
 def start_hosts(workdir: Path) -> tuple[list[Any], Spec]:
-    from testbed.opensshd import client_key, start_sshd
-    from testbed.procs import free_port
-
     key, public = client_key(workdir / "client")
     port = free_port(FIRST, also=ADDRESSES)
     servers = []
     try:
         for address in ADDRESSES:
+            host = workdir / "hosts" / address
             servers.append(
                 start_sshd(
-                    workdir / "hosts" / address,
+                    host,
                     address,
                     public,
                     workdir / "commands.jsonl",
@@ -89,16 +87,17 @@ def run_tool(tool: str, spec: Spec) -> tuple[list[Run], float]:
         raise SystemExit(f"{tool} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     runs = [Run(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
     total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    from testbed.opensshd import established
-    from testbed.procs import wait_until
-
     wait_until(
-        lambda: sum(established(a, spec.port) for a in ADDRESSES) == 0,
+        lambda: not any(established(a, spec.port) for a in ADDRESSES),
         90,
         0.1,
         f"{tool}'s connections to close",
     )
     return runs, total
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
 
 
 def seconds(row: dict[str, float]) -> str:
@@ -132,9 +131,7 @@ def report(
         )
         summary[tool] = {"first_s": first, "second_s": second, "ratio": ratio, "cpu_s": cpu, "all_ok": same}
         cpu_cell = f"{cpu[0]:.2f} s / {cpu[1]:.2f} s"
-        rows.append(
-            [LABELS[tool], seconds(first), seconds(second), f"{ratio:.2f}", cpu_cell, verdict_yes(same)]
-        )
+        rows.append([LABELS[tool], seconds(first), seconds(second), f"{ratio:.2f}", cpu_cell, yes(same)])
     header = [
         "tool",
         "first run: median (min-max)",
@@ -167,15 +164,12 @@ def report(
     return Result(NAME, "SSH connection reuse", body, data)
 
 
-def verdict_yes(ok: bool) -> str:
-    return "yes" if ok else "**no**"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--command", default="true")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma list of " + ", ".join(TOOLS))
+    output_options(parser)
     args = parser.parse_args()
     tools = [t for t in args.tools.split(",") if t]
     notes = []
@@ -193,17 +187,12 @@ def main() -> None:
                 for tool in order:
                     runs, total = run_tool(tool, spec)
                     results[tool].append({"runs": [asdict(r) for r in runs], "process_cpu_s": total})
-                    print(
-                        f"round {number + 1} {tool}: first {runs[0].wall_s:.2f} s, second "
-                        f"{runs[1].wall_s:.2f} s",
-                        file=sys.stderr,
-                    )
+                    walls = f"first {runs[0].wall_s:.2f} s, second {runs[1].wall_s:.2f} s"
+                    print(f"round {number + 1} {tool}: {walls}", file=sys.stderr)
         finally:
             for server in servers:
                 server.stop()
-    result = report(results, args.rounds, args.command, notes, load_before)
-    write(result)
-    print(result.summary)
+    publish(args, report(results, args.rounds, args.command, notes, load_before))
 
 
 if __name__ == "__main__":
