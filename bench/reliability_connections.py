@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import RELIABILITY, Result, common_options, run
+from .harness import RELIABILITY, Result, run
 from .measure import CpuWindow, idle
-from .reliability_common import gather, gather_ready, load_parser, log_problems
+from .reliability_common import fleet_clients, gather, gather_ready, load_parser, log_problems, open_window
 from .stack import Stack
 from .summaries.reliability_connections import DEFAULTS, NAME, render, summarize
 from .watch import Watch, fd_count, gateway_metrics
@@ -40,17 +40,14 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         probe_every = max(1, args.clients // max(1, args.probes))
         with Watch(pid, 1.0, gateway) as watch:
             connect_t0 = watch.now()
-            spread = stack.spread(
+            spread = fleet_clients(
+                stack,
                 [gateway.ws_url],
-                args.clients,
+                args,
                 processes,
                 token=token,
                 redis=redis.url,
                 max_seconds=args.connect_timeout + args.duration + 600,
-                mode="fleet",
-                light=True,
-                exact_match=True,
-                batch=not args.no_batch,
                 probe_every=probe_every,
                 connect_concurrency=args.connect_concurrency,
                 ready_timeout=args.connect_timeout,
@@ -58,11 +55,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             ready = gather_ready(spread, args.connect_timeout + 120)
             connect_seconds = watch.now() - connect_t0
             time.sleep(args.settle)
-            start = time.time() + 1.0
-            end = start + args.duration
-            for process, _, _ in spread:
-                process.send({"cmd": "window", "start": start, "end": end, "grace": 3})
-            time.sleep(max(0.0, start - time.time()))
+            _, end = open_window(spread, args.duration, grace=3)
             ours = [pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)]
             cpu_window = CpuWindow(ours)
             metrics_start = gateway_metrics(gateway, timeout=30)
@@ -104,19 +97,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = load_parser(__doc__, DEFAULTS)
-    parser.add_argument(
-        "--ping-interval", type=float, default=DEFAULTS["ping_interval"], help="the gateway's WebSocket pings"
-    )
-    parser.add_argument("--processes", type=int, default=0, help="client processes (0: one per 1,250)")
-    parser.add_argument("--probes", type=int, default=50, help="clients that time every host entry")
-    parser.add_argument("--connect-concurrency", type=int, default=50, help="handshakes at once per process")
-    parser.add_argument(
-        "--connect-timeout", type=float, default=300, help="seconds the clients have to connect"
-    )
-    parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
-    common_options(parser)
-    args = parser.parse_args()
+    helps = {
+        "duration": "seconds measured",
+        "processes": "client processes (0: one per 1,250)",
+        "connect_concurrency": "handshakes at once per process",
+        "connect_timeout": "seconds the clients have to connect",
+    }
+    args = load_parser(__doc__, DEFAULTS, helps).parse_args()
     title = "10,000 connections on one gateway"
     run(args, measure, summarize, render, Result(NAME, title, "", {}, page=RELIABILITY), args.clients + 200)
 

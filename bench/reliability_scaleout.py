@@ -19,9 +19,9 @@ from typing import Any
 
 from fleetdeck_common import topics
 
-from .harness import RELIABILITY, Result, common_options, run
+from .harness import RELIABILITY, Result, run
 from .measure import CpuWindow, cpu_seconds, rss_kib, rss_median
-from .reliability_common import gather, gather_ready, load_parser, log_problems
+from .reliability_common import fleet_clients, gather, gather_ready, load_parser, log_problems, open_window
 from .stack import Gateway, Stack, make_token, wait_for_hosts
 from .summaries.reliability_scaleout import DEFAULTS, NAME, render, summarize
 from .watch import (
@@ -63,31 +63,22 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         idle_cpu = {p: (cpu_seconds(p) - idle_cpu0[p]) / idle_s * 100 for p in pids}
         subscribers_idle = subscribers(redis.url, topics.CPU_CHANNEL)
 
-        spread = stack.spread(
+        spread = fleet_clients(
+            stack,
             [g.ws_url for g in gateways],
-            args.clients,
+            args,
             args.processes or 2 * args.gateways,
             token=token,
             redis=redis.url,
             max_seconds=args.duration + 900,
-            mode="fleet",
-            reach=True,
-            exact_match=True,
-            # --light: only probes parse whole frames, so the clients keep up with the gateways on
-            # a machine they share (reach and latency are measured on the probes).
-            light=True,
+            reach=True,  # measured on the probes, as latency is
             probe_every=args.probe_every,
-            batch=not args.no_batch,
         )
         connect_t = time.monotonic()
         ready = gather_ready(spread, 300)
         connect_seconds = time.monotonic() - connect_t
         time.sleep(args.settle)
-        start = time.time() + 1.0
-        end = start + args.duration
-        for process, _, _ in spread:
-            process.send({"cmd": "window", "start": start, "end": end, "grace": 4})
-        time.sleep(max(0.0, start - time.time()))
+        _, end = open_window(spread, args.duration, grace=4)
         ours = [*pids, agent.pid, redis_pid, *(p.pid for p, _, _ in spread)]
         cpu_window = CpuWindow(ours)
         _, commands2 = redis_cpu_and_commands(redis.url, redis_pid)
@@ -136,28 +127,15 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = load_parser(__doc__, DEFAULTS)
-    parser.add_argument("--gateways", type=int, default=DEFAULTS["gateways"])
-    parser.add_argument("--processes", type=int, default=0, help="client processes (0: two per gateway)")
-    parser.add_argument("--probe-every", type=int, default=20, help="one client in N times every entry")
-    parser.add_argument(
-        "--idle",
-        type=float,
-        default=10,
-        help="seconds measuring Redis and the gateways without fleet/clients",
-    )
-    parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
-    common_options(parser, attempts=2)
-    args = parser.parse_args()
-    title = "Three gateways behind one Redis"
-    run(
-        args,
-        measure,
-        summarize,
-        render,
-        Result(NAME, title, "", {}, page=RELIABILITY),
-        2 * args.clients + 200,
-    )
+    helps = {
+        "gateways": "gateway processes",
+        "duration": "seconds measured",
+        "processes": "client processes (0: two per gateway)",
+        "idle": "seconds measuring Redis and the gateways without fleet/clients",
+    }
+    args = load_parser(__doc__, DEFAULTS, helps, attempts=2).parse_args()
+    result = Result(NAME, "Three gateways behind one Redis", "", {}, page=RELIABILITY)
+    run(args, measure, summarize, render, result, 2 * args.clients + 200)
 
 
 if __name__ == "__main__":

@@ -20,24 +20,15 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from .harness import RELIABILITY, Result, common_options, run
+from .harness import RELIABILITY, Result, run
 from .measure import MachineCpu, cpu_seconds, rss_median
-from .reliability_common import Chatter, gather, gather_ready, load_parser, log_problems
-from .stack import ClientProcess, Stack, make_token
+from .reliability_common import Chatter, Spread, gather, gather_ready, load_parser, log_problems, open_window
+from .stack import Stack, make_token
 from .summaries.reliability_slow import DEFAULTS, NAME, SOCKET_BUFFERS, default_stalled, render, summarize
 from .watch import Queues, QueueWatch, Reading, Watch, held_ports
 
 SLOW = "fleetdeck_gateway_slow_disconnects_total"
 ENTRY_BYTES = 128  # about what one host adds to a client's `fleet` frames (or samples) a second
-
-
-def window(spread: list[tuple[ClientProcess, int, int]], seconds: float) -> tuple[float, float]:
-    start = time.time() + 1.0
-    end = start + seconds
-    for process, _, _ in spread:
-        process.send({"cmd": "window", "start": start, "end": end, "grace": 3})
-    time.sleep(max(0.0, start - time.time()))
-    return start, end
 
 
 def stall_seconds(args: argparse.Namespace, must_arrive_per_s: float) -> float:
@@ -84,7 +75,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
                 # 1. Baseline: everybody reads.
                 w0 = watch.now()
-                window(spread, args.duration)
+                open_window(spread, args.duration, grace=3)
                 ours = [pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)]
                 machine, machine_t0 = MachineCpu(ours), time.monotonic()
                 cpu_start, t0 = cpu_seconds(pid), time.monotonic()
@@ -137,13 +128,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "rss_after_resume_kib": _median_rss(watch.between(w3 - 2, w3 + 1)) or readings[-1].rss_kib,
         "fds": [(r.t - stall_t, r.fds) for r in readings],
         "timeline": [
-            (
-                round(r.t - stall_t, 1),
-                r.rss_kib,
-                r.metrics.get(SLOW, math.nan),
-                r.metrics.get("fleetdeck_gateway_queued_bytes", math.nan),
-                r.metrics.get("fleetdeck_gateway_clients", math.nan),
-            )
+            {
+                "t": round(r.t - stall_t, 1),
+                "rss": r.rss_kib,
+                "slow": r.metrics.get(SLOW, math.nan),
+                "queued": r.metrics.get("fleetdeck_gateway_queued_bytes", math.nan),
+                "held": r.metrics.get("fleetdeck_gateway_clients", math.nan),
+            }
             for r in readings
         ],
         "slow_disconnects": _delta(watch.between(stall_t - 2, w2 + 1)),
@@ -159,8 +150,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def _stall(
     args: argparse.Namespace,
-    spread: list[tuple[ClientProcess, int, int]],
-    stallers: list[tuple[ClientProcess, int, int]],
+    spread: Spread,
+    stallers: Spread,
     pid: int,
     watch: Watch,
     queues: QueueWatch,
@@ -175,7 +166,7 @@ def _stall(
     queues.exclude.update(ports)
     stall_t = watch.now()
     print(f"{len(ports)} clients stopped reading; watching for {seconds:.0f} s")
-    _, end = window(spread, seconds)
+    _, end = open_window(spread, seconds, grace=3)
     cpu_start, t0 = cpu_seconds(pid), time.monotonic()
     released: dict[int, float] = {}  # port -> seconds after the stall when the gateway let it go
     held: list[tuple[float, int]] = []
@@ -201,15 +192,6 @@ def _stall(
     }
 
 
-def _share(total: int, sizes: list[int]) -> list[int]:
-    """`total` spread over processes in proportion to their clients."""
-    whole = sum(sizes) or 1
-    shares = [total * n // whole for n in sizes]
-    for i in range(total - sum(shares)):
-        shares[i % len(shares)] += 1
-    return shares
-
-
 def _largest(readings: list[Queues]) -> dict[str, int]:
     """The most that waited in the kernel at once over these readings."""
     return {
@@ -228,28 +210,17 @@ def _delta(readings: list[Reading]) -> float:
 
 
 def main() -> None:
-    parser = load_parser(__doc__, DEFAULTS, "baseline window, s")
-    parser.add_argument("--stalled", type=int, default=-1, help="clients that stop reading (default 1%%)")
-    parser.add_argument("--mode", choices=("fleet", "cpu"), default="fleet", help="what the clients follow")
-    parser.add_argument(
-        "--stall-seconds", type=float, default=0, help="how long they stall (0: until their outboxes fill)"
-    )
-    parser.add_argument("--max-stall", type=float, default=600, help="upper bound on the automatic stall")
-    parser.add_argument("--ping-interval", type=float, default=20.0, help="the gateway's WebSocket pings")
-    parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--probe-every", type=int, default=10, help="one client in N times every entry")
-    parser.add_argument(
-        "--chat-rate", type=float, default=0, help="chat messages a second, followed by the stalling clients"
-    )
-    parser.add_argument("--chat-chars", type=int, default=2000, help="characters of each chat message")
-    parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
-    parser.add_argument(
-        "--name",
-        default=NAME,
-        help=f"of the results files and the docs/reliability.md block (default {NAME})",
-    )
-    common_options(parser)
-    args = parser.parse_args()
+    helps = {
+        "duration": "baseline window, s",
+        "stalled": "clients that stop reading (default 1%%)",
+        "mode": "what the clients follow",
+        "stall_seconds": "how long they stall (0: until their outboxes fill)",
+        "max_stall": "upper bound on the automatic stall",
+        "chat_rate": "chat messages a second, followed by the stalling clients",
+        "chat_chars": "characters of each chat message",
+        "name": f"of the results files and the docs/reliability.md block (default {NAME})",
+    }
+    args = load_parser(__doc__, DEFAULTS, helps, choices={"mode": ("fleet", "cpu")}).parse_args()
     if args.stalled < 0:
         args.stalled = default_stalled(args.clients)
     result = Result(args.name, "Slow consumers", "", {}, script=NAME, page=RELIABILITY)

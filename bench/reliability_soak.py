@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import RELIABILITY, ROOT, Result, common_options, measured, publish, record
+from .harness import RELIABILITY, ROOT, Result, measured, publish, record
 from .measure import CpuWindow, rss_kib
-from .reliability_common import gather, gather_ready, load_parser, log_problems
+from .reliability_common import fleet_clients, gather, gather_ready, load_parser, log_problems, open_window
 from .stack import Stack
 from .summaries.reliability_soak import DEFAULTS, NAME, plot, render, summarize
 from .watch import Reading, Watch, fd_count, mean, sockets_of
@@ -37,27 +37,21 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             before = watch.between(0, watch.now())
             sockets_before = sockets_of(pid, redis.port, gateway.port)
             processes = args.processes or max(1, math.ceil(args.clients / 1000))
-            spread = stack.spread(
+            spread = fleet_clients(
+                stack,
                 [gateway.ws_url],
-                args.clients,
+                args,
                 processes,
                 token=token,
                 redis=redis.url,
                 max_seconds=args.duration + 1200,
-                mode="fleet",
-                light=True,
-                exact_match=True,
-                batch=not args.no_batch,
                 probe_every=max(1, args.clients // max(1, args.probes)),
                 churn_lifetime=f"{args.lifetime:g}",
                 cpu_hosts=args.cpu_hosts,
                 ready_timeout=300,
             )
             started = watch.now()
-            start = time.time()
-            end = start + args.duration
-            for process, _, _ in spread:
-                process.send({"cmd": "window", "start": start, "end": end, "grace": 2})
+            _, end = open_window(spread, args.duration, grace=2, delay=0)
             ready = gather_ready(spread, 420)
             ours = [pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)]
             cpu_window = CpuWindow(ours)
@@ -115,22 +109,17 @@ def _means(readings: list[Reading]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = load_parser(__doc__, DEFAULTS, "seconds of churn")
-    parser.add_argument(
-        "--lifetime", type=float, default=DEFAULTS["lifetime"], help="mean seconds a client stays connected"
-    )
-    parser.add_argument("--cpu-hosts", type=int, default=0, help="hosts' charts each session opens")
-    parser.add_argument(
-        "--warmup", type=float, default=DEFAULTS["warmup"], help="seconds before the first span"
-    )
-    parser.add_argument("--compare", type=float, default=DEFAULTS["compare"], help="seconds of each span")
-    parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between readings")
-    parser.add_argument("--cooldown", type=float, default=15.0, help="seconds watched after the clients left")
-    parser.add_argument("--processes", type=int, default=0, help="client processes (0: one per 1,000)")
-    parser.add_argument("--probes", type=int, default=50, help="clients that time every host entry")
-    parser.add_argument("--no-batch", action="store_true", help="one frame per message (not /ws?batch=1)")
-    common_options(parser)
-    args = parser.parse_args()
+    helps = {
+        "duration": "seconds of churn",
+        "lifetime": "mean seconds a client stays connected",
+        "cpu_hosts": "hosts' charts each session opens",
+        "warmup": "seconds before the first span",
+        "compare": "seconds of each span",
+        "sample_every": "seconds between readings",
+        "cooldown": "seconds watched after the clients left",
+        "processes": "client processes (0: one per 1,000)",
+    }
+    args = load_parser(__doc__, DEFAULTS, helps).parse_args()
     raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=args.clients + 200)
     s = summarize(raw, args)
     in_bench = args.out.resolve() == (ROOT / "bench").resolve()

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import httpx
 import psutil
@@ -22,6 +23,13 @@ from testbed.tcpqueues import established
 
 from .measure import cpu_seconds, rss_kib
 from .stack import Gateway
+
+
+class _Timed(Protocol):
+    t: float
+
+
+R = TypeVar("R", bound=_Timed)
 
 
 def fd_count(pid: int) -> int:
@@ -59,48 +67,6 @@ class Reading:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-class Watch:
-    """A thread reading a process's RSS, open files and CPU (and its gateway's metrics) every
-    `every` seconds until stopped; a reading that fails is skipped, never fatal."""
-
-    def __init__(self, pid: int, every: float, gateway: Gateway | None = None) -> None:
-        self.pid = pid
-        self.every = every
-        self.gateway = gateway
-        self.readings: list[Reading] = []
-        self.started = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Watch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(15)
-
-    def now(self) -> float:
-        return time.monotonic() - self.started
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            began = time.monotonic()
-            with contextlib.suppress(OSError, ValueError, httpx.HTTPError):
-                metrics = gateway_metrics(self.gateway, timeout=max(1.0, self.every)) if self.gateway else {}
-                self.readings.append(
-                    Reading(self.now(), rss_kib(self.pid), fd_count(self.pid), cpu_seconds(self.pid), metrics)
-                )
-            self._stop.wait(max(0.0, self.every - (time.monotonic() - began)))
-
-    def between(self, start: float, end: float) -> list[Reading]:
-        return [r for r in self.readings if start <= r.t <= end]
-
-
 @dataclass
 class Queues:
     t: float
@@ -110,39 +76,68 @@ class Queues:
     unsent: int  # bytes in the gateway's kernel send buffers, not taken by the clients yet
 
 
-class QueueWatch:
-    """A thread reading, every `every` seconds, what waits in the kernel on the connections to a
-    gateway's port (`/proc/net/tcp`): on the clients' side what they have not read yet, on the
-    gateway's what they have not taken yet. Tells a gateway that is slow to send from clients that
-    are slow to read. Connections from `exclude` (client ports) are left out."""
+class _Poller(Generic[R]):
+    """A thread appending `read()` to `readings` every `every` seconds until stopped; a reading
+    that fails is skipped, never fatal."""
 
-    def __init__(
-        self, port: int, clock: Callable[[], float], every: float = 1.0, frame_bytes: int = 0
-    ) -> None:
-        self.port = port
-        self.clock = clock
+    def __init__(self, every: float) -> None:
         self.every = every
-        # What a client is sent a second: "behind" is more than twice that (one frame that has just
-        # arrived is not a backlog).
-        self.frame_bytes = frame_bytes
-        self.exclude: set[int] = set()
-        self.readings: list[Queues] = []
+        self.readings: list[R] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> QueueWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        self._thread.join(15)
+        if self._thread.is_alive():
+            self._thread.join(15)
+
+    def read(self) -> R:
+        raise NotImplementedError
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(OSError, ValueError):
+            began = time.monotonic()
+            with contextlib.suppress(OSError, ValueError, httpx.HTTPError):
                 self.readings.append(self.read())
-            self._stop.wait(self.every)
+            self._stop.wait(max(0.0, self.every - (time.monotonic() - began)))
+
+    def between(self, start: float, end: float) -> list[R]:
+        return [r for r in self.readings if start <= r.t <= end]
+
+
+class Watch(_Poller[Reading]):
+    """A process's RSS, open files and CPU (and its gateway's metrics) over time."""
+
+    def __init__(self, pid: int, every: float, gateway: Gateway | None = None) -> None:
+        super().__init__(every)
+        self.pid, self.gateway, self.started = pid, gateway, time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def read(self) -> Reading:
+        metrics = gateway_metrics(self.gateway, timeout=max(1.0, self.every)) if self.gateway else {}
+        return Reading(self.now(), rss_kib(self.pid), fd_count(self.pid), cpu_seconds(self.pid), metrics)
+
+
+class QueueWatch(_Poller[Queues]):
+    """What waits in the kernel on the connections to a gateway's port (`/proc/net/tcp`): on the
+    clients' side what they have not read yet, on the gateway's what they have not taken yet. Tells
+    a gateway that is slow to send from clients that are slow to read. Connections from `exclude`
+    (client ports) are left out."""
+
+    def __init__(
+        self, port: int, clock: Callable[[], float], every: float = 1.0, frame_bytes: int = 0
+    ) -> None:
+        super().__init__(every)
+        self.port, self.clock, self.exclude = port, clock, set[int]()
+        # What a client is sent a second: "behind" is more than twice that (one frame that has just
+        # arrived is not a backlog).
+        self.frame_bytes = frame_bytes
 
     def read(self) -> Queues:
         unread: list[int] = []
@@ -155,58 +150,39 @@ class QueueWatch:
         behind = sum(1 for q in unread if q > 2 * self.frame_bytes) if self.frame_bytes else 0
         return Queues(self.clock(), sum(unread), max(unread, default=0), behind, unsent)
 
-    def between(self, start: float, end: float) -> list[Queues]:
-        return [q for q in self.readings if start <= q.t <= end]
-
 
 def mean(values: Iterable[float]) -> float:
     listed = list(values)
     return statistics.fmean(listed) if listed else math.nan
 
 
-def sockets_to(pid: int, ports: Iterable[int]) -> dict[str, int]:
-    """The gateway's TCP sockets whose peer is one of these (client) ports, by state."""
-    wanted = set(ports)
-    states: dict[str, int] = {}
+def _connections(pid: int) -> list[Any]:
+    """A process's TCP connections; none when it is gone."""
     with contextlib.suppress(psutil.Error):
-        for conn in psutil.Process(pid).net_connections(kind="tcp"):
-            if conn.raddr and conn.raddr.port in wanted:
-                states[conn.status] = states.get(conn.status, 0) + 1
-    return states
+        return list(psutil.Process(pid).net_connections(kind="tcp"))
+    return []
 
 
 def sockets_of(pid: int, redis_port: int, own_port: int) -> dict[str, int]:
     """A server's TCP sockets: to Redis, of its own listening port's clients, and the rest."""
     kinds = {"redis": 0, "clients": 0, "other": 0}
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.Process(pid).net_connections(kind="tcp"):
-            if conn.raddr and conn.raddr.port == redis_port:
-                kinds["redis"] += 1
-            elif conn.raddr and conn.laddr.port == own_port:
-                kinds["clients"] += 1
-            else:
-                kinds["other"] += 1
+    for conn in _connections(pid):
+        if conn.raddr and conn.raddr.port == redis_port:
+            kinds["redis"] += 1
+        else:
+            kinds["clients" if conn.raddr and conn.laddr.port == own_port else "other"] += 1
     return kinds
 
 
 def held_ports(pid: int, ports: Iterable[int]) -> set[int]:
     """Which of these (client) ports the process still has a TCP socket to."""
-    wanted = set(ports)
-    held: set[int] = set()
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.Process(pid).net_connections(kind="tcp"):
-            if conn.raddr and conn.raddr.port in wanted:
-                held.add(conn.raddr.port)
-    return held
+    return {c.raddr.port for c in _connections(pid) if c.raddr} & set(ports)
 
 
 def redis_cpu_and_commands(url: str, pid: int) -> tuple[float, dict[str, dict[str, float]]]:
     """Redis's CPU seconds so far and its per-command `calls` and `usec` (INFO commandstats)."""
-    client = redis.Redis.from_url(url)
-    try:
+    with contextlib.closing(redis.Redis.from_url(url)) as client:
         stats = client.info("commandstats")
-    finally:
-        client.close()
     commands = {
         key.removeprefix("cmdstat_"): {"calls": float(v["calls"]), "usec": float(v["usec"])}
         for key, v in stats.items()
@@ -217,11 +193,8 @@ def redis_cpu_and_commands(url: str, pid: int) -> tuple[float, dict[str, dict[st
 
 def redis_out_bytes(url: str) -> int:
     """Bytes Redis has written to its clients so far (INFO stats `total_net_output_bytes`)."""
-    client = redis.Redis.from_url(url)
-    try:
+    with contextlib.closing(redis.Redis.from_url(url)) as client:
         return int(client.info("stats")["total_net_output_bytes"])
-    finally:
-        client.close()
 
 
 def command_rates(
@@ -241,9 +214,6 @@ def command_rates(
 
 
 def subscribers(url: str, channel: str) -> int:
-    client = redis.Redis.from_url(url)
-    try:
+    with contextlib.closing(redis.Redis.from_url(url)) as client:
         numsub = client.pubsub_numsub(channel)
-    finally:
-        client.close()
     return int(numsub[0][1]) if numsub else 0

@@ -7,8 +7,9 @@ import math
 import statistics
 from typing import Any
 
-from ..harness import ms, table, verdict
+from ..harness import ms, verdict
 from ..measure import Context, spread
+from . import Column, columns
 
 NAME = "fanout_peers"
 SYSTEMS = ("fleetdeck", "fleetdeck-batch", "websockets", "broadcaster")
@@ -18,6 +19,22 @@ LABELS = {
     "websockets": "plain `websockets` + redis-py",
     "broadcaster": "Starlette + broadcaster (uvicorn)",
 }
+
+
+ROUND_COLUMNS: list[Column] = [
+    ("round", lambda r: str(r["round"]) + (" (disturbed)" if r["disturbed"] else "")),
+    ("server", lambda r: str(r["system"])),
+    ("µs / sample", lambda r: f"{r['cpu_us_per_sample']:.1f}"),
+    ("reach", lambda r: f"{r['reach']:.3f}"),
+    ("p50", lambda r: ms(r["latency_p50_ms"])),
+    ("p99", lambda r: ms(r["latency_p99_ms"])),
+    ("age of what arrived, p50", lambda r: ms(r["age_p50_ms"])),
+    ("delivered", lambda r: f"{r['delivered']:,}"),
+    ("RSS / conn", lambda r: f"{r['rss_per_connection_kib']:.1f} KiB"),
+    ("server CPU", lambda r: f"{r['server_cpu_pct']:.0f}%"),
+    ("clients' CPU", lambda r: f"{r['clients_cpu_pct']:.0f}%"),
+    ("other processes", lambda r: f"{r['others_cpu_pct']:.0f}%"),
+]
 
 
 def render(
@@ -50,27 +67,18 @@ def render(
     ours = summary.get("fleetdeck", {}).get("cpu_us_per_sample", nan)["median"]
     batched = summary.get("fleetdeck-batch", {}).get("cpu_us_per_sample", nan)["median"]
     plain = summary.get("websockets", {}).get("cpu_us_per_sample", nan)["median"]
-    rows = [
+    main: list[Column] = [
+        ("server", lambda system: LABELS[system]),
+        ("CPU per delivered sample", lambda system: mmm(system, "cpu_us_per_sample", "{:.1f} µs")),
+        ("reach", lambda system: mmm(system, "reach", "{:.3f}")),
+        ("latency p50", lambda system: ms(summary[system]["latency_p50_ms"]["median"])),
+        ("latency p99", lambda system: mmm(system, "latency_p99_ms", "{:.0f} ms")),
         (
-            LABELS[system],
-            mmm(system, "cpu_us_per_sample", "{:.1f} µs"),
-            mmm(system, "reach", "{:.3f}"),
-            ms(summary[system]["latency_p50_ms"]["median"]),
-            mmm(system, "latency_p99_ms", "{:.0f} ms"),
-            f"{summary[system]['rss_per_connection_kib']['median']:.1f} KiB",
-            f"{summary[system]['server_cpu_pct']['median']:.0f}%",
-        )
-        for system in systems
+            "RSS per connection",
+            lambda system: f"{summary[system]['rss_per_connection_kib']['median']:.1f} KiB",
+        ),
+        ("server CPU", lambda system: f"{summary[system]['server_cpu_pct']['median']:.0f}%"),
     ]
-    header = (
-        "server",
-        "CPU per delivered sample",
-        "reach",
-        "latency p50",
-        "latency p99",
-        "RSS per connection",
-        "server CPU",
-    )
     clients = statistics.median(r["clients"] for r in rounds)
     intro = (
         f"{args.hosts} hosts at 1 Hz, {clients:,.0f} clients following every host's samples; "
@@ -83,43 +91,11 @@ def render(
         f"{verdict(ours <= plain)}; batched as the dashboard asks for it {batched:.1f} µs, "
         f"{verdict(batched <= plain)}."
     )
-    short = intro + "\n\n" + table(header, rows) + "\n\n" + target
+    short = intro + "\n\n" + columns(main, systems) + "\n\n" + target
     command = f"scripts/bench {NAME}"
     if args.rounds != 3 or args.clients != 1000 or args.hosts != 20 or args.duration != 20:
         command += f" --rounds {args.rounds} --clients {args.clients} --hosts {args.hosts}"
         command += f" --duration {args.duration:g}"
-    per_round = table(
-        (
-            "round",
-            "server",
-            "µs / sample",
-            "reach",
-            "p50",
-            "p99",
-            "age of what arrived, p50",
-            "delivered",
-            "RSS / conn",
-            "server CPU",
-            "clients' CPU",
-            "other processes",
-        ),
-        [
-            (
-                str(r["round"]) + (" (disturbed)" if r["disturbed"] else ""),
-                r["system"],
-                f"{r['cpu_us_per_sample']:.1f}",
-                f"{r['reach']:.3f}",
-                ms(r["latency_p50_ms"]),
-                ms(r["latency_p99_ms"]),
-                ms(r["age_p50_ms"]),
-                f"{r['delivered']:,}",
-                f"{r['rss_per_connection_kib']:.1f} KiB",
-                f"{r['server_cpu_pct']:.0f}%",
-                f"{r['clients_cpu_pct']:.0f}%",
-                f"{r['others_cpu_pct']:.0f}%",
-            )
-            for r in rounds
-        ],
-    )
+    per_round = columns(ROUND_COLUMNS, rounds)
     full = short + "\n\nEvery round:\n\n" + per_round + f"\n\nReproduce: `{command}`"
     return full, short, summary

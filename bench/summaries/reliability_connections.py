@@ -6,24 +6,21 @@ import argparse
 import math
 from typing import Any
 
-from ..harness import ms, table, verdict
-from ..measure import Context, histogram, quantile_ms
-from ..reliability_common import add_counts, command_line, machine_rows, report
+from ..harness import ms, verdict
+from ..measure import Context, histogram
+from ..reliability_common import add_counts, command_line, counts, details, quantiles, ready_counts, report
 
 NAME = "reliability_connections"
 TARGET_RSS_KIB = 20.0  # as for the gateway at 1,000 clients (docs/benchmarks.md)
 TARGET_P99_S = 1.5
 TARGET_FRAMES_PER_S = 0.99  # of the tick: the gateway keeps up
 DEFAULTS = {"clients": 10000, "hosts": 1000, "duration": 60.0, "ping_interval": 20.0, "no_batch": False}
+DEFAULTS |= {"processes": 0, "probes": 50, "connect_concurrency": 50, "connect_timeout": 300.0}
 
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     results = raw["results"]
-    bin_ms = results[0]["bin_ms"] if results else 0.1
-    latency = histogram(r["latency_hist"] for r in results)
-    delay = histogram(r["tick_delay_hist"] for r in results)
-    connected = sum(r.get("ready", 0) for r in raw["ready"])
-    failed = sum(r.get("failed", 0) for r in raw["ready"])
+    connected, failed = ready_counts(raw)
     frames = sum(r["frames"] for r in results)
     per_client = [n for r in results for n in r["frames_per_client"]]
     probe_frames = frames - sum(r.get("light_frames", 0) for r in results)
@@ -46,12 +43,9 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "rss_per_connection_kib": (raw["rss_window_kib"] - raw["rss_before_kib"]) / held
         if held
         else math.nan,
-        "latency_p50_ms": quantile_ms(latency, 0.50, bin_ms),
-        "latency_p99_ms": quantile_ms(latency, 0.99, bin_ms),
-        "latency_max_ms": quantile_ms(latency, 1.0, bin_ms),
-        "latency_entries": sum(latency.values()),
-        "tick_delay_p50_ms": quantile_ms(delay, 0.50, bin_ms),
-        "tick_delay_p99_ms": quantile_ms(delay, 0.99, bin_ms),
+        **quantiles(results, "latency_hist", "latency"),
+        "latency_entries": sum(histogram(r["latency_hist"] for r in results).values()),
+        **quantiles(results, "tick_delay_hist", "tick_delay"),
         "frames_per_client_per_s": frames / max(1, connected) / raw["window_s"],
         "clients_without_frames": sum(1 for n in per_client if n == 0) - (args.clients - connected),
         "frame_kib": sum(r["frame_bytes"] for r in results) / max(1, frames) / 1024,
@@ -109,57 +103,48 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         f"(pings every {args.ping_interval:g} s), following `fleet` with {args.hosts:,} simulated hosts at "
         f"1 Hz; {raw['window_s']:.0f} s window; {ctx.sentence()}.\n\n"
     )
-    details = table(
-        ("also measured", "value"),
-        [
-            (
-                "clients asked / connected / failed / still connecting at the timeout",
-                f"{args.clients:,} / {s['clients_connected']:,} / {s['clients_failed']:,} / "
-                f"{s['clients_pending']:,}",
-            ),
-            ("why connections failed", _counts(s["failures"])),
-            (
-                "time until every connected client had its first frame",
-                f"{raw['connect_seconds']:.1f} s ({raw['processes']} client process"
-                + ("es)" if raw["processes"] != 1 else ")"),
-            ),
-            (
-                "connections ended in the window / closed as too slow (1013)",
-                f"{s['clients_closed_in_window']:,} / {s['slow_disconnects']:,.0f}",
-            ),
-            ("how connections ended before the end (close code, from the start)", _counts(s["ended"])),
-            ("clients that got no frame in the window", f"{max(0, s['clients_without_frames']):,}"),
-            (
-                "tick → client (frame `ts` to receipt, every client), p50 / p99",
-                f"{ms(s['tick_delay_p50_ms'])} / {ms(s['tick_delay_p99_ms'])}",
-            ),
-            ("sample → client, max", ms(s["latency_max_ms"])),
-            (
-                f"host entries timed (probe clients: one in {raw['probe_every']:,})",
-                f"{s['latency_entries']:,}",
-            ),
-            ("frame size / host entries per frame", f"{s['frame_kib']:.1f} KiB / {s['hosts_per_frame']:.0f}"),
-            ("`error` frames received", _counts(s["error_frames"])),
-            ("gateway CPU with the fleet and no clients", f"{raw['gateway_cpu_pct_without_clients']:.1f}%"),
-            (
-                "gateway RSS without clients / in the window / largest",
-                f"{raw['rss_before_kib'] / 1024:.1f} MiB / {raw['rss_window_kib'] / 1024:.1f} MiB / "
-                f"{raw['rss_max_kib'] / 1024:.1f} MiB",
-            ),
-            ("gateway open files without clients / largest", f"{raw['fds_before']:,} / {raw['fds_max']:,}"),
-            (
-                "ERROR lines / tracebacks in the gateway's log",
-                f"{raw['log']['error']} / {raw['log']['traceback']}",
-            ),
-            (
-                "CPU of the agent / Redis / client processes",
-                f"{raw['agent_cpu_pct']:.0f}% / {raw['redis_cpu_pct']:.0f}% / {raw['clients_cpu_pct']:.0f}%",
-            ),
-            *machine_rows(raw, args),
-        ],
+    also = details(
+        (
+            "clients asked / connected / failed / still connecting at the timeout",
+            f"{args.clients:,} / {s['clients_connected']:,} / {s['clients_failed']:,} / "
+            f"{s['clients_pending']:,}",
+        ),
+        ("why connections failed", counts(s["failures"])),
+        (
+            "time until every connected client had its first frame",
+            f"{raw['connect_seconds']:.1f} s ({raw['processes']} client process"
+            + ("es)" if raw["processes"] != 1 else ")"),
+        ),
+        (
+            "connections ended in the window / closed as too slow (1013)",
+            f"{s['clients_closed_in_window']:,} / {s['slow_disconnects']:,.0f}",
+        ),
+        ("how connections ended before the end (close code, from the start)", counts(s["ended"])),
+        ("clients that got no frame in the window", f"{max(0, s['clients_without_frames']):,}"),
+        (
+            "tick → client (frame `ts` to receipt, every client), p50 / p99",
+            f"{ms(s['tick_delay_p50_ms'])} / {ms(s['tick_delay_p99_ms'])}",
+        ),
+        ("sample → client, max", ms(s["latency_max_ms"])),
+        (f"host entries timed (probe clients: one in {raw['probe_every']:,})", f"{s['latency_entries']:,}"),
+        ("frame size / host entries per frame", f"{s['frame_kib']:.1f} KiB / {s['hosts_per_frame']:.0f}"),
+        ("`error` frames received", counts(s["error_frames"])),
+        ("gateway CPU with the fleet and no clients", f"{raw['gateway_cpu_pct_without_clients']:.1f}%"),
+        (
+            "gateway RSS without clients / in the window / largest",
+            f"{raw['rss_before_kib'] / 1024:.1f} MiB / {raw['rss_window_kib'] / 1024:.1f} MiB / "
+            f"{raw['rss_max_kib'] / 1024:.1f} MiB",
+        ),
+        ("gateway open files without clients / largest", f"{raw['fds_before']:,} / {raw['fds_max']:,}"),
+        (
+            "ERROR lines / tracebacks in the gateway's log",
+            f"{raw['log']['error']} / {raw['log']['traceback']}",
+        ),
+        (
+            "CPU of the agent / Redis / client processes",
+            f"{raw['agent_cpu_pct']:.0f}% / {raw['redis_cpu_pct']:.0f}% / {raw['clients_cpu_pct']:.0f}%",
+        ),
+        raw=raw,
+        args=args,
     )
-    return report(head, rows, details, reproduce=command_line(NAME, args, DEFAULTS))
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{key}: {value:,}" for key, value in sorted(counts.items())) or "none"
+    return report(head, rows, also, reproduce=command_line(NAME, args, DEFAULTS))

@@ -7,63 +7,68 @@ import math
 import statistics
 from typing import Any
 
-from ..harness import ms, table, verdict
-from ..measure import Context, histogram, quantile_ms
-from ..reliability_common import add_counts, command_line, machine_rows, report
+from ..harness import ms, verdict
+from ..measure import Context
+from ..reliability_common import add_counts, command_line, counts, details, quantiles, ready_counts, report
+from . import Column, columns
 
 NAME = "reliability_scaleout"
 TARGET_REACH = 1.0
 TARGET_P99_S = 1.5
 DEFAULTS = {"gateways": 3, "hosts": 1000, "clients": 1000, "duration": 30.0, "no_batch": False}
+DEFAULTS |= {"processes": 0, "probe_every": 20, "idle": 10.0}
 PER_SAMPLE_COMMANDS = ("rpush", "ltrim", "hset", "publish")  # what an agent sends per sample
+
+
+def _reach(results: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """(probe, sample) pairs expected, delivered, and missed as superseded (latest-wins)."""
+    expected = sum(r["reach_samples"] * r["reach_probes"] for r in results)
+    return (
+        expected,
+        sum(r["reach_delivered"] for r in results),
+        sum(r["reach_superseded_missed"] for r in results),
+    )
+
+
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else math.nan
 
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     results = [r for r in raw["results"] if r is not None]
-    bin_ms = results[0]["bin_ms"] if results else 0.1
-    latency = histogram(r["latency_hist"] for r in results)
-    samples = sum(r["reach_samples"] * r["reach_probes"] for r in results)
-    delivered = sum(r["reach_delivered"] for r in results)
-    superseded_missed = sum(r["reach_superseded_missed"] for r in results)
-    expected_updates = samples - superseded_missed
+    samples, delivered, superseded_missed = _reach(results)
     per_gateway = []
     for g in range(args.gateways):
         mine = [r for r, gw in zip(raw["results"], raw["gateway_of_process"], strict=True) if gw == g and r]
-        hist = histogram(r["latency_hist"] for r in mine)
-        g_samples = sum(r["reach_samples"] * r["reach_probes"] for r in mine)
-        g_delivered = sum(r["reach_delivered"] for r in mine)
-        g_expected = g_samples - sum(r["reach_superseded_missed"] for r in mine)
+        g_samples, g_delivered, g_missed = _reach(mine)
+        measured = ("cpu_pct", "cpu_pct_without_clients", "rss_kib", "rss_without_clients_kib")
         per_gateway.append(
-            {
+            {key: raw[f"gateway_{key}"][g] for key in measured}
+            | {
+                "gateway": g,
                 "clients": sum(r["ready"] for r in mine),
                 "held": raw["gateway_clients"][g],
-                "cpu_pct": raw["gateway_cpu_pct"][g],
-                "cpu_pct_without_clients": raw["gateway_cpu_pct_without_clients"][g],
-                "rss_kib": raw["gateway_rss_kib"][g],
-                "rss_without_clients_kib": raw["gateway_rss_without_clients_kib"][g],
-                "p99_ms": quantile_ms(hist, 0.99, bin_ms),
-                "reach": g_delivered / g_expected if g_expected else math.nan,
+                "p99_ms": quantiles(mine, "latency_hist", "latency")["latency_p99_ms"],
+                "reach": _ratio(g_delivered, g_samples - g_missed),
                 "redis_reconnects": raw["redis_reconnects"][g],
                 "log_errors": raw["logs"][g]["error"] + raw["logs"][g]["traceback"],
             }
         )
     frames = sum(r["frames"] for r in results)
-    connected = sum(r.get("ready", 0) for r in raw["ready"])
+    connected, failed = ready_counts(raw)
     return {
         "clients_connected": connected,
-        "clients_failed": sum(r.get("failed", 0) for r in raw["ready"]),
+        "clients_failed": failed,
         "clients_closed": sum(r["closed"] for r in results),
-        "reach_updates": delivered / expected_updates if expected_updates else math.nan,
-        "reach_samples": delivered / samples if samples else math.nan,
+        "reach_updates": _ratio(delivered, samples - superseded_missed),
+        "reach_samples": _ratio(delivered, samples),
         "reach_pairs_expected": samples,
         "reach_pairs_delivered": delivered,
         "reach_pairs_superseded": superseded_missed,
         "reach_probes": sum(r["reach_probes"] for r in results),
         "samples_in_window": max((r["reach_samples"] for r in results), default=0),
         "superseded_samples": sum(r["reach_superseded_samples"] for r in results),
-        "latency_p50_ms": quantile_ms(latency, 0.50, bin_ms),
-        "latency_p99_ms": quantile_ms(latency, 0.99, bin_ms),
-        "latency_max_ms": quantile_ms(latency, 1.0, bin_ms),
+        **quantiles(results, "latency_hist", "latency"),
         "latency_unmatched": sum(r["unmatched"] for r in results),
         "frames_per_client_per_s": frames / max(1, connected) / raw["window_s"],
         "frame_bytes": sum(r["frame_bytes"] for r in results) / max(1, frames),
@@ -136,6 +141,21 @@ def estimate(raw: dict[str, Any], args: argparse.Namespace, connected: int, fram
     }
 
 
+GATEWAY_COLUMNS: list[Column] = [
+    ("gateway", lambda g: str(g["gateway"])),
+    ("clients", lambda g: f"{g['clients']:,}"),
+    ("CPU (no clients)", lambda g: f"{g['cpu_pct']:.0f}% ({g['cpu_pct_without_clients']:.0f}%)"),
+    (
+        "RSS (no clients)",
+        lambda g: f"{g['rss_kib'] / 1024:.0f} MiB ({g['rss_without_clients_kib'] / 1024:.0f} MiB)",
+    ),
+    ("p99", lambda g: ms(g["p99_ms"])),
+    ("reach", lambda g: f"{g['reach']:.4f}"),
+    ("Redis reconnects", lambda g: f"{g['redis_reconnects']:.0f}"),
+    ("log errors", lambda g: str(g["log_errors"])),
+]
+
+
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
     rows = [
         (
@@ -158,117 +178,72 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         f"{s['clients_connected']:,} of {args.clients:,} clients following `fleet` spread over them; "
         f"{raw['window_s']:.0f} s window; {ctx.sentence()}.\n\n"
     )
-    gateways = table(
-        (
-            "gateway",
-            "clients",
-            "CPU (no clients)",
-            "RSS (no clients)",
-            "p99",
-            "reach",
-            "Redis reconnects",
-            "log errors",
-        ),
-        [
-            (
-                str(i),
-                f"{g['clients']:,}",
-                f"{g['cpu_pct']:.0f}% ({g['cpu_pct_without_clients']:.0f}%)",
-                f"{g['rss_kib'] / 1024:.0f} MiB ({g['rss_without_clients_kib'] / 1024:.0f} MiB)",
-                ms(g["p99_ms"]),
-                f"{g['reach']:.4f}",
-                f"{g['redis_reconnects']:.0f}",
-                str(g["log_errors"]),
-            )
-            for i, g in enumerate(s["per_gateway"])
-        ],
-    )
+    gateways = columns(GATEWAY_COLUMNS, s["per_gateway"])
     commands = raw["redis_commands"]
-    details = table(
-        ("also measured", "value"),
-        [
-            (
-                "clients connected / failed / dropped in the window",
-                f"{s['clients_connected']:,} / {s['clients_failed']:,} / {s['clients_closed']:,}",
+    also = details(
+        (
+            "clients connected / failed / dropped in the window",
+            f"{s['clients_connected']:,} / {s['clients_failed']:,} / {s['clients_closed']:,}",
+        ),
+        ("time to connect and get the first frame", f"{raw['connect_seconds']:.1f} s"),
+        (
+            "samples published in the window / superseded before a tick (latest-wins; summed over "
+            "the client processes, each on its gateway)",
+            f"{s['samples_in_window']:,} / {s['superseded_samples']:,}",
+        ),
+        (
+            "(probe, sample) pairs expected / delivered / superseded",
+            f"{s['reach_pairs_expected']:,} / {s['reach_pairs_delivered']:,} / "
+            f"{s['reach_pairs_superseded']:,} ({s['reach_probes']} probe clients)",
+        ),
+        ("sample → client, max", ms(s["latency_max_ms"])),
+        ("fleet frames per client per second", f"{s['frames_per_client_per_s']:.2f}"),
+        (
+            "frame size / host entries per frame",
+            f"{s['frame_bytes'] / 1024:.1f} KiB / {s['hosts_per_frame']:.0f}",
+        ),
+        ("`error` frames received", counts(s["error_frames"])),
+        (
+            "Redis CPU with the client processes' own subscribers / without clients / without the fleet",
+            f"{raw['redis_cpu_pct']:.1f}% / {raw['redis_cpu_pct_without_clients']:.1f}% / "
+            f"{raw['redis_cpu_pct_without_fleet']:.1f}%",
+        ),
+        (
+            "subscribers of the sample channel without / with the client processes",
+            f"{raw['subscribers_without_clients']} / {raw['subscribers']}",
+        ),
+        (
+            "Redis commands per second (µs of Redis time per second)",
+            ", ".join(
+                f"{name} {v['calls_per_s']:,.0f} ({v['usec_per_s']:,.0f})"
+                for name, v in sorted(commands.items(), key=lambda kv: -kv[1]["usec_per_s"])[:8]
             ),
-            ("time to connect and get the first frame", f"{raw['connect_seconds']:.1f} s"),
-            (
-                "samples published in the window / superseded before a tick (latest-wins; summed over "
-                "the client processes, each on its gateway)",
-                f"{s['samples_in_window']:,} / {s['superseded_samples']:,}",
-            ),
-            (
-                "(probe, sample) pairs expected / delivered / superseded",
-                f"{s['reach_pairs_expected']:,} / {s['reach_pairs_delivered']:,} / "
-                f"{s['reach_pairs_superseded']:,} ({s['reach_probes']} probe clients)",
-            ),
-            ("sample → client, max", ms(s["latency_max_ms"])),
-            ("fleet frames per client per second", f"{s['frames_per_client_per_s']:.2f}"),
-            (
-                "frame size / host entries per frame",
-                f"{s['frame_bytes'] / 1024:.1f} KiB / {s['hosts_per_frame']:.0f}",
-            ),
-            (
-                "`error` frames received",
-                ", ".join(f"{k}: {v}" for k, v in s["error_frames"].items()) or "none",
-            ),
-            (
-                "Redis CPU with the client processes' own subscribers / without clients / without the fleet",
-                f"{raw['redis_cpu_pct']:.1f}% / {raw['redis_cpu_pct_without_clients']:.1f}% / "
-                f"{raw['redis_cpu_pct_without_fleet']:.1f}%",
-            ),
-            (
-                "subscribers of the sample channel without / with the client processes",
-                f"{raw['subscribers_without_clients']} / {raw['subscribers']}",
-            ),
-            (
-                "Redis commands per second (µs of Redis time per second)",
-                ", ".join(
-                    f"{name} {v['calls_per_s']:,.0f} ({v['usec_per_s']:,.0f})"
-                    for name, v in sorted(commands.items(), key=lambda kv: -kv[1]["usec_per_s"])[:8]
-                ),
-            ),
-            (
-                "CPU of the agent / client processes",
-                f"{raw['agent_cpu_pct']:.0f}% / {raw['clients_cpu_pct']:.0f}%",
-            ),
-            *machine_rows(raw, args),
-        ],
+        ),
+        (
+            "CPU of the agent / client processes",
+            f"{raw['agent_cpu_pct']:.0f}% / {raw['clients_cpu_pct']:.0f}%",
+        ),
+        raw=raw,
+        args=args,
     )
-    return report(
-        head,
-        rows,
-        gateways,
-        details,
-        render_estimate(s["estimate"], args),
-        reproduce=command_line(NAME, args, DEFAULTS),
-    )
+    paper = render_estimate(s["estimate"], args)
+    return report(head, rows, gateways, also, paper, reproduce=command_line(NAME, args, DEFAULTS))
 
 
 def render_estimate(e: dict[str, Any], args: argparse.Namespace) -> str:
     def cores(value: float) -> str:
         return f"{value:.2f}" if value < 10 else f"{value:.0f}"
 
-    at = table(
-        (
-            "hosts (1 Hz)",
-            f"Redis, cores ({args.gateways} gateways subscribed)",
-            "Redis → gateways",
-            "each gateway: ingest, cores",
-            "`fleet` frame per client per second",
-            "fan-out per 1,000 clients, cores",
-        ),
+    at = columns(
         [
-            (
-                f"{r['hosts']:,}",
-                cores(r["redis_cores"]),
-                f"{r['redis_out_mib_s']:.0f} MiB/s",
-                cores(r["gateway_ingest_cores"]),
-                f"{r['fleet_frame_kib']:,.0f} KiB",
-                cores(r["fanout_cores_per_1000_clients"]),
-            )
-            for r in e["at"]
+            ("hosts (1 Hz)", lambda r: f"{r['hosts']:,}"),
+            (f"Redis, cores ({args.gateways} gateways subscribed)", lambda r: cores(r["redis_cores"])),
+            ("Redis → gateways", lambda r: f"{r['redis_out_mib_s']:.0f} MiB/s"),
+            ("each gateway: ingest, cores", lambda r: cores(r["gateway_ingest_cores"])),
+            ("`fleet` frame per client per second", lambda r: f"{r['fleet_frame_kib']:,.0f} KiB"),
+            ("fan-out per 1,000 clients, cores", lambda r: cores(r["fanout_cores_per_1000_clients"])),
         ],
+        e["at"],
     )
     per_sub = e["redis_us_per_sample_per_subscriber"]
     per_sub_text = f"{per_sub:.2f} µs" if not math.isnan(per_sub) else "(not measured)"

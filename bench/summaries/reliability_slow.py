@@ -8,13 +8,15 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from ..harness import ms, table, verdict
-from ..measure import Context, histogram, quantile_ms
-from ..reliability_common import add_counts, command_line, machine_rows, report
+from ..harness import ms, verdict
+from ..measure import Context, histogram
+from ..reliability_common import add_counts, command_line, counts, details, quantiles, ready_counts, report
+from . import columns
 
 NAME = "reliability_slow"
 TARGET_P99_DELTA_MS = 100.0
 SOCKET_BUFFERS = 5 * 2**20  # what the kernel may hold for a stalled peer on loopback, both ends
+RSS = ("rss_before_kib", "rss_baseline_kib", "rss_max_stall_kib", "rss_end_stall_kib", "rss_after_resume_kib")
 DEFAULTS = {
     "clients": 1000,
     "hosts": 1000,
@@ -25,6 +27,11 @@ DEFAULTS = {
     "chat_rate": 0.0,
     "chat_chars": 2000,
     "no_batch": False,
+    "stalled": -1,
+    "max_stall": 600.0,
+    "processes": 2,
+    "probe_every": 10,
+    "name": NAME,
 }
 
 
@@ -34,22 +41,14 @@ def default_stalled(clients: int) -> int:
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     base, during = raw["baseline"], raw["during"]
-    bin_ms = base[0]["bin_ms"] if base else 0.1
-    base_hist = histogram(r["latency_hist"] for r in base)
-    during_hist = histogram(r["latency_hist"] for r in during)
     held_end = raw["held"][-1][1] if raw["held"] else 0
-    return {
-        "clients_connected": sum(r.get("ready", 0) for r in raw["ready"]),
-        "clients_failed": sum(r.get("failed", 0) for r in raw["ready"]),
-        "stalled": raw["stalled"],
-        "baseline_p50_ms": quantile_ms(base_hist, 0.50, bin_ms),
-        "baseline_p99_ms": quantile_ms(base_hist, 0.99, bin_ms),
-        "stall_p50_ms": quantile_ms(during_hist, 0.50, bin_ms),
-        "stall_p99_ms": quantile_ms(during_hist, 0.99, bin_ms),
-        "stall_max_ms": quantile_ms(during_hist, 1.0, bin_ms),
-        "p99_delta_ms": quantile_ms(during_hist, 0.99, bin_ms) - quantile_ms(base_hist, 0.99, bin_ms),
-        "timed_baseline": sum(base_hist.values()),
-        "timed_stall": sum(during_hist.values()),
+    connected, failed = ready_counts(raw)
+    s: dict[str, Any] = {"clients_connected": connected, "clients_failed": failed, "stalled": raw["stalled"]}
+    s |= quantiles(base, "latency_hist", "baseline") | quantiles(during, "latency_hist", "stall")
+    return s | {
+        "p99_delta_ms": s["stall_p99_ms"] - s["baseline_p99_ms"],
+        "timed_baseline": sum(histogram(r["latency_hist"] for r in base).values()),
+        "timed_stall": sum(histogram(r["latency_hist"] for r in during).values()),
         "others_closed_during_stall": sum(r["closed"] for r in during),
         "released": raw["stalled"] - held_end,
         # The gateway stopped serving a stalled client when it closed its socket (the keepalive
@@ -124,115 +123,91 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         f"{raw['stall_s']:.0f} s after a {args.duration:g} s baseline{chat}; {ctx.sentence()}.\n\n"
     )
     reproduce = command_line(NAME, args, {**DEFAULTS, "stalled": default_stalled(args.clients), "name": NAME})
-    details = table(
-        ("also measured", "value"),
-        [
-            ("clients connected / failed", f"{s['clients_connected']:,} / {s['clients_failed']:,}"),
-            ("others' p50, baseline / stalled", f"{ms(s['baseline_p50_ms'])} / {ms(s['stall_p50_ms'])}"),
-            ("others' latency max while stalled", ms(s["stall_max_ms"])),
-            ("entries timed, baseline / stalled", f"{s['timed_baseline']:,} / {s['timed_stall']:,}"),
-            ("other clients dropped during the stall", f"{s['others_closed_during_stall']:,}"),
-            (
-                "bytes the others had not read yet (their kernel receive buffers), most at once, "
-                "baseline / stalled",
-                f"{_mib(qb['unread'])} / {_mib(qs['unread'])} (one client: {_mib(qb['unread_max'])} / "
-                f"{_mib(qs['unread_max'])})",
-            ),
-            (
-                "others with over two seconds of frames unread in their buffers, most at once, "
-                "baseline / stalled",
-                f"{qb['behind']:,} / {qs['behind']:,}",
-            ),
-            (
-                "bytes the gateway had not got out to the others (its kernel send buffers), most at once, "
-                "baseline / stalled",
-                f"{_mib(qb['unsent'])} / {_mib(qs['unsent'])}",
-            ),
-            (
-                "what a stalling client read per second in the baseline (`fleet` frames)",
-                f"{raw['bytes_per_client_s'] / 1024:.1f} KiB/s",
-            ),
-            (
-                "chat messages posted / failed",
-                f"{raw['chat']['sent']:,} / {sum(raw['chat']['failed'].values()):,}",
-            ),
-            (
-                "seconds from the stall to each drop (the gateway's socket gone)",
-                ", ".join(f"{t:g}" for t in drops) if drops else "no drop",
-            ),
-            (
-                "TCP sockets the gateway held to the stalled clients at the end / after they read again",
-                f"{s['stalled_sockets_held_at_end']} / {s['stalled_sockets_held_after_resume']}",
-            ),
-            (
-                "how the stalled clients' connections had ended (what they read on resuming)",
-                ", ".join(f"{k}: {v}" for k, v in sorted(s["stalled_ended"].items())) or "-",
-            ),
-            (
-                "gateway RSS before clients / baseline / largest while stalled / end of stall / after resume",
-                " / ".join(
-                    f"{raw[k] / 1024:.1f} MiB"
-                    for k in (
-                        "rss_before_kib",
-                        "rss_baseline_kib",
-                        "rss_max_stall_kib",
-                        "rss_end_stall_kib",
-                        "rss_after_resume_kib",
-                    )
-                ),
-            ),
-            (
-                "gateway CPU, baseline / stalled",
-                f"{raw['gateway_cpu_pct_baseline']:.0f}% / {raw['gateway_cpu_pct_stall']:.0f}%",
-            ),
-            (
-                "ERROR lines / tracebacks in the gateway's log",
-                f"{raw['log']['error']} / {raw['log']['traceback']}",
-            ),
-            *machine_rows(raw, args),
-        ],
+    also = details(
+        ("clients connected / failed", f"{s['clients_connected']:,} / {s['clients_failed']:,}"),
+        ("others' p50, baseline / stalled", f"{ms(s['baseline_p50_ms'])} / {ms(s['stall_p50_ms'])}"),
+        ("others' latency max while stalled", ms(s["stall_max_ms"])),
+        ("entries timed, baseline / stalled", f"{s['timed_baseline']:,} / {s['timed_stall']:,}"),
+        ("other clients dropped during the stall", f"{s['others_closed_during_stall']:,}"),
+        (
+            "bytes the others had not read yet (their kernel receive buffers), most at once, "
+            "baseline / stalled",
+            f"{_mib(qb['unread'])} / {_mib(qs['unread'])} (one client: {_mib(qb['unread_max'])} / "
+            f"{_mib(qs['unread_max'])})",
+        ),
+        (
+            "others with over two seconds of frames unread in their buffers, most at once, "
+            "baseline / stalled",
+            f"{qb['behind']:,} / {qs['behind']:,}",
+        ),
+        (
+            "bytes the gateway had not got out to the others (its kernel send buffers), most at once, "
+            "baseline / stalled",
+            f"{_mib(qb['unsent'])} / {_mib(qs['unsent'])}",
+        ),
+        (
+            "what a stalling client read per second in the baseline (`fleet` frames)",
+            f"{raw['bytes_per_client_s'] / 1024:.1f} KiB/s",
+        ),
+        (
+            "chat messages posted / failed",
+            f"{raw['chat']['sent']:,} / {sum(raw['chat']['failed'].values()):,}",
+        ),
+        (
+            "seconds from the stall to each drop (the gateway's socket gone)",
+            ", ".join(f"{t:g}" for t in drops) if drops else "no drop",
+        ),
+        (
+            "TCP sockets the gateway held to the stalled clients at the end / after they read again",
+            f"{s['stalled_sockets_held_at_end']} / {s['stalled_sockets_held_after_resume']}",
+        ),
+        (
+            "how the stalled clients' connections had ended (what they read on resuming)",
+            counts(s["stalled_ended"], "-"),
+        ),
+        (
+            "gateway RSS before clients / baseline / largest while stalled / end of stall / after resume",
+            " / ".join(f"{raw[k] / 1024:.1f} MiB" for k in RSS),
+        ),
+        (
+            "gateway CPU, baseline / stalled",
+            f"{raw['gateway_cpu_pct_baseline']:.0f}% / {raw['gateway_cpu_pct_stall']:.0f}%",
+        ),
+        (
+            "ERROR lines / tracebacks in the gateway's log",
+            f"{raw['log']['error']} / {raw['log']['traceback']}",
+        ),
+        raw=raw,
+        args=args,
     )
     every = max(1, round(raw["stall_s"] / 12))
-    shown: dict[int, tuple[float, float, float, float, float]] = {}
-    for t, rss, slow, queued, held in raw["timeline"]:
-        if 0 <= t <= raw["stall_s"] + 1:
-            shown.setdefault(int(t // every), (t, rss, slow, queued, held))
+    shown: dict[int, dict[str, float]] = {}  # the first reading in each `every` seconds
+    for r in raw["timeline"]:
+        if 0 <= r["t"] <= raw["stall_s"] + 1:
+            shown.setdefault(int(r["t"] // every), r)
     kernel = raw["queues_timeline"]
 
-    def waiting(t: float) -> tuple[str, str]:
+    def waiting(t: float) -> tuple[float, float, float]:
         """The kernel-queue reading nearest to `t`."""
-        if not kernel:
-            return "-", "-"
-        _, unread, unsent = min(kernel, key=lambda q: abs(q[0] - t))
-        return _mib(unread), _mib(unsent)
+        return min(kernel, key=lambda q: abs(q[0] - t)) if kernel else (t, math.nan, math.nan)
 
-    timeline = table(
-        (
-            "s after the stall",
-            "clients held",
-            "gateway RSS",
-            "closed as too slow",
-            "bytes queued in outboxes",
-            "unread by the others (kernel)",
-            "unsent to the others (kernel)",
-        ),
+    timeline = columns(
         [
-            (
-                f"{t:.0f}",
-                _num(held),
-                f"{rss / 1024:.1f} MiB",
-                _num(slow),
-                _num(queued / 2**20, " MiB"),
-                *waiting(t),
-            )
-            for t, rss, slow, queued, held in shown.values()
+            ("s after the stall", lambda r: f"{r['t']:.0f}"),
+            ("clients held", lambda r: _num(r["held"])),
+            ("gateway RSS", lambda r: f"{r['rss'] / 1024:.1f} MiB"),
+            ("closed as too slow", lambda r: _num(r["slow"])),
+            ("bytes queued in outboxes", lambda r: _num(r["queued"] / 2**20, " MiB")),
+            ("unread by the others (kernel)", lambda r: _mib(waiting(r["t"])[1])),
+            ("unsent to the others (kernel)", lambda r: _mib(waiting(r["t"])[2])),
         ],
+        shown.values(),
     )
-    return report(head, rows, details, timeline, reproduce=reproduce)
+    return report(head, rows, also, timeline, reproduce=reproduce)
 
 
 def _mib(value: float) -> str:
-    return f"{value / 2**20:,.1f} MiB"
+    return "-" if math.isnan(value) else f"{value / 2**20:,.1f} MiB"
 
 
 def _num(value: float, unit: str = "") -> str:

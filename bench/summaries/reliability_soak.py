@@ -7,9 +7,9 @@ import math
 from typing import Any
 
 from ..chart import Panel, Series, svg_chart
-from ..harness import ms, table, verdict
-from ..measure import Context, histogram, quantile_ms
-from ..reliability_common import add_counts, command_line, machine_rows
+from ..harness import ms, verdict
+from ..measure import Context
+from ..reliability_common import add_counts, command_line, counts, details, quantiles, ready_counts, report
 from ..watch import mean
 
 NAME = "reliability_soak"
@@ -23,6 +23,10 @@ DEFAULTS = {
     "warmup": 60.0,
     "compare": 60.0,
     "no_batch": False,
+    "sample_every": 5.0,
+    "cooldown": 15.0,
+    "processes": 0,
+    "probes": 50,
 }
 
 
@@ -46,24 +50,19 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
     rss_first, rss_last, rss_growth = growth("rss_kib")
     fds_first, fds_last, fds_growth = growth("fds")
-    bin_ms = results[0]["bin_ms"] if results else 0.1
-    handshake = histogram(r["handshake_hist"] for r in results)
-    first_frame = histogram(r["first_frame_hist"] for r in results)
-    latency = histogram(r["latency_hist"] for r in results)
+    connected, failed = ready_counts(raw)
     during = [r for r in readings if 0 <= r["t"] <= duration]
     held = [r["clients"] for r in during if r["clients"] is not None]
     return {
         "clients": args.clients,
-        "first_connected": sum(r.get("ready", 0) for r in raw["ready"]),
-        "first_failed": sum(r.get("failed", 0) for r in raw["ready"]),
+        "first_connected": connected,
+        "first_failed": failed,
         "connects": sum(r["connects"] for r in results),
         "connect_failed": add_counts(r["connect_failed"] for r in results),
         "slow_handshakes": sum(r["slow_handshakes"] for r in results),
-        "handshake_p50_ms": quantile_ms(handshake, 0.5, bin_ms),
-        "handshake_p99_ms": quantile_ms(handshake, 0.99, bin_ms),
-        "handshake_max_ms": quantile_ms(handshake, 1.0, bin_ms),
-        "first_frame_p99_ms": quantile_ms(first_frame, 0.99, bin_ms),
-        "latency_p99_ms": quantile_ms(latency, 0.99, bin_ms),
+        **quantiles(results, "handshake_hist", "handshake"),
+        **quantiles(results, "first_frame_hist", "first_frame"),
+        **quantiles(results, "latency_hist", "latency"),
         "closed_clean": sum(r["closed_clean"] for r in results),
         "closed_abort": sum(r["closed_abort"] for r in results),
         "server_closed": add_counts(r["server_closed"] for r in results),
@@ -144,69 +143,50 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         f"{ctx.sentence()}.\n\n"
     )
     failed = s["connect_failed"]
-    details = table(
-        ("also measured", "value"),
-        [
-            (
-                "connects / failed / handshakes over 30 s",
-                f"{s['connects']:,} / {sum(failed.values()):,} / {s['slow_handshakes']:,}",
+    also = details(
+        (
+            "connects / failed / handshakes over 30 s",
+            f"{s['connects']:,} / {sum(failed.values()):,} / {s['slow_handshakes']:,}",
+        ),
+        ("why connects failed", counts(failed)),
+        (
+            "handshake p50 / p99 / max",
+            f"{ms(s['handshake_p50_ms'])} / {ms(s['handshake_p99_ms'])} / {ms(s['handshake_max_ms'])}",
+        ),
+        ("handshake → first `fleet` frame, p99", ms(s["first_frame_p99_ms"])),
+        ("sample → client p99 (probe clients)", ms(s["latency_p99_ms"])),
+        (
+            "sessions left cleanly / by dropping the connection / ended by the gateway",
+            f"{s['closed_clean']:,} / {s['closed_abort']:,} / {sum(s['server_closed'].values()):,}"
+            + (f" ({counts(s['server_closed'])})" if s["server_closed"] else ""),
+        ),
+        ("`error` frames received", counts(s["error_frames"])),
+        ("clients held by the gateway, mean / most", f"{s['held_mean']:,.0f} / {s['held_max']:,.0f}"),
+        (
+            "gateway RSS / open files with the fleet before the clients / after they left",
+            f"{raw['before']['rss_kib'] / 1024:.1f} MiB, {raw['before']['fds']:.0f} / "
+            f"{raw['after']['rss_kib'] / 1024:.1f} MiB, {raw['after']['fds']:.0f}",
+        ),
+        (
+            "gateway's TCP sockets to Redis / of clients / other, before the clients / after",
+            " / ".join(str(raw["sockets_before"][k]) for k in ("redis", "clients", "other"))
+            + " before, "
+            + " / ".join(str(raw["sockets_after"][k]) for k in ("redis", "clients", "other"))
+            + " after",
+        ),
+        ("WARNING lines in the gateway's log", f"{s['log_warnings']:,}"),
+        (
+            "CPU of the gateway / agent / Redis / client processes",
+            " / ".join(
+                f"{raw[key]:.0f}%"
+                for key in ("gateway_cpu_pct", "agent_cpu_pct", "redis_cpu_pct", "clients_cpu_pct")
             ),
-            ("why connects failed", ", ".join(f"{k}: {v:,}" for k, v in sorted(failed.items())) or "none"),
-            (
-                "handshake p50 / p99 / max",
-                f"{ms(s['handshake_p50_ms'])} / {ms(s['handshake_p99_ms'])} / {ms(s['handshake_max_ms'])}",
-            ),
-            ("handshake → first `fleet` frame, p99", ms(s["first_frame_p99_ms"])),
-            ("sample → client p99 (probe clients)", ms(s["latency_p99_ms"])),
-            (
-                "sessions left cleanly / by dropping the connection / ended by the gateway",
-                f"{s['closed_clean']:,} / {s['closed_abort']:,} / {sum(s['server_closed'].values()):,}"
-                + (
-                    f" ({', '.join(f'{k}: {v}' for k, v in s['server_closed'].items())})"
-                    if s["server_closed"]
-                    else ""
-                ),
-            ),
-            (
-                "`error` frames received",
-                ", ".join(f"{k}: {v:,}" for k, v in s["error_frames"].items()) or "none",
-            ),
-            ("clients held by the gateway, mean / most", f"{s['held_mean']:,.0f} / {s['held_max']:,.0f}"),
-            (
-                "gateway RSS / open files with the fleet before the clients / after they left",
-                f"{raw['before']['rss_kib'] / 1024:.1f} MiB, {raw['before']['fds']:.0f} / "
-                f"{raw['after']['rss_kib'] / 1024:.1f} MiB, {raw['after']['fds']:.0f}",
-            ),
-            (
-                "gateway's TCP sockets to Redis / of clients / other, before the clients / after",
-                " / ".join(str(raw["sockets_before"][k]) for k in ("redis", "clients", "other"))
-                + " before, "
-                + " / ".join(str(raw["sockets_after"][k]) for k in ("redis", "clients", "other"))
-                + " after",
-            ),
-            ("WARNING lines in the gateway's log", f"{s['log_warnings']:,}"),
-            (
-                "CPU of the gateway / agent / Redis / client processes",
-                " / ".join(
-                    f"{raw[key]:.0f}%"
-                    for key in ("gateway_cpu_pct", "agent_cpu_pct", "redis_cpu_pct", "clients_cpu_pct")
-                ),
-            ),
-            *machine_rows(raw, args),
-        ],
+        ),
+        raw=raw,
+        args=args,
     )
-    examples = raw["log"]["examples"]
-    shown = [f"    {line}" for kind in ("error", "traceback") for line in examples[kind]]
-    log_text = (
-        ("\n\nFirst ERROR lines and tracebacks of the gateway's log:\n\n" + "\n".join(shown)) if shown else ""
-    )
-    picture = f"\n\n![RSS, open files and clients of the gateway over the soak]({image})" if image else ""
-    return (
-        head
-        + table(("", "measured", "target", ""), rows)
-        + picture
-        + "\n\n"
-        + details
-        + log_text
-        + f"\n\nReproduce: `{command_line(NAME, args, DEFAULTS)}`"
-    )
+    shown = [f"    {line}" for kind in ("error", "traceback") for line in raw["log"]["examples"][kind]]
+    if shown:
+        also += "\n\nFirst ERROR lines and tracebacks of the gateway's log:\n\n" + "\n".join(shown)
+    picture = [f"![RSS, open files and clients of the gateway over the soak]({image})"] if image else []
+    return report(head, rows, *picture, also, reproduce=command_line(NAME, args, DEFAULTS))
