@@ -59,6 +59,7 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
     p99_s = s["latency_p99_ms"] / 1000
     all_in = s["clients_connected"] >= args.clients
+    held = (s["gateway_held_at_window_start"], s["gateway_held_at_window_end"])
     rows = [
         (
             "connected (first `fleet` frame received)",
@@ -68,14 +69,9 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         ),
         (
             "held by the gateway at the window's start and end",
-            f"{s['gateway_held_at_window_start']:,.0f} and {s['gateway_held_at_window_end']:,.0f}",
+            f"{held[0]:,.0f} and {held[1]:,.0f}",
             f"{args.clients:,}",
-            verdict(
-                all(
-                    s[k] >= args.clients
-                    for k in ("gateway_held_at_window_start", "gateway_held_at_window_end")
-                )
-            ),
+            verdict(all(h >= args.clients for h in held)),
         ),
         (
             "RSS per connection",

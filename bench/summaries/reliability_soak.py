@@ -86,24 +86,16 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 def plot(raw: dict[str, Any], s: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
     points = [r for r in raw["readings"] if r["t"] >= -min(30.0, args.duration / 10)]
     t_end = args.duration
+
+    def line(name: str, color: str, key: str, unit: float = 1.0) -> list[Series]:
+        return [Series(name, color, [(r["t"], r[key] / unit) for r in points if r[key] is not None])]
+
     return svg_chart(
         f"Soak: {args.clients:,} churning clients, {args.hosts:,} hosts, one gateway ({ctx.date})",
         [
-            Panel(
-                "RSS (MiB)",
-                [Series("gateway RSS", "#1f5fbf", [(r["t"], r["rss_kib"] / 1024) for r in points])],
-            ),
-            Panel("open files", [Series("gateway fds", "#c0392b", [(r["t"], r["fds"]) for r in points])]),
-            Panel(
-                "clients held",
-                [
-                    Series(
-                        "clients",
-                        "#2e8b57",
-                        [(r["t"], r["clients"]) for r in points if r["clients"] is not None],
-                    )
-                ],
-            ),
+            Panel("RSS (MiB)", line("gateway RSS", "#1f5fbf", "rss_kib", 1024)),
+            Panel("open files", line("gateway fds", "#c0392b", "fds")),
+            Panel("clients held", line("clients", "#2e8b57", "clients")),
         ],
         "seconds since the clients started (before 0: the gateway with the fleet only)",
         spans=[
