@@ -8,14 +8,11 @@ from pathlib import Path
 import pytest
 
 from testbed.procs import ROOT
+from tests.test_layout import PACKAGES
 
 # Where the code lives, as the map's top-level lines name it.
 ROOTS = {
-    "common/fleetdeck_common/": ROOT / "common" / "fleetdeck_common",
-    "gateway/fleetdeck_gateway/": ROOT / "gateway" / "fleetdeck_gateway",
-    "cpu-agent/fleetdeck_agent/": ROOT / "cpu-agent" / "fleetdeck_agent",
-    "exec-worker/fleetdeck_worker/": ROOT / "exec-worker" / "fleetdeck_worker",
-    "src/fleetdeck/": ROOT / "src" / "fleetdeck",
+    **{f"{folder.relative_to(ROOT)}/": folder for folder in PACKAGES.values()},
     "bench/": ROOT / "bench",
     "testbed/": ROOT / "testbed",
 }
