@@ -1,6 +1,6 @@
 """The audit trail's entries: who did what, from where, when, and what came of it. Pure: the
-gateway writes them (`fleetdeck_gateway.audit`), `auditstore` keeps them, `fleetdeck audit` prints
-them.
+gateway writes them (`fleetdeck_gateway.audit`; a worker writes `job_refused`), `auditstore` keeps
+them, `fleetdeck audit` prints them.
 
 An entry never holds a secret: no token, no token hash, no session id. It holds what a person
 typed as targets and command, as they typed it.
@@ -14,8 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-AuditAction = Literal["exec", "cancel", "login", "logout", "session_closed"]
-# exec, cancel and login are accepted or refused; logout is accepted; session_closed is closed.
+AuditAction = Literal["exec", "cancel", "login", "logout", "session_closed", "job_refused"]
+# exec, cancel and login are accepted or refused; logout is accepted; session_closed is closed;
+# job_refused (written by a worker holding the job key: a job it will not run) is refused.
 AuditOutcome = Literal["accepted", "refused", "closed"]
 
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -30,7 +31,7 @@ class AuditEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str | None = None  # the stream id, once stored
-    ts: float  # unix seconds, as the gateway saw it
+    ts: float  # unix seconds, as the gateway (for job_refused: the worker) saw it
     action: AuditAction
     outcome: AuditOutcome
     user: str | None = None  # the token's name; None for a failed login

@@ -5,12 +5,14 @@ Every setting is an environment variable and, through `cli`, a command-line flag
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .broker import check_url
+from .jobs.signing import JobKey, load_job_key
 from .targets import TargetPolicy, parse_allow_entry
 
 CommaList = Annotated[list[str], NoDecode]
@@ -67,6 +69,8 @@ class BrokerSettings(BaseSettings):
 
 
 class TargetSettings(BrokerSettings):
+    """What the gateway and the exec worker share: the exec targets and the job key."""
+
     allowed_targets: CommaList = Field(
         default_factory=lambda: ["127.0.0.0/8"],
         validation_alias="FLEETDECK_ALLOWED_TARGETS",
@@ -80,6 +84,13 @@ class TargetSettings(BrokerSettings):
         description="most hosts one job may expand to",
     )
 
+    job_key_file: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_JOB_KEY_FILE",
+        description="file with the key jobs are signed with (32+ random bytes, mode 0600): the gateway "
+        "signs every job it queues, the worker runs only jobs signed with it (unset: jobs are not signed)",
+    )
+
     @field_validator("allowed_targets", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -91,6 +102,16 @@ class TargetSettings(BrokerSettings):
         for entry in value:
             parse_allow_entry(entry)
         return value
+
+    @field_validator("job_key_file")
+    @classmethod
+    def _usable_key(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_job_key(value)  # a service refuses to start with a key it could not use
+        return value
+
+    def job_key(self) -> JobKey | None:
+        return load_job_key(self.job_key_file) if self.job_key_file is not None else None
 
     def target_policy(self) -> TargetPolicy:
         return TargetPolicy.from_entries(self.allowed_targets, self.max_hosts)

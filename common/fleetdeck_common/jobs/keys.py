@@ -42,6 +42,12 @@ def written_key(job_id: str) -> str:
     return topics.key("job", job_id, "written")
 
 
+def taken_key(job_id: str) -> str:
+    """The queue entry a worker with the job key first took the job from: a second entry naming
+    the same job is a replay."""
+    return topics.key("job", job_id, "taken")
+
+
 def kept_keys(job_id: str) -> tuple[str, ...]:
     """The keys a finished job keeps for its retention."""
     return (results_key(job_id), started_key(job_id), record_key(job_id), written_key(job_id))

@@ -29,6 +29,7 @@ from .keys import (
     record_key,
     results_key,
     started_key,
+    taken_key,
     written_key,
 )
 from .memory import MemoryRules
@@ -47,6 +48,7 @@ class QueuedJob:
 
     entry_id: str
     job_id: str
+    signature: str | None = None  # the gateway's, when it holds the job key
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,10 @@ class JobStore:
 
     # --- records -----------------------------------------------------------------------------
 
-    async def submit(self, job: Job) -> None:
-        """Store, list, queue and announce a new job in one step: all of it happens or none."""
+    async def submit(self, job: Job, signature: str | None = None) -> None:
+        """Store, list, queue and announce a new job in one step: all of it happens or none. The
+        signature, if any, travels in the queue entry (the record and `/api` never show it)."""
+        entry = {"job": job.job} if signature is None else {"job": job.job, "sig": signature}
         added = await self._rules.enqueue(
             Submission(
                 record_key=record_key(job.job),
@@ -106,7 +110,7 @@ class JobStore:
                 index_value=job.job,
                 index_limit=JOB_INDEX_SIZE,
                 stream=QUEUE,
-                entry={"job": job.job},
+                entry=entry,
                 channel=topics.JOBS_CHANNEL,
             )
         )
@@ -250,16 +254,26 @@ class JobStore:
     async def take(self, consumer: str, count: int, block: float) -> list[QueuedJob]:
         """New jobs for this worker, waiting up to `block` seconds."""
         entries = await self._broker.group_read(QUEUE, WORKER_GROUP, consumer, count, block)
-        return [QueuedJob(e.id, e.fields.get("job", "")) for e in entries]
+        return [QueuedJob(e.id, e.fields.get("job", ""), e.fields.get("sig")) for e in entries]
 
     async def take_stalled(self, consumer: str, min_idle: float, count: int) -> list[QueuedJob]:
         """Jobs whose worker has not kept them for `min_idle` seconds."""
         entries = await self._broker.group_claim_stale(QUEUE, WORKER_GROUP, consumer, min_idle, count)
-        return [QueuedJob(e.id, e.fields.get("job", "")) for e in entries]
+        return [QueuedJob(e.id, e.fields.get("job", ""), e.fields.get("sig")) for e in entries]
 
     async def keep_taken(self, consumer: str, entry_ids: list[str]) -> None:
         """This worker still runs these jobs (resets their idle time)."""
         await self._broker.group_touch(QUEUE, WORKER_GROUP, consumer, entry_ids)
+
+    async def mark_taken(self, job_id: str, entry_id: str) -> tuple[bool, str]:
+        """Record the queue entry the job is first taken from: (whether this call recorded it, the
+        entry recorded). Kept for the job's retention."""
+        key = taken_key(job_id)
+        first = await self._broker.hash_set_if_absent(key, "entry", entry_id)
+        if first:
+            await self._broker.expire(key, JOB_RETENTION_SECONDS)
+            return True, entry_id
+        return False, (await self._broker.hash_get_all(key)).get("entry", "")
 
     async def ack(self, entry_id: str) -> None:
         await self._broker.group_ack(QUEUE, WORKER_GROUP, entry_id)
