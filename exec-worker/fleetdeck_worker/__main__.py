@@ -5,17 +5,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker import Broker
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.service import service_main
 
+from .admission import NEVER_TRIM, Admission
 from .preflight import check_ssh_setup
 from .settings import WorkerSettings
 from .worker import Worker
 
 
 async def serve(settings: WorkerSettings, broker: Broker, stop: asyncio.Event) -> None:
-    await Worker(settings, JobStore(broker)).run(stop)
+    store = JobStore(broker)
+    key = settings.job_key()
+    admission = None
+    if key is not None:
+        admission = Admission(key, store, AuditStore(broker, NEVER_TRIM), settings.target_policy())
+    await Worker(settings, store, admission=admission).run(stop)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

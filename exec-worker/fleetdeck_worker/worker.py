@@ -15,6 +15,7 @@ from fleetdeck_common.jobs.expiry import expire, overdue
 from fleetdeck_common.messages import FINISHED_STATES
 from fleetdeck_common.service import wait_or_stop
 
+from .admission import Admission
 from .jobrun import HostRunner, JobRun, LeaseLost
 from .settings import WorkerSettings
 from .ssh import run_on_host
@@ -23,11 +24,18 @@ logger = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, store: JobStore, runner: HostRunner = run_on_host) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        store: JobStore,
+        runner: HostRunner = run_on_host,
+        admission: Admission | None = None,
+    ) -> None:
         self.settings = settings
         self.name = settings.worker_name
         self._store = store
         self._runner = runner
+        self._admission = admission  # with the job key: signed, fresh, never replayed jobs only
         self._policy = settings.target_policy()
         self._ssh = settings.ssh_options()
         self._runs: dict[str, tuple[str, JobRun, asyncio.Task[None]]] = {}  # job -> (entry id, run, task)
@@ -91,6 +99,12 @@ class Worker:
             logger.error("queue entry %s names unknown job %r; dropping it", entry.entry_id, job_id)
             await self._store.ack(entry.entry_id)
             return
+        if self._admission is not None:
+            reason = await self._admission.refusal(entry, job)
+            if reason is not None:
+                await self._admission.refuse(job, reason)
+                await self._store.ack(entry.entry_id)
+                return
         if job.state in FINISHED_STATES:
             await self._store.ack(entry.entry_id)  # expired, or cancelled before anyone took it
             return

@@ -92,6 +92,7 @@ def build_gateway(
             settings.job_queue_timeout,
             audit=audit,
             on_queued=count_queued,
+            key=settings.job_key(),
         ),
         chat=ChatService(ChatStore(broker)),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.jobs import JobResults, JobStore, ResultsPage
+from fleetdeck_common.jobs.signing import JobKey, sign
 from fleetdeck_common.messages import FINISHED_STATES, ExecRequest, Job, ProtocolError
 from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets, split_terms
 
@@ -35,6 +36,7 @@ class JobService:
         queue_timeout: float = 60.0,
         audit: AuditTrail | None = None,
         on_queued: Callable[[Job], None] = lambda job: None,
+        key: JobKey | None = None,
     ) -> None:
         self.store = store
         self._policy = policy
@@ -42,6 +44,7 @@ class JobService:
         self._queue_timeout = queue_timeout
         self._audit = audit
         self._on_queued = on_queued  # counted in the metrics, whoever queued it (socket or HTTP)
+        self._key = key  # FLEETDECK_JOB_KEY_FILE: every job queued carries its signature
 
     async def submit(self, who: Identity, request: ExecRequest) -> Job:
         """Validate the targets and queue the job; nothing is queued if anything is wrong. The
@@ -83,7 +86,7 @@ class JobService:
             queued_until=round(now + self._queue_timeout, 3),
             scope=who.scope,
         )
-        await self.store.submit(job)
+        await self.store.submit(job, sign(self._key, job) if self._key is not None else None)
         logger.info(
             "job %s queued by %s: %d hosts, command %r", job.job, who.name, len(hosts), request.command[:200]
         )
