@@ -72,7 +72,9 @@ async def readyz(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     if await gateway.broker.ping():
         return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "broker unreachable"}, status_code=503)
+    return JSONResponse(
+        {"status": "broker unreachable", "reason": gateway.broker.down_reason}, status_code=503
+    )
 
 
 async def metrics(request: Request) -> Response:

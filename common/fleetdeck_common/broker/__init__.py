@@ -54,6 +54,10 @@ def check_url(url: str) -> str:
         from .sentinel import parse_sentinel_url
 
         parse_sentinel_url(url)
+    if not url.startswith(MEMORY_SCHEME):
+        from .redis_errors import check_tls_options
+
+        check_tls_options(url)
     return url
 
 

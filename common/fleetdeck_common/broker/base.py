@@ -53,6 +53,11 @@ class Connection(Protocol):
         """True when the broker answers now (readiness)."""
         ...
 
+    @property
+    def down_reason(self) -> str:
+        """Why the broker last failed to answer, while it does not ("" when it answers)."""
+        ...
+
 
 class PubSub(Protocol):
     async def publish(self, channel: str, data: str) -> None: ...

@@ -35,6 +35,7 @@ class _Stream:
 class MemoryBroker:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.reconnects = 0
+        self.down_reason = ""  # in this process: it always answers
         self._clock = clock
         self._fanout = Fanout()
         self._values: dict[str, str] = {}

@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .base import Broker, BrokerUnavailable, Event, HashSet, Publish, PushCapped, StreamEntry, Write
+from .redis_errors import TLS_SCHEME, explain
 from .redis_pubsub import TRANSIENT, SharedSubscription
 from .sentinel import SCHEME as SENTINEL_SCHEME
 from .sentinel import sentinel_pool
@@ -36,7 +37,9 @@ class RedisBroker:
 
     def __init__(self, url: str, connections: int = 50, timeout: float = 5.0) -> None:
         self._timeout = timeout
+        self._tls = url.startswith(TLS_SCHEME)
         self._down_since: float | None = None
+        self._down_reason = ""
         # A blocking pool: a call waits (up to its timeout) for a free connection instead of
         # failing, so a burst of work is queued rather than reported as an outage.
         options: dict[str, Any] = {
@@ -66,6 +69,10 @@ class RedisBroker:
     def reconnects(self) -> int:
         return self._subscription.reconnects
 
+    @property
+    def down_reason(self) -> str:
+        return self._down_reason
+
     async def __aenter__(self) -> Broker:
         await self.connect()
         return self
@@ -94,23 +101,47 @@ class RedisBroker:
                 raise BrokerUnavailable(
                     f"every Redis connection of this process stayed busy for {self._timeout:g}s"
                 ) from exc
-            self._went_down(str(exc))
-            raise BrokerUnavailable(f"Redis unreachable: {exc}") from exc
+            why = self._went_down_on(exc)
+            raise BrokerUnavailable(f"Redis unreachable: {why}") from exc
         if self._down_since is not None:
             logger.warning("Redis answers again (after %.1fs)", time.monotonic() - self._down_since)
             self._down_since = None
+            self._down_reason = ""
         return result
 
+    def _went_down_on(self, exc: BaseException) -> str:
+        why, mistake = explain(exc, self._tls)
+        if mistake:
+            # Waiting will not fix it: say so loudly, once, and again only if the reason changes.
+            if why != self._down_reason:
+                logger.error("cannot use Redis: %s; retrying until that is fixed", why)
+            self._down_since = self._down_since or time.monotonic()
+            self._down_reason = why
+            return why
+        self._went_down(why)
+        return why
+
     def _went_down(self, why: str) -> None:
+        self._down_reason = why
         if self._down_since is None:
             self._down_since = time.monotonic()
             logger.warning("Redis unreachable (%s); retrying quietly until it answers", why)
 
     async def ping(self) -> bool:
         try:
-            return bool(await asyncio.wait_for(self._client.ping(), 2.0))
-        except (*TRANSIENT, TimeoutError):
+            answered = bool(await asyncio.wait_for(self._client.ping(), 2.0))
+        except TimeoutError:
+            self._down_reason = "no answer within 2s"
             return False
+        except TRANSIENT as exc:
+            why, mistake = explain(exc, self._tls)
+            if mistake:
+                self._went_down_on(exc)
+            self._down_reason = why
+            return False
+        if answered and self._down_since is None:
+            self._down_reason = ""
+        return answered
 
     # --- pub/sub: one connection for every local subscriber --------------------------------
 

@@ -1,0 +1,159 @@
+"""Redis over TLS: every service on `rediss://…?ssl_ca_certs=CA`, and a client that does not trust the CA
+is refused with a sentence saying so (in its log and in /readyz), never a quiet retry loop."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fleetdeck_common.broker import check_url
+from testbed.procs import BIN, Service, free_port, start_agent, start_gateway, start_worker, wait_until
+from testbed.tls import Certificates, TlsRedisServer, make_ca, make_certificates
+from tests.support.jobs import run_job
+from tests.support.stacks import Fleet, Tokens
+from tests.support.wsclient import WsClient
+
+NOT_TRUSTED = "TLS certificate is not trusted"
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedisServer]:
+    """A TLS-only redis-server on loopback, its certificate signed by a CA made here."""
+    workdir = tmp_path_factory.mktemp("redis-tls")
+    server = TlsRedisServer(workdir, make_certificates(workdir / "certs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def plain_url(server: TlsRedisServer, scheme: str = "rediss") -> str:
+    return f"{scheme}://127.0.0.1:{server.port}/0"
+
+
+def readyz(gateway_url: str) -> httpx.Response:
+    return httpx.get(gateway_url + "/readyz", timeout=5)
+
+
+@pytest.mark.redis
+@pytest.mark.ssh
+async def test_every_service_works_over_rediss_with_the_ca(
+    tls_redis: TlsRedisServer, tmp_path: Path, tokens: Tokens, fleet: Fleet
+) -> None:
+    url = tls_redis.url
+    assert url.startswith("rediss://") and "ssl_ca_certs=" in url
+    async with contextlib.AsyncExitStack() as started:
+        agent = start_agent("tls-host", url, tmp_path, 0.5)
+        started.callback(agent.stop)
+        worker = start_worker(url, tmp_path, "w-tls", **fleet.worker_env())
+        started.callback(worker.stop)
+        gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-tls", within=60)
+        started.callback(gateway.stop)
+        assert readyz(gateway.url).json() == {"status": "ready"}
+        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        started.push_async_callback(client.close)
+        await client.expect_type("hello")
+        await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "s"})
+        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "tls-host", 30)
+        tag = f"tls-{uuid.uuid4().hex[:8]}"
+        _job, results, done = await run_job(client, "127.0.0.2-6,127.0.1.10", f"echo {tag}")
+        assert sorted(r["host"] for r in results) == [*(f"127.0.0.{n}" for n in range(2, 7)), "127.0.1.10"]
+        assert all(r["status"] == "ok" and tag in r["stdout"] for r in results), results
+        assert done["summary"] == {"ok": 6}
+        for service in (agent, worker, gateway.service):
+            assert "Redis unreachable" not in service.log() and NOT_TRUSTED not in service.log()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("trust", ["no CA", "another CA"])
+def test_a_service_that_does_not_trust_the_ca_says_so_once_and_readyz_says_why(
+    tls_redis: TlsRedisServer, tmp_path: Path, tokens: Tokens, trust: str
+) -> None:
+    url = plain_url(tls_redis)
+    if trust == "another CA":
+        other_ca, _ = make_ca(tmp_path / "other", "other")
+        url += f"?ssl_ca_certs={other_ca}"
+    agent = start_agent("untrusting", url, tmp_path, 0.2)
+    worker = start_worker(url, tmp_path, "w-untrusting")
+    try:
+        gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-untrusting", ready=False)
+        try:
+            answer = readyz(gateway.url)
+            assert answer.status_code == 503
+            assert answer.json()["status"] == "broker unreachable"
+            reason = answer.json()["reason"]
+            assert NOT_TRUSTED in reason and "ssl_ca_certs=PATH" in reason, reason
+            assert "CERTIFICATE_VERIFY_FAILED" in reason, reason
+            wait_until(lambda: NOT_TRUSTED in gateway.service.log(), 20, what="the gateway's log to say why")
+            for _ in range(3):  # each probe fails again; the log says it once
+                assert readyz(gateway.url).json()["reason"] == reason
+            assert gateway.service.log().count(NOT_TRUSTED) == 1, gateway.service.log()
+        finally:
+            gateway.stop()
+        wait_until(lambda: NOT_TRUSTED in agent.log(), 20, what="the agent's log to say why")
+        assert agent.alive()  # it keeps sampling (and failing) every 0.2 s meanwhile
+        wait_until(lambda: NOT_TRUSTED in worker.log(), 20, what="the worker's log to say why")
+    finally:
+        worker.stop()
+        agent.stop()
+    # Said once as an ERROR by the broker (and once more by the agent's own outage note), not per try.
+    lines = [line for line in agent.log().splitlines() if NOT_TRUSTED in line]
+    assert len(lines) <= 2 and sum(" ERROR " in line for line in lines) == 1, lines
+
+
+@pytest.mark.redis
+def test_a_plain_redis_url_to_a_tls_only_redis_hints_at_rediss(
+    tls_redis: TlsRedisServer, tmp_path: Path, tokens: Tokens
+) -> None:
+    gateway = start_gateway(
+        plain_url(tls_redis, "redis"), tmp_path, tokens.file, name="gateway-plain", ready=False
+    )
+    try:
+        wait_until(lambda: "rediss://" in readyz(gateway.url).json().get("reason", ""), 20, what="a hint")
+        assert readyz(gateway.url).status_code == 503
+    finally:
+        gateway.stop()
+
+
+def test_tls_options_that_cannot_work_stop_a_service_before_it_starts(tmp_path: Path, tokens: Tokens) -> None:
+    missing = tmp_path / "no-such-ca.crt"
+    with pytest.raises(ValueError, match=f"ssl_ca_certs: no readable file at {missing}"):
+        check_url(f"rediss://10.0.0.5:6379/0?ssl_ca_certs={missing}")
+    ca = tmp_path / "ca.crt"
+    ca.write_text("")
+    with pytest.raises(ValueError, match="ssl_ca_certs needs TLS: start the URL with rediss://"):
+        check_url(f"redis://10.0.0.5:6379/0?ssl_ca_certs={ca}")
+    with pytest.raises(ValueError, match="TLS behind Sentinel is not supported"):
+        check_url(f"redis+sentinel://10.0.0.5:26379/mymaster/0?ssl_ca_certs={ca}")
+    assert check_url(f"rediss://10.0.0.5:6379/0?ssl_ca_certs={ca}").endswith(str(ca))
+    # The same check refuses to start a service, with the sentence.
+    port = free_port()
+    gateway = Service(
+        "gateway-missing-ca",
+        [str(BIN / "fleetdeck-gateway"), "--port", str(port)],
+        {"REDIS_URL": f"rediss://127.0.0.1:6379/0?ssl_ca_certs={missing}"},
+        tmp_path,
+    )
+    assert gateway.proc.wait(30) != 0
+    gateway.stop()
+    assert f"no readable file at {missing}" in gateway.log()
+
+
+def test_the_certificates_name_the_server_and_chain_to_the_ca(tmp_path: Path) -> None:
+    certs: Certificates = make_certificates(tmp_path)
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(certs.ca_cert), str(certs.server_cert)],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stderr
+    text = subprocess.run(
+        ["openssl", "x509", "-in", str(certs.server_cert), "-noout", "-text"], capture_output=True, text=True
+    ).stdout
+    assert "IP Address:127.0.0.1" in text
+    assert certs.server_key.stat().st_mode & 0o077 == 0
