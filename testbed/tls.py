@@ -68,10 +68,11 @@ def make_certificates(workdir: Path) -> Certificates:
 class TlsRedisServer:
     """A real redis-server with no plain-text port: TLS only, on a loopback port."""
 
-    def __init__(self, workdir: Path, certificates: Certificates) -> None:
+    def __init__(self, workdir: Path, certificates: Certificates, also: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.certificates = certificates
-        self.port = free_port()
+        self.also = also  # more loopback addresses to listen on (names the certificate may not list)
+        self.port = free_port(also=also)
         self.service: Service | None = None
 
     @property
@@ -83,7 +84,7 @@ class TlsRedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         certs = self.certificates
         argv = [
-            binary, "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
+            binary, "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1", *self.also,
             "--tls-cert-file", str(certs.server_cert), "--tls-key-file", str(certs.server_key),
             "--tls-ca-cert-file", str(certs.ca_cert), "--tls-auth-clients", "no",
             "--save", "", "--appendonly", "no", "--dir", str(self.workdir),

@@ -13,20 +13,21 @@ import httpx
 import pytest
 
 from fleetdeck_common.broker import check_url
-from testbed.procs import BIN, Service, free_port, start_agent, start_gateway, start_worker, wait_until
+from testbed.procs import BIN, ROOT, Service, free_port, start_agent, start_gateway, start_worker, wait_until
 from testbed.tls import Certificates, TlsRedisServer, make_ca, make_certificates
 from tests.support.jobs import run_job
 from tests.support.stacks import Fleet, Tokens
 from tests.support.wsclient import WsClient
 
 NOT_TRUSTED = "TLS certificate is not trusted"
+UNNAMED = "127.0.1.250"  # Redis listens here too, but its certificate names only 127.0.0.1 and localhost
 
 
 @pytest.fixture(scope="module")
 def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedisServer]:
     """A TLS-only redis-server on loopback, its certificate signed by a CA made here."""
     workdir = tmp_path_factory.mktemp("redis-tls")
-    server = TlsRedisServer(workdir, make_certificates(workdir / "certs"))
+    server = TlsRedisServer(workdir, make_certificates(workdir / "certs"), also=(UNNAMED,))
     server.start()
     yield server
     server.stop()
@@ -107,6 +108,22 @@ def test_a_service_that_does_not_trust_the_ca_says_so_once_and_readyz_says_why(
 
 
 @pytest.mark.redis
+def test_a_certificate_that_does_not_name_the_host_is_refused_saying_so(
+    tls_redis: TlsRedisServer, tmp_path: Path, tokens: Tokens
+) -> None:
+    url = tls_redis.url.replace("127.0.0.1", UNNAMED)
+    gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-unnamed", ready=False)
+    try:
+        answer = readyz(gateway.url)
+        assert answer.status_code == 503
+        assert "does not name the host in REDIS_URL" in answer.json()["reason"], answer.json()
+        assert "IP address mismatch" in answer.json()["reason"], answer.json()
+    finally:
+        gateway.stop()
+    assert "ERROR" in gateway.service.log() and "does not name the host" in gateway.service.log()
+
+
+@pytest.mark.redis
 def test_a_plain_redis_url_to_a_tls_only_redis_hints_at_rediss(
     tls_redis: TlsRedisServer, tmp_path: Path, tokens: Tokens
 ) -> None:
@@ -157,3 +174,26 @@ def test_the_certificates_name_the_server_and_chain_to_the_ca(tmp_path: Path) ->
     ).stdout
     assert "IP Address:127.0.0.1" in text
     assert certs.server_key.stat().st_mode & 0o077 == 0
+
+
+def test_the_deploy_guide_gives_the_steps_this_file_takes() -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    section = guide.split("### Redis across machines: TLS", 1)[1].split("\n## ", 1)[0]
+    assert "port 0" in [line.strip() for line in section.splitlines()]
+    section = " ".join(section.split())
+    for step in (
+        "openssl req -x509 -new -nodes -newkey rsa:2048 -days 3650",
+        "openssl req -new -nodes -newkey rsa:2048",
+        "openssl x509 -req -in redis.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825",
+        "-extfile redis.ext",
+        "subjectAltName=",
+        "tls-port ",
+        "tls-cert-file ",
+        "tls-key-file ",
+        "tls-ca-cert-file ",
+        "tls-auth-clients no",
+        "REDIS_URL=rediss://",
+        "?ssl_ca_certs=",
+        "cannot use Redis: Redis's TLS certificate is not trusted",
+    ):
+        assert step in section, step

@@ -40,6 +40,7 @@ class RedisBroker:
         self._tls = url.startswith(TLS_SCHEME)
         self._down_since: float | None = None
         self._down_reason = ""
+        self._answered = False  # once Redis has answered, a dropped connection is an outage
         # A blocking pool: a call waits (up to its timeout) for a free connection instead of
         # failing, so a burst of work is queued rather than reported as an outage.
         options: dict[str, Any] = {
@@ -103,6 +104,7 @@ class RedisBroker:
                 ) from exc
             why = self._went_down_on(exc)
             raise BrokerUnavailable(f"Redis unreachable: {why}") from exc
+        self._answered = True
         if self._down_since is not None:
             logger.warning("Redis answers again (after %.1fs)", time.monotonic() - self._down_since)
             self._down_since = None
@@ -110,7 +112,7 @@ class RedisBroker:
         return result
 
     def _went_down_on(self, exc: BaseException) -> str:
-        why, mistake = explain(exc, self._tls)
+        why, mistake = explain(exc, self._tls, self._answered)
         if mistake:
             # Waiting will not fix it: say so loudly, once, and again only if the reason changes.
             if why != self._down_reason:
@@ -134,11 +136,12 @@ class RedisBroker:
             self._down_reason = "no answer within 2s"
             return False
         except TRANSIENT as exc:
-            why, mistake = explain(exc, self._tls)
+            why, mistake = explain(exc, self._tls, self._answered)
             if mistake:
                 self._went_down_on(exc)
             self._down_reason = why
             return False
+        self._answered = self._answered or answered
         if answered and self._down_since is None:
             self._down_reason = ""
         return answered

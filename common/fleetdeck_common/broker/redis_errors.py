@@ -36,15 +36,24 @@ def not_trusted(exc: BaseException) -> bool:
     return False
 
 
-def explain(exc: BaseException, tls: bool) -> tuple[str, bool]:
-    """(why Redis is unreachable, whether it is a setup mistake that waiting will not fix)."""
+def explain(exc: BaseException, tls: bool, answered_before: bool = False) -> tuple[str, bool]:
+    """(why Redis is unreachable, whether it is a setup mistake that waiting will not fix).
+
+    `answered_before`: this process has had an answer, so a dropped connection is an outage, not
+    a plain-text client at a TLS-only port."""
     detail = str(exc)
+    if not_trusted(exc) and "mismatch" in detail:
+        return (
+            f"Redis's TLS certificate does not name the host in REDIS_URL ({detail}); use a name it "
+            "lists, or reissue it with that name in its subjectAltName",
+            True,
+        )
     if not_trusted(exc):
         return (
             f"Redis's TLS certificate is not trusted ({detail}); REDIS_URL must name the CA that "
             "signed it: rediss://HOST:PORT/DB?ssl_ca_certs=PATH",
             True,
         )
-    if not tls and ("reset by peer" in detail or "closed by server" in detail):
+    if not tls and not answered_before and ("reset by peer" in detail or "closed by server" in detail):
         return f"{detail} (if this Redis speaks only TLS, the URL must start with {TLS_SCHEME})", False
     return detail, False
