@@ -92,10 +92,19 @@ class Service:
 class RedisServer:
     """A real redis-server on a loopback port; can be killed and started again on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        persistent: bool = False,
+        aclfile: Path | None = None,
+        admin_url: str | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.workdir = workdir
         self.persistent = persistent  # append-only file as in compose: a restart keeps the data
+        self.aclfile = aclfile  # users as `redis-server --aclfile` loads them
+        self.admin_url = admin_url  # with an ACL file: a URL of a user that may PING
         self.service: Service | None = None
         self.starts = 0
 
@@ -122,11 +131,12 @@ class RedisServer:
                 "everysec",
                 "--dir",
                 str(self.workdir),
+                *(["--aclfile", str(self.aclfile)] if self.aclfile else []),
             ],
             {},
             self.workdir,
         )
-        wait_until(lambda: self.ping(self.url), 10, what="redis-server to answer")
+        wait_until(lambda: self.ping(self.admin_url or self.url), 10, what="redis-server to answer")
 
     def kill(self) -> None:
         if self.service:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from . import topics
+from .acl import grant
 from .audit import AuditEntry
 from .broker import StreamLog
 
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 AUDIT_KEEP = 100_000
 MAX_PAGE = 1000
 _STREAM = topics.key("audit")
+ACCESS = (grant(_STREAM, read=["gateway"], write=["gateway"]),)
 
 
 @dataclass

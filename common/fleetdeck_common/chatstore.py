@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from . import topics
+from .acl import grant
 from .broker import KeyValue, PubSub
 from .messages import Chat, dump
 
 CHAT_HISTORY_SIZE = 100
 _HISTORY_KEY = topics.key("chat", "history")
+ACCESS = (grant(_HISTORY_KEY, read=["gateway"], write=["gateway"]),)
 
 
 class ChatBackend(KeyValue, PubSub, Protocol):

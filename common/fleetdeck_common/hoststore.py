@@ -10,12 +10,19 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import topics
+from .acl import grant
 from .broker import Batches, HashSet, KeyValue, Publish, PubSub, PushCapped, Write
 from .messages import CpuSample, dump
 
 logger = logging.getLogger(__name__)
 
 _HOSTS_KEY = topics.key("hosts")  # hash: host -> heartbeat JSON
+
+# Agents only write (samples, heartbeats); the gateway reads them and forgets retired hosts.
+ACCESS = (
+    grant(_HOSTS_KEY, read=["gateway"], write=["agent", "gateway"]),
+    grant(topics.key("cpu", "history", "*"), read=["gateway"], write=["agent", "gateway"]),
+)
 
 
 def _history_key(host: str) -> str:

@@ -5,6 +5,8 @@ Keys themselves are built only by the store that owns their layout: `jobs.keys` 
 trail) and the gateway's `sessions` (login sessions).
 """
 
+from .acl import channel
+
 PREFIX = "fleetdeck"
 
 # Pub/sub channels: the gateway holds one subscription to the first four.
@@ -14,6 +16,15 @@ JOBS_CHANNEL = f"{PREFIX}:jobs"
 RESULTS_CHANNEL = f"{PREFIX}:results"
 CONTROL_CHANNEL = f"{PREFIX}:control"
 GATEWAY_CHANNELS = (CPU_CHANNEL, CHAT_CHANNEL, JOBS_CHANNEL, RESULTS_CHANNEL)
+
+# Who publishes and who listens: an agent says one thing only, its samples.
+ACCESS = (
+    channel(CPU_CHANNEL, publish=["agent"], subscribe=["gateway"]),
+    channel(CHAT_CHANNEL, publish=["gateway"], subscribe=["gateway"]),
+    channel(JOBS_CHANNEL, publish=["gateway", "worker"], subscribe=["gateway"]),
+    channel(RESULTS_CHANNEL, publish=["gateway", "worker"], subscribe=["gateway"]),
+    channel(CONTROL_CHANNEL, publish=["gateway"], subscribe=["worker"]),
+)
 
 
 def key(*parts: str) -> str:

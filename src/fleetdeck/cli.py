@@ -1,4 +1,4 @@
-"""The `fleetdeck` command: `up`, `token add`, `exec`, `audit`."""
+"""The `fleetdeck` command: `up`, `token add`, `exec`, `audit`, `redis-users`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "up": (("fleetdeck_gateway", "fleetdeck_agent", "fleetdeck_worker"), "fleetdeck[all]"),
     "token": (("fleetdeck_gateway",), "fleetdeck[token]"),
     "exec": (("websockets",), "fleetdeck[exec]"),
+    "redis-users": (("fleetdeck_gateway",), "fleetdeck[token]"),  # the session keys' declaration
 }
 
 
@@ -73,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         add_token_commands(commands)
     else:  # listed all the same; running it says what is missing
         commands.add_parser("token", help="manage access tokens (needs fleetdeck[token])")
+    if missing_parts("redis-users") is None:
+        from .redis_users import add_redis_users_command
+
+        add_redis_users_command(commands)
+    else:
+        commands.add_parser("redis-users", help="least-privilege Redis users (needs fleetdeck[token])")
     add_audit_command(commands)
 
     run = commands.add_parser(
@@ -171,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .token_commands import run_token_command
 
         sys.exit(run_token_command(args, parser))
+    if args.command == "redis-users":
+        from .redis_users import run_redis_users_command
+
+        sys.exit(run_redis_users_command(args))
     if args.command == "audit":
         sys.exit(run_audit_command(args, parser))
     if not command:

@@ -10,6 +10,7 @@ index of recent job ids.
 from __future__ import annotations
 
 from .. import topics
+from ..acl import grant
 
 QUEUE = topics.key("exec", "jobs")  # stream of submitted jobs, read by the workers' group
 WORKER_GROUP = "workers"
@@ -46,6 +47,16 @@ def taken_key(job_id: str) -> str:
     """The queue entry a worker with the job key first took the job from: a second entry naming
     the same job is a replay."""
     return topics.key("job", job_id, "taken")
+
+
+# Who may touch them: the gateway queues, cancels, reads and expires jobs; the worker runs them.
+# The gateway reads the queue only as far as EVAL asks for both on the keys a script names.
+ACCESS = (
+    grant(QUEUE, read=["gateway", "worker"], write=["gateway", "worker"]),
+    grant(WORKERS, read=["gateway"], write=["gateway", "worker"]),
+    grant(INDEX, read=["gateway"], write=["gateway"]),
+    grant(topics.key("job", "*"), read=["gateway", "worker"], write=["gateway", "worker"]),
+)
 
 
 def kept_keys(job_id: str) -> tuple[str, ...]:

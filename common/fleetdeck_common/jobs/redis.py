@@ -3,6 +3,7 @@ with another client. Run through the Redis broker's own client and time bound (`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ..broker.redis import RedisBroker
@@ -42,6 +43,20 @@ redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
 redis.call('SET', KEYS[3], ARGV[2], 'KEEPTTL')
 return 1
 """
+
+
+def _called(script: str) -> tuple[str, ...]:
+    """What running `script` needs of an ACL: EVAL itself and every command the script calls."""
+    return ("eval", *sorted({name.lower() for name in re.findall(r"redis\.call\('(\w+)'", script)}))
+
+
+# By the `RedisRules` method that runs each script.
+SCRIPT_COMMANDS = {
+    "enqueue": _called(ENQUEUE),
+    "hold_lease": _called(HOLD_LEASE),
+    "release_lease": _called(RELEASE_LEASE),
+    "append_fenced": _called(APPEND_FENCED),
+}
 _FENCED = {1: Fenced.WRITTEN, 0: Fenced.DUPLICATE, -1: Fenced.NOT_HOLDER, -2: Fenced.NO_LEASE}
 
 

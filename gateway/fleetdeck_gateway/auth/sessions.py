@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable
 
 from fleetdeck_common import topics
+from fleetdeck_common.acl import grant
 from fleetdeck_common.broker import KeyValue
 
 from .identity import Identity, hash_token
 
 SESSION_TTL_SECONDS = 12 * 3600
+ACCESS = (grant(topics.key("session", "*"), read=["gateway"], write=["gateway"]),)
 
 
 def _session_key(session_id: str) -> str:
