@@ -1,0 +1,128 @@
+"""The Redis ACL, pure: generated from the stores' declarations, nothing forbidden, every key owned."""
+
+from __future__ import annotations
+
+import inspect
+from fnmatch import fnmatchcase
+
+import pytest
+
+from fleetdeck.redis_acl import CHANNEL_GRANTS, COMMANDS_OF, KEY_GRANTS, acl_file
+from fleetdeck_common import auditstore, chatstore, hoststore, topics
+from fleetdeck_common.acl import (
+    FORBIDDEN,
+    SERVICE_CALLS,
+    SERVICES,
+    Service,
+    channel,
+    commands_for,
+    grant,
+    password_hash,
+    user_rule,
+)
+from fleetdeck_common.broker.redis import RedisBroker
+from fleetdeck_common.jobs import keys as job_keys
+from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS, RedisRules
+from fleetdeck_gateway.auth import sessions
+
+PASSWORDS: dict[Service, str] = {"gateway": "g-secret", "worker": "w-secret", "agent": "a-secret"}
+
+
+def _rules() -> dict[str, list[str]]:
+    lines = acl_file(PASSWORDS).splitlines()
+    return {line.split()[1]: line.split() for line in lines}
+
+
+def owned(key: str) -> bool:
+    return any(fnmatchcase(key, declared.pattern) for declared in KEY_GRANTS)
+
+
+def test_default_is_off_and_each_service_has_one_user_with_a_hashed_password() -> None:
+    rules = _rules()
+    assert list(rules) == ["default", "fleetdeck-gateway", "fleetdeck-worker", "fleetdeck-agent"]
+    assert rules["default"][2] == "off" and "-@all" in rules["default"] and "on" not in rules["default"]
+    text = acl_file(PASSWORDS)
+    for service, password in PASSWORDS.items():
+        assert password not in text
+        assert f"#{password_hash(password)}" in rules[f"fleetdeck-{service}"]
+
+
+def test_no_user_gets_an_administrative_command() -> None:
+    for name, words in _rules().items():
+        assert words.index("-@all") > words.index("resetchannels") > words.index("resetkeys"), name
+        granted = {w[1:].split("|")[0] for w in words if w.startswith("+")}
+        assert not granted & FORBIDDEN, name
+        assert not any(w.startswith("+@") or w in ("allkeys", "allchannels", "~*", "&*") for w in words)
+
+
+def test_the_agent_writes_its_samples_and_presence_and_nothing_else() -> None:
+    agent = _rules()["fleetdeck-agent"]
+    assert [w for w in agent if "~" in w] == ["%W~fleetdeck:hosts", "%W~fleetdeck:cpu:history:*"]
+    assert [w for w in agent if w.startswith("&")] == ["&fleetdeck:cpu"]
+    assert [w for w in agent if w.startswith("+")] == [
+        "+hset",
+        "+ltrim",
+        "+ping",
+        "+publish",
+        "+rpush",
+        "+select",
+    ]
+
+
+def test_rules_are_made_from_the_declarations() -> None:
+    keys = [grant("a:*", read=["gateway"]), grant("b", read=["gateway"], write=["gateway", "agent"])]
+    channels = [channel("c", publish=["agent"], subscribe=["gateway"]), channel("d", subscribe=["worker"])]
+    commands = {"connection": ("ping",), "write_batch": ("rpush", "publish")}
+    rule = user_rule("agent", "pw", keys, channels, {**COMMANDS_OF, **commands})
+    assert rule == (
+        f"user fleetdeck-agent on #{password_hash('pw')} resetkeys %W~b resetchannels &c -@all "
+        "+ping +publish +rpush"
+    )
+    assert "%R~a:* ~b resetchannels &c -@all" in user_rule("gateway", "pw", keys, channels, COMMANDS_OF)
+
+
+def test_a_forbidden_command_is_refused_even_when_declared() -> None:
+    with pytest.raises(ValueError, match="flushall"):
+        commands_for("agent", {**COMMANDS_OF, "write_batch": ("rpush", "FLUSHALL")})
+
+
+def test_every_broker_method_and_job_rule_says_what_it_sends() -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(RedisBroker, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name not in ("connect", "disconnect", "call")
+    }
+    public.add("subscribe")  # a context manager, not a coroutine
+    assert public <= set(COMMANDS_OF)
+    rules = {n for n, _ in inspect.getmembers(RedisRules, inspect.iscoroutinefunction) if n[0] != "_"}
+    assert rules == set(SCRIPT_COMMANDS)
+    assert SCRIPT_COMMANDS["enqueue"] == ("eval", "exists", "ltrim", "publish", "rpush", "set", "xadd")
+    for service in SERVICES:
+        assert set(SERVICE_CALLS[service]) <= set(COMMANDS_OF), service
+
+
+def test_every_channel_has_an_owner_declaration() -> None:
+    named = {value for name, value in vars(topics).items() if name.endswith("_CHANNEL")}
+    assert named == {declared.channel for declared in CHANNEL_GRANTS}
+    for declared in CHANNEL_GRANTS:
+        assert declared.publish and declared.subscribe, declared.channel
+
+
+def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
+    """A new key without an ACCESS entry fails here (the stack test also scans a live Redis)."""
+    built = [
+        job_keys.QUEUE,
+        job_keys.WORKERS,
+        job_keys.INDEX,
+        *(make("job-1") for make in (job_keys.record_key, job_keys.cancel_key, job_keys.lease_key)),
+        *job_keys.kept_keys("job-1"),
+        hoststore._HOSTS_KEY,
+        hoststore._history_key("web-1"),
+        chatstore._HISTORY_KEY,
+        auditstore._STREAM,
+        sessions._session_key("cookie"),
+    ]
+    assert [key for key in built if not owned(key)] == []
+    owners = [job_keys, hoststore, chatstore, auditstore, sessions]
+    assert len(KEY_GRANTS) == sum(len(module.ACCESS) for module in owners)
+    assert not owned(hoststore._HOSTS_KEY.replace("hosts", "something-new"))

@@ -1,0 +1,217 @@
+"""The generated Redis users on a real redis-server: each service does its whole job on its own user,
+Redis refuses nothing they ask (its ACL log stays empty), and the agent's credentials reach nothing
+but its samples and presence. No user may run an administrative command; `default` cannot log in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from fleetdeck.redis_acl import CHANNEL_GRANTS, KEY_GRANTS
+from fleetdeck.redis_users import write_users
+from fleetdeck_common import auditstore, hoststore, topics
+from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
+from testbed.procs import (
+    Gateway,
+    RedisServer,
+    Service,
+    free_port,
+    start_agent,
+    start_gateway,
+    start_worker,
+    wait_until,
+)
+from tests.support.jobs import collect_job, run_job
+from tests.support.stacks import Fleet, Tokens
+from tests.support.wsclient import WsClient
+
+ADMIN_PASSWORD = uuid.uuid4().hex
+
+
+@dataclass
+class AclStack:
+    server: RedisServer
+    admin: redis.Redis
+    urls: dict[str, str]
+    gateway: Gateway
+    worker: Service
+    agent: Service
+
+
+@pytest.fixture(scope="module")
+def acl_stack(
+    tmp_path_factory: pytest.TempPathFactory, tokens: Tokens, fleet: Fleet, logs: Path
+) -> Iterator[AclStack]:
+    workdir = tmp_path_factory.mktemp("acl")
+    port = free_port()
+    urls = write_users(workdir / "users", f"redis://127.0.0.1:{port}/0")
+    # The generated file plus a test-only admin, to read the ACL log and scan the keys.
+    aclfile = workdir / "with-admin.acl"
+    admin_rule = f"user test-admin on >{ADMIN_PASSWORD} ~* &* +@all\n"
+    aclfile.write_text((workdir / "users" / "users.acl").read_text() + admin_rule)
+    admin_url = f"redis://test-admin:{ADMIN_PASSWORD}@127.0.0.1:{port}/0"
+    server = RedisServer(workdir, port, aclfile=aclfile, admin_url=admin_url)
+    server.start()
+    admin = redis.Redis.from_url(admin_url, decode_responses=True)
+    agent = start_agent("acl-agent", urls["agent"], logs, interval=0.3)
+    worker = start_worker(urls["worker"], logs, "acl-worker", **fleet.worker_env())
+    try:
+        gateway = start_gateway(urls["gateway"], logs, tokens.file, name="gateway-acl")
+        try:
+            yield AclStack(server, admin, {str(s): url for s, url in urls.items()}, gateway, worker, agent)
+        finally:
+            gateway.stop()
+    finally:
+        worker.stop()
+        agent.stop()
+        admin.close()
+        server.stop()
+
+
+def _refusals(admin: redis.Redis) -> list[Any]:
+    return [entry for entry in admin.acl_log() if str(entry["username"]).startswith("fleetdeck-")]
+
+
+async def test_every_service_does_its_whole_job_on_its_own_user(
+    acl_stack: AclStack, tokens: Tokens, fleet: Fleet
+) -> None:
+    stack = acl_stack
+    operator = await WsClient.open(stack.gateway.ws_url, tokens.operator)
+    await operator.expect_type("hello")
+    await operator.send({"type": "subscribe", "topics": ["cpu", "chat", "jobs"], "ref": "s"})
+    await operator.expect_type("subscribed", ref="s")
+    await operator.expect(lambda f: f["type"] == "history" and f["host"] == "acl-agent")
+    await operator.expect(lambda f: f["type"] == "cpu" and f["host"] == "acl-agent")  # live samples
+
+    tag = uuid.uuid4().hex
+    _job, results, done = await run_job(operator, "127.0.0.2-4", f"echo {tag}")
+    assert done["summary"] == {"ok": 3} and all(r["stdout"] == f"{tag}\n" for r in results)
+
+    await operator.send(
+        {"type": "exec", "targets": "127.0.0.5", "command": f"echo {tag}-c; sleep 30", "ref": "c"}
+    )
+    job = await operator.expect(lambda f: f.get("ref") == "c")
+    wait_until(lambda: fleet.commands(f"{tag}-c"), 20, what="the long command to start")
+    await operator.send({"type": "cancel", "job": job["job"], "ref": "c2"})
+    _results, cancelled = await collect_job(operator, job["job"], 20)
+    assert cancelled["summary"] == {"cancelled": 1}
+
+    await operator.send({"type": "chat", "text": f"hello {tag}"})
+    await operator.expect(lambda f: f["type"] == "chat" and f["text"] == f"hello {tag}")
+    await operator.close()
+
+    with httpx.Client(base_url=stack.gateway.url) as http:
+        login = http.post("/api/login", json={"token": tokens.viewer})
+        assert login.status_code == 200
+        cookie = login.cookies[SESSION_COOKIE]
+        viewer = await WsClient.open(
+            stack.gateway.ws_url, additional_headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}
+        )
+        assert (await viewer.expect_type("hello"))["user"] == "bob"
+        await viewer.send({"type": "subscribe", "topics": ["chat"], "ref": "v"})
+        await viewer.expect(lambda f: f["type"] == "chat" and f["text"] == f"hello {tag}")  # chat history
+        await viewer.close()
+        assert http.post("/api/logout").status_code == 200
+        audit = http.get("/api/audit", headers={"Authorization": f"Bearer {tokens.operator}"}).json()[
+            "entries"
+        ]
+        assert {"exec", "cancel", "login"} <= {entry["action"] for entry in audit}
+        assert http.get("/readyz").status_code == 200
+
+    assert _refusals(stack.admin) == []  # Redis refused nothing any service asked for
+    keys = list(stack.admin.scan_iter(count=1000))
+    assert keys and [k for k in keys if not any(fnmatchcase(k, g.pattern) for g in KEY_GRANTS)] == []
+    channels = {g.channel for g in CHANNEL_GRANTS}
+    assert set(stack.admin.pubsub_channels()) <= channels
+
+
+def _as(stack: AclStack, service: str) -> redis.Redis:
+    return redis.Redis.from_url(stack.urls[service], decode_responses=True)
+
+
+def _read(client: redis.Redis, kind: str, key: str) -> object:
+    """Read `key` the way its type is read."""
+    if kind == "string":
+        return client.get(key)
+    if kind == "list":
+        return client.lrange(key, 0, -1)
+    if kind == "hash":
+        return client.hgetall(key)
+    return client.xrange(key)
+
+
+def _refused(call: Any, *args: Any) -> bool:
+    try:
+        call(*args)
+    except redis.exceptions.NoPermissionError:
+        return True
+    return False
+
+
+def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStack) -> None:
+    stack = acl_stack
+    wait_until(lambda: stack.admin.exists(auditstore._STREAM), 30, what="an audit entry")
+    agent = _as(stack, "agent")
+    try:
+        assert agent.publish(topics.CPU_CHANNEL, "{}") >= 0
+        others = [k for k in stack.admin.scan_iter(count=1000) if k != hoststore._HOSTS_KEY]
+        others = [k for k in others if not fnmatchcase(k, "*:cpu:history:*")]
+        assert others
+        for key in others:
+            assert _refused(_read, agent, str(stack.admin.type(key)), key), key
+            assert _refused(agent.delete, key) and _refused(agent.set, key, "forged"), key
+            assert _refused(agent.rpush, key, "forged") and _refused(agent.xadd, key, {"job": "x"}), key
+        for channel in {g.channel for g in CHANNEL_GRANTS} - {topics.CPU_CHANNEL}:
+            assert _refused(agent.publish, channel, "{}"), channel
+        assert _refused(agent.hgetall, hoststore._HOSTS_KEY)  # it cannot even read the fleet
+        assert _refused(agent.eval, "return 1", 0)
+        assert _refusals(stack.admin)  # refusals are logged: the empty log above means something
+    finally:
+        agent.close()
+
+
+@pytest.mark.parametrize("service", ["gateway", "worker", "agent"])
+def test_no_user_may_run_an_administrative_command(acl_stack: AclStack, service: str) -> None:
+    client = _as(acl_stack, service)
+    try:
+        for command in (
+            ("FLUSHALL",),
+            ("FLUSHDB",),
+            ("CONFIG", "GET", "*"),
+            ("CONFIG", "SET", "appendonly", "no"),
+            ("KEYS", "*"),
+            ("MONITOR",),
+            ("DEBUG", "SLEEP", "0"),
+            ("SHUTDOWN", "NOSAVE"),
+            ("ACL", "LIST"),
+            ("ACL", "SETUSER", "intruder", "on", ">x", "+@all", "~*"),
+            ("MODULE", "LIST"),
+            ("SCRIPT", "FLUSH"),
+        ):
+            user = f"fleetdeck-{service}"
+            dry = str(acl_stack.admin.acl_dryrun(user, *command))
+            assert "no permissions" in dry, (service, command)
+            if command[0] != "DEBUG":  # refused before the ACL is asked unless enabled
+                assert _refused(client.execute_command, *command), command
+        assert acl_stack.admin.ping()
+    finally:
+        client.close()
+
+
+def test_the_default_user_cannot_log_in(acl_stack: AclStack) -> None:
+    anonymous = redis.Redis(port=acl_stack.server.port)
+    try:
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            anonymous.ping()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            anonymous.auth("", "default")
+    finally:
+        anonymous.close()

@@ -1,0 +1,94 @@
+"""`fleetdeck redis-users`: the files it writes, their modes, kept secrets, --rotate and bad URLs."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from fleetdeck.redis_users import user_url
+from tests.test_cli import fleetdeck
+
+FILES = ("users.acl", "job.key", "gateway.env", "worker.env", "agent.env")
+
+
+def _env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in FILES}
+
+
+def test_it_writes_the_acl_the_key_and_one_env_file_per_service(tmp_path: Path) -> None:
+    folder = tmp_path / "users"
+    done = fleetdeck(
+        "redis-users", str(folder), "--redis", "rediss://redis.internal:6380/2?ssl_ca_certs=/ca.pem"
+    )
+    assert done.returncode == 0, done.stderr
+    modes = {name: stat.S_IMODE((folder / name).stat().st_mode) for name in FILES}
+    assert modes == {
+        "users.acl": 0o644,
+        "job.key": 0o600,
+        "gateway.env": 0o600,
+        "worker.env": 0o600,
+        "agent.env": 0o600,
+    }
+    assert len((folder / "job.key").read_bytes()) == 32
+    acl = (folder / "users.acl").read_text()
+    for service in ("gateway", "worker", "agent"):
+        env = _env(folder / f"{service}.env")
+        url = urlsplit(env["REDIS_URL"])
+        assert (url.scheme, url.hostname, url.port, url.path, url.query) == (
+            "rediss",
+            "redis.internal",
+            6380,
+            "/2",
+            "ssl_ca_certs=/ca.pem",
+        )
+        assert url.username == f"fleetdeck-{service}" and url.password and url.password not in acl
+        key_file = env.get("FLEETDECK_JOB_KEY_FILE")
+        assert key_file == (None if service == "agent" else str((folder / "job.key").resolve()))
+
+
+def test_running_again_keeps_the_secrets_and_rotate_replaces_them(tmp_path: Path) -> None:
+    folder = tmp_path / "users"
+    assert fleetdeck("redis-users", str(folder), "--redis", "redis://127.0.0.1:6379/0").returncode == 0
+    first = _snapshot(folder)
+    assert fleetdeck("redis-users", str(folder), "--redis", "redis://127.0.0.1:6379/0").returncode == 0
+    assert _snapshot(folder) == first
+    moved = fleetdeck("redis-users", str(folder), "--redis", "redis://10.0.0.5:6379/0")
+    assert moved.returncode == 0
+    assert (folder / "users.acl").read_bytes() == first["users.acl"]  # same passwords, new host
+    assert "@10.0.0.5:6379/0" in (folder / "agent.env").read_text()
+    assert (
+        fleetdeck("redis-users", str(folder), "--redis", "redis://10.0.0.5:6379/0", "--rotate").returncode
+        == 0
+    )
+    rotated = _snapshot(folder)
+    assert all(rotated[name] != first[name] for name in FILES)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://127.0.0.1:6379/0", "must start with redis:// or rediss://"),
+        ("127.0.0.1:6379", "must start with redis:// or rediss://"),
+        ("redis+sentinel://127.0.0.1:26379/mymaster/0", "must start with redis:// or rediss://"),
+        ("redis:///0", "names no host"),
+        ("redis://127.0.0.1:port/0", "Port could not be cast"),
+        ("redis://127.0.0.1:6379/zero", "the database 'zero' must be a number"),
+    ],
+)
+def test_a_bad_redis_url_is_a_clear_error_and_writes_nothing(tmp_path: Path, url: str, says: str) -> None:
+    done = fleetdeck("redis-users", str(tmp_path / "users"), "--redis", url)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "users").exists()
+
+
+def test_a_user_url_keeps_everything_but_the_credentials() -> None:
+    assert (
+        user_url("redis://:old@[::1]:7000/3", "agent", "p/w") == "redis://fleetdeck-agent:p%2Fw@[::1]:7000/3"
+    )
