@@ -4,6 +4,7 @@ but its samples and presence. No user may run an administrative command; `defaul
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from testbed.procs import (
 from tests.support.jobs import collect_job, run_job
 from tests.support.stacks import Fleet, Tokens
 from tests.support.wsclient import WsClient
+from tests.test_signed_jobs import finished, refusals, stores
 
 ADMIN_PASSWORD = uuid.uuid4().hex
 
@@ -39,6 +41,7 @@ ADMIN_PASSWORD = uuid.uuid4().hex
 @dataclass
 class AclStack:
     server: RedisServer
+    admin_url: str
     admin: redis.Redis
     urls: dict[str, str]
     gateway: Gateway
@@ -61,12 +64,18 @@ def acl_stack(
     server = RedisServer(workdir, port, aclfile=aclfile, admin_url=admin_url)
     server.start()
     admin = redis.Redis.from_url(admin_url, decode_responses=True)
+    key_file = _env(workdir / "users" / "worker.env")["FLEETDECK_JOB_KEY_FILE"]  # signed jobs
+    key = {"FLEETDECK_JOB_KEY_FILE": key_file}
     agent = start_agent("acl-agent", urls["agent"], logs, interval=0.3)
-    worker = start_worker(urls["worker"], logs, "acl-worker", **fleet.worker_env())
+    worker = start_worker(urls["worker"], logs, "acl-worker", **fleet.worker_env(**key))
     try:
-        gateway = start_gateway(urls["gateway"], logs, tokens.file, name="gateway-acl")
+        gateway = start_gateway(
+            urls["gateway"], logs, tokens.file, name="gateway-acl", FLEETDECK_JOB_KEY_FILE=key_file
+        )
         try:
-            yield AclStack(server, admin, {str(s): url for s, url in urls.items()}, gateway, worker, agent)
+            yield AclStack(
+                server, admin_url, admin, {str(s): url for s, url in urls.items()}, gateway, worker, agent
+            )
         finally:
             gateway.stop()
     finally:
@@ -74,6 +83,10 @@ def acl_stack(
         agent.stop()
         admin.close()
         server.stop()
+
+
+def _env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
 
 
 def _refusals(admin: redis.Redis) -> list[Any]:
@@ -125,6 +138,24 @@ async def test_every_service_does_its_whole_job_on_its_own_user(
         ]
         assert {"exec", "cancel", "login"} <= {entry["action"] for entry in audit}
         assert http.get("/readyz").status_code == 200
+
+    # A job forged into Redis (a real one copied, no signature): the worker refuses and audits it.
+    async with stores(stack.admin_url) as (store, audit):
+        original = await store.load(_job["job"])
+        assert original is not None
+        now = time.time()
+        forged = original.model_copy(
+            update={
+                "job": uuid.uuid4().hex[:16],
+                "command": f"echo {tag}-forged",
+                "state": "queued",
+                "summary": None,
+            }
+        )
+        await store.submit(forged.model_copy(update={"ts": now, "queued_until": now + 60, "finished": None}))
+        assert (await finished(store, forged.job)).error == "refused by the worker: no signature"
+        await refusals(audit, forged.job)
+    assert fleet.commands(f"{tag}-forged") == []
 
     assert _refusals(stack.admin) == []  # Redis refused nothing any service asked for
     keys = list(stack.admin.scan_iter(count=1000))

@@ -84,6 +84,7 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "hash_set",
         "hash_set_if_absent",
         "hash_delete",
+        "stream_append",
         "stream_range",
         "group_ensure",
         "group_read",

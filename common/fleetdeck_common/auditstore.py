@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 AUDIT_KEEP = 100_000
 MAX_PAGE = 1000
 _STREAM = topics.key("audit")
-ACCESS = (grant(_STREAM, read=["gateway"], write=["gateway"]),)
+# The worker appends the jobs it refuses (`job_refused`); only the gateway reads the trail.
+ACCESS = (grant(_STREAM, read=["gateway"], write=["gateway", "worker"]),)
 
 
 @dataclass
