@@ -114,7 +114,10 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         job_keys.QUEUE,
         job_keys.WORKERS,
         job_keys.INDEX,
-        *(make("job-1") for make in (job_keys.record_key, job_keys.cancel_key, job_keys.lease_key)),
+        *(
+            make("job-1")
+            for make in (job_keys.record_key, job_keys.cancel_key, job_keys.lease_key, job_keys.taken_key)
+        ),
         *job_keys.kept_keys("job-1"),
         hoststore._HOSTS_KEY,
         hoststore._history_key("web-1"),
