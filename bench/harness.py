@@ -75,8 +75,8 @@ def quote(path: Path, name: str, text: str) -> bool:
         return False
     path.write_text(
         re.sub(
-            rf"(<!-- bench:{re.escape(name)} -->\n).*?(\n<!-- /bench -->)",
-            lambda m: m.group(1) + text.strip("\n") + m.group(2),
+            rf"(<!-- bench:{re.escape(name)} -->\n)(?:.*?\n)??(<!-- /bench -->)",  # an empty block too
+            lambda m: m.group(1) + text.strip("\n") + "\n" + m.group(2),
             original,
             count=1,
             flags=re.DOTALL,
