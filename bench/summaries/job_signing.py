@@ -83,6 +83,12 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         )
     walls = table(("", "wall, median", "min", "max", "job's own duration", "gateway CPU", "worker CPU"), rows)
     paired = s["paired"]
+    noise = max(side["round_spread"] for side in sides.values())
+    resolved = (
+        "a difference this small is noise on this shared 2-core machine;"
+        if abs(s["ratio"] - 1) < noise
+        else "more than the rounds' spread;"
+    )
     also = table(
         ("also measured", "value"),
         [
@@ -113,8 +119,9 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         f"{head}\n\n{walls}\n\n{also}\n\n"
         "A signed job costs one HMAC-SHA256 at the gateway as it queues the job and, at the worker, one "
         "verify and one Redis call (the replay mark) before the first host: once per job, nothing per "
-        "host. Results are not signed today, so their cost is zero until they are. On this shared "
-        "2-core machine a wall-time difference smaller than the round-to-round spread is noise; the "
-        "timed sign and verify calls bound what signing adds.\n\n"
+        "host. Results are not signed today, so their cost is zero until they are. In this run the "
+        f"medians differ by {s['ratio'] - 1:+.1%} while rounds of one side differed by up to {noise:.0%} "
+        f"among themselves: {resolved} the timed sign and verify calls ({s['per_job_us']:.0f} µs a job) "
+        "bound what signing adds.\n\n"
         f"Reproduce: `{_reproduce(args)}`"
     )
