@@ -10,9 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
-from testbed.procs import Service, free_port, wait_until
+from testbed.procs import RedisServer, Service, free_port, wait_until
 
 
 @dataclass(frozen=True)
@@ -93,11 +91,7 @@ class TlsRedisServer:
         wait_until(self.ping, 10, what="redis-server (TLS) to answer")
 
     def ping(self) -> bool:
-        client = redis.Redis.from_url(self.url)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        return RedisServer.ping(self.url)
 
     def stop(self) -> None:
         if self.service:
