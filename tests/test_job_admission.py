@@ -1,14 +1,19 @@
 """A worker's admission of signed jobs, in-process on the memory broker: which queue entries it
-refuses and why, that a takeover of the same entry is no replay, and what a refusal writes."""
+refuses and why, that a takeover of the same entry is no replay, what a refusal writes, and the
+previous key after a rotation."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
 from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.jobs import JOB_RETENTION_SECONDS, JobStore, QueuedJob
-from fleetdeck_common.jobs.signing import JobKey, sign
+from fleetdeck_common.jobs.previouskey import PreviousKey, load_previous_key, previous_key_path
+from fleetdeck_common.jobs.signing import JobKey, JobKeyError, sign
 from fleetdeck_common.messages import Job
 from fleetdeck_common.targets import TargetPolicy
 from fleetdeck_worker.admission import REPLAYED, Admission
@@ -125,3 +130,53 @@ async def test_a_refused_replay_leaves_the_genuine_job_alone(broker: MemoryBroke
     stored = await store.read_results(job.job)
     assert stored.results == [] and stored.done is None
     assert [e.reason for e in (await AuditStore(broker).page()).entries] == ["bad signature", REPLAYED]
+
+
+OLD_KEY = JobKey(b"o" * 32)
+
+
+def _rotated(broker: MemoryBroker, clock: FakeClock, until: float) -> Admission:
+    policy = TargetPolicy.from_entries(["127.0.0.0/8"], 100)
+    previous = PreviousKey(OLD_KEY, until)
+    return Admission(KEY, JobStore(broker), AuditStore(broker), policy, clock, previous=previous)
+
+
+async def test_the_previous_key_signs_jobs_queued_within_one_queue_timeout_of_the_rotation(
+    broker: MemoryBroker, clock: FakeClock
+) -> None:
+    job = _job(queued_until=NOW + 60)
+    entry = QueuedJob("1-0", job.job, sign(OLD_KEY, job))
+    assert await _rotated(broker, clock, until=NOW + 60).refusal(entry, job) is None
+
+
+async def test_the_previous_key_is_refused_for_a_deadline_past_its_window(
+    broker: MemoryBroker, clock: FakeClock
+) -> None:
+    job = _job(queued_until=NOW + 61)
+    entry = QueuedJob("1-0", job.job, sign(OLD_KEY, job))
+    assert await _rotated(broker, clock, until=NOW + 60).refusal(entry, job) == "bad signature"
+    assert await _admission(broker, clock).refusal(entry, job) == "bad signature"  # no previous key
+
+
+async def test_a_key_that_is_neither_is_refused_after_a_rotation(
+    broker: MemoryBroker, clock: FakeClock
+) -> None:
+    job = _job()
+    entry = QueuedJob("1-0", job.job, sign(JobKey(b"x" * 32), job))
+    assert await _rotated(broker, clock, until=NOW + 600).refusal(entry, job) == "bad signature"
+
+
+def test_the_previous_key_counts_one_queue_timeout_from_the_key_files_change(tmp_path: Path) -> None:
+    key_file = tmp_path / "job.key"
+    key_file.write_bytes(b"n" * 32)
+    key_file.chmod(0o600)
+    assert load_previous_key(key_file, 60) is None  # never rotated
+    previous = previous_key_path(key_file)
+    assert previous == tmp_path / "job.key.previous"
+    previous.write_bytes(b"o" * 32)
+    previous.chmod(0o600)
+    os.utime(key_file, (NOW, NOW))
+    assert load_previous_key(key_file, 60) == PreviousKey(JobKey(b"o" * 32), NOW + 60)
+    previous.chmod(0o640)
+    with pytest.raises(JobKeyError, match=r"job\.key\.previous is readable by group or others"):
+        load_previous_key(key_file, 60)

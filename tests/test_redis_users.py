@@ -71,6 +71,21 @@ def test_running_again_keeps_the_secrets_and_rotate_replaces_them(tmp_path: Path
     assert all(rotated[name] != first[name] for name in FILES)
 
 
+def test_rotate_keeps_the_replaced_key_beside_the_new_one(tmp_path: Path) -> None:
+    folder = tmp_path / "users"
+    assert fleetdeck("redis-users", str(folder), "--redis", "redis://127.0.0.1:6379/0").returncode == 0
+    first = (folder / "job.key").read_bytes()
+    assert not (folder / "job.key.previous").exists()
+    for _ in range(2):
+        before = (folder / "job.key").read_bytes()
+        rotated = fleetdeck("redis-users", str(folder), "--redis", "redis://127.0.0.1:6379/0", "--rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        assert "job.key.previous" in rotated.stderr
+        assert (folder / "job.key.previous").read_bytes() == before
+        assert stat.S_IMODE((folder / "job.key.previous").stat().st_mode) == 0o600
+        assert (folder / "job.key").read_bytes() not in (before, first)
+
+
 @pytest.mark.parametrize(
     ("url", "says"),
     [

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .broker import check_url
+from .jobs.previouskey import PreviousKey, load_previous_key
 from .jobs.signing import JobKey, load_job_key
 from .targets import TargetPolicy, parse_allow_entry
 
@@ -91,6 +92,15 @@ class TargetSettings(BrokerSettings):
         "signs every job it queues, the worker runs only jobs signed with it (unset: jobs are not signed)",
     )
 
+    job_queue_timeout: float = Field(
+        60.0,
+        validation_alias="FLEETDECK_JOB_QUEUE_TIMEOUT",
+        ge=1,
+        le=7 * 86400,
+        description="seconds a job may wait for an exec worker; then it expires and never runs "
+        "(the worker: how long after a rotation it still accepts the previous job key)",
+    )
+
     @field_validator("allowed_targets", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -108,10 +118,17 @@ class TargetSettings(BrokerSettings):
     def _usable_key(cls, value: Path | None) -> Path | None:
         if value is not None:
             load_job_key(value)  # a service refuses to start with a key it could not use
+            load_previous_key(value, 0)  # and with a previous key beside it it could not use
         return value
 
     def job_key(self) -> JobKey | None:
         return load_job_key(self.job_key_file) if self.job_key_file is not None else None
+
+    def previous_job_key(self) -> PreviousKey | None:
+        """The key before the last rotation, accepted for one queue timeout after it."""
+        if self.job_key_file is None:
+            return None
+        return load_previous_key(self.job_key_file, self.job_queue_timeout)
 
     def target_policy(self) -> TargetPolicy:
         return TargetPolicy.from_entries(self.allowed_targets, self.max_hosts)

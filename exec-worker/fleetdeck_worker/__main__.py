@@ -21,7 +21,9 @@ async def serve(settings: WorkerSettings, broker: Broker, stop: asyncio.Event) -
     key = settings.job_key()
     admission = None
     if key is not None:
-        admission = Admission(key, store, AuditStore(broker, NEVER_TRIM), settings.target_policy())
+        audit = AuditStore(broker, NEVER_TRIM)
+        previous = settings.previous_job_key()
+        admission = Admission(key, store, audit, settings.target_policy(), previous=previous)
     await Worker(settings, store, admission=admission).run(stop)
 
 

@@ -1,7 +1,9 @@
 """With the job key: whether a queued job may run at all, checked before anything else, and the
 visible end of a job that may not.
 
-A job is refused when its queue entry carries no signature or one that does not verify, when
+A job is refused when its queue entry carries no signature or one that does not verify (with the
+current key, or with the previous one for a job whose queue deadline is within one queue timeout
+of the rotation: `PreviousKey`), when
 its id was taken before from another queue entry (a replay), or when it is taken first after
 its `queued_until` (older than the gateway's `FLEETDECK_JOB_QUEUE_TIMEOUT`, which the signed
 record carries). A refused job contacts no host: it is logged, audited as `job_refused` with
@@ -24,6 +26,7 @@ from fleetdeck_common.audit import AuditEntry
 from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.jobs import JOB_RETENTION_SECONDS, JobStore, QueuedJob
 from fleetdeck_common.jobs.expiry import end_unrun
+from fleetdeck_common.jobs.previouskey import PreviousKey
 from fleetdeck_common.jobs.signing import JobKey, as_queued, verify
 from fleetdeck_common.messages import FINISHED_STATES, Job
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
@@ -53,8 +56,10 @@ class Admission:
         audit: AuditStore,
         policy: TargetPolicy,
         clock: Callable[[], float] = time.time,
+        previous: PreviousKey | None = None,
     ) -> None:
         self._key = key
+        self._previous = previous
         self._store = store
         self._audit = audit
         self._policy = policy
@@ -65,7 +70,7 @@ class Admission:
         """Why the job must not run, or None if it may."""
         if not entry.signature:
             return "no signature"
-        if not verify(self._key, as_queued(job), entry.signature):
+        if not self._verifies(job, entry.signature):
             return "bad signature"
         now = self._clock()
         self._forget(now)
@@ -81,6 +86,17 @@ class Admission:
             return "older than the queue timeout"
         self._accepted[job.job] = (entry.entry_id, job.queued_until or now)
         return None
+
+    def _verifies(self, job: Job, signature: str) -> bool:
+        queued = as_queued(job)
+        if verify(self._key, queued, signature):
+            return True
+        previous = self._previous
+        return (
+            previous is not None
+            and previous.covers(job.queued_until)
+            and verify(previous.key, queued, signature)
+        )
 
     def _forget(self, now: float) -> None:
         for job_id, (_entry, deadline) in list(self._accepted.items()):

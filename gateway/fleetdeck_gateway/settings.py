@@ -49,13 +49,6 @@ class GatewaySettings(TargetSettings):
         description="bytes of kernel send buffer per WebSocket (0: the kernel sizes it); a cap keeps a "
         "slow reader's stale frames in the gateway, where newer ones replace them",
     )
-    job_queue_timeout: float = Field(
-        60.0,
-        validation_alias="FLEETDECK_JOB_QUEUE_TIMEOUT",
-        ge=1,
-        le=7 * 86400,
-        description="seconds a job may wait for an exec worker; then it expires and never runs",
-    )
     fleet_tick: float = Field(
         1.0,
         validation_alias="FLEETDECK_FLEET_TICK",

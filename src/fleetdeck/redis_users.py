@@ -1,6 +1,7 @@
 """`fleetdeck redis-users DIR --redis URL [--rotate]`: one Redis user per service, the job key, env files.
 
-Writes DIR/users.acl (for `redis-server --aclfile`), DIR/job.key and DIR/{gateway,worker,agent}.env.
+Writes DIR/users.acl (for `redis-server --aclfile`), DIR/job.key and DIR/{gateway,worker,agent}.env;
+`--rotate` keeps the key it replaces as DIR/job.key.previous.
 The passwords live only in the env files (the ACL file holds their hashes); running it again reads
 them back from there and keeps them, and the key, unless `--rotate`.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from fleetdeck_common.acl import SERVICES, Service, username
+from fleetdeck_common.jobs.previouskey import previous_key_path
 
 from .redis_acl import acl_file
 
@@ -110,6 +112,9 @@ def write_users(folder: Path, redis_url: str, rotate: bool = False) -> dict[Serv
         passwords[service] = kept or secrets.token_hex(32)
     key_file = folder / "job.key"
     if rotate or not key_file.is_file() or key_file.stat().st_size < KEY_BYTES:
+        if rotate and key_file.is_file():
+            # The worker accepts jobs signed with it for one queue timeout after the rotation.
+            _write(previous_key_path(key_file), key_file.read_bytes(), 0o600)
         _write(key_file, secrets.token_bytes(KEY_BYTES), 0o600)
     # Hashes only: the ACL file is readable by the Redis server's own account.
     _write(folder / "users.acl", acl_file(passwords).encode(), 0o644)
@@ -131,7 +136,11 @@ def run_redis_users_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fleetdeck redis-users: cannot write {args.dir}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    done = "new passwords and job key" if args.rotate else "passwords and job key kept where present"
+    done = (
+        "new passwords and job key, the old key kept in job.key.previous"
+        if args.rotate
+        else "passwords and job key kept where present"
+    )
     print(
         f"wrote {args.dir}/users.acl, job.key and gateway.env, worker.env, agent.env ({done}); "
         "start redis-server with --aclfile users.acl, or run ACL LOAD after changing it",
