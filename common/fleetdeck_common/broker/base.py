@@ -39,6 +39,10 @@ class BrokerUnavailable(Exception):
     """The broker could not be reached (after the backend's own retries)."""
 
 
+class BrokerDenied(BrokerUnavailable):
+    """The broker refused a command to this service's user: its ACL lacks a grant; waiting will not help."""
+
+
 class Connection(Protocol):
     @property
     def reconnects(self) -> int:

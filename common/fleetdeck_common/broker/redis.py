@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .base import Broker, BrokerUnavailable, Event, HashSet, Publish, PushCapped, StreamEntry, Write
+from .redis_denied import NamingClient, Refusals, is_refusal
 from .redis_errors import TLS_SCHEME, explain
 from .redis_pubsub import TRANSIENT, SharedSubscription
 from .sentinel import SCHEME as SENTINEL_SCHEME
@@ -58,7 +59,8 @@ class RedisBroker:
             pool = sentinel_pool(url, **options)
         else:
             pool = BlockingConnectionPool.from_url(url, **options)
-        self._client: aioredis.Redis = aioredis.Redis.from_pool(pool)
+        self._client: aioredis.Redis = NamingClient.from_pool(pool)
+        self._refusals = Refusals()  # sticky: a missing grant needs a new ACL and a restart
         self._subscription = SharedSubscription(self._client, timeout)
 
     @property
@@ -72,7 +74,7 @@ class RedisBroker:
 
     @property
     def down_reason(self) -> str:
-        return self._down_reason
+        return self._refusals.reason or self._down_reason
 
     async def __aenter__(self) -> Broker:
         await self.connect()
@@ -104,6 +106,10 @@ class RedisBroker:
                 ) from exc
             why = self._went_down_on(exc)
             raise BrokerUnavailable(f"Redis unreachable: {why}") from exc
+        except ResponseError as exc:
+            if not is_refusal(exc):
+                raise
+            raise self._refusals.denied(exc) from exc
         self._answered = True
         if self._down_since is not None:
             logger.warning("Redis answers again (after %.1fs)", time.monotonic() - self._down_since)
@@ -130,6 +136,8 @@ class RedisBroker:
             logger.warning("Redis unreachable (%s); retrying quietly until it answers", why)
 
     async def ping(self) -> bool:
+        if self._refusals.reason:
+            return False
         try:
             answered = bool(await asyncio.wait_for(self._client.ping(), 2.0))
         except TimeoutError:

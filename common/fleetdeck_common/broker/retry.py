@@ -11,9 +11,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
-from .base import BrokerUnavailable
+from .base import BrokerDenied, BrokerUnavailable
 
 T = TypeVar("T")
 
@@ -30,14 +30,18 @@ async def persist(
     logger: logging.Logger,
     stop: asyncio.Event | None = None,
 ) -> T:
-    """Run `action` until the broker answers it; raise `Stopped` if `stop` is set meanwhile."""
+    """Run `action` until the broker answers it; raise `Stopped` if `stop` is set meanwhile, and
+    `BrokerDenied` at once."""
 
     def log_outage(state: RetryCallState) -> None:
         if state.attempt_number == 1 and state.outcome is not None:
             logger.debug("%s failed (%s); retrying until the broker answers", what, state.outcome.exception())
 
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type(BrokerUnavailable),
+        # A refusal by the ACL is a setup mistake: retrying it would only hang the caller.
+        retry=retry_if_exception(
+            lambda e: isinstance(e, BrokerUnavailable) and not isinstance(e, BrokerDenied)
+        ),
         wait=BACKOFF,
         stop=lambda _state: stop is not None and stop.is_set(),
         before_sleep=log_outage,
