@@ -107,3 +107,12 @@ def test_a_user_url_keeps_everything_but_the_credentials() -> None:
     assert (
         user_url("redis://:old@[::1]:7000/3", "agent", "p/w") == "redis://fleetdeck-agent:p%2Fw@[::1]:7000/3"
     )
+
+
+def test_each_service_also_gets_its_url_alone_for_redis_url_file(tmp_path: Path) -> None:
+    folder = tmp_path / "users"
+    assert fleetdeck("redis-users", str(folder), "--redis", "redis://redis:6379/0").returncode == 0
+    for service in ("gateway", "worker", "agent"):
+        url_file = folder / f"{service}.url"
+        assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
+        assert url_file.read_text() == _env(folder / f"{service}.env")["REDIS_URL"] + "\n"

@@ -85,3 +85,52 @@ def test_gateway_exits_with_a_message_when_its_token_file_is_unusable(tmp_path: 
     )
     assert out.returncode == 1
     assert "cannot use token file" in out.stderr and "nope" in out.stderr
+
+
+def test_the_broker_url_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    url_file = tmp_path / "agent.url"
+    url_file.write_text("redis://fleetdeck-agent:secret@redis:6379/0\n")
+    monkeypatch.setenv("REDIS_URL_FILE", str(url_file))
+    assert AgentSettings().redis_url == "redis://fleetdeck-agent:secret@redis:6379/0"
+    assert WorkerSettings().redis_url == GatewaySettings().redis_url == AgentSettings().redis_url
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "cannot read"),
+        ("", "is empty"),
+        ("redis://a:6379/0\nredis://b:6379/0\n", "more than one line"),
+        ("http://redis:6379/0\n", "must start with"),
+    ],
+)
+def test_an_unusable_url_file_stops_the_service_naming_the_variable(
+    tmp_path: Path, content: str | None, says: str
+) -> None:
+    url_file = tmp_path / "agent.url"
+    if content is not None:
+        url_file.write_text(content)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetdeck_agent"],
+        env={"REDIS_URL_FILE": str(url_file), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "REDIS_URL_FILE" in proc.stderr and says in proc.stderr and str(url_file) in proc.stderr
+
+
+def test_the_url_and_the_url_file_together_are_refused(tmp_path: Path) -> None:
+    url_file = tmp_path / "agent.url"
+    url_file.write_text("redis://redis:6379/0\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetdeck_agent"],
+        env={"REDIS_URL_FILE": str(url_file), "REDIS_URL": "redis://redis:6379/0", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "REDIS_URL and REDIS_URL_FILE are both set" in proc.stderr

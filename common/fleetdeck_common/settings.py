@@ -6,9 +6,9 @@ Every setting is an environment variable and, through `cli`, a command-line flag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .broker import check_url
@@ -17,6 +17,22 @@ from .jobs.signing import JobKey, load_job_key
 from .targets import TargetPolicy, parse_allow_entry
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+def read_url_file(path: Path) -> str:
+    """The broker URL in `path`, on one line as `fleetdeck redis-users` writes it; ValueError if unusable."""
+    try:
+        url = path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not url:
+        raise ValueError(f"{path} is empty; it should hold the broker URL")
+    if "\n" in url:
+        raise ValueError(f"{path} holds more than one line; it should hold the broker URL only")
+    try:
+        return check_url(url)
+    except ValueError as exc:
+        raise ValueError(f"the URL in {path} {exc}") from None
 
 
 def split_commas(value: Any) -> Any:
@@ -35,6 +51,12 @@ class BrokerSettings(BaseSettings):
         "redis://localhost:6379/0",
         validation_alias="REDIS_URL",
         description="broker URL: redis://[:password@]host:port/db, rediss:// (TLS), memory:// (one process)",
+    )
+    redis_url_file: Path | None = Field(
+        None,
+        validation_alias="REDIS_URL_FILE",
+        description="file holding the broker URL (as `fleetdeck redis-users` writes DIR/SERVICE.url), read "
+        "when REDIS_URL is not set, so no password sits in the environment",
     )
     redis_connections: int = Field(
         50,
@@ -59,6 +81,21 @@ class BrokerSettings(BaseSettings):
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         return check_url(value)
+
+    @field_validator("redis_url_file")
+    @classmethod
+    def _readable_url_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_url_file(value)  # a service refuses to start with a URL file it could not use
+        return value
+
+    @model_validator(mode="after")
+    def _url_from_file(self) -> Self:
+        if self.redis_url_file is not None:
+            if "redis_url" in self.model_fields_set:
+                raise ValueError("REDIS_URL and REDIS_URL_FILE are both set; set only one of them")
+            self.redis_url = read_url_file(self.redis_url_file)
+        return self
 
     @field_validator("log_level")
     @classmethod

@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     if missing_parts("up") is None:
         from fleetdeck_gateway.settings import GatewaySettings
 
-        add_settings_arguments(up, GatewaySettings, exclude={"redis_url"})
+        add_settings_arguments(up, GatewaySettings, exclude={"redis_url", "redis_url_file"})
 
     if missing_parts("token") is None:
         from .token_commands import add_token_commands

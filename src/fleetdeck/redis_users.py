@@ -1,7 +1,8 @@
 """`fleetdeck redis-users DIR --redis URL [--rotate]`: one Redis user per service, the job key, env files.
 
-Writes DIR/users.acl (for `redis-server --aclfile`), DIR/job.key and DIR/{gateway,worker,agent}.env;
-`--rotate` keeps the key it replaces as DIR/job.key.previous.
+Writes DIR/users.acl (for `redis-server --aclfile`), DIR/job.key, DIR/{gateway,worker,agent}.env and
+DIR/{gateway,worker,agent}.url (the URL alone, for REDIS_URL_FILE); `--rotate` keeps the key it
+replaces as DIR/job.key.previous.
 The passwords live only in the env files (the ACL file holds their hashes); running it again reads
 them back from there and keeps them, and the key, unless `--rotate`.
 """
@@ -124,6 +125,7 @@ def write_users(folder: Path, redis_url: str, rotate: bool = False) -> dict[Serv
         if service != "agent":
             lines.append(f"FLEETDECK_JOB_KEY_FILE={key_file}")
         _write(folder / f"{service}.env", ("\n".join(lines) + "\n").encode(), 0o600)
+        _write(folder / f"{service}.url", f"{urls[service]}\n".encode(), 0o600)
     return urls
 
 
@@ -142,7 +144,7 @@ def run_redis_users_command(args: argparse.Namespace) -> int:
         else "passwords and job key kept where present"
     )
     print(
-        f"wrote {args.dir}/users.acl, job.key and gateway.env, worker.env, agent.env ({done}); "
+        f"wrote {args.dir}/users.acl, job.key, gateway/worker/agent .env and .url ({done}); "
         "start redis-server with --aclfile users.acl, or run ACL LOAD after changing it",
         file=sys.stderr,
     )
