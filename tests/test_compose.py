@@ -26,6 +26,7 @@ import pytest
 import redis
 
 import fleetdeck_common
+from fleetdeck.redis_users import write_users
 from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.broker.sentinel import parse_sentinel_url
@@ -47,6 +48,7 @@ from tests.support.compose import (
     service_dockerfile,
     service_environment,
     service_mounts,
+    without_option,
 )
 from tests.support.fakeproc import make_fake_proc
 from tests.support.stacks import ExecStack, Tokens
@@ -82,12 +84,12 @@ def test_compose_follows_the_conventions() -> None:
     )
     assert any(v.endswith(":/data") for v in redis["volumes"])
     for name, service in services.items():
-        if name != "demo-keys":  # a one-shot job that exits, not a server
+        if name not in ("demo-keys", "redis-users"):  # one-shot jobs that exit, not servers
             assert "healthcheck" in service, name
     for name in FLEETDECK_SERVICES:
         service = services[name]
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
-        assert service["environment"]["REDIS_URL"].startswith("redis://redis:")
+        assert service["environment"]["REDIS_URL_FILE"].startswith("/run/fleetdeck/redis/")
     assert any(str(p).endswith(":8000") for p in services["gateway"]["ports"])
     assert any(v.endswith("/run/fleetdeck/tokens:ro") for v in services["gateway"]["volumes"])
     assert any(v.endswith("/run/fleetdeck/ssh:ro") for v in services["exec-worker"]["volumes"])
@@ -204,7 +206,14 @@ async def test_compose_services_run_as_local_processes_end_to_end(
     compose = load_compose()
     # Redis with the compose file's own arguments (AOF on), bound to loopback.
     redis_port = free_port()
-    redis_args = [a for a in compose["services"]["redis"]["command"] if a != "redis-server"]
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    # What the redis-users one-shot writes (each service's own volume holds a subset of it).
+    secrets = tmp_path / "secrets"
+    write_users(secrets, redis_url)
+    redis_mounts = {"/etc/fleetdeck": str(secrets)}
+    redis_args = [
+        _local(a, redis_mounts) for a in compose["services"]["redis"]["command"] if a != "redis-server"
+    ]
     redis = Service(
         "compose-redis",
         [
@@ -220,7 +229,6 @@ async def test_compose_services_run_as_local_processes_end_to_end(
         {},
         tmp_path,
     )
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     ssh_dir = tmp_path / "ssh"
     ssh_dir.mkdir()
     shutil.copy(exec_stack.fleet.client_key, ssh_dir / "id_ed25519")
@@ -233,13 +241,15 @@ async def test_compose_services_run_as_local_processes_end_to_end(
         "/app/web": str(ROOT / "web"),
         "/run/fleetdeck/tokens": str(token_dir),
         "/run/fleetdeck/ssh": str(ssh_dir),
+        "/run/fleetdeck/redis": str(secrets),
         _compose_proc_mount()[0]: str(machine.path),
     }
     port = free_port()
-    common = {"REDIS_URL": redis_url}
+    common: dict[str, str] = {}  # each service reaches Redis as its own user, through its URL file
     processes = []
     try:
-        wait_until(lambda: RedisServer.ping(redis_url), 10, what="compose redis")
+        agent_url = (secrets / "agent.url").read_text().strip()
+        wait_until(lambda: RedisServer.ping(agent_url), 10, what="compose redis")
         gateway = _service_process(
             "gateway",
             tmp_path,
@@ -516,12 +526,15 @@ def test_every_image_is_built_by_each_service_that_runs_it_never_pulled() -> Non
 def test_compose_worker_without_ssh_files_says_which_folder_to_fill(tmp_path: Path) -> None:
     empty = tmp_path / "ssh"  # what an unfilled FLEETDECK_SSH_DIR (or the demo's volume) looks like
     empty.mkdir()
+    secrets = tmp_path / "secrets"
+    write_users(secrets, "redis://127.0.0.1:1/0")  # a Redis that is not there
     for shell, folder in (({}, "fleetdeck-ssh"), ({"FLEETDECK_SSH_DIR": "./keys"}, "./keys")):
         service = load_compose(shell)["services"]["exec-worker"]
         dockerfile = service_dockerfile(service)
         env = {**dockerfile.env, **service_environment(service)}
-        env = {k: _local(v, {"/run/fleetdeck/ssh": str(empty)}) for k, v in env.items()}
-        env |= {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}
+        mounts = {"/run/fleetdeck/ssh": str(empty), "/run/fleetdeck/redis": str(secrets)}
+        env = {k: _local(v, mounts) for k, v in env.items()}
+        env |= {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
         assert isinstance(dockerfile.cmd, list)
         run = subprocess.run(
             [str(BIN / dockerfile.cmd[0])], capture_output=True, text=True, env=env, timeout=30
@@ -630,7 +643,8 @@ def test_sentinel_compose_replica_and_sentinels_follow_the_master_by_service_nam
     replicas = [name for name, options in servers.items() if "replicaof" in options]
     assert (master, replicas) == ("redis", ["redis-replica"])
     # The master keeps docker-compose.yml's arguments (the append-only file) and adds its name.
-    base = load_compose()["services"]["redis"]["command"]
+    # Not the ACL file: the override has no Redis users yet (its header says why).
+    base = without_option(load_compose()["services"]["redis"]["command"], "--aclfile")
     assert services[master]["command"][: len(base)] == base
     for name, options in servers.items():
         assert "port" not in options, name  # all on REDIS_PORT, as the sentinel config says

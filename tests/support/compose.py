@@ -187,3 +187,11 @@ def directive(config: list[list[str]], *name: str) -> list[str]:
     found = [words[len(name) :] for words in config if tuple(words[: len(name)]) == name]
     assert len(found) == 1, f"{' '.join(name)}: {len(found)} lines"
     return found[0]
+
+
+def without_option(command: list[str], option: str) -> list[str]:
+    """`command` without `option` and the value after it."""
+    if option not in command:
+        return command
+    at = command.index(option)
+    return command[:at] + command[at + 2 :]
