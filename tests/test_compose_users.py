@@ -13,7 +13,7 @@ from tests.support.compose import COMPOSE_FILE, load_compose, service_environmen
 ONE_SHOT = "redis-users"
 OWN_FILES = {
     "gateway": {"gateway.url", "job.key"},
-    "exec-worker": {"worker.url", "job.key"},
+    "exec-worker": {"worker.url", "job.key", "job.key.previous"},
     "cpu-agent": {"agent.url"},
     "redis": {"users.acl"},
 }
@@ -30,9 +30,11 @@ def _script(service: dict[str, Any]) -> list[list[str]]:
 def _installs(script: list[list[str]]) -> dict[str, set[str]]:
     """Folder in the one-shot's container -> names of the files its `install` lines put there."""
     copies: dict[str, set[str]] = {}
-    for words in script:
-        if words[0] != "install":
+    for line in script:
+        if "install" not in line:
             continue
+        # `[ ! -f FILE ] || install ...`: a copy made only when its source exists
+        words = line[line.index("install") :]
         rest = words[1:]
         paths = [w for i, w in enumerate(rest) if not w.startswith("-") and rest[i - 1] not in ("-m", "-o")]
         *sources, folder = paths
@@ -69,13 +71,19 @@ def test_the_one_shot_writes_users_and_key_once_into_its_own_volume() -> None:
     first, *copies = _script(one_shot)
     assert first[:3] == ["fleetdeck", "redis-users", "/secrets"] and "--rotate" not in first
     assert first[first.index("--redis") + 1] == "redis://redis:6379/0"
-    assert all(words[0] == "install" for words in copies)
+    for words in copies:  # copies only, some only when their source is there
+        assert words[0] == "install" or (
+            words[:3] == ["[", "!", "-f"] and words[4:7] == ["]", "||", "install"]
+        )
+    # The mtimes come along: the worker counts the previous key's window from job.key's.
+    assert all("-p" in words for words in copies)
     assert one_shot["build"]["dockerfile"] == services["gateway"]["build"]["dockerfile"]  # has the CLI
     (secrets,) = [source for source, target, _ in service_mounts(one_shot) if target == "/secrets"]
     users = [n for n, service in services.items() if secrets in {m[0] for m in service_mounts(service)}]
     assert users == [ONE_SHOT]  # everything it writes stays in a volume no server mounts
     # The copies belong to the services' user and only they may read them (the ACL file holds hashes).
-    for words in copies:
+    for line in copies:
+        words = line[line.index("install") :]
         owner = words[words.index("-o") + 1] if "-o" in words else None
         mode = words[words.index("-m") + 1]
         assert (owner, mode) in ((None, "0644"), ("10001", "0600")), words
