@@ -35,6 +35,10 @@ from tests.support.stacks import Fleet, Tokens
 from tests.support.wsclient import WsClient
 from tests.test_signed_jobs import finished, refusals, stores
 
+# One stack for the module, on one xdist worker and in file order: the later checks look at the
+# keys, channels and audit entries the whole-job test leaves behind.
+pytestmark = pytest.mark.xdist_group("acl_stack")
+
 ADMIN_PASSWORD = uuid.uuid4().hex
 
 
@@ -97,6 +101,16 @@ async def test_every_service_does_its_whole_job_on_its_own_user(
     acl_stack: AclStack, tokens: Tokens, fleet: Fleet
 ) -> None:
     stack = acl_stack
+    # History is sent on subscribing for the hosts the gateway already knows: wait until it knows the agent.
+    as_viewer = {"Authorization": f"Bearer {tokens.viewer}"}
+    wait_until(
+        lambda: any(
+            h["host"] == "acl-agent"
+            for h in httpx.get(stack.gateway.url + "/api/hosts", headers=as_viewer).json()["hosts"]
+        ),
+        30,
+        what="the gateway to know the agent",
+    )
     operator = await WsClient.open(stack.gateway.ws_url, tokens.operator)
     await operator.expect_type("hello")
     await operator.send({"type": "subscribe", "topics": ["cpu", "chat", "jobs"], "ref": "s"})
