@@ -29,7 +29,7 @@ from fleetdeck_common.settings import BrokerSettings
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_worker.settings import WorkerSettings
-from tests.support.compose import ROOT, load_compose, service_dockerfile, without_option
+from tests.support.compose import ROOT, load_compose, service_dockerfile
 
 K8S = ROOT / "deploy" / "k8s"
 Obj = dict[str, Any]
@@ -100,7 +100,7 @@ def apply_patches(objects: list[Obj], patches: list[Obj]) -> list[Obj]:
 
 def set_images(objects: list[Obj], images: list[Obj]) -> None:
     for pod in pod_specs(objects):
-        for container in pod["containers"]:
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
             name = image_repository(container["image"])
             for image in images:
                 if image["name"] == name:
@@ -232,8 +232,8 @@ def effective_environment(
     objects: list[Obj], name: str, secrets: dict[tuple[str, str], str] | None = None
 ) -> dict[str, str]:
     """What the container's process sees: the image's ENV, then envFrom ConfigMaps, then env.
-    Secret values are unknown here (and only REDIS_URL comes from one, optionally) unless given in
-    `secrets` as {(Secret name, key): value}, and then used only if the rendering makes that Secret."""
+    Secret values are unknown here unless given in `secrets` as {(Secret name, key): value}, and
+    then used only if the rendering makes that Secret."""
     _, container = fleetdeck_container(objects, name)
     environment = dict(service_dockerfile(load_compose()["services"][name]).env)
     for source in container.get("envFrom", []):
@@ -252,18 +252,49 @@ def effective_environment(
     return environment
 
 
+def secret_file(objects: list[Obj], name: str, path: str) -> tuple[str, str]:
+    """(Secret name, key) of the file `path` in a Secret mounted whole into container `name`."""
+    pod, container = fleetdeck_container(objects, name)
+    mount = mount_for(container, path)
+    assert mount and mount["readOnly"], f"{name}: {path} is in no read-only mount"
+    source = volume(pod, mount["name"]).get("secret")
+    assert source, f"{name}: {path} is in no Secret"
+    secret: str = source["secretName"]
+    return secret, str(Path(path).relative_to(mount["mountPath"]))
+
+
+# What the pod's files hold in these tests: a URL like the ones `fleetdeck redis-users` writes, and
+# a key of the length it makes.
+SAMPLE_URL = "redis://fleetdeck-{service}:PASSWORD@fleetdeck-redis:6379/0"
+SAMPLE_KEY = b"k" * 32
+
+
 @pytest.fixture
-def settings_of(monkeypatch: pytest.MonkeyPatch) -> Any:
+def settings_of(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """settings_of(objects, container name[, secrets]): the service's settings as the pod would load
-    them, with Secret values from `secrets` as in effective_environment."""
+    them. The files REDIS_URL_FILE and FLEETDECK_JOB_KEY_FILE name are made in tmp_path: the URL from
+    `secrets` ({(Secret name, key): value}) where it names the file's Secret, else SAMPLE_URL."""
 
     def load(
         objects: list[Obj], name: str, secrets: dict[tuple[str, str], str] | None = None
     ) -> BaseSettings:
         for variable in list(os.environ):
-            if variable.startswith("FLEETDECK_") or variable == "REDIS_URL":
+            if variable.startswith("FLEETDECK_") or variable in ("REDIS_URL", "REDIS_URL_FILE"):
                 monkeypatch.delenv(variable)
-        for variable, value in effective_environment(objects, name, secrets).items():
+        environment = effective_environment(objects, name, secrets)
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        if "REDIS_URL_FILE" in environment:
+            reference = secret_file(objects, name, environment["REDIS_URL_FILE"])
+            service = Path(environment["REDIS_URL_FILE"]).stem
+            url = (secrets or {}).get(reference, SAMPLE_URL.format(service=service))
+            (folder / "redis.url").write_text(url)
+            environment["REDIS_URL_FILE"] = str(folder / "redis.url")
+        if "FLEETDECK_JOB_KEY_FILE" in environment:
+            (folder / "job.key").write_bytes(SAMPLE_KEY)
+            (folder / "job.key").chmod(0o400)
+            environment["FLEETDECK_JOB_KEY_FILE"] = str(folder / "job.key")
+        for variable, value in environment.items():
             monkeypatch.setenv(variable, value)
         return SERVICES[name]()
 
@@ -384,8 +415,8 @@ def test_services_and_policies_select_pods_and_ports_that_exist(
 
 
 def test_every_secret_and_configmap_referenced_exists(renderings: dict[str, list[Obj]]) -> None:
-    """Required references in every rendering; optional ones (REDIS_URL from fleetdeck-redis) in
-    at least one, so some documented setup provides them."""
+    """Required references in every rendering; optional ones (none at present) in at least one, so
+    some documented setup provides them."""
 
     def keys(objects: list[Obj], kind: str, name: str) -> set[str] | None:
         obj = named(objects, kind, name)
@@ -505,8 +536,9 @@ def test_images_are_the_ones_compose_builds(renderings: dict[str, list[Obj]]) ->
             assert fleetdeck_container(objects, name)[1]["image"] == f"{repository}:{version}", name
     _, redis = fleetdeck_container(renderings["in-cluster-redis"], "redis")
     assert redis["image"] == compose["redis"]["image"]
-    # Not the ACL file: deploy/k8s has no Redis users yet (docs/deploy.md, "Kubernetes").
-    assert redis["args"] == without_option(compose["redis"]["command"], "--aclfile")
+    assert redis["args"] == compose["redis"]["command"]
+    # The same probe as compose's health check, which knows the default user is off.
+    assert redis["readinessProbe"]["exec"]["command"][-1] == compose["redis"]["healthcheck"]["test"][-1]
 
 
 def test_every_variable_set_is_a_real_setting_with_a_valid_value(
@@ -628,47 +660,128 @@ def test_redis_keeps_an_append_only_file_or_is_left_to_you(renderings: dict[str,
     assert redis["args"][redis["args"].index("--appendonly") + 1] == "yes"
     (claim,) = statefulset["spec"]["volumeClaimTemplates"]
     assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in redis["volumeMounts"]
-    url = configmap_data(objects, "fleetdeck-config")["REDIS_URL"]
-    assert url == f"redis://fleetdeck-redis:{redis['ports'][0]['containerPort']}/0"
+    # The address the documented `fleetdeck redis-users --redis URL` puts in every service's URL.
+    port = redis["ports"][0]["containerPort"]
+    assert f"--redis redis://fleetdeck-redis:{port}/0" in kubernetes_section()
     external = renderings["external-redis"]
-    assert not [o for o in external if o["metadata"]["name"] == "fleetdeck-redis" and o["kind"] != "Secret"]
-    assert "REDIS_URL" in (named(external, "Secret", "fleetdeck-redis") or {}).get("data", {})
+    assert not [o for o in external if o["metadata"]["name"] == "fleetdeck-redis"]
+
+
+# Container -> its Redis user (`fleetdeck redis-users`), and what its own Secret holds.
+REDIS_USERS = {"gateway": "gateway", "cpu-agent": "agent", "exec-worker": "worker"}
+SERVICE_SECRETS = {
+    "fleetdeck-gateway-redis": {"gateway.url", "job.key"},
+    "fleetdeck-worker-redis": {"worker.url", "job.key"},
+    "fleetdeck-agent-redis": {"agent.url"},  # the agent's URL only: no key on every node
+    "fleetdeck-redis-users": {"users.acl"},  # Redis's alone
+}
+
+
+def mounted_secrets(pod: Obj) -> set[str]:
+    return {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+
+
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_each_service_reads_its_redis_url_from_its_own_secret_only(
+    renderings: dict[str, list[Obj]], rendering: str
+) -> None:
+    objects = renderings[rendering]
+    for secret, keys in SERVICE_SECRETS.items():
+        assert set((named(objects, "Secret", secret) or {}).get("data", {})) == keys, secret
+    for configmap in of_kind(objects, "ConfigMap"):
+        assert not {"REDIS_URL", "REDIS_URL_FILE"} & set(configmap.get("data", {})), name_of(configmap)
+    for name, user in REDIS_USERS.items():
+        pod, _ = fleetdeck_container(objects, name)
+        for each in [*pod.get("initContainers", []), *pod["containers"]]:
+            assert "REDIS_URL" not in {v["name"] for v in each.get("env", [])}, name
+            assert not [s for s in each.get("envFrom", []) if "secretRef" in s], name
+        environment = effective_environment(objects, name)
+        assert "REDIS_URL" not in environment, name
+        own = f"fleetdeck-{user}-redis"
+        assert secret_file(objects, name, environment["REDIS_URL_FILE"]) == (own, f"{user}.url"), name
+        others = {s for s in SERVICE_SECRETS if s != own}
+        assert not mounted_secrets(pod) & others, f"{name} mounts another service's Secret"
+        modes = [
+            v["secret"].get("defaultMode")
+            for v in pod["volumes"]
+            if v.get("secret", {}).get("secretName") == own
+        ]
+        # 0400 or 0440: the files are root's; the pod's fsGroup is the container's group.
+        assert (
+            modes in ([0o400], [0o440])
+            and pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+        )
+
+
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_the_job_key_reaches_gateway_and_worker_as_their_own_file_and_never_the_agent(
+    renderings: dict[str, list[Obj]], rendering: str
+) -> None:
+    """A Secret's files are root's and group-readable, which the key check refuses: an init container
+    copies the key from the service's own Secret to an in-memory folder, 0400 for the pod's user."""
+    objects = renderings[rendering]
+    agent, _ = fleetdeck_container(objects, "cpu-agent")
+    # The DaemonSet puts its pod's Secrets on every node: the agent's URL, nothing more.
+    assert "initContainers" not in agent and mounted_secrets(agent) == {"fleetdeck-agent-redis"}
+    assert "FLEETDECK_JOB_KEY_FILE" not in effective_environment(objects, "cpu-agent")
+    for name in ("gateway", "exec-worker"):
+        pod, container = fleetdeck_container(objects, name)
+        key_file = effective_environment(objects, name)["FLEETDECK_JOB_KEY_FILE"]
+        mount = mount_for(container, key_file)
+        assert mount and mount["readOnly"], name
+        assert volume(pod, mount["name"])["emptyDir"]["medium"] == "Memory", name
+        (init,) = pod["initContainers"]
+        assert init["image"] == container["image"], name
+        (filled,) = [m for m in init["volumeMounts"] if m["name"] == mount["name"]]
+        script = init["command"][-1]
+        source = script.split()[script.split().index("0400") + 1]
+        own = f"fleetdeck-{REDIS_USERS[name]}-redis"
+        assert secret_file(objects, name, source.rstrip("*")) == (own, "job.key"), name
+        assert f"-m 0400 {source} {filled['mountPath']}/" in script, name
+        assert Path(key_file).parent == Path(mount["mountPath"]), name
+
+
+def test_redis_runs_with_the_acl_file_from_its_secret(renderings: dict[str, list[Obj]]) -> None:
+    objects = renderings["in-cluster-redis"]
+    pod, redis = fleetdeck_container(objects, "redis")
+    acl = redis["args"][redis["args"].index("--aclfile") + 1]
+    mount = mount_for(redis, acl)
+    assert mount and mount["readOnly"]
+    source = volume(pod, mount["name"])["secret"]
+    assert source["secretName"] == "fleetdeck-redis-users"
+    assert str(Path(acl).relative_to(mount["mountPath"])) == "users.acl"
+    assert mounted_secrets(pod) == {"fleetdeck-redis-users"}
 
 
 def test_the_documented_sentinel_url_becomes_every_services_redis_url(
     renderings: dict[str, list[Obj]], settings_of: Any
 ) -> None:
     """docs/deploy.md points the manifests at an existing Sentinel by writing a `redis+sentinel://`
-    URL into the external-redis component's file: that file becomes a Secret key, the key every
-    fleetdeck container takes REDIS_URL from, and the URL a valid broker setting for each."""
-    found = re.findall(r"printf '%s' '(redis\+sentinel://[^']+)' > (\S+)", kubernetes_section())
+    URL into every service's URL file: each file is a key of that service's own Secret, the file
+    its REDIS_URL_FILE names, and the URL a valid broker setting for each."""
+    section = kubernetes_section()
+    found = re.findall(r"printf '%s' '(redis\+sentinel://[^']+)' > (\S+)", section)
     assert len(found) == 1, found
     url, written = found[0]
+    loop = re.search(r"for service in ([a-z ]+); do", section)
+    assert loop, "the docs write the URL for every service"
     parsed = parse_sentinel_url(url)
     assert parsed.sentinels and parsed.service and parsed.password == "PASSWORD"
-    component = "external-redis"
-    made = [
-        (generator["name"], key or Path(path).name)
-        for generator in load_kustomization(K8S / component).get("secretGenerator", [])
-        for key, _, path in (entry.rpartition("=") for entry in generator["files"])
-        if str((K8S / component / path).relative_to(ROOT)) == written
-    ]
-    assert len(made) == 1, f"{written} is no file the {component} component reads"
-    objects = renderings[component]
-    secret, key = made[0]
-    assert key in (named(objects, "Secret", secret) or {}).get("data", {})
-    for name in SERVICES:
-        _, container = fleetdeck_container(objects, name)
-        (variable,) = [v for v in container.get("env", []) if v["name"] == "REDIS_URL"]
-        assert variable["valueFrom"]["secretKeyRef"] | {"optional": True} == {
-            "name": secret,
-            "key": key,
-            "optional": True,
-        }, name
+    objects = renderings["external-redis"]
+    for name, service in zip(SERVICES, ("gateway", "agent", "worker"), strict=True):
+        assert service in loop.group(1).split(), service
+        path = written.replace("$service", service)
+        made = [
+            (folder, file)
+            for folder, file in generator_files()
+            if (folder / file).relative_to(ROOT) == Path(path)
+        ]
+        assert made, f"{path} is no file kustomize reads"
+        environment = effective_environment(objects, name)
+        secret, key = secret_file(objects, name, environment["REDIS_URL_FILE"])
+        assert key == Path(path).name, name
+        assert key in (named(objects, "Secret", secret) or {}).get("data", {}), name
         assert settings_of(objects, name, {(secret, key): url}).redis_url == url, name
-        # Without the component the same containers fall back to the in-cluster Redis.
-        fallback = settings_of(renderings["in-cluster-redis"], name, {(secret, key): url}).redis_url
-        assert fallback.startswith("redis://fleetdeck-redis:"), name
 
 
 def test_docs_walk_through_the_deployment() -> None:
