@@ -9,7 +9,6 @@ import contextlib
 import json
 import math
 import re
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from .harness import common_options, table
 from .measure import histogram, quantile_ms
 from .stack import ClientProcess, Gateway, Stack
+from .watch import Background
 
 Spread = Sequence[tuple[ClientProcess, int, int]]
 HELP = {
@@ -131,7 +131,7 @@ def open_window(spread: Spread, seconds: float, grace: float, delay: float = 1.0
     return start, start + seconds
 
 
-class Chatter:
+class Chatter(Background):
     """Chat posted through a gateway at `rate` messages a second of `chars` characters each, by an
     operator over as many WebSockets as the gateway's per-socket rate limit (20 a second) needs."""
 
@@ -141,18 +141,10 @@ class Chatter:
         self.gateway, self.token, self.rate, self.chars = gateway, token, rate, chars
         self.sent = 0
         self.failed: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
-    def __enter__(self) -> Chatter:
-        if self.rate > 0:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(15)
+    def _wanted(self) -> bool:
+        return self.rate > 0
 
     def _run(self) -> None:
         from websockets.sync.client import connect

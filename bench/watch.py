@@ -76,24 +76,38 @@ class Queues:
     unsent: int  # bytes in the gateway's kernel send buffers, not taken by the clients yet
 
 
-class _Poller(Generic[R]):
-    """A thread appending `read()` to `readings` every `every` seconds until stopped; a reading
-    that fails is skipped, never fatal."""
+class Background:
+    """A daemon thread running `_run` from entering the context until leaving it (it watches `_stop`)."""
 
-    def __init__(self, every: float) -> None:
-        self.every = every
-        self.readings: list[R] = []
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        if self._wanted():
+            self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(15)
+
+    def _wanted(self) -> bool:
+        return True
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class _Poller(Background, Generic[R]):
+    """A thread appending `read()` to `readings` every `every` seconds until stopped; a reading
+    that fails is skipped, never fatal."""
+
+    def __init__(self, every: float) -> None:
+        super().__init__()
+        self.every = every
+        self.readings: list[R] = []
 
     def read(self) -> R:
         raise NotImplementedError
