@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from fleetdeck_common.broker import Broker, create_broker
+from fleetdeck_common.broker import Broker, ByteRange, Reserve, SetRange, create_broker
 from tests.support.later import Backend
 
 TTL = 20.0
@@ -212,3 +212,29 @@ async def test_more_concurrent_calls_than_connections_wait_for_one_instead_of_fa
         await broker.set(name, "v")
         values = await asyncio.gather(*(broker.get(name) for _ in range(300)))
         assert values == ["v"] * 300
+
+
+async def test_byte_strings_are_reserved_written_in_place_and_read_by_range(
+    broker: Broker, name: str
+) -> None:
+    await broker.write_batch([Reserve(name, 16, TTL), SetRange(name, 4, b"\x01\x02\xff")])
+    await broker.write_batch([Reserve(name, 16, TTL), SetRange(name, 6, b"\x00\x80")])  # reserved: kept
+    got = await broker.read_ranges([ByteRange(name, 0, 16), ByteRange(name, 5, 7), ByteRange(name, 3, 3)])
+    assert got == [bytes(4) + b"\x01\x02\x00\x80" + bytes(8), b"\x02\x00", b""]
+    assert await broker.read_ranges([ByteRange(name + ":missing", 0, 4), ByteRange(name, 14, 40)]) == [
+        b"",
+        bytes(2),
+    ]
+
+
+async def test_set_range_past_the_end_fills_the_gap_with_zeros(broker: Broker, name: str) -> None:
+    await broker.write_batch([SetRange(name, 3, b"ab"), SetRange(name, 0, b"z")])
+    assert await broker.read_ranges([ByteRange(name, 0, 10)]) == [b"z\x00\x00ab"]
+
+
+async def test_reserved_byte_strings_expire(
+    broker: Broker, name: str, later: Callable[[float], Awaitable[None]]
+) -> None:
+    await broker.write_batch([Reserve(name, 8, TTL), SetRange(name, 0, b"x")])
+    await later(LATER)
+    assert await broker.read_ranges([ByteRange(name, 0, 8)]) == [b""]

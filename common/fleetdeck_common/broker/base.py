@@ -1,6 +1,7 @@
 """The broker's capabilities, each a small interface: connection, pub/sub, key-value, batched
-writes, streams with consumer groups, capped logs. A message broker's primitives, nothing more:
-what a job, a host or a chat message is, and the rules that keep them, live in the stores.
+writes, byte strings written in place, streams with consumer groups, capped logs. A message
+broker's primitives, nothing more: what a job, a host or a chat message is, and the rules that
+keep them, live in the stores.
 
 Two backends implement all of them: Redis (`redis://`, `rediss://`, `unix://`) for a fleet and
 memory (`memory://`) for one process; one contract test suite runs against both. Code that uses
@@ -127,12 +128,47 @@ class Publish:
     data: str
 
 
-Write = PushCapped | HashSet | Publish
+@dataclass(frozen=True)
+class Reserve:
+    """Make `key` a byte string of `size` zero bytes unless it exists, and expire it after `ttl` seconds."""
+
+    key: str
+    size: int
+    ttl: float
+
+
+@dataclass(frozen=True)
+class SetRange:
+    """Overwrite the bytes of `key` from `offset` with `data` (zero-filling a gap; Redis SETRANGE)."""
+
+    key: str
+    offset: int
+    data: bytes
+
+
+Write = PushCapped | HashSet | Publish | Reserve | SetRange
 
 
 class Batches(Protocol):
     async def write_batch(self, writes: Sequence[Write]) -> None:
         """Apply the writes in order, in one round trip where the backend can (not atomically)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Bytes `start` (inclusive) to `end` (exclusive) of the byte string at `key`."""
+
+    key: str
+    start: int
+    end: int
+
+
+class ByteStrings(Protocol):
+    """Byte strings written in place (`Reserve`, `SetRange` in a batch) and read by range."""
+
+    async def read_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        """Each range's bytes, in one round trip; short or empty where the string is (or is missing)."""
         ...
 
 
@@ -185,7 +221,7 @@ class StreamLog(Protocol):
         ...
 
 
-class Broker(Connection, PubSub, KeyValue, Batches, Streams, StreamLog, Protocol):
+class Broker(Connection, PubSub, KeyValue, Batches, ByteStrings, Streams, StreamLog, Protocol):
     """All capabilities: what a backend implements and what a process creates from its URL."""
 
     async def __aenter__(self) -> Broker: ...

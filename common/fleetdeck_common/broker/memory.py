@@ -1,8 +1,9 @@
 """In-memory broker for `fleetdeck up`: one process, no Redis, the same semantics as the Redis backend.
 
-Every key of every kind (value, list, hash, stream) can expire, as in Redis; expired keys are
-dropped when next touched. No call suspends except a blocking `group_read`, so a sequence of
-calls with nothing else awaited in between happens as one step (the job store relies on it).
+Every key of every kind can expire, as in Redis: dropped when next touched, and every expired key
+at most once a minute on a batch of writes (history chunks nobody touches again do not stay). No
+call suspends except a blocking `group_read`, so calls with nothing else awaited in between
+happen as one step (the job store relies on it).
 """
 
 from __future__ import annotations
@@ -14,9 +15,22 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from .base import Broker, Event, HashSet, Publish, PushCapped, StreamEntry, Write
+from .base import (
+    Broker,
+    ByteRange,
+    Event,
+    HashSet,
+    Publish,
+    PushCapped,
+    Reserve,
+    SetRange,
+    StreamEntry,
+    Write,
+)
 from .fanout import Fanout
+from .memory_bytes import drop_expired, get_range, set_range
 
 
 @dataclass
@@ -42,8 +56,10 @@ class MemoryBroker:
         self._lists: dict[str, deque[str]] = {}
         self._hashes: dict[str, dict[str, str]] = {}
         self._streams: dict[str, _Stream] = {}
+        self._bytes: dict[str, bytearray] = {}
         self._deadlines: dict[str, float] = {}
         self._next_id = 0
+        self._next_sweep = 0.0
 
     async def __aenter__(self) -> Broker:
         return self
@@ -67,16 +83,21 @@ class MemoryBroker:
         if deadline is not None and deadline <= self._clock():
             self._remove(key)
 
+    def _kinds(self) -> tuple[dict[str, Any], ...]:
+        return (self._deadlines, self._values, self._lists, self._hashes, self._streams, self._bytes)
+
     def _remove(self, key: str) -> None:
-        self._deadlines.pop(key, None)
-        self._values.pop(key, None)
-        self._lists.pop(key, None)
-        self._hashes.pop(key, None)
-        self._streams.pop(key, None)
+        for kind in self._kinds():
+            kind.pop(key, None)
 
     def _exists(self, key: str) -> bool:
         self._drop_if_expired(key)
-        return key in self._values or key in self._lists or key in self._hashes or key in self._streams
+        return any(key in kind for kind in self._kinds()[1:])
+
+    def _sweep(self) -> None:
+        if (now := self._clock()) >= self._next_sweep:
+            self._next_sweep = now + 60.0
+            drop_expired(self._deadlines, now, self._remove)
 
     async def expire(self, key: str, ttl: float) -> None:
         if self._exists(key):
@@ -152,6 +173,7 @@ class MemoryBroker:
                 self._remove(key)
 
     async def write_batch(self, writes: Sequence[Write]) -> None:
+        self._sweep()
         for write in writes:
             if isinstance(write, PushCapped):
                 await self.push_capped(write.key, write.value, write.limit)
@@ -159,6 +181,15 @@ class MemoryBroker:
                 await self.hash_set(write.key, write.field, write.value)
             elif isinstance(write, Publish):
                 await self.publish(write.channel, write.data)
+            elif isinstance(write, Reserve):
+                if not self._exists(write.key):
+                    self._bytes[write.key] = bytearray(write.size)
+                await self.expire(write.key, write.ttl)
+            elif isinstance(write, SetRange):
+                set_range(self._bytes, write, self._drop_if_expired)
+
+    async def read_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        return [get_range(self._bytes, item, self._drop_if_expired) for item in ranges]
 
     # --- streams and consumer groups ------------------------------------------------------
 

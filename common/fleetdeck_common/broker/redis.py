@@ -17,10 +17,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .base import Broker, BrokerUnavailable, Event, HashSet, Publish, PushCapped, StreamEntry, Write
+from .base import Broker, BrokerUnavailable, ByteRange, Event, StreamEntry, Write
 from .redis_denied import NamingClient, Refusals, is_refusal
 from .redis_errors import TLS_SCHEME, explain
 from .redis_pubsub import TRANSIENT, SharedSubscription
+from .redis_writes import queue_reads, queue_write, replies
 from .sentinel import SCHEME as SENTINEL_SCHEME
 from .sentinel import sentinel_pool
 
@@ -173,14 +174,13 @@ class RedisBroker:
     async def write_batch(self, writes: Sequence[Write]) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
             for write in writes:
-                if isinstance(write, PushCapped):
-                    pipe.rpush(write.key, write.value)
-                    pipe.ltrim(write.key, -write.limit, -1)
-                elif isinstance(write, HashSet):
-                    pipe.hset(write.key, write.field, write.value)
-                elif isinstance(write, Publish):
-                    pipe.publish(write.channel, write.data)
+                queue_write(pipe, write)
             await self.call(pipe.execute())
+
+    async def read_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            queue_reads(pipe, ranges)
+            return replies(ranges, await self.call(pipe.execute()) if len(pipe) else [])
 
     async def read_list(self, key: str) -> list[str]:
         return cast(list[str], await self.call(self._client.lrange(key, 0, -1)))

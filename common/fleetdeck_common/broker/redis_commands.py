@@ -17,7 +17,8 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     # The pub/sub connection also pings while subscribed (redis-py's health check).
     "subscribe": ("subscribe", "unsubscribe", "ping"),
     "push_capped": ("multi", "rpush", "ltrim", "exec"),
-    "write_batch": ("rpush", "ltrim", "hset", "publish"),
+    "write_batch": ("rpush", "ltrim", "hset", "publish", "set", "pexpire", "setrange"),
+    "read_ranges": ("getrange",),
     "read_list": ("lrange",),
     "hash_set": ("hset",),
     "hash_set_if_absent": ("hsetnx",),
