@@ -21,6 +21,8 @@ from fleetdeck_common.acl import (
     user_rule,
 )
 from fleetdeck_common.broker.redis import RedisBroker
+from fleetdeck_common.history import Tier
+from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS, RedisRules
 from fleetdeck_gateway.auth import sessions
@@ -57,22 +59,30 @@ def test_no_user_gets_an_administrative_command() -> None:
 
 def test_the_agent_writes_its_samples_and_presence_and_nothing_else() -> None:
     agent = _rules()["fleetdeck-agent"]
-    assert [w for w in agent if "~" in w] == ["%W~fleetdeck:hosts", "%W~fleetdeck:cpu:history:*"]
+    assert [w for w in agent if "~" in w] == [
+        "%W~fleetdeck:hosts",
+        "%W~fleetdeck:cpu:history:*",
+        "~fleetdeck:history:*",  # its tiers: written, and read back after a restart
+    ]
     assert [w for w in agent if w.startswith("&")] == ["&fleetdeck:cpu"]
     assert [w for w in agent if w.startswith("+")] == [
+        "+getrange",
         "+hset",
         "+ltrim",
+        "+pexpire",
         "+ping",
         "+publish",
         "+rpush",
         "+select",
+        "+set",
+        "+setrange",
     ]
 
 
 def test_rules_are_made_from_the_declarations() -> None:
     keys = [grant("a:*", read=["gateway"]), grant("b", read=["gateway"], write=["gateway", "agent"])]
     channels = [channel("c", publish=["agent"], subscribe=["gateway"]), channel("d", subscribe=["worker"])]
-    commands = {"connection": ("ping",), "write_batch": ("rpush", "publish")}
+    commands = {"connection": ("ping",), "write_batch": ("rpush", "publish"), "read_ranges": ()}
     rule = user_rule("agent", "pw", keys, channels, {**COMMANDS_OF, **commands})
     assert rule == (
         f"user fleetdeck-agent on #{password_hash('pw')} resetkeys %W~b resetchannels &c -@all "
@@ -121,11 +131,12 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         *job_keys.kept_keys("job-1"),
         hoststore._HOSTS_KEY,
         hoststore._history_key("web-1"),
+        history_store.chunk_key("web-1", Tier(60, 86400), 1_800_000_000),
         chatstore._HISTORY_KEY,
         auditstore._STREAM,
         sessions._session_key("cookie"),
     ]
     assert [key for key in built if not owned(key)] == []
-    owners = [job_keys, hoststore, chatstore, auditstore, sessions]
+    owners = [job_keys, hoststore, history_store, chatstore, auditstore, sessions]
     assert len(KEY_GRANTS) == sum(len(module.ACCESS) for module in owners)
     assert not owned(hoststore._HOSTS_KEY.replace("hosts", "something-new"))

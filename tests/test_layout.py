@@ -19,6 +19,7 @@ PACKAGES = {
 KEY_OWNERS = {
     "fleetdeck_common.jobs.keys",
     "fleetdeck_common.hoststore",
+    "fleetdeck_common.history.store",
     "fleetdeck_common.chatstore",
     "fleetdeck_common.auditstore",
     "fleetdeck_gateway.auth.sessions",

@@ -59,6 +59,7 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "subscribe",
         "push_capped",
         "read_list",
+        "read_ranges",
         "hash_get_all",
         "hash_delete",
         "set",
@@ -95,7 +96,7 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "release_lease",
         "append_fenced",
     ),
-    "agent": ("connection", "write_batch"),
+    "agent": ("connection", "write_batch", "read_ranges"),
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from fleetdeck_common import auditstore, chatstore, hoststore, topics
 from fleetdeck_common.acl import ChannelGrant, KeyGrant, Service, users_acl
 from fleetdeck_common.broker.redis_commands import COMMANDS
+from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS
 from fleetdeck_gateway.auth import sessions
@@ -15,6 +16,7 @@ from fleetdeck_gateway.auth import sessions
 KEY_GRANTS: tuple[KeyGrant, ...] = (
     *job_keys.ACCESS,
     *hoststore.ACCESS,
+    *history_store.ACCESS,
     *chatstore.ACCESS,
     *auditstore.ACCESS,
     *sessions.ACCESS,

@@ -1,0 +1,115 @@
+"""A history record packed into 10 bytes: each value quantized, the record's time implicit in its slot.
+
+Layout (one little-endian 80-bit integer, bit 0 first): `total` (10 bits), `total_max` (10),
+`mem` (10), `disk` (10) as 0.1 % steps; `load1` (13), `net_rx` (13), `net_tx` (13) as small
+floats; one spare bit. Every field stores 0 for "absent", so an all-zero record is an empty slot
+(what Redis SETRANGE leaves in a gap). Pure.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import NamedTuple
+
+RECORD_SIZE = 10
+EMPTY = bytes(RECORD_SIZE)
+
+_PCT_BITS = 10
+_PCT_MASK = (1 << _PCT_BITS) - 1
+_FLOAT_BITS = 13
+_FLOAT_MASK = (1 << _FLOAT_BITS) - 1
+_MANTISSA_BITS = 8
+_MANTISSA = 1 << _MANTISSA_BITS
+_FLOAT_MAX_CODE = _FLOAT_MASK - 1  # code + 1 must fit in 13 bits
+LOAD_UNIT = 0.01  # load1 is exact to 0.01 below 2.56, then to 1 part in 512
+RATE_UNIT = 1.0  # bytes/s: exact below 256, then to 1 part in 512
+
+
+class Record(NamedTuple):
+    """One slot of a tier: a sample, or the mean of the samples in a step (`total_max` their highest)."""
+
+    total: float
+    total_max: float
+    mem: float | None
+    load1: float | None
+    disk: float | None
+    net_rx: float | None
+    net_tx: float | None
+
+
+def _pct(value: float | None) -> int:
+    if value is None:
+        return 0
+    return 1 + round(min(max(value, 0.0), 100.0) * 10)
+
+
+def _unpct(code: int) -> float | None:
+    return None if code == 0 else (code - 1) / 10
+
+
+def _small(value: float | None, unit: float) -> int:
+    """A non-negative number as 1 + (exponent << 8 | mantissa), 0 for absent."""
+    if value is None:
+        return 0
+    n = round(max(value, 0.0) / unit)
+    if n < _MANTISSA:
+        return 1 + n
+    exponent = n.bit_length() - _MANTISSA_BITS
+    mantissa = round(n / (1 << (exponent - 1))) - _MANTISSA
+    if mantissa == _MANTISSA:  # rounded up to the next power of two
+        exponent, mantissa = exponent + 1, 0
+    return 1 + min((exponent << _MANTISSA_BITS) | mantissa, _FLOAT_MAX_CODE)
+
+
+def _unsmall(code: int, unit: float) -> float | None:
+    if code == 0:
+        return None
+    code -= 1
+    exponent, mantissa = code >> _MANTISSA_BITS, code & (_MANTISSA - 1)
+    n = mantissa if exponent == 0 else (_MANTISSA + mantissa) << (exponent - 1)
+    return round(n * unit, 2)
+
+
+def encode(record: Record) -> bytes:
+    bits = (
+        _pct(record.total)
+        | _pct(record.total_max) << 10
+        | _pct(record.mem) << 20
+        | _pct(record.disk) << 30
+        | _small(record.load1, LOAD_UNIT) << 40
+        | _small(record.net_rx, RATE_UNIT) << 53
+        | _small(record.net_tx, RATE_UNIT) << 66
+    )
+    return bits.to_bytes(RECORD_SIZE, "little")
+
+
+def decode(data: bytes) -> Record | None:
+    """The record in `data` (RECORD_SIZE bytes), None for an empty slot."""
+    bits = int.from_bytes(data, "little")
+    total = _unpct(bits & _PCT_MASK)
+    if total is None:
+        return None
+    return Record(
+        total,
+        _unpct(bits >> 10 & _PCT_MASK) or total,
+        _unpct(bits >> 20 & _PCT_MASK),
+        _unsmall(bits >> 40 & _FLOAT_MASK, LOAD_UNIT),
+        _unpct(bits >> 30 & _PCT_MASK),
+        _unsmall(bits >> 53 & _FLOAT_MASK, RATE_UNIT),
+        _unsmall(bits >> 66 & _FLOAT_MASK, RATE_UNIT),
+    )
+
+
+def decode_all(data: bytes) -> list[Record | None]:
+    """Every slot in `data`, in order (a short tail is left out)."""
+    size = len(data) - len(data) % RECORD_SIZE
+    return [decode(data[i : i + RECORD_SIZE]) for i in range(0, size, RECORD_SIZE)]
+
+
+def totals(data: bytes) -> list[float | None]:
+    """Only the `total` of every slot: what the fleet series needs, read without decoding the rest."""
+    size = len(data) - len(data) % RECORD_SIZE
+    words = array("H", data[:size])  # `total` is the low 10 bits of each record's first u16
+    if array("H", b"\x01\x00")[0] != 1:
+        words.byteswap()
+    return [None if (c := w & _PCT_MASK) == 0 else (c - 1) / 10 for w in words[:: RECORD_SIZE // 2]]

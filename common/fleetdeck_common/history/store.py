@@ -1,0 +1,123 @@
+"""Each host's history tiers in the broker, as chunks of packed records. Owns their keys.
+
+`history:{host}:{step}:{chunk start}` holds `RECORDS_PER_CHUNK` slots of one tier, the slot's
+time implied by its place. A chunk is reserved at full size with its expiry (once its newest
+slot is older than the tier keeps), so nothing deletes history: expiry does, on Redis and on the
+memory broker alike, and a host gone for longer than the longest tier leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .. import topics
+from ..acl import grant
+from ..broker import Batches, ByteRange, ByteStrings, Reserve, SetRange, Write
+from .codec import RECORD_SIZE, Record, decode_all
+from .tiers import CHUNK_BYTES, Tier
+from .writer import Run
+
+# Agents write their hosts' tiers and read them back after a restart; gateways read them.
+ACCESS = (grant(topics.key("history", "*"), read=["gateway", "agent"], write=["agent"]),)
+
+
+def chunk_key(host: str, tier: Tier, chunk: int) -> str:
+    return topics.key("history", host, str(tier.step), str(chunk))
+
+
+class HistoryBackend(Batches, ByteStrings, Protocol):
+    pass
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Consecutive slots of one tier from `start` (unix seconds), RECORD_SIZE bytes each, zero where empty."""
+
+    tier: Tier
+    start: int
+    data: bytes
+
+    def records(self) -> list[tuple[int, Record]]:
+        """The (time, record) of every slot that holds one, oldest first."""
+        step = self.tier.step
+        return [(self.start + i * step, r) for i, r in enumerate(decode_all(self.data)) if r is not None]
+
+
+def span(tier: Tier, since: float, until: float, now: float) -> tuple[int, int]:
+    """The slots [first, end) of `tier` that cover since..until and may still be stored at `now`."""
+    oldest = tier.chunk_start(now - tier.retention)
+    first = max(tier.slot_start(since), oldest)
+    end = tier.slot_start(min(until, now)) + tier.step
+    return first, max(first, end)
+
+
+def _ranges(host: str, tier: Tier, first: int, end: int) -> list[ByteRange]:
+    ranges = []
+    chunk = tier.chunk_start(first)
+    while chunk < end:
+        low, high = max(first, chunk), min(end, chunk + tier.window)
+        offset = (low - chunk) // tier.step * RECORD_SIZE
+        ranges.append(
+            ByteRange(chunk_key(host, tier, chunk), offset, offset + (high - low) // tier.step * RECORD_SIZE)
+        )
+        chunk += tier.window
+    return ranges
+
+
+class HistoryStore:
+    def __init__(self, broker: HistoryBackend, tiers: tuple[Tier, ...]) -> None:
+        self._broker = broker
+        self.tiers = tiers
+
+    def writes(self, runs: Iterable[Run], now: float) -> list[Write]:
+        """The broker writes that store `runs` (sent by the caller, with its other writes)."""
+        writes: list[Write] = []
+        for run in runs:
+            key = chunk_key(run.host, run.tier, run.chunk)
+            if run.reserve:
+                writes.append(Reserve(key, CHUNK_BYTES, max(run.tier.expires_at(run.chunk) - now, 1.0)))
+            writes.append(SetRange(key, run.offset, run.data))
+        return writes
+
+    async def write(self, runs: Iterable[Run], now: float) -> None:
+        writes = self.writes(runs, now)
+        if writes:
+            await self._broker.write_batch(writes)
+
+    async def read(self, hosts: Sequence[str], tier: Tier, first: int, end: int) -> dict[str, Slots]:
+        """The slots [first, end) of `tier` for each host, in one round trip."""
+        per_host = [_ranges(host, tier, first, end) for host in hosts]
+        found = iter(await self._broker.read_ranges([r for ranges in per_host for r in ranges]))
+        result = {}
+        for host, ranges in zip(hosts, per_host, strict=True):
+            parts = []
+            for item in ranges:
+                data = next(found)
+                parts.append(data + bytes(item.end - item.start - len(data)))
+            result[host] = Slots(tier, first, b"".join(parts))
+        return result
+
+    async def stored(self, host: str, now: float) -> bool:
+        """Whether any of the host's history is still kept (its coarsest tier has a chunk)."""
+        tier = self.tiers[-1]
+        first = tier.chunk_start(now - tier.retention)
+        chunks = range(first, tier.chunk_start(now) + 1, tier.window)
+        probes = [ByteRange(chunk_key(host, tier, c), 0, 1) for c in chunks]
+        return any(await self._broker.read_ranges(probes))
+
+    async def resume(
+        self, hosts: Sequence[str], now: float
+    ) -> dict[str, list[tuple[int, int, list[Record | None]]]]:
+        """For each host, the open step of every coarser tier as stored so far: what an agent
+        that restarts mid-minute (or mid-hour) rolls up from. (tier index, step start, records)."""
+        seeds: dict[str, list[tuple[int, int, list[Record | None]]]] = {h: [] for h in hosts}
+        for index in range(1, len(self.tiers)):
+            below = self.tiers[index - 1]
+            start, end = self.tiers[index].slot_start(now), below.slot_start(now)
+            if end <= start:
+                continue
+            for host, slots in (await self.read(hosts, below, start, end)).items():
+                seeds[host].append((index, start, list(decode_all(slots.data))))
+        return seeds
