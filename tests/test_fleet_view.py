@@ -111,6 +111,26 @@ async def test_a_forgotten_host_is_sent_once_as_offline_and_an_unfollower_gets_n
     fleet.tick()
     [gone] = await taken(stays)
     assert gone["hosts"] == [
-        {"host": "web01", "online": False, "total": None, "mem": None, "load1": None, "labels": {}}
+        {
+            "host": "web01",
+            "online": False,
+            "total": None,
+            "mem": None,
+            "load1": None,
+            "labels": {},
+            "disk": None,
+        }
     ]
     assert await taken(leaves) == []
+
+
+async def test_entries_carry_the_disk_of_the_latest_sample_and_none_for_an_old_agent() -> None:
+    fleet, table, clients, clock = setup()
+    table.observe("web01", clock.now, 1.0, 1, clock.now)
+    fleet.observe(sample("web01", 10.0).model_copy(update={"disk": 87.5}))
+    heard(table, fleet, "old01", 5.0, clock.now)  # an agent from before v1.2 sends no disk
+    client = Client(VIEWER)
+    clients.add(client)
+    fleet.follow(client)
+    [full] = await taken(client)
+    assert {h["host"]: h["disk"] for h in full["hosts"]} == {"web01": 87.5, "old01": None}

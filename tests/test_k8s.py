@@ -583,8 +583,8 @@ def test_pods_run_locked_down(renderings: dict[str, list[Obj]], rendering: str) 
             for mount in container.get("volumeMounts", []):
                 assert volume(pod, mount["name"]) or mount["name"] in claims, f"{what}: {mount['name']}"
         for source in pod.get("volumes", []):
-            if "hostPath" in source:  # only the agent's /proc, read-only
-                assert workload["kind"] == "DaemonSet" and source["hostPath"]["path"] == "/proc", what
+            if "hostPath" in source:  # only the agent's /proc and / (for disk use), read-only
+                assert workload["kind"] == "DaemonSet" and source["hostPath"]["path"] in ("/proc", "/"), what
                 mounts = [
                     m for c in pod["containers"] for m in c["volumeMounts"] if m["name"] == source["name"]
                 ]

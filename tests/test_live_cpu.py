@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from fleetdeck_agent import sampler
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.messages import CpuSample
 from testbed.procs import RedisServer, start_agent, start_gateway, wait_until
@@ -30,6 +32,8 @@ async def cpu_hosts_seen(client: WsClient, hosts: set[str], timeout: float = 10.
 
 
 async def test_two_clients_get_history_then_live_samples_of_both_agents(stack: Stack, tokens: Tokens) -> None:
+    sampler.use_proc(None)
+    sampler.take_sample("here", 1.0)  # which local disks this machine has, as the agents see them
     agents = set(AGENT_NAMES)
     wait_until(
         lambda: (
@@ -73,6 +77,11 @@ async def test_two_clients_get_history_then_live_samples_of_both_agents(stack: S
         for host, sample in live.items():
             assert sample["ts"] > histories[host][0]["ts"]
             assert 0 <= sample["total"] <= 100 and len(sample["load"]) == 3 and sample["percpu"]
+            # Protocol v1.2: uptime always, the network from an agent's second sample on, and the
+            # disk wherever this machine has a local one (the agents measure this machine).
+            assert sample["uptime"] > 0 and sample["net_rx"] >= 0 and sample["net_tx"] >= 0
+            assert ("disk" in sample) == bool(sampler.mounts())
+            assert "disk" not in sample or 0 <= sample["disk"] <= 100
     for client in clients:
         await client.close()
 
@@ -189,3 +198,28 @@ def test_hosts_gone_longer_than_forget_after_are_dropped_with_their_history(
         gateway.stop()
         agent.stop()
         redis.stop()
+
+
+def test_a_hosts_detail_lists_its_file_systems_as_its_agent_measured_them(
+    stack: Stack, tokens: Tokens
+) -> None:
+    sampler.use_proc(None)
+    sampler.take_sample("here", 1.0)
+    here = [m.mount for m in sampler.mounts()]  # the agents run on this machine
+    viewer = {"Authorization": f"Bearer {tokens.viewer}"}
+    url = f"{stack.gateway.url}/api/hosts/{AGENT_NAMES[0]}"
+
+    def detail() -> Any:
+        response = httpx.get(url, headers=viewer)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    # Heartbeats are read every few seconds; the agent's first one already has its file systems.
+    wait_until(lambda: [m["mount"] for m in detail()["mounts"]] == here, 15, what="the host's mounts")
+    entry = detail()
+    assert entry["host"] == AGENT_NAMES[0] and entry["online"] is True
+    for mount in entry["mounts"]:
+        assert 0 <= mount["used_pct"] <= 100 and mount["free_bytes"] > 0
+    missing = httpx.get(f"{stack.gateway.url}/api/hosts/no-such-host", headers=viewer)
+    assert missing.status_code == 404 and "no-such-host" in missing.json()["message"]
+    assert httpx.get(url).status_code == 401

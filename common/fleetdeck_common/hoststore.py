@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from . import topics
 from .acl import grant
 from .broker import Batches, HashSet, KeyValue, Publish, PubSub, PushCapped, Write
-from .messages import CpuSample, dump
+from .messages import CpuSample, Mount, dump
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,12 @@ class Heartbeat(BaseModel):
     cpus: int
     labels: dict[str, str] = {}
     address: str = ""  # how SSH reaches the host; empty: its name
+    mounts: list[Mount] = []  # its local file systems, fullest first (absent from older agents)
 
     @classmethod
-    def of(cls, sample: CpuSample, labels: dict[str, str], address: str) -> Heartbeat:
+    def of(
+        cls, sample: CpuSample, labels: dict[str, str], address: str, mounts: Sequence[Mount] = ()
+    ) -> Heartbeat:
         return cls(
             host=sample.host,
             last_seen=sample.ts,
@@ -50,6 +53,7 @@ class Heartbeat(BaseModel):
             cpus=len(sample.percpu),
             labels=labels,
             address=address,
+            mounts=list(mounts),
         )
 
 
@@ -64,6 +68,7 @@ class Observation:
     sample: CpuSample
     labels: dict[str, str] = field(default_factory=dict)
     address: str = ""  # empty: the host's name
+    mounts: Sequence[Mount] = ()  # per file system detail, carried in the heartbeat
 
 
 class HostStore:
@@ -79,7 +84,9 @@ class HostStore:
         for observation in observations:
             sample = observation.sample
             frame = dump(sample)
-            beat = Heartbeat.of(sample, observation.labels, observation.address or sample.host)
+            beat = Heartbeat.of(
+                sample, observation.labels, observation.address or sample.host, observation.mounts
+            )
             stored.append(PushCapped(_history_key(sample.host), frame, history_size))
             stored.append(HashSet(_HOSTS_KEY, sample.host, beat.model_dump_json()))
             live.append(Publish(topics.CPU_CHANNEL, frame))

@@ -19,7 +19,7 @@ from fleetdeck_common.service import wait_or_stop
 
 from . import sampler
 from .settings import AgentSettings
-from .simulate import simulated_fleet, simulated_sample
+from .simulate import simulated_fleet, simulated_mounts, simulated_sample
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Eve
 
 
 def _this_machine(settings: AgentSettings, store: HostStore) -> Callable[[], Awaitable[None]]:
-    sampler.use_proc(settings.proc_path)  # before the first psutil call
+    sampler.use_proc(settings.proc_path, settings.rootfs_path)  # before the first psutil call
     sampler.prime()
 
     numbers = itertools.count(1)  # a restart starts again at 1: charts can tell a gap
@@ -64,7 +64,7 @@ def _this_machine(settings: AgentSettings, store: HostStore) -> Callable[[], Awa
     async def publish() -> None:
         sample = sampler.take_sample(settings.agent_name, settings.interval)
         sample = sample.model_copy(update={"n": next(numbers)})
-        observation = Observation(sample, settings.labels, settings.ssh_address())
+        observation = Observation(sample, settings.labels, settings.ssh_address(), sampler.mounts())
         await store.publish([observation], settings.history_size)
 
     return publish
@@ -84,6 +84,7 @@ def _simulated(settings: AgentSettings, store: HostStore) -> Callable[[], Awaita
                     simulated_sample(host, now, settings.interval, rng).model_copy(update={"n": n}),
                     host.labels | settings.labels,
                     host.address,
+                    simulated_mounts(host, now),
                 )
                 for host in fleet[start : start + BATCH_HOSTS]
             ]

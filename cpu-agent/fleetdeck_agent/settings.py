@@ -50,7 +50,14 @@ class AgentSettings(BrokerSettings):
         None,
         validation_alias="FLEETDECK_PROC_PATH",
         description="where the machine's /proc is mounted, read-only, for an agent in a container "
-        "(/host/proc); CPU, memory and load are read there (default: /proc)",
+        "(/host/proc); CPU, memory, load, network and uptime are read there (default: /proc)",
+    )
+    rootfs_path: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_ROOTFS_PATH",
+        description="where the machine's / is mounted, read-only, for an agent in a container "
+        "(/host/root); disk use is measured there, for the file systems listed in <proc>/1/mounts "
+        "(default: the file systems the agent sees itself)",
     )
     simulate: int = Field(
         0,

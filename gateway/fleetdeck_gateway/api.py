@@ -148,6 +148,18 @@ async def hosts(request: Request) -> Response:
     return JSONResponse({"hosts": [h.model_dump() for h in _gateway(request).presence.snapshot()]})
 
 
+async def host(request: Request) -> Response:
+    caller = await _caller(request)
+    if isinstance(caller, Response):
+        return caller
+    name = request.path_params["host"]
+    found = _gateway(request).presence.detail(name)
+    if found is None:
+        return error(404, "not_found", f"no host named {name!r} is known")
+    entry, mounts = found
+    return JSONResponse(entry.model_dump() | {"mounts": [m.model_dump() for m in mounts]})
+
+
 async def workers(request: Request) -> Response:
     """The exec workers alive now: an empty list means jobs wait in the queue until they expire."""
     caller = await _caller(request)
@@ -264,6 +276,7 @@ routes = [
     Route("/api/logout", _unavailable(logout), methods=["POST"]),
     Route("/api/me", _unavailable(me), methods=["GET"]),
     Route("/api/hosts", _unavailable(hosts), methods=["GET"]),
+    Route("/api/hosts/{host:str}", _unavailable(host), methods=["GET"]),
     Route("/api/protocol", _unavailable(protocol), methods=["GET"]),
     Route("/api/workers", _unavailable(workers), methods=["GET"]),
     Route("/api/jobs", _unavailable(submit_job), methods=["POST"]),

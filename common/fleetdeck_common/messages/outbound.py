@@ -50,6 +50,19 @@ class CpuSample(Frame):
     load: Annotated[list[float], Field(min_length=3, max_length=3)]
     interval: Annotated[float, Field(gt=0)] = 1.0
     n: Annotated[int, Field(ge=1)] | None = None  # the agent's sample number since it started
+    # Protocol v1.2; absent from older agents' samples (and net_* from an agent's first sample).
+    disk: Annotated[float, Field(ge=0, le=100)] | None = None  # % used of the fullest local file system
+    net_rx: Annotated[float, Field(ge=0)] | None = None  # bytes/s received, loopback left out
+    net_tx: Annotated[float, Field(ge=0)] | None = None  # bytes/s sent, loopback left out
+    uptime: Annotated[float, Field(ge=0)] | None = None  # seconds since the host booted
+
+
+class Mount(Frame):
+    """One local file system of a host, for its detail view."""
+
+    mount: str
+    used_pct: Annotated[float, Field(ge=0, le=100)]
+    free_bytes: Annotated[int, Field(ge=0)]
 
 
 class History(Frame):
@@ -79,6 +92,7 @@ class FleetHost(Frame):
     mem: float | None
     load1: float | None
     labels: Labels
+    disk: float | None = None
 
 
 class Fleet(Frame):
@@ -199,6 +213,10 @@ _OMIT_WHEN_NONE = frozenset(
         "workers",
         "scope",
         "n",
+        "disk",
+        "net_rx",
+        "net_tx",
+        "uptime",
     }
 )
 

@@ -29,6 +29,7 @@ class _Summary:
     total: float | None = None
     mem: float | None = None
     load1: float | None = None
+    disk: float | None = None
 
 
 FLEET_KEY = "fleet"  # the outbox key of a client's next `fleet` frame: one waits at most
@@ -51,6 +52,7 @@ class FleetView:
     def observe(self, sample: CpuSample) -> None:
         summary = self._summaries.setdefault(sample.host, _Summary())
         summary.total, summary.mem, summary.load1 = sample.total, sample.mem, sample.load[0]
+        summary.disk = sample.disk
         self._changed.add(sample.host)
 
     def changed(self, hosts: list[str]) -> None:
@@ -91,7 +93,9 @@ class FleetView:
         entries = [self._entry(h) for h in known]
         # A forgotten host is sent once more as offline, so followers can drop it.
         entries += [
-            FleetHost.model_construct(host=h, online=False, total=None, mem=None, load1=None, labels={})
+            FleetHost.model_construct(
+                host=h, online=False, total=None, mem=None, load1=None, labels={}, disk=None
+            )
             for h in gone
         ]
         return dump(Fleet.model_construct(ts=now, full=False, hosts=entries))
@@ -105,6 +109,7 @@ class FleetView:
             mem=summary.mem,
             load1=summary.load1,
             labels=self._presence.labels(host),
+            disk=summary.disk,
         )
 
     def tick(self) -> None:

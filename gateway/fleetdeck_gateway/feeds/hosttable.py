@@ -1,13 +1,14 @@
 """Which hosts are online: a host is offline once it misses heartbeats for three intervals. Pure.
 
-Also what the heartbeats say about each host: its labels and the address SSH reaches it at.
+Also what the heartbeats say about each host: its labels, the address SSH reaches it at and its
+file systems (the last change nothing a follower is sent: only `GET /api/hosts/{host}` shows them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fleetdeck_common.messages import HostInfo
+from fleetdeck_common.messages import HostInfo, Mount
 
 MISSED_INTERVALS = 3
 
@@ -20,6 +21,7 @@ class _Host:
     online: bool
     labels: dict[str, str] = field(default_factory=dict)
     address: str = ""
+    mounts: list[Mount] = field(default_factory=list)
 
 
 class HostTable:
@@ -37,14 +39,18 @@ class HostTable:
             return False
         state = _Host(seen_at, interval, cpus, online=False)
         if known is not None:
-            state.labels, state.address = known.labels, known.address
+            state.labels, state.address, state.mounts = known.labels, known.address, known.mounts
         state.online = self._alive(state, now)
         self._hosts[host] = state
         return known is None or known.online != state.online or known.cpus != cpus
 
-    def describe(self, host: str, labels: dict[str, str], address: str) -> bool:
-        """Record a known host's labels and address; True if they changed."""
+    def describe(
+        self, host: str, labels: dict[str, str], address: str, mounts: list[Mount] | None = None
+    ) -> bool:
+        """Record a known host's labels, address and file systems; True if labels or address changed."""
         state = self._hosts.get(host)
+        if state is not None and mounts is not None:
+            state.mounts = mounts
         if state is None or (state.labels == labels and state.address == address):
             return False
         state.labels, state.address = dict(labels), address
@@ -87,6 +93,10 @@ class HostTable:
             for name, s in sorted(self._hosts.items())
             if s.online and s.labels.get(key) == value
         ]
+
+    def mounts(self, host: str) -> list[Mount]:
+        state = self._hosts.get(host)
+        return state.mounts if state is not None else []
 
     def snapshot(self) -> list[HostInfo]:
         return [

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.messages import CpuSample, HostInfo, Hosts, dump
+from fleetdeck_common.messages import CpuSample, HostInfo, Hosts, Mount, dump
 
 from ..ws.clients import Clients
 from .hosttable import HostTable
@@ -56,6 +56,11 @@ class PresenceSync:
     def snapshot(self) -> list[HostInfo]:
         return self._table.snapshot()
 
+    def detail(self, host: str) -> tuple[HostInfo, list[Mount]] | None:
+        """One host's entry and its file systems, None if it is not known."""
+        entry = next((h for h in self._table.snapshot() if h.host == host), None)
+        return (entry, self._table.mounts(host)) if entry is not None else None
+
     def frame(self) -> str:
         return dump(Hosts(hosts=self._table.snapshot()))
 
@@ -76,7 +81,7 @@ class PresenceSync:
                 host, beat.last_seen, beat.interval, beat.cpus, now
             ):
                 self._changed.add(host)
-            if self._table.describe(host, beat.labels, beat.address):
+            if self._table.describe(host, beat.labels, beat.address, beat.mounts):
                 self._changed.add(host)
         for host in self._table.gone(now, self._forget_after):
             logger.info("forgetting %s: not heard from for %.0fs", host, self._forget_after)
