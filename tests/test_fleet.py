@@ -144,7 +144,10 @@ async def test_a_real_gateway_sends_the_whole_fleet_then_only_changes(tmp_path: 
         await client.expect_type("subscribed", ref="f")
         first = await client.expect_type("fleet", timeout=5)
         assert first["full"] is True and len(first["hosts"]) == 40
-        assert all(set(h) == {"host", "online", "total", "mem", "load1", "labels"} for h in first["hosts"])
+        assert all(
+            set(h) == {"host", "online", "total", "mem", "load1", "labels", "disk"} for h in first["hosts"]
+        )
+        assert all(h["disk"] is None or 0 <= h["disk"] <= 95 for h in first["hosts"])  # simulated disks
         later = [await client.expect_type("fleet", timeout=5) for _ in range(3)]
         assert all(frame["full"] is False and 0 < len(frame["hosts"]) <= 40 for frame in later)
         stamps = [first["ts"]] + [frame["ts"] for frame in later]
