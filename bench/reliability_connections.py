@@ -1,8 +1,5 @@
 """Benchmark: 10,000 WebSocket connections held by one gateway process, pings on, every one following
-`fleet` with 1,000 simulated hosts.
-
-What it measures and how: docs/reliability.md. Its summary: bench/reliability_connections.md
-(raw figures in bench/results/).
+`fleet` with 1,000 simulated hosts. What it measures and how: docs/reliability.md.
 
     scripts/bench reliability_connections            # 10,000 clients, 1,000 hosts, 60 s window
     scripts/bench reliability_connections --clients 200 --hosts 100 --duration 20
@@ -17,11 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import RELIABILITY, Result, run
 from .measure import CpuWindow, idle
-from .reliability_common import fleet_clients, gather, gather_ready, load_parser, log_problems, open_window
+from .reliability_common import fleet_clients, gather, gather_ready, log_problems, main, open_window
 from .stack import Stack
-from .summaries.reliability_connections import DEFAULTS, NAME, render, summarize
+from .summaries.reliability_connections import RUN
 from .watch import Watch, fd_count, gateway_metrics
 
 
@@ -35,11 +31,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         time.sleep(args.settle)
         idle_cpu, rss_before = idle(pid, args.settle)
         fds_before = fd_count(pid)
-
         processes = args.processes or max(1, math.ceil(args.clients / 1250))
         probe_every = max(1, args.clients // max(1, args.probes))
         with Watch(pid, 1.0, gateway) as watch:
-            connect_t0 = watch.now()
             spread = fleet_clients(
                 stack,
                 [gateway.ws_url],
@@ -53,30 +47,24 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 ready_timeout=args.connect_timeout,
             )
             ready = gather_ready(spread, args.connect_timeout + 120)
-            connect_seconds = watch.now() - connect_t0
+            connect_seconds = watch.now()
             time.sleep(args.settle)
             _, end = open_window(spread, args.duration, grace=3)
-            ours = [pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)]
-            cpu_window = CpuWindow(ours)
-            metrics_start = gateway_metrics(gateway, timeout=30)
-            w0 = watch.now()
+            cpu_window = CpuWindow([pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)])
+            metrics_start, w0 = gateway_metrics(gateway, timeout=30), watch.now()
             time.sleep(max(0.0, end - time.time()))
             cpu, machine = cpu_window.close()
-            w1 = watch.now()
-            metrics_end = gateway_metrics(gateway, timeout=30)
+            w1, metrics_end = watch.now(), gateway_metrics(gateway, timeout=30)
             results = gather(spread, "result", 120)
         window = watch.between(w0, w1)
-        timeline = [
-            (r.t - connect_t0, r.metrics.get("fleetdeck_gateway_clients", math.nan)) for r in watch.readings
-        ]
         log = log_problems(gateway.service.log_path)
-    return {
+    slow = "fleetdeck_gateway_slow_disconnects_total"
+    return machine | {
         "ready": ready,
         "results": [r for r in results if r is not None],
         "processes": processes,
         "probe_every": probe_every,
         "connect_seconds": connect_seconds,
-        **machine,
         "gateway_cpu_pct": cpu[pid],
         "gateway_cpu_pct_without_clients": idle_cpu,
         "agent_cpu_pct": cpu[agent.pid],
@@ -89,24 +77,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "fds_max": max((r.fds for r in watch.readings), default=fds_before),
         "gateway_clients_start": metrics_start.get("fleetdeck_gateway_clients", math.nan),
         "gateway_clients_end": metrics_end.get("fleetdeck_gateway_clients", math.nan),
-        "slow_disconnects": metrics_end.get("fleetdeck_gateway_slow_disconnects_total", 0.0)
-        - metrics_start.get("fleetdeck_gateway_slow_disconnects_total", 0.0),
-        "clients_timeline": timeline,
+        "slow_disconnects": metrics_end.get(slow, 0.0) - metrics_start.get(slow, 0.0),
         "log": log,
     }
 
 
-def main() -> None:
-    helps = {
-        "duration": "seconds measured",
-        "processes": "client processes (0: one per 1,250)",
-        "connect_concurrency": "handshakes at once per process",
-        "connect_timeout": "seconds the clients have to connect",
-    }
-    args = load_parser(__doc__, DEFAULTS, helps).parse_args()
-    title = "10,000 connections on one gateway"
-    run(args, measure, summarize, render, Result(NAME, title, "", {}, page=RELIABILITY), args.clients + 200)
-
-
 if __name__ == "__main__":
-    main()
+    main(RUN, __doc__, measure, needed_fds=lambda args: args.clients + 200)

@@ -1,0 +1,147 @@
+"""A load run's Markdown summary, described as data: its sentence, a table of targets and one of what
+else was measured, each row written `what | measured | target | met` with format strings filled in
+from the run's figures (its options, raw measurements and summary). Also the sums, counts and
+quantiles over the client processes' answers that the summaries are made of."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..harness import ms, table, verdict
+from ..measure import Context, histogram, quantile_ms
+
+MACHINE = """
+CPU of the other processes on the machine | {others_cpu_pct:.0f}%{disturbed}
+kernel interrupt work (mostly loopback traffic) / CPU stolen by the hypervisor
+    | {softirq_cpu_pct:.0f}% / {stolen_cpu_pct:.0f}%
+"""
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """One load run of docs/reliability.md: its options and how its summary reads. `targets` and
+    `also` hold a table row a line (an indented line goes on with the one before): `what |
+    measured`, and for a target `| target | KEY`, met when the summary's `met[KEY]` is true (None:
+    not for this run, so neither target nor verdict shows)."""
+
+    name: str
+    title: str
+    options: Mapping[str, Any]  # defaults; a bool is a bare flag, a tuple the choices (default first)
+    helps: Mapping[str, str]
+    head: str
+    targets: str
+    also: str
+    summarize: Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]]
+    target: Mapping[str, float] = field(default_factory=dict)  # the targets' figures, as `{target[KEY]}`
+
+    def render(
+        self, s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context, *sections: str
+    ) -> str:
+        """The summary: sentence, targets, further sections, what else was measured, the command again."""
+        figures = {**vars(args), **raw, **s, "context": ctx.sentence(), "target": self.target}
+        figures["disturbed"] = " (**disturbed run**)" if raw["others_cpu_pct"] > args.max_others else ""
+        goals = []
+        for what, measured, target, key in ([*row, "", ""][:4] for row in rows(self.targets)):
+            met = s["met"][key] if key else None
+            goals.append([what, measured, "" if met is None else target, "" if met is None else verdict(met)])
+        parts = [
+            fill(" ".join(self.head.split()), figures),
+            table(("", "measured", "target", ""), filled(goals, figures)),
+            *sections,
+            table(("also measured", "value"), filled(rows(self.also + MACHINE), figures)),
+        ]
+        return "\n\n".join(parts) + f"\n\nReproduce: `{self.command_line(args)}`"
+
+    def command_line(self, args: argparse.Namespace) -> str:
+        """`scripts/bench NAME` with the options that differ from their defaults."""
+        parts = [f"scripts/bench {self.name}"]
+        for key, default in self.options.items():
+            value, flag = getattr(args, key), f"--{key.replace('_', '-')}"
+            if value is True:
+                parts.append(flag)
+            elif value != (default[0] if isinstance(default, tuple) else default):
+                parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+        return " ".join(parts)
+
+
+def fill(text: str, figures: Mapping[str, Any]) -> str:
+    """`text` with its `{figure:format}` fields filled in."""
+    return _Figures().vformat(text, (), figures)
+
+
+def rows(text: str) -> list[list[str]]:
+    """Table rows written one a line, cells apart by ` | `; an indented line goes on with the one before."""
+    lines = re.sub(r"\n[ \t]+", " ", text).splitlines()
+    return [[cell.strip() for cell in line.split(" | ")] for line in lines if line.strip()]
+
+
+def filled(cells: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> list[list[str]]:
+    return [[fill(cell, figures) for cell in row] for row in cells]
+
+
+def listing(header: str, row: str, items: Iterable[Mapping[str, Any]]) -> str:
+    """A Markdown table of `items`, a row each: `header` and `row` are written as in `rows`."""
+    return table(rows(header)[0], (filled(rows(row), item)[0] for item in items))
+
+
+def counts(parts: Mapping[str, int], empty: str = "none") -> str:
+    """Counts by kind, as `kind: n, ...`."""
+    return ", ".join(f"{key}: {value:,}" for key, value in sorted(parts.items())) or empty
+
+
+class _Figures(string.Formatter):
+    """str.format, with `-` for NaN and units of its own: `ms`, `KiB:MiB` and `B:MiB` (KiB or
+    bytes shown in MiB), `B:KiB`, `counts` (a dict of counts by kind), `met` (a target's verdict); a spread
+    (measure.spread) as `median [min, max]`."""
+
+    UNITS: Mapping[str, Callable[[Any], str]] = {
+        "ms": ms,
+        "KiB:MiB": lambda v: f"{v / 1024:,.1f} MiB",
+        "B:MiB": lambda v: f"{v / 2**20:,.1f} MiB",
+        "B:KiB": lambda v: f"{v / 1024:,.1f} KiB",
+        "counts": counts,
+        "met": verdict,
+    }
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, float) and math.isnan(value):
+            return "-"
+        if isinstance(value, Mapping) and value.keys() == {"min", "median", "max"}:
+            low, middle, high = (self.format_field(value[k], format_spec) for k in ("min", "median", "max"))
+            return f"{middle} [{low}, {high}]"
+        unit = self.UNITS.get(format_spec)
+        return unit(value) if unit else super().format_field(value, format_spec)
+
+
+def add_counts(parts: Iterable[Mapping[str, int] | None]) -> dict[str, int]:
+    """Counts by kind, added up over the client processes."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, value in (part or {}).items():
+            total[key] = total.get(key, 0) + int(value)
+    return total
+
+
+def total(results: Iterable[Mapping[str, Any]], key: str) -> Any:
+    """`key` summed over the client processes' results (0 where one has none)."""
+    return sum(r.get(key, 0) for r in results)
+
+
+def ready_counts(raw: Mapping[str, Any]) -> tuple[int, int]:
+    """Clients connected and failed, summed over the processes' `ready`."""
+    return total(raw["ready"], "ready"), total(raw["ready"], "failed")
+
+
+def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict[str, float]:
+    """`NAME_p50_ms`, `NAME_p99_ms` and `NAME_max_ms` of the processes' `key` histograms summed, and
+    `NAME_count`, the values they hold."""
+    hist, bin_ms = histogram(r[key] for r in results), results[0]["bin_ms"] if results else 0.1
+    shares = {"p50": 0.5, "p99": 0.99, "max": 1.0}
+    figures = {f"{name}_{label}_ms": quantile_ms(hist, share, bin_ms) for label, share in shares.items()}
+    return figures | {f"{name}_count": sum(hist.values())}
