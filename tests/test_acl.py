@@ -7,7 +7,15 @@ from fnmatch import fnmatchcase
 
 import pytest
 
-from fleetdeck.redis_acl import CHANNEL_GRANTS, COMMANDS_OF, KEY_GRANTS, acl_file
+from fleetdeck.redis_acl import (
+    CHANNEL_GRANTS,
+    COMMANDS_OF,
+    KEY_GRANTS,
+    REPLICA_USER,
+    SENTINEL_USER,
+    ReplicationPasswords,
+    acl_file,
+)
 from fleetdeck_common import auditstore, chatstore, hoststore, topics
 from fleetdeck_common.acl import (
     FORBIDDEN,
@@ -28,10 +36,13 @@ from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS, RedisRules
 from fleetdeck_gateway.auth import sessions
 
 PASSWORDS: dict[Service, str] = {"gateway": "g-secret", "worker": "w-secret", "agent": "a-secret"}
+REPLICATION = ReplicationPasswords(replica="r-secret", sentinel_user="s-secret", sentinel="own-secret")
+# The only administrative command any user holds: Sentinel's, to make a failover survive a restart.
+SENTINELS_OWN = {"config"}
 
 
-def _rules() -> dict[str, list[str]]:
-    lines = acl_file(PASSWORDS).splitlines()
+def _rules(replication: ReplicationPasswords | None = None) -> dict[str, list[str]]:
+    lines = acl_file(PASSWORDS, replication).splitlines()
     return {line.split()[1]: line.split() for line in lines}
 
 
@@ -50,11 +61,67 @@ def test_default_is_off_and_each_service_has_one_user_with_a_hashed_password() -
 
 
 def test_no_user_gets_an_administrative_command() -> None:
-    for name, words in _rules().items():
+    for name, words in _rules(REPLICATION).items():
         assert words.index("-@all") > words.index("resetchannels") > words.index("resetkeys"), name
         granted = {w[1:].split("|")[0] for w in words if w.startswith("+")}
-        assert not granted & FORBIDDEN, name
+        assert granted & FORBIDDEN == (SENTINELS_OWN if name == SENTINEL_USER else set()), name
         assert not any(w.startswith("+@") or w in ("allkeys", "allchannels", "~*", "&*") for w in words)
+    # ...and of CONFIG, only REWRITE: not GET (the servers' settings) or SET (e.g. a new `dir`).
+    assert [w for w in _rules(REPLICATION)[SENTINEL_USER] if w.startswith("+config")] == ["+config|rewrite"]
+
+
+def test_behind_sentinel_the_replicas_and_sentinels_get_users_with_no_keys() -> None:
+    rules = _rules(REPLICATION)
+    assert list(rules) == [
+        "default",
+        "fleetdeck-gateway",
+        "fleetdeck-worker",
+        "fleetdeck-agent",
+        REPLICA_USER,
+        SENTINEL_USER,
+    ]
+    without = _rules()  # the same lines for default and the services, with or without Sentinel
+    assert {name: rules[name] for name in without} == without
+    replica, sentinel = rules[REPLICA_USER], rules[SENTINEL_USER]
+    assert replica == [
+        "user",
+        REPLICA_USER,
+        "on",
+        f"#{password_hash('r-secret')}",
+        "resetkeys",
+        "resetchannels",
+        "-@all",
+        "+ping",
+        "+psync",
+        "+replconf",
+    ]
+    assert sentinel[:6] == [
+        "user",
+        SENTINEL_USER,
+        "on",
+        f"#{password_hash('s-secret')}",
+        "resetkeys",
+        "resetchannels",
+    ]
+    assert [w for w in sentinel if "~" in w] == []
+    assert [w for w in sentinel if w.startswith("&")] == ["&__sentinel__:hello"]
+    assert {w for w in sentinel if w.startswith("+")} == {
+        "+client|kill",
+        "+client|setname",
+        "+config|rewrite",
+        "+exec",
+        "+info",
+        "+multi",
+        "+ping",
+        "+publish",
+        "+role",
+        "+script|kill",
+        "+slaveof",
+        "+subscribe",
+    }
+    # Sentinel's own password is not a server user: it is in no line.
+    text = acl_file(PASSWORDS, REPLICATION)
+    assert "own-secret" not in text and password_hash("own-secret") not in text
 
 
 def test_the_agent_writes_its_samples_and_presence_and_nothing_else() -> None:

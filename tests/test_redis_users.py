@@ -8,7 +8,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from fleetdeck.redis_acl import REPLICA_USER, SENTINEL_USER
 from fleetdeck.redis_users import user_url
+from fleetdeck_common.acl import password_hash
+from fleetdeck_common.broker.sentinel import parse_sentinel_url
 from tests.test_cli import fleetdeck
 
 FILES = ("users.acl", "job.key", "gateway.env", "worker.env", "agent.env")
@@ -89,9 +92,12 @@ def test_rotate_keeps_the_replaced_key_beside_the_new_one(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("http://127.0.0.1:6379/0", "must start with redis:// or rediss://"),
-        ("127.0.0.1:6379", "must start with redis:// or rediss://"),
-        ("redis+sentinel://127.0.0.1:26379/mymaster/0", "must start with redis:// or rediss://"),
+        ("http://127.0.0.1:6379/0", "must start with redis://, rediss:// or redis+sentinel://"),
+        ("127.0.0.1:6379", "must start with redis://, rediss:// or redis+sentinel://"),
+        ("redis+sentinel://127.0.0.1:26379", "name the Sentinel service"),
+        ("redis+sentinel://127.0.0.1:x/mymaster/0", "port must be a number"),
+        ("redis+sentinel://s1/mymaster/0?ssl_ca_certs=/ca.pem", "TLS behind Sentinel is not supported"),
+        ("redis+sentinel://s1/my%20master/0", "may have only letters, digits"),
         ("redis:///0", "names no host"),
         ("redis://127.0.0.1:port/0", "Port could not be cast"),
         ("redis://127.0.0.1:6379/zero", "the database 'zero' must be a number"),
@@ -116,3 +122,77 @@ def test_each_service_also_gets_its_url_alone_for_redis_url_file(tmp_path: Path)
         url_file = folder / f"{service}.url"
         assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
         assert url_file.read_text() == _env(folder / f"{service}.env")["REDIS_URL"] + "\n"
+
+
+SENTINEL_URL = "redis+sentinel://:old@s1:26379,s2:26380,[::1]:26381/fleetdeck/2"
+SENTINEL_FILES = (*FILES, "replication.conf", "sentinel-auth.conf")
+
+
+def _words(path: Path) -> dict[str, list[str]]:
+    """A config file's lines by their first words (`sentinel auth-pass` by both)."""
+    lines = [line.split() for line in path.read_text().splitlines()]
+    return {" ".join(w[:2] if w[0] == "sentinel" else w[:1]): w for w in lines}
+
+
+def test_behind_sentinel_it_also_writes_the_replication_and_sentinel_credentials(tmp_path: Path) -> None:
+    folder = tmp_path / "users"
+    done = fleetdeck("redis-users", str(folder), "--redis", SENTINEL_URL)
+    assert done.returncode == 0, done.stderr
+    assert "replication.conf" in done.stderr and "sentinel-auth.conf" in done.stderr
+    for name in ("replication.conf", "sentinel-auth.conf"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+    replication = _words(folder / "replication.conf")
+    assert replication["masteruser"] == ["masteruser", REPLICA_USER]
+    replica_password = replication["masterauth"][1]
+    auth = _words(folder / "sentinel-auth.conf")
+    assert list(auth) == ["requirepass", "sentinel auth-user", "sentinel auth-pass"]
+    assert auth["sentinel auth-user"] == ["sentinel", "auth-user", "fleetdeck", SENTINEL_USER]
+    sentinel_user_password = auth["sentinel auth-pass"][3]
+    requirepass = auth["requirepass"][1]
+    assert len({replica_password, sentinel_user_password, requirepass}) == 3
+    # The ACL file holds the two new users by their passwords' hashes; requirepass is Sentinel's.
+    acl = (folder / "users.acl").read_text()
+    users = [line.split()[1] for line in acl.splitlines()]
+    assert users[-2:] == [REPLICA_USER, SENTINEL_USER]
+    assert f"#{password_hash(replica_password)}" in acl and f"#{password_hash(sentinel_user_password)}" in acl
+    assert not any(p in acl for p in (replica_password, sentinel_user_password, requirepass))
+    passwords = set()
+    for service in ("gateway", "worker", "agent"):
+        url = _env(folder / f"{service}.env")["REDIS_URL"]
+        assert (folder / f"{service}.url").read_text() == url + "\n"
+        parsed = parse_sentinel_url(url)
+        assert parsed.username == f"fleetdeck-{service}" and parsed.password not in (None, "old")
+        assert parsed.sentinels == (("s1", 26379), ("s2", 26380), ("::1", 26381))
+        assert (parsed.service, parsed.db) == ("fleetdeck", 2)
+        assert parsed.sentinel_password == requirepass and parsed.sentinel_username is None
+        passwords.add(parsed.password)
+    assert len(passwords) == 3
+
+
+def test_behind_sentinel_running_again_keeps_every_password_and_rotate_replaces_them(tmp_path: Path) -> None:
+    folder = tmp_path / "users"
+    assert fleetdeck("redis-users", str(folder), "--redis", SENTINEL_URL).returncode == 0
+    first = {name: (folder / name).read_bytes() for name in SENTINEL_FILES}
+    assert fleetdeck("redis-users", str(folder), "--redis", SENTINEL_URL).returncode == 0
+    assert {name: (folder / name).read_bytes() for name in SENTINEL_FILES} == first
+    # Another service name: the same passwords, the sentinels' lines name it.
+    other = SENTINEL_URL.replace("/fleetdeck/", "/other/")
+    assert fleetdeck("redis-users", str(folder), "--redis", other).returncode == 0
+    assert (folder / "users.acl").read_bytes() == first["users.acl"]
+    assert "auth-pass other " in (folder / "sentinel-auth.conf").read_text()
+    assert fleetdeck("redis-users", str(folder), "--redis", other, "--rotate").returncode == 0
+    auth = _words(folder / "sentinel-auth.conf")
+    rotated = {name: (folder / name).read_bytes() for name in SENTINEL_FILES}
+    assert all(rotated[name] != first[name] for name in SENTINEL_FILES)
+    old_auth = first["sentinel-auth.conf"].decode()
+    assert auth["requirepass"][1] not in old_auth and auth["sentinel auth-pass"][3] not in old_auth
+    assert _words(folder / "replication.conf")["masterauth"][1] not in first["replication.conf"].decode()
+
+
+def test_a_sentinel_user_url_replaces_credentials_and_keeps_the_rest() -> None:
+    url = user_url(
+        "redis+sentinel://:old@s1:26379,s2/mymaster/0?sentinel_password=old", "agent", "p/w", "s&p"
+    )
+    assert url == "redis+sentinel://fleetdeck-agent:p%2Fw@s1:26379,s2/mymaster/0?sentinel_password=s%26p"
+    parsed = parse_sentinel_url(url)
+    assert (parsed.password, parsed.sentinel_password) == ("p/w", "s&p")

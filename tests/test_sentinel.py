@@ -1,4 +1,5 @@
-"""Redis Sentinel: every service follows the master through a failover."""
+"""Redis Sentinel: every service follows the master through a failover, each on its own Redis user,
+with replicas and sentinels on theirs and Sentinel behind its own password."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fleetdeck_common.broker import BrokerUnavailable, check_url, create_broker
 from fleetdeck_common.broker.sentinel import parse_sentinel_url
 from testbed.procs import start_agent, start_gateway, start_worker, wait_until
 from tests.support.jobs import collect_job
@@ -21,11 +23,63 @@ from tests.support.wsclient import Frame, WsClient
 def test_sentinel_urls_parse_and_bad_ones_say_why() -> None:
     parsed = parse_sentinel_url("redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2,[::1]:26380/mymaster/2")
     assert parsed.sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26379), ("::1", 26380))
-    assert (parsed.service, parsed.db, parsed.password) == ("mymaster", 2, "s3cret")
+    assert (parsed.service, parsed.db, parsed.password, parsed.username) == ("mymaster", 2, "s3cret", None)
+    assert parse_sentinel_url("redis+sentinel://10.0.0.1/m").password is None  # no credentials at all
     with pytest.raises(ValueError, match="name the Sentinel service"):
         parse_sentinel_url("redis+sentinel://10.0.0.1:26379")
     with pytest.raises(ValueError, match="port must be a number"):
         parse_sentinel_url("redis+sentinel://10.0.0.1:x/m")
+
+
+def test_a_sentinel_url_carries_a_user_and_sentinels_own_credentials() -> None:
+    parsed = parse_sentinel_url(
+        "redis+sentinel://fleetdeck-agent:p%2Fw%40x@s1:26379,s2/fleetdeck/0"
+        "?sentinel_password=s%26p&sentinel_username=watcher"
+    )
+    assert (parsed.username, parsed.password) == ("fleetdeck-agent", "p/w@x")
+    assert (parsed.sentinel_username, parsed.sentinel_password) == ("watcher", "s&p")
+    assert parsed.sentinels == (("s1", 26379), ("s2", 26379))
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+sentinel://fleetdeck-agent@s1/m", "user 'fleetdeck-agent' has no password"),
+        ("redis+sentinel://fleetdeck-agent:@s1/m", "user 'fleetdeck-agent' has no password"),
+        ("redis+sentinel://s1/m?sentinel_pasword=x", "unknown option 'sentinel_pasword'"),
+        ("redis+sentinel://s1/m?sentinel_password=", "sentinel_password is empty"),
+        ("redis+sentinel://s1/m?sentinel_username=u", "sentinel_username needs sentinel_password"),
+    ],
+)
+def test_a_bad_sentinel_url_is_a_sentence(url: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        check_url(url)  # what every service's settings run before it starts
+
+
+async def test_a_wrong_sentinel_password_is_named_not_hung(tmp_path: Path) -> None:
+    """Sentinels with a password of their own answer a URL without it, or with another, with
+    a refusal the service can show, at once."""
+    sentinels = SentinelSet(tmp_path)
+    try:
+        sentinels.start()
+        good = sentinels.urls["agent"]
+        wrong = good.replace(f"sentinel_password={sentinels.sentinel_password}", "sentinel_password=nope")
+        missing = good.partition("?")[0]
+        for url, says in (
+            (missing, "sentinels want a password"),
+            (wrong, "refused the URL's sentinel_password"),
+        ):
+            async with create_broker(url, timeout=5) as broker:
+                started = time.monotonic()
+                assert not await broker.ping()
+                assert says in broker.down_reason  # what /readyz and the log say
+                with pytest.raises(BrokerUnavailable, match=says):
+                    await broker.get("anything")
+                assert time.monotonic() - started < 5  # refused at once, not waited out
+        async with create_broker(sentinels.urls["gateway"]) as broker:
+            assert await broker.ping()
+    finally:
+        sentinels.stop()
 
 
 @pytest.mark.ssh
@@ -36,13 +90,13 @@ async def test_a_master_failover_loses_no_sample_stream_and_no_result(
         sentinels = SentinelSet(tmp_path)
         started.callback(sentinels.stop)
         sentinels.start()
-        url = sentinels.url
-        agent = start_agent("sentinel-host", url, tmp_path, 0.5)
+        urls = sentinels.urls  # each service its own user, and Sentinel's password
+        agent = start_agent("sentinel-host", urls["agent"], tmp_path, 0.5)
         started.callback(agent.stop)
-        worker = start_worker(url, tmp_path, "w-sentinel", **fleet.worker_env())
+        worker = start_worker(urls["worker"], tmp_path, "w-sentinel", **fleet.worker_env())
         started.callback(worker.stop)
         # Three services start at once; beside another test run a gateway took over 20 s to listen.
-        gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-sentinel", within=60)
+        gateway = start_gateway(urls["gateway"], tmp_path, tokens.file, name="gateway-sentinel", within=60)
         started.callback(gateway.stop)
         client = await WsClient.open(gateway.ws_url, tokens.operator)
         await client.expect_type("hello")
@@ -54,6 +108,7 @@ async def test_a_master_failover_loses_no_sample_stream_and_no_result(
         )
         job = (await client.expect(lambda f: f.get("ref") == "j"))["job"]
         wait_until(lambda: len(fleet.commands(tag)) >= 20, 20, what="the job running")
+        assert sentinels.refused(sentinels.master()) == []  # the replica's PSYNC and all: allowed
         old = sentinels.kill_master()
         killed = time.monotonic()
         with sentinels.explained():
@@ -81,3 +136,10 @@ async def test_a_master_failover_loses_no_sample_stream_and_no_result(
         ran = [row["host"] for row in fleet.commands(tag)]
         assert len(ran) == len(set(ran))  # nothing ran twice
         await client.close()
+        # On the new master, every service came back on its own user and the sentinels on theirs,
+        # and nothing any of them sent (replication and the failover too) was refused.
+        new = sentinels.master()
+        users = {"fleetdeck-gateway", "fleetdeck-worker", "fleetdeck-agent", "fleetdeck-sentinel"}
+        assert sentinels.users_connected(new) >= users
+        assert "default" not in sentinels.users_connected(new)
+        assert sentinels.refused(new) == []

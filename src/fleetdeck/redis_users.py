@@ -2,9 +2,13 @@
 
 Writes DIR/users.acl (for `redis-server --aclfile`), DIR/job.key, DIR/{gateway,worker,agent}.env and
 DIR/{gateway,worker,agent}.url (the URL alone, for REDIS_URL_FILE); `--rotate` keeps the key it
-replaces as DIR/job.key.previous.
-The passwords live only in the env files (the ACL file holds their hashes); running it again reads
-them back from there and keeps them, and the key, unless `--rotate`.
+replaces as DIR/job.key.previous. With a `redis+sentinel://` URL it also writes what a replicated
+Redis behind Sentinel needs: users for the replicas and the sentinels in users.acl,
+DIR/replication.conf (the servers' `masteruser`/`masterauth`) and DIR/sentinel-auth.conf (each
+sentinel's `requirepass` and `sentinel auth-user`/`auth-pass`); the services' URLs carry
+Sentinel's password as `sentinel_password`.
+The passwords live only in the env files and those two files (the ACL file holds their hashes);
+running it again reads them back from there and keeps them, and the key, unless `--rotate`.
 """
 
 from __future__ import annotations
@@ -16,15 +20,19 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from fleetdeck_common.acl import SERVICES, Service, username
+from fleetdeck_common.broker.sentinel import SCHEME as SENTINEL_SCHEME
+from fleetdeck_common.broker.sentinel import TLS_OPTIONS, parse_sentinel_url
 from fleetdeck_common.jobs.previouskey import previous_key_path
 
-from .redis_acl import acl_file
+from .redis_acl import REPLICA_USER, SENTINEL_USER, ReplicationPasswords, acl_file
 
 SCHEMES = ("redis", "rediss")
 KEY_BYTES = 32
+REPLICATION_FILE = "replication.conf"
+SENTINEL_AUTH_FILE = "sentinel-auth.conf"
 
 
 class UsageError(ValueError):
@@ -42,13 +50,28 @@ def add_redis_users_command(commands: Any) -> None:
         "--redis",
         required=True,
         metavar="URL",
-        help="how the services reach Redis, e.g. redis://redis:6379/0 or rediss://host:6380/0?ssl_ca_certs=PATH",
+        help="how the services reach Redis, e.g. redis://redis:6379/0, "
+        "rediss://host:6380/0?ssl_ca_certs=PATH or redis+sentinel://s1:26379,s2:26379/SERVICE/0",
     )
     users.add_argument("--rotate", action="store_true", help="new passwords and a new job key")
 
 
-def user_url(base: str, service: Service, password: str) -> str:
-    """`base` (scheme, host, port, db, query) with `service`'s user and password in it."""
+def _sentinel_url(base: str, user: str, password: str, sentinel_password: str) -> str:
+    """A `redis+sentinel://` `base` with the user, its password and Sentinel's password in it."""
+    rest, _, query = base[len(SENTINEL_SCHEME) :].partition("?")
+    netloc, slash, path = rest.partition("/")
+    hosts = netloc.rpartition("@")[2]
+    options = [(k, v) for k, v in parse_qsl(query) if k not in ("sentinel_password", "sentinel_username")]
+    options.append(("sentinel_password", sentinel_password))
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"{SENTINEL_SCHEME}{credentials}@{hosts}{slash}{path}?{urlencode(options, safe='')}"
+
+
+def user_url(base: str, service: Service, password: str, sentinel_password: str = "") -> str:
+    """`base` (scheme, host, port, db, query) with `service`'s user and password in it; behind
+    Sentinel also Sentinel's own password."""
+    if base.startswith(SENTINEL_SCHEME):
+        return _sentinel_url(base, username(service), password, sentinel_password)
     parts = urlsplit(base)
     host = parts.hostname or ""
     if ":" in host:
@@ -58,15 +81,33 @@ def user_url(base: str, service: Service, password: str) -> str:
     return f"{parts.scheme}://{username(service)}:{quote(password, safe='')}@{host}{port}{parts.path}{query}"
 
 
+def _check_sentinel_url(url: str) -> None:
+    try:
+        parsed = parse_sentinel_url(url)
+    except ValueError as exc:
+        raise UsageError(f"--redis {url!r}: {exc}") from None
+    if any(option in url.partition("?")[2] for option in TLS_OPTIONS):
+        raise UsageError(f"--redis {url!r}: TLS behind Sentinel is not supported")
+    if not parsed.service.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UsageError(
+            f"--redis {url!r}: the Sentinel service name {parsed.service!r} may have only letters, "
+            "digits, '-', '_' and '.'"
+        )
+
+
 def check_url(url: str) -> None:
-    """UsageError unless `url` is a redis:// or rediss:// URL with a host (and a valid port and db)."""
+    """UsageError unless `url` is a redis://, rediss:// or redis+sentinel:// URL with a host (and a
+    valid port and db)."""
+    if url.startswith(SENTINEL_SCHEME):
+        _check_sentinel_url(url)
+        return
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
         raise UsageError(f"--redis {url!r}: {exc}") from None
     if parts.scheme not in SCHEMES:
-        raise UsageError(f"--redis {url!r}: the URL must start with redis:// or rediss://")
+        raise UsageError(f"--redis {url!r}: the URL must start with redis://, rediss:// or {SENTINEL_SCHEME}")
     if not parts.hostname:
         raise UsageError(f"--redis {url!r}: the URL names no host")
     db = parts.path.strip("/")
@@ -82,8 +123,27 @@ def _kept_password(env_file: Path) -> str | None:
         return None
     for line in lines:
         if line.startswith("REDIS_URL="):
-            password = urlsplit(line.removeprefix("REDIS_URL=")).password
+            url = line.removeprefix("REDIS_URL=")
+            if url.startswith(SENTINEL_SCHEME):
+                try:
+                    return parse_sentinel_url(url).password
+                except ValueError:
+                    return None
+            password = urlsplit(url).password
             return unquote(password) if password else None
+    return None
+
+
+def _kept_word(config: Path, *directive: str) -> str | None:
+    """The last word of the line starting with `directive` in a config file written before."""
+    try:
+        lines = config.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        words = line.split()
+        if tuple(words[: len(directive)]) == directive and len(words) > len(directive):
+            return words[-1]
     return None
 
 
@@ -102,6 +162,32 @@ def _write(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
+def _replication_passwords(folder: Path, rotate: bool) -> ReplicationPasswords:
+    """The replication users' and Sentinel's passwords: kept from the files of a run before."""
+
+    def kept(found: str | None) -> str:
+        return (None if rotate else found) or secrets.token_hex(32)
+
+    auth = folder / SENTINEL_AUTH_FILE
+    return ReplicationPasswords(
+        replica=kept(_kept_word(folder / REPLICATION_FILE, "masterauth")),
+        sentinel_user=kept(_kept_word(auth, "sentinel", "auth-pass")),
+        sentinel=kept(_kept_word(auth, "requirepass")),
+    )
+
+
+def _write_replication(folder: Path, service_name: str, passwords: ReplicationPasswords) -> None:
+    """The servers' and the sentinels' own credentials, each in a config file they read."""
+    replication = f"masteruser {REPLICA_USER}\nmasterauth {passwords.replica}\n"
+    _write(folder / REPLICATION_FILE, replication.encode(), 0o600)
+    auth = (
+        f"requirepass {passwords.sentinel}\n"
+        f"sentinel auth-user {service_name} {SENTINEL_USER}\n"
+        f"sentinel auth-pass {service_name} {passwords.sentinel_user}\n"
+    )
+    _write(folder / SENTINEL_AUTH_FILE, auth.encode(), 0o600)
+
+
 def write_users(folder: Path, redis_url: str, rotate: bool = False) -> dict[Service, str]:
     """Write the ACL file, the job key and the env files into `folder`; each service's URL."""
     check_url(redis_url)
@@ -111,6 +197,10 @@ def write_users(folder: Path, redis_url: str, rotate: bool = False) -> dict[Serv
     for service in SERVICES:
         kept = None if rotate else _kept_password(folder / f"{service}.env")
         passwords[service] = kept or secrets.token_hex(32)
+    replication = None
+    if redis_url.startswith(SENTINEL_SCHEME):
+        replication = _replication_passwords(folder, rotate)
+        _write_replication(folder, parse_sentinel_url(redis_url).service, replication)
     key_file = folder / "job.key"
     if rotate or not key_file.is_file() or key_file.stat().st_size < KEY_BYTES:
         if rotate and key_file.is_file():
@@ -118,8 +208,9 @@ def write_users(folder: Path, redis_url: str, rotate: bool = False) -> dict[Serv
             _write(previous_key_path(key_file), key_file.read_bytes(), 0o600)
         _write(key_file, secrets.token_bytes(KEY_BYTES), 0o600)
     # Hashes only: the ACL file is readable by the Redis server's own account.
-    _write(folder / "users.acl", acl_file(passwords).encode(), 0o644)
-    urls = {service: user_url(redis_url, service, passwords[service]) for service in SERVICES}
+    _write(folder / "users.acl", acl_file(passwords, replication).encode(), 0o644)
+    sentinel_password = replication.sentinel if replication else ""
+    urls = {s: user_url(redis_url, s, passwords[s], sentinel_password) for s in SERVICES}
     for service in SERVICES:
         lines = [f"REDIS_URL={urls[service]}"]
         if service != "agent":
@@ -143,8 +234,13 @@ def run_redis_users_command(args: argparse.Namespace) -> int:
         if args.rotate
         else "passwords and job key kept where present"
     )
+    sentinel = (
+        f", {REPLICATION_FILE} for the servers and {SENTINEL_AUTH_FILE} for the sentinels"
+        if args.redis.startswith(SENTINEL_SCHEME)
+        else ""
+    )
     print(
-        f"wrote {args.dir}/users.acl, job.key, gateway/worker/agent .env and .url ({done}); "
+        f"wrote {args.dir}/users.acl, job.key, gateway/worker/agent .env and .url{sentinel} ({done}); "
         "start redis-server with --aclfile users.acl, or run ACL LOAD after changing it",
         file=sys.stderr,
     )

@@ -6,6 +6,8 @@ import os
 import ssl
 from urllib.parse import parse_qs, urlsplit
 
+from .sentinel import refused_by_sentinels
+
 TLS_SCHEME = "rediss://"
 SENTINEL_SCHEME = "redis+sentinel://"
 TLS_ONLY_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
@@ -42,6 +44,9 @@ def explain(exc: BaseException, tls: bool, answered_before: bool = False) -> tup
     `answered_before`: this process has had an answer, so a dropped connection is an outage, not
     a plain-text client at a TLS-only port."""
     detail = str(exc)
+    sentinels_said = refused_by_sentinels(exc)
+    if sentinels_said:
+        return sentinels_said, True
     if not_trusted(exc) and "mismatch" in detail:
         return (
             f"Redis's TLS certificate does not name the host in REDIS_URL ({detail}); use a name it "
