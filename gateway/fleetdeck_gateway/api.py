@@ -1,5 +1,5 @@
-"""The HTTP API: login/logout, hosts, jobs, the audit trail. Same token rules as /ws; 401 without,
-403 without the role."""
+"""The HTTP API: login/logout, hosts, jobs, the audit trail, the fleet for Prometheus. Same token
+rules as /ws; 401 without, 403 without the role."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +25,7 @@ from fleetdeck_common.messages import (
 from .auth.authenticator import SESSION_COOKIE
 from .auth.identity import Identity
 from .auth.peer import address_of
+from .fleetexport import exposition
 from .services.audittrail import AuditQuery
 from .state import Gateway
 
@@ -260,6 +262,16 @@ async def audit_trail(request: Request) -> Response:
     )
 
 
+async def fleet_metrics(request: Request) -> Response:
+    caller = await _caller(request)  # a viewer token, as Prometheus's `authorization` sends it
+    if isinstance(caller, Response):
+        return caller
+    gateway = _gateway(request)
+    return Response(
+        exposition(gateway.presence.snapshot, gateway.fleet.latest), media_type=CONTENT_TYPE_LATEST
+    )
+
+
 def _unavailable(handler: Any) -> Any:
     async def wrapped(request: Request) -> Response:
         try:
@@ -283,4 +295,5 @@ routes = [
     Route("/api/jobs", _unavailable(list_jobs), methods=["GET"]),
     Route("/api/jobs/{job_id:str}", _unavailable(get_job), methods=["GET"]),
     Route("/api/audit", _unavailable(audit_trail), methods=["GET"]),
+    Route("/metrics/fleet", _unavailable(fleet_metrics), methods=["GET"]),
 ]

@@ -25,11 +25,16 @@ from .hosttable import HostTable
 
 
 @dataclass
-class _Summary:
+class Latest:
+    """A host's latest values, as `fleet` entries and `GET /metrics/fleet` show them."""
+
     total: float | None = None
     mem: float | None = None
     load1: float | None = None
     disk: float | None = None
+    net_rx: float | None = None
+    net_tx: float | None = None
+    uptime: float | None = None
 
 
 FLEET_KEY = "fleet"  # the outbox key of a client's next `fleet` frame: one waits at most
@@ -40,7 +45,7 @@ class FleetView:
         self._presence = table
         self._clients = clients
         self._clock = clock
-        self._summaries: dict[str, _Summary] = {}
+        self._summaries: dict[str, Latest] = {}
         self._changed: set[str] = set()
         self._previous: set[str] = set()  # what changed in the last tick
         self._full: str | None = None  # this tick's full frame, once someone needed it
@@ -50,10 +55,15 @@ class FleetView:
         self._following: set[Client] = set()
 
     def observe(self, sample: CpuSample) -> None:
-        summary = self._summaries.setdefault(sample.host, _Summary())
+        summary = self._summaries.setdefault(sample.host, Latest())
         summary.total, summary.mem, summary.load1 = sample.total, sample.mem, sample.load[0]
-        summary.disk = sample.disk
+        summary.disk, summary.net_rx, summary.net_tx = sample.disk, sample.net_rx, sample.net_tx
+        summary.uptime = sample.uptime
         self._changed.add(sample.host)
+
+    def latest(self, host: str) -> Latest | None:
+        """The host's latest values, None before this gateway has had a sample of it."""
+        return self._summaries.get(host)
 
     def changed(self, hosts: list[str]) -> None:
         """Presence or labels of these hosts changed."""
@@ -101,7 +111,7 @@ class FleetView:
         return dump(Fleet.model_construct(ts=now, full=False, hosts=entries))
 
     def _entry(self, host: str) -> FleetHost:
-        summary = self._summaries.get(host) or _Summary()
+        summary = self._summaries.get(host) or Latest()
         return FleetHost.model_construct(
             host=host,
             online=self._presence.online(host),
