@@ -24,10 +24,6 @@ def _step(span: float, ticks: int) -> float:
     return next((f * power for f in (1, 2, 2.5, 5) if raw <= f * power), 10 * power)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 or value == int(value) else f"{value:.1f}"
-
-
 def svg_chart(
     title: str,
     panels: Sequence[Panel],
@@ -74,7 +70,7 @@ def svg_chart(
         for tick in (i * step for i in range(round(y_max / step) + 1)):
             y = sy(tick)
             out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" stroke="#eee"/>')
-            out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
+            out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:,g}</text>')
         middle = (top + bottom) / 2
         out.append(
             f'<text x="18" y="{middle:.1f}" text-anchor="middle" transform="rotate(-90 18 {middle:.1f})" '
@@ -84,7 +80,7 @@ def svg_chart(
             x = sx(tick)
             out.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#999"/>')
             if index == len(panels) - 1:
-                out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{_fmt(tick)}</text>')
+                out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{tick:,g}</text>')
         for x, label in marks:
             out.append(
                 f'<line x1="{sx(x):.1f}" y1="{top}" x2="{sx(x):.1f}" y2="{bottom}" '

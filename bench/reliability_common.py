@@ -14,9 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import harness
-from .harness import RELIABILITY, Result, common_options
-from .measure import Context
+from .harness import BENCH, RELIABILITY, Result, common_options, measured, publish, record
 from .stack import ClientProcess, Gateway, Stack
 from .summaries.report import LoadRun
 from .watch import Background
@@ -55,12 +53,20 @@ def main(
     needed_fds: Callable[[argparse.Namespace], int],
     attempts: int = 1,
     drop: Sequence[str] = ("results",),
-    render: Callable[[dict[str, Any], dict[str, Any], argparse.Namespace, Context], str] | None = None,
 ) -> None:
-    """A load run from its command line to its summary: measure, sum up, render, write."""
+    """A load run from its command line to its summary: measure, sum up, render (with its plot, if
+    it has one), write."""
     args = parser(run, doc, attempts).parse_args()
-    result = Result(getattr(args, "name", run.name), run.title, "", {}, script=run.name, page=RELIABILITY)
-    harness.run(args, measure, run.summarize, render or run.render, result, needed_fds(args), drop)
+    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds(args))
+    s, name = run.summarize(raw, args), getattr(args, "name", run.name)
+    text = run.render(s, raw, args, ctx)
+    result = Result(name, run.title, text, record(ctx, args, s, raw, drop), script=run.name, page=RELIABILITY)
+    if run.plot is not None:
+        result.plot, result.quoted = run.plot(raw, s, args, ctx), text
+        result.summary = run.render(s, raw, args, ctx, f"![{run.plot_alt}]({name}.svg)")
+        if args.out.resolve() == BENCH.resolve():  # docs/reliability.md shows the committed plot
+            result.quoted = run.render(s, raw, args, ctx, f"![{run.plot_alt}](../bench/{name}.svg)")
+    publish(args, result)
 
 
 def fleet_clients(

@@ -18,7 +18,7 @@ from fleetdeck_common import topics
 from .measure import CpuWindow, rss_kib, rss_median
 from .reliability_common import fleet_clients, gather, gather_ready, log_problems, main, open_window
 from .stack import Stack, make_token, wait_for_hosts
-from .summaries.reliability_scaleout import RUN, render
+from .summaries.reliability_scaleout import RUN
 from .watch import RedisCounters, gateway_metrics, redis_counters
 
 RECONNECTS = "fleetdeck_gateway_redis_reconnects"
@@ -104,4 +104,4 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(RUN, __doc__, measure, needed_fds=lambda args: 2 * args.clients + 200, attempts=2, render=render)
+    main(RUN, __doc__, measure, needed_fds=lambda args: 2 * args.clients + 200, attempts=2)

@@ -22,7 +22,7 @@ from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 from .measure import CpuWindow, rss_median
 from .reliability_common import Chatter, gather, gather_ready, log_problems, main, open_window
 from .stack import Stack, make_token
-from .summaries.reliability_slow import RUN, render
+from .summaries.reliability_slow import RUN
 from .watch import Reading, Watch, held_ports
 
 SLOW = "fleetdeck_gateway_slow_disconnects_total"
@@ -179,11 +179,4 @@ def _delta(readings: list[Reading]) -> float:
 
 
 if __name__ == "__main__":
-    main(
-        RUN,
-        __doc__,
-        measure,
-        needed_fds=lambda args: 2 * args.clients + 200,
-        drop=("baseline", "during"),
-        render=render,
-    )
+    main(RUN, __doc__, measure, needed_fds=lambda args: 2 * args.clients + 200, drop=("baseline", "during"))

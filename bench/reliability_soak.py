@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import BENCH, RELIABILITY, Result, measured, publish, record
 from .measure import CpuWindow, rss_kib
-from .reliability_common import fleet_clients, gather, gather_ready, log_problems, open_window, parser
+from .reliability_common import fleet_clients, gather, gather_ready, log_problems, main, open_window
 from .stack import Stack
-from .summaries.reliability_soak import RUN, plot, render
+from .summaries.reliability_soak import RUN
 from .watch import Watch, fd_count, sockets_of
 
 
@@ -83,18 +82,5 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    args = parser(RUN, __doc__).parse_args()
-    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds=args.clients + 200)
-    s = RUN.summarize(raw, args)
-    # The summary shows the plot beside it; docs/reliability.md from bench/ (a trial run's: none).
-    full = render(s, raw, args, ctx, f"{RUN.name}.svg")
-    quoted = render(
-        s, raw, args, ctx, f"../bench/{RUN.name}.svg" if args.out.resolve() == BENCH.resolve() else ""
-    )
-    data, svg = record(ctx, args, s, raw), plot(raw, s, args, ctx)
-    publish(args, Result(RUN.name, RUN.title, full, data, page=RELIABILITY, plot=svg, quoted=quoted))
-
-
 if __name__ == "__main__":
-    main()
+    main(RUN, __doc__, measure, needed_fds=lambda args: args.clients + 200)

@@ -1,4 +1,4 @@
-"""What the reliability benchmarks watch while they run: a process's RSS, files and CPU over time,
+"""What the reliability benchmarks watch while they run: a process's RSS and open files over time,
 the kernel's socket queues to a gateway, its metrics, and Redis's counters. Everything it reads is
 on 127.0.0.1 (the gateways' `/metrics`, Redis's `INFO`) or in /proc.
 """
@@ -16,6 +16,7 @@ from typing import Any, Self
 import httpx
 import psutil
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.tcpqueues import established
 
@@ -29,15 +30,9 @@ def fd_count(pid: int) -> int:
 
 
 def gateway_metrics(gateway: Gateway, timeout: float = 5.0) -> dict[str, float]:
-    """The gateway's Prometheus metrics (`/metrics`, no token), by name with labels."""
+    """The gateway's Prometheus metrics without labels (`/metrics`, no token), by name."""
     text = httpx.get(gateway.url + "/metrics", timeout=timeout).text
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            with contextlib.suppress(ValueError):
-                values[name] = float(value)
-    return values
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
 
 
 @dataclass

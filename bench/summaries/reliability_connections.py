@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from .report import LoadRun, add_counts, quantiles, ready_counts, total
+from .report import LoadRun, counted, quantiles, ready_counts, total
 
 # RSS as for the gateway at 1,000 clients (docs/benchmarks.md); frames: of the tick (the gateway keeps up)
 TARGET = {"rss_kib": 20.0, "p99_s": 1.5, "frames_per_s": 0.99}
@@ -17,15 +17,16 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     connected, failed = ready_counts(raw)
     frames = total(results, "frames")
     without_frames = sum(1 for r in results for n in r["frames_per_client"] if n == 0)
-    held = (raw["gateway_clients_start"], raw["gateway_clients_end"])
-    per_connection = (raw["rss_window_kib"] - raw["rss_before_kib"]) / (held[0] if held[0] > 0 else math.nan)
+    held = raw["gateway_clients_start"]
+    held = connected if math.isnan(held) else held
+    per_connection = (raw["rss_window_kib"] - raw["rss_before_kib"]) / held if held else math.nan
     s = {
         "clients_connected": connected,
         "clients_failed": failed,
         "clients_pending": max(0, args.clients - connected - failed),
-        "failures": add_counts(r.get("failures") for r in raw["ready"]),
+        "failures": counted(raw["ready"], "failures"),
         "clients_closed_in_window": total(results, "closed"),
-        "ended": add_counts(r.get("ended") for r in results),
+        "ended": counted(results, "ended"),
         "rss_per_connection_kib": per_connection,
         **quantiles(results, "latency_hist", "latency"),
         **quantiles(results, "tick_delay_hist", "tick_delay"),
@@ -33,11 +34,11 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "clients_without_frames": max(0, without_frames - (args.clients - connected)),
         "frame_kib": total(results, "frame_bytes") / max(1, frames) / 1024,
         "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
-        "error_frames": add_counts(r.get("errors") for r in results),
+        "error_frames": counted(results, "errors"),
     }
     s["met"] = {
         "connected": connected >= args.clients,
-        "held": min(held) >= args.clients,
+        "held": all(raw[f"gateway_clients_{at}"] >= args.clients for at in ("start", "end")),
         "rss": per_connection < TARGET["rss_kib"],
         "frames": s["frames_per_client_per_s"] >= TARGET["frames_per_s"],
         "p99": s["latency_p99_ms"] / 1000 < TARGET["p99_s"],

@@ -8,8 +8,7 @@ import math
 import statistics
 from typing import Any
 
-from ..measure import Context
-from .report import LoadRun, add_counts, fill, listing, quantiles, ready_counts, total
+from .report import LoadRun, counted, fill, listing, quantiles, ready_counts, total
 
 TARGET = {"reach": 1.0, "p99_s": 1.5}
 PER_SAMPLE_COMMANDS = ("rpush", "ltrim", "hset", "publish")  # what an agent sends per sample
@@ -84,7 +83,7 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "frames_per_client_per_s": frames / max(1, connected) / raw["window_s"],
         "frame_bytes": total(results, "frame_bytes") / max(1, frames),
         "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
-        "error_frames": add_counts(r.get("errors") for r in results),
+        "error_frames": counted(results, "errors"),
         "commands": ", ".join(f"{n} {v['calls_per_s']:,.0f} ({v['usec_per_s']:,.0f})" for n, v in commands),
         "per_gateway": per_gateway,
         "estimate": estimate(raw, args, results),
@@ -147,11 +146,10 @@ def estimate(raw: dict[str, Any], args: argparse.Namespace, results: list[dict[s
     }
 
 
-def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
-    e = s["estimate"]
-    at = listing(fill(AT[0], vars(args)), AT[1], e["at"])
-    paper = fill(" ".join(PAPER.split()), e) + "\n\n" + at
-    return RUN.render(s, raw, args, ctx, listing(*GATEWAYS, s["per_gateway"]), paper)
+def sections(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Each gateway's figures, and the estimate at up to 100,000 hosts."""
+    at = listing(fill(AT[0], vars(args)), AT[1], s["estimate"]["at"])
+    return [listing(*GATEWAYS, s["per_gateway"]), fill(" ".join(PAPER.split()), s["estimate"]) + "\n\n" + at]
 
 
 RUN = LoadRun(
@@ -196,4 +194,5 @@ Redis commands per second (µs of Redis time per second) | {commands}
 CPU of the agent / client processes | {agent_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%
 """,
     summarize=summarize,
+    sections=sections,
 )

@@ -7,11 +7,14 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from ..measure import Context
-from .report import LoadRun, add_counts, listing, quantiles, ready_counts, total
+from .report import LoadRun, counted, fill, listing, quantiles, ready_counts, total
 
 NAME = "reliability_slow"
 TARGET = {"p99_delta_ms": 100.0}
+CHATTING = (
+    "; an operator posts {chat_rate:g} chat messages a second ({chat_chars:,} characters), which the "
+    "stalling clients follow"
+)
 TIMELINE = (
     "s after the stall | clients held | gateway RSS | closed as too slow | bytes queued in outboxes"
     " | unread by the others (kernel) | unsent to the others (kernel)",
@@ -33,7 +36,7 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         # does) or closed it as too slow (1013, it may keep the socket): whichever counted more.
         "dropped": min(stalled, max(stalled - held_end, int(raw["slow_disconnects"] or 0))),
         "held_at_end": held_end,
-        "stalled_ended": add_counts(r.get("ended") for r in raw["resumed"]),
+        "stalled_ended": counted(raw["resumed"], "ended"),
         "rss_growth_kib": raw["rss_max_stall_kib"] - raw["rss_baseline_kib"],
         "rss_bound_kib": stalled * DEFAULT_BYTES_LIMIT / 1024,
         "chat_failed": sum(raw["chat"]["failed"].values()),
@@ -41,10 +44,7 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "after": f", after {_span(raw['released'])}" if raw["released"] else "",
         "timeline": timeline(raw),
         "following": "`fleet`" if args.mode == "fleet" else "every host's samples (`cpu`)",
-        "chatting": f"; an operator posts {args.chat_rate:g} chat messages a second ({args.chat_chars:,} "
-        "characters), which the stalling clients follow"
-        if args.chat_rate > 0
-        else "",
+        "chatting": fill(CHATTING, vars(args)) if args.chat_rate > 0 else "",
     }
     stalling = stalled > 0  # --stalled 0 is the control run: nothing stalls, nothing to drop
     s["met"] = {
@@ -67,10 +67,6 @@ def timeline(raw: dict[str, Any]) -> list[dict[str, float]]:
 
 def _span(times: list[float]) -> str:
     return f"{times[0]:g} s" if len(set(times)) == 1 else f"{min(times):g}-{max(times):g} s"
-
-
-def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
-    return RUN.render(s, raw, args, ctx, listing(*TIMELINE, s["timeline"]))
 
 
 RUN = LoadRun(
@@ -129,4 +125,5 @@ gateway CPU, baseline / stalled | {gateway_cpu_pct_baseline:.0f}% / {gateway_cpu
 ERROR lines / tracebacks in the gateway's log | {log[error]} / {log[traceback]}
 """,
     summarize=summarize,
+    sections=lambda s, args: [listing(*TIMELINE, s["timeline"])],
 )

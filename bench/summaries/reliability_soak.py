@@ -10,7 +10,7 @@ from typing import Any
 
 from ..chart import Panel, svg_chart
 from ..measure import Context
-from .report import LoadRun, add_counts, counts, quantiles, total
+from .report import LoadRun, counted, counts, quantiles, total
 
 TARGET = {"growth": 0.10}
 
@@ -38,10 +38,10 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             f"{key}_last": last,
             f"{key}_growth": last / first - 1 if first else math.nan,
         }
-    server_closed = add_counts(r["server_closed"] for r in results)
+    server_closed = counted(results, "server_closed")
     s |= {
         "connects": total(results, "connects"),
-        "connect_failed": add_counts(r["connect_failed"] for r in results),
+        "connect_failed": counted(results, "connect_failed"),
         "slow_handshakes": total(results, "slow_handshakes"),
         **quantiles(results, "handshake_hist", "handshake"),
         **quantiles(results, "first_frame_hist", "first_frame"),
@@ -50,7 +50,7 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "closed_abort": total(results, "closed_abort"),
         "server_closed": sum(server_closed.values()),
         "server_closed_by": f" ({counts(server_closed)})" if server_closed else "",
-        "error_frames": add_counts(r["errors"] for r in results),
+        "error_frames": counted(results, "errors"),
         "held_mean": mean(held),
         "held_max": max((h for h in held if h is not None), default=math.nan),
         # With the fleet before the clients came, and over the last seconds after they left.
@@ -59,6 +59,8 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     }
     s["connect_failures"] = sum(s["connect_failed"].values())
     log = raw["log"]
+    shown = "\n".join(f"    {line}" for kind in ("error", "traceback") for line in log["examples"][kind])
+    s["log_examples"] = f"First ERROR lines and tracebacks of the gateway's log:\n\n{shown}" if shown else ""
     s["met"] = {
         "rss": s["rss_kib_growth"] < TARGET["growth"],
         "fds": s["fds_growth"] < TARGET["growth"],
@@ -86,15 +88,6 @@ def plot(raw: dict[str, Any], s: dict[str, Any], args: argparse.Namespace, ctx: 
         spans=[(warmed, warmed + s["compare_s"], "first"), (end - s["compare_s"], end, "last")],
         marks=[(warmed, "warm-up ends"), (end, "clients leave")],
     )
-
-
-def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context, image: str) -> str:
-    """The summary; `image`: where it finds the plot (none: no picture)."""
-    picture = [f"![RSS, open files and clients of the gateway over the soak]({image})"] if image else []
-    shown = [f"    {line}" for kind in ("error", "traceback") for line in raw["log"]["examples"][kind]]
-    if shown:
-        picture.append("First ERROR lines and tracebacks of the gateway's log:\n\n" + "\n".join(shown))
-    return RUN.render(s, raw, args, ctx, *picture)
 
 
 RUN = LoadRun(
@@ -144,4 +137,7 @@ CPU of the gateway / agent / Redis / client processes
     | {gateway_cpu_pct:.0f}% / {agent_cpu_pct:.0f}% / {redis_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%
 """,
     summarize=summarize,
+    sections=lambda s, args: [s["log_examples"]] if s["log_examples"] else [],
+    plot=plot,
+    plot_alt="RSS, open files and clients of the gateway over the soak",
 )

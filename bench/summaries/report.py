@@ -9,6 +9,7 @@ import argparse
 import math
 import re
 import string
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,11 +40,15 @@ class LoadRun:
     also: str
     summarize: Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]]
     target: Mapping[str, float] = field(default_factory=dict)  # the targets' figures, as `{target[KEY]}`
+    sections: Callable[[dict[str, Any], argparse.Namespace], list[str]] = lambda s, args: []  # after targets
+    plot: Callable[[dict[str, Any], dict[str, Any], argparse.Namespace, Context], str] | None = None  # SVG
+    plot_alt: str = ""  # what the plot shows
 
     def render(
-        self, s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context, *sections: str
+        self, s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context, *more: str
     ) -> str:
-        """The summary: sentence, targets, further sections, what else was measured, the command again."""
+        """The summary: sentence, targets, `more` and the run's own sections, what else was measured,
+        the command again."""
         figures = {**vars(args), **raw, **s, "context": ctx.sentence(), "target": self.target}
         figures["disturbed"] = " (**disturbed run**)" if raw["others_cpu_pct"] > args.max_others else ""
         goals = []
@@ -53,7 +58,8 @@ class LoadRun:
         parts = [
             fill(" ".join(self.head.split()), figures),
             table(("", "measured", "target", ""), filled(goals, figures)),
-            *sections,
+            *more,
+            *self.sections(s, args),
             table(("also measured", "value"), filled(rows(self.also + MACHINE), figures)),
         ]
         return "\n\n".join(parts) + f"\n\nReproduce: `{self.command_line(args)}`"
@@ -82,6 +88,7 @@ def rows(text: str) -> list[list[str]]:
 
 
 def filled(cells: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> list[list[str]]:
+    """Every cell filled in."""
     return [[fill(cell, figures) for cell in row] for row in cells]
 
 
@@ -96,9 +103,9 @@ def counts(parts: Mapping[str, int], empty: str = "none") -> str:
 
 
 class _Figures(string.Formatter):
-    """str.format, with `-` for NaN and units of its own: `ms`, `KiB:MiB` and `B:MiB` (KiB or
-    bytes shown in MiB), `B:KiB`, `counts` (a dict of counts by kind), `met` (a target's verdict); a spread
-    (measure.spread) as `median [min, max]`."""
+    """str.format, with `-` for NaN, a spread (measure.spread) as `median [min, max]`, and units of
+    its own: `ms`, `KiB:MiB`, `B:MiB` and `B:KiB` (KiB or bytes shown in MiB or KiB), `counts` (a
+    dict of counts by kind), `met` (a target's verdict)."""
 
     UNITS: Mapping[str, Callable[[Any], str]] = {
         "ms": ms,
@@ -119,18 +126,14 @@ class _Figures(string.Formatter):
         return unit(value) if unit else super().format_field(value, format_spec)
 
 
-def add_counts(parts: Iterable[Mapping[str, int] | None]) -> dict[str, int]:
-    """Counts by kind, added up over the client processes."""
-    total: dict[str, int] = {}
-    for part in parts:
-        for key, value in (part or {}).items():
-            total[key] = total.get(key, 0) + int(value)
-    return total
-
-
 def total(results: Iterable[Mapping[str, Any]], key: str) -> Any:
-    """`key` summed over the client processes' results (0 where one has none)."""
+    """`key` summed over the client processes' answers (0 where one has none)."""
     return sum(r.get(key, 0) for r in results)
+
+
+def counted(results: Iterable[Mapping[str, Any]], key: str) -> dict[str, int]:
+    """Counts by kind under `key`, added up over the client processes' answers."""
+    return dict(sum((Counter(r.get(key) or {}) for r in results), Counter[str]()))
 
 
 def ready_counts(raw: Mapping[str, Any]) -> tuple[int, int]:
