@@ -198,8 +198,7 @@ async def list_jobs(request: Request) -> Response:
     caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
-    jobs = await _gateway(request).jobs.recent(100)
-    return JSONResponse({"jobs": [job.model_dump(exclude={"type", "ref"}) for job in jobs]})
+    return JSONResponse({"jobs": await _gateway(request).jobs.listed(100, request.query_params.get("host"))})
 
 
 JOB_PAGE_DEFAULT = 100  # results per GET /api/jobs/{id} unless `limit` says otherwise
@@ -278,6 +277,8 @@ def _unavailable(handler: Any) -> Any:
             response: Response = await handler(request)
         except BrokerUnavailable:
             return error(503, "unavailable", "the broker is unreachable; try again shortly")
+        except ProtocolError as exc:  # a bad parameter, named in a sentence
+            return _problem(exc)
         return response
 
     return wrapped

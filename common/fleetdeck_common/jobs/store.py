@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .. import topics
-from ..broker import GAP, KeyValue, PubSub, Streams
+from ..broker import GAP, KeyValue, PubSub, StreamLog, Streams
 from ..broker.memory import MemoryBroker
 from ..messages import Done, Job, Result, dump
 from .keys import (
@@ -70,7 +70,7 @@ class CancelRequest:
     by: str
 
 
-class JobBackend(KeyValue, PubSub, Streams, Protocol):
+class JobBackend(KeyValue, PubSub, Streams, StreamLog, Protocol):
     pass
 
 
@@ -177,6 +177,15 @@ class JobStore:
         """The job's results in `seq` order (and its `done`, once written) after a stream position:
         all of them, or one page of at most `count` entries (`more` says whether to read on)."""
         return await read_results(self._broker, results_key(job_id), after_id, count)
+
+    async def final(self, job_id: str) -> Done | None:
+        """The job's `done`, read from the end of its results (None while it runs)."""
+        last = await self._broker.stream_before(results_key(job_id), None, 1)
+        return (
+            Done.model_validate_json(last[0].fields["frame"])
+            if last and last[0].fields.get("kind") == "done"
+            else None
+        )
 
     async def results_after(self, job_id: str, after_seq: int, limit: int, max_chars: int) -> ResultsPage:
         """At most `limit` results with a `seq` above `after_seq`, and about `max_chars` of them

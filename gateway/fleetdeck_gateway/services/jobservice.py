@@ -18,6 +18,7 @@ from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, exp
 from ..auth.identity import Identity
 from .audittrail import AuditTrail
 from .cancelrule import cancel_refusal
+from .hostjobs import host_param, ran_on, status_on
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,27 @@ class JobService:
 
     async def recent(self, limit: int) -> list[Job]:
         return await self.store.recent(limit)
+
+    async def listed(self, limit: int, host: str | None = None) -> list[dict[str, object]]:
+        """The latest jobs as `GET /api/jobs` lists them; with `host`, only those that ran on it,
+        each with that host's own `host_status` (null while the job runs)."""
+        try:
+            name = host_param(host)
+        except ValueError as exc:
+            raise ProtocolError("bad_request", str(exc)) from None
+        jobs = await self.store.recent(limit)
+        if name is None:
+            return [job.model_dump(exclude={"type", "ref"}) for job in jobs]
+
+        def expand(expression: str) -> list[str]:
+            return expand_targets(expression, self._policy)
+
+        return [
+            job.model_dump(exclude={"type", "ref"})
+            | {"host_status": status_on(await self.store.final(job.job), name, expand)}
+            for job in jobs
+            if ran_on(job, name, expand)
+        ]
 
     async def cancel(self, who: Identity, job_id: str) -> Job:
         """Ask the workers to stop the job: running hosts are stopped, pending ones never start.

@@ -1,0 +1,110 @@
+"""GET /api/jobs?host=NAME, the jobs on a host's chart: which jobs ran there and its own status in
+each, as pure rules, from a job's stored `done` on both brokers, and from a real gateway, worker
+and SSH fleet."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from fleetdeck_common.jobs import JobStore
+from fleetdeck_common.messages import Done, Job, OutputGroup
+from fleetdeck_common.targets import TargetPolicy, expand_targets
+from fleetdeck_gateway.services.hostjobs import host_param, ran_on, status_on
+from testbed.procs import wait_until
+from tests.support.later import Backend
+from tests.support.stacks import ExecStack, Tokens
+
+POLICY = TargetPolicy()
+
+
+def expand(expression: str) -> list[str]:
+    return expand_targets(expression, POLICY)
+
+
+def job(targets: str, resolved: str | None = None) -> Job:
+    return Job(
+        job="j1",
+        targets=targets,
+        command="x",
+        hosts=3,
+        by="t",
+        ts=1.0,
+        state="done",
+        resolved_targets=resolved,
+    )
+
+
+def done(*groups: tuple[str, str]) -> Done:
+    return Done(
+        job="j1",
+        summary={},
+        duration_ms=1,
+        groups=[OutputGroup(hosts=h, count=1, status=s, exit_code=0, output="") for h, s in groups],
+    )
+
+
+def test_a_job_ran_on_the_hosts_its_targets_chose_when_it_was_queued() -> None:
+    assert ran_on(job("127.0.0.[2-4]"), "127.0.0.3", expand)
+    assert not ran_on(job("127.0.0.[2-4]"), "127.0.0.5", expand)
+    # Label selectors count as they were resolved at queue time.
+    assert ran_on(job("@role=web", "127.0.0.9"), "127.0.0.9", expand)
+    # Targets the allowlist no longer takes: left out, not an error.
+    assert not ran_on(job("10.0.0.1"), "10.0.0.1", expand)
+
+
+def test_the_hosts_own_status_comes_from_the_output_groups() -> None:
+    finished = done(("127.0.0.[2-3]", "ok"), ("127.0.0.4", "failed"))
+    assert status_on(finished, "127.0.0.3", expand) == "ok"
+    assert status_on(finished, "127.0.0.4", expand) == "failed"
+    assert status_on(finished, "127.0.0.5", expand) is None
+    assert status_on(None, "127.0.0.3", expand) is None  # still running
+
+
+def test_the_host_parameter_is_checked_with_a_sentence() -> None:
+    assert host_param(None) is None
+    assert host_param("web01") == "web01"
+    for bad in ("", "x" * 254, "a\nb"):
+        with pytest.raises(ValueError, match="host must be"):
+            host_param(bad)
+
+
+async def test_a_jobs_done_is_read_from_the_end_of_its_results(backend: Backend) -> None:
+    store = JobStore(backend.broker)
+    queued = Job(job="fin1", targets="127.0.0.2", command="x", hosts=1, by="t", ts=1.0, state="running")
+    await store.announce(queued)
+    assert await store.final("fin1") is None
+    assert await store.hold_lease("fin1", "w-test", 60)
+    await store.append(done(("127.0.0.2", "ok")).model_copy(update={"job": "fin1"}), "w-test", 1)
+    final = await store.final("fin1")
+    assert final is not None and final.groups[0].status == "ok"
+
+
+def test_the_api_lists_a_hosts_jobs_with_its_own_status(exec_stack: ExecStack, tokens: Tokens) -> None:
+    url = exec_stack.gateway.url
+
+    def get(path: str) -> httpx.Response:
+        return httpx.get(url + path, headers={"Authorization": f"Bearer {tokens.viewer}"}, timeout=10)
+
+    def run(targets: str, command: str) -> str:
+        answer = httpx.post(
+            url + "/api/jobs",
+            json={"targets": targets, "command": command},
+            headers={"Authorization": f"Bearer {tokens.operator}"},
+        )
+        assert answer.status_code == 202, answer.text
+        job_id: str = answer.json()["job"]
+        wait_until(lambda: get(f"/api/jobs/{job_id}").json()["state"] == "done", 30, what=job_id)
+        return job_id
+
+    ok = run("127.0.0.40-41", "true")
+    failed = run("127.0.0.40", "exit 3")
+    elsewhere = run("127.0.0.41", "true")
+    listed = get("/api/jobs?host=127.0.0.40").json()["jobs"]
+    assert [(j["job"], j["host_status"]) for j in listed][:2] == [(failed, "failed"), (ok, "ok")]
+    assert elsewhere not in {j["job"] for j in listed}
+    assert [j["job"] for j in get("/api/jobs").json()["jobs"]][:3] == [elsewhere, failed, ok]
+    assert "host_status" not in get("/api/jobs").json()["jobs"][0]
+    assert get("/api/jobs?host=127.0.0.250").json()["jobs"] == []
+    bad = get("/api/jobs?host=" + "x" * 300)
+    assert bad.status_code == 400 and "host must be" in bad.json()["message"]
