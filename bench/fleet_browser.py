@@ -1,7 +1,6 @@
 """Benchmark: the dashboard in headless Chromium with 1,000 simulated hosts at 1 Hz.
 
-What it measures and how: docs/benchmarks.md. Its summary: bench/fleet_browser.md
-(raw figures in bench/results/).
+What it measures and how: docs/benchmarks.md. Its summary: bench/fleet_browser.md.
 
     scripts/bench fleet_browser        # or: .venv/bin/python -m bench.fleet_browser
 """
@@ -11,24 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import CDPSession, async_playwright
 
 from testbed.browser import CHROMIUM, CHROMIUM_ARGS
 
-from .harness import Result, filled, output_options, publish, recorded_args, table, targets
-from .measure import Context, MachineCpu, percentile, raise_fd_limit, wait_for_quiet
+from .harness import Result, common_options, filled, reproduce, run, table, targets
+from .measure import Context, MachineCpu, percentile
 from .stack import Stack
 
 NAME = "fleet_browser"
-TARGET_DRAWN_S = 2.0
-TARGET_LONG_TASKS = 0.10
-TARGET_RAF_MS = 50.0
-TARGET_HEAP_MB = 150.0
+DEFAULTS = {"hosts": 1000, "duration": 20.0}
+DRAWN_S, LONG_TASKS, RAF_MS, HEAP_MB = 2.0, 0.10, 50.0, 150.0  # the targets
 VIEWPORT = {"width": 1400, "height": 1000}
 
 # Runs in the dashboard's document before its own scripts.
@@ -64,7 +60,7 @@ PAGE_FACTS = """() => ({
   canvases: document.querySelectorAll("canvas").length,
   elements: document.getElementsByTagName("*").length,
   drawn: window.fleetdeckFleet ? window.fleetdeckFleet.count() : null,
-  state: (document.getElementById("conn-state") || {}).dataset?.state ?? null,
+  connection: (document.getElementById("conn-state") || {}).dataset?.state ?? null,
 })"""
 
 
@@ -73,7 +69,7 @@ def covered(tasks: list[list[float]], start: float, end: float) -> float:
     return sum(max(0.0, min(end, t + d) - max(start, t)) for t, d in tasks)
 
 
-async def heap_mb(page: Page, cdp: Any) -> float:
+async def heap_mb(cdp: CDPSession) -> float:
     usage = await cdp.send("Runtime.getHeapUsage")
     return float(usage["usedSize"]) / 1e6
 
@@ -95,8 +91,6 @@ async def drive(base_url: str, token: str, args: argparse.Namespace) -> dict[str
             await page.wait_for_function(
                 "() => window.__bench && window.__bench.drawnAt !== null", timeout=args.draw_timeout * 1000
             )
-            drawn_at = await page.evaluate("() => window.__bench.drawnAt")
-            drawn_perf = await page.evaluate("() => window.__bench.drawnPerf")
             cdp = await context.new_cdp_session(page)
             await cdp.send("Performance.enable")
             await asyncio.sleep(args.settle)
@@ -104,10 +98,10 @@ async def drive(base_url: str, token: str, args: argparse.Namespace) -> dict[str
             heaps = []
             until = time.monotonic() + args.duration
             while (left := until - time.monotonic()) > 0:
-                heaps.append(await heap_mb(page, cdp))
+                heaps.append(await heap_mb(cdp))
                 await asyncio.sleep(min(2.0, left))
             end = await page.evaluate("() => performance.now()")
-            heaps.append(await heap_mb(page, cdp))
+            heaps.append(await heap_mb(cdp))
             bench = await page.evaluate("() => window.__bench")
             facts = await page.evaluate(PAGE_FACTS)
             metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
@@ -119,27 +113,23 @@ async def drive(base_url: str, token: str, args: argparse.Namespace) -> dict[str
     intervals = [b - a for a, b in itertools.pairwise(frames)]
     trips = [d for t, d in bench["roundTrips"] if start <= t <= end]
     return {
-        "fleet_drawn_s": (drawn_at - clicked) / 1000,
+        "fleet_drawn_s": (bench["drawnAt"] - clicked) / 1000,
         "long_task_share": covered(bench["longtasks"], start, end) / (end - start),
         "long_tasks_in_window": sum(1 for t, d in bench["longtasks"] if start <= t + d and t <= end),
-        "long_task_share_until_drawn": covered(bench["longtasks"], 0.0, drawn_perf) / max(1.0, drawn_perf),
+        "long_task_share_until_drawn": covered(bench["longtasks"], 0.0, bench["drawnPerf"])
+        / max(1.0, bench["drawnPerf"]),
         "longtask_observer": bench.get("noLongtasks") or "ok",
         "raf_round_trip_p50_ms": percentile(trips, 0.5),
         "raf_round_trip_p99_ms": percentile(trips, 0.99),
         "raf_round_trip_max_ms": max(trips, default=float("nan")),
-        "raf_round_trips": len(trips),
         "raf_interval_p50_ms": percentile(intervals, 0.5),
         "raf_interval_p99_ms": percentile(intervals, 0.99),
         "raf_interval_max_ms": max(intervals, default=float("nan")),
         "heap_max_mb": max(heaps),
         "heap_end_mb": heaps[-1],
         "window_s": (end - start) / 1000,
-        "canvases": facts["canvases"],
-        "elements": facts["elements"],
-        "drawn": facts["drawn"],
-        "connection": facts["state"],
+        **facts,  # canvases, elements, drawn, connection
         "dom_nodes": metrics.get("Nodes"),
-        "js_event_listeners": metrics.get("JSEventListeners"),
     }
 
 
@@ -152,7 +142,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         started = time.monotonic()
         outcome = asyncio.run(drive(gateway.url, token, args))
         # Chromium is not among "ours": the rest of the machine includes it.
-        outcome["rest_of_machine_cpu_pct"] = machine.others() / (time.monotonic() - started) * 100
+        outcome["others_cpu_pct"] = machine.others() / (time.monotonic() - started) * 100
     return outcome
 
 
@@ -168,69 +158,56 @@ DETAILS = (
     ("main thread in long tasks from page load to fleet drawn", "{long_task_share_until_drawn:.0%}"),
     ("JS heap at the end", "{heap_end_mb:.0f} MB"),
     ("canvases / elements / DOM nodes", "{canvases} / {elements} / {dom_nodes:.0f}"),
-    ("CPU of the rest of the machine (Chromium included)", "{rest_of_machine_cpu_pct:.0f}%"),
+    ("CPU of the rest of the machine (Chromium included)", "{others_cpu_pct:.0f}%"),
 )
 
 
-def render(r: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
+def render(r: dict[str, Any], _: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
     rows = [
         (
             "login → whole fleet drawn",
             "{fleet_drawn_s:.2f} s",
-            f"< {TARGET_DRAWN_S:g} s",
-            r["fleet_drawn_s"] < TARGET_DRAWN_S,
+            f"< {DRAWN_S:g} s",
+            r["fleet_drawn_s"] < DRAWN_S,
         ),
         (
             f"main thread in long tasks ({r['window_s']:.0f} s window)",
             "{long_task_share:.1%}",
-            f"< {TARGET_LONG_TASKS:.0%}",
-            r["long_task_share"] < TARGET_LONG_TASKS,
+            f"< {LONG_TASKS:.0%}",
+            r["long_task_share"] < LONG_TASKS,
         ),
         (
             "rAF round trip p50 / p99 (one a second)",
             "{raf_round_trip_p50_ms:ms} / {raf_round_trip_p99_ms:ms}",
-            f"< {TARGET_RAF_MS:.0f} ms",
-            r["raf_round_trip_p99_ms"] < TARGET_RAF_MS,
+            f"< {RAF_MS:.0f} ms",
+            r["raf_round_trip_p99_ms"] < RAF_MS,
         ),
         (
             "JS heap (largest reading)",
             "{heap_max_mb:.0f} MB",
-            f"< {TARGET_HEAP_MB:.0f} MB",
-            r["heap_max_mb"] < TARGET_HEAP_MB,
+            f"< {HEAP_MB:.0f} MB",
+            r["heap_max_mb"] < HEAP_MB,
         ),
     ]
     short = (
         f"{args.hosts:,} simulated hosts at 1 Hz, the dashboard in headless Chromium "
         f"({VIEWPORT['width']} x {VIEWPORT['height']} px); {ctx.sentence()}.\n\n" + targets(rows, r)
     )
-    command = f"scripts/bench {NAME}"
-    if args.hosts != 1000 or args.duration != 20:
-        command += f" --hosts {args.hosts} --duration {args.duration:g}"
     details = table(("also measured", "value"), filled(DETAILS, r))
-    return short + "\n\n" + details + f"\n\nReproduce: `{command}`", short
+    return f"{short}\n\n{details}\n\nReproduce: `{reproduce(NAME, args, DEFAULTS)}`", short
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
     parser.add_argument(
-        "--duration", type=float, default=20, help="seconds observed after the fleet is drawn"
+        "--duration", type=float, default=DEFAULTS["duration"], help="seconds observed once drawn"
     )
-    parser.add_argument("--settle", type=float, default=2, help="seconds between drawn and the window")
     parser.add_argument("--draw-timeout", type=float, default=60)
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page at the end here")
-    parser.add_argument("--max-load", type=float, default=1.0, help="wait (up to 5 min) for a lower load")
-    output_options(parser)
+    common_options(parser, settle=2)  # --settle: seconds between drawn and the window
     args = parser.parse_args()
-    raise_fd_limit()
-    wait_for_quiet(args.max_load, 300)
-    ctx = Context.now()
-    with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
-        outcome = measure(args, Path(tmp))
-    ctx = ctx.finished()
-    full, short = render(outcome, args, ctx)
-    data = {"context": ctx.__dict__, "args": recorded_args(args, ["screenshot"]), "results": outcome}
-    publish(args, Result(NAME, "The dashboard at scale", full, data, short=short))
+    run(args, measure, lambda raw, _: raw, render, Result(NAME, "The dashboard at scale", "", {}), drop=())
 
 
 if __name__ == "__main__":

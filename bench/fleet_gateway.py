@@ -1,7 +1,6 @@
 """Benchmark: one gateway, 1,000 simulated hosts at 1 Hz, 1,000 WebSocket clients following `fleet`.
 
-What it measures and how: docs/benchmarks.md. Its summary: bench/fleet_gateway.md
-(raw figures in bench/results/).
+What it measures and how: docs/benchmarks.md. Its summary: bench/fleet_gateway.md.
 
     scripts/bench fleet_gateway        # or: .venv/bin/python -m bench.fleet_gateway
 """
@@ -14,14 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import Result, common_options, filled, measured, publish, record, table, targets
-from .measure import Context, histogram, idle, quantile_ms
+from .harness import Result, common_options, filled, reproduce, run, table, targets
+from .measure import Context, idle, quantiles
 from .stack import Stack, follow_window
 
 NAME = "fleet_gateway"
-TARGET_CPU = 50.0  # % of one core
-TARGET_P99_S = 1.5
-TARGET_RSS_KIB = 20.0
+DEFAULTS = {"hosts": 1000, "clients": 1000, "duration": 30.0}
+CPU_PCT, P99_MS, RSS_KIB = 50.0, 1500.0, 20.0  # the targets
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -32,23 +30,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         time.sleep(args.settle)
         # The gateway alone with the fleet: what ingesting its samples costs.
         idle_cpu, rss_before = idle(pid, args.settle)
-
-        spread = stack.spread(
-            [gateway.ws_url],
-            args.clients,
-            args.processes,
-            token=token,
-            mode="fleet",
-            redis=redis.url,
-            probe_every=args.probe_every,
-            max_seconds=args.duration + 600,
-            batch=True,  # as the dashboard connects
-            exact_match=True,  # an idle host's repeated reading is not taken for an older sample
-            # Only probes parse whole frames: clients slower than the gateway would leave frames in
-            # its socket buffers, and that would count as memory per connection.
-            light=True,
-        )
-        processes = [p for p, _, _ in spread]
+        # Only probes parse whole frames (the others are `light`): clients slower than the gateway
+        # would leave frames in its socket buffers, and that would count as memory per connection.
+        # `batch` as the dashboard connects; `exact_match`: an idle host's repeated reading is not
+        # taken for an older sample.
+        options = {"token": token, "mode": "fleet", "redis": redis.url, "probe_every": args.probe_every}
+        options |= {"max_seconds": args.duration + 600, "batch": True, "exact_match": True, "light": True}
+        processes = [p for p, _, _ in stack.spread([gateway.ws_url], args.clients, args.processes, **options)]
         connect_started = time.monotonic()
         ready = [p.expect("ready", 300) for p in processes]
         connect_seconds = time.monotonic() - connect_started
@@ -72,38 +60,31 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     results = raw["results"]
-    bin_ms = results[0]["bin_ms"]
-    latency = histogram(r["latency_hist"] for r in results)
-    delay = histogram(r["tick_delay_hist"] for r in results)
-    wait = histogram(r["tick_wait_hist"] for r in results)
-    clients = sum(r["ready"] for r in results)
+
+    def total(key: str) -> int:
+        return sum(r[key] for r in results)
+
+    clients, frames = total("ready"), total("frames")
     per_client = sorted(n for r in results for n in r["frames_per_client"])
-    frames = sum(r["frames"] for r in results)
-    window = raw["window_s"]
     return {
         "clients_connected": clients,
-        "clients_failed": sum(r["failed"] for r in results),
-        "clients_closed": sum(r["closed"] for r in results),
+        "clients_failed": total("failed"),
+        "clients_closed": total("closed"),
         "gateway_cpu_pct": raw["gateway_cpu_pct"],
-        "latency_p50_ms": quantile_ms(latency, 0.50, bin_ms),
-        "latency_p99_ms": quantile_ms(latency, 0.99, bin_ms),
-        "latency_max_ms": quantile_ms(latency, 1.0, bin_ms),
-        "latency_entries": sum(latency.values()),
-        "latency_unmatched": sum(r["unmatched"] for r in results),
-        "tick_delay_p50_ms": quantile_ms(delay, 0.50, bin_ms),
-        "tick_delay_p99_ms": quantile_ms(delay, 0.99, bin_ms),
-        "tick_wait_p50_ms": quantile_ms(wait, 0.50, bin_ms),
-        "tick_wait_p99_ms": quantile_ms(wait, 0.99, bin_ms),
+        **quantiles(results, "latency_hist", "latency"),
+        "latency_entries": sum(sum(r["latency_hist"].values()) for r in results),
+        "latency_unmatched": total("unmatched"),
+        **quantiles(results, "tick_delay_hist", "tick_delay"),
+        **quantiles(results, "tick_wait_hist", "tick_wait"),
         "rss_per_connection_kib": (raw["rss_with_clients_kib"] - raw["rss_before_kib"]) / max(1, clients),
-        "frames_per_client_per_s": frames / max(1, clients) / window,
+        "frames_per_client_per_s": frames / max(1, clients) / raw["window_s"],
         "frames_per_client_min": per_client[0] if per_client else 0,
         # Entries are counted in the frames that were parsed (probes'; the others are `--light`).
-        "hosts_per_frame": sum(r["entries"] for r in results)
-        / max(1, frames - sum(r.get("light_frames", 0) for r in results)),
-        "frame_kib": sum(r["frame_bytes"] for r in results) / max(1, frames) / 1024,
-        "full_frames": sum(r["full_frames"] for r in results),
-        "bad_frames": sum(r["bad"] for r in results),
-        "offline_entries": sum(r["offline"] for r in results),
+        "hosts_per_frame": total("entries") / max(1, frames - total("light_frames")),
+        "frame_kib": total("frame_bytes") / max(1, frames) / 1024,
+        "full_frames": total("full_frames"),
+        "bad_frames": total("bad"),
+        "offline_entries": total("offline"),
         "worst_tick_delay_by_second": {
             second: max(r["timeline"].get(second, 0.0) for r in results)
             for second in sorted({k for r in results for k in r["timeline"]}, key=int)
@@ -147,28 +128,20 @@ DETAILS = (
 
 
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
-    command = f"scripts/bench {NAME}"
-    if args.clients != 1000 or args.hosts != 1000 or args.duration != 30:
-        command += f" --hosts {args.hosts} --clients {args.clients} --duration {args.duration:g}"
     rows = [
         (
             "gateway CPU",
             "{gateway_cpu_pct:.1f}% of one core",
-            f"< {TARGET_CPU:.0f}%",
-            s["gateway_cpu_pct"] < TARGET_CPU,
+            f"< {CPU_PCT:.0f}%",
+            s["gateway_cpu_pct"] < CPU_PCT,
         ),
         ("sample → client, p50", "{latency_p50_ms:ms}", "", None),
-        (
-            "sample → client, p99",
-            "{latency_p99_ms:ms}",
-            f"< {TARGET_P99_S} s",
-            s["latency_p99_ms"] / 1000 < TARGET_P99_S,
-        ),
+        ("sample → client, p99", "{latency_p99_ms:ms}", f"< {P99_MS / 1000} s", s["latency_p99_ms"] < P99_MS),
         (
             "RSS per connection",
             "{rss_per_connection_kib:.1f} KiB",
-            f"< {TARGET_RSS_KIB:.0f} KiB",
-            s["rss_per_connection_kib"] < TARGET_RSS_KIB,
+            f"< {RSS_KIB:.0f} KiB",
+            s["rss_per_connection_kib"] < RSS_KIB,
         ),
     ]
     figures = {**raw, **s, "rss_before_mib": raw["rss_before_kib"] / 1024}
@@ -179,23 +152,19 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         f"`fleet`, one gateway process; {ctx.sentence()}.\n\n" + targets(rows, figures)
     )
     details = table(("also measured", "value"), filled(DETAILS, figures))
-    return short + "\n\n" + details + f"\n\nReproduce: `{command}`", short
+    return f"{short}\n\n{details}\n\nReproduce: `{reproduce(NAME, args, DEFAULTS)}`", short
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
+    parser.add_argument("--clients", type=int, default=DEFAULTS["clients"])
     parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--duration", type=float, default=30, help="seconds measured")
+    parser.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="seconds measured")
     parser.add_argument("--probe-every", type=int, default=20, help="one client in N times every entry")
     parser.add_argument("--profile", type=Path, help="folder for a py-spy profile of the gateway")
     common_options(parser, attempts=3)
-    args = parser.parse_args()
-    raw, ctx = measured(args, lambda tmp: measure(args, tmp))
-    s = summarize(raw, args)
-    full, short = render(s, raw, args, ctx)
-    publish(args, Result(NAME, "Gateway at scale", full, record(ctx, args, s, raw), short=short))
+    run(parser.parse_args(), measure, summarize, render, Result(NAME, "Gateway at scale", "", {}))
 
 
 if __name__ == "__main__":

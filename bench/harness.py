@@ -123,16 +123,19 @@ def run(
     args: argparse.Namespace,
     measure: Callable[[argparse.Namespace, Path], dict[str, Any]],
     summarize: Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]],
-    render: Callable[[dict[str, Any], dict[str, Any], argparse.Namespace, Context], str],
+    render: Callable[[dict[str, Any], dict[str, Any], argparse.Namespace, Context], str | tuple[str, str]],
     result: Result,
     needed_fds: int = 0,
     drop: Sequence[str] = ("results",),
 ) -> None:
     """A long benchmark's main once its options are parsed: measure, sum up, render, write.
-    `result` names the run (title, page); its summary and data are filled in here."""
+    `result` names the run (title, page); its summary (and short form, when `render` gives a pair
+    of texts) and data are filled in here."""
     raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds)
     s = summarize(raw, args)
-    result.summary, result.data = render(s, raw, args, ctx), record(ctx, args, s, raw, drop)
+    text = render(s, raw, args, ctx)
+    result.summary, result.short = text if isinstance(text, tuple) else (text, result.short)
+    result.data = record(ctx, args, s, raw, drop)
     publish(args, result)
 
 
@@ -149,10 +152,25 @@ def record(
     return {"context": ctx.__dict__, "args": recorded_args(args), "summary": summary, "raw": kept}
 
 
-def recorded_args(args: argparse.Namespace, leave_out: Iterable[str] = ()) -> dict[str, str]:
-    """A run's options as its JSON records them: not `--out`, a path on the machine that ran it."""
-    skip = {"out", "profile", *leave_out}
-    return {k: str(v) for k, v in vars(args).items() if k not in skip}
+def recorded_args(args: argparse.Namespace) -> dict[str, str]:
+    """A run's options as its JSON records them, but not the paths on the machine that ran it."""
+    return {k: str(v) for k, v in vars(args).items() if k not in ("out", "profile", "screenshot")}
+
+
+def reproduce(name: str, args: argparse.Namespace, defaults: Mapping[str, Any]) -> str:
+    """`scripts/bench NAME` with the options of `defaults` that the run changed."""
+    parts = [f"scripts/bench {name}"]
+    for key, default in defaults.items():
+        if (value := getattr(args, key)) != default:
+            flag = f"--{key.replace('_', '-')}"
+            parts.append(
+                flag
+                if value is True
+                else f"{flag} {value:g}"
+                if isinstance(value, float)
+                else f"{flag} {value}"
+            )
+    return " ".join(parts)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -189,8 +207,3 @@ def ms(value: float) -> str:
     if math.isnan(value):
         return "-"
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
-
-
-def pct(part: float, whole: float) -> str:
-    """`part` as a share of `whole`; `-` when there is no whole."""
-    return f"{part / whole:.1%}" if whole else "-"

@@ -242,3 +242,10 @@ def quantile_ms(hist: Counter[int], share: float, bin_ms: float) -> float:
         if seen >= rank:
             return key * bin_ms
     return max(hist) * bin_ms
+
+
+def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict[str, float]:
+    """`NAME_p50_ms`, `NAME_p99_ms` and `NAME_max_ms` of the processes' `key` histograms summed."""
+    hist, bin_ms = histogram(r[key] for r in results), results[0]["bin_ms"] if results else 0.1
+    shares = {"p50": 0.5, "p99": 0.99, "max": 1.0}
+    return {f"{name}_{label}_ms": quantile_ms(hist, share, bin_ms) for label, share in shares.items()}

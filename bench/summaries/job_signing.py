@@ -6,13 +6,30 @@ import argparse
 import statistics
 from typing import Any
 
-from ..harness import table, targets
+from ..harness import filled, reproduce, table, targets
 from ..measure import Context, spread
 
 NAME = "job_signing"
 TITLE = "Signing cost in exec wall time"
 TARGET_RATIO = 1.01  # signed at most 1% slower than unsigned
 DEFAULTS = {"hosts": 1000, "rounds": 8, "command": "true", "calls": 2000}
+SIDE = ["{wall_s[median]:.2f} s", "{wall_s[min]:.2f} s", "{wall_s[max]:.2f} s", "{duration_s:.2f} s"]
+SIDE += ["{gateway_cpu_ms:.0f} ms", "{worker_cpu_ms:.0f} ms"]
+ALSO = (
+    (
+        "signed / unsigned, round by round: median (min-max)",
+        "{paired[median]:.3f} ({paired[min]:.3f}-{paired[max]:.3f})",
+    ),
+    (
+        "round-to-round spread, (max - min) / median: signed / unsigned",
+        "{sides[signed][round_spread]:.1%} / {sides[unsigned][round_spread]:.1%}",
+    ),
+    ("`signing.sign` of the queued job, per call", "{micro[sign_us]:.1f} µs"),
+    ("`signing.verify` as the worker calls it (with `as_queued`), per call", "{micro[verify_us]:.1f} µs"),
+    ("bytes signed (the job's canonical JSON)", "{micro[canonical_bytes]:,}"),
+    ("CPU of the other processes on the machine", "{others_cpu_pct:.0f}% of a core"),
+    ("rounds' window", "{window_s:.0f} s"),
+)
 
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -22,15 +39,14 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         walls = [r["wall_s"] for r in runs]
         per[variant] = {
             "wall_s": spread(walls),
-            "duration_ms": statistics.median(r["duration_ms"] for r in runs),
+            "duration_s": statistics.median(r["duration_ms"] for r in runs) / 1000,
             "gateway_cpu_ms": statistics.median(r["gateway_cpu_s"] for r in runs) * 1000,
             "worker_cpu_ms": statistics.median(r["worker_cpu_s"] for r in runs) * 1000,
             "round_spread": (max(walls) - min(walls)) / statistics.median(walls),
         }
     paired = [s["wall_s"] / u["wall_s"] for s, u in zip(rounds["signed"], rounds["unsigned"], strict=True)]
     unsigned_s = per["unsigned"]["wall_s"]["median"]
-    micro = raw["micro"]
-    per_job_us = micro["sign_us"] + micro["verify_us"]
+    per_job_us = raw["micro"]["sign_us"] + raw["micro"]["verify_us"]
     return {
         "sides": per,
         "ratio": per["signed"]["wall_s"]["median"] / unsigned_s,
@@ -42,26 +58,19 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _reproduce(args: argparse.Namespace) -> str:
-    changed = [
-        f"--{key} {getattr(args, key)}" for key, default in DEFAULTS.items() if getattr(args, key) != default
-    ]
-    return " ".join(["scripts/bench", NAME, *changed])
-
-
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
-    sides, micro = s["sides"], raw["micro"]
-    figures = {
-        "ratio": f"{s['ratio']:.3f}",
-        "share": f"{s['micro_share']:.4%}",
-        "per_job": f"{s['per_job_us']:.0f} µs",
-    }
+    sides, figures = s["sides"], {**s, "micro": raw["micro"]}
     head = targets(
         [
-            ("exec wall time, signed / unsigned (medians)", "{ratio}", "≤ 1.010", s["ratio"] <= TARGET_RATIO),
+            (
+                "exec wall time, signed / unsigned (medians)",
+                "{ratio:.3f}",
+                "≤ 1.010",
+                s["ratio"] <= TARGET_RATIO,
+            ),
             (
                 "sign + verify per job, share of an unsigned exec",
-                "{per_job} = {share}",
+                "{per_job_us:.0f} µs = {micro_share:.4%}",
                 "≤ 1%",
                 s["micro_share"] <= TARGET_RATIO - 1,
             ),
@@ -69,46 +78,14 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         ],
         figures,
     )
-    rows = []
-    for variant, side in sides.items():
-        wall = side["wall_s"]
-        rows.append(
-            [
-                variant,
-                *(f"{wall[k]:.2f} s" for k in ("median", "min", "max")),
-                f"{side['duration_ms'] / 1000:.2f} s",
-                f"{side['gateway_cpu_ms']:.0f} ms",
-                f"{side['worker_cpu_ms']:.0f} ms",
-            ]
-        )
+    rows = [[variant, *filled([SIDE], side)[0]] for variant, side in sides.items()]
     walls = table(("", "wall, median", "min", "max", "job's own duration", "gateway CPU", "worker CPU"), rows)
-    paired = s["paired"]
+    also = table(("also measured", "value"), filled(ALSO, figures))
     noise = max(side["round_spread"] for side in sides.values())
     resolved = (
         "a difference this small is noise on this shared 2-core machine;"
         if abs(s["ratio"] - 1) < noise
         else "more than the rounds' spread;"
-    )
-    also = table(
-        ("also measured", "value"),
-        [
-            [
-                "signed / unsigned, round by round: median (min-max)",
-                f"{paired['median']:.3f} ({paired['min']:.3f}-{paired['max']:.3f})",
-            ],
-            [
-                "round-to-round spread, (max - min) / median: signed / unsigned",
-                f"{sides['signed']['round_spread']:.1%} / {sides['unsigned']['round_spread']:.1%}",
-            ],
-            ["`signing.sign` of the queued job, per call", f"{micro['sign_us']:.1f} µs"],
-            [
-                "`signing.verify` as the worker calls it (with `as_queued`), per call",
-                f"{micro['verify_us']:.1f} µs",
-            ],
-            ["bytes signed (the job's canonical JSON)", f"{micro['canonical_bytes']:,}"],
-            ["CPU of the other processes on the machine", f"{s['others_cpu_pct']:.0f}% of a core"],
-            ["rounds' window", f"{s['window_s']:.0f} s"],
-        ],
     )
     return (
         f"`{args.command}` on {args.hosts:,} loopback SSH hosts (one `testbed/sshfleet.py` process), "
@@ -123,5 +100,5 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         f"medians differ by {s['ratio'] - 1:+.1%} while rounds of one side differed by up to {noise:.0%} "
         f"among themselves: {resolved} the timed sign and verify calls ({s['per_job_us']:.0f} µs a job) "
         "bound what signing adds.\n\n"
-        f"Reproduce: `{_reproduce(args)}`"
+        f"Reproduce: `{reproduce(NAME, args, DEFAULTS)}`"
     )
