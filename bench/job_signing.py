@@ -17,7 +17,6 @@ import asyncio
 import ipaddress
 import json
 import os
-import sys
 import time
 import timeit
 import uuid
@@ -25,17 +24,16 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import asyncssh
 from websockets.asyncio.client import ClientConnection, connect
 
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.jobs.signing import as_queued, canonical, load_job_key, sign, verify
-from testbed.procs import BIN, ROOT, Gateway, Service, wait_until
+from testbed.procs import BIN, Gateway, Service
 
 from . import harness
 from .measure import MachineCpu, cpu_seconds
-from .stack import Stack, make_token
+from .stack import SshFleet, Stack, make_token
 from .summaries.job_signing import NAME, TITLE, render, summarize
 
 FIRST = "127.0.10.1"  # the fleet's first address; loopback only
@@ -62,23 +60,12 @@ def fleet_targets(hosts: int) -> str:
     return ",".join(ranges)
 
 
-def start_fleet(stack: Stack, hosts: int) -> tuple[Service, dict[str, str]]:
-    """The SSH fleet, and the worker settings that reach it."""
-    workdir = stack.workdir
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    key.write_private_key(str(workdir / "id_ed25519"))
-    (workdir / "id_ed25519").chmod(0o600)
-    key.write_public_key(str(workdir / "id_ed25519.pub"))
-    argv = [sys.executable, "-m", "testbed.sshfleet", str(workdir), "--first", FIRST, "--count", str(hosts)]
-    fleet = stack.service(
-        "sshfleet", [*argv, "--client-key", str(workdir / "id_ed25519.pub")], {"PYTHONPATH": str(ROOT)}
-    )
-    ready = workdir / "ready.json"
-    wait_until(ready.exists, 60, what="the SSH fleet")
-    return fleet, {
-        "FLEETDECK_SSH_KEY": str(workdir / "id_ed25519"),
-        "FLEETDECK_KNOWN_HOSTS": str(workdir / "known_hosts"),
-        "FLEETDECK_SSH_PORT": str(json.loads(ready.read_text())["port"]),
+def worker_ssh_env(fleet: SshFleet) -> dict[str, str]:
+    """The worker settings that reach the SSH fleet."""
+    return {
+        "FLEETDECK_SSH_KEY": str(fleet.key),
+        "FLEETDECK_KNOWN_HOSTS": str(fleet.known_hosts),
+        "FLEETDECK_SSH_PORT": str(fleet.port),
         "FLEETDECK_SSH_USER": "bench",
         "FLEETDECK_SSH_CONNECT_TIMEOUT": "30",  # room for a thousand handshakes on a busy machine
         "FLEETDECK_ALLOWED_TARGETS": "127.0.0.0/8",
@@ -207,14 +194,15 @@ def micro_costs(key_path: Path, redis_url: str, job_id: str, number: int) -> dic
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Start the fleet and both sides, time the rounds, then the sign and verify calls."""
     with Stack(tmp) as stack:
-        fleet, ssh_env = start_fleet(stack, args.hosts)
+        fleet = stack.ssh_fleet(args.hosts, FIRST)
+        ssh_env = worker_ssh_env(fleet)
         tokens = tmp / "tokens.txt"
         token = make_token(tokens, role="operator")
         key = tmp / "job.key"
         key.write_bytes(os.urandom(32))
         key.chmod(0o600)
         sides = {variant: start_side(stack, variant, ssh_env, tokens, key) for variant in VARIANTS}
-        ours = [os.getpid(), fleet.pid]
+        ours = [os.getpid(), fleet.service.pid]
         ours += [
             p for side in sides.values() for p in (side.redis_pid, side.gateway.service.pid, side.worker.pid)
         ]

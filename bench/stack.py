@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+import asyncssh
 import httpx
 
 from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, service_env, wait_until
@@ -27,8 +28,8 @@ from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, s
 from . import profile
 from .measure import CpuWindow, rss_kib
 
-__all__ = ["ROOT", "ClientProcess", "FleetStack", "Gateway", "RedisServer", "Service", "Stack", "free_port"]
-__all__ += ["follow_window", "make_token", "wait_for_hosts", "wait_until"]
+__all__ = ["ROOT", "ClientProcess", "FleetStack", "Gateway", "RedisServer", "Service", "SshFleet", "Stack"]
+__all__ += ["follow_window", "free_port", "make_token", "wait_for_hosts", "wait_until"]
 
 
 def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
@@ -48,6 +49,15 @@ class FleetStack(NamedTuple):
     token: str  # a viewer's
     gateway: Gateway
     agent: Service  # fleetdeck-agent --simulate
+
+
+class SshFleet(NamedTuple):
+    """testbed/sshfleet.py's asyncssh hosts, and what a client needs to reach them."""
+
+    service: Service
+    port: int
+    key: Path
+    known_hosts: Path
 
 
 class Stack:
@@ -117,6 +127,21 @@ class Stack:
         agent = self.simulated_fleet(redis.url, hosts)
         wait_for_hosts(gateway, token, hosts)
         return FleetStack(redis, tokens, token, gateway, agent)
+
+    def ssh_fleet(self, count: int, first: str = "127.0.0.2") -> SshFleet:
+        """`count` loopback SSH hosts from `first` on (testbed/sshfleet.py), once they listen."""
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        key_path, public = self.workdir / "id_ed25519", self.workdir / "id_ed25519.pub"
+        key.write_private_key(str(key_path))
+        key_path.chmod(0o600)
+        key.write_public_key(str(public))
+        argv = [sys.executable, "-m", "testbed.sshfleet", str(self.workdir), "--first", first]
+        argv += ["--count", str(count), "--client-key", str(public)]
+        service = self.service("sshfleet", argv, {"PYTHONPATH": str(ROOT)})
+        ready = self.workdir / "ready.json"
+        wait_until(ready.exists, 60, what="the SSH fleet")
+        port = json.loads(ready.read_text())["port"]
+        return SshFleet(service, port, key_path, self.workdir / "known_hosts")
 
     def clients(self, args: list[str], name: str) -> ClientProcess:
         process = ClientProcess(args, self.workdir, name)
