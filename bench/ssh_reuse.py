@@ -13,13 +13,10 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -28,8 +25,8 @@ from typing import Any
 from testbed.opensshd import client_key, established, start_sshd
 from testbed.procs import free_port, wait_until
 
-from .harness import ROOT, Result, output_options, publish, table, verdict
-from .measure import spread
+from .harness import ROOT, Result, output_options, publish, recorded_args, table, verdict
+from .measure import Context, spread
 from .ssh_tools import ADDRESSES, CONCURRENCY, FIRST, HOSTS, Run, Spec, ansible_binary
 
 NAME = "ssh_reuse"
@@ -43,23 +40,16 @@ LABELS = {
 }
 
 
-def start_hosts(workdir: Path) -> tuple[list[Any], Spec]:
+def start_hosts(workdir: Path, command: str) -> tuple[list[Any], Spec]:
     key, public = client_key(workdir / "client")
     port = free_port(FIRST, also=ADDRESSES)
     servers = []
     try:
         for address in ADDRESSES:
             host = workdir / "hosts" / address
+            commands = workdir / "commands.jsonl"
             servers.append(
-                start_sshd(
-                    host,
-                    address,
-                    public,
-                    workdir / "commands.jsonl",
-                    port,
-                    record=False,
-                    home=workdir / "home",
-                )
+                start_sshd(host, address, public, commands, port, record=False, home=workdir / "home")
             )
     except BaseException:
         for server in servers:
@@ -67,12 +57,11 @@ def start_hosts(workdir: Path) -> tuple[list[Any], Spec]:
         raise
     known_hosts = workdir / "known_hosts"
     known_hosts.write_text("".join(server.known_hosts_line for server in servers))
-    return servers, Spec(port, str(key), str(known_hosts), "", str(workdir))
+    return servers, Spec(port, str(key), str(known_hosts), command, str(workdir))
 
 
-def run_tool(tool: str, spec: Spec) -> tuple[list[Run], float]:
-    """The tool's two runs, and the CPU seconds its whole process used (start-up included)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run_tool(tool: str, spec: Spec) -> list[Run]:
+    """The tool's two runs, in a process of its own, once its connections are closed."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.ssh_tools", tool, json.dumps(asdict(spec))],
         cwd=ROOT,
@@ -82,22 +71,12 @@ def run_tool(tool: str, spec: Spec) -> tuple[list[Run], float]:
         timeout=900,
         check=False,
     )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{tool} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    runs = [Run(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
-    total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     wait_until(
-        lambda: not any(established(a, spec.port) for a in ADDRESSES),
-        90,
-        0.1,
-        f"{tool}'s connections to close",
+        lambda: not any(established(a, spec.port) for a in ADDRESSES), 90, 0.1, f"{tool} to disconnect"
     )
-    return runs, total
-
-
-def yes(ok: bool) -> str:
-    return "yes" if ok else "**no**"
+    return [Run(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
 def seconds(row: dict[str, float]) -> str:
@@ -105,7 +84,7 @@ def seconds(row: dict[str, float]) -> str:
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
+    found: dict[str, str] = {}
     for package in ("asyncssh", "parallel-ssh", "ansible-core"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[package] = metadata.version(package)
@@ -115,23 +94,18 @@ def versions() -> dict[str, str]:
 
 
 def report(
-    results: dict[str, list[dict[str, Any]]], rounds: int, command: str, notes: list[str], load_before: float
+    results: dict[str, list[list[Run]]], args: argparse.Namespace, notes: list[str], ctx: Context
 ) -> Result:
     rows = []
     summary: dict[str, Any] = {}
-    for tool, tool_rounds in results.items():
-        first = spread([r["runs"][0]["wall_s"] for r in tool_rounds])
-        second = spread([r["runs"][1]["wall_s"] for r in tool_rounds])
-        ratio = statistics.median(r["runs"][1]["wall_s"] / r["runs"][0]["wall_s"] for r in tool_rounds)
-        cpu = [statistics.median(r["runs"][i]["cpu_s"] for r in tool_rounds) for i in (0, 1)]
-        same = all(
-            r["runs"][0]["statuses"] == r["runs"][1]["statuses"]
-            and set(r["runs"][0]["statuses"].values()) == {"ok"}
-            for r in tool_rounds
-        )
-        summary[tool] = {"first_s": first, "second_s": second, "ratio": ratio, "cpu_s": cpu, "all_ok": same}
-        cpu_cell = f"{cpu[0]:.2f} s / {cpu[1]:.2f} s"
-        rows.append([LABELS[tool], seconds(first), seconds(second), f"{ratio:.2f}", cpu_cell, yes(same)])
+    for tool, rounds in results.items():
+        first, second = (spread([r[i].wall_s for r in rounds]) for i in (0, 1))
+        ratio = statistics.median(r[1].wall_s / r[0].wall_s for r in rounds)
+        cpu = [statistics.median(r[i].cpu_s for r in rounds) for i in (0, 1)]
+        ok = all(r[0].statuses == r[1].statuses and set(r[0].statuses.values()) == {"ok"} for r in rounds)
+        summary[tool] = {"first_s": first, "second_s": second, "ratio": ratio, "cpu_s": cpu, "all_ok": ok}
+        cells = [seconds(first), seconds(second), f"{ratio:.2f}", f"{cpu[0]:.2f} s / {cpu[1]:.2f} s"]
+        rows.append([LABELS[tool], *cells, "yes" if ok else "**no**"])
     header = [
         "tool",
         "first run: median (min-max)",
@@ -147,21 +121,19 @@ def report(
             f"{verdict(met)} ({fleetdeck['ratio']:.2f}x).\n"
         )
     found = versions()
-    context = (
-        f"`{command}` on {HOSTS} OpenSSH hosts (64 sshd on 127.0.4.1-{HOSTS}), {CONCURRENCY} at a time, "
-        f"twice in a row per tool, {rounds} rounds in a rotating order; {os.cpu_count()} CPUs shared with "
-        f"other work (1-minute load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after), "
-        f"{time.strftime('%Y-%m-%d')}; " + ", ".join(f"{k} {v}" for k, v in found.items()) + "."
-    )
     body = (
-        f"{context}\n\n{table(header, rows)}\n{target}\nCPU is the tool's process (user + system) during "
+        f"`{args.command}` on {HOSTS} OpenSSH hosts (64 sshd on 127.0.4.1-{HOSTS}), {CONCURRENCY} at a time, "
+        f"twice in a row per tool, {args.rounds} rounds in a rotating order; {ctx.sentence()}; "
+        + ", ".join(f"{k} {v}" for k, v in found.items())
+        + f".\n\n{table(header, rows)}\n{target}\nCPU is the tool's process (user + system) during "
         "each run; Ansible's includes the ssh processes it waited for, not its persisting ssh masters.\n"
         + "".join(f"\n{note}\n" for note in notes)
     )
-    data = {"hosts": HOSTS, "concurrency": CONCURRENCY, "rounds": rounds, "command": command}
-    data |= {"versions": found, "summary": summary, "rounds_detail": results, "notes": notes}
-    data |= {"load_before": load_before, "load_after": os.getloadavg()[0]}
-    return Result(NAME, "SSH connection reuse", body, data)
+    data = {"context": ctx.__dict__, "args": recorded_args(args), "versions": found, "summary": summary}
+    data |= {
+        "rounds": {tool: [[asdict(run) for run in r] for r in rounds] for tool, rounds in results.items()}
+    }
+    return Result(NAME, "SSH connection reuse", body, data | {"notes": notes})
 
 
 def main() -> None:
@@ -176,23 +148,19 @@ def main() -> None:
     if "ansible" in tools and ansible_binary() is None:
         tools.remove("ansible")
         notes.append("Ansible is not installed here (`pip install ansible-core`), so it was left out.")
-    results: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
-    load_before = os.getloadavg()[0]
+    results: dict[str, list[list[Run]]] = {tool: [] for tool in tools}
+    ctx = Context.now()
     with tempfile.TemporaryDirectory(prefix="fleetdeck-ssh-reuse-") as tmp:
-        servers, spec = start_hosts(Path(tmp))
-        spec.command = args.command
+        servers, spec = start_hosts(Path(tmp), args.command)
         try:
             for number in range(args.rounds):
-                order = tools[number % len(tools) :] + tools[: number % len(tools)]
-                for tool in order:
-                    runs, total = run_tool(tool, spec)
-                    results[tool].append({"runs": [asdict(r) for r in runs], "process_cpu_s": total})
-                    walls = f"first {runs[0].wall_s:.2f} s, second {runs[1].wall_s:.2f} s"
-                    print(f"round {number + 1} {tool}: {walls}", file=sys.stderr)
+                for tool in tools[number % len(tools) :] + tools[: number % len(tools)]:
+                    results[tool].append(runs := run_tool(tool, spec))
+                    print(f"round {number + 1} {tool}: {runs[0].wall_s:.2f} s, then {runs[1].wall_s:.2f} s")
         finally:
             for server in servers:
                 server.stop()
-    publish(args, report(results, args.rounds, args.command, notes, load_before))
+    publish(args, report(results, args, notes, ctx.finished()))
 
 
 if __name__ == "__main__":

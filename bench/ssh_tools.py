@@ -66,13 +66,19 @@ async def job_run(targets: str, hosts: int, command: str, ssh: SshOptions, name:
     return JobRun(store, job, "bench-worker", TargetPolicy.from_entries(["127.0.0.0/8"]), ssh, CONCURRENCY)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of the children it waited for (Ansible and its ssh)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 async def twice(one: Callable[[int], Awaitable[dict[str, str]]]) -> list[Run]:
-    """Two runs in a row, each timed: wall clock and this process's CPU."""
+    """Two runs in a row, each timed: wall clock and CPU."""
     runs = []
     for number in (1, 2):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), cpu_seconds()
         statuses = await one(number)
-        runs.append(Run(time.perf_counter() - wall, time.process_time() - cpu, statuses))
+        runs.append(Run(time.perf_counter() - wall, cpu_seconds() - cpu, statuses))
     return runs
 
 
@@ -155,7 +161,7 @@ def ansible_binary() -> str | None:
     return shutil.which("ansible", path=str(Path(sys.executable).parent)) or shutil.which("ansible")
 
 
-def _ansible(spec: Spec) -> list[Run]:
+async def _ansible(spec: Spec) -> list[Run]:
     binary = ansible_binary()
     assert binary is not None
     work = Path(spec.workdir) / "ansible"
@@ -180,23 +186,19 @@ def _ansible(spec: Spec) -> list[Run]:
         "ANSIBLE_NOCOLOR": "1",
     }
     argv = [binary, "bench", "-i", str(inventory), "-m", "raw", "-a", spec.command, "-o", "-f", "64"]
-    runs = []
+
+    async def one(_number: int) -> dict[str, str]:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
+        statuses = dict.fromkeys(ADDRESSES, f"error: no line (exit {done.returncode})")
+        for found in re.finditer(r"^(\S+) \| (\S+)", done.stdout, re.MULTILINE):
+            if found[1] in statuses:
+                statuses[found[1]] = "ok" if found[2] in ("CHANGED", "SUCCESS") else found[2].lower()
+        return statuses
+
     try:
-        for _number in (1, 2):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            wall = time.perf_counter()
-            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
-            elapsed = time.perf_counter() - wall
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            statuses = dict.fromkeys(ADDRESSES, f"error: no line (exit {done.returncode})")
-            for found in re.finditer(r"^(\S+) \| (\S+)", done.stdout, re.MULTILINE):
-                if found[1] in statuses:
-                    statuses[found[1]] = "ok" if found[2] in ("CHANGED", "SUCCESS") else found[2].lower()
-            runs.append(Run(elapsed, cpu, statuses))
+        return await twice(one)
     finally:
         _end_ssh_masters(control)
-    return runs
 
 
 def _end_ssh_masters(control: Path) -> None:
@@ -209,11 +211,8 @@ def _end_ssh_masters(control: Path) -> None:
                     os.kill(int(entry), signal.SIGTERM)
 
 
-def child(tool: str, spec: Spec) -> None:
-    tools = {"fleetdeck": _fleetdeck, "asyncssh": _asyncssh, "parallel-ssh": _parallel_ssh}
-    runs = asyncio.run(tools[tool](spec)) if tool in tools else _ansible(spec)
-    print(json.dumps([asdict(run) for run in runs]))
-
+TOOLS = {"fleetdeck": _fleetdeck, "asyncssh": _asyncssh, "parallel-ssh": _parallel_ssh, "ansible": _ansible}
 
 if __name__ == "__main__":
-    child(sys.argv[1], Spec(**json.loads(sys.argv[2])))
+    runs = asyncio.run(TOOLS[sys.argv[1]](Spec(**json.loads(sys.argv[2]))))
+    print(json.dumps([asdict(run) for run in runs]))
