@@ -1,7 +1,6 @@
 """Benchmark: per-sample fan-out to 1,000 clients, fleetdeck's gateway against two peers, one run.
 
-What it measures and how: docs/benchmarks.md. Its summary: bench/fanout_peers.md
-(raw figures in bench/results/).
+What it measures and how: docs/benchmarks.md. Its summary: bench/fanout_peers.md.
 
     scripts/bench fanout_peers        # or: .venv/bin/python -m bench.fanout_peers --rounds 3
 """
@@ -9,16 +8,17 @@ What it measures and how: docs/benchmarks.md. Its summary: bench/fanout_peers.md
 from __future__ import annotations
 
 import argparse
+import functools
 import socket
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .harness import Result, common_options, publish, recorded_args
-from .measure import Context, histogram, quantile_ms, raise_fd_limit, rss_median, wait_for_quiet
+from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median
 from .stack import ROOT, Stack, follow_window, free_port, make_token, wait_until
 from .summaries.fanout_peers import NAME, SYSTEMS, render
 
@@ -47,38 +47,45 @@ def start_server(stack: Stack, system: str, redis_url: str, tokens: Path, name: 
     return service.pid, f"ws://127.0.0.1:{port}/ws"
 
 
-def one_round(
-    system: str, label: str, redis_url: str, token: str, tmp: Path, args: argparse.Namespace
-) -> dict[str, Any]:
+class Feed(NamedTuple):
+    """What feeds every server of the run: Redis and the publisher (their pids), a token file."""
+
+    redis_url: str
+    tokens: Path
+    token: str
+    pids: list[int]
+
+
+def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """One server measured: started afresh, its clients connected, a window followed."""
     with Stack(tmp) as stack:
-        pid, url = start_server(stack, system, redis_url, tmp / "tokens.txt", f"{system}-{label}")
+        pid, url = start_server(stack, system, feed.redis_url, feed.tokens, stem)
         time.sleep(2)
         rss_before = rss_median(pid, 2)
+        options = {
+            "token": feed.token,
+            "mode": "cpu",
+            "redis": feed.redis_url,
+            "max_seconds": args.duration + 600,
+        }
         spread = stack.spread(
             [url],
             args.clients,
             args.processes,
-            f"clients-{system}-{label}",
-            token=token,
-            mode="cpu",
-            redis=redis_url,
-            max_seconds=args.duration + 600,
+            f"clients-{stem}",
             batch=system == "fleetdeck-batch",
+            **options,
         )
         processes = [p for p, _, _ in spread]
         ready = [p.expect("ready", 300) for p in processes]
         time.sleep(args.settle)
-        ours = [pid, *(p.pid for p in processes), *args.publisher_pids]
+        ours = [pid, *(p.pid for p in processes), *feed.pids]
         cpu, machine, rss_readings, results = follow_window(
-            processes, pid, ours, args, GRACE, f"{NAME}-{system}-{label}"
+            processes, pid, ours, args, GRACE, f"{NAME}-{stem}"
         )
-    server_cpu = cpu[pid] * machine["window_s"] / 100
-    bin_ms = results[0]["bin_ms"]
-    latency = histogram(r["latency_hist"] for r in results)
-    age = histogram(r["age_hist"] for r in results)
-    clients = sum(r["ready"] for r in results)
     delivered = sum(r["frames"] for r in results)
-    expected = sum(r["ready"] * r["published"] for r in results)
+    clients = sum(r["ready"] for r in results)
+    rss = statistics.median(rss_readings)
     return {
         "system": system,
         "clients": clients,
@@ -88,54 +95,42 @@ def one_round(
         "published": max(r["published"] for r in results),
         "delivered": delivered,
         "server_cpu_pct": cpu[pid],
-        "cpu_us_per_sample": server_cpu / max(1, delivered) * 1e6,
-        "reach": sum(r["reached"] for r in results) / max(1, expected),
+        "cpu_us_per_sample": cpu[pid] * machine["window_s"] / 100 / max(1, delivered) * 1e6,
+        "reach": sum(r["reached"] for r in results)
+        / max(1, sum(r["ready"] * r["published"] for r in results)),
         "repeated": sum(r["repeated"] for r in results),
-        "latency_p50_ms": quantile_ms(latency, 0.50, bin_ms),
-        "latency_p99_ms": quantile_ms(latency, 0.99, bin_ms),
-        "latency_max_ms": quantile_ms(latency, 1.0, bin_ms),
-        "age_p50_ms": quantile_ms(age, 0.50, bin_ms),
+        **quantiles(results, "latency_hist", "latency"),
+        "age_p50_ms": quantiles(results, "age_hist", "age")["age_p50_ms"],
         "rss_before_kib": rss_before,
-        "rss_with_clients_kib": statistics.median(rss_readings),
-        "rss_per_connection_kib": (statistics.median(rss_readings) - rss_before) / max(1, clients),
+        "rss_with_clients_kib": rss,
+        "rss_per_connection_kib": (rss - rss_before) / max(1, clients),
         "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
         **machine,  # window_s, the others' CPU, interrupts, stolen
     }
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    """Every round: each chosen server in a rotating order, the least disturbed of its attempts."""
     rounds: list[dict[str, Any]] = []
     with Stack(tmp) as stack:
         redis = stack.redis()
         token = make_token(tmp / "tokens.txt")
         publisher = stack.simulated_fleet(redis.url, args.hosts, FLEETDECK_HISTORY_SIZE=str(HISTORY))
         assert redis.service is not None
-        args.publisher_pids = [publisher.pid, redis.service.pid]
+        feed = Feed(redis.url, tmp / "tokens.txt", token, [publisher.pid, redis.service.pid])
         time.sleep(3)
+        chosen = [s for s in SYSTEMS if s in args.systems]
         for number in range(args.rounds):
-            chosen = [s for s in SYSTEMS if s in args.systems]
-            order = chosen[number % len(chosen) :] + chosen[: number % len(chosen)]
-            for system in order:
-                tries: list[dict[str, Any]] = []
-                for attempt in range(args.attempts):
-                    wait_for_quiet(args.max_load, 120)
-                    outcome = one_round(system, f"r{number + 1}a{attempt + 1}", redis.url, token, tmp, args)
-                    outcome["round"] = number + 1
-                    outcome["attempt"] = attempt + 1
-                    print(
-                        f"round {number + 1} {system}: {outcome['cpu_us_per_sample']:.1f} us/sample, "
-                        f"{outcome['delivered']} delivered, {outcome['published']} published, "
-                        f"reach {outcome['reach']:.3f}, p50 {outcome['latency_p50_ms']:.0f} ms, "
-                        f"p99 {outcome['latency_p99_ms']:.0f} ms, "
-                        f"clients' CPU {outcome['clients_cpu_pct']:.0f}%, "
-                        f"others {outcome['others_cpu_pct']:.0f}%",
-                        flush=True,
-                    )
-                    outcome["disturbed"] = outcome["others_cpu_pct"] > args.max_others
-                    tries.append(outcome)
-                    if not outcome["disturbed"]:
-                        break
-                rounds.append(min(tries, key=lambda t: float(t["others_cpu_pct"])))  # the least disturbed
+            for system in chosen[number % len(chosen) :] + chosen[: number % len(chosen)]:
+                stem = f"{system}-r{number + 1}"
+                outcome, _ = best_of(args, functools.partial(one_round, system, stem, feed, args))
+                outcome |= {"round": number + 1, "disturbed": outcome["others_cpu_pct"] > args.max_others}
+                print(
+                    f"round {number + 1} {system}: {outcome['cpu_us_per_sample']:.1f} us/sample, "
+                    f"reach {outcome['reach']:.3f}, p99 {outcome['latency_p99_ms']:.0f} ms",
+                    flush=True,
+                )
+                rounds.append(outcome)
     return rounds
 
 
@@ -158,10 +153,8 @@ def main() -> None:
         rounds = measure(args, Path(tmp))
     ctx = ctx.finished()
     full, short, summary = render(rounds, args, ctx)
-    data = {"context": ctx.__dict__, "args": recorded_args(args, ["publisher_pids"]), "summary": summary}
-    publish(
-        args, Result(NAME, "Per-sample fan-out against peers", full, data | {"rounds": rounds}, short=short)
-    )
+    data = {"context": ctx.__dict__, "args": recorded_args(args), "summary": summary, "rounds": rounds}
+    publish(args, Result(NAME, "Per-sample fan-out against peers", full, data, short=short))
 
 
 if __name__ == "__main__":

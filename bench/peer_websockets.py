@@ -5,7 +5,7 @@ subscriber. Every sample published on the agents' channel goes, as published, to
 
 It is what one would write in an afternoon: no auth, no topics, no per-client queue
 (`websockets.broadcast` writes to every socket without waiting). It runs on uvloop like the
-gateway (uvicorn picks uvloop when it is installed), listens on 127.0.0.1 only and exits on
+gateway (uvicorn picks uvloop when it is installed), listens on 127.0.0.1 only and ends on
 SIGTERM or after `--max-seconds`.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 
 import redis.asyncio as aioredis
 import uvloop
@@ -43,24 +42,14 @@ async def serve_samples(port: int, redis_url: str) -> None:
                     broadcast(clients, message["data"].decode())
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    server = asyncio.create_task(serve_samples(args.port, args.redis))
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({server, stopped}, timeout=args.max_seconds, return_when=asyncio.FIRST_COMPLETED)
-    for task in (server, stopped):
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await server
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis", required=True)
     parser.add_argument("--max-seconds", type=float, default=900)
-    uvloop.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    with contextlib.suppress(TimeoutError):
+        uvloop.run(asyncio.wait_for(serve_samples(args.port, args.redis), args.max_seconds))
 
 
 if __name__ == "__main__":

@@ -15,37 +15,23 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-
-def py_spy() -> str | None:
-    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+from .harness import table
 
 
 @contextlib.contextmanager
 def sampling(pid: int, seconds: float, stem: Path | None) -> Iterator[None]:
     """py-spy records `pid` for `seconds` into STEM.raw (collapsed stacks) and, once the block is
     done, its top functions into STEM.top.md; nothing without a stem or without py-spy."""
-    binary = py_spy() if stem is not None else None
+    binary = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if stem is not None and binary is None:
         print("note: py-spy not found; no profile (install it into .venv to profile)")
     if stem is None or binary is None:
         yield
         return
     raw = Path(f"{stem}.raw")
-    argv = [
-        binary,
-        "record",
-        "-p",
-        str(pid),
-        "-d",
-        str(int(seconds)),
-        "-r",
-        "100",
-        "-f",
-        "raw",
-        "-o",
-        str(raw),
-    ]
-    spy = subprocess.Popen([*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [binary, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw"]
+    argv += ["-o", str(raw), "--nonblocking"]
+    spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     yield
     spy.wait(60)
     Path(f"{stem}.top.md").write_text(top(raw))
@@ -77,8 +63,11 @@ def top(raw: Path, count: int = 15) -> str:
             total[name] += n
     if not samples:
         return "(no samples)"
-    lines = [f"{samples} samples", "", "| self | function |", "| --- | --- |"]
-    lines += [f"| {n / samples:.1%} | `{name}` |" for name, n in own.most_common(count)]
-    lines += ["", "| total | function |", "| --- | --- |"]
-    lines += [f"| {n / samples:.1%} | `{name}` |" for name, n in total.most_common(count)]
-    return "\n".join(lines)
+    tables = [
+        table(
+            (column, "function"),
+            [(f"{n / samples:.1%}", f"`{name}`") for name, n in counts.most_common(count)],
+        )
+        for column, counts in (("self", own), ("total", total))
+    ]
+    return f"{samples} samples\n\n" + "\n\n".join(tables)
