@@ -103,12 +103,7 @@ def main() -> None:
         action="store_true",
         help="fleet: match entries to the newest sample from before the tick",
     )
-    parser.add_argument("--open-timeout", type=float, default=60, help="churn: seconds for a handshake")
     parser.add_argument("--churn-lifetime", type=float, default=0, help="churn: mean seconds a session lasts")
-    parser.add_argument("--churn-pause", type=float, default=1.0, help="churn: seconds between sessions")
-    parser.add_argument(
-        "--churn-abort-share", type=float, default=0.5, help="churn: share of sessions that drop TCP"
-    )
     parser.add_argument("--cpu-hosts", type=int, default=0, help="fleet: also follow K random hosts' `cpu`")
     parser.add_argument("--batch", action="store_true", help="open /ws?batch=1, as the dashboard does")
     parser.add_argument("--also-topics", default="", help="comma list of topics followed besides the mode's")

@@ -11,6 +11,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec  # type: ignore[import-not-found,unused-ignore]  # the bench extra
@@ -29,6 +30,17 @@ from .frames import (
     open_socket,
 )
 from .samples import SampleBook
+
+
+@dataclass
+class Session:
+    """One connection of client `index`; its first frame makes the client ready (a churning
+    client's sessions are timed from `opened` instead)."""
+
+    index: int
+    churn: bool = False
+    opened: float = 0.0
+    had_frame: bool = False
 
 
 class Clients:
@@ -54,7 +66,6 @@ class Clients:
         self.by_index: dict[int, ClientConnection] = {}
         self.ended: dict[int, str] = {}  # how a client's connection ended: close code or exception
         self.ready_at: dict[int, float] = {}
-        self.session_opened: dict[int, float] = {}  # churn: when a client's current session opened
         self.ended_at: dict[int, float] = {}
 
     @property
@@ -63,75 +74,73 @@ class Clients:
 
     async def run(self, index: int, gate: asyncio.Semaphore, closing: asyncio.Event) -> None:
         """One client, from its connection to its end."""
-        probe = self.args.mode == "fleet" and index % self.args.probe_every == 0
-        became_ready = [False]
+        session = Session(index)
         try:
             async with gate:
                 socket = await open_socket(self.url, self.args.token, 60)
                 self.sockets.append(socket)
                 self.by_index[index] = socket
-                topic = "fleet" if self.args.mode == "fleet" else "cpu"
-                await socket.send(json.dumps({"type": "subscribe", "topics": [topic, *self.also_topics]}))
-            if self.args.mode == "fleet":
-                await self.read_fleet(socket, index, probe, became_ready)
-            else:
-                await self._read_samples(socket, index, became_ready)
-            raise ConnectionError("closed by the server")
+            await self.follow(socket, session)
         except (OSError, TimeoutError, ConnectionClosed) as exc:
             self.ended[index] = how_it_ended(exc)
             self.ended_at[index] = time.time()
-            if became_ready[0]:
+            if session.had_frame:
                 self.stats.closed += 1
             else:
-                self.gave_up(type(exc).__name__)
+                self.counted(False, type(exc).__name__)
 
-    def gave_up(self, why: str) -> None:
-        """A client that never had its first frame."""
-        self.failed += 1
-        self.failures[why] += 1
-        self._check_ready()
+    async def follow(self, socket: ClientConnection, session: Session) -> None:
+        """Subscribe to the mode's topic (and --also-topics) and read until the server closes."""
+        await socket.send(json.dumps({"type": "subscribe", "topics": [self.args.mode, *self.also_topics]}))
+        if self.args.mode == "fleet":
+            await self._read_fleet(socket, session)
+        else:
+            await self._read_samples(socket, session)
+        raise ConnectionError("closed by the server")
 
-    def became_ready(self, flag: list[bool], index: int | None = None) -> None:
-        if not flag[0]:
-            flag[0] = True
-            if index is not None:
-                self.ready_at.setdefault(index, time.time())
-            if len(flag) > 1:  # a churning client's session: timed; only its first counts as ready
-                opened = self.session_opened.pop(index, None) if index is not None else None
-                if opened is not None:
-                    histogram_add(self.stats.first_frame, time.monotonic() - opened)
-                return
+    def counted(self, ready: bool, why: str = "") -> None:
+        """A client had its first frame, or never will (`why`)."""
+        if ready:
             self.ready += 1
-            self._check_ready()
-
-    def _check_ready(self) -> None:
+        else:
+            self.failed += 1
+            self.failures[why] += 1
         if self.ready + self.failed >= self.args.count:
             self.all_ready.set()
 
-    async def read_fleet(
-        self, socket: ClientConnection, index: int, probe: bool, became_ready: list[bool]
-    ) -> None:
+    def became_ready(self, session: Session) -> None:
+        if not session.had_frame:
+            session.had_frame = True
+            self.ready_at.setdefault(session.index, time.time())
+            if session.churn:
+                histogram_add(self.stats.first_frame, time.monotonic() - session.opened)
+            else:
+                self.counted(True)
+
+    async def _read_fleet(self, socket: ClientConnection, session: Session) -> None:
+        """Count every `fleet` frame; probes time their entries, --light clients read only heads."""
+        index = session.index
+        probe = index % self.args.probe_every == 0
         decode_all = msgspec.json.Decoder(FleetFrame).decode
-        decode_count = msgspec.json.Decoder(FleetCount).decode
+        decode = decode_all if probe else msgspec.json.Decoder(FleetCount).decode
         light = self.args.light and not probe
         follow_hosts = self.args.cpu_hosts > 0
         async for now, message in self._messages(socket, index):
-            if light and (full := self._count_light(message, now, index, became_ready)) is not None:
-                if follow_hosts and full:
-                    follow_hosts = False
-                    await self._follow_some_hosts(socket, decode_all(message))
-                continue
-            try:
-                frame = decode_all(message) if probe else decode_count(message)
-            except msgspec.MsgspecError:
-                self.stats.bad += 1
-                continue
-            if frame.type == "error":
-                self._count_error(message)
-                continue
-            if frame.type != "fleet" or frame.hosts is None:
-                continue
-            self.became_ready(became_ready, index)
+            head = FLEET_HEAD.match(message) if light else None
+            frame: FleetFrame | FleetCount
+            if head is not None:  # --light: a fleet frame counted from its head, not parsed
+                frame = FleetCount("fleet", float(head[1]), head[2] == b"true")
+            else:
+                try:
+                    frame = decode(message)
+                except msgspec.MsgspecError:
+                    self.stats.bad += 1
+                    continue
+                if frame.type == "error":
+                    self._count_error(message)
+                if frame.type != "fleet" or frame.hosts is None:
+                    continue
+            self.became_ready(session)
             if self.args.reach:
                 self.book.ticks.add(frame.ts)
             if follow_hosts and frame.full:
@@ -145,7 +154,8 @@ class Clients:
             self.per_client[index] += 1
             self.stats.tick(now, frame.ts, self.window.start, len(message))
             self.stats.full_frames += frame.full
-            self.stats.entries += len(frame.hosts)
+            self.stats.light_frames += head is not None
+            self.stats.entries += len(frame.hosts or ())
             if isinstance(frame, FleetFrame):
                 self.book.time_entries(frame, now, index)
 
@@ -170,23 +180,6 @@ class Clients:
                 return []
         return [message]
 
-    def _count_light(self, message: bytes, now: float, index: int, became_ready: list[bool]) -> bool | None:
-        """--light: a fleet frame counted from its head, not parsed; whether it was a full frame
-        (None: not a fleet frame)."""
-        head = FLEET_HEAD.match(message)
-        if head is None:
-            return None
-        ts, full = float(head[1]), head[2] == b"true"
-        self.became_ready(became_ready, index)
-        if self.args.reach:
-            self.book.ticks.add(ts)
-        if self.window.holds(now):
-            self.per_client[index] += 1
-            self.stats.tick(now, ts, self.window.start, len(message))
-            self.stats.light_frames += 1
-            self.stats.full_frames += full
-        return full
-
     def _count_error(self, message: bytes) -> None:
         try:
             code = str(json.loads(message).get("code"))
@@ -201,10 +194,10 @@ class Clients:
             chosen = random.sample(hosts, min(len(hosts), self.args.cpu_hosts))
             await socket.send(json.dumps({"type": "subscribe", "topics": ["cpu"], "hosts": chosen}))
 
-    async def _read_samples(self, socket: ClientConnection, index: int, became_ready: list[bool]) -> None:
+    async def _read_samples(self, socket: ClientConnection, session: Session) -> None:
         window = self.window
         last: dict[str, float] = {}
-        async for now, message in self._messages(socket, index):
+        async for now, message in self._messages(socket, session.index):
             try:
                 sample = self.book.decode_sample(message)
             except msgspec.MsgspecError:
@@ -212,10 +205,10 @@ class Clients:
                 continue
             if sample.type != "cpu":
                 continue
-            self.became_ready(became_ready)
+            self.became_ready(session)
             stats = self.stats
             if window.holds(now):
-                self.per_client[index] += 1
+                self.per_client[session.index] += 1
                 stats.frames += 1
                 stats.frame_bytes += len(message)
                 histogram_add(stats.age, now - sample.ts)

@@ -14,7 +14,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 BIN_MS = 0.1  # latency histogram resolution
-SLOW_HANDSHAKE_S = 30.0  # churn: handshakes slower than this are counted apart
 # `--light`: a fleet frame's head, as the gateway writes it (pydantic keeps the field order).
 FLEET_HEAD = re.compile(rb'\{"type":"fleet","ts":([0-9.eE+-]+),"full":(true|false)')
 
@@ -28,7 +27,6 @@ class FleetEntry:
     total: float | None = None
     mem: float | None = None
     load1: float | None = None
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
