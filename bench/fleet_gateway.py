@@ -82,13 +82,8 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         # Entries are counted in the frames that were parsed (probes'; the others are `--light`).
         "hosts_per_frame": total("entries") / max(1, frames - total("light_frames")),
         "frame_kib": total("frame_bytes") / max(1, frames) / 1024,
-        "full_frames": total("full_frames"),
         "bad_frames": total("bad"),
         "offline_entries": total("offline"),
-        "worst_tick_delay_by_second": {
-            second: max(r["timeline"].get(second, 0.0) for r in results)
-            for second in sorted({k for r in results for k in r["timeline"]}, key=int)
-        },
     }
 
 

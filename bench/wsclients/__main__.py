@@ -12,6 +12,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import uvloop
+
 from ..measure import raise_fd_limit
 from .churn import ChurningClients
 from .clients import Clients
@@ -121,12 +123,7 @@ def main() -> None:
         except TimeoutError:
             _say({"event": "error", "error": f"stopped after --max-seconds {args.max_seconds}"})
 
-    try:
-        import uvloop
-
-        uvloop.run(bounded())
-    except ImportError:
-        asyncio.run(bounded())
+    uvloop.run(bounded())
 
 
 if __name__ == "__main__":

@@ -152,8 +152,7 @@ class Clients:
                     self.book.time_entries(frame, now, index, timed=False)
                 continue
             self.per_client[index] += 1
-            self.stats.tick(now, frame.ts, self.window.start, len(message))
-            self.stats.full_frames += frame.full
+            self.stats.tick(now, frame.ts, len(message))
             self.stats.light_frames += head is not None
             self.stats.entries += len(frame.hosts or ())
             if isinstance(frame, FleetFrame):
@@ -216,8 +215,6 @@ class Clients:
                 if sample.ts > last.get(sample.host, 0.0):
                     stats.reached += 1
                     histogram_add(stats.latency, now - sample.ts)
-                    second = int(now - window.start)
-                    stats.timeline[second] = max(stats.timeline.get(second, 0.0), now - sample.ts)
                 else:
                     stats.repeated += 1
             last[sample.host] = max(sample.ts, last.get(sample.host, 0.0))

@@ -86,7 +86,6 @@ class Stats:
 
     frames: int = 0  # frames of the subscribed kind received in the window
     frame_bytes: int = 0
-    full_frames: int = 0
     entries: int = 0  # fleet: host entries received in the window
     latency: Counter[int] = field(default_factory=Counter)  # sample -> client
     tick_delay: Counter[int] = field(default_factory=Counter)  # fleet: frame ts -> client
@@ -94,7 +93,6 @@ class Stats:
     age: Counter[int] = field(default_factory=Counter)  # cpu: how old the samples received in the window were
     unmatched: int = 0  # fleet probes: entries whose sample the Redis subscriber did not see
     offline: int = 0  # fleet probes: entries of hosts the gateway says are offline
-    timeline: dict[int, float] = field(default_factory=dict)  # second of the window -> worst delay
     reached: int = 0  # cpu: (client, sample) pairs received, for samples published in the window
     repeated: int = 0  # cpu: a sample received again, or an older one after a newer
     closed: int = 0  # clients whose connection ended before the result
@@ -111,13 +109,11 @@ class Stats:
     closed_abort: int = 0  # sessions the client ended by dropping the TCP connection
     server_closed: Counter[str] = field(default_factory=Counter)  # ended by the server, by close code
 
-    def tick(self, now: float, ts: float, start: float, size: int) -> None:
-        """A frame of the gateway's tick `ts`, received at `now` in the window starting at `start`."""
+    def tick(self, now: float, ts: float, size: int) -> None:
+        """A frame of the gateway's tick `ts`, received at `now` in the window."""
         self.frames += 1
         self.frame_bytes += size
         histogram_add(self.tick_delay, now - ts)
-        second = int(now - start)
-        self.timeline[second] = max(self.timeline.get(second, 0.0), now - ts)
 
     def as_result(self) -> dict[str, Any]:
         """The figures as the `result` message carries them (histograms as `NAME_hist`)."""
@@ -126,8 +122,6 @@ class Stats:
             value = getattr(self, name)
             if name in HISTOGRAMS:
                 out[f"{name}_hist"] = {str(k): v for k, v in value.items()}
-            elif name == "timeline":
-                out[name] = {str(k): round(v, 3) for k, v in sorted(value.items())}
             else:
                 out[name] = dict(value) if isinstance(value, Counter) else value
         return out
