@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 TICKS = os.sysconf("SC_CLK_TCK")
+MEASURED = ("common", "gateway", "cpu-agent", "web")  # the folders whose code a run measures
 
 
 def raise_fd_limit() -> int:
@@ -124,25 +125,19 @@ def idle(pid: int, seconds: float) -> tuple[float, int]:
     return (cpu_seconds(pid) - start) / (time.monotonic() - t0) * 100, rss
 
 
-MEASURED = ("common", "gateway", "cpu-agent", "web")
-
-
 def code_version() -> str:
-    """The commit measured, and which of the measured folders had changes not committed yet."""
-
-    def git(*args: str) -> str:
-        root = Path(__file__).resolve().parents[1]
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
-
+    """The commit measured, and whether the measured folders had changes not committed yet."""
+    git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
     try:
-        commit, changed = (
-            git("rev-parse", "--short", "HEAD").strip(),
-            git("status", "--porcelain", "--", *MEASURED),
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--", *MEASURED], capture_output=True, check=True
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    folders = sorted({line[3:].split("/")[0] for line in changed.splitlines()})
-    return f"{commit} with uncommitted changes in {', '.join(folders)}" if folders else commit
+    return commit.stdout.strip() + (" with uncommitted changes" if changed.stdout else "")
 
 
 @dataclass(frozen=True)

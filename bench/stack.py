@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -60,32 +60,23 @@ class SshFleet(NamedTuple):
     known_hosts: Path
 
 
-class Stack:
+class Stack(contextlib.ExitStack):
     """The processes of one benchmark run; each is stopped when the `with` block ends, even if
     starting a later one failed."""
 
     def __init__(self, workdir: Path) -> None:
+        super().__init__()
         self.workdir = workdir
-        self._cleanup = contextlib.ExitStack()
-
-    def __enter__(self) -> Stack:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._cleanup.close()
-
-    def stop_later(self, stop: Callable[[], object]) -> None:
-        self._cleanup.callback(stop)
 
     def redis(self) -> RedisServer:
         redis = RedisServer(self.workdir)
-        self._cleanup.callback(redis.stop)
+        self.callback(redis.stop)
         redis.start()
         return redis
 
     def service(self, name: str, argv: list[str], env: dict[str, str]) -> Service:
         service = Service(name, argv, env, self.workdir)
-        self._cleanup.callback(service.stop)
+        self.callback(service.stop)
         return service
 
     def gateway(self, redis_url: str, tokens_file: Path, name: str = "gateway", **extra: str) -> Gateway:
@@ -145,7 +136,7 @@ class Stack:
 
     def clients(self, args: list[str], name: str) -> ClientProcess:
         process = ClientProcess(args, self.workdir, name)
-        self._cleanup.callback(process.stop)
+        self.callback(process.stop)
         return process
 
     def spread(
