@@ -1,11 +1,8 @@
 """Benchmark: what signing jobs costs in exec wall time, signed against unsigned in the same run.
 
-Two stacks side by side, each its own Redis, gateway and worker, one with FLEETDECK_JOB_KEY_FILE
-on both services and one without, exec `true` on the same loopback SSH fleet (testbed/sshfleet.py,
-one process serving up to 1,000 addresses in 127.0.10.0/22) in alternating rounds, timed at an
-operator's WebSocket from sending `exec` to receiving `done`. Then the per-job micro-cost: timeit
-of `signing.sign` and `signing.verify` on a job the signed gateway really queued. Writes
-bench/job_signing.md (raw figures: bench/results/), quoted in docs/benchmarks.md.
+Two stacks (Redis, gateway, worker), one holding the job key, exec on one loopback SSH fleet in
+alternating rounds; then timeit of `signing.sign` and `signing.verify`. docs/benchmarks.md says
+more; the summary is bench/job_signing.md.
 
     scripts/bench job_signing     # or: .venv/bin/python -m bench.job_signing --hosts 200 --rounds 6
 """
