@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .harness import Result, common_options, publish, recorded_args
+from .harness import Result, common_options, publish, recorded_args, rotations
 from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median
 from .stack import ROOT, Stack, follow_window, free_port, make_token, wait_until
 from .summaries.fanout_peers import NAME, SYSTEMS, render
@@ -120,17 +120,16 @@ def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         feed = Feed(redis.url, tmp / "tokens.txt", token, [publisher.pid, redis.service.pid])
         time.sleep(3)
         chosen = [s for s in SYSTEMS if s in args.systems]
-        for number in range(args.rounds):
-            for system in chosen[number % len(chosen) :] + chosen[: number % len(chosen)]:
-                stem = f"{system}-r{number + 1}"
-                outcome, _ = best_of(args, functools.partial(one_round, system, stem, feed, args))
-                outcome |= {"round": number + 1, "disturbed": outcome["others_cpu_pct"] > args.max_others}
-                print(
-                    f"round {number + 1} {system}: {outcome['cpu_us_per_sample']:.1f} us/sample, "
-                    f"reach {outcome['reach']:.3f}, p99 {outcome['latency_p99_ms']:.0f} ms",
-                    flush=True,
-                )
-                rounds.append(outcome)
+        for number, system in rotations(chosen, args.rounds):
+            stem = f"{system}-r{number + 1}"
+            outcome, _ = best_of(args, functools.partial(one_round, system, stem, feed, args))
+            outcome |= {"round": number + 1, "disturbed": outcome["others_cpu_pct"] > args.max_others}
+            print(
+                f"round {number + 1} {system}: {outcome['cpu_us_per_sample']:.1f} us/sample, "
+                f"reach {outcome['reach']:.3f}, p99 {outcome['latency_p99_ms']:.0f} ms",
+                flush=True,
+            )
+            rounds.append(outcome)
     return rounds
 
 

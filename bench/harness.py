@@ -13,10 +13,10 @@ import json
 import math
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .measure import Context, best_of, raise_fd_limit
 
@@ -26,6 +26,7 @@ RAW = BENCH / "results"
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 RELIABILITY = ROOT / "docs" / "reliability.md"
 README = ROOT / "README.md"
+T = TypeVar("T")
 
 
 @dataclass
@@ -171,6 +172,14 @@ def reproduce(name: str, args: argparse.Namespace, defaults: Mapping[str, Any]) 
                 else f"{flag} {value}"
             )
     return " ".join(parts)
+
+
+def rotations(items: Sequence[T], rounds: int) -> Iterator[tuple[int, T]]:
+    """(round, item) for every item of every round, each round starting one item further on, so
+    that no item always goes first."""
+    for number in range(rounds):
+        for item in [*items[number % len(items) :], *items[: number % len(items)]]:
+            yield number, item
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

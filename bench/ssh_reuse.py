@@ -25,7 +25,7 @@ from typing import Any
 from testbed.opensshd import client_key, established, start_sshd
 from testbed.procs import free_port, wait_until
 
-from .harness import ROOT, Result, output_options, publish, recorded_args, table, verdict
+from .harness import ROOT, Result, output_options, publish, recorded_args, rotations, table, verdict
 from .measure import Context, spread
 from .ssh_tools import ADDRESSES, CONCURRENCY, FIRST, HOSTS, Run, Spec, ansible_binary
 
@@ -153,10 +153,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fleetdeck-ssh-reuse-") as tmp:
         servers, spec = start_hosts(Path(tmp), args.command)
         try:
-            for number in range(args.rounds):
-                for tool in tools[number % len(tools) :] + tools[: number % len(tools)]:
-                    results[tool].append(runs := run_tool(tool, spec))
-                    print(f"round {number + 1} {tool}: {runs[0].wall_s:.2f} s, then {runs[1].wall_s:.2f} s")
+            for number, tool in rotations(tools, args.rounds):
+                results[tool].append(runs := run_tool(tool, spec))
+                print(f"round {number + 1} {tool}: {runs[0].wall_s:.2f} s, then {runs[1].wall_s:.2f} s")
         finally:
             for server in servers:
                 server.stop()
