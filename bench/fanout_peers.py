@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from testbed.procs import ROOT, free_port, wait_until
+
 from .harness import Result, common_options, publish, recorded_args, rotations
 from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median
-from .stack import ROOT, Stack, follow_window, free_port, make_token, wait_until
+from .stack import Stack, follow_window, make_token
 from .summaries.fanout_peers import NAME, SYSTEMS, render
 
 HISTORY = 10  # samples of history per host: what a `cpu` subscriber is sent first

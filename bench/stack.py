@@ -28,8 +28,8 @@ from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, s
 from . import profile
 from .measure import CpuWindow, rss_kib
 
-__all__ = ["ROOT", "ClientProcess", "FleetStack", "Gateway", "RedisServer", "Service", "SshFleet", "Stack"]
-__all__ += ["follow_window", "free_port", "make_token", "wait_for_hosts", "wait_until"]
+__all__ = ["ClientProcess", "FleetStack", "Gateway", "SshFleet", "Stack", "follow_window", "make_token"]
+__all__ += ["wait_for_hosts"]
 
 
 def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
@@ -82,18 +82,11 @@ class Stack(contextlib.ExitStack):
     def gateway(self, redis_url: str, tokens_file: Path, name: str = "gateway", **extra: str) -> Gateway:
         """`fleetdeck-gateway` on a free loopback port, once it answers /readyz."""
         port = free_port()
-        env = service_env(
-            redis_url, FLEETDECK_TOKENS_FILE=str(tokens_file), FLEETDECK_HOST="127.0.0.1", **extra
-        )
-        gateway = Gateway(
-            self.service(name, [str(BIN / "fleetdeck-gateway"), "--port", str(port)], env), port
-        )
-        wait_until(
-            lambda: httpx.get(gateway.url + "/readyz", timeout=2).status_code == 200,
-            60,
-            interval=0.2,
-            what=f"{name} on {port}",
-        )
+        env = service_env(redis_url, FLEETDECK_TOKENS_FILE=str(tokens_file), FLEETDECK_HOST="127.0.0.1")
+        argv = [str(BIN / "fleetdeck-gateway"), "--port", str(port)]
+        gateway = Gateway(self.service(name, argv, env | extra), port)
+        ready = f"{gateway.url}/readyz"
+        wait_until(lambda: httpx.get(ready, timeout=2).status_code == 200, 60, 0.2, f"{name} on {port}")
         return gateway
 
     def simulated_fleet(self, redis_url: str, hosts: int, **extra: str) -> Service:
