@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from hypothesis import settings
 
 from fleetdeck_gateway.auth.tokenedit import add_token
-from testbed.procs import RedisServer, Service, start_agent, start_gateway
-from tests.support.compose import load_compose
+from testbed.procs import Service, start_agent, start_gateway
 from tests.support.later import Backend, open_backend
+from tests.support.redis_users import RedisUsers, session_redis
 from tests.support.stacks import (
     AGENT_NAMES,
     ARTIFACTS,
@@ -27,7 +27,6 @@ from tests.support.stacks import (
     Fleet,
     Stack,
     Tokens,
-    docker_engine_answers,
 )
 
 # Property tests check what holds, not how fast: a per-example deadline fails them on a busy machine.
@@ -36,23 +35,17 @@ settings.load_profile("fleetdeck")
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """REDIS_URL when set, else a testcontainers Redis when a Docker engine answers, else redis-server."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    if docker_engine_answers():
-        from testcontainers.community.redis import RedisContainer
+def redis_users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisUsers]:
+    """The session Redis with the users `fleetdeck redis-users` generates (tests/support/redis_users.py);
+    at the end it fails the run if Redis refused any service anything."""
+    with session_redis(tmp_path_factory.mktemp("redis")) as users:
+        yield users
 
-        image = load_compose()["services"]["redis"]["image"]  # the Redis docker-compose.yml runs
-        with RedisContainer(image) as container:
-            host = container.get_container_host_ip()
-            yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
-        return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server.url
-    server.stop()
+
+@pytest.fixture(scope="session")
+def redis_url(redis_users: RedisUsers) -> str:
+    """The session Redis as the test-only admin: what the tests' own reads and writes use."""
+    return redis_users.admin_url
 
 
 @pytest.fixture(scope="session")
@@ -67,12 +60,14 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(redis_url: str, tokens: Tokens, logs: Path) -> Iterator[Stack]:
-    """Two agents and a gateway on the session Redis, as real processes."""
+def stack(redis_users: RedisUsers, tokens: Tokens, logs: Path) -> Iterator[Stack]:
+    """Two agents and a gateway on the session Redis, as real processes, each on its own user."""
     interval = 0.5
-    agents = {name: start_agent(name, redis_url, logs, interval) for name in AGENT_NAMES}
-    gateway = start_gateway(redis_url, logs, tokens.file)
-    yield Stack(redis_url, gateway, agents, interval)
+    agents = {name: start_agent(name, redis_users.url("agent"), logs, interval) for name in AGENT_NAMES}
+    gateway = start_gateway(
+        redis_users.url("gateway"), logs, tokens.file, FLEETDECK_JOB_KEY_FILE=redis_users.job_key
+    )
+    yield Stack(redis_users.admin_url, gateway, agents, interval, redis_users)
     gateway.stop()
     for agent in agents.values():
         agent.stop()
@@ -144,19 +139,31 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Flee
 
 
 @pytest.fixture(scope="session")
-def exec_stack(redis_url: str, tokens: Tokens, logs: Path, fleet: Fleet) -> Iterator[ExecStack]:
+def exec_stack(redis_users: RedisUsers, tokens: Tokens, logs: Path, fleet: Fleet) -> Iterator[ExecStack]:
+    """A worker and a gateway on the session Redis, each on its own user, jobs signed with the job key."""
     from testbed.procs import start_worker
 
-    worker = start_worker(redis_url, logs, "w-main", **fleet.worker_env())
-    gateway = start_gateway(redis_url, logs, tokens.file, name="gateway-exec")
-    yield ExecStack(redis_url, gateway, worker, fleet)
+    users = redis_users
+    worker = start_worker(
+        users.url("worker"), logs, "w-main", **fleet.worker_env(FLEETDECK_JOB_KEY_FILE=users.job_key)
+    )
+    gateway = start_gateway(
+        users.url("gateway"), logs, tokens.file, name="gateway-exec", FLEETDECK_JOB_KEY_FILE=users.job_key
+    )
+    yield ExecStack(users.admin_url, gateway, worker, fleet, users)
     gateway.stop()
     worker.stop()
+
+
+def in_database(url: str, db: int) -> str:
+    """`url` with another database: one no service uses, so the session's worker takes (and, having
+    the job key, refuses and ends) no job a contract test queues unsigned."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     """Each broker backend in turn, with a way to move its time on (the contract tests run on both)."""
-    url = "" if request.param == "memory" else request.getfixturevalue("redis_url")
+    url = "" if request.param == "memory" else in_database(request.getfixturevalue("redis_url"), 1)
     async with open_backend(request.param, url) as the_backend:
         yield the_backend

@@ -31,6 +31,7 @@ from testbed.procs import (
     wait_until,
 )
 from tests.support.jobs import collect_job, run_job
+from tests.support.redis_users import RedisUsers, admin_url, service_refusals, with_admin
 from tests.support.stacks import Fleet, Tokens
 from tests.support.wsclient import WsClient
 from tests.test_signed_jobs import finished, refusals, stores
@@ -60,25 +61,29 @@ def acl_stack(
     workdir = tmp_path_factory.mktemp("acl")
     port = free_port()
     urls = write_users(workdir / "users", f"redis://127.0.0.1:{port}/0")
-    # The generated file plus a test-only admin, to read the ACL log and scan the keys.
-    aclfile = workdir / "with-admin.acl"
-    admin_rule = f"user test-admin on >{ADMIN_PASSWORD} ~* &* +@all\n"
-    aclfile.write_text((workdir / "users" / "users.acl").read_text() + admin_rule)
-    admin_url = f"redis://test-admin:{ADMIN_PASSWORD}@127.0.0.1:{port}/0"
-    server = RedisServer(workdir, port, aclfile=aclfile, admin_url=admin_url)
+    # Its own server, not the session's: the agent's refused tries below would fail the session's check.
+    users = RedisUsers(workdir / "users", admin_url(f"redis://127.0.0.1:{port}/0", ADMIN_PASSWORD))
+    aclfile = with_admin(workdir / "users" / "users.acl", ADMIN_PASSWORD)  # to read the ACL log, scan keys
+    server = RedisServer(workdir, port, aclfile=aclfile, admin_url=users.admin_url)
     server.start()
-    admin = redis.Redis.from_url(admin_url, decode_responses=True)
-    key_file = _env(workdir / "users" / "worker.env")["FLEETDECK_JOB_KEY_FILE"]  # signed jobs
-    key = {"FLEETDECK_JOB_KEY_FILE": key_file}
-    agent = start_agent("acl-agent", urls["agent"], logs, interval=0.3)
-    worker = start_worker(urls["worker"], logs, "acl-worker", **fleet.worker_env(**key))
+    admin = redis.Redis.from_url(users.admin_url, decode_responses=True)
+    agent = start_agent("acl-agent", users.url("agent"), logs, interval=0.3)
+    worker = start_worker(
+        users.url("worker"), logs, "acl-worker", **fleet.worker_env(FLEETDECK_JOB_KEY_FILE=users.job_key)
+    )
     try:
         gateway = start_gateway(
-            urls["gateway"], logs, tokens.file, name="gateway-acl", FLEETDECK_JOB_KEY_FILE=key_file
+            users.url("gateway"), logs, tokens.file, name="gateway-acl", FLEETDECK_JOB_KEY_FILE=users.job_key
         )
         try:
             yield AclStack(
-                server, admin_url, admin, {str(s): url for s, url in urls.items()}, gateway, worker, agent
+                server,
+                users.admin_url,
+                admin,
+                {str(s): url for s, url in urls.items()},
+                gateway,
+                worker,
+                agent,
             )
         finally:
             gateway.stop()
@@ -87,14 +92,6 @@ def acl_stack(
         agent.stop()
         admin.close()
         server.stop()
-
-
-def _env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines())
-
-
-def _refusals(admin: redis.Redis) -> list[Any]:
-    return [entry for entry in admin.acl_log() if str(entry["username"]).startswith("fleetdeck-")]
 
 
 async def test_every_service_does_its_whole_job_on_its_own_user(
@@ -171,7 +168,7 @@ async def test_every_service_does_its_whole_job_on_its_own_user(
         await refusals(audit, forged.job)
     assert fleet.commands(f"{tag}-forged") == []
 
-    assert _refusals(stack.admin) == []  # Redis refused nothing any service asked for
+    assert service_refusals(stack.admin) == {}  # Redis refused nothing any service asked for
     keys = list(stack.admin.scan_iter(count=1000))
     assert keys and [k for k in keys if not any(fnmatchcase(k, g.pattern) for g in KEY_GRANTS)] == []
     channels = {g.channel for g in CHANNEL_GRANTS}
@@ -218,7 +215,7 @@ def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStac
             assert _refused(agent.publish, channel, "{}"), channel
         assert _refused(agent.hgetall, hoststore._HOSTS_KEY)  # it cannot even read the fleet
         assert _refused(agent.eval, "return 1", 0)
-        assert _refusals(stack.admin)  # refusals are logged: the empty log above means something
+        assert service_refusals(stack.admin)  # refusals are logged: the empty log above means something
     finally:
         agent.close()
 

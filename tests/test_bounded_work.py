@@ -47,6 +47,7 @@ from fleetdeck_gateway.ws.handlers import handle
 from fleetdeck_worker.jobrun import JobRun
 from fleetdeck_worker.sshlogin import SshOptions
 from testbed.procs import ROOT, Gateway, start_gateway
+from tests.support.redis_users import RedisUsers
 from tests.support.stacks import Tokens
 from tests.support.wsclient import Frame, WsClient
 
@@ -247,8 +248,15 @@ class Bounded:
 
 
 @pytest.fixture(scope="module")
-def bounded(redis_url: str, tokens: Tokens, logs: Path) -> Iterator[Bounded]:
-    gateway = start_gateway(redis_url, logs, tokens.file, name="gateway-bounded")
+def bounded(redis_users: RedisUsers, tokens: Tokens, logs: Path) -> Iterator[Bounded]:
+    gateway = start_gateway(
+        redis_users.url("gateway"),
+        logs,
+        tokens.file,
+        name="gateway-bounded",
+        FLEETDECK_JOB_KEY_FILE=redis_users.job_key,
+    )
+    redis_url = redis_users.admin_url
 
     async def write() -> str:
         async with create_broker(redis_url) as broker:

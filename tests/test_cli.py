@@ -154,7 +154,14 @@ async def test_up_runs_everything_in_one_process_without_redis(tmp_path: Path, e
 def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
     exec_stack: ExecStack, tokens: Tokens, tmp_path: Path
 ) -> None:
-    gateway = start_gateway(exec_stack.redis_url, tmp_path, tokens.file, name="gateway-cli-restart")
+    key = exec_stack.users.job_key  # the worker runs signed jobs only
+    gateway = start_gateway(
+        exec_stack.users.url("gateway"),
+        tmp_path,
+        tokens.file,
+        name="gateway-cli-restart",
+        FLEETDECK_JOB_KEY_FILE=key,
+    )
     port = gateway.port
     command = 'sleep "$(( (${FLEET_HOST##*.} % 4) * 2 ))"; echo done'
     stderr = tmp_path / "cli-restart.err"
@@ -172,7 +179,12 @@ def test_exec_resumes_after_the_gateway_restarts_without_repeating_a_host(
         assert all(re.match(r"127\.0\.0\.\d+ ", line) for line in first), first
         gateway.stop()
         gateway = start_gateway(
-            exec_stack.redis_url, tmp_path, tokens.file, name="gateway-cli-restart", port=port
+            exec_stack.users.url("gateway"),
+            tmp_path,
+            tokens.file,
+            name="gateway-cli-restart",
+            port=port,
+            FLEETDECK_JOB_KEY_FILE=key,
         )
         # Not communicate(): it reads the pipe underneath the lines readline() already buffered.
         cli.wait(timeout=60)

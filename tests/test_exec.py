@@ -129,7 +129,13 @@ async def test_cancel_stops_running_hosts_and_pending_ones_never_start(
 
 
 async def test_two_workers_share_the_jobs(exec_stack: ExecStack, operator: WsClient, logs: Path) -> None:
-    second = start_worker(exec_stack.redis_url, logs, "w-second", **exec_stack.fleet.worker_env())
+    users = exec_stack.users
+    second = start_worker(
+        users.url("worker"),
+        logs,
+        "w-second",
+        **exec_stack.fleet.worker_env(FLEETDECK_JOB_KEY_FILE=users.job_key),
+    )
     try:
         wait_until(lambda: "taking jobs" in second.log(), 20, what="the second worker")
         # One worker runs at most 8 jobs at once, so 12 long ones cannot all go to one of them.

@@ -99,7 +99,14 @@ async def test_hostile_output_cannot_break_the_page(exec_stack: ExecStack, token
 async def test_reconnect_mid_job_shows_every_result_exactly_once(
     exec_stack: ExecStack, tokens: Tokens, logs: Path, artifacts: Path
 ) -> None:
-    gateway = start_gateway(exec_stack.redis_url, logs, tokens.file, name="gateway-restarts")
+    key = exec_stack.users.job_key
+    gateway = start_gateway(
+        exec_stack.users.url("gateway"),
+        logs,
+        tokens.file,
+        name="gateway-restarts",
+        FLEETDECK_JOB_KEY_FILE=key,
+    )
     port = gateway.port
     try:
         async with chromium() as browser:
@@ -109,7 +116,12 @@ async def test_reconnect_mid_job_shows_every_result_exactly_once(
             gateway.service.kill()  # SIGKILL: no goodbye to the page, no time to flush anything
             await page.wait_for_selector('#conn-state[data-state="reconnecting"]')
             gateway = start_gateway(
-                exec_stack.redis_url, logs, tokens.file, name="gateway-restarts", port=port
+                exec_stack.users.url("gateway"),
+                logs,
+                tokens.file,
+                name="gateway-restarts",
+                port=port,
+                FLEETDECK_JOB_KEY_FILE=key,
             )
             await page.wait_for_selector('#conn-state[data-state="online"]', timeout=30_000)
             await finished(page, 20)

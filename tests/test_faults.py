@@ -148,7 +148,7 @@ async def test_a_killed_agent_goes_offline_then_comes_back_with_its_history_and_
     stack: Stack, tokens: Tokens, logs: Path
 ) -> None:
     interval = 0.5
-    agent = start_agent("agent-killed", stack.redis_url, logs, interval)
+    agent = start_agent("agent-killed", stack.users.url("agent"), logs, interval)
     client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
 
     def state(frame: Frame, online: bool) -> bool:
@@ -168,7 +168,7 @@ async def test_a_killed_agent_goes_offline_then_comes_back_with_its_history_and_
         assert time.monotonic() - killed <= 3 * interval + 1.0, "offline within three intervals"
         # Offline means no sample for three intervals (by the clock samples carry), so the agent has
         # already been away longer than the gap asserted below: no need to stay away longer.
-        agent = start_agent("agent-killed", stack.redis_url, logs, interval)
+        agent = start_agent("agent-killed", stack.users.url("agent"), logs, interval)
         await client.expect(lambda f: state(f, True), 10)
         await client.send({"type": "subscribe", "topics": ["cpu"], "hosts": ["agent-killed"]})
         history = await client.expect(lambda f: f["type"] == "history" and f["host"] == "agent-killed", 10)

@@ -447,11 +447,12 @@ async def test_a_page_on_another_origin_cannot_use_the_victims_session(
     attacker's origin (FLEETDECK_ALLOWED_ORIGINS) lets the very same page in as alice."""
     with attacker_site() as attacker:
         permissive = start_gateway(
-            stack.redis_url,
+            stack.users.url("gateway"),
             logs,
             tokens.file,
             name="gateway-allows-attacker",
             FLEETDECK_ALLOWED_ORIGINS=attacker,
+            FLEETDECK_JOB_KEY_FILE=stack.users.job_key,
         )
         try:
             async with chromium() as browser:

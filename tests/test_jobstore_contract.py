@@ -144,8 +144,8 @@ async def test_a_fenced_append_is_idempotent_by_position(
 
 
 async def test_a_job_submitted_twice_is_stored_and_listed_once(store: JobStore, name: str) -> None:
-    # Finished already, so a worker of another test that takes it from the shared queue only
-    # acknowledges it (the enqueue test above shows what is queued).
+    # Finished already, so a worker that took it from the queue would only acknowledge it (the
+    # enqueue test above shows what is queued); the Redis backend's database has no worker anyway.
     job = _job(name, state="cancelled")
     await store.submit(job)
     await store.submit(job.model_copy(update={"command": "y"}))  # a retried submission

@@ -87,7 +87,13 @@ async def test_two_clients_get_history_then_live_samples_of_both_agents(stack: S
 
 
 async def test_a_second_gateway_relays_the_same_samples(stack: Stack, tokens: Tokens, logs: Path) -> None:
-    second = start_gateway(stack.redis_url, logs, tokens.file, name="gateway-second")
+    second = start_gateway(
+        stack.users.url("gateway"),
+        logs,
+        tokens.file,
+        name="gateway-second",
+        FLEETDECK_JOB_KEY_FILE=stack.users.job_key,
+    )
     try:
         one = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
         two = await WsClient.open(second.ws_url, tokens.viewer)
@@ -107,7 +113,7 @@ async def test_stopped_agent_goes_offline_within_three_intervals(
     stack: Stack, tokens: Tokens, logs: Path
 ) -> None:
     interval = 0.5
-    agent = start_agent("agent-stops", stack.redis_url, logs, interval)
+    agent = start_agent("agent-stops", stack.users.url("agent"), logs, interval)
     client = await WsClient.open(stack.gateway.ws_url, tokens.viewer)
     try:
         await client.send({"type": "subscribe", "topics": ["hosts"]})

@@ -26,6 +26,7 @@ from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.settings import GatewaySettings
 from testbed.procs import ROOT, start_gateway
 from tests.support.fakes import FakeClock
+from tests.support.redis_users import RedisUsers
 from tests.support.stacks import Tokens
 
 
@@ -141,14 +142,20 @@ def test_a_failed_login_spray_gets_a_bounded_number_of_audit_entries() -> None:
 
 
 def test_the_gateway_throttles_by_the_address_uvicorn_sees(
-    redis_url: str, tokens: Tokens, tmp_path: Path
+    redis_users: RedisUsers, tokens: Tokens, tmp_path: Path
 ) -> None:
     """A real gateway behind a proxy on loopback (trusted by uvicorn's default FORWARDED_ALLOW_IPS):
     the address is the one X-Forwarded-For names, in the throttle, the log and the audit."""
     address = f"203.0.113.{secrets.randbelow(254) + 1}"
     forwarded = {"X-Forwarded-For": f"{address}, 127.0.0.1"}  # the client, then a proxy on loopback
     wrong = [f"fdk_{secrets.token_urlsafe(32)}" for _ in range(11)]
-    gateway = start_gateway(redis_url, tmp_path, tokens.file, name="gateway-login")
+    gateway = start_gateway(
+        redis_users.url("gateway"),
+        tmp_path,
+        tokens.file,
+        name="gateway-login",
+        FLEETDECK_JOB_KEY_FILE=redis_users.job_key,
+    )
     try:
         with httpx.Client(base_url=gateway.url) as http:
             answers = [

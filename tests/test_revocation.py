@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.jobs import JOB_INDEX_SIZE, JobStore
+from fleetdeck_common.jobs.signing import load_job_key, sign
 from fleetdeck_common.messages import FINISHED_STATES, Job, Role
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
@@ -82,7 +83,13 @@ def revocable(exec_stack: ExecStack, tmp_path_factory: pytest.TempPathFactory) -
     folder = tmp_path_factory.mktemp("revocable")
     file = folder / "tokens"
     add_token(file, "keeper", "viewer")
-    gateway = start_gateway(exec_stack.redis_url, folder, file, name="gateway-revocation")
+    gateway = start_gateway(
+        exec_stack.users.url("gateway"),
+        folder,
+        file,
+        name="gateway-revocation",
+        FLEETDECK_JOB_KEY_FILE=exec_stack.users.job_key,
+    )
     yield Revocable(gateway, file)
     gateway.stop()
 
@@ -258,8 +265,9 @@ async def test_a_scoped_token_runs_only_inside_its_targets(
 
 
 async def test_the_worker_refuses_a_job_outside_its_scope(exec_stack: ExecStack) -> None:
-    # A job that reached the queue without the gateway's check (written to Redis directly): the
-    # worker checks the scope it carries before connecting anywhere.
+    # A job that reached the queue without the gateway's check (written to Redis directly, signed
+    # with the job key as a gateway would): the worker checks the scope it carries before
+    # connecting anywhere.
     tag = marker()
     now = time.time()
     job = Job(
@@ -275,7 +283,7 @@ async def test_the_worker_refuses_a_job_outside_its_scope(exec_stack: ExecStack)
         scope="127.0.0.2",
     )
     async with job_store(exec_stack.redis_url) as store:
-        await store.submit(job)
+        await store.submit(job, sign(load_job_key(Path(exec_stack.users.job_key)), job))
         finished = await _finished(store, job.job)
     assert finished.error is not None and "refused by worker" in finished.error
     assert "127.0.0.3 is outside this token's targets (127.0.0.2)" in finished.error

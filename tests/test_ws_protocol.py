@@ -235,7 +235,12 @@ async def test_per_message_deflate_is_off_unless_switched_on(
     assert "permessage-deflate" not in plain.ws.response.headers.get("Sec-WebSocket-Extensions", "")
     await plain.close()
     deflating = start_gateway(
-        stack.redis_url, logs, tokens.file, name="gateway-deflate", FLEETDECK_WS_DEFLATE="true"
+        stack.users.url("gateway"),
+        logs,
+        tokens.file,
+        name="gateway-deflate",
+        FLEETDECK_WS_DEFLATE="true",
+        FLEETDECK_JOB_KEY_FILE=stack.users.job_key,
     )
     try:
         client = await WsClient.open(deflating.ws_url, tokens.viewer)
@@ -249,7 +254,12 @@ async def test_per_message_deflate_is_off_unless_switched_on(
 
 def test_a_peer_that_never_answers_pings_is_dropped(stack: Stack, tokens: Tokens, logs: Path) -> None:
     gateway = start_gateway(
-        stack.redis_url, logs, tokens.file, name="gateway-ping", FLEETDECK_WS_PING_INTERVAL="0.5"
+        stack.users.url("gateway"),
+        logs,
+        tokens.file,
+        name="gateway-ping",
+        FLEETDECK_WS_PING_INTERVAL="0.5",
+        FLEETDECK_JOB_KEY_FILE=stack.users.job_key,
     )
     try:
         silent = raw_ws_that_never_reads(

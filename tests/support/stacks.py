@@ -9,8 +9,12 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from testbed.procs import ROOT, Gateway, RedisServer, Service, start_gateway, start_worker
+
+if TYPE_CHECKING:
+    from tests.support.redis_users import RedisUsers  # an annotation only: that module imports this one
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -33,10 +37,11 @@ class Tokens:
 
 @dataclass
 class Stack:
-    redis_url: str
+    redis_url: str  # the test admin's: for the tests' own reads and writes
     gateway: Gateway
     agents: dict[str, Service]
     interval: float
+    users: RedisUsers  # what a service a test starts beside the stack runs as
 
 
 AGENT_NAMES = ("agent-a", "agent-b")
@@ -86,10 +91,11 @@ class Fleet:
 
 @dataclass
 class ExecStack:
-    redis_url: str
+    redis_url: str  # the test admin's
     gateway: Gateway
     worker: Service
     fleet: Fleet
+    users: RedisUsers
 
 
 @dataclass
