@@ -75,21 +75,21 @@ async def test_label_selectors_run_exactly_on_the_labelled_hosts(
     agents = [
         start_agent(
             f"{role}-1",
-            exec_stack.redis_url,
+            exec_stack.users.url("agent"),
             tmp_path,
             FLEETDECK_AGENT_LABELS=f"role={role},dc=eu",
             FLEETDECK_AGENT_ADDRESS="127.0.0.5",
         ),
         start_agent(
             f"{role}-2",
-            exec_stack.redis_url,
+            exec_stack.users.url("agent"),
             tmp_path,
             FLEETDECK_AGENT_LABELS=f"role={role},dc=us",
             FLEETDECK_AGENT_ADDRESS="127.0.0.6",
         ),
         start_agent(
             f"{role}-db",
-            exec_stack.redis_url,
+            exec_stack.users.url("agent"),
             tmp_path,
             FLEETDECK_AGENT_LABELS=f"role={role}-db",
             FLEETDECK_AGENT_ADDRESS="127.0.0.7",
