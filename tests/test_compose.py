@@ -26,11 +26,13 @@ import pytest
 import redis
 
 import fleetdeck_common
+from fleetdeck.redis_acl import SENTINEL_USER
 from fleetdeck.redis_users import write_users
 from fleetdeck_agent.settings import AgentSettings
-from fleetdeck_common.broker import create_broker
+from fleetdeck_common.broker import BrokerDenied, create_broker
 from fleetdeck_common.broker.sentinel import parse_sentinel_url
 from fleetdeck_common.settings import BrokerSettings
+from fleetdeck_gateway.auth import sessions
 from fleetdeck_gateway.auth.tokenstore import TokenStore
 from testbed.procs import BIN, RedisServer, Service, free_port, wait_until
 from tests.support.compose import (
@@ -40,15 +42,18 @@ from tests.support.compose import (
     compose_config,
     directive,
     load_compose,
+    local_mounts,
+    local_paths,
     make_sentinel_config,
     parse_dockerfile,
     read_sentinel_config,
+    run_one_shot,
     sentinel_command,
+    server_config,
     server_options,
     service_dockerfile,
     service_environment,
     service_mounts,
-    without_option,
 )
 from tests.support.fakeproc import make_fake_proc
 from tests.support.stacks import ExecStack, Tokens
@@ -556,7 +561,6 @@ def test_readme_says_the_ssh_files_must_be_readable_by_the_containers_user() -> 
 
 # --- Redis behind Sentinel: docker-compose.yml with deploy/compose.sentinel.yml on top ------------
 
-SENTINEL_URL = "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/fleetdeck/0"
 REDIS_PORT = "6379"  # redis-server's own default: the servers in compose set no --port
 
 
@@ -608,27 +612,41 @@ def test_sentinel_compose_file_is_valid_and_compose_file_variable_gives_the_same
     assert compose_config(env={"COMPOSE_FILE": variable}) == compose_config(COMPOSE_FILE, SENTINEL_FILE)
 
 
+def _service_url(service: dict[str, Any], volumes: dict[str, Path]) -> str:
+    """The URL a service reads from its REDIS_URL_FILE, as the one-shot (run here) wrote it."""
+    (path,) = local_paths([service_environment(service)["REDIS_URL_FILE"]], local_mounts(service, volumes))
+    return Path(path).read_text().strip()
+
+
 def test_sentinel_compose_points_every_fleetdeck_service_at_the_sentinels(
     sentinel_services: dict[str, Any], tmp_path: Path
 ) -> None:
     services = sentinel_services
     sentinels = _sentinels(services)
     assert sentinels == ["sentinel-1", "sentinel-2", "sentinel-3"]
+    volumes = run_one_shot(services, tmp_path / "volumes")
+    found = set()
     for name in FLEETDECK_SERVICES:
-        url = service_environment(services[name])["REDIS_URL"]
-        assert url == SENTINEL_URL, name
+        assert "REDIS_URL" not in service_environment(services[name]), name  # their file's URL
+        url = _service_url(services[name], volumes)
         assert BrokerSettings(REDIS_URL=url).redis_url == url  # the setting every service loads
+        parsed = parse_sentinel_url(url)
+        assert parsed.username and parsed.password and parsed.sentinel_password, name
+        found.add((parsed.sentinels, parsed.service, parsed.db))
         for sentinel in sentinels:  # started only once the sentinels agree
             assert services[name]["depends_on"][sentinel]["condition"] == "service_healthy", name
-    parsed = parse_sentinel_url(SENTINEL_URL)
-    assert parsed.db == 0 and parsed.password is None
-    # The URL names each sentinel by its service name and the port it listens on...
-    assert [host for host, _ in parsed.sentinels] == sentinels
-    for host, port in parsed.sentinels:
-        config = read_sentinel_config(make_sentinel_config(services[host], tmp_path / host))
+    (sentinel_addresses, service_name, db) = found.pop()  # one Sentinel setup for all three
+    assert db == 0 and not found
+    # The URLs name each sentinel by its service name and the port it listens on...
+    assert [host for host, _ in sentinel_addresses] == sentinels
+    for host, port in sentinel_addresses:
+        config_file = make_sentinel_config(
+            services[host], tmp_path / host, local_mounts(services[host], volumes)
+        )
+        config = read_sentinel_config(config_file)
         assert directive(config, "port") == [str(port)], host
-        # ...and the service name the URL asks for is the one each sentinel monitors.
-        assert directive(config, "sentinel", "monitor")[0] == parsed.service, host
+        # ...and the service name the URLs ask for is the one each sentinel monitors.
+        assert directive(config, "sentinel", "monitor")[0] == service_name, host
     # Only the sentinels run redis-sentinel; the base file's single Redis stays the first master.
     assert list(_redis_servers(services)) == ["redis", "redis-replica"]
     assert load_compose()["services"]["redis"]["image"] == services["redis"]["image"]
@@ -642,26 +660,31 @@ def test_sentinel_compose_replica_and_sentinels_follow_the_master_by_service_nam
     (master,) = [name for name, options in servers.items() if "replicaof" not in options]
     replicas = [name for name, options in servers.items() if "replicaof" in options]
     assert (master, replicas) == ("redis", ["redis-replica"])
-    # The master keeps docker-compose.yml's arguments (the append-only file) and adds its name.
-    # Not the ACL file: the override has no Redis users yet (its header says why).
-    base = without_option(load_compose()["services"]["redis"]["command"], "--aclfile")
-    assert services[master]["command"][: len(base)] == base
+    # The master keeps docker-compose.yml's arguments (the append-only file, the ACL file) and
+    # adds its name and the replication user's config file.
+    base = server_options(load_compose()["services"]["redis"]["command"])
+    for option, values in base.items():
+        assert servers[master][option] == values, option
     for name, options in servers.items():
         assert "port" not in options, name  # all on REDIS_PORT, as the sentinel config says
         # Every server announces its service name, so a replica (the old master after a failover
         # too) is known by a name that survives recreating its container, never by its address.
         assert options.get("replica-announce-ip") == [name], name
         assert options["appendonly"] == ["yes"], name
+        assert options["aclfile"] == base["aclfile"], name
+        assert server_config(services[name]["command"]) == server_config(services[master]["command"])
         assert "healthcheck" in services[name] and services[name]["image"] == services[master]["image"]
         assert any(target == "/data" and not ro for _, target, ro in service_mounts(services[name])), name
     assert servers["redis-replica"]["replicaof"] == [master, REDIS_PORT]
     assert services["redis-replica"]["depends_on"][master]["condition"] == "service_healthy"
 
+    volumes = run_one_shot(services, tmp_path / "volumes")
     sentinels = _sentinels(services)
-    volumes = set()
+    config_volumes = set()
     for name in sentinels:
         service = services[name]
-        path = make_sentinel_config(service, tmp_path / name)
+        mounts = local_mounts(service, volumes)
+        path = make_sentinel_config(service, tmp_path / name, mounts)
         config = read_sentinel_config(path)
         service_name, host, port, quorum = directive(config, "sentinel", "monitor")
         assert (host, port, quorum) == (master, REDIS_PORT, "2"), name
@@ -676,17 +699,20 @@ def test_sentinel_compose_replica_and_sentinels_follow_the_master_by_service_nam
         (volume,) = [(s, t) for s, t, ro in service_mounts(service) if command.config.startswith(t + "/")]
         assert directive(config, "dir") == [str(tmp_path / name)]  # where its volume was put here
         assert not any(ro for _, t, ro in service_mounts(service) if t == volume[1])
-        volumes.add(volume[0])
+        config_volumes.add(volume[0])
         with path.open("a") as kept:
             kept.write("# learnt since the first start\n")
-        assert make_sentinel_config(service, tmp_path / name).read_text().endswith("since the first start\n")
+        assert (
+            "# learnt since the first start\n"
+            in make_sentinel_config(service, tmp_path / name, mounts).read_text()
+        )
         assert service["user"] not in ("root", "0")
         assert services[name]["image"] == services[master]["image"]
         for server in servers:
             assert services[name]["depends_on"][server]["condition"] == "service_healthy", name
         health = " ".join(service["healthcheck"]["test"])
         assert f"-p {directive(config, 'port')[0]} sentinel ckquorum {service_name}" in health, health
-    assert len(volumes) == len(sentinels)  # one volume each: their files differ (own ID, own name)
+    assert len(config_volumes) == len(sentinels)  # one volume each: their files differ (own ID, own name)
 
 
 def _loopback(words: list[str], ports: dict[str, int], container_ports: dict[str, str]) -> list[str]:
@@ -708,21 +734,34 @@ def _loopback(words: list[str], ports: dict[str, int], container_ports: dict[str
     return out
 
 
-def _sentinel_client(port: int) -> redis.Redis:
-    return redis.Redis(port=port, decode_responses=True, socket_timeout=5)
+def _loopback_url(url: str, ports: dict[str, int], container_ports: dict[str, str]) -> str:
+    """A service's Sentinel URL with the sentinels' names and ports made local, the rest kept."""
+    scheme = "redis+sentinel://"
+    credentials, _, rest = url[len(scheme) :].rpartition("@")
+    tail = rest.partition("/")[2]
+    local = []
+    for host, port in parse_sentinel_url(url).sentinels:
+        assert str(port) == container_ports[host], f"{host} listens on {container_ports[host]}"
+        local.append(f"127.0.0.1:{ports[host]}")
+    return f"{scheme}{credentials}@{','.join(local)}/{tail}"
 
 
-def _answers(port: int) -> bool:
-    return RedisServer.ping(f"redis://127.0.0.1:{port}/0")
+def _sentinel_client(port: int, password: str | None) -> redis.Redis:
+    return redis.Redis(port=port, password=password, decode_responses=True, socket_timeout=5)
 
 
-def _names_master(port: int, service_name: str, master: tuple[str, int]) -> bool:
-    with _sentinel_client(port) as client:
+def _answers(port: int, **auth: str) -> bool:
+    with redis.Redis(port=port, socket_timeout=5, **auth) as client:  # type: ignore[arg-type]
+        return bool(client.ping())
+
+
+def _names_master(port: int, password: str, service_name: str, master: tuple[str, int]) -> bool:
+    with _sentinel_client(port, password) as client:
         return bool(client.sentinel_get_master_addr_by_name(service_name) == master)
 
 
-def _sentinel_sees_everyone(port: int, service_name: str, others: int) -> bool:
-    with _sentinel_client(port) as client:
+def _sentinel_sees_everyone(port: int, password: str, service_name: str, others: int) -> bool:
+    with _sentinel_client(port, password) as client:
         replicas = client.sentinel_slaves(service_name)
         peers = client.sentinel_sentinels(service_name)
         return (
@@ -733,10 +772,12 @@ def _sentinel_sees_everyone(port: int, service_name: str, others: int) -> bool:
         )
 
 
-def _healthy(service: dict[str, Any], port: int, config_port: str) -> bool:
+def _healthy(service: dict[str, Any], port: int, config_port: str, mounts: dict[str, Path]) -> bool:
     kind, command = service["healthcheck"]["test"]
     assert kind == "CMD-SHELL" and f"-p {config_port} " in command
-    local = command.replace(f"-p {config_port} ", f"-p {port} ")
+    local = command.replace("$$", "$").replace(f"-p {config_port} ", f"-p {port} ")
+    for target, folder in mounts.items():
+        local = local.replace(target + "/", f"{folder}/")
     return subprocess.run(["sh", "-c", local], timeout=30).returncode == 0
 
 
@@ -744,28 +785,47 @@ def _healthy(service: dict[str, Any], port: int, config_port: str) -> bool:
 async def test_sentinel_compose_runs_and_fails_over_on_loopback(
     sentinel_services: dict[str, Any], tmp_path: Path
 ) -> None:
-    """The servers' and sentinels' own commands and configs as local processes, names mapped to
-    127.0.0.1 and ports to free ones: the sentinels find each other and the replica, the healthcheck
-    passes only with a quorum, the services' URL reaches the master, and a failover moves it."""
+    """The one-shot's files and the servers' and sentinels' own commands and configs as local
+    processes, names mapped to 127.0.0.1, ports to free ones and mounts to the one-shot's output:
+    the replica copies the master as the replication user, the sentinels find each other and the
+    replica as theirs and ask for Sentinel's password, the healthcheck passes only with a quorum,
+    each service's own URL reaches the master as its own user, and a failover moves it."""
     services = sentinel_services
     servers = _redis_servers(services)
     master, replica = servers  # as the test above finds them
     sentinels = _sentinels(services)
+    volumes = run_one_shot(services, tmp_path / "volumes")
+    mounts = {name: local_mounts(services[name], volumes) for name in [*servers, *sentinels]}
     ports = {name: free_port() for name in [*servers, *sentinels]}
-    configs = {name: make_sentinel_config(services[name], tmp_path / name) for name in sentinels}
+    configs = {
+        name: make_sentinel_config(services[name], tmp_path / name, mounts[name]) for name in sentinels
+    }
     container_ports = {name: REDIS_PORT for name in servers}
     container_ports |= {name: directive(read_sentinel_config(c), "port")[0] for name, c in configs.items()}
+    (auth_file,) = {folder / "sentinel-auth.conf" for name in sentinels for folder in mounts[name].values()}
+    auth = read_sentinel_config(auth_file)
+    password = directive(auth, "requirepass")[0]
+    # Sentinel's user on the servers: the test watches them as the sentinels do (INFO, PING).
+    watcher = {"username": SENTINEL_USER, "password": directive(auth, "sentinel", "auth-pass")[1]}
     processes: list[Service] = []
     try:
         binary = shutil.which("redis-server") or "redis-server"
         for name in servers:
             folder = tmp_path / name
             folder.mkdir(exist_ok=True)
-            argv = _loopback(services[name]["command"][1:], ports, container_ports)
+            # Each its own copy of its mount: Sentinel's CONFIG REWRITE writes a server's config file.
+            own = {t: Path(shutil.copytree(f, folder / "mount")) for t, f in mounts[name].items()}
+            argv = local_paths(_loopback(services[name]["command"][1:], ports, container_ports), own)
             argv += ["--port", str(ports[name]), "--bind", "127.0.0.1", "--dir", str(folder)]
             processes.append(Service(name, [binary, *argv], {}, tmp_path))
-            wait_until(functools.partial(_answers, ports[name]), 10, what=name)
+            wait_until(functools.partial(_answers, ports[name], **watcher), 10, what=name)
         replica_port = ports[replica]
+
+        def replica_in_sync() -> bool:  # as fleetdeck-replica, the only user it has
+            with redis.Redis(port=replica_port, decode_responses=True, **watcher) as client:  # type: ignore[arg-type]
+                return bool(client.info("replication")["master_link_status"] == "up")
+
+        wait_until(replica_in_sync, 30, interval=0.2, what="the replica to copy the master")
         for index, name in enumerate(sentinels):
             config = read_sentinel_config(configs[name])
             lines = [
@@ -775,52 +835,68 @@ async def test_sentinel_compose_runs_and_fails_over_on_loopback(
             configs[name].write_text("\n".join(shlex.join(w) for w in [*lines, ["bind", "127.0.0.1"]]) + "\n")
             binary = shutil.which("redis-sentinel") or "redis-sentinel"
             processes.append(Service(name, [binary, str(configs[name])], {}, tmp_path))
-            wait_until(functools.partial(_answers, ports[name]), 10, what=name)
+            wait_until(functools.partial(_answers, ports[name], password=password), 10, what=name)
+            with pytest.raises(redis.AuthenticationError):  # Sentinel's own password is asked for
+                _answers(ports[name])
             if index == 0:  # alone, a sentinel could not have a failover agreed: not healthy yet
-                assert not _healthy(services[name], ports[name], container_ports[name])
-        service_name = parse_sentinel_url(SENTINEL_URL).service
+                assert not _healthy(services[name], ports[name], container_ports[name], mounts[name])
+        service_name = directive(auth, "sentinel", "auth-user")[0]
         for name in sentinels:
             wait_until(
-                functools.partial(_sentinel_sees_everyone, ports[name], service_name, len(sentinels) - 1),
+                functools.partial(
+                    _sentinel_sees_everyone, ports[name], password, service_name, len(sentinels) - 1
+                ),
                 60,
                 interval=0.5,
                 what=f"{name} to see the replica and the other sentinels",
             )
-            assert _healthy(services[name], ports[name], container_ports[name]), name
+            assert _healthy(services[name], ports[name], container_ports[name], mounts[name]), name
 
-        # The URL every fleetdeck service is given, on loopback, through fleetdeck's own broker.
-        (url,) = {service_environment(services[n])["REDIS_URL"] for n in FLEETDECK_SERVICES}
-        netloc = ",".join(f"127.0.0.1:{ports[host]}" for host, _ in parse_sentinel_url(url).sentinels)
-        local_url = f"redis+sentinel://{netloc}/{service_name}/0"
-        async with create_broker(local_url) as broker:
-            await broker.set("compose-sentinel", "before")
-        with redis.Redis(port=ports[master], decode_responses=True) as first:
-            assert first.get("compose-sentinel") == "before"
+        # Each service's own URL, on loopback, through fleetdeck's own broker.
+        urls = {
+            name: _loopback_url(_service_url(services[name], volumes), ports, container_ports)
+            for name in FLEETDECK_SERVICES
+        }
+        key = sessions._session_key("compose-sentinel")  # one the gateway's user may write
+        for name, url in urls.items():
+            async with create_broker(url) as broker:
+                assert await broker.ping(), name
+                if name == "gateway":
+                    await broker.set(key, "before")
+                else:  # their own users: not the gateway's keys
+                    with pytest.raises(BrokerDenied):
+                        await broker.get(key)
+        gateway = parse_sentinel_url(urls["gateway"])
+        as_gateway = {"username": gateway.username, "password": gateway.password}
+        with redis.Redis(port=ports[master], decode_responses=True, **as_gateway) as first:  # type: ignore[arg-type]
+            assert first.get(key) == "before"
 
         def failover() -> bool:
-            with _sentinel_client(ports[sentinels[0]]) as client:
+            with _sentinel_client(ports[sentinels[0]], password) as client:
                 return bool(client.execute_command("SENTINEL", "FAILOVER", service_name))
 
         wait_until(failover, 30, interval=0.5, what="a failover to start")
         for name in sentinels:
             wait_until(
-                functools.partial(_names_master, ports[name], service_name, ("127.0.0.1", replica_port)),
+                functools.partial(
+                    _names_master, ports[name], password, service_name, ("127.0.0.1", replica_port)
+                ),
                 60,
                 interval=0.5,
                 what=f"{name} to name the replica as master",
             )
 
         def old_master_follows() -> bool:
-            with redis.Redis(port=ports[master], decode_responses=True) as old:
+            with redis.Redis(port=ports[master], decode_responses=True, **watcher) as old:  # type: ignore[arg-type]
                 info = old.info("replication")
                 return bool(info["role"] == "slave" and info["master_port"] == replica_port)
 
         wait_until(old_master_follows, 60, interval=0.5, what="the old master to follow the new one")
-        async with create_broker(local_url) as broker:
-            assert await broker.get("compose-sentinel") == "before"  # replicated before the switch
-            await broker.set("compose-sentinel", "after")
-        with redis.Redis(port=replica_port, decode_responses=True) as new_master:
-            assert new_master.get("compose-sentinel") == "after"
+        async with create_broker(urls["gateway"]) as broker:
+            assert await broker.get(key) == "before"  # replicated before the switch
+            await broker.set(key, "after")
+        with redis.Redis(port=replica_port, decode_responses=True, **as_gateway) as new_master:  # type: ignore[arg-type]
+            assert new_master.get(key) == "after"
     finally:
         for process in reversed(processes):
             process.stop()

@@ -4,8 +4,10 @@ Docker would, to run their services locally."""
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
+import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -121,12 +123,17 @@ def service_mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return out
 
 
-def server_options(command: list[str]) -> dict[str, list[str]]:
-    """`redis-server --name value... --other value...` as {name: [values]}."""
+def server_config(command: list[str]) -> str | None:
+    """The config file of `redis-server FILE --options...`, if the command starts with one."""
     assert command and command[0] == "redis-server", command
+    return command[1] if len(command) > 1 and not command[1].startswith("--") else None
+
+
+def server_options(command: list[str]) -> dict[str, list[str]]:
+    """`redis-server [FILE] --name value... --other value...` as {name: [values]}."""
     options: dict[str, list[str]] = {}
     name = ""
-    for word in command[1:]:
+    for word in command[2 if server_config(command) else 1 :]:
         if word.startswith("--"):
             name = word[2:]
             assert name not in options, f"--{name} given twice"
@@ -158,15 +165,19 @@ def sentinel_command(service: dict[str, Any]) -> SentinelCommand:
     return SentinelCommand("\n".join(body) + "\n", exec_line[2], exec_line)
 
 
-def make_sentinel_config(service: dict[str, Any], data: Path) -> Path:
+def make_sentinel_config(service: dict[str, Any], data: Path, mounts: dict[str, Path] | None = None) -> Path:
     """Run the part of a sentinel's command that makes its config, with the container's /data
-    (its volume) at `data`; return the file it made or kept."""
+    (its volume) at `data` and its other mounts where `mounts` ({target: folder}) puts them;
+    return the file it made or kept."""
     command = sentinel_command(service)
     volume = [target for _, target, _ in service_mounts(service) if command.config.startswith(target + "/")]
     assert len(volume) == 1, f"{command.config} is not on one of the service's volumes"
     data.mkdir(parents=True, exist_ok=True)
+    script = command.make_config.replace(volume[0], str(data))
+    for target, folder in (mounts or {}).items():
+        script = script.replace(target + "/", f"{folder}/")
     run = subprocess.run(
-        ["sh", "-ec", command.make_config.replace(volume[0], str(data))],
+        ["sh", "-ec", script],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", **service_environment(service)},
@@ -195,3 +206,61 @@ def without_option(command: list[str], option: str) -> list[str]:
         return command
     at = command.index(option)
     return command[:at] + command[at + 2 :]
+
+
+def one_shot_script(service: dict[str, Any]) -> list[list[str]]:
+    """The `redis-users` one-shot's shell script (`sh -euc SCRIPT`), one word list per line."""
+    command = service["command"]
+    assert command[:2] == ["sh", "-euc"], command
+    return [shlex.split(line) for line in command[2].splitlines() if line.strip()]
+
+
+def one_shot_installs(script: list[list[str]]) -> dict[str, set[str]]:
+    """Folder in the one-shot's container -> names of the files its `install` lines put there."""
+    copies: dict[str, set[str]] = {}
+    for line in script:
+        if "install" not in line:
+            continue
+        # `[ ! -f FILE ] || install ...`: a copy made only when its source exists
+        words = line[line.index("install") :]
+        rest = words[1:]
+        paths = [w for i, w in enumerate(rest) if not w.startswith("-") and rest[i - 1] not in ("-m", "-o")]
+        *sources, folder = paths
+        assert folder.endswith("/"), words  # copied into a folder, under the source's own name
+        copies.setdefault(folder.rstrip("/"), set()).update(posixpath.basename(s) for s in sources)
+    return copies
+
+
+def run_one_shot(services: dict[str, Any], root: Path) -> dict[str, Path]:
+    """The one-shot `redis-users` run here: its `fleetdeck redis-users` line, then its copies, each
+    named volume a folder under `root` (modes and owners aside); {volume: its folder}."""
+    from fleetdeck.redis_users import write_users
+
+    one_shot = services["redis-users"]
+    first, *copies = one_shot_script(one_shot)
+    assert first[:2] == ["fleetdeck", "redis-users"], first
+    mounts = {target: source for source, target, _ in service_mounts(one_shot)}
+    folders = {source: root / source for source in mounts.values()}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    write_users(folders[mounts[first[2]]], first[first.index("--redis") + 1], "--rotate" in first)
+    for target, names in one_shot_installs(copies).items():
+        for name in names:
+            source = folders[mounts["/secrets"]] / name
+            if source.exists():  # the copies made only when their source exists
+                shutil.copy2(source, folders[mounts[target]] / name)
+    return folders
+
+
+def local_mounts(service: dict[str, Any], volumes: dict[str, Path]) -> dict[str, Path]:
+    """{target in the container: folder here} for a service's mounts of the one-shot's volumes."""
+    return {target: volumes[source] for source, target, _ in service_mounts(service) if source in volumes}
+
+
+def local_paths(words: list[str], mounts: dict[str, Path]) -> list[str]:
+    """`words` with each path under a mount target moved to that mount's folder here."""
+    out = []
+    for word in words:
+        moved = [str(folder / word[len(t) + 1 :]) for t, folder in mounts.items() if word.startswith(t + "/")]
+        out.append(moved[0] if moved else word)
+    return out
