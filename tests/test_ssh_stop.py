@@ -1,4 +1,4 @@
-"""A timeout or a cancel stops the command on the host: within 2 s no process it started is left in
+"""A timeout or a cancel stops the command on the host: soon after, no process it started is left in
 the process table, whatever the command does with signals, children or pipes; the result says so.
 
 Real OpenSSH sshd on loopback: a stock one (the login shell runs the command) and one with a forced
@@ -33,7 +33,9 @@ pytestmark = pytest.mark.ssh
 STOCK = "127.0.3.1"
 FORCED = "127.0.3.2"
 TIMEOUT = 1.0
-STOPPED_WITHIN = 2.0
+# Left behind means still there long after the stop, not slow: a loaded machine (the suite beside
+# other work) takes over 2 s for sshd's teardown, and a leaked `sleep 100` is still there at 10 s.
+STOPPED_WITHIN = 10.0
 
 # The four kinds the stop must handle, and one whose shell exits leaving its child behind.
 KINDS = {
