@@ -322,7 +322,9 @@ def labels(key: str, value: str) -> list[str]:
     return LABELS.get((key, value), [])
 
 
-TIME_BOUND = 1.0  # seconds for one expression: a correctness bound, not a benchmark
+# CPU seconds for one expression: a correctness bound against blow-ups, not a benchmark. CPU time of
+# this thread, not wall time, so other work on a loaded machine does not count against it.
+TIME_BOUND = 1.0
 
 
 @pytest.mark.timeout(600)
@@ -337,7 +339,7 @@ def test_ten_thousand_hostile_target_expressions(record_property: Any) -> None:
     def check(batch: list[str], which: int) -> None:
         policy = POLICIES[which]
         for expression in batch:
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
                 hosts = expand_targets(expression, policy, labels)
             except TargetError as exc:
@@ -351,7 +353,7 @@ def test_ten_thousand_hostile_target_expressions(record_property: Any) -> None:
                 assert 1 <= len(hosts) <= policy.max_hosts, expression[:200]
                 assert all(policy.allows(host) for host in hosts), expression[:200]
                 assert hosts == sort_hosts(sorted(set(hosts))), expression[:200]
-            elapsed = time.perf_counter() - started
+            elapsed = time.thread_time() - started
             if elapsed > slowest[0][0]:
                 slowest[0] = (elapsed, expression[:120])
             assert elapsed < TIME_BOUND, (elapsed, expression[:200])
@@ -383,7 +385,7 @@ FOUND_BY_THE_SUITE = {
 
 @pytest.mark.parametrize("expression", sorted(FOUND_BY_THE_SUITE))
 def test_what_the_suite_found_is_refused_fast(expression: str) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(TargetError) as caught:
         expand_targets(expression[:16384], POLICIES[0], labels)
     assert time.perf_counter() - started < TIME_BOUND
