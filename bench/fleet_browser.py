@@ -19,7 +19,7 @@ from playwright.async_api import CDPSession, async_playwright
 from testbed.browser import CHROMIUM, CHROMIUM_ARGS
 
 from .harness import Result, common_options, filled, reproduce, run, table, targets
-from .measure import Context, MachineCpu, percentile
+from .measure import Context, CpuWindow, percentile
 from .stack import Stack
 
 NAME = "fleet_browser"
@@ -138,7 +138,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         redis, _, token, gateway, agent = stack.gateway_with_fleet(args.hosts)
         assert redis.service is not None
         time.sleep(3)
-        machine = MachineCpu([gateway.service.pid, agent.pid, redis.service.pid])
+        machine = CpuWindow([gateway.service.pid, agent.pid, redis.service.pid])
         started = time.monotonic()
         outcome = asyncio.run(drive(gateway.url, token, args))
         # Chromium is not among "ours": the rest of the machine includes it.

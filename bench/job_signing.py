@@ -29,7 +29,7 @@ from fleetdeck_common.jobs.signing import as_queued, canonical, load_job_key, si
 from testbed.procs import BIN, Gateway, Service
 
 from . import harness
-from .measure import MachineCpu, cpu_seconds
+from .measure import CpuWindow, cpu_seconds
 from .stack import SshFleet, Stack, make_token
 from .summaries.job_signing import NAME, TITLE, render, summarize
 
@@ -140,14 +140,12 @@ async def rounds(
     try:
         for variant in VARIANTS:
             await exec_round(sockets[variant], sides[variant], targets, args.hosts, args.command)
-        machine = MachineCpu(ours)
+        machine = CpuWindow(ours)
         started = time.monotonic()
         measured: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
-        for number in range(args.rounds):
-            order = VARIANTS if number % 2 == 0 else VARIANTS[::-1]
-            for variant in order:
-                one = await exec_round(sockets[variant], sides[variant], targets, args.hosts, args.command)
-                measured[variant].append(one | {"round": number, "first": variant == order[0]})
+        for number, variant in harness.rotations(VARIANTS, args.rounds):
+            one = await exec_round(sockets[variant], sides[variant], targets, args.hosts, args.command)
+            measured[variant].append(one | {"round": number})
         window = time.monotonic() - started
     finally:
         for ws in sockets.values():

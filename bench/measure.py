@@ -2,12 +2,13 @@
 
 Linux only (the benchmarks read /proc). CPU time is utime + stime of a process (all its threads),
 so a server's figure does not depend on how busy the rest of the machine is; what the rest of the
-machine did during a window is reported next to it (`MachineCpu`).
+machine did during a window is reported next to it (`CpuWindow`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import math
 import os
@@ -61,60 +62,44 @@ def rss_median(pid: int, seconds: float) -> int:
         time.sleep(0.5)
 
 
-class MachineCpu:
-    """CPU seconds the rest of the machine used between two readings: processes that are not
-    `ours`, and separately the kernel's interrupt work (loopback traffic is mostly softirq, which
-    no process is charged for) and time the hypervisor stole from this virtual machine."""
-
-    def __init__(self, ours: Iterable[int]) -> None:
-        self._ours = list(ours)
-        self._start = self._read()
-        self._start_ours = self._ours_seconds()
-
-    @staticmethod
-    def _read() -> tuple[float, float, float]:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
-        return (user + nice + system) / TICKS, (irq + softirq) / TICKS, steal / TICKS
-
-    def _ours_seconds(self) -> float:
-        total = 0.0
-        for pid in self._ours:
-            try:
-                total += cpu_seconds(pid)
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-        return total
-
-    def others(self) -> float:
-        """CPU seconds used since the start by processes that are not in `ours`."""
-        return max(0.0, (self._read()[0] - self._start[0]) - (self._ours_seconds() - self._start_ours))
-
-    def kernel(self) -> tuple[float, float]:
-        """Interrupt (irq + softirq) and stolen CPU seconds since the start."""
-        now = self._read()
-        return now[1] - self._start[1], now[2] - self._start[2]
+def machine_cpu() -> tuple[float, float, float]:
+    """CPU seconds the machine has spent so far in processes, in interrupts, and stolen from it."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system) / TICKS, (irq + softirq) / TICKS, steal / TICKS
 
 
 class CpuWindow:
-    """CPU over a window, in % of one core: each of `ours`, and the rest of the machine."""
+    """CPU over a window, in % of one core: each of `ours`, the machine's other processes, and apart
+    the kernel's interrupt work (loopback traffic is mostly softirq, which no process is charged
+    for) and time the hypervisor stole from this virtual machine."""
 
     def __init__(self, ours: Iterable[int]) -> None:
-        self.ours = list(ours)
-        self.machine = MachineCpu(self.ours)
-        self.start = {p: cpu_seconds(p) for p in self.ours}
+        self.start = {p: cpu_seconds(p) for p in ours}
+        self.machine = machine_cpu()
         self.t0 = time.monotonic()
+
+    def _used(self) -> dict[int, float]:
+        """CPU seconds each of ours used since the start (none after it exited)."""
+        used = dict.fromkeys(self.start, 0.0)
+        for pid, start in self.start.items():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                used[pid] = cpu_seconds(pid) - start
+        return used
+
+    def others(self) -> float:
+        """CPU seconds used since the start by processes that are not ours."""
+        return max(0.0, machine_cpu()[0] - self.machine[0] - sum(self._used().values()))
 
     def close(self) -> tuple[dict[int, float], dict[str, float]]:
         """Each process's CPU, and the window's length and what the machine did (raw results)."""
         elapsed = time.monotonic() - self.t0
-        cpu = {p: (cpu_seconds(p) - self.start[p]) / elapsed * 100 for p in self.ours}
-        interrupts, stolen = self.machine.kernel()
-        return cpu, {
+        now = machine_cpu()
+        return {p: s / elapsed * 100 for p, s in self._used().items()}, {
             "window_s": elapsed,
-            "others_cpu_pct": self.machine.others() / elapsed * 100,
-            "softirq_cpu_pct": interrupts / elapsed * 100,
-            "stolen_cpu_pct": stolen / elapsed * 100,
+            "others_cpu_pct": self.others() / elapsed * 100,
+            "softirq_cpu_pct": (now[1] - self.machine[1]) / elapsed * 100,
+            "stolen_cpu_pct": (now[2] - self.machine[2]) / elapsed * 100,
         }
 
 
