@@ -32,10 +32,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         idle_cpu, rss_before = idle(pid, args.settle)
         # Only probes parse whole frames (the others are `light`): clients slower than the gateway
         # would leave frames in its socket buffers, and that would count as memory per connection.
-        # `batch` as the dashboard connects; `exact_match`: an idle host's repeated reading is not
-        # taken for an older sample.
+        # `batch` as the dashboard connects.
         options = {"token": token, "mode": "fleet", "redis": redis.url, "probe_every": args.probe_every}
-        options |= {"max_seconds": args.duration + 600, "batch": True, "exact_match": True, "light": True}
+        options |= {"max_seconds": args.duration + 600, "batch": True, "light": True}
         processes = [p for p, _, _ in stack.spread([gateway.ws_url], args.clients, args.processes, **options)]
         connect_started = time.monotonic()
         ready = [p.expect("ready", 300) for p in processes]

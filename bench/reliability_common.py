@@ -74,7 +74,7 @@ def fleet_clients(
 ) -> Spread:
     """`args.clients` clients following `fleet`; with --light only the probes parse whole frames, so
     the client processes keep up with the gateways on a machine they share."""
-    fleet = {"mode": "fleet", "light": True, "exact_match": True, "batch": not args.no_batch}
+    fleet = {"mode": "fleet", "light": True, "batch": not args.no_batch}
     return stack.spread(urls, args.clients, processes, **(fleet | options))
 
 

@@ -58,7 +58,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         # --light: only probes parse whole frames, so the client processes keep up with the
         # gateway (a client that falls behind measures its own backlog, not the gateway).
         common = {"token": token, "redis": redis.url, "mode": args.mode, "probe_every": args.probe_every}
-        common |= {"batch": not args.no_batch, "exact_match": fleet, "light": fleet}
+        common |= {"batch": not args.no_batch, "light": fleet}
         common["max_seconds"] = 2 * args.duration + args.max_stall + 900
         with Watch(pid, 1.0, gateway, frame_bytes=args.hosts * ENTRY_BYTES) as watch:
             healthy = stack.spread([gateway.ws_url], args.clients - stalled, args.processes, **common)

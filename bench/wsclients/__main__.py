@@ -100,11 +100,6 @@ def main() -> None:
     parser.add_argument(
         "--reach", action="store_true", help="fleet: which samples reached probes, which were superseded"
     )
-    parser.add_argument(
-        "--exact-match",
-        action="store_true",
-        help="fleet: match entries to the newest sample from before the tick",
-    )
     parser.add_argument("--churn-lifetime", type=float, default=0, help="churn: mean seconds a session lasts")
     parser.add_argument("--cpu-hosts", type=int, default=0, help="fleet: also follow K random hosts' `cpu`")
     parser.add_argument("--batch", action="store_true", help="open /ws?batch=1, as the dashboard does")

@@ -1,5 +1,9 @@
 """The Redis side of a client process: every sample the agent published and when, and the matching
-of the host entries the clients receive to those samples (latency, `--exact-match`, `--reach`)."""
+of the host entries the clients receive to those samples (latency, `--reach`).
+
+A `fleet` entry carries no time: it is matched to the newest sample with its values from before
+the frame's tick, once the subscriber has seen past that tick (an idle host that repeats a reading
+is not taken for its older sample)."""
 
 from __future__ import annotations
 
@@ -25,17 +29,14 @@ class SampleBook:
         self.args = args
         self.window = window
         self.stats = Stats()
-        self.samples: dict[SampleKey, float] = {}  # values -> agent ts
         self.published: set[tuple[str, float]] = set()  # cpu: samples published in the window
-        self.pending: list[tuple[SampleKey, float, float]] = []
         self.decode_sample = msgspec.json.Decoder(SampleHead).decode
         # --reach
         self.arrivals: dict[str, list[tuple[float, float]]] = {}  # host -> (sample ts, seen at)
         self.ticks: set[float] = set()  # the `ts` of every fleet frame received (the gateway's ticks)
         self.reach_counts: Counter[tuple[str, float]] = Counter()  # (host, ts) -> probes it reached
         self.reach_last: dict[int, dict[str, float]] = {}  # probe -> host -> newest sample ts
-        self.reach_pending: list[tuple[int, SampleKey]] = []
-        # --exact-match
+        # fleet: each sample's values -> the `ts` of every sample with them; entries waiting
         self.sample_times: dict[SampleKey, list[float]] = {}
         self.seen_until = 0.0  # the newest sample `ts` the subscriber has seen
         self.deferred: list[tuple[SampleKey, float, float, int, bool]] = []
@@ -44,9 +45,7 @@ class SampleBook:
         """A new window: its figures start from nothing."""
         self.stats = Stats()
         self.published = set()
-        self.pending = []
         self.reach_counts = Counter()
-        self.reach_pending = []
 
     async def watch(self, redis_url: str, subscribed: asyncio.Event) -> None:
         """Every sample published, read with a few lines of RESP: redis-py's pure-Python parser
@@ -76,56 +75,35 @@ class SampleBook:
 
     def _remember(self, sample: SampleHead) -> float:
         key = (sample.host, sample.total, sample.mem, sample.load[0] if sample.load else 0.0)
-        self.samples[key] = sample.ts
+        self.sample_times.setdefault(key, []).append(sample.ts)
         if self.args.reach:
             self.arrivals.setdefault(sample.host, []).append((sample.ts, time.time()))
-        if self.args.exact_match:
-            self.sample_times.setdefault(key, []).append(sample.ts)
-            if sample.ts > self.seen_until:
-                self.seen_until = sample.ts
-                self.resolve_deferred(final=False)
+        if sample.ts > self.seen_until:
+            self.seen_until = sample.ts
+            self.resolve_deferred(final=False)
         return sample.ts
 
     def _prune(self, before: float) -> None:
-        self.samples = {k: v for k, v in self.samples.items() if v > before}
-        if self.args.exact_match:
-            self.sample_times = {
-                k: kept for k, v in self.sample_times.items() if (kept := [t for t in v if t > before])
-            }
+        self.sample_times = {
+            k: kept for k, v in self.sample_times.items() if (kept := [t for t in v if t > before])
+        }
         if self.args.reach:
             keep = min(before, self.window.start - 5)
             for host, seen in self.arrivals.items():
                 self.arrivals[host] = [a for a in seen if a[0] > keep]
 
     def time_entries(self, frame: FleetFrame, now: float, index: int, timed: bool = True) -> None:
-        """A probe's frame: the latency of every host entry with a new sample (with --reach and
-        not `timed`, only which samples reached it)."""
-        stats = self.stats
+        """A probe's frame: the latency of every host entry with a new sample, once matched (with
+        --reach and not `timed`, only which samples reached it)."""
         for entry in frame.hosts or ():
             if not entry.online:
-                stats.offline += timed  # a presence change: it carries no new sample
-                continue
-            if entry.total is None or entry.mem is None or entry.load1 is None:
-                continue
-            key = (entry.host, entry.total, entry.mem, entry.load1)
-            if self.args.exact_match:
+                self.stats.offline += timed  # a presence change: it carries no new sample
+            elif entry.total is not None and entry.mem is not None and entry.load1 is not None:
+                key = (entry.host, entry.total, entry.mem, entry.load1)
                 self.deferred.append((key, now, frame.ts, index, timed))
-                continue
-            sent = self.samples.get(key)
-            if sent is None:
-                if timed:
-                    self.pending.append((key, now, frame.ts))  # not seen by the subscriber yet
-                if self.args.reach:
-                    self.reach_pending.append((index, key))
-                continue
-            if timed:
-                histogram_add(stats.latency, now - sent)
-                histogram_add(stats.tick_wait, frame.ts - sent)
-            if self.args.reach:
-                self.reached(index, entry.host, sent)
 
     def resolve_deferred(self, final: bool) -> None:
-        """--exact-match: time the entries of frames whose tick the subscriber has seen past (all
+        """Time the entries of frames whose tick the subscriber has seen past (all
         of them when `final`): each is the newest sample with its values from before the tick."""
         stats = self.stats
         waiting = []
@@ -155,27 +133,13 @@ class SampleBook:
                 self.reach_counts[(host, sent)] += 1
 
     def settle(self) -> None:
-        """At the result: match what waited for the subscriber."""
-        if self.args.exact_match:
-            self.resolve_deferred(final=True)
-        for key, received, tick in self.pending:
-            sent = self.samples.get(key)
-            if sent is None:
-                self.stats.unmatched += 1
-            else:
-                histogram_add(self.stats.latency, received - sent)
-                histogram_add(self.stats.tick_wait, tick - sent)
-        self.pending = []
+        """At the result: match every entry still waiting for the subscriber."""
+        self.resolve_deferred(final=True)
 
     def reach_result(self, probes: int) -> dict[str, Any]:
         """--reach: of the samples published in the window, how many reached each of the `probes`
         connected throughout, and how many were superseded at the gateway (the host's next sample
         reached Redis before the gateway's next tick, so latest-wins sent only it)."""
-        for _index, key in self.reach_pending:
-            sent = self.samples.get(key)
-            if sent is not None and self.window.holds(sent):
-                self.reach_counts[(key[0], sent)] += 1
-        self.reach_pending = []
         ticks = sorted(self.ticks)
         samples = superseded = delivered = superseded_missed = 0
         for host, seen in self.arrivals.items():
