@@ -29,7 +29,7 @@ from testbed.procs import RedisServer, Service, free_port, wait_until
 from testbed.tls import Certificates, make_certificates
 
 from . import harness
-from .measure import Context, MachineCpu, cpu_seconds, spread
+from .measure import Context, CpuWindow, cpu_seconds, spread
 from .stack import Stack
 
 NAME = "agent_publish"
@@ -112,13 +112,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         admin = redis.Redis.from_url(urls["plain"], decode_responses=True)
         stack.callback(admin.close)
         one_round(stack, urls["plain"], args.hosts, 0, server.pid, admin)  # fills the keys once
-        machine, started = MachineCpu([os.getpid(), server.pid]), time.monotonic()
+        machine, started = CpuWindow([os.getpid(), server.pid]), time.monotonic()
         rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
         for number, variant in harness.rotations(VARIANTS, args.rounds):
             one = one_round(stack, urls[variant], args.hosts, args.seconds, server.pid, admin)
             rounds[variant].append(one | {"round": number})
         window = time.monotonic() - started
-    # The agents come and go, so MachineCpu counts them with the rest of the machine: take them out.
+    # The agents come and go, so CpuWindow counts them with the rest of the machine: take them out.
     agents = sum(r["agent_total_cpu_s"] for runs in rounds.values() for r in runs)
     return {
         "rounds": rounds,
