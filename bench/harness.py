@@ -199,10 +199,18 @@ def filled(rows: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> list[li
     return [[_Figures().vformat(cell, (), figures) for cell in row] for row in rows]
 
 
-def targets(rows: Sequence[tuple[str, str, str, bool | None]], figures: Mapping[str, Any]) -> str:
-    """A table of targets: (what, measured, target, met) rows, filled from `figures`; met None: no target."""
-    cells = filled((row[:3] for row in rows), figures)
-    body = [[*c, "" if row[3] is None else verdict(row[3])] for c, row in zip(cells, rows, strict=True)]
+Target = tuple[str, str, str, str, float]  # what, measured, target, the figure held to it, its limit
+
+
+def targets(rows: Sequence[Target], figures: Mapping[str, Any]) -> str:
+    """A table of targets, its cells filled from `figures`: met when the figure is under the limit
+    (at most the limit, for a target shown as `≤ ...`); a row naming no figure has no target."""
+    body = []
+    for (what, measured, target), (*_, key, limit) in zip(
+        filled((r[:3] for r in rows), figures), rows, strict=True
+    ):
+        met = None if not key else figures[key] <= limit if target.startswith("≤") else figures[key] < limit
+        body.append([what, measured, target, "" if met is None else verdict(met)])
     return table(("", "measured", "target", ""), body)
 
 
