@@ -1,11 +1,14 @@
-"""The dashboard in a real headless Chromium: log in, live charts of both agents, team chat."""
+"""The dashboard in a real headless Chromium: log in, live charts of both agents, team chat, a host's
+disk, network, uptime and file systems."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from fleetdeck_agent import sampler
 from testbed.browser import chromium, logged_in_page
 from tests.support.stacks import Stack, Tokens
 
@@ -81,3 +84,37 @@ async def test_login_url_with_token_in_fragment_logs_in(stack: Stack, tokens: To
         assert await page.is_disabled("#exec-run")
         # ...and says why, rather than leaving a grey button.
         await page.locator("#exec-why", has_text="viewer").wait_for()
+
+
+async def test_a_hosts_card_shows_disk_network_uptime_and_its_file_systems(
+    stack: Stack, tokens: Tokens, artifacts: Path
+) -> None:
+    sampler.use_proc(None)
+    sampler.take_sample("here", 1.0)
+    here = sampler.mounts()  # the agents measure this machine
+    async with chromium() as browser:
+        page = await logged_in_page(browser, stack.gateway.url, tokens.viewer)
+        await page.fill("#host-search", "agent-a")
+        row = '#host-rows .host-row[data-host="agent-a"]'
+        await page.wait_for_selector(f"{row}:not(.offline)")
+        await page.click(f"{row} .pin")
+        card = '.chart-card[data-host="agent-a"]'
+        await page.wait_for_selector(f"{card} .machine .uptime")
+        assert re.fullmatch(
+            r"up (\d+ (s|min)|\d+ h \d+ min|\d+ d \d+ h)", await page.text_content(f"{card} .uptime") or ""
+        )
+        rates = await page.text_content(f"{card} .machine .net") or ""
+        assert re.fullmatch(r"↓ [\d.]+ [KMGTP]?B/s ↑ [\d.]+ [KMGTP]?B/s", rates), rates
+        if here:
+            disk = await page.text_content(f"{card} .machine .disk") or ""
+            assert re.fullmatch(r"disk \d+%", disk), disk
+            await page.wait_for_function(
+                "([sel, n]) => document.querySelectorAll(sel).length === n",
+                arg=[f"{card} .mounts li", len(here)],
+            )
+            rows = page.locator(f"{card} .mounts li")
+            assert await rows.nth(0).get_attribute("data-mount") == here[0].mount  # fullest first
+            assert re.fullmatch(
+                r"[\d.]+ [KMGTP]?B free", await rows.nth(0).locator(".mount-free").text_content() or ""
+            )
+        await page.screenshot(path=str(artifacts / "dashboard-host-machine.png"), full_page=True)

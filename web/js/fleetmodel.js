@@ -1,10 +1,10 @@
 // The fleet as the dashboard knows it: one record per host, merged from `fleet` frames (the latest
-// CPU, memory, load) and `hosts` frames (labels, address, cores, last seen). Pure: each function
+// CPU, memory, load, disk) and `hosts` frames (labels, address, cores, last seen). Pure: each function
 // changes the map it is given and says which hosts changed, so views redraw only those.
 
 /** A host heard of but not yet described. */
 function blank(name) {
-  return { host: name, online: false, total: null, mem: null, load1: null, labels: {}, address: "",
+  return { host: name, online: false, total: null, mem: null, load1: null, disk: null, labels: {}, address: "",
            cpus: null, lastSeen: null };
 }
 
@@ -33,6 +33,7 @@ export function applyFleetFrame(hosts, frame) {
     host.total = entry.total;
     host.mem = entry.mem;
     host.load1 = entry.load1;
+    host.disk = entry.disk ?? null; // v1.2; absent from an older gateway's frames
     if (entry.online && entry.total != null) host.lastSeen = Math.max(host.lastSeen || 0, frame.ts);
     change.changed.add(entry.host);
   }

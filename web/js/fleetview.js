@@ -157,7 +157,7 @@ export function fleetView(store) {
       h("div", { class: "tip-head" }, h("strong", null, host.host),
         h("span", { class: host.online ? "tone-good" : "tone-bad" }, host.online ? "online" : "offline")),
       h("div", null, "CPU " + percent(host.total, 1) + " · mem " + percent(host.mem) + " · load " + load(host.load1) +
-        (host.cpus ? " · " + host.cpus + " cores" : "")),
+        (host.disk != null ? " · disk " + percent(host.disk) : "") + (host.cpus ? " · " + host.cpus + " cores" : "")),
       host.online ? null : h("div", { class: "muted" }, lastSeen(host.lastSeen) + "; values as last seen"),
       host.address && host.address !== host.host ? h("div", { class: "muted" }, "address " + host.address) : null,
       labels.length ? h("div", { class: "chips" }, labels) : null,

@@ -6,6 +6,31 @@ export const percent = (value, digits = 0) => (value == null ? "–" : value.toF
 /** Load average with two decimals, or an en dash. */
 export const load = (value) => (value == null ? "–" : value.toFixed(2));
 
+const UNITS = ["B", "KB", "MB", "GB", "TB", "PB"];
+
+/** `512 B`, `1.5 KB`, `12 MB`, `3.4 GB` (powers of 1000), or an en dash for no value. */
+export function bytes(value) {
+  if (value == null) return "–";
+  let v = Math.max(0, value);
+  let unit = 0;
+  while (v >= 999.5 && unit < UNITS.length - 1) { v /= 1000; unit += 1; }
+  const digits = unit === 0 || v >= 10 ? 0 : 1;
+  return v.toFixed(digits) + " " + UNITS[unit];
+}
+
+/** A network rate in bytes/s: `0 B/s`, `1.5 KB/s`, `12 MB/s`, or an en dash. */
+export const rate = (value) => (value == null ? "–" : bytes(value) + "/s");
+
+/** How long a host has been up: "40 s", "12 min", "5 h 12 min", "3 d 4 h", or an en dash. */
+export function duration(seconds) {
+  if (seconds == null) return "–";
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min";
+  if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+}
+
 /** "12 s ago", "5 min ago", "3 h ago", "2 d ago" for a unix time (seconds) seen from `now`. */
 export function ago(ts, now = Date.now() / 1000) {
   if (ts == null) return "never";

@@ -1,12 +1,14 @@
 // Charts of the hosts a person opened or pinned, and only those: a card with an ECharts chart is
 // made when a host is opened and disposed of when it is closed, and `cpu` is subscribed with
 // `hosts` = exactly those hosts (no host open: not subscribed at all). Per-core lines on demand,
-// with a legend. An offline host says when it was last seen.
+// with a legend. An offline host says when it was last seen. Under the chart: disk, network and
+// uptime from the latest sample, and the host's file systems (hostmounts.js).
 import { $, h, onNextFrame, onResize } from "./dom.js";
 import { echarts } from "./vendor.js";
 import { xAxis, percentAxis, tooltip, legend, line } from "./chartstyle.js";
 import { compareNames } from "./hostquery.js";
-import { percent, load, lastSeen } from "./format.js";
+import { percent, load, lastSeen, rate, duration } from "./format.js";
+import { followMounts } from "./hostmounts.js";
 import { watchedNames, togglePin, closeHost, savePins } from "./watched.js";
 import { points } from "./timeaxis.js";
 
@@ -48,11 +50,13 @@ export function hostDetail(store, conn) {
     const pin = h("button", { type: "button", class: "pin", title: "keep this chart open" }, "pin");
     const close = h("button", { type: "button", class: "close", title: "close", "aria-label": "close" }, "×");
     const box = h("div", { class: "chart" });
+    const machine = h("div", { class: "machine" });
+    const mounts = h("ul", { class: "mounts", hidden: true });
     const el = h("article", { class: "chart-card", dataset: { host, points: "0" } },
       h("header", null, h("span", { class: "host" }, host), h("span", { class: "spacer" }), cores, pin, close),
       h("div", { class: "facts" }, status, now),
-      box);
-    const card = { el, box, status, now, pin, chart: null, resize: null, samples: [], cores: false };
+      box, machine, mounts);
+    const card = { el, box, status, now, machine, pin, chart: null, resize: null, samples: [], cores: false };
     cores.addEventListener("click", () => {
       card.cores = !card.cores;
       cores.textContent = card.cores ? "total" : "cores";
@@ -67,12 +71,14 @@ export function hostDetail(store, conn) {
     place();
     card.chart = echarts.init(box, null, { renderer: "canvas" });
     card.resize = onResize(box, () => card.chart.resize());
+    card.unfollow = followMounts(host, mounts);
     updateStatus(host);
   }
 
   function dispose(host) {
     const card = cards.get(host);
     card.resize.disconnect();
+    card.unfollow();
     card.chart.dispose();
     card.el.remove();
     cards.delete(host);
@@ -121,7 +127,20 @@ export function hostDetail(store, conn) {
     if (last) {
       card.now.textContent = (online ? "" : "last: ") + percent(last.total, 1) + " · mem " + percent(last.mem) +
         " · load " + load(last.load[0]);
+      showMachine(card, last);
     }
+  }
+
+  // Fields of protocol v1.2: an older agent's samples have none, and then the line stays empty.
+  function showMachine(card, last) {
+    const facts = [];
+    if (last.disk != null) facts.push(h("span", { class: "disk" }, "disk " + percent(last.disk)));
+    if (last.net_rx != null || last.net_tx != null) {
+      facts.push(h("span", { class: "net", title: "network, received and sent (loopback left out)" },
+        "↓ " + rate(last.net_rx) + " ↑ " + rate(last.net_tx)));
+    }
+    if (last.uptime != null) facts.push(h("span", { class: "uptime" }, "up " + duration(last.uptime)));
+    card.machine.replaceChildren(...facts);
   }
 
   conn.on("history", (frame) => {

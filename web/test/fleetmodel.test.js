@@ -49,3 +49,10 @@ test("fleet statistics count online and offline and summarise the sampled online
   assert.equal(stats.mean, 47.5);
   assert.equal(percentile([], 0.95), null);
 });
+
+test("a host's disk comes with fleet entries, and an entry without one (older gateway) leaves null", () => {
+  const hosts = new Map();
+  applyFleetFrame(hosts, { ts: 1, full: true, hosts: [entry("a", 1, { disk: 91.5 }), entry("b", 2)] });
+  assert.equal(hosts.get("a").disk, 91.5);
+  assert.equal(hosts.get("b").disk, null);
+});
