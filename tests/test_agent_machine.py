@@ -146,14 +146,18 @@ def test_traffic_over_loopback_does_not_count() -> None:
 
 
 def test_in_a_container_the_machines_proc_and_root_are_read(tmp_path: Path) -> None:
+    other_disk = Path("/dev/shm")  # a file system other than the one tmp_path is on
+    if not other_disk.is_dir() or other_disk.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own")
     fake = make_fake_proc(tmp_path / "proc")
     root = tmp_path / "root"  # the machine's / as the container sees it
-    (root / "data").mkdir(parents=True)
+    (root / "late").mkdir(parents=True)  # a disk mounted after the container started: an empty folder
+    (root / "data").symlink_to(other_disk)  # stands for a second disk seen under the root
     (fake.path / "filesystems").write_text(FILESYSTEMS)
     (fake.path / "1" / "net").mkdir(parents=True)
     (fake.path / "1" / "net" / "dev").write_text(NET_DEV)
     (fake.path / "1" / "mounts").write_text(
-        "/dev/vda1 / ext4 rw 0 0\n/dev/vdb1 /data xfs rw 0 0\n"
+        "/dev/vda1 / ext4 rw 0 0\n/dev/vdb1 /data xfs rw 0 0\n/dev/vdd1 /late ext4 rw 0 0\n"
         "/dev/vdc1 /gone ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n"
     )
     try:
@@ -164,9 +168,10 @@ def test_in_a_container_the_machines_proc_and_root_are_read(tmp_path: Path) -> N
         mounts = sampler.mounts()
     finally:
         sampler.use_proc(None)
-    # Both reachable under the root (on this test's own disk); /gone is not there, so left out.
+    # /gone is not there and /late is the root's own disk again: both left out.
     assert sorted(m.mount for m in mounts) == ["/", "/data"]
-    assert sample.disk is not None and abs(sample.disk - psutil.disk_usage(str(tmp_path)).percent) < 0.5
+    expected = max(psutil.disk_usage(str(tmp_path)).percent, psutil.disk_usage(str(other_disk)).percent)
+    assert sample.disk is not None and abs(sample.disk - expected) < 0.5
     assert sample.net_rx is not None and sample.net_rx > 0 and sample.net_tx == 0.0
     assert sample.uptime is not None and abs(sample.uptime - (time.time() - 1_700_000_000)) < 5  # btime
 

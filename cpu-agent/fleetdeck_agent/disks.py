@@ -3,7 +3,8 @@
 Local means a file system the kernel lists without `nodev` in /proc/filesystems (so network,
 pseudo and overlay file systems — nfs, cifs, tmpfs, overlay, proc, sysfs… — are out), that is
 not a read-only image (squashfs, iso9660…) and is not mounted read-only. A device mounted at
-several places (bind mounts) counts once, at its shortest mount point.
+several places (bind mounts) counts once, at its shortest mount point, and so does a file system
+reached under two mount points (see `DiskReader.read`).
 
 In a container the machine's mount table is `<proc>/1/mounts` and its file systems are reached
 under the folder its / is mounted at (FLEETDECK_ROOTFS_PATH); without that setting the agent
@@ -12,6 +13,7 @@ measures the file systems it sees itself.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,11 +105,19 @@ class DiskReader:
         except OSError:
             return []
         mounts = []
-        for entry in entries:
+        seen: set[int] = set()
+        for entry in sorted(entries, key=lambda e: len(e.mount)):
+            path = self._reach(entry.mount)
             try:
-                usage = psutil.disk_usage(self._reach(entry.mount))
+                device = os.stat(path).st_dev
+                usage = psutil.disk_usage(path)
             except OSError:  # unmounted since, or not reachable from here
                 continue
+            if device in seen:
+                # Under FLEETDECK_ROOTFS_PATH a disk mounted after the container started is only
+                # the empty folder on the disk above it: not measured twice under another name.
+                continue
+            seen.add(device)
             if usage.total > 0:
                 mounts.append(
                     Mount(mount=entry.mount, used_pct=round(usage.percent, 1), free_bytes=usage.free)
