@@ -148,6 +148,11 @@ async def test_a_real_gateway_sends_the_whole_fleet_then_only_changes(tmp_path: 
             set(h) == {"host", "online", "total", "mem", "load1", "labels", "disk"} for h in first["hosts"]
         )
         assert all(h["disk"] is None or 0 <= h["disk"] <= 95 for h in first["hosts"])  # simulated disks
+        # Each simulated host's file systems come with its heartbeat: `/` and maybe one more.
+        detail = f"{gateway.url}/api/hosts/{first['hosts'][0]['host']}"
+        wait_until(lambda: httpx.get(detail, headers=viewer).json()["mounts"], 15, what="simulated mounts")
+        mounts = httpx.get(detail, headers=viewer).json()["mounts"]
+        assert "/" in {m["mount"] for m in mounts} and all(0 <= m["used_pct"] <= 95 for m in mounts)
         later = [await client.expect_type("fleet", timeout=5) for _ in range(3)]
         assert all(frame["full"] is False and 0 < len(frame["hosts"]) <= 40 for frame in later)
         stamps = [first["ts"]] + [frame["ts"] for frame in later]
