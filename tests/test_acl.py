@@ -128,7 +128,6 @@ def test_the_agent_writes_its_samples_and_presence_and_nothing_else() -> None:
     agent = _rules()["fleetdeck-agent"]
     assert [w for w in agent if "~" in w] == [
         "%W~fleetdeck:hosts",
-        "%W~fleetdeck:cpu:history:*",
         "~fleetdeck:history:*",  # its tiers: written, and read back after a restart
     ]
     assert [w for w in agent if w.startswith("&")] == ["&fleetdeck:cpu"]
@@ -197,7 +196,6 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         ),
         *job_keys.kept_keys("job-1"),
         hoststore._HOSTS_KEY,
-        hoststore._history_key("web-1"),
         history_store.chunk_key("web-1", Tier(60, 86400), 1_800_000_000),
         chatstore._HISTORY_KEY,
         auditstore._STREAM,

@@ -14,6 +14,7 @@ import redis
 
 from fleetdeck_common.hoststore import HostStore
 from testbed.procs import ROOT, Service, free_port, start_agent, wait_until
+from tests.support.history import recent
 from tests.support.stores import in_hosts
 
 
@@ -79,7 +80,7 @@ def test_agent_publishes_through_tls_redis_with_a_password(tmp_path: Path) -> No
         wait_until(client.ping, 10, what="TLS redis")
         agent = start_agent("tls-host", url, tmp_path, 0.5)
         wait_until(
-            lambda: len(in_hosts(url, lambda hosts: hosts.history("tls-host", 10))) >= 2,
+            lambda: len(recent(url, "tls-host", 10)) >= 2,
             15,
             what="samples over TLS",
         )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.hoststore import HostStore, Observation
+from fleetdeck_common.hoststore import Observation
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import CpuSample, Outcome, ProtocolError, parse_client_frame
 from fleetdeck_gateway.auth.identity import Identity
@@ -26,6 +26,7 @@ from fleetdeck_worker.settings import WorkerSettings
 from fleetdeck_worker.sshlogin import SshOptions
 from fleetdeck_worker.worker import Worker
 from testbed.procs import ROOT
+from tests.support.history import publisher
 
 OPERATOR = Identity("alice", "operator", "1" * 64)
 VIEWER = Identity("bob", "viewer", "2" * 64)
@@ -122,7 +123,7 @@ async def publish(gateway: Gateway, *hosts: str, labels: dict[str, str] | None =
     observations = [
         Observation(sample(h, now), labels or {}, f"127.0.1.{i + 2}") for i, h in enumerate(hosts)
     ]
-    await HostStore(gateway.broker).publish(observations, 100)
+    await publisher(gateway.broker).publish(observations, now)
     heard: set[str] = set()
     while heard != set(hosts):
         heard.update(frame["host"] for frame in await next_frames(probe))
@@ -205,10 +206,10 @@ async def test_label_selectors_pick_online_hosts_by_their_address(gateway: Gatew
 
 async def test_a_reconnect_storm_reads_each_hosts_history_once(gateway: Gateway) -> None:
     hosts = [f"node{n:02d}" for n in range(51)]
-    store = HostStore(gateway.broker)
+    store = publisher(gateway.broker)
     start = time.time() - 300
     for i in range(300):
-        await store.publish([Observation(sample(h, start + i)) for h in hosts], 900)
+        await store.publish([Observation(sample(h, start + i)) for h in hosts], time.time())
     await gateway.presence.reload()
     clients = [connected(gateway, VIEWER) for _ in range(60)]
     received: dict[Client, list[str]] = {c: [] for c in clients}

@@ -26,6 +26,7 @@ from fleetdeck_gateway.feeds.relay import Relay
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client, Clients
 from tests.support.fakes import VIEWER, ok_result
+from tests.support.history import reader
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def feeds(subscription: PubSub, broker: MemoryBroker) -> Feeds:
     table = HostTable()
     fleet = FleetView(table, clients)
     presence = PresenceSync(hosts, table, clients, 86400.0, on_change=fleet.changed)
-    relay = Relay(subscription, clients, watches, presence, fleet, HistoryCache(hosts))
+    relay = Relay(subscription, clients, watches, presence, fleet, HistoryCache(reader(broker).recent))
     return Feeds(relay, clients, watches, presence)
 
 
@@ -93,7 +94,7 @@ async def test_samples_reach_cpu_subscribers_only_and_a_new_host_updates_presenc
     relay.relay.add(watching)
     relay.relay.add(other)
     relay.clients.sample_scope(watching, None)
-    await HostStore(broker).publish([Observation(sample("web01", time.time()))], 10)
+    await HostStore(broker).publish([Observation(sample("web01", time.time()))])
     frames = await frames_until(watching, "hosts")  # presence is told once a tick, samples at once
     assert [f["type"] for f in frames] == ["cpu", "hosts"]
     assert frames[1]["hosts"][0]["host"] == "web01"  # type: ignore[index]
@@ -108,7 +109,7 @@ async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: Memory
         relay.clients.sample_scope(each, None)
     hosts = HostStore(broker)
     for n in range(5):
-        await hosts.publish([Observation(sample("web01", 1000.0 + n))], 10)
+        await hosts.publish([Observation(sample("web01", 1000.0 + n))])
     # One dispatch queues a sample for every client: once the reader has the last, so has `client`.
     while 1004.0 not in [json.loads(f)["ts"] for f in await asyncio.wait_for(reader.outbox.take(), 2)]:
         pass

@@ -1,4 +1,4 @@
-"""Hosts in the broker: a heartbeat per host and each host's capped sample history. Owns their keys."""
+"""Hosts in the broker: a heartbeat per host (their history is `history.store`'s). Owns the key."""
 
 from __future__ import annotations
 
@@ -11,22 +11,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import topics
 from .acl import grant
-from .broker import Batches, HashSet, KeyValue, Publish, PubSub, PushCapped, Write
+from .broker import Batches, HashSet, KeyValue, Publish, PubSub, Write
 from .messages import CpuSample, Mount, dump
 
 logger = logging.getLogger(__name__)
 
 _HOSTS_KEY = topics.key("hosts")  # hash: host -> heartbeat JSON
 
-# Agents only write (samples, heartbeats); the gateway reads them and forgets retired hosts.
-ACCESS = (
-    grant(_HOSTS_KEY, read=["gateway"], write=["agent", "gateway"]),
-    grant(topics.key("cpu", "history", "*"), read=["gateway"], write=["agent", "gateway"]),
-)
-
-
-def _history_key(host: str) -> str:
-    return topics.key("cpu", "history", host)
+# Agents only write heartbeats; the gateway reads them and forgets retired hosts.
+ACCESS = (grant(_HOSTS_KEY, read=["gateway"], write=["agent", "gateway"]),)
 
 
 class Heartbeat(BaseModel):
@@ -69,28 +62,26 @@ class Observation:
     labels: dict[str, str] = field(default_factory=dict)
     address: str = ""  # empty: the host's name
     mounts: Sequence[Mount] = ()  # per file system detail, carried in the heartbeat
+    beat: bool = True  # write the heartbeat too (an agent refreshes an unchanged one less often)
 
 
 class HostStore:
     def __init__(self, broker: HostBackend) -> None:
         self._broker = broker
 
-    async def publish(self, observations: Sequence[Observation], history_size: int) -> None:
-        """Keep each sample in its host's history and record the heartbeat, then send the samples
-        live (a gateway that hears of a new host live finds its labels and history already there).
-        One round trip for the lot."""
-        stored: list[Write] = []
+    async def publish(self, observations: Sequence[Observation], stored: Sequence[Write] = ()) -> None:
+        """Record the heartbeats (and `stored`, the history writes), then send the samples live (a
+        gateway that hears of a new host live finds its labels already there). One round trip."""
+        writes = list(stored)
         live: list[Write] = []
         for observation in observations:
             sample = observation.sample
-            frame = dump(sample)
-            beat = Heartbeat.of(
-                sample, observation.labels, observation.address or sample.host, observation.mounts
-            )
-            stored.append(PushCapped(_history_key(sample.host), frame, history_size))
-            stored.append(HashSet(_HOSTS_KEY, sample.host, beat.model_dump_json()))
-            live.append(Publish(topics.CPU_CHANNEL, frame))
-        await self._broker.write_batch(stored + live)
+            if observation.beat:
+                address = observation.address or sample.host
+                beat = Heartbeat.of(sample, observation.labels, address, observation.mounts)
+                writes.append(HashSet(_HOSTS_KEY, sample.host, beat.model_dump_json()))
+            live.append(Publish(topics.CPU_CHANNEL, dump(sample)))
+        await self._broker.write_batch(writes + live)
 
     async def heartbeats(self) -> dict[str, Heartbeat]:
         """Every host's latest heartbeat; a malformed one is logged and left out."""
@@ -102,17 +93,6 @@ class HostStore:
                 logger.warning("ignored a malformed heartbeat for %r", host)
         return beats
 
-    async def history(self, host: str, limit: int) -> list[CpuSample]:
-        """The host's latest `limit` samples, oldest first; malformed ones are left out."""
-        samples = []
-        for raw in (await self._broker.read_list(_history_key(host)))[-limit:]:
-            try:
-                samples.append(CpuSample.model_validate_json(raw))
-            except ValidationError:
-                continue
-        return samples
-
     async def forget(self, host: str) -> None:
-        """Drop a retired host's heartbeat and history."""
+        """Drop a retired host's heartbeat (its history expires by itself, tier by tier)."""
         await self._broker.hash_delete(_HOSTS_KEY, host)
-        await self._broker.delete(_history_key(host))

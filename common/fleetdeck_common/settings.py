@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .broker import check_url
+from .history.tiers import DEFAULT_TIERS, Tier, parse_tiers
 from .jobs.previouskey import PreviousKey, load_previous_key
 from .jobs.signing import JobKey, load_job_key
 from .targets import TargetPolicy, parse_allow_entry
@@ -169,3 +170,23 @@ class TargetSettings(BrokerSettings):
 
     def target_policy(self) -> TargetPolicy:
         return TargetPolicy.from_entries(self.allowed_targets, self.max_hosts)
+
+
+class HistorySettings(BrokerSettings):
+    """The history tiers: agents keep them, gateways read them; both must be given the same."""
+
+    history_tiers: str = Field(
+        DEFAULT_TIERS,
+        validation_alias="FLEETDECK_HISTORY_TIERS",
+        description="history kept per host: STEP:RETENTION tiers, finest first (every sample for 1 h, "
+        "1-minute means for 7 d, 1-hour means for 90 d); agents and gateways must be given the same",
+    )
+
+    @field_validator("history_tiers")
+    @classmethod
+    def _check_tiers(cls, value: str) -> str:
+        parse_tiers(value)
+        return value
+
+    def tiers(self) -> tuple[Tier, ...]:
+        return parse_tiers(self.history_tiers)

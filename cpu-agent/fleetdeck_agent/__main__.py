@@ -6,16 +6,16 @@ import asyncio
 from collections.abc import Sequence
 
 from fleetdeck_common.broker import Broker
-from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.service import service_main
 
 from .agent import run_agent
+from .publisher import publisher_for
 from .sampler import proc_problem
 from .settings import AgentSettings
 
 
 async def serve(settings: AgentSettings, broker: Broker, stop: asyncio.Event) -> None:
-    await run_agent(settings, HostStore(broker), stop)
+    await run_agent(settings, publisher_for(broker, settings.tiers()), stop)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable
 
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.health import touch
-from fleetdeck_common.hoststore import HostStore, Observation
+from fleetdeck_common.hoststore import Observation
 from fleetdeck_common.service import wait_or_stop
 
 from . import sampler
+from .publisher import Publisher
 from .settings import AgentSettings
 from .simulate import simulated_fleet, simulated_mounts, simulated_sample
 
@@ -27,8 +28,8 @@ logger = logging.getLogger(__name__)
 BATCH_HOSTS = 200  # simulated hosts written in one round trip
 
 
-async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Event) -> None:
-    """Publish one sample every interval until `stop` is set."""
+async def run_agent(settings: AgentSettings, store: Publisher, stop: asyncio.Event) -> None:
+    """Publish one sample every interval until `stop` is set; then write the history held."""
     if settings.simulate:
         publish = _simulated(settings, store)
         logger.info("agent publishing %d simulated hosts every %.2fs", settings.simulate, settings.interval)
@@ -52,10 +53,14 @@ async def run_agent(settings: AgentSettings, store: HostStore, stop: asyncio.Eve
         if failing:
             logger.info("publishing again after a broker outage")
             failing = False
+    try:
+        await store.finish(time.time())
+    except BrokerUnavailable as exc:
+        logger.warning("the last seconds of history were not written (%s)", exc)
     logger.info("agent %s stopped", settings.agent_name)
 
 
-def _this_machine(settings: AgentSettings, store: HostStore) -> Callable[[], Awaitable[None]]:
+def _this_machine(settings: AgentSettings, store: Publisher) -> Callable[[], Awaitable[None]]:
     sampler.use_proc(settings.proc_path, settings.rootfs_path)  # before the first psutil call
     sampler.prime()
 
@@ -65,12 +70,12 @@ def _this_machine(settings: AgentSettings, store: HostStore) -> Callable[[], Awa
         sample = sampler.take_sample(settings.agent_name, settings.interval)
         sample = sample.model_copy(update={"n": next(numbers)})
         observation = Observation(sample, settings.labels, settings.ssh_address(), sampler.mounts())
-        await store.publish([observation], settings.history_size)
+        await store.publish([observation], time.time())
 
     return publish
 
 
-def _simulated(settings: AgentSettings, store: HostStore) -> Callable[[], Awaitable[None]]:
+def _simulated(settings: AgentSettings, store: Publisher) -> Callable[[], Awaitable[None]]:
     fleet = simulated_fleet(settings.simulate)
     rng = random.Random()
 
@@ -88,6 +93,6 @@ def _simulated(settings: AgentSettings, store: HostStore) -> Callable[[], Awaita
                 )
                 for host in fleet[start : start + BATCH_HOSTS]
             ]
-            await store.publish(batch, settings.history_size)
+            await store.publish(batch, now)
 
     return publish

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from fleetdeck_common.settings import BrokerSettings
+from fleetdeck_common.settings import HistorySettings
 from fleetdeck_common.targets import parse_labels
 
 
-class AgentSettings(BrokerSettings):
+class AgentSettings(HistorySettings):
     agent_name: str = Field(
         default_factory=socket.gethostname,
         validation_alias="FLEETDECK_AGENT_NAME",
@@ -65,13 +65,6 @@ class AgentSettings(BrokerSettings):
         ge=0,
         le=20_000,
         description="publish this many simulated hosts instead of this machine (demos, tests, benchmarks)",
-    )
-    history_size: int = Field(
-        900,
-        validation_alias="FLEETDECK_HISTORY_SIZE",
-        ge=10,
-        le=100_000,
-        description="samples of history kept per host in Redis (900 = 15 min at 1 s)",
     )
 
     @field_validator("labels", mode="before")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker import Broker
 from fleetdeck_common.chatstore import ChatStore
+from fleetdeck_common.history import HistoryStore
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Job
@@ -25,6 +26,7 @@ from .feeds.hosttable import HostTable
 from .feeds.jobresults import JobWatches
 from .feeds.presence import PresenceSync
 from .feeds.relay import Relay
+from .history.reader import HistoryReader
 from .metrics import GatewayMetrics
 from .services.audittrail import AuditTrail
 from .services.chat import ChatService
@@ -53,7 +55,8 @@ def build_gateway(
     table = HostTable()
     fleet = FleetView(table, clients)
     presence = PresenceSync(hosts, table, clients, settings.forget_after, on_change=fleet.changed)
-    history = HistoryCache(hosts)
+    long_history = HistoryReader(HistoryStore(broker, settings.tiers()))
+    history = HistoryCache(long_history.recent)
     queue = QueueWatch(jobs, clients, policy)
 
     def count_queued(job: Job) -> None:
@@ -74,6 +77,7 @@ def build_gateway(
         presence=presence,
         fleet=fleet,
         history=history,
+        long_history=long_history,
         relay=Relay(
             broker,
             clients,

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from fleetdeck_common.settings import CommaList, TargetSettings, split_commas
+from fleetdeck_common.settings import CommaList, HistorySettings, TargetSettings, split_commas
 
 
-class GatewaySettings(TargetSettings):
+class GatewaySettings(TargetSettings, HistorySettings):
     host: str = Field("127.0.0.1", validation_alias="FLEETDECK_HOST", description="address to bind")
     port: int = Field(8000, validation_alias="FLEETDECK_PORT", ge=0, le=65535, description="port to bind")
     tokens_file: Path | None = Field(
@@ -60,7 +60,8 @@ class GatewaySettings(TargetSettings):
         86400.0,
         validation_alias="FLEETDECK_FORGET_AFTER",
         ge=60,
-        description="seconds an offline host stays listed before it is forgotten (with its history)",
+        description="seconds an offline host stays listed before it is forgotten (its history stays "
+        "as long as FLEETDECK_HISTORY_TIERS keeps it)",
     )
     public_url: str | None = Field(
         None,

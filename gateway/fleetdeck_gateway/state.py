@@ -19,6 +19,7 @@ from .feeds.hosthistory import HistoryCache
 from .feeds.jobresults import JobWatches
 from .feeds.presence import PresenceSync
 from .feeds.relay import Relay
+from .history.reader import HistoryReader
 from .metrics import GatewayMetrics
 from .services.audittrail import AuditTrail
 from .services.chat import ChatService
@@ -45,6 +46,7 @@ class Gateway:
     presence: PresenceSync
     fleet: FleetView
     history: HistoryCache
+    long_history: HistoryReader
     relay: Relay
     queue: QueueWatch
     jobs: JobService

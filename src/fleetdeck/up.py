@@ -11,9 +11,9 @@ from types import FrameType
 import uvicorn
 
 from fleetdeck_agent.agent import run_agent
+from fleetdeck_agent.publisher import publisher_for
 from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker import create_broker
-from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth.tokenstore import TokenStore
@@ -35,7 +35,7 @@ async def run_all_in_one(
     server = uvicorn.Server(uvicorn_config(app, gateway))
     stop = asyncio.Event()
     side_tasks = [
-        asyncio.create_task(run_agent(agent, HostStore(broker), stop), name="agent"),
+        asyncio.create_task(run_agent(agent, publisher_for(broker, agent.tiers()), stop), name="agent"),
         asyncio.create_task(Worker(worker, JobStore(broker)).run(stop), name="worker"),
     ]
     if tokens.generated_token:

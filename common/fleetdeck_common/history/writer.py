@@ -38,6 +38,7 @@ class _Host:
     rollups: Rollups
     phase: int
     pending: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (tier, slot ts) -> record
+    written: bool = False  # a host's first record goes out at once: its history is never empty
 
 
 def runs_of(host: str, tier: Tier, slots: Iterable[tuple[int, bytes]]) -> list[tuple[int, int, bytes]]:
@@ -87,14 +88,14 @@ class HistoryWriter:
         state.pending[(0, slot)] = encode(record)
         for done in state.rollups.add(ts, record):
             state.pending[(done.tier, done.ts)] = encode(done.record)
-        return (slot // self.tiers[0].step + state.phase) % self._flush_every == 0
+        return not state.written or (slot // self.tiers[0].step + state.phase) % self._flush_every == 0
 
     def take(self, host: str, now: float) -> list[Run]:
         """The host's held records as runs to write, in tier order; held no longer."""
         state = self._hosts.get(host)
         if state is None or not state.pending:
             return []
-        pending, state.pending = state.pending, {}
+        pending, state.pending, state.written = state.pending, {}, True
         runs: list[Run] = []
         for index, tier in enumerate(self.tiers):
             slots = [(ts, rec) for (t, ts), rec in pending.items() if t == index]

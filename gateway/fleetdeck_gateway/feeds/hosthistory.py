@@ -1,5 +1,8 @@
 """Each host's `history` frame, read and encoded once and shared by every subscriber.
 
+The stored part comes from the finest history tier (written by agents every few seconds), so it
+holds no per-core values: those come only from the live samples this cache has kept since.
+
 A reconnect storm (a gateway restart, a network blip) has every client ask for the history of
 every host it follows at once. Here the first request for a host reads it from the store;
 concurrent requests wait for that same read; later ones get the cached frame, kept current by
@@ -12,11 +15,13 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.messages import dump
+from fleetdeck_common.messages import CpuSample, dump
+
+# A host's latest `limit` stored samples, oldest first.
+ReadRecent = Callable[[str, int], Awaitable[list[CpuSample]]]
 
 
 @dataclass
@@ -30,12 +35,12 @@ class _Entry:
 class HistoryCache:
     def __init__(
         self,
-        store: HostStore,
+        recent: ReadRecent,
         limit: int = 900,
         keep: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store
+        self._recent = recent
         self._limit = limit
         self._keep = keep
         self._clock = clock
@@ -66,13 +71,14 @@ class HistoryCache:
 
     async def _load(self, host: str, entry: _Entry) -> None:
         self.loads += 1
-        stored = [dump(sample) for sample in await self._store.history(host, self._limit)]
-        # Live samples that arrived during the read are already in the entry: keep them last.
+        stored = await self._recent(host, self._limit)
+        # Live samples that arrived during the read are already in the entry: keep them, and
+        # only the stored samples older than the first of them.
         newer = list(entry.samples)
-        already = set(stored[-len(newer) - 1 :])
+        oldest_live = _ts(newer[0]) if newer else float("inf")
         entry.samples.clear()
-        entry.samples.extend(stored)
-        entry.samples.extend(s for s in newer if s not in already)
+        entry.samples.extend(dump(sample) for sample in stored if sample.ts < oldest_live)
+        entry.samples.extend(newer)
         entry.loaded.set()
 
     def observe(self, host: str, frame: str) -> None:
@@ -90,3 +96,8 @@ class HistoryCache:
         stale = self._clock() - self._keep
         for host in [h for h, e in self._entries.items() if e.used < stale and e.loaded.is_set()]:
             del self._entries[host]
+
+
+def _ts(frame: str) -> float:
+    ts: float = json.loads(frame)["ts"]
+    return ts

@@ -1,0 +1,116 @@
+"""Which tier answers a span and at what step, and the series made from its records. Pure.
+
+A step coarser than the tier's is computed from that tier (`rollup`); the fleet series takes each
+selected host's mean `total` per step and gives their mean, p95 (nearest rank, as the dashboard),
+max and how many hosts had a value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fleetdeck_common.history import Record, Tier, rollup, span
+
+MAX_POINTS = 20_000  # steps in one answer
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Read slots [first, end) of `tiers[tier]`; answer one point per `step` seconds."""
+
+    tier: int
+    step: int
+    first: int
+    end: int
+
+
+def plan(tiers: Sequence[Tier], since: float, until: float, step: int | None, now: float) -> Plan:
+    """The tier and step for since..until; ValueError with a sentence naming the parameter."""
+    if until <= since:
+        raise ValueError("until must be later than since")
+    back = now - since
+    if step is None:
+        index = next((i for i, t in enumerate(tiers) if back <= t.retention), len(tiers) - 1)
+        step = tiers[index].step
+    else:
+        fitting = [i for i, t in enumerate(tiers) if step % t.step == 0]
+        if not fitting:
+            raise ValueError(
+                f"step must be a whole multiple of {tiers[0].step} seconds (the finest tier's step)"
+            )
+        # The finest tier that holds the whole span; else the one that holds most of it.
+        index = next((i for i in fitting if back <= tiers[i].retention), fitting[-1])
+    if (until - since) / step > MAX_POINTS:
+        raise ValueError(
+            f"step {step} gives more than {MAX_POINTS:,} points from since to until; use a larger step"
+        )
+    first, end = span(tiers[index], since, until, now)
+    return Plan(index, step, first, end)
+
+
+def _round(record: Record) -> dict[str, Any]:
+    def one(value: float | None, digits: int) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return {
+        "total": round(record.total, 1),
+        "total_max": round(record.total_max, 1),
+        "mem": one(record.mem, 1),
+        "load1": one(record.load1, 2),
+        "disk": one(record.disk, 1),
+        "net_rx": one(record.net_rx, 0),
+        "net_tx": one(record.net_tx, 0),
+    }
+
+
+def host_series(records: Sequence[tuple[int, Record]], tier_step: int, step: int) -> list[dict[str, Any]]:
+    """One sample per step that has records, oldest first: the mean of each value, the highest total."""
+    if step == tier_step:
+        return [{"ts": ts, **_round(record)} for ts, record in records]
+    buckets: dict[int, list[Record | None]] = {}
+    for ts, record in records:
+        buckets.setdefault(ts // step * step, []).append(record)
+    samples = []
+    for ts, group in buckets.items():
+        merged = rollup(group)
+        if merged is not None:
+            samples.append({"ts": ts, **_round(merged)})
+    return samples
+
+
+def _per_step(totals: Sequence[float | None], first: int, tier_step: int, step: int) -> dict[int, float]:
+    """One host's mean total per step."""
+    if step == tier_step:
+        return {first + i * step: v for i, v in enumerate(totals) if v is not None}
+    sums: dict[int, list[float]] = {}
+    for i, value in enumerate(totals):
+        if value is not None:
+            sums.setdefault((first + i * tier_step) // step * step, []).append(value)
+    return {ts: sum(values) / len(values) for ts, values in sums.items()}
+
+
+def fleet_series(
+    totals: Mapping[str, Sequence[float | None]], first: int, tier_step: int, step: int
+) -> list[dict[str, Any]]:
+    """mean, p95, max and online per step over the hosts' totals (each from slot `first` on)."""
+    by_step: dict[int, list[float]] = {}
+    for values in totals.values():
+        for ts, value in _per_step(values, first, tier_step, step).items():
+            by_step.setdefault(ts, []).append(value)
+    samples = []
+    for ts in sorted(by_step):
+        values = sorted(by_step[ts])
+        rank = min(len(values) - 1, max(0, math.ceil(0.95 * len(values)) - 1))
+        samples.append(
+            {
+                "ts": ts,
+                "mean": round(sum(values) / len(values), 1),
+                "p95": round(values[rank], 1),
+                "max": round(values[-1], 1),
+                "online": len(values),
+            }
+        )
+    return samples

@@ -1,0 +1,49 @@
+"""Reading the history tiers for the gateway: a host's recent samples (the `history` frame), a
+host's series and the fleet's series over any span (the HTTP API)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fleetdeck_common.history import HistoryStore, span, totals
+from fleetdeck_common.history.samples import samples_of
+from fleetdeck_common.messages import CpuSample
+
+from .query import fleet_series, host_series, plan
+
+
+class HistoryReader:
+    def __init__(self, store: HistoryStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def recent(self, host: str, limit: int) -> list[CpuSample]:
+        """The host's latest `limit` steps of the finest tier, as `cpu` frames (no per-core values)."""
+        tier, now = self._store.tiers[0], self._clock()
+        first, end = span(tier, now - limit * tier.step, now, now)
+        slots = (await self._store.read([host], tier, first, end))[host]
+        return samples_of(host, slots.records()[-limit:], tier.step)
+
+    async def stored(self, host: str) -> bool:
+        """Whether any history of `host` is kept (a host presence forgot may still have some)."""
+        return await self._store.stored(host, self._clock())
+
+    async def host(self, host: str, since: float, until: float, step: int | None) -> dict[str, Any]:
+        """`{"host", "step", "samples"}`; ValueError naming a bad parameter."""
+        chosen = plan(self._store.tiers, since, until, step, self._clock())
+        tier = self._store.tiers[chosen.tier]
+        slots = (await self._store.read([host], tier, chosen.first, chosen.end))[host]
+        samples = host_series(slots.records(), tier.step, chosen.step)
+        return {"host": host, "step": chosen.step, "samples": samples}
+
+    async def fleet(
+        self, hosts: Sequence[str], since: float, until: float, step: int | None
+    ) -> dict[str, Any]:
+        """`{"step", "samples"}` over the hosts' `total`; ValueError naming a bad parameter."""
+        chosen = plan(self._store.tiers, since, until, step, self._clock())
+        tier = self._store.tiers[chosen.tier]
+        read = await self._store.read(hosts, tier, chosen.first, chosen.end) if hosts else {}
+        values = {host: totals(slots.data) for host, slots in read.items()}
+        return {"step": chosen.step, "samples": fleet_series(values, chosen.first, tier.step, chosen.step)}
