@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import random
+
 import pytest
 
-from fleetdeck_common.history import DEFAULT_TIERS, Record, parse_tiers
+from fleetdeck_common.history import DEFAULT_TIERS, RECORD_SIZE, Record, decode_all, encode, parse_tiers
+from fleetdeck_common.history.codec import json_rows
 from fleetdeck_common.messages import HostInfo
 from fleetdeck_common.targets import TargetError
 from fleetdeck_gateway.history.query import MAX_POINTS, fleet_series, host_series, plan
@@ -88,3 +92,17 @@ def test_targets_select_by_label_address_or_name_offline_hosts_included() -> Non
     assert select_hosts("@role=web,!127.0.0.12", KNOWN) == ["web01"]
     with pytest.raises(TargetError):
         select_hosts("@role", KNOWN)
+
+
+def test_stored_records_written_straight_as_json_match_the_series() -> None:
+    rng = random.Random(5)
+
+    def one() -> Record:
+        return Record(
+            rng.random() * 100, 100.0, rng.random() * 100, rng.random() * 9, None, rng.random() * 1e9, 0
+        )
+
+    records = [None if rng.random() < 0.2 else one() for _ in range(500)]
+    data = b"".join(bytes(RECORD_SIZE) if r is None else encode(r) for r in records)
+    decoded = [(1000 + i * 60, r) for i, r in enumerate(decode_all(data)) if r is not None]
+    assert [json.loads(row) for row in json_rows(data, 1000, 60)] == host_series(decoded, 60, 60)

@@ -65,7 +65,7 @@ async def host_history(request: Request) -> Response:
         body = await gateway.long_history.host(host, since, until, step)
     except ValueError as exc:
         return error(400, "bad_request", str(exc))
-    return JSONResponse(body)
+    return Response(body, media_type="application/json")
 
 
 async def fleet_history(request: Request) -> Response:

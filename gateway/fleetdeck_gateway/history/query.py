@@ -81,28 +81,33 @@ def host_series(records: Sequence[tuple[int, Record]], tier_step: int, step: int
     return samples
 
 
-def _per_step(totals: Sequence[float | None], first: int, tier_step: int, step: int) -> dict[int, float]:
-    """One host's mean total per step."""
-    if step == tier_step:
-        return {first + i * step: v for i, v in enumerate(totals) if v is not None}
-    sums: dict[int, list[float]] = {}
-    for i, value in enumerate(totals):
-        if value is not None:
-            sums.setdefault((first + i * tier_step) // step * step, []).append(value)
-    return {ts: sum(values) / len(values) for ts, values in sums.items()}
+def _per_step(totals: Sequence[float | None], offset: int, per: int, count: int) -> list[float | None]:
+    """One host's mean total in each of `count` steps of `per` slots (the first `offset` slots short)."""
+    means: list[float | None] = [None] * count
+    for index in range(count):
+        low = max(0, index * per - offset)
+        values = [v for v in totals[low : (index + 1) * per - offset] if v is not None]
+        means[index] = sum(values) / len(values) if values else None
+    return means
 
 
 def fleet_series(
     totals: Mapping[str, Sequence[float | None]], first: int, tier_step: int, step: int
 ) -> list[dict[str, Any]]:
     """mean, p95, max and online per step over the hosts' totals (each from slot `first` on)."""
-    by_step: dict[int, list[float]] = {}
-    for values in totals.values():
-        for ts, value in _per_step(values, first, tier_step, step).items():
-            by_step.setdefault(ts, []).append(value)
+    columns: list[Sequence[float | None]] = list(totals.values())
+    start = first // step * step
+    if step != tier_step:
+        per, offset = step // tier_step, (first - start) // tier_step
+        slots = max((len(c) for c in columns), default=0)
+        count = (offset + slots + per - 1) // per
+        columns = [_per_step(c, offset, per, count) for c in columns]
     samples = []
-    for ts in sorted(by_step):
-        values = sorted(by_step[ts])
+    for index, column in enumerate(zip(*columns, strict=False)):
+        values = sorted(v for v in column if v is not None)
+        if not values:
+            continue
+        ts = start + index * step
         rank = min(len(values) - 1, max(0, math.ceil(0.95 * len(values)) - 1))
         samples.append(
             {

@@ -3,11 +3,13 @@ host's series and the fleet's series over any span (the HTTP API)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fleetdeck_common.history import HistoryStore, span, totals
+from fleetdeck_common.history.codec import json_rows
 from fleetdeck_common.history.samples import samples_of
 from fleetdeck_common.messages import CpuSample
 
@@ -30,13 +32,19 @@ class HistoryReader:
         """Whether any history of `host` is kept (a host presence forgot may still have some)."""
         return await self._store.stored(host, self._clock())
 
-    async def host(self, host: str, since: float, until: float, step: int | None) -> dict[str, Any]:
-        """`{"host", "step", "samples"}`; ValueError naming a bad parameter."""
+    async def host(self, host: str, since: float, until: float, step: int | None) -> str:
+        """`{"host", "step", "samples"}` as JSON text; ValueError naming a bad parameter."""
         chosen = plan(self._store.tiers, since, until, step, self._clock())
         tier = self._store.tiers[chosen.tier]
         slots = (await self._store.read([host], tier, chosen.first, chosen.end))[host]
-        samples = host_series(slots.records(), tier.step, chosen.step)
-        return {"host": host, "step": chosen.step, "samples": samples}
+        if chosen.step == tier.step:  # the stored records as they are: written straight from the bits
+            rows = json_rows(slots.data, slots.start, tier.step)
+        else:
+            rows = [
+                json.dumps(s, separators=(",", ":"))
+                for s in host_series(slots.records(), tier.step, chosen.step)
+            ]
+        return f'{{"host":{json.dumps(host)},"step":{chosen.step},"samples":[{",".join(rows)}]}}'
 
     async def fleet(
         self, hosts: Sequence[str], since: float, until: float, step: int | None

@@ -1,0 +1,133 @@
+"""What the long-history benchmark aims at, and its figures rendered."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from typing import Any
+
+from ..harness import table, targets
+from ..measure import Context
+
+NAME = "history"
+TITLE = "Long history: storage, ingest and queries"
+BYTES_TARGET = 192 * 1024  # per host, full default retention
+COMMANDS_TARGET = 2.0  # Redis commands per sample, PUBLISH and heartbeat included
+UPKEEP_TARGET = 25.0  # % of one core for the tiers
+HOST_TARGET_MS = 150.0
+FLEET_TARGET_MS = 1000.0
+
+
+def summarize(raw: dict[str, Any], args: argparse.Namespace, records: int) -> dict[str, Any]:
+    per_host = raw["history_bytes"] / args.hosts
+    return {
+        "bytes_per_host": per_host,
+        "used_per_host": raw["used_memory_delta"] / args.hosts,
+        "records_per_host": records,
+        "json_per_host": raw["json_per_host"],
+        "json_ratio": raw["json_per_host"] / per_host,
+        "json_hosts": args.json_hosts,
+        "ingest": raw["ingest"],
+        "ingest_hosts": args.ingest_hosts,
+        "window_s": args.window,
+        "warmup_s": args.warmup,
+        "repeats": args.repeats,
+        "queries": {
+            "host_ms": statistics.median(raw["host_ms"]),
+            "host_max_ms": max(raw["host_ms"]),
+            "fleet_ms": statistics.median(raw["fleet_ms"]),
+            "host_points": raw["host_points"],
+            "fleet_points": raw["fleet_points"],
+            "fleet_hosts": raw["fleet_hosts"],
+        },
+    }
+
+
+def bytes_sentence(s: dict[str, Any]) -> str:
+    """The bytes-per-host figure, as docs/history.md quotes it."""
+    return (
+        f"**{s['bytes_per_host'] / 1024:.1f} KiB per host** for the full default retention "
+        f"({s['records_per_host']:,} records, {s['bytes_per_host'] / s['records_per_host']:.1f} bytes each "
+        f"all-in; Redis `used_memory` grew {s['used_per_host'] / 1024:.1f} KiB per host); the same records "
+        f"as JSON `cpu` frames in Redis lists would take {s['json_per_host'] / 1024 / 1024:.1f} MiB, "
+        f"{s['json_ratio']:.0f} times as much. Target ≤ {BYTES_TARGET // 1024} KiB."
+    )
+
+
+def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
+    new, old = s["ingest"]["new"], s["ingest"]["old"]
+    upkeep = new["cpu_pct"] - old["cpu_pct"]
+    q = s["queries"]
+    head = targets(
+        [
+            (
+                "Redis memory per host, 90 days",
+                f"{s['bytes_per_host'] / 1024:.1f} KiB",
+                "≤ 192 KiB",
+                s["bytes_per_host"] <= BYTES_TARGET,
+            ),
+            (
+                "Redis commands per sample (10,000 hosts)",
+                f"{new['commands_per_sample']:.2f}",
+                "≤ 2",
+                new["commands_per_sample"] <= COMMANDS_TARGET,
+            ),
+            (
+                "agent CPU for the tiers (new minus today's path)",
+                f"{upkeep:.0f}% of a core",
+                "≤ 25%",
+                upkeep <= UPKEEP_TARGET,
+            ),
+            (
+                "one host, 7 days at 1 min",
+                f"{q['host_ms']:.0f} ms",
+                "≤ 150 ms",
+                q["host_ms"] <= HOST_TARGET_MS,
+            ),
+            (
+                "fleet series, 24 h at 1 min, 1,000 hosts",
+                f"{q['fleet_ms']:.0f} ms",
+                "≤ 1 s",
+                q["fleet_ms"] <= FLEET_TARGET_MS,
+            ),
+        ],
+        {},
+    )
+    ingest = table(
+        ("path", "samples/s", "Redis commands/s", "per sample", "agent CPU (% of a core)", "commands"),
+        [
+            (
+                name,
+                f"{r['samples_per_s']:,.0f}",
+                f"{r['commands_per_s']:,.0f}",
+                f"{r['commands_per_sample']:.2f}",
+                f"{r['cpu_pct']:.0f}",
+                ", ".join(f"{c} {n:.2f}" for c, n in r["per_sample"].items()),
+            )
+            for name, r in (("tiers (this version)", new), ("one JSON list (before)", old))
+        ],
+    )
+    return f"""{head}
+
+Storage: {args.hosts:,} hosts, 90 days of 1 Hz samples written by the agent's own history code
+(`HistoryWriter`, `HistoryStore`) on a simulated clock: one sample an hour until 7 days before
+the end, one a minute until the last hour, then every second (each chunk is allocated whole, so
+the keys and bytes are those of a full fill). {bytes_sentence(s)} JSON measured on
+{s["json_hosts"]} hosts' worth of records.
+
+Ingest: `fleetdeck-agent`'s loop with {s["ingest_hosts"]:,} simulated hosts at 1 Hz for
+{s["window_s"]:.0f} s after a {s["warmup_s"]:.0f} s warm-up, each path in turn against its own Redis
+(`INFO commandstats`, CPU from /proc); "before" is today's write path reproduced (RPUSH + LTRIM of
+the JSON sample into a 900-long list, HSET of the heartbeat, PUBLISH), "this version" buffers
+each host's seconds for 5 s, rolls minutes and hours up in the agent and refreshes unchanged
+heartbeats every 10 s.
+
+{ingest}
+
+Queries through the gateway's HTTP API on that Redis (median of {s["repeats"]} each; the slowest in the raw
+results): one host 7 days at 1 min ({q["host_points"]:,} points) {q["host_ms"]:.0f} ms; the fleet
+series 24 h at 1 min over {q["fleet_hosts"]:,} hosts ({q["fleet_points"]:,} points) {q["fleet_ms"]:.0f} ms.
+
+Machine: {ctx.sentence()}; the rest of the machine used {raw["others_cpu_pct"]:.0f}% of a core
+during the ingest windows.
+"""
