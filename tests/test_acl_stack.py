@@ -19,6 +19,7 @@ import redis
 from fleetdeck.redis_acl import CHANNEL_GRANTS, KEY_GRANTS
 from fleetdeck.redis_users import write_users
 from fleetdeck_common import auditstore, hoststore, topics
+from fleetdeck_common.history import store as history_store
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
 from testbed.procs import (
     Gateway,
@@ -205,7 +206,7 @@ def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStac
     try:
         assert agent.publish(topics.CPU_CHANNEL, "{}") >= 0
         others = [k for k in stack.admin.scan_iter(count=1000) if k != hoststore._HOSTS_KEY]
-        others = [k for k in others if not fnmatchcase(k, topics.key("history", "*"))]  # its tiers
+        others = [k for k in others if not fnmatchcase(k, history_store.ACCESS[0].pattern)]  # its tiers
         assert others
         for key in others:
             assert _refused(_read, agent, str(stack.admin.type(key)), key), key

@@ -26,7 +26,6 @@ from .auth.authenticator import SESSION_COOKIE
 from .auth.identity import Identity
 from .auth.peer import address_of
 from .fleetexport import exposition
-from .history import api as history_api
 from .services.audittrail import AuditQuery
 from .state import Gateway
 
@@ -298,5 +297,4 @@ routes = [
     Route("/api/jobs/{job_id:str}", _unavailable(get_job), methods=["GET"]),
     Route("/api/audit", _unavailable(audit_trail), methods=["GET"]),
     Route("/metrics/fleet", _unavailable(fleet_metrics), methods=["GET"]),
-    *(Route(path, _unavailable(handler), methods=["GET"]) for path, handler in history_api.routes),
 ]

@@ -22,6 +22,7 @@ from . import api
 from .auth.peer import PeerMiddleware
 from .auth.tokenstore import TokenStore
 from .build import build_gateway
+from .history import api as history_api
 from .settings import GatewaySettings
 from .state import Gateway
 from .ws.endpoint import websocket_endpoint
@@ -136,6 +137,7 @@ def create_app(
         Route("/metrics", metrics),
         WebSocketRoute("/ws", websocket_endpoint),
         *api.routes,
+        *history_api.routes,
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
     # PeerMiddleware: every request and socket knows its client's address (for the audit trail).

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from fleetdeck_common.audit import parse_since
+from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.targets import TargetError
 
 from ..auth.identity import Identity
@@ -85,4 +88,17 @@ async def fleet_history(request: Request) -> Response:
     return JSONResponse(body)
 
 
-routes = [("/api/hosts/{host:str}/history", host_history), ("/api/fleet/history", fleet_history)]
+def _answering(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except BrokerUnavailable:
+            return error(503, "unavailable", "the broker is unreachable; try again shortly")
+
+    return wrapped
+
+
+routes = [
+    Route("/api/hosts/{host:str}/history", _answering(host_history), methods=["GET"]),
+    Route("/api/fleet/history", _answering(fleet_history), methods=["GET"]),
+]
