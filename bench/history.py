@@ -72,7 +72,7 @@ def moments(end: float) -> list[float]:
 async def fill(url: str, hosts: int, end: float) -> None:
     """The tiers of `hosts` hosts as agents would have written them by `end` (expiries against it)."""
     rng, times = random.Random(7), moments(end)
-    async with create_broker(url) as broker:
+    async with create_broker(url, timeout=300) as broker:  # big batches on a busy machine
         store = HistoryStore(broker, TIERS)
         for first in range(0, hosts, 50):
             names = [host_name(i) for i in range(first, min(first + 50, hosts))]
