@@ -388,7 +388,7 @@ def test_what_the_suite_found_is_refused_fast(expression: str) -> None:
     started = time.thread_time()
     with pytest.raises(TargetError) as caught:
         expand_targets(expression[:16384], POLICIES[0], labels)
-    assert time.perf_counter() - started < TIME_BOUND
+    assert time.thread_time() - started < TIME_BOUND
     assert FOUND_BY_THE_SUITE[expression] in caught.value.reason, caught.value.reason
 
 
