@@ -58,7 +58,7 @@ def history_stack(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> I
         lambda: len(stack.ok("/api/hosts/hist-a/history?since=2m")["samples"]) >= 3, 20, what="history"
     )
     yield stack
-    gateway.stop()
+    stack.gateway.stop()  # the one started last (a test restarts it)
     for agent in stack.agents:
         agent.stop()
     redis.stop()
