@@ -52,7 +52,7 @@ async def test_login_live_charts_and_chat_between_two_users(
         # Per-core detail on demand: the chart gains a series per core, named in a legend.
         card = '.chart-card[data-host="agent-a"]'
         chart = "echarts.getInstanceByDom(document.querySelector(sel + ' .chart'))"
-        series = f"(sel) => {chart}.getOption().series.length"
+        series = f"(sel) => {chart}.getOption().series.filter((s) => s.type === 'line').length"
         legend = f"(sel) => {chart}.getOption().legend.filter((l) => l.show !== false).flatMap((l) => l.data)"
         assert await alice.evaluate(series, card) == 1
         assert await alice.evaluate(legend, card) == []

@@ -193,7 +193,8 @@ async def test_500_hosts_on_one_canvas_filtered_sorted_opened_and_picked_as_targ
         await page.click(f"{card} button.cores")
         cores = known[opened]["cpus"]
         await page.wait_for_function(
-            f"([sel, want]) => {chart}.getOption().series.length === want", arg=[card, 1 + cores]
+            f"([sel, want]) => {chart}.getOption().series.filter((s) => s.type === 'line').length === want",
+            arg=[card, 1 + cores],
         )
         legend = await page.evaluate(f"(sel) => {chart}.getOption().legend[0].data", card)
         assert legend[:2] == ["total", "cpu0"]

@@ -3,7 +3,7 @@
 // the fleet's CPU over time (mean, p95, max of the online hosts), one point per `fleet` frame.
 import { applyFleetFrame, applyHostsFrame, fleetStats } from "./fleetmodel.js";
 
-const SERIES_POINTS = 900; // 15 minutes at one frame a second
+export const SERIES_POINTS = 900; // 15 minutes at one frame a second
 
 export function fleetFeed(store, conn) {
   conn.whenLive(() => conn.send({ type: "subscribe", topics: ["fleet", "hosts"], ref: conn.nextRef("fleet") }));

@@ -2,7 +2,9 @@
 // made when a host is opened and disposed of when it is closed, and `cpu` is subscribed with
 // `hosts` = exactly those hosts (no host open: not subscribed at all). Per-core lines on demand,
 // with a legend. An offline host says when it was last seen. Under the chart: disk, network and
-// uptime from the latest sample, and the host's file systems (hostmounts.js).
+// uptime from the latest sample, and the host's file systems (hostmounts.js). Range buttons and
+// drag-to-zoom show stored history (historyview.js) with the highest value of each step as a faint
+// line; marks show the jobs that ran on the host (jobmarks.js).
 import { $, h, onNextFrame, onResize } from "./dom.js";
 import { echarts } from "./vendor.js";
 import { xAxis, percentAxis, tooltip, legend, line } from "./chartstyle.js";
@@ -11,6 +13,10 @@ import { percent, load, lastSeen, rate, duration } from "./format.js";
 import { followMounts } from "./hostmounts.js";
 import { watchedNames, togglePin, closeHost, savePins } from "./watched.js";
 import { points } from "./timeaxis.js";
+import { historyView } from "./historyview.js";
+import { hostHistory } from "./historyapi.js";
+import { jobMarks } from "./jobmarks.js";
+import { onZoneChange } from "./timezone.js";
 
 const POINTS = 900; // samples kept per open host: 15 minutes at 1 s
 
@@ -57,6 +63,10 @@ export function hostDetail(store, conn) {
       h("div", { class: "facts" }, status, now),
       box, machine, mounts);
     const card = { el, box, status, now, machine, pin, chart: null, resize: null, samples: [], cores: false };
+    const redraw = () => { if (cards.get(host) === card) draw(card, true); };
+    card.history = historyView(el, (window) => hostHistory(host, window), redraw);
+    card.marks = jobMarks(store, host, el, redraw);
+    box.before(card.history.bar);
     cores.addEventListener("click", () => {
       card.cores = !card.cores;
       cores.textContent = card.cores ? "total" : "cores";
@@ -72,6 +82,8 @@ export function hostDetail(store, conn) {
     card.chart = echarts.init(box, null, { renderer: "canvas" });
     card.resize = onResize(box, () => card.chart.resize());
     card.unfollow = followMounts(host, mounts);
+    card.history.attach(card.chart);
+    card.marks.attach(card.chart);
     updateStatus(host);
   }
 
@@ -79,6 +91,7 @@ export function hostDetail(store, conn) {
     const card = cards.get(host);
     card.resize.disconnect();
     card.unfollow();
+    card.marks.dispose();
     card.chart.dispose();
     card.el.remove();
     cards.delete(host);
@@ -184,12 +197,19 @@ export function hostDetail(store, conn) {
     flush();
   }
 
+  onZoneChange(() => { for (const card of cards.values()) draw(card, false); });
+
   function draw(card, reshape) {
-    const { samples } = card;
+    const past = card.history.shown(); // null while live
+    const samples = past ? past.samples : card.samples;
     const total = points(samples, (s) => s.total);
     const series = [line("total", total, { lineStyle: { width: 2 }, areaStyle: { opacity: 0.15 }, z: 3 })];
     const names = ["total"];
-    if (card.cores) {
+    if (past) {
+      series.push(line("max", points(samples, (s) => s.total_max),
+        { lineStyle: { width: 1, opacity: 0.45 }, color: "#f85149" }));
+    }
+    if (card.cores && !past) {
       const count = samples.reduce((n, s) => Math.max(n, s.percpu.length), 0);
       for (let i = 0; i < count; i += 1) {
         names.push("cpu" + i);
@@ -197,8 +217,9 @@ export function hostDetail(store, conn) {
           { lineStyle: { width: 1, opacity: 0.7 } }));
       }
     }
-    const first = samples.length ? samples[0].ts * 1000 : Date.now();
-    const last = samples.length ? samples[samples.length - 1].ts * 1000 : Date.now();
+    series.push(card.marks.series());
+    const first = past ? past.since * 1000 : samples.length ? samples[0].ts * 1000 : Date.now();
+    const last = past ? past.until * 1000 : samples.length ? samples[samples.length - 1].ts * 1000 : Date.now();
     card.chart.setOption({
       animation: false,
       grid: { left: 40, right: 10, top: card.cores ? 30 : 10, bottom: 22 },
@@ -207,7 +228,8 @@ export function hostDetail(store, conn) {
       yAxis: percentAxis(),
       tooltip: tooltip(),
       series,
-    }, { replaceMerge: reshape ? ["series", "legend"] : [] });
+    }, { replaceMerge: reshape || series.length !== card.drawn ? ["series", "legend"] : [] });
+    card.drawn = series.length;
     card.el.dataset.points = String(samples.length);
   }
 

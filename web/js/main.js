@@ -11,6 +11,7 @@ import { hostList } from "./hostlist.js";
 import { savedPins } from "./watched.js";
 import { jobsList } from "./jobs.js";
 import { chatPanel } from "./chat.js";
+import { zoneToggle } from "./timezone.js";
 
 const charted = Promise.all([import("./fleetchart.js"), import("./hostdetail.js"), import("./exec.js")]);
 
@@ -54,6 +55,7 @@ async function main() {
   conn.on("error", (frame) => console.warn("fleetdeck:", frame.code, frame.message, frame.ref || ""));
 
   layout(store);
+  zoneToggle();
   fleetFeed(store, conn);
   fleetView(store);
   selectionBar(store);

@@ -1,25 +1,19 @@
-// Time axes for ECharts that stay readable with seconds of data or hours of it. Pure.
+// Time axes for ECharts that stay readable with seconds of data or months of it. Pure.
+import { timeLabel } from "./timerange.js";
+
+export { timeLabel };
 
 /** The axis always spans at least this much, so a few seconds of data do not crowd the labels. */
 export const MIN_SPAN_MS = 60_000;
-
-const two = (n) => String(n).padStart(2, "0");
-
-/** `14:02` or, over short spans, `14:02:30`. */
-export function timeLabel(ms, spanMs) {
-  const d = new Date(ms);
-  const hm = two(d.getHours()) + ":" + two(d.getMinutes());
-  return spanMs > 15 * 60_000 ? hm : hm + ":" + two(d.getSeconds());
-}
 
 /** The span the axis will show for data from `firstMs` to `lastMs`. */
 export const axisSpan = (firstMs, lastMs) => Math.max(MIN_SPAN_MS, lastMs - firstMs);
 
 /**
  * An ECharts `xAxis` for points from `firstMs` to `lastMs`: at least a minute wide, ticks no closer
- * than 15 s, labels that never overlap.
+ * than 15 s, labels that never overlap, in local time or (`utc`) UTC.
  */
-export function timeAxis(firstMs, lastMs, style = {}) {
+export function timeAxis(firstMs, lastMs, style = {}, utc = false) {
   const span = axisSpan(firstMs, lastMs);
   return {
     type: "time",
@@ -28,7 +22,7 @@ export function timeAxis(firstMs, lastMs, style = {}) {
     minInterval: 15_000,
     splitNumber: 4,
     splitLine: { show: false },
-    axisLabel: { ...style, hideOverlap: true, formatter: (value) => timeLabel(value, span) },
+    axisLabel: { ...style, hideOverlap: true, formatter: (value) => timeLabel(value, span, utc) },
   };
 }
 
