@@ -132,7 +132,11 @@ async def ingest_child(path: str, hosts: int, url: str) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with create_broker(url) as broker:
-        publisher = publisher_for(broker, TIERS) if path == "new" else TodaysPath(HostStore(broker))
+        publisher = (
+            publisher_for(broker, TIERS, settings.interval)
+            if path == "new"
+            else TodaysPath(HostStore(broker))
+        )
         await run_agent(settings, publisher, stop)  # type: ignore[arg-type]
 
 

@@ -15,7 +15,7 @@ from .settings import AgentSettings
 
 
 async def serve(settings: AgentSettings, broker: Broker, stop: asyncio.Event) -> None:
-    await run_agent(settings, publisher_for(broker, settings.tiers()), stop)
+    await run_agent(settings, publisher_for(broker, settings.tiers(), settings.interval), stop)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,9 +2,11 @@
 that changed or are due, and the history its hosts' tiers are due to get.
 
 A heartbeat whose contents (interval, cores, labels, address, which file systems) did not change
-is written every `HEARTBEAT_EVERY` seconds rather than with every sample (so how full each file
-system is, also in it, is up to that old); a gateway times a host it hears live by
-its own clock, and reads heartbeats for labels, addresses and the hosts it has not heard yet.
+is written every `HEARTBEAT_EVERY` seconds' worth of the host's samples rather than with every
+sample, and at least every `HEARTBEAT_WITHIN` seconds (so how full each file system is, also in
+it, is up to that old); counting samples keeps a starved agent at the same writes per sample. A
+gateway times a host it hears live by its own clock, and reads heartbeats for labels, addresses
+and the hosts it has not heard yet.
 """
 
 from __future__ import annotations
@@ -16,37 +18,45 @@ from dataclasses import replace
 from fleetdeck_common.broker import Broker
 from fleetdeck_common.history import HistoryStore, HistoryWriter, Tier
 from fleetdeck_common.history.samples import record_of
+from fleetdeck_common.history.writer import FLUSH_EVERY, RESERVE_EVERY, samples_per
 from fleetdeck_common.hoststore import HostStore, Observation
 
-HEARTBEAT_EVERY = 10.0
+HEARTBEAT_EVERY = 10.0  # seconds at the agent's interval
+HEARTBEAT_WITHIN = 120.0  # but never older than this, however seldom a host is sampled
 
 
 class HeartbeatPacer:
     """Which heartbeats to write now. Pure."""
 
-    def __init__(self, every: float = HEARTBEAT_EVERY) -> None:
+    def __init__(
+        self, every: int = samples_per(HEARTBEAT_EVERY, 1.0), within: float = HEARTBEAT_WITHIN
+    ) -> None:
         self._every = every
-        self._written: dict[str, tuple[object, float]] = {}  # host -> (contents, next due)
+        self._within = within
+        self._written: dict[str, tuple[object, int, float]] = {}  # host -> (contents, samples left, by when)
 
     def due(self, observation: Observation, now: float) -> bool:
         sample = observation.sample
         mounts = tuple(m.mount for m in observation.mounts)
         contents = (sample.interval, len(sample.percpu), observation.labels, observation.address, mounts)
         known = self._written.get(sample.host)
-        if known is not None and known[0] == contents and now < known[1]:
+        if known is not None and known[0] == contents and known[1] > 1 and now < known[2]:
+            self._written[sample.host] = (contents, known[1] - 1, known[2])
             return False
         # The first refresh comes at a per-host phase, so a fleet's heartbeats do not all fall due at once.
-        wait = self._every if known else self._every * (1 + zlib.crc32(sample.host.encode()) % 100) / 100
-        self._written[sample.host] = (contents, now + wait)
+        left = self._every if known else 1 + zlib.crc32(sample.host.encode()) % self._every
+        self._written[sample.host] = (contents, left, now + self._within)
         return True
 
 
 class Publisher:
-    def __init__(self, hosts: HostStore, history: HistoryStore, writer: HistoryWriter) -> None:
+    def __init__(
+        self, hosts: HostStore, history: HistoryStore, writer: HistoryWriter, interval: float = 1.0
+    ) -> None:
         self._hosts = hosts
         self._history = history
         self._writer = writer
-        self._pacer = HeartbeatPacer()
+        self._pacer = HeartbeatPacer(samples_per(HEARTBEAT_EVERY, interval))
 
     async def publish(self, observations: Sequence[Observation], now: float) -> None:
         """Send the samples, with what is due of heartbeats and history."""
@@ -69,5 +79,8 @@ class Publisher:
         await self._history.write(runs, now)
 
 
-def publisher_for(broker: Broker, tiers: tuple[Tier, ...]) -> Publisher:
-    return Publisher(HostStore(broker), HistoryStore(broker, tiers), HistoryWriter(tiers))
+def publisher_for(broker: Broker, tiers: tuple[Tier, ...], interval: float = 1.0) -> Publisher:
+    """The agent's publisher for hosts sampled every `interval` seconds."""
+    every = samples_per(FLUSH_EVERY, interval)
+    writer = HistoryWriter(tiers, every, reserve_every=samples_per(RESERVE_EVERY, interval))
+    return Publisher(HostStore(broker), HistoryStore(broker, tiers), writer, interval)

@@ -35,7 +35,9 @@ async def run_all_in_one(
     server = uvicorn.Server(uvicorn_config(app, gateway))
     stop = asyncio.Event()
     side_tasks = [
-        asyncio.create_task(run_agent(agent, publisher_for(broker, agent.tiers()), stop), name="agent"),
+        asyncio.create_task(
+            run_agent(agent, publisher_for(broker, agent.tiers(), agent.interval), stop), name="agent"
+        ),
         asyncio.create_task(Worker(worker, JobStore(broker)).run(stop), name="worker"),
     ]
     if tokens.generated_token:

@@ -19,7 +19,9 @@ TIERS = parse_tiers(DEFAULT_TIERS)
 
 def publisher(broker: Broker) -> Publisher:
     """An agent's publisher that writes each sample's history with it (no holding back)."""
-    return Publisher(HostStore(broker), HistoryStore(broker, TIERS), HistoryWriter(TIERS, flush_every=1))
+    return Publisher(
+        HostStore(broker), HistoryStore(broker, TIERS), HistoryWriter(TIERS, flush_every=1, coarse_every=1)
+    )
 
 
 def reader(broker: Broker, clock: Callable[[], float] = time.time) -> HistoryReader:
