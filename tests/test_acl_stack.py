@@ -199,8 +199,11 @@ def _refused(call: Any, *args: Any) -> bool:
     return False
 
 
-def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStack) -> None:
+def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStack, tokens: Tokens) -> None:
     stack = acl_stack
+    # A login of its own: xdist may run another module between this and the whole-job test, and the
+    # module's stack (a fresh server) is then made again without that test's keys.
+    assert httpx.post(stack.gateway.url + "/api/login", json={"token": tokens.viewer}).status_code == 200
     wait_until(lambda: stack.admin.exists(auditstore._STREAM), 30, what="an audit entry")
     agent = _as(stack, "agent")
     try:

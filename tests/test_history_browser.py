@@ -168,6 +168,12 @@ async def test_fleet_chart_is_filled_after_a_reload_and_times_switch_to_utc(
     hist: HistoryStack, tokens: Tokens, artifacts: Path
 ) -> None:
     asked: list[str] = []
+    # The agent writes its seconds every few seconds: wait until the fleet's history holds five.
+    wait_until(
+        lambda: len(hist.get("/api/fleet/history?since=15m", tokens.viewer).json()["samples"]) >= 5,
+        30,
+        what="five seconds of fleet history",
+    )
     async with chromium() as browser:
         page = await logged_in_page(browser, hist.gateway.url, tokens.viewer)
         page.on("request", lambda request: asked.append(request.url))
