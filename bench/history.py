@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import random
@@ -140,12 +141,12 @@ async def ingest_child(path: str, hosts: int, url: str) -> None:
         await run_agent(settings, publisher, stop)  # type: ignore[arg-type]
 
 
-def ingest(stack: Stack, path: str, args: argparse.Namespace) -> dict[str, Any]:
+def ingest(stack: Stack, path: str, hosts: int, args: argparse.Namespace) -> dict[str, Any]:
     server = stack.redis()
     client = redis.Redis.from_url(server.url)
     argv = [sys.executable, "-m", "bench.history", "--ingest-child", path]
-    argv += ["--ingest-hosts", str(args.ingest_hosts)]
-    agent = stack.service(f"ingest-{path}", argv, service_env(server.url))
+    argv += ["--ingest-hosts", str(hosts)]
+    agent = stack.service(f"ingest-{path}-{hosts}", argv, service_env(server.url))
     time.sleep(args.warmup)
     before = client.info("commandstats")
     window = CpuWindow([agent.pid, server.service.pid if server.service else agent.pid])
@@ -182,7 +183,13 @@ def timed(get: httpx.Client, path: str, repeats: int) -> tuple[list[float], dict
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     with Stack(tmp) as stack:
-        raw["ingest"] = {path: ingest(stack, path, args) for path in ("old", "new")}
+        raw["ingest"] = {
+            str(hosts): {path: ingest(stack, path, hosts, args) for path in ("old", "new")}
+            for hosts in args.ingest_hosts
+        }
+        raw["others_cpu_pct"] = max(r["others_cpu_pct"] for i in raw["ingest"].values() for r in i.values())
+        if args.ingest_only:
+            return raw
         server = stack.redis()
         client = redis.Redis.from_url(server.url)
         used_before, end, t0 = client.info("memory")["used_memory"], time.time(), time.monotonic()
@@ -210,8 +217,19 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )
         raw["host_points"], raw["fleet_points"] = len(host["samples"]), len(fleet["samples"])
         raw["fleet_hosts"] = max((s["online"] for s in fleet["samples"]), default=0)
-    raw["others_cpu_pct"] = max(r["others_cpu_pct"] for r in raw["ingest"].values())
     return raw
+
+
+def earlier_run(path: Path) -> dict[str, Any]:
+    """The storage and query figures of an earlier full run (its raw results file)."""
+    data = json.loads(path.read_text())
+    if "history_bytes" not in data.get("raw", {}) and "storage_run" in data.get("raw", {}):
+        return dict(data["raw"]["storage_run"])  # an --ingest-only run: the full run it kept
+    keep = (
+        *("history_bytes", "used_memory_delta", "json_per_host", "keys", "fill_s"),
+        *("host_ms", "fleet_ms", "host_points", "fleet_points", "fleet_hosts"),
+    )
+    return {"context": data["context"], "args": data["args"], "raw": {k: data["raw"][k] for k in keep}}
 
 
 def main() -> None:
@@ -219,7 +237,24 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--hosts", type=int, default=1000, help="hosts filled with 90 days of history")
-    parser.add_argument("--ingest-hosts", type=int, default=10_000, help="simulated hosts at 1 Hz")
+    parser.add_argument(
+        "--ingest-hosts",
+        type=int,
+        nargs="+",
+        default=[10_000],
+        help="simulated hosts at 1 Hz (each count in turn)",
+    )
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="measure the ingest alone; storage and query figures from --storage-from (an earlier run)",
+    )
+    parser.add_argument(
+        "--storage-from",
+        type=Path,
+        default=harness.BENCH / "results" / f"{NAME}.json",
+        help="an earlier full run's raw results, for --ingest-only",
+    )
     parser.add_argument("--json-hosts", type=int, default=5, help="hosts' worth of records stored as JSON")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds before the ingest window")
     parser.add_argument("--window", type=float, default=60.0, help="seconds of the ingest window")
@@ -228,10 +263,13 @@ def main() -> None:
     harness.common_options(parser)
     args = parser.parse_args()
     if args.ingest_child:
-        asyncio.run(ingest_child(args.ingest_child, args.ingest_hosts, os.environ["REDIS_URL"]))
+        asyncio.run(ingest_child(args.ingest_child, args.ingest_hosts[0], os.environ["REDIS_URL"]))
         return
+    earlier = earlier_run(args.storage_from) if args.ingest_only else None
     result = harness.Result(NAME, TITLE, "", {})
     raw, ctx = harness.measured(args, lambda tmp: measure(args, tmp))
+    if earlier:
+        raw["storage_run"] = earlier
     s = summarize(raw, args, sum(t.records for t in TIERS))
     result.summary, result.data = render(s, raw, args, ctx), harness.record(ctx, args, s, raw, drop=())
     harness.publish(args, result)

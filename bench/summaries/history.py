@@ -19,26 +19,31 @@ FLEET_TARGET_MS = 1000.0
 
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace, records: int) -> dict[str, Any]:
-    per_host = raw["history_bytes"] / args.hosts
+    """The figures; storage and queries from `raw["storage_run"]` (an earlier run) when given."""
+    earlier = raw.get("storage_run")
+    stored, opts = (earlier["raw"], earlier["args"]) if earlier else (raw, vars(args))
+    hosts = int(opts["hosts"])
+    per_host = stored["history_bytes"] / hosts
     return {
         "bytes_per_host": per_host,
-        "used_per_host": raw["used_memory_delta"] / args.hosts,
+        "used_per_host": stored["used_memory_delta"] / hosts,
         "records_per_host": records,
-        "json_per_host": raw["json_per_host"],
-        "json_ratio": raw["json_per_host"] / per_host,
-        "json_hosts": args.json_hosts,
+        "json_per_host": stored["json_per_host"],
+        "json_ratio": stored["json_per_host"] / per_host,
+        "json_hosts": int(opts["json_hosts"]),
+        "hosts": hosts,
+        "repeats": int(opts["repeats"]),
+        "storage_from": earlier["context"] if earlier else None,
         "ingest": raw["ingest"],
-        "ingest_hosts": args.ingest_hosts,
         "window_s": args.window,
         "warmup_s": args.warmup,
-        "repeats": args.repeats,
         "queries": {
-            "host_ms": statistics.median(raw["host_ms"]),
-            "host_max_ms": max(raw["host_ms"]),
-            "fleet_ms": statistics.median(raw["fleet_ms"]),
-            "host_points": raw["host_points"],
-            "fleet_points": raw["fleet_points"],
-            "fleet_hosts": raw["fleet_hosts"],
+            "host_ms": statistics.median(stored["host_ms"]),
+            "host_max_ms": max(stored["host_ms"]),
+            "fleet_ms": statistics.median(stored["fleet_ms"]),
+            "host_points": stored["host_points"],
+            "fleet_points": stored["fleet_points"],
+            "fleet_hosts": stored["fleet_hosts"],
         },
     }
 
@@ -55,7 +60,9 @@ def bytes_sentence(s: dict[str, Any]) -> str:
 
 
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
-    new, old = s["ingest"]["new"], s["ingest"]["old"]
+    counts = list(s["ingest"])
+    first = s["ingest"][counts[0]]
+    new, old = first["new"], first["old"]
     upkeep = new["cpu_pct"] - old["cpu_pct"]
     q = s["queries"]
     figures = {
@@ -69,7 +76,7 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         [
             ("Redis memory per host, 90 days", "{kib:.1f} KiB", "≤ 192 KiB", "kib", 192),
             (
-                "Redis commands per sample (10,000 hosts)",
+                f"Redis commands per sample ({int(counts[0]):,} hosts)",
                 "{commands:.2f}",
                 "≤ 2",
                 "commands",
@@ -94,9 +101,18 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         figures,
     )
     ingest = table(
-        ("path", "samples/s", "Redis commands/s", "per sample", "agent CPU (% of a core)", "commands"),
+        (
+            "hosts",
+            "path",
+            "samples/s",
+            "Redis commands/s",
+            "per sample",
+            "agent CPU (% of a core)",
+            "commands",
+        ),
         [
             (
+                f"{int(count):,}",
                 name,
                 f"{r['samples_per_s']:,.0f}",
                 f"{r['commands_per_s']:,.0f}",
@@ -104,30 +120,46 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
                 f"{r['cpu_pct']:.0f}",
                 ", ".join(f"{c} {n:.2f}" for c, n in r["per_sample"].items()),
             )
-            for name, r in (("tiers (this version)", new), ("one JSON list (before)", old))
+            for count in counts
+            for name, r in (
+                ("tiers (this version)", s["ingest"][count]["new"]),
+                ("one JSON list (before)", s["ingest"][count]["old"]),
+            )
         ],
+    )
+    earlier = s["storage_from"]
+    storage_run = (
+        f"From an earlier full run ({earlier['date']}, code {earlier['code']}; load average before "
+        f"{earlier['load_before'][0]:.2f}), kept here because the fill takes ~40 minutes; this run "
+        "(`--ingest-only`) measured the ingest alone. "
+        if earlier
+        else ""
     )
     return f"""{head}
 
-Storage: {args.hosts:,} hosts, 90 days of 1 Hz samples written by the agent's own history code
+Storage: {storage_run}{s["hosts"]:,} hosts, 90 days of 1 Hz samples written by the agent's own history code
 (`HistoryWriter`, `HistoryStore`) on a simulated clock: one sample an hour until 7 days before
 the end, one a minute until the last hour, then every second (each chunk is allocated whole, so
 the keys and bytes are those of a full fill). {bytes_sentence(s)} JSON measured on
 {s["json_hosts"]} hosts' worth of records.
 
-Ingest: `fleetdeck-agent`'s loop with {s["ingest_hosts"]:,} simulated hosts at 1 Hz for
-{s["window_s"]:.0f} s after a {s["warmup_s"]:.0f} s warm-up, each path in turn against its own Redis
-(`INFO commandstats`, CPU from /proc); "before" is today's write path reproduced (RPUSH + LTRIM of
-the JSON sample into a 900-long list, HSET of the heartbeat, PUBLISH), "this version" buffers
-each host's seconds for 5 s, rolls minutes and hours up in the agent and refreshes unchanged
-heartbeats every 10 s.
+Ingest (this run): `fleetdeck-agent`'s loop with {" and ".join(f"{int(c):,}" for c in counts)} simulated hosts
+at 1 Hz for {s["window_s"]:.0f} s after a {s["warmup_s"]:.0f} s warm-up, each path in turn against its
+own Redis (`INFO commandstats`, CPU from /proc); "before" is today's write path reproduced (RPUSH +
+LTRIM of the JSON sample into a 900-long list, HSET of the heartbeat, PUBLISH), "this version"
+holds each host's seconds for 5 of its samples (at most 60 s), writes finished minutes and hours
+with the first write 30 samples after the last (at most 5 min), rolls them up in the agent and
+refreshes unchanged heartbeats every 10th sample (at most 2 min): counted in samples, so an agent
+that reaches each host less than once a second (samples/s under the host count) still writes as
+little per sample.
 
 {ingest}
 
-Queries through the gateway's HTTP API on that Redis (median of {s["repeats"]} each; the slowest in the raw
-results): one host 7 days at 1 min ({q["host_points"]:,} points) {q["host_ms"]:.0f} ms; the fleet
-series 24 h at 1 min over {q["fleet_hosts"]:,} hosts ({q["fleet_points"]:,} points) {q["fleet_ms"]:.0f} ms.
+Queries through the gateway's HTTP API on that Redis ({storage_run and "the earlier run; "}median of
+{s["repeats"]} each; the slowest in the raw results): one host 7 days at 1 min ({q["host_points"]:,} points)
+{q["host_ms"]:.0f} ms; the fleet series 24 h at 1 min over {q["fleet_hosts"]:,} hosts
+({q["fleet_points"]:,} points) {q["fleet_ms"]:.0f} ms.
 
-Machine: {ctx.sentence()}; the rest of the machine used {raw["others_cpu_pct"]:.0f}% of a core
-during the ingest windows.
+Machine (this run): {ctx.sentence()}; the rest of the machine used {raw["others_cpu_pct"]:.0f}% of a
+core during the ingest windows.
 """
