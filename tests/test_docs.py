@@ -71,3 +71,20 @@ def test_every_target_example_in_the_readme_expands() -> None:
     for example in examples:
         hosts = expand_targets(example, Anywhere(), labels=lambda key, value: ["10.9.9.9"])
         assert hosts, example
+
+
+def test_every_quoted_benchmark_block_is_closed_before_the_next_opens() -> None:
+    """bench/harness.py replaces a block up to the next `<!-- /bench -->`: an unclosed one would
+    swallow the next section the next time its benchmark runs."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        open_block = None
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            opened = re.fullmatch(r"<!-- bench:([\w-]+) -->", line)
+            if opened:
+                assert open_block is None, f"{page.name}:{number} opens {opened[1]} inside {open_block}"
+                open_block = opened[1]
+            elif line == "<!-- /bench -->":
+                assert open_block is not None, f"{page.name}:{number} closes a block never opened"
+                open_block = None
+        assert open_block is None, f"{page.name}: {open_block} is never closed"
