@@ -4,14 +4,17 @@ and SSH fleet."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import httpx
 import pytest
 
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Done, Job, OutputGroup
 from fleetdeck_common.targets import TargetPolicy, expand_targets
-from fleetdeck_gateway.services.hostjobs import host_param, ran_on, status_on
-from testbed.procs import wait_until
+from fleetdeck_gateway.services.hostjobs import host_param, known_as, ran_on, status_on
+from testbed.procs import start_agent, wait_until
 from tests.support.later import Backend
 from tests.support.stacks import ExecStack, Tokens
 
@@ -44,21 +47,37 @@ def done(*groups: tuple[str, str]) -> Done:
     )
 
 
+def named(host: str) -> frozenset[str]:
+    return known_as(host, None)
+
+
 def test_a_job_ran_on_the_hosts_its_targets_chose_when_it_was_queued() -> None:
-    assert ran_on(job("127.0.0.[2-4]"), "127.0.0.3", expand)
-    assert not ran_on(job("127.0.0.[2-4]"), "127.0.0.5", expand)
+    assert ran_on(job("127.0.0.[2-4]"), named("127.0.0.3"), expand)
+    assert not ran_on(job("127.0.0.[2-4]"), named("127.0.0.5"), expand)
     # Label selectors count as they were resolved at queue time.
-    assert ran_on(job("@role=web", "127.0.0.9"), "127.0.0.9", expand)
+    assert ran_on(job("@role=web", "127.0.0.9"), named("127.0.0.9"), expand)
     # Targets the allowlist no longer takes: left out, not an error.
-    assert not ran_on(job("10.0.0.1"), "10.0.0.1", expand)
+    assert not ran_on(job("10.0.0.1"), named("10.0.0.1"), expand)
+
+
+def test_a_host_is_matched_by_its_name_and_by_its_address() -> None:
+    web = known_as("web01", "127.0.0.3")
+    assert web == {"web01", "127.0.0.3"}
+    assert known_as("web01", "") == {"web01"}  # a heartbeat without an address
+    assert ran_on(job("127.0.0.[2-4]"), web, expand)  # the job reached it by address
+    assert not ran_on(job("127.0.0.[2-4]"), named("web01"), expand)  # the name alone misses it
+    assert not ran_on(job("127.0.0.5"), web, expand)
+    finished = done(("127.0.0.2", "ok"), ("127.0.0.3", "failed"))
+    assert status_on(finished, web, expand) == "failed"
+    assert status_on(finished, named("web01"), expand) is None
 
 
 def test_the_hosts_own_status_comes_from_the_output_groups() -> None:
     finished = done(("127.0.0.[2-3]", "ok"), ("127.0.0.4", "failed"))
-    assert status_on(finished, "127.0.0.3", expand) == "ok"
-    assert status_on(finished, "127.0.0.4", expand) == "failed"
-    assert status_on(finished, "127.0.0.5", expand) is None
-    assert status_on(None, "127.0.0.3", expand) is None  # still running
+    assert status_on(finished, named("127.0.0.3"), expand) == "ok"
+    assert status_on(finished, named("127.0.0.4"), expand) == "failed"
+    assert status_on(finished, named("127.0.0.5"), expand) is None
+    assert status_on(None, named("127.0.0.3"), expand) is None  # still running
 
 
 def test_the_host_parameter_is_checked_with_a_sentence() -> None:
@@ -108,3 +127,36 @@ def test_the_api_lists_a_hosts_jobs_with_its_own_status(exec_stack: ExecStack, t
     assert get("/api/jobs?host=127.0.0.250").json()["jobs"] == []
     bad = get("/api/jobs?host=" + "x" * 300)
     assert bad.status_code == 400 and "host must be" in bad.json()["message"]
+
+
+def test_a_hosts_jobs_are_found_by_its_name_when_ssh_reaches_it_at_another_address(
+    exec_stack: ExecStack, tokens: Tokens, tmp_path: Path
+) -> None:
+    url = exec_stack.gateway.url
+    name = f"named-{uuid.uuid4().hex[:6]}"
+    viewer = {"Authorization": f"Bearer {tokens.viewer}"}
+
+    def get(path: str) -> httpx.Response:
+        return httpx.get(url + path, headers=viewer, timeout=10)
+
+    def address() -> str | None:
+        hosts = get("/api/hosts").json()["hosts"]
+        return next((h["address"] for h in hosts if h["host"] == name and h["online"]), None)
+
+    agent = start_agent(name, exec_stack.users.url("agent"), tmp_path, FLEETDECK_AGENT_ADDRESS="127.0.0.42")
+    try:
+        wait_until(lambda: address() == "127.0.0.42", 20, what="the gateway knows the agent's address")
+        answer = httpx.post(
+            url + "/api/jobs",
+            json={"targets": "127.0.0.42", "command": "exit 4"},
+            headers={"Authorization": f"Bearer {tokens.operator}"},
+        )
+        assert answer.status_code == 202, answer.text
+        job_id: str = answer.json()["job"]
+        wait_until(lambda: get(f"/api/jobs/{job_id}").json()["state"] == "done", 30, what=job_id)
+        by_name = get(f"/api/jobs?host={name}").json()["jobs"]
+        assert [(j["job"], j["host_status"]) for j in by_name][:1] == [(job_id, "failed")]
+        by_address = get("/api/jobs?host=127.0.0.42").json()["jobs"]
+        assert by_address[0]["job"] == job_id  # the address alone still finds it
+    finally:
+        agent.stop()

@@ -97,6 +97,7 @@ def build_gateway(
             audit=audit,
             on_queued=count_queued,
             key=settings.job_key(),
+            address_of=table.address_of,
         ),
         chat=ChatService(ChatStore(broker)),
     )

@@ -86,6 +86,11 @@ class HostTable:
         state = self._hosts.get(host)
         return state.labels if state is not None else {}
 
+    def address_of(self, host: str) -> str | None:
+        """The address SSH reaches a known host at (its name when its heartbeat gave none)."""
+        state = self._hosts.get(host)
+        return (state.address or host) if state is not None else None
+
     def addresses_with(self, key: str, value: str) -> list[str]:
         """The SSH addresses of the online hosts whose label `key` is `value`."""
         return [

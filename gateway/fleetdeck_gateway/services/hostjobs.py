@@ -1,9 +1,10 @@
 """Which recent jobs ran on one host, and what each came to there: the marks on a host's chart
-(`GET /api/jobs?host=NAME`). Pure: target expansion and the job's `done` are passed in."""
+(`GET /api/jobs?host=NAME`). A job names hosts by the address SSH reaches them at, the chart by
+the agent's name, so a host is matched by both. Pure: expansion, address and `done` are passed in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 from fleetdeck_common.messages import Done, Job
 from fleetdeck_common.targets import TargetError
@@ -20,22 +21,27 @@ def host_param(raw: str | None) -> str | None:
     return raw
 
 
-def ran_on(job: Job, host: str, expand: Callable[[str], list[str]]) -> bool:
-    """Whether `host` is among the hosts the job was for (a job whose targets no longer expand,
-    say after the allowlist changed, is left out)."""
+def known_as(name: str, address: str | None) -> frozenset[str]:
+    """What a job's targets may call a host: its name and, when its heartbeat gave one, its address."""
+    return frozenset({name, address} if address else {name})
+
+
+def ran_on(job: Job, host: Set[str], expand: Callable[[str], list[str]]) -> bool:
+    """Whether the host (any of its `known_as`) is among the hosts the job was for (a job whose
+    targets no longer expand, say after the allowlist changed, is left out)."""
     try:
-        return host in expand(job.runs_on)
+        return not host.isdisjoint(expand(job.runs_on))
     except TargetError:
         return False
 
 
-def status_on(done: Done | None, host: str, expand: Callable[[str], list[str]]) -> str | None:
+def status_on(done: Done | None, host: Set[str], expand: Callable[[str], list[str]]) -> str | None:
     """The host's status in a finished job, from its output groups; None while the job runs."""
     if done is None:
         return None
     for group in done.groups:
         try:
-            if host in expand(group.hosts):
+            if not host.isdisjoint(expand(group.hosts)):
                 return group.status
         except TargetError:
             continue

@@ -18,7 +18,7 @@ from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, exp
 from ..auth.identity import Identity
 from .audittrail import AuditTrail
 from .cancelrule import cancel_refusal
-from .hostjobs import host_param, ran_on, status_on
+from .hostjobs import host_param, known_as, ran_on, status_on
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class JobService:
         audit: AuditTrail | None = None,
         on_queued: Callable[[Job], None] = lambda job: None,
         key: JobKey | None = None,
+        address_of: Callable[[str], str | None] = lambda host: None,
     ) -> None:
         self.store = store
         self._policy = policy
@@ -46,6 +47,7 @@ class JobService:
         self._audit = audit
         self._on_queued = on_queued  # counted in the metrics, whoever queued it (socket or HTTP)
         self._key = key  # FLEETDECK_JOB_KEY_FILE: every job queued carries its signature
+        self._address_of = address_of  # a known host's SSH address, from its heartbeat
 
     async def submit(self, who: Identity, request: ExecRequest) -> Job:
         """Validate the targets and queue the job; nothing is queued if anything is wrong. The
@@ -123,11 +125,12 @@ class JobService:
         def expand(expression: str) -> list[str]:
             return expand_targets(expression, self._policy)
 
+        host = known_as(name, self._address_of(name))
         return [
             job.model_dump(exclude={"type", "ref"})
-            | {"host_status": status_on(await self.store.final(job.job), name, expand)}
+            | {"host_status": status_on(await self.store.final(job.job), host, expand)}
             for job in jobs
-            if ran_on(job, name, expand)
+            if ran_on(job, host, expand)
         ]
 
     async def cancel(self, who: Identity, job_id: str) -> Job:
