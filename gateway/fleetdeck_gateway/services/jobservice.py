@@ -125,12 +125,12 @@ class JobService:
         def expand(expression: str) -> list[str]:
             return expand_targets(expression, self._policy)
 
-        host = known_as(name, self._address_of(name))
+        called = known_as(name, self._address_of(name))
         return [
             job.model_dump(exclude={"type", "ref"})
-            | {"host_status": status_on(await self.store.final(job.job), host, expand)}
+            | {"host_status": status_on(await self.store.final(job.job), called, expand)}
             for job in jobs
-            if ran_on(job, host, expand)
+            if ran_on(job, called, expand)
         ]
 
     async def cancel(self, who: Identity, job_id: str) -> Job:
