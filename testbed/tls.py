@@ -66,10 +66,19 @@ def make_certificates(workdir: Path) -> Certificates:
 class TlsRedisServer:
     """A real redis-server with no plain-text port: TLS only, on a loopback port."""
 
-    def __init__(self, workdir: Path, certificates: Certificates, also: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        certificates: Certificates,
+        also: tuple[str, ...] = (),
+        aclfile: Path | None = None,
+        admin_url: str | None = None,
+    ) -> None:
         self.workdir = workdir
         self.certificates = certificates
         self.also = also  # more loopback addresses to listen on (names the certificate may not list)
+        self.aclfile = aclfile  # users as `redis-server --aclfile` loads them
+        self.admin_url = admin_url  # with an ACL file: a rediss:// URL of a user that may PING
         self.port = free_port(also=also)
         self.service: Service | None = None
 
@@ -86,12 +95,13 @@ class TlsRedisServer:
             "--tls-cert-file", str(certs.server_cert), "--tls-key-file", str(certs.server_key),
             "--tls-ca-cert-file", str(certs.ca_cert), "--tls-auth-clients", "no",
             "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+            *(["--aclfile", str(self.aclfile)] if self.aclfile else []),
         ]  # fmt: skip
         self.service = Service(f"redis-tls-{self.port}", argv, {}, self.workdir)
         wait_until(self.ping, 10, what="redis-server (TLS) to answer")
 
     def ping(self) -> bool:
-        return RedisServer.ping(self.url)
+        return RedisServer.ping(self.admin_url or self.url)
 
     def stop(self) -> None:
         if self.service:

@@ -1,9 +1,11 @@
-"""Redis over TLS: every service on `rediss://…?ssl_ca_certs=CA`, and a client that does not trust the CA
-is refused with a sentence saying so (in its log and in /readyz), never a quiet retry loop."""
+"""Redis over TLS: every service on `rediss://…?ssl_ca_certs=CA` (also as the users `fleetdeck redis-users`
+generates), and a client that does not trust the CA is refused with a sentence saying so (in its log and
+in /readyz), never a quiet retry loop."""
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -11,13 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from fleetdeck_common.acl import SERVICES
 from fleetdeck_common.broker import check_url
 from testbed.procs import BIN, ROOT, Service, free_port, start_agent, start_gateway, start_worker, wait_until
 from testbed.tls import Certificates, TlsRedisServer, make_ca, make_certificates
 from tests.support.jobs import run_job
+from tests.support.redis_users import ADMIN, RedisUsers, admin_url, with_admin
 from tests.support.stacks import Fleet, Tokens
 from tests.support.wsclient import WsClient
+from tests.test_cli import fleetdeck
 
 NOT_TRUSTED = "TLS certificate is not trusted"
 UNNAMED = "127.0.1.250"  # Redis listens here too, but its certificate names only 127.0.0.1 and localhost
@@ -66,6 +72,73 @@ async def test_every_service_works_over_rediss_with_the_ca(
         assert sorted(r["host"] for r in results) == [*(f"127.0.0.{n}" for n in range(2, 7)), "127.0.1.10"]
         assert all(r["status"] == "ok" and tag in r["stdout"] for r in results), results
         assert done["summary"] == {"ok": 6}
+        for service in (agent, worker, gateway.service):
+            assert "Redis unreachable" not in service.log() and NOT_TRUSTED not in service.log()
+
+
+@pytest.mark.redis
+@pytest.mark.ssh
+async def test_each_service_works_over_rediss_as_its_own_generated_user(
+    tls_redis: TlsRedisServer, tmp_path: Path, tokens: Tokens, fleet: Fleet
+) -> None:
+    (tmp_path / "redis").mkdir()
+    server = TlsRedisServer(tmp_path / "redis", tls_redis.certificates)
+    made = fleetdeck("redis-users", str(tmp_path / "users"), "--redis", server.url)
+    assert made.returncode == 0, made.stderr
+    password = secrets.token_hex(16)
+    users = RedisUsers(tmp_path / "users", admin_url(server.url, password))
+    for name in SERVICES:
+        assert users.url(name).startswith(f"rediss://fleetdeck-{name}:"), name
+        assert users.url(name).endswith(f"?ssl_ca_certs={tls_redis.certificates.ca_cert}"), name
+    server.aclfile = with_admin(tmp_path / "users" / "users.acl", password)  # the admin only inspects
+    server.admin_url = users.admin_url
+    server.start()
+    async with contextlib.AsyncExitStack() as started:
+        started.callback(server.stop)
+        admin = redis.Redis.from_url(users.admin_url, decode_responses=True)
+        started.callback(admin.close)
+        agent = start_agent("tls-user-host", users.url("agent"), tmp_path, 0.5)
+        started.callback(agent.stop)
+        worker = start_worker(
+            users.url("worker"),
+            tmp_path,
+            "w-tls-users",
+            **fleet.worker_env(FLEETDECK_JOB_KEY_FILE=users.job_key),
+        )
+        started.callback(worker.stop)
+        gateway = start_gateway(
+            users.url("gateway"),
+            tmp_path,
+            tokens.file,
+            name="gateway-tls-users",
+            within=60,
+            FLEETDECK_JOB_KEY_FILE=users.job_key,
+        )
+        started.callback(gateway.stop)
+        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        started.push_async_callback(client.close)
+        await client.expect_type("hello")
+        await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "s"})
+        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "tls-user-host", 30)
+        tag = f"tls-users-{uuid.uuid4().hex[:8]}"
+        _job, results, done = await run_job(client, "127.0.0.2", f"echo {tag}")
+        assert [(r["host"], r["status"], r["stdout"]) for r in results] == [("127.0.0.2", "ok", f"{tag}\n")]
+        assert done["summary"] == {"ok": 1}
+
+        # Every connection is a service on its own user, or the test's admin (a connection caught before
+        # its AUTH would show `default`: waited out, not failed on).
+        expected = {f"fleetdeck-{s}" for s in SERVICES} | {ADMIN}
+        seen: list[set[str]] = []
+
+        def only_the_services_users() -> bool:
+            seen.append({str(c["user"]) for c in admin.client_list()})
+            return seen[-1] == expected
+
+        try:
+            wait_until(only_the_services_users, 10, what="every service connected as its own user")
+        except TimeoutError:
+            pytest.fail(f"CLIENT LIST users: {seen[-1]}, expected {expected}")
+        assert admin.acl_log() == []  # Redis refused no service anything, nor a login
         for service in (agent, worker, gateway.service):
             assert "Redis unreachable" not in service.log() and NOT_TRUSTED not in service.log()
 
