@@ -60,8 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         "up",
         help="gateway + local agent + worker in one process, no Redis",
         description="Run the whole of fleetdeck in one process on the in-memory broker. "
-        "The gateway settings below are flags and variables; agent and worker settings "
-        "(FLEETDECK_INTERVAL, FLEETDECK_SSH_*, ...) come from the environment.",
+        "The gateway settings below are flags and variables; the local agent and worker are given "
+        "the same value of every setting they share with the gateway (history tiers, job key, "
+        "targets, logging, ...); their own (FLEETDECK_INTERVAL, FLEETDECK_SSH_*, ...) come from the "
+        "environment.",
     )
     if missing_parts("up") is None:
         from fleetdeck_gateway.settings import GatewaySettings
@@ -126,26 +128,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from fleetdeck_agent.sampler import proc_problem
-    from fleetdeck_agent.settings import AgentSettings
     from fleetdeck_common.logs import setup_logging
     from fleetdeck_gateway.auth.tokenfile import TokenFileError
     from fleetdeck_gateway.auth.tokenstore import TokenStore
     from fleetdeck_gateway.settings import GatewaySettings
     from fleetdeck_worker.preflight import check_ssh_setup
-    from fleetdeck_worker.settings import WorkerSettings
 
     from .portcheck import port_problem
-    from .up import MEMORY_URL, run_all_in_one
+    from .up import MEMORY_URL, local_services, run_all_in_one
 
     args.redis_url = MEMORY_URL
     gateway = load_settings(GatewaySettings, args, parser)
     # Before any URL is printed: one that leads to another program is worse than none.
     if problem := port_problem(gateway.host, gateway.port):
         parser.exit(2, f"fleetdeck up: {problem}\n")
-    agent = AgentSettings(redis_url=MEMORY_URL)
-    worker = WorkerSettings(
-        redis_url=MEMORY_URL, allowed_targets=gateway.allowed_targets, max_hosts=gateway.max_hosts
-    )
+    agent, worker = local_services(gateway)
     if agent.proc_path is not None and (problem := proc_problem(agent.proc_path)):
         parser.error(f"the local agent cannot start: {problem}")
     setup_logging(gateway.log_level, gateway.log_json)

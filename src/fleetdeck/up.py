@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from types import FrameType
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -15,6 +16,7 @@ from fleetdeck_agent.publisher import publisher_for
 from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.jobs import JobStore
+from fleetdeck_common.settings import BrokerSettings
 from fleetdeck_gateway.app import create_app
 from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.server import uvicorn_config
@@ -25,6 +27,21 @@ from fleetdeck_worker.worker import Worker
 logger = logging.getLogger(__name__)
 
 MEMORY_URL = "memory://"
+
+S = TypeVar("S", bound=BrokerSettings)
+
+
+def shared_settings(gateway: GatewaySettings, service: type[S]) -> S:
+    """A co-located service's settings: its own from the environment, every shared one as the gateway's."""
+    # The file was already resolved into redis_url (memory://); passing it again would re-read it.
+    shared = (set(GatewaySettings.model_fields) & set(service.model_fields)) - {"redis_url_file"}
+    values: dict[str, Any] = {name: getattr(gateway, name) for name in shared}
+    return service(**values)
+
+
+def local_services(gateway: GatewaySettings) -> tuple[AgentSettings, WorkerSettings]:
+    """The local agent's and worker's settings: the gateway's tiers, job key, targets, logging, ..."""
+    return shared_settings(gateway, AgentSettings), shared_settings(gateway, WorkerSettings)
 
 
 async def run_all_in_one(
