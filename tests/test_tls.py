@@ -49,6 +49,16 @@ def readyz(gateway_url: str) -> httpx.Response:
 
 @pytest.mark.redis
 @pytest.mark.ssh
+async def following_cpu(ws_url: str, token: str, host: str, started: contextlib.AsyncExitStack) -> WsClient:
+    """An operator's socket subscribed to `cpu`, once a live sample of `host` has come through it."""
+    client = await WsClient.open(ws_url, token)
+    started.push_async_callback(client.close)
+    await client.expect_type("hello")
+    await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "s"})
+    await client.expect(lambda f: f["type"] == "cpu" and f["host"] == host, 30)
+    return client
+
+
 async def test_every_service_works_over_rediss_with_the_ca(
     tls_redis: TlsRedisServer, tmp_path: Path, tokens: Tokens, fleet: Fleet
 ) -> None:
@@ -62,11 +72,7 @@ async def test_every_service_works_over_rediss_with_the_ca(
         gateway = start_gateway(url, tmp_path, tokens.file, name="gateway-tls", within=60)
         started.callback(gateway.stop)
         assert readyz(gateway.url).json() == {"status": "ready"}
-        client = await WsClient.open(gateway.ws_url, tokens.operator)
-        started.push_async_callback(client.close)
-        await client.expect_type("hello")
-        await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "s"})
-        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "tls-host", 30)
+        client = await following_cpu(gateway.ws_url, tokens.operator, "tls-host", started)
         tag = f"tls-{uuid.uuid4().hex[:8]}"
         _job, results, done = await run_job(client, "127.0.0.2-6,127.0.1.10", f"echo {tag}")
         assert sorted(r["host"] for r in results) == [*(f"127.0.0.{n}" for n in range(2, 7)), "127.0.1.10"]
@@ -115,11 +121,7 @@ async def test_each_service_works_over_rediss_as_its_own_generated_user(
             FLEETDECK_JOB_KEY_FILE=users.job_key,
         )
         started.callback(gateway.stop)
-        client = await WsClient.open(gateway.ws_url, tokens.operator)
-        started.push_async_callback(client.close)
-        await client.expect_type("hello")
-        await client.send({"type": "subscribe", "topics": ["cpu"], "ref": "s"})
-        await client.expect(lambda f: f["type"] == "cpu" and f["host"] == "tls-user-host", 30)
+        client = await following_cpu(gateway.ws_url, tokens.operator, "tls-user-host", started)
         tag = f"tls-users-{uuid.uuid4().hex[:8]}"
         _job, results, done = await run_job(client, "127.0.0.2", f"echo {tag}")
         assert [(r["host"], r["status"], r["stdout"]) for r in results] == [("127.0.0.2", "ok", f"{tag}\n")]
