@@ -100,6 +100,8 @@ async def shown(page: Page, sel: str, label: str) -> None:
         " return d.range === label && !d.loading; }",
         arg=[sel, label],
     )
+    # The chart redraws on the next animation frame after the data is in: let two frames pass.
+    await page.evaluate("() => new Promise((go) => requestAnimationFrame(() => requestAnimationFrame(go)))")
 
 
 async def test_range_buttons_zoom_and_job_marks_on_a_host_chart(
