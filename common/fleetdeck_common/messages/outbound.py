@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .values import DEFAULT_TIMEOUT_SECONDS, ErrorCode, HostStatus, JobState, Role, Topic
+from .values import (
+    DEFAULT_TIMEOUT_SECONDS,
+    AlertState,
+    ErrorCode,
+    HostStatus,
+    JobState,
+    Role,
+    Severity,
+    Topic,
+)
 
 
 class Frame(BaseModel):
@@ -100,6 +109,28 @@ class Fleet(Frame):
     ts: float
     full: bool  # every known host (the first frame after subscribing), else only those that changed
     hosts: list[FleetHost]
+
+
+class Alert(Frame):
+    """One alert transition: rule RULE on HOST began to fire or resolved at `since`."""
+
+    type: Literal["alert"] = "alert"
+    rule: str
+    host: str
+    state: AlertState
+    value: float | None  # the metric's value that caused the transition; None for `offline`
+    since: float  # unix seconds when this state began (the sample's own timestamp)
+    severity: Severity
+    summary: str
+    labels: Labels
+    silenced: bool = False
+
+
+class Alerts(Frame):
+    """What fires now, sent once to a client subscribing to `alerts`."""
+
+    type: Literal["alerts"] = "alerts"
+    alerts: list[Alert]
 
 
 class Hosts(Frame):

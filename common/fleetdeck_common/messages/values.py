@@ -9,6 +9,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 Topic = Literal["cpu", "hosts", "chat", "jobs", "fleet"]
 Role = Literal["viewer", "operator"]
+AlertState = Literal["firing", "resolved"]
+Severity = Literal["info", "warning", "critical"]
 JobState = Literal["queued", "running", "done", "cancelled", "expired"]
 HostStatus = Literal["ok", "failed", "timeout", "unreachable", "auth_failed", "error", "cancelled", "lost"]
 ErrorCode = Literal[
