@@ -50,6 +50,18 @@ def test_bad_values_exit_naming_flag_and_variable(variable: str, value: str) -> 
     assert variable in proc.stderr
 
 
+def test_an_agent_refuses_the_reserved_label_key_alert_and_says_why() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetdeck_agent"],
+        env={"FLEETDECK_AGENT_LABELS": "role=web,alert=cpu", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "FLEETDECK_AGENT_LABELS" in proc.stderr and "'alert' is reserved" in proc.stderr
+
+
 def test_bad_allowlist_entry_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEETDECK_ALLOWED_TARGETS", "10.0.0.0/33")
     with pytest.raises(ValueError, match="not a CIDR"):

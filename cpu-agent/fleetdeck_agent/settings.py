@@ -11,6 +11,7 @@ from pydantic_settings import NoDecode
 
 from fleetdeck_common.settings import HistorySettings
 from fleetdeck_common.targets import parse_labels
+from fleetdeck_common.targets.labels import check_host_labels
 
 
 class AgentSettings(HistorySettings):
@@ -71,6 +72,11 @@ class AgentSettings(HistorySettings):
     @classmethod
     def _parse_labels(cls, value: Any) -> Any:
         return parse_labels(value) if isinstance(value, str) else value
+
+    @field_validator("labels")
+    @classmethod
+    def _reserved_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_host_labels(value)
 
     def ssh_address(self) -> str:
         return self.address or self.agent_name

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from fleetdeck_common.alerts.rules import RulesError
+from fleetdeck_common.alerts.rulesfile import load_rules
 from fleetdeck_common.cli import parse_settings
 from fleetdeck_common.logs import SHOWS_SECRET, setup_logging
 
@@ -28,6 +30,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv,
     )
     setup_logging(settings.log_level, settings.log_json)
+    if settings.alert_rules is not None:
+        try:
+            load_rules(settings.alert_rules)
+        except RulesError as exc:
+            sys.exit(f"fleetdeck-gateway: FLEETDECK_ALERT_RULES: {exc}")
     try:
         tokens = TokenStore(settings.tokens_file)
     except TokenFileError as exc:

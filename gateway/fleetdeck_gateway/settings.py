@@ -92,6 +92,11 @@ class GatewaySettings(TargetSettings, HistorySettings):
         le=10_000,
         description="failed logins one address may make per minute; past them it gets 429 for a while",
     )
+    alert_rules: Path | None = Field(
+        None,
+        validation_alias="FLEETDECK_ALERT_RULES",
+        description="alert rules file (YAML, see docs/alerts.md); reloaded on SIGHUP and when it changes",
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

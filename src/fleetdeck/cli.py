@@ -1,4 +1,4 @@
-"""The `fleetdeck` command: `up`, `token add`, `exec`, `audit`, `redis-users`."""
+"""The `fleetdeck` command: `up`, `token add`, `exec`, `audit`, `redis-users`, `alerts`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from fleetdeck_common.cli import add_settings_arguments, add_version_argument, load_settings
 from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 
+from .alerts_command import add_alerts_command, run_alerts_command
 from .audit_command import add_audit_command, run_audit_command
 
 # What a subcommand needs beyond fleetdeck-common, and the extra of the `fleetdeck` project that
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     else:
         commands.add_parser("redis-users", help="least-privilege Redis users (needs fleetdeck[token])")
     add_audit_command(commands)
+    add_alerts_command(commands)
 
     run = commands.add_parser(
         "exec",
@@ -128,6 +130,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from fleetdeck_agent.sampler import proc_problem
+    from fleetdeck_common.alerts.rules import RulesError
+    from fleetdeck_common.alerts.rulesfile import load_rules
     from fleetdeck_common.logs import setup_logging
     from fleetdeck_gateway.auth.tokenfile import TokenFileError
     from fleetdeck_gateway.auth.tokenstore import TokenStore
@@ -142,6 +146,11 @@ def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # Before any URL is printed: one that leads to another program is worse than none.
     if problem := port_problem(gateway.host, gateway.port):
         parser.exit(2, f"fleetdeck up: {problem}\n")
+    if gateway.alert_rules is not None:
+        try:
+            load_rules(gateway.alert_rules)
+        except RulesError as exc:
+            parser.exit(2, f"fleetdeck up: FLEETDECK_ALERT_RULES: {exc}\n")
     agent, worker = local_services(gateway)
     if agent.proc_path is not None and (problem := proc_problem(agent.proc_path)):
         parser.error(f"the local agent cannot start: {problem}")
@@ -181,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_redis_users_command(args))
     if args.command == "audit":
         sys.exit(run_audit_command(args, parser))
+    if args.command == "alerts":
+        sys.exit(run_alerts_command(args))
     if not command:
         parser.error("exec needs a command after --")
     if not args.token:

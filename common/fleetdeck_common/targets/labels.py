@@ -10,6 +10,9 @@ _LABEL_VALUE = r"[A-Za-z0-9_.:/-]{1,253}"
 SELECTOR = re.compile(rf"^@({_LABEL_KEY})=({_LABEL_VALUE})$")
 _LABEL_PAIR = re.compile(rf"^({_LABEL_KEY})=({_LABEL_VALUE})$")
 
+# Not a host label: `@alert=NAME` selects the hosts where alert rule NAME fires now.
+ALERT_KEY = "alert"
+
 # Answers a label selector: the addresses of the online hosts whose label `key` is `value`.
 LabelLookup = Callable[[str, str], Sequence[str]]
 
@@ -26,4 +29,14 @@ def parse_labels(text: str) -> dict[str, str]:
                 f"{pair!r} is not key=value (keys: letters, digits, _.-; values may also hold : and /)"
             )
         labels[match.group(1)] = match.group(2)
+    return labels
+
+
+def check_host_labels(labels: dict[str, str]) -> dict[str, str]:
+    """A host's own labels, or ValueError if one uses a reserved key."""
+    if ALERT_KEY in labels:
+        raise ValueError(
+            f"the label key {ALERT_KEY!r} is reserved: @{ALERT_KEY}=NAME selects the hosts where alert "
+            "rule NAME fires; give this label another key"
+        )
     return labels
