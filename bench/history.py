@@ -58,7 +58,7 @@ def sample_of(host: str, ts: float, rng: random.Random) -> CpuSample:
 
 def record_at(ts: float, rng: random.Random) -> Record:
     busy = 20 + 15 * math.sin(ts / 3600) + rng.random() * 10
-    return Record(busy, busy, 41.5, 1.2, 63.2, 125_000 + rng.random() * 1e4, 48_000.0)
+    return Record(busy, busy, 41.5, 1.2, 63.2, 125_000 + rng.random() * 1e4, 48_000.0, 1.1, 1.0)
 
 
 def moments(end: float) -> list[float]:

@@ -15,6 +15,7 @@ import pytest
 from testbed.procs import Gateway, RedisServer, Service, start_agent, start_gateway, wait_until
 from tests.support.history import fill
 from tests.support.stacks import Tokens
+from tests.support.wsclient import WsClient
 
 HOUR = 3600
 
@@ -163,3 +164,29 @@ def test_history_outlives_a_restart_of_agent_gateway_and_redis(history_stack: Hi
     )
     after = {s["ts"] for s in stack.ok("/api/hosts/hist-b/history?since=15m")["samples"]}
     assert {s["ts"] for s in before} <= after
+
+
+async def test_a_history_frame_after_a_gateway_restart_holds_whole_cpu_samples(
+    history_stack: HistoryStack,
+) -> None:
+    """The v1 `history` frame read from the stored tier: `load` is [1, 5, 15] and `uptime` there."""
+    stack = history_stack
+    stack.gateway.stop()
+    restarted = time.time()
+    stack.gateway = start_gateway(stack.redis.url, stack.logs, stack.tokens.file, name="gateway-history-3")
+    client = await WsClient.open(stack.gateway.ws_url, stack.tokens.viewer)
+    try:
+        await client.expect_type("hello")
+        await client.send({"type": "subscribe", "topics": ["cpu"], "hosts": ["hist-a"]})
+        frame = await client.expect_type("history", 20, host="hist-a")
+    finally:
+        await client.close()
+    stored = [s for s in frame["samples"] if s["ts"] < restarted - 2]
+    assert len(stored) >= 10, frame
+    assert all(len(s["load"]) == 3 and s["percpu"] == [] for s in stored)
+    # load1, load5 and load15 of this machine: not one value copied three times.
+    assert any(len(set(s["load"])) > 1 for s in stored), [s["load"] for s in stored]
+    # uptime counts from the host's boot time: a second more each second.
+    assert all(s["uptime"] > 0 for s in stored)
+    first, last = stored[0], stored[-1]
+    assert abs((last["uptime"] - first["uptime"]) - (last["ts"] - first["ts"])) <= 1

@@ -101,10 +101,10 @@ def test_empty_slots_are_never_written_over_records_already_written() -> None:
     for ts in (base, base + 10):
         writer.add("h", ts, Record(1, 1, 1, 1, 1, 1, 1))
     first = [r for r in writer.take("h", base + 10) if r.tier == TIERS[0]]
-    assert len(first) == 1 and len(first[0].data) == 11 * 10  # the 9 empty slots between, as one run
+    assert len(first) == 1 and len(first[0].data) == 11 * TIERS[0].record_size  # 9 empty slots between
     for ts in (base + 5, base + 20):  # a clock stepped back, then on: base+5 is written alone
         writer.add("h", ts, Record(1, 1, 1, 1, 1, 1, 1))
-    assert [len(r.data) for r in writer.take("h", base + 20) if r.tier == TIERS[0]] == [10, 10]
+    assert [len(r.data) for r in writer.take("h", base + 20) if r.tier == TIERS[0]] == [14, 14]
 
 
 def test_reserving_many_chunks_at_one_moment_is_linear() -> None:

@@ -23,10 +23,14 @@ DAY = 86400
 
 def test_the_default_tiers() -> None:
     tiers = parse_tiers(DEFAULT_TIERS)
-    assert tiers == (Tier(1, 3600), Tier(60, 7 * DAY), Tier(3600, 90 * DAY))
+    assert tiers == (Tier(1, 3600, wide=True), Tier(60, 7 * DAY), Tier(3600, 90 * DAY))
     assert [t.records for t in tiers] == [3600, 10080, 2160]
     assert tiers_text(tiers) == DEFAULT_TIERS
     assert CHUNK_BYTES <= 4096 - 16  # one 4 KiB allocation in Redis, header included
+    # The finest tier's records are wider (load5, load15): its chunks fill a 6 KiB allocation.
+    assert [(t.record_size, t.per_chunk) for t in tiers] == [(14, 438), (10, 408), (10, 408)]
+    assert [t.chunk_bytes for t in tiers] == [6144 - 12, CHUNK_BYTES, CHUNK_BYTES]
+    assert parse_tiers("1m:1d")[0].wide
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ class Heartbeat(BaseModel):
     labels: dict[str, str] = {}
     address: str = ""  # how SSH reaches the host; empty: its name
     mounts: list[Mount] = []  # its local file systems, fullest first (absent from older agents)
+    boot: float | None = None  # when the host booted (unix s): the uptime of its stored samples
 
     @classmethod
     def of(
@@ -47,6 +48,7 @@ class Heartbeat(BaseModel):
             labels=labels,
             address=address,
             mounts=list(mounts),
+            boot=None if sample.uptime is None else round(sample.ts - sample.uptime),
         )
 
 

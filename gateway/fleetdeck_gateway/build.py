@@ -55,7 +55,7 @@ def build_gateway(
     table = HostTable()
     fleet = FleetView(table, clients)
     presence = PresenceSync(hosts, table, clients, settings.forget_after, on_change=fleet.changed)
-    long_history = HistoryReader(HistoryStore(broker, settings.tiers()))
+    long_history = HistoryReader(HistoryStore(broker, settings.tiers()), boot_of=presence.boot_of)
     history = HistoryCache(long_history.recent)
     queue = QueueWatch(jobs, clients, policy)
 

@@ -1,9 +1,11 @@
-"""A history record packed into 10 bytes: each value quantized, the record's time implicit in its slot.
+"""A history record packed into 10 bytes (14 in the finest tier): each value quantized, the
+record's time implicit in its slot.
 
-Layout (one little-endian 80-bit integer, bit 0 first): `total` (10 bits), `total_max` (10),
-`mem` (10), `disk` (10) as 0.1 % steps; `load1` (13), `net_rx` (13), `net_tx` (13) as small
-floats; one spare bit. Every field stores 0 for "absent", so an all-zero record is an empty slot
-(what Redis SETRANGE leaves in a gap). Pure.
+Layout (one little-endian integer, bit 0 first): `total` (10 bits), `total_max` (10), `mem` (10),
+`disk` (10) as 0.1 % steps; `load1` (13), `net_rx` (13), `net_tx` (13) as small floats; one spare
+bit. A wide record (WIDE_RECORD_SIZE, the finest tier's) goes on with `load5` (13) and `load15`
+(13), so the samples of a v1 `history` frame keep `load` as [1, 5, 15]. Every field stores 0 for
+"absent", so an all-zero record is an empty slot (what Redis SETRANGE leaves in a gap). Pure.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from array import array
 from typing import NamedTuple
 
 RECORD_SIZE = 10
+WIDE_RECORD_SIZE = 14  # 106 bits: the narrow record's 80 and load5, load15
 EMPTY = bytes(RECORD_SIZE)
 
 _PCT_BITS = 10
@@ -35,6 +38,8 @@ class Record(NamedTuple):
     disk: float | None
     net_rx: float | None
     net_tx: float | None
+    load5: float | None = None  # kept in wide records only (the finest tier)
+    load15: float | None = None
 
 
 def _pct(value: float | None) -> int:
@@ -76,7 +81,8 @@ LOAD_VALUES: tuple[float | None, ...] = tuple(_unsmall(code, LOAD_UNIT) for code
 RATE_VALUES: tuple[float | None, ...] = tuple(_unsmall(code, RATE_UNIT) for code in range(1 << _FLOAT_BITS))
 
 
-def encode(record: Record) -> bytes:
+def encode(record: Record, wide: bool = False) -> bytes:
+    """The record packed; `wide` keeps load5 and load15 too (WIDE_RECORD_SIZE bytes)."""
     bits = (
         _pct(record.total)
         | _pct(record.total_max) << 10
@@ -86,11 +92,14 @@ def encode(record: Record) -> bytes:
         | _small(record.net_rx, RATE_UNIT) << 53
         | _small(record.net_tx, RATE_UNIT) << 66
     )
-    return bits.to_bytes(RECORD_SIZE, "little")
+    if not wide:
+        return bits.to_bytes(RECORD_SIZE, "little")
+    bits |= _small(record.load5, LOAD_UNIT) << 80 | _small(record.load15, LOAD_UNIT) << 93
+    return bits.to_bytes(WIDE_RECORD_SIZE, "little")
 
 
 def decode(data: bytes) -> Record | None:
-    """The record in `data` (RECORD_SIZE bytes), None for an empty slot."""
+    """The record in `data` (RECORD_SIZE or WIDE_RECORD_SIZE bytes), None for an empty slot."""
     bits = int.from_bytes(data, "little")
     total = PCT_VALUES[bits & _PCT_MASK]
     if total is None:
@@ -104,23 +113,25 @@ def decode(data: bytes) -> Record | None:
         PCT_VALUES[bits >> 30 & _PCT_MASK],
         RATE_VALUES[bits >> 53 & _FLOAT_MASK],
         RATE_VALUES[bits >> 66 & _FLOAT_MASK],
+        LOAD_VALUES[bits >> 80 & _FLOAT_MASK],
+        LOAD_VALUES[bits >> 93 & _FLOAT_MASK],
     )
 
 
-def decode_all(data: bytes) -> list[Record | None]:
-    """Every slot in `data`, in order (a short tail is left out)."""
-    size = len(data) - len(data) % RECORD_SIZE
-    return [decode(data[i : i + RECORD_SIZE]) for i in range(0, size, RECORD_SIZE)]
+def decode_all(data: bytes, size: int = RECORD_SIZE) -> list[Record | None]:
+    """Every slot in `data` (`size` bytes each), in order (a short tail is left out)."""
+    end = len(data) - len(data) % size
+    return [decode(data[i : i + size]) for i in range(0, end, size)]
 
 
-def totals(data: bytes) -> list[float | None]:
+def totals(data: bytes, size: int = RECORD_SIZE) -> list[float | None]:
     """Only the `total` of every slot: what the fleet series needs, read without decoding the rest."""
-    size = len(data) - len(data) % RECORD_SIZE
-    words = array("H", data[:size])  # `total` is the low 10 bits of each record's first u16
+    end = len(data) - len(data) % size
+    words = array("H", data[:end])  # `total` is the low 10 bits of each record's first u16
     if array("H", b"\x01\x00")[0] != 1:
         words.byteswap()
     values = PCT_VALUES
-    return [values[w & _PCT_MASK] for w in words[:: RECORD_SIZE // 2]]
+    return [values[w & _PCT_MASK] for w in words[:: size // 2]]
 
 
 def _text(value: float | None) -> str:
@@ -132,17 +143,18 @@ _LOAD_TEXT = tuple(_text(v) for v in LOAD_VALUES)
 _RATE_TEXT = tuple(_text(v) for v in RATE_VALUES)
 
 
-def json_rows(data: bytes, first: int, step: int) -> list[str]:
-    """Each stored record in `data` (slots `step` apart from `first`) as the JSON object the
-    history API answers with, written straight from the bits (a week of minutes in milliseconds)."""
+def json_rows(data: bytes, first: int, step: int, size: int = RECORD_SIZE) -> list[str]:
+    """Each stored record in `data` (slots of `size` bytes, `step` apart from `first`) as the JSON
+    object the history API answers with, written straight from the bits (a week of minutes in
+    milliseconds)."""
     pct, load, rate, mask, fmask = _PCT_TEXT, _LOAD_TEXT, _RATE_TEXT, _PCT_MASK, _FLOAT_MASK
     rows = []
-    for i in range(0, len(data) - len(data) % RECORD_SIZE, RECORD_SIZE):
-        bits = int.from_bytes(data[i : i + RECORD_SIZE], "little")
+    for i in range(0, len(data) - len(data) % size, size):
+        bits = int.from_bytes(data[i : i + size], "little")
         if not (total := bits & mask):
             continue
         rows.append(
-            f'{{"ts":{first + i // RECORD_SIZE * step},"total":{pct[total]},'
+            f'{{"ts":{first + i // size * step},"total":{pct[total]},'
             f'"total_max":{pct[bits >> 10 & mask] if bits >> 10 & mask else pct[total]},'
             f'"mem":{pct[bits >> 20 & mask]},"load1":{load[bits >> 40 & fmask]},'
             f'"disk":{pct[bits >> 30 & mask]},'

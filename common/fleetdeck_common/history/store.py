@@ -1,9 +1,11 @@
 """Each host's history tiers in the broker, as chunks of packed records. Owns their keys.
 
-`history:{host}:{step}:{chunk start}` holds `RECORDS_PER_CHUNK` slots of one tier, the slot's
-time implied by its place. A chunk is reserved at full size with its expiry (once its newest
-slot is older than the tier keeps), so nothing deletes history: expiry does, on Redis and on the
-memory broker alike, and a host gone for longer than the longest tier leaves nothing behind.
+`history:{host}:{step}:{chunk start}` holds `Tier.per_chunk` slots of one tier, the slot's
+time implied by its place (`{step}w` for the finest tier's wide records, so they are never read
+as the 10-byte records older agents wrote there). A chunk is reserved at full size with its
+expiry (once its newest slot is older than the tier keeps), so nothing deletes history: expiry
+does, on Redis and on the memory broker alike, and a host gone for longer than the longest tier
+leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Protocol
 from .. import topics
 from ..acl import grant
 from ..broker import Batches, ByteRange, ByteStrings, Reserve, SetRange, Write
-from .codec import RECORD_SIZE, Record, decode_all
-from .tiers import CHUNK_BYTES, Tier
+from .codec import Record, decode_all
+from .tiers import Tier
 from .writer import Run
 
 # Agents write their hosts' tiers and read them back after a restart; gateways read them.
@@ -24,7 +26,7 @@ ACCESS = (grant(topics.key("history", "*"), read=["gateway", "agent"], write=["a
 
 
 def chunk_key(host: str, tier: Tier, chunk: int) -> str:
-    return topics.key("history", host, str(tier.step), str(chunk))
+    return topics.key("history", host, f"{tier.step}w" if tier.wide else str(tier.step), str(chunk))
 
 
 class HistoryBackend(Batches, ByteStrings, Protocol):
@@ -33,7 +35,7 @@ class HistoryBackend(Batches, ByteStrings, Protocol):
 
 @dataclass(frozen=True)
 class Slots:
-    """Consecutive slots of one tier from `start` (unix seconds), RECORD_SIZE bytes each, zero where empty."""
+    """Consecutive slots of one tier from `start` (unix seconds), zero bytes where empty."""
 
     tier: Tier
     start: int
@@ -42,7 +44,8 @@ class Slots:
     def records(self) -> list[tuple[int, Record]]:
         """The (time, record) of every slot that holds one, oldest first."""
         step = self.tier.step
-        return [(self.start + i * step, r) for i, r in enumerate(decode_all(self.data)) if r is not None]
+        records = decode_all(self.data, self.tier.record_size)
+        return [(self.start + i * step, r) for i, r in enumerate(records) if r is not None]
 
 
 def span(tier: Tier, since: float, until: float, now: float) -> tuple[int, int]:
@@ -58,10 +61,9 @@ def _ranges(host: str, tier: Tier, first: int, end: int) -> list[ByteRange]:
     chunk = tier.chunk_start(first)
     while chunk < end:
         low, high = max(first, chunk), min(end, chunk + tier.window)
-        offset = (low - chunk) // tier.step * RECORD_SIZE
-        ranges.append(
-            ByteRange(chunk_key(host, tier, chunk), offset, offset + (high - low) // tier.step * RECORD_SIZE)
-        )
+        offset = (low - chunk) // tier.step * tier.record_size
+        size = (high - low) // tier.step * tier.record_size
+        ranges.append(ByteRange(chunk_key(host, tier, chunk), offset, offset + size))
         chunk += tier.window
     return ranges
 
@@ -77,7 +79,8 @@ class HistoryStore:
         for run in runs:
             key = chunk_key(run.host, run.tier, run.chunk)
             if run.reserve:
-                writes.append(Reserve(key, CHUNK_BYTES, max(run.tier.expires_at(run.chunk) - now, 1.0)))
+                ttl = max(run.tier.expires_at(run.chunk) - now, 1.0)
+                writes.append(Reserve(key, run.tier.chunk_bytes, ttl))
             writes.append(SetRange(key, run.offset, run.data))
         return writes
 
@@ -119,5 +122,5 @@ class HistoryStore:
             if end <= start:
                 continue
             for host, slots in (await self.read(hosts, below, start, end)).items():
-                seeds[host].append((index, start, list(decode_all(slots.data))))
+                seeds[host].append((index, start, list(decode_all(slots.data, below.record_size))))
         return seeds

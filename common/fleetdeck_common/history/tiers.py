@@ -1,7 +1,10 @@
 """History tiers: the step and retention of each, parsed from `1s:1h,1m:7d,1h:90d`, and their chunks. Pure.
 
-A tier is stored in chunks of `RECORDS_PER_CHUNK` slots (4,080 bytes, one 4 KiB allocation in
-Redis); a chunk covers a fixed window of time whose start names it, so a record's time is its slot.
+A tier is stored in chunks that fill one Redis allocation: `RECORDS_PER_CHUNK` (408) records of
+10 bytes in 4 KiB, or 438 of the finest tier's 14 bytes in 6 KiB (it is `wide`: its records keep
+load5 and load15 too; a 6 KiB chunk keeps its chunks as long as the others, so an agent reserves
+one as seldom). A chunk covers a fixed window of time whose start names it,
+so a record's time is its slot.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .codec import RECORD_SIZE
+from .codec import RECORD_SIZE, WIDE_RECORD_SIZE
 
 DEFAULT_TIERS = "1s:1h,1m:7d,1h:90d"
 RECORDS_PER_CHUNK = 408
-CHUNK_BYTES = RECORDS_PER_CHUNK * RECORD_SIZE
+CHUNK_BYTES = RECORDS_PER_CHUNK * RECORD_SIZE  # 4,080: one 4 KiB allocation, header included
+WIDE_RECORDS_PER_CHUNK = 438
+WIDE_CHUNK_BYTES = WIDE_RECORDS_PER_CHUNK * WIDE_RECORD_SIZE  # 6,132: one 6 KiB allocation
 MAX_RECORDS_PER_TIER = 1_000_000  # a bound on memory per host, whatever the setting says
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d{1,7})([smhdw])")
@@ -26,11 +31,25 @@ class Tier:
 
     step: int
     retention: int
+    wide: bool = False  # records of WIDE_RECORD_SIZE (the finest tier's, what `history` frames read)
+
+    @property
+    def record_size(self) -> int:
+        return WIDE_RECORD_SIZE if self.wide else RECORD_SIZE
+
+    @property
+    def per_chunk(self) -> int:
+        """Slots in one chunk."""
+        return WIDE_RECORDS_PER_CHUNK if self.wide else RECORDS_PER_CHUNK
+
+    @property
+    def chunk_bytes(self) -> int:
+        return self.per_chunk * self.record_size
 
     @property
     def window(self) -> int:
         """Seconds one chunk covers."""
-        return self.step * RECORDS_PER_CHUNK
+        return self.step * self.per_chunk
 
     @property
     def records(self) -> int:
@@ -82,7 +101,8 @@ def parse_tiers(text: str) -> tuple[Tier, ...]:
         if tiers and tier.step % tiers[-1].step:
             raise ValueError(f"tier {part.strip()}: its step must be a multiple of the previous step")
         tiers.append(tier)
-    return tuple(tiers)
+    # The finest tier keeps load5 and load15 as well: it is what the v1 `history` frame is made of.
+    return (Tier(tiers[0].step, tiers[0].retention, wide=True), *tiers[1:])
 
 
 def tiers_text(tiers: tuple[Tier, ...]) -> str:

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .codec import EMPTY, RECORD_SIZE, Record, encode
+from .codec import Record, encode
 from .rollup import Rollups
 from .tiers import Tier
 
@@ -68,18 +68,19 @@ def runs_of(
     """Runs of (slot ts, record) within one chunk each: (chunk start, offset, bytes). Slots after
     `fill_after` that hold nothing are written empty when that joins two runs into one."""
     runs: list[tuple[int, int, bytes]] = []
+    empty, size = bytes(tier.record_size), tier.record_size
     chunk, first, last, parts = -1, -1, -1, bytearray()
     for ts, record in sorted(slots):
         start = tier.chunk_start(ts)
         if start == chunk and (ts == last + tier.step or last >= fill_after):
-            parts += EMPTY * ((ts - last) // tier.step - 1) + record
+            parts += empty * ((ts - last) // tier.step - 1) + record
         else:
             if parts:
-                runs.append((chunk, (first - chunk) // tier.step * RECORD_SIZE, bytes(parts)))
+                runs.append((chunk, (first - chunk) // tier.step * size, bytes(parts)))
             chunk, first, parts = start, ts, bytearray(record)
         last = ts
     if parts:
-        runs.append((chunk, (first - chunk) // tier.step * RECORD_SIZE, bytes(parts)))
+        runs.append((chunk, (first - chunk) // tier.step * size, bytes(parts)))
     return runs
 
 
@@ -120,9 +121,9 @@ class HistoryWriter:
         if state is None:
             self.resume(host, ())
             state = self._hosts[host]
-        state.pending[(0, self.tiers[0].slot_start(ts))] = encode(record)
+        state.pending[(0, self.tiers[0].slot_start(ts))] = encode(record, self.tiers[0].wide)
         for done in state.rollups.add(ts, record):
-            state.pending[(done.tier, done.ts)] = encode(done.record)
+            state.pending[(done.tier, done.ts)] = encode(done.record, self.tiers[done.tier].wide)
             state.coarse_oldest = ts if state.coarse_oldest is None else state.coarse_oldest
         state.held += 1
         state.samples += 1
@@ -165,7 +166,7 @@ class HistoryWriter:
         if state is None:
             return []
         for done in state.rollups.close_all():
-            state.pending[(done.tier, done.ts)] = encode(done.record)
+            state.pending[(done.tier, done.ts)] = encode(done.record, self.tiers[done.tier].wide)
         return self.take(host, now, everything=True)
 
     def hosts(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Which hosts are online: a host is offline once it misses heartbeats for three intervals. Pure.
 
-Also what the heartbeats say about each host: its labels, the address SSH reaches it at and its
-file systems (the last change nothing a follower is sent: only `GET /api/hosts/{host}` shows them).
+Also what the heartbeats say about each host: its labels, the address SSH reaches it at, its
+file systems (they change nothing a follower is sent: only `GET /api/hosts/{host}` shows them) and
+when it booted (what the stored samples of a `history` frame count their `uptime` from).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class _Host:
     labels: dict[str, str] = field(default_factory=dict)
     address: str = ""
     mounts: list[Mount] = field(default_factory=list)
+    boot: float | None = None
 
 
 class HostTable:
@@ -40,6 +42,7 @@ class HostTable:
         state = _Host(seen_at, interval, cpus, online=False)
         if known is not None:
             state.labels, state.address, state.mounts = known.labels, known.address, known.mounts
+            state.boot = known.boot
         state.online = self._alive(state, now)
         self._hosts[host] = state
         return known is None or known.online != state.online or known.cpus != cpus
@@ -55,6 +58,17 @@ class HostTable:
             return False
         state.labels, state.address = dict(labels), address
         return True
+
+    def booted(self, host: str, boot: float, latest: bool = True) -> None:
+        """Record when a known host booted; `latest`: this is news (a live sample), else only
+        fill in a boot time not known yet (a heartbeat, which may be older)."""
+        state = self._hosts.get(host)
+        if state is not None and (latest or state.boot is None):
+            state.boot = boot
+
+    def boot_of(self, host: str) -> float | None:
+        state = self._hosts.get(host)
+        return state.boot if state is not None else None
 
     def evaluate(self, now: float) -> list[str]:
         """Mark hosts that went quiet as offline; the hosts that did."""

@@ -61,6 +61,10 @@ class PresenceSync:
         entry = next((h for h in self._table.snapshot() if h.host == host), None)
         return (entry, self._table.mounts(host)) if entry is not None else None
 
+    def boot_of(self, host: str) -> float | None:
+        """When the host booted, as its latest sample or heartbeat says (None: not known)."""
+        return self._table.boot_of(host)
+
     def frame(self) -> str:
         return dump(Hosts(hosts=self._table.snapshot()))
 
@@ -71,6 +75,8 @@ class PresenceSync:
             self._unknown_heard = True
         if self._table.observe(sample.host, now, sample.interval, len(sample.percpu), now):
             self._changed.add(sample.host)
+        if sample.uptime is not None:
+            self._table.booted(sample.host, sample.ts - sample.uptime)
 
     async def reload(self) -> None:
         """Read every heartbeat: hosts not heard live yet, labels and addresses; forget the gone."""
@@ -83,6 +89,8 @@ class PresenceSync:
                 self._changed.add(host)
             if self._table.describe(host, beat.labels, beat.address, beat.mounts):
                 self._changed.add(host)
+            if beat.boot is not None:
+                self._table.booted(host, beat.boot, latest=False)
         for host in self._table.gone(now, self._forget_after):
             logger.info("forgetting %s: not heard from for %.0fs", host, self._forget_after)
             await self._store.forget(host)

@@ -17,16 +17,23 @@ from .query import fleet_series, host_series, plan
 
 
 class HistoryReader:
-    def __init__(self, store: HistoryStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: HistoryStore,
+        clock: Callable[[], float] = time.time,
+        boot_of: Callable[[str], float | None] = lambda host: None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._boot_of = boot_of
 
     async def recent(self, host: str, limit: int) -> list[CpuSample]:
-        """The host's latest `limit` steps of the finest tier, as `cpu` frames (no per-core values)."""
+        """The host's latest `limit` steps of the finest tier, as `cpu` frames (no per-core
+        values; `uptime` from when the host booted, as presence knows it)."""
         tier, now = self._store.tiers[0], self._clock()
         first, end = span(tier, now - limit * tier.step, now, now)
         slots = (await self._store.read([host], tier, first, end))[host]
-        return samples_of(host, slots.records()[-limit:], tier.step)
+        return samples_of(host, slots.records()[-limit:], tier.step, self._boot_of(host))
 
     async def stored(self, host: str) -> bool:
         """Whether any history of `host` is kept (a host presence forgot may still have some)."""
@@ -38,7 +45,7 @@ class HistoryReader:
         tier = self._store.tiers[chosen.tier]
         slots = (await self._store.read([host], tier, chosen.first, chosen.end))[host]
         if chosen.step == tier.step:  # the stored records as they are: written straight from the bits
-            rows = json_rows(slots.data, slots.start, tier.step)
+            rows = json_rows(slots.data, slots.start, tier.step, tier.record_size)
         else:
             rows = [
                 json.dumps(s, separators=(",", ":"))
@@ -53,5 +60,5 @@ class HistoryReader:
         chosen = plan(self._store.tiers, since, until, step, self._clock())
         tier = self._store.tiers[chosen.tier]
         read = await self._store.read(hosts, tier, chosen.first, chosen.end) if hosts else {}
-        values = {host: totals(slots.data) for host, slots in read.items()}
+        values = {host: totals(slots.data, tier.record_size) for host, slots in read.items()}
         return {"step": chosen.step, "samples": fleet_series(values, chosen.first, tier.step, chosen.step)}
