@@ -18,31 +18,40 @@ from playwright.async_api import CDPSession, async_playwright
 
 from testbed.browser import CHROMIUM, CHROMIUM_ARGS
 
-from .harness import Result, Target, common_options, filled, reproduce, run, table, targets
-from .measure import Context, CpuWindow, percentile
+from .harness import Report, Result, common_options, run
+from .measure import CpuWindow, percentile
 from .stack import Stack
 
-NAME = "fleet_browser"
-DEFAULTS = {"hosts": 1000, "duration": 20.0}
-TARGETS: list[Target] = [
-    ("login → whole fleet drawn", "{fleet_drawn_s:.2f} s", "< 2 s", "fleet_drawn_s", 2),
-    (
-        "main thread in long tasks ({window_s:.0f} s window)",
-        "{long_task_share:.1%}",
-        "< 10%",
-        "long_task_share",
-        0.1,
-    ),
-    (
-        "rAF round trip p50 / p99 (one a second)",
-        "{raf_round_trip_p50_ms:ms} / {raf_round_trip_p99_ms:ms}",
-        "< 50 ms",
-        "raf_round_trip_p99_ms",
-        50,
-    ),
-    ("JS heap (largest reading)", "{heap_max_mb:.0f} MB", "< 150 MB", "heap_max_mb", 150),
-]
 VIEWPORT = {"width": 1400, "height": 1000}
+REPORT = Report(
+    name="fleet_browser",
+    title="The dashboard at scale",
+    options={"hosts": 1000, "duration": 20.0},
+    target={"fleet_drawn_s": 2, "long_task_share": 0.1, "raf_round_trip_p99_ms": 50, "heap_max_mb": 150},
+    head=f"""{{hosts:,}} simulated hosts at 1 Hz, the dashboard in headless Chromium
+    ({VIEWPORT["width"]} x {VIEWPORT["height"]} px); {{context}}.""",
+    targets="""
+login → whole fleet drawn | {fleet_drawn_s:.2f} s | < {target[fleet_drawn_s]} s | fleet_drawn_s
+main thread in long tasks ({window_s:.0f} s window) | {long_task_share:.1%} | < {target[long_task_share]:.0%}
+    | long_task_share
+rAF round trip p50 / p99 (one a second) | {raf_round_trip_p50_ms:ms} / {raf_round_trip_p99_ms:ms}
+    | < {target[raf_round_trip_p99_ms]} ms | raf_round_trip_p99_ms
+JS heap (largest reading) | {heap_max_mb:.0f} MB | < {target[heap_max_mb]} MB | heap_max_mb
+""",
+    also="""
+hosts the overview reports drawn at the end | {drawn}
+connection badge at the end | {connection}
+rAF interval p50 / p99 / max (continuous loop)
+    | {raf_interval_p50_ms:ms} / {raf_interval_p99_ms:ms} / {raf_interval_max_ms:ms}
+rAF round trip max | {raf_round_trip_max_ms:ms}
+long tasks in the window | {long_tasks_in_window}
+main thread in long tasks from page load to fleet drawn | {long_task_share_until_drawn:.0%}
+JS heap at the end | {heap_end_mb:.0f} MB
+canvases / elements / DOM nodes | {canvases} / {elements} / {dom_nodes:.0f}
+CPU of the rest of the machine (Chromium included) | {others_cpu_pct:.0f}%
+""",
+    machine=False,
+)
 
 # Runs in the dashboard's document before its own scripts.
 INSTRUMENT = """
@@ -163,42 +172,18 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return outcome
 
 
-DETAILS = (
-    ("hosts the overview reports drawn at the end", "{drawn}"),
-    ("connection badge at the end", "{connection}"),
-    (
-        "rAF interval p50 / p99 / max (continuous loop)",
-        "{raf_interval_p50_ms:ms} / {raf_interval_p99_ms:ms} / {raf_interval_max_ms:ms}",
-    ),
-    ("rAF round trip max", "{raf_round_trip_max_ms:ms}"),
-    ("long tasks in the window", "{long_tasks_in_window}"),
-    ("main thread in long tasks from page load to fleet drawn", "{long_task_share_until_drawn:.0%}"),
-    ("JS heap at the end", "{heap_end_mb:.0f} MB"),
-    ("canvases / elements / DOM nodes", "{canvases} / {elements} / {dom_nodes:.0f}"),
-    ("CPU of the rest of the machine (Chromium included)", "{others_cpu_pct:.0f}%"),
-)
-
-
-def render(r: dict[str, Any], _: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
-    short = (
-        f"{args.hosts:,} simulated hosts at 1 Hz, the dashboard in headless Chromium "
-        f"({VIEWPORT['width']} x {VIEWPORT['height']} px); {ctx.sentence()}.\n\n" + targets(TARGETS, r)
-    )
-    details = table(("also measured", "value"), filled(DETAILS, r))
-    return f"{short}\n\n{details}\n\nReproduce: `{reproduce(NAME, args, DEFAULTS)}`", short
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
+    parser.add_argument("--hosts", type=int, default=REPORT.options["hosts"])
     parser.add_argument(
-        "--duration", type=float, default=DEFAULTS["duration"], help="seconds observed once drawn"
+        "--duration", type=float, default=REPORT.options["duration"], help="seconds observed once drawn"
     )
     parser.add_argument("--draw-timeout", type=float, default=60)
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page at the end here")
     common_options(parser, settle=2)  # --settle: seconds between drawn and the window
     args = parser.parse_args()
-    run(args, measure, lambda raw, _: raw, render, Result(NAME, "The dashboard at scale", "", {}), drop=())
+    result = Result(REPORT.name, REPORT.title, "", {})
+    run(args, measure, lambda raw, _: raw, REPORT.summary, result, drop=())
 
 
 if __name__ == "__main__":

@@ -13,18 +13,44 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import Result, Target, common_options, filled, reproduce, run, table, targets
-from .measure import Context, idle, quantiles
+from .harness import Report, Result, common_options, run
+from .measure import idle, quantiles, total
 from .stack import Stack, follow_window
 
-NAME = "fleet_gateway"
-DEFAULTS = {"hosts": 1000, "clients": 1000, "duration": 30.0}
-TARGETS: list[Target] = [
-    ("gateway CPU", "{gateway_cpu_pct:.1f}% of one core", "< 50%", "gateway_cpu_pct", 50),
-    ("sample → client, p50", "{latency_p50_ms:ms}", "", "", 0),
-    ("sample → client, p99", "{latency_p99_ms:ms}", "< 1.5 s", "latency_p99_ms", 1500),
-    ("RSS per connection", "{rss_per_connection_kib:.1f} KiB", "< 20 KiB", "rss_per_connection_kib", 20),
-]
+REPORT = Report(
+    name="fleet_gateway",
+    title="Gateway at scale",
+    options={"hosts": 1000, "clients": 1000, "duration": 30.0},
+    target={"gateway_cpu_pct": 50, "latency_p99_ms": 1500, "rss_per_connection_kib": 20},
+    head="""{hosts:,} simulated hosts at 1 Hz, {clients_connected:,} WebSocket clients following `fleet`,
+    one gateway process; {context}.""",
+    targets="""
+gateway CPU | {gateway_cpu_pct:.1f}% of one core | < {target[gateway_cpu_pct]}% | gateway_cpu_pct
+sample → client, p50 | {latency_p50_ms:ms}
+sample → client, p99 | {latency_p99_ms:ms} | < {target[latency_p99_ms]:ms} | latency_p99_ms
+RSS per connection | {rss_per_connection_kib:.1f} KiB | < {target[rss_per_connection_kib]} KiB
+    | rss_per_connection_kib
+""",
+    also="""
+window | {window_s:.1f} s
+clients connected / failed / dropped | {clients_connected} / {clients_failed} / {clients_closed}
+time to connect and get the first full frame | {connect_seconds:.1f} s
+fleet frames per client per second
+    | {frames_per_client_per_s:.2f} (fewest to one client: {frames_per_client_min})
+host entries per frame | {hosts_per_frame:.0f}
+frame size | {frame_kib:.1f} KiB
+of which sample → tick (sample `ts` to the frame's `ts`), p50 / p99
+    | {tick_wait_p50_ms:ms} / {tick_wait_p99_ms:ms}
+of which tick → client (frame `ts` to receipt), p50 / p99 | {tick_delay_p50_ms:ms} / {tick_delay_p99_ms:ms}
+sample → client, max | {latency_max_ms:ms}
+host entries shown offline (not timed) | {offline_entries:,}
+host entries timed (probe clients) / unmatched | {latency_count:,} / {latency_unmatched:,}
+gateway CPU with the fleet and no clients | {gateway_cpu_pct_without_clients:.1f}%
+gateway RSS without / with clients | {rss_before_kib:KiB:MiB} / {rss_with_clients_kib:KiB:MiB}
+CPU of the agent / Redis / client processes
+    | {agent_cpu_pct:.0f}% / {redis_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%
+""",
+)
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -46,7 +72,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         connect_seconds = time.monotonic() - connect_started
         time.sleep(args.settle)
         ours = [pid, agent.pid, redis.service.pid, *(p.pid for p in processes)]
-        cpu, machine, rss_readings, results = follow_window(processes, pid, ours, args, 3, NAME)
+        cpu, machine, rss_readings, results = follow_window(processes, pid, ours, args, 3, REPORT.name)
     return {
         "ready": ready,
         "connect_seconds": connect_seconds,
@@ -64,90 +90,38 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     results = raw["results"]
-
-    def total(key: str) -> int:
-        return sum(r[key] for r in results)
-
-    clients, frames = total("ready"), total("frames")
+    clients, frames = total(results, "ready"), total(results, "frames")
     per_client = sorted(n for r in results for n in r["frames_per_client"])
     return {
         "clients_connected": clients,
-        "clients_failed": total("failed"),
-        "clients_closed": total("closed"),
+        "clients_failed": total(results, "failed"),
+        "clients_closed": total(results, "closed"),
         "gateway_cpu_pct": raw["gateway_cpu_pct"],
         **quantiles(results, "latency_hist", "latency"),
-        "latency_entries": sum(sum(r["latency_hist"].values()) for r in results),
-        "latency_unmatched": total("unmatched"),
+        "latency_unmatched": total(results, "unmatched"),
         **quantiles(results, "tick_delay_hist", "tick_delay"),
         **quantiles(results, "tick_wait_hist", "tick_wait"),
         "rss_per_connection_kib": (raw["rss_with_clients_kib"] - raw["rss_before_kib"]) / max(1, clients),
         "frames_per_client_per_s": frames / max(1, clients) / raw["window_s"],
         "frames_per_client_min": per_client[0] if per_client else 0,
         # Entries are counted in the frames that were parsed (probes'; the others are `--light`).
-        "hosts_per_frame": total("entries") / max(1, frames - total("light_frames")),
-        "frame_kib": total("frame_bytes") / max(1, frames) / 1024,
-        "bad_frames": total("bad"),
-        "offline_entries": total("offline"),
+        "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
+        "frame_kib": total(results, "frame_bytes") / max(1, frames) / 1024,
+        "bad_frames": total(results, "bad"),
+        "offline_entries": total(results, "offline"),
     }
-
-
-DETAILS = (
-    ("window", "{window_s:.1f} s"),
-    ("clients connected / failed / dropped", "{clients_connected} / {clients_failed} / {clients_closed}"),
-    ("time to connect and get the first full frame", "{connect_seconds:.1f} s"),
-    (
-        "fleet frames per client per second",
-        "{frames_per_client_per_s:.2f} (fewest to one client: {frames_per_client_min})",
-    ),
-    ("host entries per frame", "{hosts_per_frame:.0f}"),
-    ("frame size", "{frame_kib:.1f} KiB"),
-    (
-        "of which sample → tick (sample `ts` to the frame's `ts`), p50 / p99",
-        "{tick_wait_p50_ms:ms} / {tick_wait_p99_ms:ms}",
-    ),
-    (
-        "of which tick → client (frame `ts` to receipt), p50 / p99",
-        "{tick_delay_p50_ms:ms} / {tick_delay_p99_ms:ms}",
-    ),
-    ("sample → client, max", "{latency_max_ms:ms}"),
-    ("host entries shown offline (not timed)", "{offline_entries:,}"),
-    ("host entries timed (probe clients) / unmatched", "{latency_entries:,} / {latency_unmatched:,}"),
-    ("gateway CPU with the fleet and no clients", "{gateway_cpu_pct_without_clients:.1f}%"),
-    ("gateway RSS without / with clients", "{rss_before_mib:.1f} MiB / {rss_with_clients_mib:.1f} MiB"),
-    (
-        "CPU of the agent / Redis / client processes",
-        "{agent_cpu_pct:.0f}% / {redis_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%",
-    ),
-    ("CPU of the other processes on the machine", "{others_cpu_pct:.0f}%{disturbed}"),
-    (
-        "kernel interrupt work (mostly loopback traffic) / CPU stolen by the hypervisor",
-        "{softirq_cpu_pct:.0f}% / {stolen_cpu_pct:.0f}%",
-    ),
-)
-
-
-def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
-    figures = {**raw, **s, "rss_before_mib": raw["rss_before_kib"] / 1024}
-    figures |= {"rss_with_clients_mib": raw["rss_with_clients_kib"] / 1024}
-    figures["disturbed"] = " (**disturbed run**)" if raw["others_cpu_pct"] > args.max_others else ""
-    short = (
-        f"{args.hosts:,} simulated hosts at 1 Hz, {s['clients_connected']:,} WebSocket clients following "
-        f"`fleet`, one gateway process; {ctx.sentence()}.\n\n" + targets(TARGETS, figures)
-    )
-    details = table(("also measured", "value"), filled(DETAILS, figures))
-    return f"{short}\n\n{details}\n\nReproduce: `{reproduce(NAME, args, DEFAULTS)}`", short
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"])
-    parser.add_argument("--clients", type=int, default=DEFAULTS["clients"])
+    parser.add_argument("--hosts", type=int, default=REPORT.options["hosts"])
+    parser.add_argument("--clients", type=int, default=REPORT.options["clients"])
     parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="seconds measured")
+    parser.add_argument("--duration", type=float, default=REPORT.options["duration"], help="seconds measured")
     parser.add_argument("--probe-every", type=int, default=20, help="one client in N times every entry")
     parser.add_argument("--profile", type=Path, help="folder for a py-spy profile of the gateway")
     common_options(parser, attempts=3)
-    run(parser.parse_args(), measure, summarize, render, Result(NAME, "Gateway at scale", "", {}))
+    run(parser.parse_args(), measure, summarize, REPORT.summary, Result(REPORT.name, REPORT.title, "", {}))
 
 
 if __name__ == "__main__":

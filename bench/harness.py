@@ -1,9 +1,8 @@
-"""What every benchmark hands in, and the one writer that files it.
+"""What every benchmark hands in, the one writer that files it, and how its summary reads.
 
-A `Result` goes to three places: its raw figures to `bench/results/NAME.json` (ignored by git), its
-short committed summary to `bench/NAME.md` (with `bench/NAME.svg` when it has a plot), and its
-quoted text into the block between `<!-- bench:NAME -->` and `<!-- /bench -->` of the page that
-explains it (docs/benchmarks.md or docs/reliability.md), and of the README when it has a short form.
+A `Result` goes to its raw figures in `bench/results/NAME.json` (ignored by git), its committed
+summary `bench/NAME.md` (and `NAME.svg`), and the `<!-- bench:NAME -->` blocks of the page that
+explains it and, for a short form, of the README. A `Report` renders that summary from the figures.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ class Result:
     quoted: str | None = None  # what the page quotes, when it differs from `summary` (links)
     short: str | None = None  # the README's short form; None: not in the README
     plot: str | None = None  # an SVG, saved as NAME.svg beside the summary
-    extra: dict[str, str] = field(default_factory=dict)  # further files beside the summary
 
 
 def write(result: Result, out: Path = BENCH, docs: bool = True) -> Path:
@@ -58,8 +56,6 @@ def write(result: Result, out: Path = BENCH, docs: bool = True) -> Path:
     )
     if result.plot is not None:
         (out / f"{result.name}.svg").write_text(result.plot)
-    for filename, text in result.extra.items():
-        (out / filename).write_text(text)
     if docs:
         quote(result.page, result.name, result.quoted or result.summary)
         if result.short is not None:
@@ -68,12 +64,12 @@ def write(result: Result, out: Path = BENCH, docs: bool = True) -> Path:
     return summary
 
 
-def quote(path: Path, name: str, text: str) -> bool:
-    """Replace the `name` block in `path`; False (and a note) when the file has no such block."""
+def quote(path: Path, name: str, text: str) -> None:
+    """Replace the `name` block in `path` (a note when the file has no such block)."""
     original = path.read_text() if path.exists() else ""
     if f"<!-- bench:{name} -->\n" not in original:
         print(f"note: {path.name} has no <!-- bench:{name} --> block; not quoted there")
-        return False
+        return
     path.write_text(
         re.sub(
             rf"(<!-- bench:{re.escape(name)} -->\n)(?:.*?\n)??(<!-- /bench -->)",  # an empty block too
@@ -83,16 +79,13 @@ def quote(path: Path, name: str, text: str) -> bool:
             flags=re.DOTALL,
         )
     )
-    return True
 
 
 def common_options(parser: argparse.ArgumentParser, attempts: int = 1, settle: float = 5) -> None:
     """The options every long benchmark takes: quiet machine, attempts, where results go."""
     parser.add_argument("--settle", type=float, default=settle, help="seconds to settle before measuring")
     parser.add_argument("--max-load", type=float, default=1.0, help="wait (minutes at most) for a lower load")
-    parser.add_argument(
-        "--max-others", type=float, default=30.0, help="%% of a core others may use in a window"
-    )
+    parser.add_argument("--max-others", type=float, default=30.0, help="%% of a core others may use")
     parser.add_argument("--attempts", type=int, default=attempts, help="runs while others disturb the window")
     output_options(parser)
 
@@ -100,9 +93,7 @@ def common_options(parser: argparse.ArgumentParser, attempts: int = 1, settle: f
 def output_options(parser: argparse.ArgumentParser) -> None:
     """Where a run's results go: --out (a scratch folder for trial runs) and --no-docs."""
     parser.add_argument("--out", type=Path, default=BENCH, help="folder for NAME.md (default bench/)")
-    parser.add_argument(
-        "--no-docs", action="store_true", help="do not quote the figures in docs (trial runs)"
-    )
+    parser.add_argument("--no-docs", action="store_true", help="do not quote figures in docs (trial runs)")
 
 
 def measured(
@@ -159,18 +150,16 @@ def recorded_args(args: argparse.Namespace) -> dict[str, str]:
 
 
 def reproduce(name: str, args: argparse.Namespace, defaults: Mapping[str, Any]) -> str:
-    """`scripts/bench NAME` with the options of `defaults` that the run changed."""
+    """`scripts/bench NAME` with the options of `defaults` that the run changed (a tuple default: the
+    choices, its first the default; a bool: a bare flag)."""
     parts = [f"scripts/bench {name}"]
     for key, default in defaults.items():
-        if (value := getattr(args, key)) != default:
-            flag = f"--{key.replace('_', '-')}"
-            parts.append(
-                flag
-                if value is True
-                else f"{flag} {value:g}"
-                if isinstance(value, float)
-                else f"{flag} {value}"
-            )
+        value, flag = getattr(args, key), f"--{key.replace('_', '-')}"
+        if value == (default[0] if isinstance(default, tuple) else default):
+            continue
+        parts.append(
+            flag if value is True else f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+        )
     return " ".join(parts)
 
 
@@ -189,31 +178,6 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-class _Figures(string.Formatter):
-    def format_field(self, value: Any, format_spec: str) -> str:
-        return ms(value) if format_spec == "ms" else super().format_field(value, format_spec)
-
-
-def filled(rows: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> list[list[str]]:
-    """Table rows whose cells are format strings filled in from `figures` (`{key:ms}`: `ms()`)."""
-    return [[_Figures().vformat(cell, (), figures) for cell in row] for row in rows]
-
-
-Target = tuple[str, str, str, str, float]  # what, measured, target, the figure held to it, its limit
-
-
-def targets(rows: Sequence[Target], figures: Mapping[str, Any]) -> str:
-    """A table of targets, its cells filled from `figures`: met when the figure is under the limit
-    (at most the limit, for a target shown as `≤ ...`); a row naming no figure has no target."""
-    body = []
-    for (what, measured, target), (*_, key, limit) in zip(
-        filled((r[:3] for r in rows), figures), rows, strict=True
-    ):
-        met = None if not key else figures[key] <= limit if target.startswith("≤") else figures[key] < limit
-        body.append([what, measured, target, "" if met is None else verdict(met)])
-    return table(("", "measured", "target", ""), body)
-
-
 def verdict(met: bool) -> str:
     """A target's cell: met, or missed in bold."""
     return "met" if met else "**missed**"
@@ -221,6 +185,116 @@ def verdict(met: bool) -> str:
 
 def ms(value: float) -> str:
     """Milliseconds as the summaries show them; `-` for none."""
-    if math.isnan(value):
-        return "-"
-    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+    return "-" if math.isnan(value) else f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def counts(parts: Mapping[str, int], empty: str = "none") -> str:
+    """Counts by kind, as `kind: n, ...`."""
+    return ", ".join(f"{key}: {value:,}" for key, value in sorted(parts.items())) or empty
+
+
+class _Figures(string.Formatter):
+    """str.format, with `-` for NaN, a spread (measure.spread) as `median [min, max]`, and units of
+    its own: `ms`, `KiB:MiB`, `B:MiB` and `B:KiB` (KiB or bytes shown in MiB or KiB), `counts` (a
+    dict of counts by kind), `met` (a target's verdict)."""
+
+    UNITS: Mapping[str, Callable[[Any], str]] = {
+        "ms": ms,
+        "KiB:MiB": lambda v: f"{v / 1024:,.1f} MiB",
+        "B:MiB": lambda v: f"{v / 2**20:,.1f} MiB",
+        "B:KiB": lambda v: f"{v / 1024:,.1f} KiB",
+        "counts": counts,
+        "met": verdict,
+    }
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, float) and math.isnan(value):
+            return "-"
+        if isinstance(value, Mapping) and value.keys() == {"min", "median", "max"}:
+            low, middle, high = (self.format_field(value[k], format_spec) for k in ("min", "median", "max"))
+            return f"{middle} [{low}, {high}]"
+        unit = self.UNITS.get(format_spec)
+        return unit(value) if unit else super().format_field(value, format_spec)
+
+
+def fill(text: str, figures: Mapping[str, Any]) -> str:
+    """`text` with its `{figure:format}` fields filled in (`_Figures` says the formats)."""
+    return _Figures().vformat(text, (), figures)
+
+
+def filled(rows: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> list[list[str]]:
+    """Table rows whose cells are format strings, filled in from `figures`."""
+    return [[fill(cell, figures) for cell in row] for row in rows]
+
+
+def rows(text: str) -> list[list[str]]:
+    """Table rows written one a line, cells apart by ` | `; an indented line goes on with the one before."""
+    lines = re.sub(r"\n[ \t]+", " ", text).splitlines()
+    return [[cell.strip() for cell in line.split(" | ")] for line in lines if line.strip()]
+
+
+def listing(header: str, row: str, items: Iterable[Mapping[str, Any]]) -> str:
+    """A Markdown table of `items`, a row each: `header` and `row` are written as in `rows`."""
+    return table(rows(header)[0], (filled(rows(row), item)[0] for item in items))
+
+
+MACHINE = """
+CPU of the other processes on the machine | {others_cpu_pct:.0f}%{disturbed}
+kernel interrupt work (mostly loopback traffic) / CPU stolen by the hypervisor
+    | {softirq_cpu_pct:.0f}% / {stolen_cpu_pct:.0f}%
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """A summary as format strings over a run's figures: `head` (a sentence) and the `targets` (as
+    `goals` reads them) are its short form; then sections of its own, the table of what `also` was
+    measured (rows `what | measured`; with `machine`, the rest of the machine), the command again."""
+
+    name: str
+    title: str
+    options: Mapping[str, Any]  # defaults, for `reproduce`
+    head: str
+    targets: str
+    also: str
+    target: Mapping[str, float] = field(default_factory=dict)  # limits, as `{target[KEY]}` in the text
+    machine: bool = True
+
+    def summary(
+        self, s: Mapping[str, Any], raw: Mapping[str, Any], args: argparse.Namespace, ctx: Context, *more: str
+    ) -> tuple[str, str]:
+        """The summary of a run (`more` after its targets) and its short form. A target is met as
+        `s["met"]` says, or else when its figure is under its limit in `target`."""
+        figures = {**vars(args), **raw, **s, "context": ctx.sentence(), "target": self.target}
+        if "met" not in figures:
+            figures["met"] = {key: figures[key] < limit for key, limit in self.target.items()}
+        disturbed = figures.get("others_cpu_pct", 0) > args.max_others
+        figures["disturbed"] = " (**disturbed run**)" if disturbed else ""
+        short = fill(" ".join(self.head.split()), figures) + "\n\n" + goals(rows(self.targets), figures)
+        also = filled(rows(self.also + (MACHINE if self.machine else "")), figures)
+        command = f"Reproduce: `{reproduce(self.name, args, self.options)}`"
+        return "\n\n".join([short, *more, table(("also measured", "value"), also), command]), short
+
+
+def goals(rows: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> str:
+    """A table of targets, rows `what | measured | target | KEY` filled from `figures`: met when
+    `figures["met"][KEY]` is true; a row naming no KEY, or whose KEY is None there, has no target."""
+    body = []
+    for what, measured, target, key in ([*row, "", ""][:4] for row in rows):
+        met = figures["met"][key] if key else None
+        body.append([what, measured, "" if met is None else target, "" if met is None else verdict(met)])
+    return table(("", "measured", "target", ""), filled(body, figures))
+
+
+Target = tuple[str, str, str, str, float]  # what, measured, target, the figure held to it, its limit
+
+
+def targets(rows: Sequence[Target], figures: Mapping[str, Any]) -> str:
+    """`goals` with each target's limit beside it: met when the figure is under the limit (at most
+    the limit, for a target shown as `≤ ...`)."""
+    met = {
+        key: figures[key] <= limit if target.startswith("≤") else figures[key] < limit
+        for _, _, target, key, limit in rows
+        if key
+    }
+    return goals([row[:4] for row in rows], {**figures, "met": met})

@@ -225,7 +225,14 @@ def quantile_ms(hist: Counter[int], share: float, bin_ms: float) -> float:
 
 
 def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict[str, float]:
-    """`NAME_p50_ms`, `NAME_p99_ms` and `NAME_max_ms` of the processes' `key` histograms summed."""
+    """`NAME_p50_ms`, `NAME_p99_ms` and `NAME_max_ms` of the processes' `key` histograms summed, and
+    `NAME_count`, the values they hold."""
     hist, bin_ms = histogram(r[key] for r in results), results[0]["bin_ms"] if results else 0.1
     shares = {"p50": 0.5, "p99": 0.99, "max": 1.0}
-    return {f"{name}_{label}_ms": quantile_ms(hist, share, bin_ms) for label, share in shares.items()}
+    figures = {f"{name}_{label}_ms": quantile_ms(hist, share, bin_ms) for label, share in shares.items()}
+    return figures | {f"{name}_count": sum(hist.values())}
+
+
+def total(results: Iterable[Mapping[str, Any]], key: str) -> Any:
+    """`key` summed over the client processes' answers (0 where one has none)."""
+    return sum(r.get(key, 0) for r in results)
