@@ -1,4 +1,5 @@
-// The fleet overview: one canvas, a cell per host coloured by CPU, offline hosts crossed out.
+// The fleet overview: one canvas, a cell per host coloured by CPU, offline hosts crossed out, hosts
+// where an alert fires outlined in the colour of its worst severity.
 // Hover (or tap) shows the host; click selects, shift/ctrl-click (or a tap) adds, drag selects a
 // rectangle, double-click opens the host's chart. Only the cells of hosts that changed are repainted, in the
 // next animation frame.
@@ -7,12 +8,15 @@ import { compareNames } from "./hostquery.js";
 import { gridLayout, cellOrigin, cellAt, cellsIn } from "./fleetgrid.js";
 import { cpuColor, cpuGradient, percent, load, lastSeen } from "./format.js";
 import { watchedNames, openHost } from "./watched.js";
+import { outlineOf } from "./alertsmodel.js";
 
 const OFFLINE_FILL = "#1b2128";
 const OFFLINE_MARK = "#a0484a";
 const UNSAMPLED = "#3a4654";
 const SELECTED = "#ffffff";
 const WATCHED = "#58a6ff";
+const ALERT = { critical: "#f85149", warning: "#d29922", info: "#58a6ff", silenced: "#7d8b99" };
+const ALERT_INNER = "#0f1419"; // a dark ring inside the outline, so it shows on a cell of any colour
 
 export function fleetView(store) {
   const box = $("fleet-box");
@@ -92,10 +96,21 @@ export function fleetView(store) {
       ctx.fillStyle = cpuColor(host.total);
       ctx.fillRect(x, y, s, s);
     }
-    if (selection.has(host.host)) {
-      ctx.strokeStyle = SELECTED;
+    const alert = outlineOf(store.get("alerts"), host.host);
+    if (alert) {
+      ctx.strokeStyle = ALERT_INNER;
+      ctx.lineWidth = 1;
+      ctx.strokeRect(x + 2.5, y + 2.5, s - 5, s - 5);
+      ctx.strokeStyle = ALERT[alert];
       ctx.lineWidth = 2;
       ctx.strokeRect(x + 1, y + 1, s - 2, s - 2);
+    }
+    if (selection.has(host.host)) {
+      // Inside an alert's outline, so both show.
+      const inset = alert && s >= 14 ? 4 : 1;
+      ctx.strokeStyle = SELECTED;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x + inset, y + inset, s - 2 * inset, s - 2 * inset);
     }
     if (watched.has(host.host)) {
       const t = Math.max(4, s / 3);
@@ -120,6 +135,10 @@ export function fleetView(store) {
     for (const name of b) if (!a.has(name)) dirty.add(name);
     schedule();
   };
+  store.subscribe("alerts", (model, change) => {
+    for (const name of change.hosts) dirty.add(name);
+    schedule();
+  });
   store.subscribe("selection", (now, before) => markDiff(before || new Set(), now));
   let lastWatched = watchedSet();
   store.subscribe("watched", () => {
@@ -161,6 +180,7 @@ export function fleetView(store) {
       host.online ? null : h("div", { class: "muted" }, lastSeen(host.lastSeen) + "; values as last seen"),
       host.address && host.address !== host.host ? h("div", { class: "muted" }, "address " + host.address) : null,
       labels.length ? h("div", { class: "chips" }, labels) : null,
+      alertLine(store.get("alerts"), name),
     ].filter(Boolean));
     tip.hidden = false;
     const i = index.get(name);
@@ -247,6 +267,8 @@ export function fleetView(store) {
   window.fleetdeckFleet = {
     /** Cells painted by the last full draw: one per host. */
     count: () => drawn,
+    /** The outline a host's cell has: its worst alert's severity, "silenced", or null. */
+    outline: (name) => outlineOf(store.get("alerts"), name),
     /** The names of the selected hosts. */
     selected: () => [...store.get("selection")],
     /** The page coordinates of a host's cell centre, or null. */
@@ -258,4 +280,12 @@ export function fleetView(store) {
       return { x: rect.left + x + layout.size / 2, y: rect.top + y + layout.size / 2, size: layout.size };
     },
   };
+}
+
+/** The tip's line naming the alerts firing on a host, or null. */
+function alertLine(model, name) {
+  const rules = model.byHost.get(name);
+  if (!rules) return null;
+  const named = [...rules.values()].map((a) => a.rule + " (" + (a.silenced ? "silenced" : a.severity) + ")");
+  return h("div", { class: "tip-alerts" }, "alerts: " + named.join(", "));
 }

@@ -12,6 +12,9 @@ import { savedPins } from "./watched.js";
 import { jobsList } from "./jobs.js";
 import { chatPanel } from "./chat.js";
 import { zoneToggle } from "./timezone.js";
+import { alertModel } from "./alertsmodel.js";
+import { alertsFeed } from "./alertsfeed.js";
+import { alertsPanel } from "./alertspanel.js";
 
 const charted = Promise.all([import("./fleetchart.js"), import("./hostdetail.js"), import("./exec.js")]);
 
@@ -46,6 +49,8 @@ async function main() {
     showJob: null,
     target: null,
     tab: "fleet",
+    alerts: alertModel(),
+    alertMetrics: new Map(),
   });
   const conn = createConnection(store);
   conn.on("hello", (frame) => {
@@ -62,6 +67,7 @@ async function main() {
   hostList(store);
   jobsList(store, conn);
   chatPanel(store, conn);
+  alertsPanel(store, alertsFeed(store, conn));
   conn.connect();
 
   const [{ fleetChart }, { hostDetail }, { execPanel }] = await charted;

@@ -1,0 +1,60 @@
+// Alerts from the gateway into the store: the `alerts` topic (what fires on subscribing, then one
+// `alert` frame per transition), the rules' metrics for units (GET /api/alerts/rules), and
+// silences (POST /api/alerts/silences, then GET /api/alerts for the `silenced` marks). A gateway
+// without the topic (older than v1.2's alerts) is never asked for it.
+import { applyFiring, applyAlert, metricsOf } from "./alertsmodel.js";
+
+const RULES_AGAIN_MS = 10_000; // an alert of a rule not known yet asks again, at most this often
+
+async function call(method, url, body) {
+  const answer = await fetch(url, {
+    method, credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : undefined,
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  let data = null;
+  try { data = await answer.json(); } catch (e) { /* no JSON body */ }
+  if (!answer.ok) throw new Error((data && data.message) || answer.status + " " + answer.statusText);
+  return data;
+}
+
+/** Whether this gateway serves the `alerts` topic (from /api/protocol). */
+export const servesAlerts = (protocol) => (protocol.topics || []).includes("alerts");
+
+export function alertsFeed(store, conn) {
+  if (!servesAlerts(store.get("protocol"))) return null;
+  let rulesAsked = 0;
+
+  async function loadRules() {
+    rulesAsked = Date.now();
+    try {
+      store.set("alertMetrics", metricsOf(await call("GET", "/api/alerts/rules")));
+    } catch (error) {
+      console.warn("fleetdeck: alert rules:", error.message);
+    }
+  }
+
+  // Its own subscribe frame and ref: a refusal of `alerts` never costs the page its other topics.
+  conn.whenLive(() => {
+    conn.send({ type: "subscribe", topics: ["alerts"], ref: conn.nextRef("alerts") });
+    loadRules();
+  });
+  conn.on("alerts", (frame) => store.update("alerts", (model) => applyFiring(model, frame.alerts)));
+  conn.on("alert", (frame) => {
+    store.update("alerts", (model) => applyAlert(model, frame));
+    if (!store.get("alertMetrics").has(frame.rule) && Date.now() - rulesAsked > RULES_AGAIN_MS) loadRules();
+  });
+  conn.on("error", (frame) => {
+    if (frame.ref && frame.ref.startsWith("alerts")) console.warn("fleetdeck: alerts:", frame.message);
+  });
+
+  return {
+    /** POST a silence (see alertsmodel.silenceRequest), then mark what it silences; throws the server's sentence. */
+    async silence(body) {
+      const created = await call("POST", "/api/alerts/silences", body);
+      const now = await call("GET", "/api/alerts");
+      store.update("alerts", (model) => applyFiring(model, now.firing));
+      return created;
+    },
+  };
+}
