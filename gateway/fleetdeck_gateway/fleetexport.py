@@ -11,13 +11,13 @@ and Prometheus stamps what it scrapes with the time of the scrape.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from fleetdeck_common import promlabels
 from fleetdeck_common.messages import HostInfo
 
 from .feeds.fleet import Latest
@@ -39,26 +39,11 @@ GAUGES = (  # metric, help, the value in a host's latest values
     ),
     ("fleetdeck_host_uptime_seconds", "seconds since the host booted", "uptime"),
 )
-_INVALID = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def _clean(name: str) -> str:
-    cleaned = _INVALID.sub("_", name)
-    if not cleaned or cleaned[0].isdigit() or cleaned.startswith("__") or cleaned == "host":
-        cleaned = "label_" + cleaned  # not a name Prometheus accepts, reserves or gives `host` already
-    return cleaned
 
 
 def prometheus_labels(host: str, labels: dict[str, str]) -> dict[str, str]:
     """`host` and the host's labels under names valid for Prometheus, each name once."""
-    out = {"host": host}
-    for key in sorted(labels):
-        name = _clean(key)
-        unique, n = name, 2
-        while unique in out:  # two keys cleaned to one name (`a-b`, `a.b`): number the later one
-            unique, n = f"{name}_{n}", n + 1
-        out[unique] = labels[key]
-    return out
+    return promlabels.prometheus_labels({"host": host}, labels)
 
 
 class FleetCollector(Collector):
