@@ -33,6 +33,7 @@ from fleetdeck_common.history import Tier
 from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS, RedisRules
+from fleetdeck_gateway.alerts import outbox as alert_outbox
 from fleetdeck_gateway.auth import sessions
 
 PASSWORDS: dict[Service, str] = {"gateway": "g-secret", "worker": "w-secret", "agent": "a-secret"}
@@ -200,8 +201,10 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         chatstore._HISTORY_KEY,
         auditstore._STREAM,
         sessions._session_key("cookie"),
+        alert_outbox._OUTBOX,
+        alert_outbox._alive_key("gateway-1"),
     ]
     assert [key for key in built if not owned(key)] == []
-    owners = [job_keys, hoststore, history_store, chatstore, auditstore, sessions]
+    owners = [job_keys, hoststore, history_store, chatstore, auditstore, sessions, alert_outbox]
     assert len(KEY_GRANTS) == sum(len(module.ACCESS) for module in owners)
     assert not owned(hoststore._HOSTS_KEY.replace("hosts", "something-new"))

@@ -23,6 +23,7 @@ KEY_OWNERS = {
     "fleetdeck_common.chatstore",
     "fleetdeck_common.auditstore",
     "fleetdeck_gateway.auth.sessions",
+    "fleetdeck_gateway.alerts.outbox",
 }
 
 

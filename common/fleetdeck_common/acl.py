@@ -61,6 +61,7 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "read_list",
         "read_ranges",
         "hash_get_all",
+        "hash_set",
         "hash_delete",
         "set",
         "get",

@@ -14,6 +14,7 @@ from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Job
 
+from .alerts.senders import build_senders
 from .auth.authenticator import Authenticator
 from .auth.loginguard import LoginThrottle
 from .auth.revocation import Revocation
@@ -100,4 +101,5 @@ def build_gateway(
             address_of=table.address_of,
         ),
         chat=ChatService(ChatStore(broker)),
+        alert_senders=build_senders(settings, broker),
     )

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from fleetdeck_common.settings import CommaList, HistorySettings, TargetSettings, split_commas
+
+
+def check_http_url(value: str | None) -> str | None:
+    """An http(s) URL with a host, or None (unset); anything else is refused with a sentence that
+    names the scheme only, since such URLs often carry a secret."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"}:
+        shown = f"a {parts.scheme}:// URL" if parts.scheme else "a URL without a scheme"
+        raise ValueError(f"must be an http:// or https:// URL (https://hooks.example.org/x), not {shown}")
+    if not parts.hostname:
+        raise ValueError("must name a host, like https://hooks.example.org/fleet")
+    return value
 
 
 class GatewaySettings(TargetSettings, HistorySettings):
@@ -97,6 +112,28 @@ class GatewaySettings(TargetSettings, HistorySettings):
         validation_alias="FLEETDECK_ALERT_RULES",
         description="alert rules file (YAML, see docs/alerts.md); reloaded on SIGHUP and when it changes",
     )
+    alert_webhook: str | None = Field(
+        None,
+        validation_alias="FLEETDECK_ALERT_WEBHOOK",
+        description="URL each alert transition is POSTed to, in Alertmanager's webhook format",
+    )
+    alertmanager_url: str | None = Field(
+        None,
+        validation_alias="FLEETDECK_ALERTMANAGER_URL",
+        description="an Alertmanager's base URL: firing alerts are pushed to its /api/v2/alerts",
+    )
+    alert_send_timeout: float = Field(
+        10.0,
+        validation_alias="FLEETDECK_ALERT_SEND_TIMEOUT",
+        gt=0,
+        le=300,
+        description="seconds one POST to the alert webhook or Alertmanager may take before it is retried",
+    )
+
+    @field_validator("alert_webhook", "alertmanager_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_http_url(value)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

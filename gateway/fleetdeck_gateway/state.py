@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from fleetdeck_common.broker import Broker
 
+from .alerts.senders import AlertSenders
 from .auth.authenticator import Authenticator
 from .auth.loginguard import LoginThrottle
 from .auth.revocation import Revocation
@@ -51,6 +52,7 @@ class Gateway:
     queue: QueueWatch
     jobs: JobService
     chat: ChatService
+    alert_senders: AlertSenders
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -58,10 +60,12 @@ class Gateway:
         self._tasks = [
             asyncio.create_task(self.queue.run(), name="queue"),
             asyncio.create_task(self.revocation.run(), name="revocation"),
+            asyncio.create_task(self.alert_senders.run(), name="alert-senders"),
         ]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.alert_senders.close()
         await self.relay.stop()

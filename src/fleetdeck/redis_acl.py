@@ -11,6 +11,7 @@ from fleetdeck_common.broker.redis_commands import COMMANDS
 from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS
+from fleetdeck_gateway.alerts import outbox as alert_outbox
 from fleetdeck_gateway.auth import sessions
 
 # One entry per module that owns a key layout (tests/test_layout.py KEY_OWNERS).
@@ -21,6 +22,7 @@ KEY_GRANTS: tuple[KeyGrant, ...] = (
     *chatstore.ACCESS,
     *auditstore.ACCESS,
     *sessions.ACCESS,
+    *alert_outbox.ACCESS,
 )
 CHANNEL_GRANTS: tuple[ChannelGrant, ...] = topics.ACCESS
 COMMANDS_OF: Mapping[str, tuple[str, ...]] = {**COMMANDS, **SCRIPT_COMMANDS}

@@ -4,7 +4,7 @@ rules and delivering them (webhook, Alertmanager)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from fleetdeck_common.messages import Alert
 
@@ -23,3 +23,18 @@ class NoSink:
 
     def evaluated(self, changed: Sequence[Alert], firing: Sequence[Alert]) -> None:
         return None
+
+
+@runtime_checkable
+class ReportsErrors(Protocol):
+    """A sink that can say how its deliveries went (optional: `NoSink` need not)."""
+
+    def last_error(self) -> str | None:
+        """The latest delivery error as "TIME: what failed", or None when there was none."""
+        ...
+
+
+def delivery_error(sink: AlertSink) -> str | None:
+    """The sink's last delivery error for GET /api/alerts; None when there was none or the
+    sink cannot say."""
+    return sink.last_error() if isinstance(sink, ReportsErrors) else None
