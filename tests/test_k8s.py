@@ -10,19 +10,23 @@ import base64
 import copy
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from cryptography import x509
 from pydantic_settings import BaseSettings
 from starlette.routing import Mount
 
+from fleetdeck.redis_users import write_users
 from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker.sentinel import parse_sentinel_url
 from fleetdeck_common.settings import BrokerSettings
@@ -263,10 +267,24 @@ def secret_file(objects: list[Obj], name: str, path: str) -> tuple[str, str]:
     return secret, str(Path(path).relative_to(mount["mountPath"]))
 
 
-# What the pod's files hold in these tests: a URL like the ones `fleetdeck redis-users` writes, and
-# a key of the length it makes.
-SAMPLE_URL = "redis://fleetdeck-{service}:PASSWORD@fleetdeck-redis:6379/0"
+# What the pod's files hold in these tests: a URL like the ones `fleetdeck redis-users` writes (with
+# the CA where the pods see it), and a key of the length it makes.
+SAMPLE_URL = (
+    "rediss://fleetdeck-{service}:PASSWORD@fleetdeck-redis:6379/0?ssl_ca_certs=/run/fleetdeck/redis/ca.crt"
+)
 SAMPLE_KEY = b"k" * 32
+
+
+def ca_here(objects: list[Obj], name: str, url: str, folder: Path) -> str:
+    """`url` with its `ssl_ca_certs` (a path in the pod) made a file in `folder`, once the pod is
+    seen to have that file: a key of a Secret mounted whole into container `name`."""
+    in_pod = dict(parse_qsl(urlsplit(url).query)).get("ssl_ca_certs")
+    if in_pod is None:
+        return url
+    secret, key = secret_file(objects, name, in_pod)
+    assert key in (named(objects, "Secret", secret) or {}).get("data", {}), f"{name}: {in_pod} is no file"
+    (folder / "ca.crt").write_text("")
+    return url.replace(f"ssl_ca_certs={in_pod}", f"ssl_ca_certs={folder / 'ca.crt'}")
 
 
 @pytest.fixture
@@ -288,7 +306,7 @@ def settings_of(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
             reference = secret_file(objects, name, environment["REDIS_URL_FILE"])
             service = Path(environment["REDIS_URL_FILE"]).stem
             url = (secrets or {}).get(reference, SAMPLE_URL.format(service=service))
-            (folder / "redis.url").write_text(url)
+            (folder / "redis.url").write_text(ca_here(objects, name, url, folder))
             environment["REDIS_URL_FILE"] = str(folder / "redis.url")
         if "FLEETDECK_JOB_KEY_FILE" in environment:
             (folder / "job.key").write_bytes(SAMPLE_KEY)
@@ -536,9 +554,13 @@ def test_images_are_the_ones_compose_builds(renderings: dict[str, list[Obj]]) ->
             assert fleetdeck_container(objects, name)[1]["image"] == f"{repository}:{version}", name
     _, redis = fleetdeck_container(renderings["in-cluster-redis"], "redis")
     assert redis["image"] == compose["redis"]["image"]
-    assert redis["args"] == compose["redis"]["command"]
-    # The same probe as compose's health check, which knows the default user is off.
-    assert redis["readinessProbe"]["exec"]["command"][-1] == compose["redis"]["healthcheck"]["test"][-1]
+    # Compose's Redis (one machine), then TLS only (across machines).
+    assert redis["args"][: len(compose["redis"]["command"])] == compose["redis"]["command"]
+    assert redis["args"][len(compose["redis"]["command"]) :][:2] == ["--port", "0"]
+    # The same probe as compose's health check, which knows the default user is off, over TLS.
+    probe = redis["readinessProbe"]["exec"]["command"][-1]
+    tls = f"redis-cli --tls --cacert {redis_option(redis, '--tls-ca-cert-file')} "
+    assert probe == compose["redis"]["healthcheck"]["test"][-1].replace("redis-cli ", tls)
 
 
 def test_every_variable_set_is_a_real_setting_with_a_valid_value(
@@ -662,7 +684,7 @@ def test_redis_keeps_an_append_only_file_or_is_left_to_you(renderings: dict[str,
     assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in redis["volumeMounts"]
     # The address the documented `fleetdeck redis-users --redis URL` puts in every service's URL.
     port = redis["ports"][0]["containerPort"]
-    assert f"--redis redis://fleetdeck-redis:{port}/0" in kubernetes_section()
+    assert f"--redis 'rediss://fleetdeck-redis:{port}/0?" in kubernetes_section()
     external = renderings["external-redis"]
     assert not [o for o in external if o["metadata"]["name"] == "fleetdeck-redis"]
 
@@ -670,10 +692,10 @@ def test_redis_keeps_an_append_only_file_or_is_left_to_you(renderings: dict[str,
 # Container -> its Redis user (`fleetdeck redis-users`), and what its own Secret holds.
 REDIS_USERS = {"gateway": "gateway", "cpu-agent": "agent", "exec-worker": "worker"}
 SERVICE_SECRETS = {
-    "fleetdeck-gateway-redis": {"gateway.url", "job.key"},
-    "fleetdeck-worker-redis": {"worker.url", "job.key"},
-    "fleetdeck-agent-redis": {"agent.url"},  # the agent's URL only: no key on every node
-    "fleetdeck-redis-users": {"users.acl"},  # Redis's alone
+    "fleetdeck-gateway-redis": {"gateway.url", "job.key", "ca.crt"},
+    "fleetdeck-worker-redis": {"worker.url", "job.key", "ca.crt"},
+    "fleetdeck-agent-redis": {"agent.url", "ca.crt"},  # the agent's URL and the CA: no key on every node
+    "fleetdeck-redis-users": {"users.acl", "redis.crt", "redis.key", "ca.crt"},  # Redis's alone
 }
 
 
@@ -753,6 +775,73 @@ def test_redis_runs_with_the_acl_file_from_its_secret(renderings: dict[str, list
     assert mounted_secrets(pod) == {"fleetdeck-redis-users"}
 
 
+def redis_option(container: Obj, option: str) -> str:
+    """The value after `option` in Redis's arguments."""
+    args: list[str] = container["args"]
+    assert args.count(option) == 1, option
+    return args[args.index(option) + 1]
+
+
+def documented_redis_users() -> tuple[str, str]:
+    """The `--redis` URL and `--tls` names of the one `fleetdeck redis-users` the Kubernetes guide runs."""
+    found = re.findall(r"fleetdeck redis-users deploy/k8s/secrets ((?:\\\n|[^\n])+)", kubernetes_section())
+    steps = [shlex.split(f.replace("\\\n", " ")) for f in found if "--tls" in f and "sentinel" not in f]
+    step = next(s for s in steps if "fleetdeck-redis" in " ".join(s))
+    return step[step.index("--redis") + 1], step[step.index("--tls") + 1]
+
+
+def test_redis_speaks_only_tls_with_the_certificate_from_its_secret(renderings: dict[str, list[Obj]]) -> None:
+    objects = renderings["in-cluster-redis"]
+    _, redis = fleetdeck_container(objects, "redis")
+    assert redis_option(redis, "--port") == "0"  # no plain-text port
+    assert int(redis_option(redis, "--tls-port")) == redis["ports"][0]["containerPort"]
+    assert redis_option(redis, "--tls-auth-clients") == "no"  # users log in by password
+    for option, key in (
+        ("--tls-cert-file", "redis.crt"),
+        ("--tls-key-file", "redis.key"),
+        ("--tls-ca-cert-file", "ca.crt"),
+        ("--aclfile", "users.acl"),
+    ):
+        assert secret_file(objects, "redis", redis_option(redis, option)) == ("fleetdeck-redis-users", key)
+    # ...and the CA's key is in no Secret: it stays with the operator.
+    for rendering in renderings.values():
+        for secret in of_kind(rendering, "Secret"):
+            assert "ca.key" not in secret.get("data", {}), name_of(secret)
+
+
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_the_documented_redis_users_run_gives_every_service_rediss_with_its_ca(
+    renderings: dict[str, list[Obj]], rendering: str, settings_of: Any, tmp_path: Path
+) -> None:
+    """The guide's `fleetdeck redis-users ... --tls` writes every Redis file kustomize reads; each
+    service's URL is `rediss://` as its own user to the Redis Service's TLS port, its CA a file of
+    its own Secret where the pod sees it; Redis's certificate names the host in those URLs."""
+    objects = renderings[rendering]
+    url, names = documented_redis_users()
+    urls = write_users(tmp_path / "secrets", url, tls=names)
+    for _folder, path in generator_files():
+        if path not in ("secrets/tokens.txt", "secrets/id_ed25519", "secrets/known_hosts"):
+            assert (tmp_path / path).is_file(), f"the documented run does not write {path}"
+    redis_service = named(renderings["in-cluster-redis"], "Service", "fleetdeck-redis")
+    assert redis_service
+    certificate = x509.load_pem_x509_certificate((tmp_path / "secrets/tls/redis.crt").read_bytes())
+    alt = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    for name, user in REDIS_USERS.items():
+        written = (tmp_path / "secrets" / f"{user}.url").read_text().strip()
+        assert written == urls[user]  # type: ignore[index]
+        parts = urlsplit(written)
+        assert parts.scheme == "rediss" and parts.username == f"fleetdeck-{user}", name
+        assert (
+            parts.hostname == name_of(redis_service)
+            and parts.port == redis_service["spec"]["ports"][0]["port"]
+        )
+        assert parts.hostname in alt.get_values_for_type(x509.DNSName), name
+        environment = effective_environment(objects, name)
+        secret, key = secret_file(objects, name, environment["REDIS_URL_FILE"])
+        settings = settings_of(objects, name, {(secret, key): written})  # the CA: checked by ca_here
+        assert settings.redis_url.startswith("rediss://") and "ssl_ca_certs=" in settings.redis_url, name
+
+
 def test_the_documented_sentinel_url_becomes_every_services_redis_url(
     renderings: dict[str, list[Obj]], settings_of: Any
 ) -> None:
@@ -814,6 +903,7 @@ def test_kustomize_renders_the_same(tmp_path: Path, renderings: dict[str, list[O
     copy_root = tmp_path / "k8s"
     shutil.copytree(K8S, copy_root)
     for folder, path in generator_files(copy_root):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_text("")
     text = (copy_root / "kustomization.yaml").read_text()
     for rendering, components in RENDERINGS.items():

@@ -23,7 +23,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "up": (("fleetdeck_gateway", "fleetdeck_agent", "fleetdeck_worker"), "fleetdeck[all]"),
     "token": (("fleetdeck_gateway",), "fleetdeck[token]"),
     "exec": (("websockets",), "fleetdeck[exec]"),
-    "redis-users": (("fleetdeck_gateway",), "fleetdeck[token]"),  # the session keys' declaration
+    "redis-users": (("fleetdeck_gateway", "cryptography"), "fleetdeck[token]"),  # sessions; --tls
 }
 
 

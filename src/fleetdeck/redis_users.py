@@ -6,7 +6,9 @@ replaces as DIR/job.key.previous. With a `redis+sentinel://` URL it also writes 
 Redis behind Sentinel needs: users for the replicas and the sentinels in users.acl,
 DIR/replication.conf (the servers' `masteruser`/`masterauth`) and DIR/sentinel-auth.conf (each
 sentinel's `requirepass` and `sentinel auth-user`/`auth-pass`); the services' URLs carry
-Sentinel's password as `sentinel_password`.
+Sentinel's password as `sentinel_password`. With `--tls NAMES` (a `rediss://` URL) it also writes a
+private CA and Redis's certificate for NAMES and the URL's host into DIR/tls/ (`redis_tls`), and
+URLs without `ssl_ca_certs` get DIR/tls/ca.crt.
 The passwords live only in the env files and those two files (the ACL file holds their hashes);
 running it again reads them back from there and keeps them, and the key, unless `--rotate`.
 """
@@ -28,6 +30,7 @@ from fleetdeck_common.broker.sentinel import TLS_OPTIONS, parse_sentinel_url
 from fleetdeck_common.jobs.previouskey import previous_key_path
 
 from .redis_acl import REPLICA_USER, SENTINEL_USER, ReplicationPasswords, acl_file
+from .redis_tls import parse_names, write_certificates
 
 SCHEMES = ("redis", "rediss")
 KEY_BYTES = 32
@@ -53,7 +56,17 @@ def add_redis_users_command(commands: Any) -> None:
         help="how the services reach Redis, e.g. redis://redis:6379/0, "
         "rediss://host:6380/0?ssl_ca_certs=PATH or redis+sentinel://s1:26379,s2:26379/SERVICE/0",
     )
-    users.add_argument("--rotate", action="store_true", help="new passwords and a new job key")
+    users.add_argument(
+        "--rotate", action="store_true", help="new passwords and a new job key (and CA, with --tls)"
+    )
+    users.add_argument(
+        "--tls",
+        nargs="?",
+        const="",
+        metavar="HOSTNAME[,HOSTNAME...]",
+        help="also write DIR/tls/: a private CA and Redis's certificate for these names (IP addresses "
+        "or DNS names) and the --redis URL's host, for a Redis that speaks only TLS",
+    )
 
 
 def _sentinel_url(base: str, user: str, password: str, sentinel_password: str) -> str:
@@ -188,11 +201,34 @@ def _write_replication(folder: Path, service_name: str, passwords: ReplicationPa
     _write(folder / SENTINEL_AUTH_FILE, auth.encode(), 0o600)
 
 
-def write_users(folder: Path, redis_url: str, rotate: bool = False) -> dict[Service, str]:
-    """Write the ACL file, the job key and the env files into `folder`; each service's URL."""
+def _with_tls(folder: Path, redis_url: str, names: str, rotate: bool) -> str:
+    """Write the CA and Redis's certificate into folder/tls/; the URL, given the CA if it names none."""
+    if not redis_url.startswith("rediss://"):
+        raise UsageError(
+            f"--tls: Redis will speak only TLS, so --redis must be a rediss:// URL, not {redis_url!r}"
+        )
+    host = urlsplit(redis_url).hostname or ""
+    try:
+        parsed = parse_names([host, *names.split(",")])
+    except ValueError as exc:
+        raise UsageError(f"--tls {names!r}: {exc}") from None
+    files = write_certificates(folder / "tls", parsed, rotate, _write)
+    if "ssl_ca_certs" in dict(parse_qsl(urlsplit(redis_url).query)):
+        return redis_url
+    ca = quote(str(files.ca_cert), safe="/")
+    return f"{redis_url}{'&' if '?' in redis_url else '?'}ssl_ca_certs={ca}"
+
+
+def write_users(
+    folder: Path, redis_url: str, rotate: bool = False, tls: str | None = None
+) -> dict[Service, str]:
+    """Write the ACL file, the job key and the env files into `folder` (with `tls`, the names for
+    Redis's certificate, also folder/tls/); each service's URL."""
     check_url(redis_url)
     folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()
+    if tls is not None:
+        redis_url = _with_tls(folder, redis_url, tls, rotate)
     passwords: dict[Service, str] = {}
     for service in SERVICES:
         kept = None if rotate else _kept_password(folder / f"{service}.env")
@@ -222,7 +258,7 @@ def write_users(folder: Path, redis_url: str, rotate: bool = False) -> dict[Serv
 
 def run_redis_users_command(args: argparse.Namespace) -> int:
     try:
-        write_users(args.dir, args.redis, args.rotate)
+        write_users(args.dir, args.redis, args.rotate, args.tls)
     except UsageError as exc:
         print(f"fleetdeck redis-users: {exc}", file=sys.stderr)
         return 2
@@ -239,8 +275,9 @@ def run_redis_users_command(args: argparse.Namespace) -> int:
         if args.redis.startswith(SENTINEL_SCHEME)
         else ""
     )
+    tls = ", tls/ (ca.crt, ca.key, redis.crt, redis.key)" if args.tls is not None else ""
     print(
-        f"wrote {args.dir}/users.acl, job.key, gateway/worker/agent .env and .url{sentinel} ({done}); "
+        f"wrote {args.dir}/users.acl, job.key, gateway/worker/agent .env and .url{sentinel}{tls} ({done}); "
         "start redis-server with --aclfile users.acl, or run ACL LOAD after changing it",
         file=sys.stderr,
     )
