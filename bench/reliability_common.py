@@ -1,6 +1,7 @@
 """What the four load runs of docs/reliability.md share: one driver from each run's description
-(`summaries.report.LoadRun`), client processes spread over gateways and their answers gathered, chat
-posted alongside, the gateway's log checked. Not a benchmark itself (`scripts/bench` does not list it)."""
+(`summaries.report.LoadRun`), client processes spread over gateways and their answers gathered, the
+CPU of a run's processes, chat posted alongside, the gateway's log checked. Not a benchmark itself
+(`scripts/bench` does not list it)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .harness import BENCH, RELIABILITY, Result, common_options, measured, publish, record
-from .stack import ClientProcess, Gateway, Stack
+from testbed.procs import Gateway
+
+from .harness import BENCH, RELIABILITY, Result, common_options
+from .harness import run as run_benchmark
+from .measure import Context
+from .stack import FleetStack, Spread, Stack
 from .summaries.report import LoadRun
 from .watch import Background
 
-Spread = Sequence[tuple[ClientProcess, int, int]]
 HELP = {
     "clients": "WebSocket clients",
     "hosts": "simulated hosts at 1 Hz",
@@ -54,37 +58,40 @@ def main(
     attempts: int = 1,
     drop: Sequence[str] = ("results",),
 ) -> None:
-    """A load run from its command line to its summary: measure, sum up, render (with its plot, if
-    it has one), write."""
+    """A load run from its command line to its summary (`harness.run`), with its plot if it has one."""
     args = parser(run, doc, attempts).parse_args()
-    raw, ctx = measured(args, lambda tmp: measure(args, tmp), needed_fds(args))
-    s, name = run.summarize(raw, args), getattr(args, "name", run.name)
-    text = run.render(s, raw, args, ctx)
-    result = Result(name, run.title, text, record(ctx, args, s, raw, drop), script=run.name, page=RELIABILITY)
-    if run.plot is not None:
-        result.plot, result.quoted = run.plot(raw, s, args, ctx), text
-        result.summary = run.render(s, raw, args, ctx, f"![{run.plot_alt}]({name}.svg)")
+    name = getattr(args, "name", run.name)
+    result = Result(name, run.title, "", {}, script=run.name, page=RELIABILITY)
+
+    def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
+        if run.plot is None:
+            return run.render(s, raw, args, ctx)
+        result.plot, result.quoted = run.plot(raw, s, args, ctx), run.render(s, raw, args, ctx)
         if args.out.resolve() == BENCH.resolve():  # docs/reliability.md shows the committed plot
             result.quoted = run.render(s, raw, args, ctx, f"![{run.plot_alt}](../bench/{name}.svg)")
-    publish(args, result)
+        return run.render(s, raw, args, ctx, f"![{run.plot_alt}]({name}.svg)")
+
+    run_benchmark(args, measure, run.summarize, render, result, needed_fds(args), drop)
 
 
 def fleet_clients(
-    stack: Stack, urls: Sequence[str], args: argparse.Namespace, processes: int, **options: object
+    stack: Stack,
+    fleet: FleetStack,
+    args: argparse.Namespace,
+    processes: int,
+    urls: Sequence[str] = (),
+    count: int | None = None,
+    name: str = "clients",
+    **options: object,
 ) -> Spread:
-    """`args.clients` clients following `fleet`; with --light only the probes parse whole frames, so
-    the client processes keep up with the gateways on a machine they share."""
-    fleet = {"mode": "fleet", "light": True, "batch": not args.no_batch}
-    return stack.spread(urls, args.clients, processes, **(fleet | options))
-
-
-def open_window(spread: Spread, seconds: float, grace: float, delay: float = 1.0) -> tuple[float, float]:
-    """Tell every process the window to measure (from `delay` s on); wait until it opens."""
-    start = time.time() + delay
-    for process, _, _ in spread:
-        process.send({"cmd": "window", "start": start, "end": start + seconds, "grace": grace})
-    time.sleep(max(0.0, start - time.time()))
-    return start, start + seconds
+    """`args.clients` (or `count`) clients following `fleet` on the fleet's gateway (or spread over
+    `urls`), timed against its Redis; with --light only the probes parse whole frames, so the client
+    processes keep up with the gateways on a machine they share."""
+    options = {"mode": "fleet", "light": True, "batch": not args.no_batch, "token": fleet.token} | options
+    clients = args.clients if count is None else count
+    return stack.spread(
+        urls or [fleet.gateway.ws_url], clients, processes, name, redis=fleet.redis.url, **options
+    )
 
 
 class Chatter(Background):
@@ -150,12 +157,11 @@ def gather_ready(spread: Spread, timeout: float) -> list[dict[str, Any]]:
 PROBLEMS = {  # in a service's log (plain format)
     "error": re.compile(r"^\S+ \S+ (?:ERROR|CRITICAL) .*$", re.MULTILINE),
     "traceback": re.compile(r"^.*Traceback \(most recent call last\).*$", re.MULTILINE),
-    "warning": re.compile(r"^\S+ \S+ WARNING .*$", re.MULTILINE),
 }
 
 
 def log_problems(path: Path, examples: int = 5) -> dict[str, Any]:
-    """ERROR/CRITICAL lines, tracebacks and WARNING lines in a service's log, with the first few of each."""
+    """ERROR/CRITICAL lines and tracebacks in a service's log, with the first few of each."""
     text = path.read_text(errors="replace") if path.exists() else ""
     found = {kind: pattern.findall(text) for kind, pattern in PROBLEMS.items()}
     shown = {kind: [line.strip()[:300] for line in lines[:examples]] for kind, lines in found.items()}

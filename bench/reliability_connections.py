@@ -14,51 +14,46 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .measure import CpuWindow, idle
-from .reliability_common import fleet_clients, gather, gather_ready, log_problems, main, open_window
-from .stack import Stack
+from . import reliability_common as common
+from .measure import CpuWindow, rss_median
+from .stack import Stack, open_window
 from .summaries.reliability_connections import RUN
-from .watch import Watch, fd_count, gateway_metrics
+from .watch import Watch, gateway_metrics
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with Stack(tmp) as stack:
-        redis, _, token, gateway, agent = stack.gateway_with_fleet(
-            args.hosts, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}"
-        )
-        assert redis.service is not None
+        fleet = stack.gateway_with_fleet(args.hosts, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
+        redis, gateway, agent = fleet.redis.service, fleet.gateway, fleet.agent
+        assert redis is not None
         pid = gateway.service.pid
         time.sleep(args.settle)
-        idle_cpu, rss_before = idle(pid, args.settle)
-        fds_before = fd_count(pid)
+        rss_before = rss_median(pid, args.settle)
         processes = args.processes or max(1, math.ceil(args.clients / 1250))
         probe_every = max(1, args.clients // max(1, args.probes))
         with Watch(pid, 1.0, gateway) as watch:
-            spread = fleet_clients(
+            spread = common.fleet_clients(
                 stack,
-                [gateway.ws_url],
+                fleet,
                 args,
                 processes,
-                token=token,
-                redis=redis.url,
                 max_seconds=args.connect_timeout + args.duration + 600,
                 probe_every=probe_every,
                 connect_concurrency=args.connect_concurrency,
                 ready_timeout=args.connect_timeout,
             )
-            ready = gather_ready(spread, args.connect_timeout + 120)
+            ready = common.gather_ready(spread, args.connect_timeout + 120)
             connect_seconds = watch.now()
             time.sleep(args.settle)
-            _, end = open_window(spread, args.duration, grace=3)
-            cpu_window = CpuWindow([pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)])
+            _, end = open_window([p for p, _, _ in spread], args.duration, grace=3)
+            window = CpuWindow([pid, agent.pid, redis.pid, *(p.pid for p, _, _ in spread)])
             metrics_start, w0 = gateway_metrics(gateway, timeout=30), watch.now()
             time.sleep(max(0.0, end - time.time()))
-            cpu, machine = cpu_window.close()
+            cpu, machine = window.close()
             w1, metrics_end = watch.now(), gateway_metrics(gateway, timeout=30)
-            results = gather(spread, "result", 120)
-        window = watch.between(w0, w1)
-        log = log_problems(gateway.service.log_path)
-    slow = "fleetdeck_gateway_slow_disconnects_total"
+            results = common.gather(spread, "result", 120)
+        log = common.log_problems(gateway.service.log_path)
+    slow, held = "fleetdeck_gateway_slow_disconnects_total", "fleetdeck_gateway_clients"
     return machine | {
         "ready": ready,
         "results": [r for r in results if r is not None],
@@ -66,21 +61,17 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "probe_every": probe_every,
         "connect_seconds": connect_seconds,
         "gateway_cpu_pct": cpu[pid],
-        "gateway_cpu_pct_without_clients": idle_cpu,
         "agent_cpu_pct": cpu[agent.pid],
-        "redis_cpu_pct": cpu[redis.service.pid],
+        "redis_cpu_pct": cpu[redis.pid],
         "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
         "rss_before_kib": rss_before,
-        "rss_window_kib": int(statistics.median(r.rss_kib for r in window)) if window else rss_before,
-        "rss_max_kib": max((r.rss_kib for r in watch.readings), default=rss_before),
-        "fds_before": fds_before,
-        "fds_max": max((r.fds for r in watch.readings), default=fds_before),
-        "gateway_clients_start": metrics_start.get("fleetdeck_gateway_clients", math.nan),
-        "gateway_clients_end": metrics_end.get("fleetdeck_gateway_clients", math.nan),
+        "rss_window_kib": statistics.median([r.rss_kib for r in watch.between(w0, w1)] or [rss_before]),
+        "gateway_clients_start": metrics_start.get(held, math.nan),
+        "gateway_clients_end": metrics_end.get(held, math.nan),
         "slow_disconnects": metrics_end.get(slow, 0.0) - metrics_start.get(slow, 0.0),
         "log": log,
     }
 
 
 if __name__ == "__main__":
-    main(RUN, __doc__, measure, needed_fds=lambda args: args.clients + 200)
+    common.main(RUN, __doc__, measure, needed_fds=lambda args: args.clients + 200)

@@ -15,11 +15,11 @@ from typing import Any
 
 from fleetdeck_common import topics
 
+from . import reliability_common as common
 from .measure import CpuWindow, rss_kib, rss_median
-from .reliability_common import fleet_clients, gather, gather_ready, log_problems, main, open_window
-from .stack import Stack, make_token, wait_for_hosts
+from .stack import FleetStack, Stack, make_token, open_window, wait_for_hosts
 from .summaries.reliability_scaleout import RUN
-from .watch import RedisCounters, gateway_metrics, redis_counters
+from .watch import gateway_metrics, per_second, redis_counters
 
 RECONNECTS = "fleetdeck_gateway_redis_reconnects"
 
@@ -32,7 +32,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         gateways = [stack.gateway(redis.url, tokens, name=f"gateway-{i}") for i in range(args.gateways)]
         pids, redis_pid = [g.service.pid for g in gateways], redis.service.pid
 
-        def redis_now() -> RedisCounters:
+        def redis_now() -> dict[str, float]:
             return redis_counters(redis.url, topics.CPU_CHANNEL)
 
         # Redis and the gateways with no fleet yet: what they spend anyway (timers, presence polls).
@@ -40,41 +40,41 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         time.sleep(args.idle)
         quiet = quiet_window.close()[0]
         agent = stack.simulated_fleet(redis.url, args.hosts)
+        fleet = FleetStack(redis, tokens, token, gateways[0], agent)
         for gateway in gateways:
             wait_for_hosts(gateway, token, args.hosts)
         time.sleep(args.settle)
         # The fleet and the gateways, no clients: what ingesting the samples costs.
         idle_window, idle_start = CpuWindow([*pids, redis_pid]), redis_now()
         rss_idle = [rss_median(p, args.idle) for p in pids]
-        idle_cpu, idle = idle_window.close()[0], redis_now().since(idle_start)
+        idle_cpu, idle = idle_window.close()[0], per_second(idle_start, redis_now())
 
-        spread = fleet_clients(
+        spread = common.fleet_clients(
             stack,
-            [g.ws_url for g in gateways],
+            fleet,
             args,
             args.processes or 2 * args.gateways,
-            token=token,
-            redis=redis.url,
+            urls=[g.ws_url for g in gateways],
             max_seconds=args.duration + 900,
             reach=True,  # measured on the probes, as latency is
             probe_every=args.probe_every,
         )
         connect_t = time.monotonic()
-        ready = gather_ready(spread, 300)
+        ready = common.gather_ready(spread, 300)
         connect_seconds = time.monotonic() - connect_t
         time.sleep(args.settle)
-        _, end = open_window(spread, args.duration, grace=4)
-        cpu_window = CpuWindow([*pids, agent.pid, redis_pid, *(p.pid for p, _, _ in spread)])
-        start, metrics_start = redis_now(), [gateway_metrics(g) for g in gateways]
+        _, end = open_window([p for p, _, _ in spread], args.duration, grace=4)
+        window = CpuWindow([*pids, agent.pid, redis_pid, *(p.pid for p, _, _ in spread)])
+        metrics_start, subscribers = [gateway_metrics(g) for g in gateways], redis_now()["subscribers"]
         rss: dict[int, list[int]] = {p: [] for p in pids}
         while time.time() < end:
             for p in pids:
                 rss[p].append(rss_kib(p))
             time.sleep(min(1.0, max(0.0, end - time.time())))
-        cpu, machine = cpu_window.close()
-        window, metrics_end = redis_now().since(start), [gateway_metrics(g) for g in gateways]
-        results = gather(spread, "result", 120)
-        logs = [log_problems(g.service.log_path) for g in gateways]
+        cpu, machine = window.close()
+        metrics_end = [gateway_metrics(g) for g in gateways]
+        results = common.gather(spread, "result", 120)
+        logs = [common.log_problems(g.service.log_path) for g in gateways]
     return machine | {
         "ready": ready,
         "results": results,
@@ -83,7 +83,6 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "gateway_cpu_pct": [cpu[p] for p in pids],
         "gateway_cpu_pct_without_clients": [idle_cpu[p] for p in pids],
         "gateway_cpu_pct_without_fleet": [quiet[p] for p in pids],
-        "redis_cpu_pct_without_fleet": quiet[redis_pid],
         "gateway_rss_without_clients_kib": rss_idle,
         "gateway_rss_kib": [int(statistics.median(rss[p])) for p in pids],
         "redis_reconnects": [
@@ -93,15 +92,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "agent_cpu_pct": cpu[agent.pid],
         "redis_cpu_pct": cpu[redis_pid],
         "redis_cpu_pct_without_clients": idle_cpu[redis_pid],
-        "redis_commands_without_clients": idle["commands"],
-        "redis_commands": window["commands"],
-        "redis_out_bytes_per_s_without_clients": idle["out_bytes_per_s"],
-        "subscribers_without_clients": idle["subscribers"],
-        "subscribers": window["subscribers"],
+        "redis_cpu_pct_without_fleet": quiet[redis_pid],
+        "redis_without_clients": idle,  # a second: µs in each command, `out_bytes`; `subscribers`
+        "subscribers": subscribers,
         "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
         "logs": logs,
     }
 
 
 if __name__ == "__main__":
-    main(RUN, __doc__, measure, needed_fds=lambda args: 2 * args.clients + 200, attempts=2)
+    common.main(RUN, __doc__, measure, needed_fds=lambda args: 2 * args.clients + 200, attempts=2)

@@ -19,9 +19,9 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from .measure import CpuWindow, rss_median
-from .reliability_common import Chatter, gather, gather_ready, log_problems, main, open_window
-from .stack import Stack, make_token
+from . import reliability_common as common
+from .measure import CpuWindow
+from .stack import Stack, make_token, open_window
 from .summaries.reliability_slow import RUN
 from .watch import Reading, Watch, held_ports
 
@@ -46,37 +46,33 @@ def stall_seconds(args: argparse.Namespace) -> float:
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     stalled = args.stalled if args.stalled >= 0 else max(1, round(args.clients / 100))
     with Stack(tmp) as stack:
-        redis, tokens, token, gateway, agent = stack.gateway_with_fleet(
-            args.hosts, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}"
-        )
-        assert redis.service is not None
-        operator = make_token(tokens, name="chatter", role="operator") if args.chat_rate > 0 else ""
-        pid = gateway.service.pid
+        fleet = stack.gateway_with_fleet(args.hosts, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
+        gateway, pid = fleet.gateway, fleet.gateway.service.pid
+        operator = make_token(fleet.tokens, "chatter", "operator") if args.chat_rate > 0 else ""
         time.sleep(args.settle)
-        rss_before = rss_median(pid, args.settle)
-        fleet = args.mode == "fleet"
-        # --light: only probes parse whole frames, so the client processes keep up with the
-        # gateway (a client that falls behind measures its own backlog, not the gateway).
-        common = {"token": token, "redis": redis.url, "mode": args.mode, "probe_every": args.probe_every}
-        common |= {"batch": not args.no_batch, "light": fleet}
-        common["max_seconds"] = 2 * args.duration + args.max_stall + 900
+        # Clients that fall behind would measure their own backlog, not the gateway: see fleet_clients.
+        options = {"mode": args.mode, "light": args.mode == "fleet", "probe_every": args.probe_every}
+        options["max_seconds"] = 2 * args.duration + args.max_stall + 900
         with Watch(pid, 1.0, gateway, frame_bytes=args.hosts * ENTRY_BYTES) as watch:
-            healthy = stack.spread([gateway.ws_url], args.clients - stalled, args.processes, **common)
+            healthy = common.fleet_clients(
+                stack, fleet, args, args.processes, count=args.clients - stalled, **options
+            )
             # The clients that will stall, in a process of their own (following chat too, with --chat-rate).
             also = "chat" if args.chat_rate > 0 else None
-            stallers = stack.spread([gateway.ws_url], stalled, 1, "stalling", also_topics=also, **common)
+            stallers = common.fleet_clients(
+                stack, fleet, args, 1, count=stalled, name="stalling", also_topics=also, **options
+            )
             spread = healthy + stallers
-            ready = gather_ready(spread, 300)
-            with Chatter(gateway, operator, args.chat_rate, args.chat_chars) as chatter:
+            processes = [p for p, _, _ in spread]
+            ready = common.gather_ready(spread, 300)
+            with common.Chatter(gateway, operator, args.chat_rate, args.chat_chars) as chatter:
                 time.sleep(args.settle)
 
                 # 1. Baseline: everybody reads.
                 w0 = watch.now()
-                open_window(spread, args.duration, grace=3)
-                machine = CpuWindow([pid, agent.pid, redis.service.pid, *(p.pid for p, _, _ in spread)])
-                baseline_window = CpuWindow([pid])
-                results = gather(spread, "result", args.duration + 120)
-                baseline_cpu = baseline_window.close()[0][pid]
+                open_window(processes, args.duration, grace=3)
+                machine = CpuWindow([pid, *(p.pid for p, _, _ in spread)])
+                results = common.gather(spread, "result", args.duration + 120)
                 baseline = [r for r in results[: len(healthy)] if r is not None]
                 staller_bytes = sum(r["frame_bytes"] for r in results[len(healthy) :] if r) / max(1, stalled)
                 w1 = watch.now()
@@ -84,27 +80,22 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 # 2. Stall: some clients stop reading; the others go on.
                 for process, count, _ in stallers:
                     process.send({"cmd": "stall", "count": count})
-                ports = [port for s in gather(stallers, "stalled", 30) if s for port in s["ports"]]
+                ports = [port for s in common.gather(stallers, "stalled", 30) if s for port in s["ports"]]
                 watch.exclude.update(ports)
                 stall_t, stall_s = watch.now(), stall_seconds(args)
                 print(f"{len(ports)} clients stopped reading; watching for {stall_s:.0f} s")
-                _, end = open_window(spread, stall_s, grace=3)
-                stall_window = CpuWindow([pid])
-                held, released = _held(pid, ports, end, lambda: round(watch.now() - stall_t, 1))
-                stall_cpu = stall_window.close()[0][pid]
-                during = gather(spread, "result", 120)
+                _, end = open_window(processes, stall_s, grace=3)
+                released = _released(pid, ports, end, lambda: round(watch.now() - stall_t, 1))
+                during = common.gather(spread, "result", 120)
                 machine_figures = machine.close()[1]
                 w2 = watch.now()
 
                 # 3. Resume: how did their connections end?
                 for process, _, _ in stallers:
                     process.send({"cmd": "resume", "wait": 15})
-                resumed = [r for r in gather(stallers, "resumed", 60) if r is not None]
-                time.sleep(2)
-                held_after = len(held_ports(pid, ports))
-                w3 = watch.now()
+                resumed = [r for r in common.gather(stallers, "resumed", 60) if r is not None]
             chat = {"sent": chatter.sent, "failed": chatter.failed}
-        log = log_problems(gateway.service.log_path)
+    log = common.log_problems(gateway.service.log_path)
     readings = watch.readings
     return machine_figures | {
         "queues_baseline": _largest(watch.between(w0, w1)),
@@ -117,14 +108,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "bytes_per_client_s": staller_bytes / args.duration,
         "chat": chat,
         "resumed": resumed,
-        "held": held,
         "released": released,
-        "held_after_resume": held_after,
-        "rss_before_kib": rss_before,
-        "rss_baseline_kib": _median_rss(watch.between(w0, w1)),
+        "rss_baseline_kib": int(statistics.median([r.rss_kib for r in watch.between(w0, w1)] or [0])),
         "rss_max_stall_kib": max((r.rss_kib for r in watch.between(stall_t, w2)), default=0),
-        "rss_end_stall_kib": _median_rss(watch.between(w2 - 5, w2)),
-        "rss_after_resume_kib": _median_rss(watch.between(w3 - 2, w3 + 1)) or readings[-1].rss_kib,
         "timeline": [
             {
                 "t": round(r.t - stall_t, 1),
@@ -138,26 +124,20 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             for r in readings
         ],
         "slow_disconnects": _delta(watch.between(stall_t - 2, w2 + 1)),
-        "gateway_cpu_pct_baseline": baseline_cpu,
-        "gateway_cpu_pct_stall": stall_cpu,
         "log": log,
     }
 
 
-def _held(
-    pid: int, ports: list[int], end: float, clock: Callable[[], float]
-) -> tuple[list[tuple[float, int]], list[float]]:
-    """Until `end`, every second: how many of the stalled clients' sockets the gateway still holds;
-    and when (seconds after the stall, by `clock`) it let go of each."""
+def _released(pid: int, ports: list[int], end: float, clock: Callable[[], float]) -> list[float]:
+    """Until `end`, every second: when (seconds after the stall, by `clock`) the gateway let go of
+    each of the stalled clients' sockets."""
     released: dict[int, float] = {}
-    held: list[tuple[float, int]] = []
     while True:
-        now, still = clock(), held_ports(pid, ports)
-        held.append((now, len(still)))
-        for port in set(ports) - still:
+        now = clock()
+        for port in set(ports) - held_ports(pid, ports):
             released.setdefault(port, now)
         if time.time() >= end:
-            return held, sorted(released.values())
+            return sorted(released.values())
         time.sleep(min(1.0, max(0.0, end - time.time())))
 
 
@@ -169,14 +149,12 @@ def _largest(readings: list[Reading]) -> dict[str, int]:
     }
 
 
-def _median_rss(readings: list[Reading]) -> int:
-    return int(statistics.median(r.rss_kib for r in readings)) if readings else 0
-
-
 def _delta(readings: list[Reading]) -> float:
     values = [r.metrics[SLOW] for r in readings if SLOW in r.metrics]
     return values[-1] - values[0] if values else math.nan
 
 
 if __name__ == "__main__":
-    main(RUN, __doc__, measure, needed_fds=lambda args: 2 * args.clients + 200, drop=("baseline", "during"))
+    common.main(
+        RUN, __doc__, measure, needed_fds=lambda args: 2 * args.clients + 200, drop=("baseline", "during")
+    )

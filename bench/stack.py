@@ -23,13 +23,12 @@ from typing import IO, Any, NamedTuple
 import asyncssh
 import httpx
 
-from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, free_port, service_env, wait_until
+from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, service_env, start_gateway, wait_until
 
 from . import profile
 from .measure import CpuWindow, rss_kib
 
-__all__ = ["ClientProcess", "FleetStack", "Gateway", "SshFleet", "Stack", "follow_window", "make_token"]
-__all__ += ["wait_for_hosts"]
+Spread = list[tuple["ClientProcess", int, int]]  # (process, its clients, its URL's index)
 
 
 def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
@@ -81,12 +80,11 @@ class Stack(contextlib.ExitStack):
 
     def gateway(self, redis_url: str, tokens_file: Path, name: str = "gateway", **extra: str) -> Gateway:
         """`fleetdeck-gateway` on a free loopback port, once it answers /readyz."""
-        port = free_port()
-        env = service_env(redis_url, FLEETDECK_TOKENS_FILE=str(tokens_file), FLEETDECK_HOST="127.0.0.1")
-        argv = [str(BIN / "fleetdeck-gateway"), "--port", str(port)]
-        gateway = Gateway(self.service(name, argv, env | extra), port)
-        ready = f"{gateway.url}/readyz"
-        wait_until(lambda: httpx.get(ready, timeout=2).status_code == 200, 60, 0.2, f"{name} on {port}")
+        extra = {"FLEETDECK_HOST": "127.0.0.1", **extra}
+        gateway = start_gateway(
+            redis_url, self.workdir, tokens_file, name, ready=True, port=None, within=60, **extra
+        )
+        self.callback(gateway.stop)
         return gateway
 
     def simulated_fleet(self, redis_url: str, hosts: int, **extra: str) -> Service:
@@ -134,7 +132,7 @@ class Stack(contextlib.ExitStack):
 
     def spread(
         self, urls: Sequence[str], clients: int, processes: int, name: str = "clients", /, **options: object
-    ) -> list[tuple[ClientProcess, int, int]]:
+    ) -> Spread:
         """`clients` WebSocket clients in `processes` processes (bench/wsclients/), process i on
         urls[i mod len(urls)], each with `options` as flags; (process, its clients, its URL's index)."""
         processes = max(1, min(processes, clients))
@@ -170,6 +168,17 @@ def wait_for_hosts(gateway: Gateway, token: str, count: int, timeout: float = 60
     wait_until(online, timeout, interval=0.5, what=f"{count} hosts online")
 
 
+def open_window(
+    processes: Sequence[ClientProcess], seconds: float, grace: float, delay: float = 1.0
+) -> tuple[float, float]:
+    """Tell every process the window to measure (from `delay` s on); wait until it opens."""
+    start = time.time() + delay
+    for process in processes:
+        process.send({"cmd": "window", "start": start, "end": start + seconds, "grace": grace})
+    time.sleep(max(0.0, start - time.time()))
+    return start, start + seconds
+
+
 def follow_window(
     processes: Sequence[ClientProcess],
     pid: int,
@@ -178,14 +187,10 @@ def follow_window(
     grace: float,
     stem: str,
 ) -> tuple[dict[int, float], dict[str, float], list[int], list[dict[str, Any]]]:
-    """The clients' window, opened a second from now for --duration s: the CPU of each of `ours` and
-    the machine's over it (`CpuWindow`), the server `pid`'s RSS read every second (profiled into
+    """The clients' window (`open_window`) for --duration s: the CPU of each of `ours` and the
+    machine's over it (`CpuWindow`), the server `pid`'s RSS read every second (profiled into
     --profile/STEM.*, when asked), and the clients' results once `grace` s have passed."""
-    start = time.time() + 1.0
-    end = start + args.duration
-    for p in processes:
-        p.send({"cmd": "window", "start": start, "end": end, "grace": grace})
-    time.sleep(max(0.0, start - time.time()))
+    _, end = open_window(processes, args.duration, grace)
     with profile.sampling(pid, args.duration, args.profile / stem if args.profile else None):
         window = CpuWindow(ours)
         rss = []

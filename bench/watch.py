@@ -9,7 +9,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -18,10 +18,10 @@ import psutil
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from testbed.procs import Gateway
 from testbed.tcpqueues import established
 
 from .measure import rss_kib
-from .stack import Gateway
 
 
 def fd_count(pid: int) -> int:
@@ -139,36 +139,19 @@ def held_ports(pid: int, ports: Iterable[int]) -> set[int]:
     return {c.raddr.port for c in _connections(pid) if c.raddr} & set(ports)
 
 
-@dataclass(frozen=True)
-class RedisCounters:
-    """What Redis has counted so far (per-command calls and µs, bytes written to its clients) and a
-    channel's subscribers now, read at `at` (time.monotonic())."""
-
-    at: float
-    commands: dict[str, dict[str, float]]
-    out_bytes: int
-    subscribers: int
-
-    def since(self, before: RedisCounters) -> dict[str, Any]:
-        """Per-command calls and µs of Redis time per second, and bytes out per second, since `before`."""
-        seconds, rates = self.at - before.at, {}
-        for name, now in self.commands.items():
-            then = before.commands.get(name, {"calls": 0.0, "usec": 0.0})
-            if (calls := now["calls"] - then["calls"]) > 0:
-                usec = now["usec"] - then["usec"]
-                rates[name] = {"calls_per_s": calls / seconds, "usec_per_s": usec / seconds}
-        out = (self.out_bytes - before.out_bytes) / seconds
-        return {"commands": rates, "out_bytes_per_s": out, "subscribers": self.subscribers}
-
-
-def redis_counters(url: str, channel: str) -> RedisCounters:
-    """Redis's counters now (INFO commandstats and stats) and the subscribers of `channel`."""
+def redis_counters(url: str, channel: str) -> dict[str, float]:
+    """Redis's counters now: µs spent in each command (`INFO commandstats`), `out_bytes` written to
+    its clients, the time `at`; and the `subscribers` of `channel`."""
     with contextlib.closing(redis.Redis.from_url(url)) as client:
         stats, out = client.info("commandstats"), client.info("stats")["total_net_output_bytes"]
         numsub = client.pubsub_numsub(channel)
-    commands = {
-        key.removeprefix("cmdstat_").replace("|", " "): {"calls": float(v["calls"]), "usec": float(v["usec"])}
-        for key, v in stats.items()
-        if isinstance(v, dict)
-    }
-    return RedisCounters(time.monotonic(), commands, int(out), int(numsub[0][1]) if numsub else 0)
+    usec = {key.removeprefix("cmdstat_"): float(v["usec"]) for key, v in stats.items() if isinstance(v, dict)}
+    subscribers = float(numsub[0][1]) if numsub else 0.0
+    return usec | {"out_bytes": float(out), "at": time.monotonic(), "subscribers": subscribers}
+
+
+def per_second(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """Redis's counters' growth a second from `before` to `after`; the subscribers as `after` found them."""
+    seconds = after["at"] - before["at"]
+    grown = {key: (value - before.get(key, 0.0)) / seconds for key, value in after.items()}
+    return grown | {"subscribers": after["subscribers"]}

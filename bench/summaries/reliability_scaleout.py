@@ -8,7 +8,8 @@ import math
 import statistics
 from typing import Any
 
-from .report import LoadRun, counted, fill, listing, quantiles, ready_counts, total
+from ..measure import quantiles
+from .report import LoadRun, fill, listing, ready_counts, total
 
 TARGET = {"reach": 1.0, "p99_s": 1.5}
 PER_SAMPLE_COMMANDS = ("rpush", "ltrim", "hset", "publish")  # what an agent sends per sample
@@ -28,7 +29,7 @@ PAPER = """**On paper, from these figures.** Per host (one sample a second): Red
 {redis_us_per_sample_base:.1f} µs storing and publishing it (of which its commands
 {redis_command_us_per_sample:.1f} µs: RPUSH, LTRIM, HSET, PUBLISH) plus
 {redis_us_per_sample_per_subscriber:.2f} µs for each subscriber it goes to (measured with
-{subscribers[0]} and {subscribers[1]} subscribers), and sends {sample_bytes:.0f} bytes to each. Every
+{subscribers[0]:.0f} and {subscribers[1]:.0f} subscribers), and sends {sample_bytes:.0f} bytes to each. Every
 gateway spends {gateway_ingest_us_per_sample:.0f} µs reading it (pub/sub, validation, presence, the
 fleet summary, the history cache), whether or not anyone follows the host, so ingest alone takes a whole
 core at about {ingest_hosts_per_core:,.0f} hosts. Per client following `fleet`: a frame a second with
@@ -38,14 +39,11 @@ overheads left out; what this means for 100,000 hosts: docs/reliability.md):"""
 
 
 def _reach(results: list[dict[str, Any]]) -> dict[str, float]:
-    """(probe, sample) pairs expected, delivered and missed as superseded (latest-wins), and the
-    shares delivered of the updates (superseded samples not expected) and of every sample."""
+    """Of the (probe, sample) pairs, the shares delivered of the updates (samples superseded before a
+    tick, latest-wins, not expected) and of every sample."""
     expected = sum(r["reach_samples"] * r["reach_probes"] for r in results)
     delivered, superseded = total(results, "reach_delivered"), total(results, "reach_superseded_missed")
     return {
-        "pairs_expected": expected,
-        "pairs_delivered": delivered,
-        "pairs_superseded": superseded,
         "updates": delivered / (expected - superseded) if expected > superseded else math.nan,
         "samples": delivered / expected if expected else math.nan,
     }
@@ -70,21 +68,15 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         )
     frames = total(results, "frames")
     connected, failed = ready_counts(raw)
-    commands = sorted(raw["redis_commands"].items(), key=lambda kv: -kv[1]["usec_per_s"])[:8]
     s = {
         "clients_connected": connected,
         "clients_failed": failed,
         "clients_closed": total(results, "closed"),
         "reach": _reach(results),
-        "reach_probes": total(results, "reach_probes"),
-        "samples_in_window": max((r["reach_samples"] for r in results), default=0),
-        "superseded_samples": total(results, "reach_superseded_samples"),
         **quantiles(results, "latency_hist", "latency"),
         "frames_per_client_per_s": frames / max(1, connected) / raw["window_s"],
         "frame_bytes": total(results, "frame_bytes") / max(1, frames),
         "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
-        "error_frames": counted(results, "errors"),
-        "commands": ", ".join(f"{n} {v['calls_per_s']:,.0f} ({v['usec_per_s']:,.0f})" for n, v in commands),
         "per_gateway": per_gateway,
         "estimate": estimate(raw, args, results),
     }
@@ -104,13 +96,13 @@ def estimate(raw: dict[str, Any], args: argparse.Namespace, results: list[dict[s
     """Cost per host and per client from the measured figures, and what they add up to at scale."""
     # Redis: CPU per sample with S subscribers on the sample channel, measured at two S (the
     # gateways alone, then with the client processes' own subscribers too).
-    s0, s1, quiet = raw["subscribers_without_clients"], raw["subscribers"], raw["redis_cpu_pct_without_fleet"]
+    redis_idle, quiet = raw["redis_without_clients"], raw["redis_cpu_pct_without_fleet"]
+    s0, s1 = redis_idle["subscribers"], raw["subscribers"]
     redis_us0 = _us(raw["redis_cpu_pct_without_clients"] - quiet, args.hosts)
     redis_us1 = _us(raw["redis_cpu_pct"] - quiet, args.hosts)
     per_subscriber = max(0.0, (redis_us1 - redis_us0) / (s1 - s0)) if s1 > s0 else math.nan
     redis_base = redis_us0 - (0.0 if math.isnan(per_subscriber) else per_subscriber) * s0
-    commands = raw["redis_commands_without_clients"]
-    stored = sum(commands.get(c, {}).get("usec_per_s", 0.0) for c in PER_SAMPLE_COMMANDS) / args.hosts
+    stored = sum(redis_idle.get(c, 0.0) for c in PER_SAMPLE_COMMANDS) / args.hosts
     # Gateway: ingest (every gateway reads every sample) and fan-out (per client, per byte sent).
     idle = raw["gateway_cpu_pct_without_clients"]
     quiet_gateways = zip(idle, raw["gateway_cpu_pct_without_fleet"], strict=True)
@@ -120,7 +112,7 @@ def estimate(raw: dict[str, Any], args: argparse.Namespace, results: list[dict[s
     us_per_kib = fanout_cpu_s * 1e6 / (sent / raw["window_s"] / 1024) if sent else math.nan
     entry_bytes = sent / max(1, total(results, "frames")) / max(1, args.hosts)
     # What Redis writes per sample and subscriber (the sample as RESP), without the clients.
-    sample_bytes = raw["redis_out_bytes_per_s_without_clients"] / args.hosts / max(1, s0)
+    sample_bytes = redis_idle["out_bytes"] / args.hosts / max(1, s0)
     at = [
         {
             "hosts": hosts,
@@ -178,19 +170,10 @@ sample → client, p99 | {latency_p99_ms:ms} | < {target[p99_s]} s | p99
 clients connected / failed / dropped in the window
     | {clients_connected:,} / {clients_failed:,} / {clients_closed:,}
 time to connect and get the first frame | {connect_seconds:.1f} s
-samples published in the window / superseded before a tick (latest-wins; summed over the client
-    processes, each on its gateway) | {samples_in_window:,} / {superseded_samples:,}
-(probe, sample) pairs expected / delivered / superseded | {reach[pairs_expected]:,} /
-    {reach[pairs_delivered]:,} / {reach[pairs_superseded]:,} ({reach_probes} probe clients)
-sample → client, max | {latency_max_ms:ms}
 fleet frames per client per second | {frames_per_client_per_s:.2f}
 frame size / host entries per frame | {frame_bytes:B:KiB} / {hosts_per_frame:.0f}
-`error` frames received | {error_frames:counts}
 Redis CPU with the client processes' own subscribers / without clients / without the fleet
     | {redis_cpu_pct:.1f}% / {redis_cpu_pct_without_clients:.1f}% / {redis_cpu_pct_without_fleet:.1f}%
-subscribers of the sample channel without / with the client processes
-    | {subscribers_without_clients} / {subscribers}
-Redis commands per second (µs of Redis time per second) | {commands}
 CPU of the agent / client processes | {agent_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%
 """,
     summarize=summarize,

@@ -7,7 +7,8 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
-from .report import LoadRun, counted, fill, listing, quantiles, ready_counts, total
+from ..measure import quantiles
+from .report import LoadRun, counted, fill, listing, ready_counts
 
 NAME = "reliability_slow"
 TARGET = {"p99_delta_ms": 100.0}
@@ -24,23 +25,19 @@ TIMELINE = (
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     base, during, stalled = raw["baseline"], raw["during"], raw["stalled"]
-    held_end = raw["held"][-1][1] if raw["held"] else 0
     connected, failed = ready_counts(raw)
     s: dict[str, Any] = {"clients_connected": connected, "clients_failed": failed}
     s |= quantiles(base, "latency_hist", "baseline") | quantiles(during, "latency_hist", "stall")
     s |= {
         "p99_delta_ms": s["stall_p99_ms"] - s["baseline_p99_ms"],
-        "others_closed_during_stall": total(during, "closed"),
-        "released": stalled - held_end,
+        "released": len(raw["released"]),
         # The gateway stopped serving a stalled client when it closed its socket (the keepalive
         # does) or closed it as too slow (1013, it may keep the socket): whichever counted more.
-        "dropped": min(stalled, max(stalled - held_end, int(raw["slow_disconnects"] or 0))),
-        "held_at_end": held_end,
+        "dropped": min(stalled, max(len(raw["released"]), int(raw["slow_disconnects"] or 0))),
         "stalled_ended": counted(raw["resumed"], "ended"),
         "rss_growth_kib": raw["rss_max_stall_kib"] - raw["rss_baseline_kib"],
         "rss_bound_kib": stalled * DEFAULT_BYTES_LIMIT / 1024,
         "chat_failed": sum(raw["chat"]["failed"].values()),
-        "drops": ", ".join(f"{t:g}" for t in raw["released"]) or "no drop",
         "after": f", after {_span(raw['released'])}" if raw["released"] else "",
         "timeline": timeline(raw),
         "following": "`fleet`" if args.mode == "fleet" else "every host's samples (`cpu`)",
@@ -103,8 +100,6 @@ gateway RSS growth during the stall | {rss_growth_kib:KiB:MiB}
 clients connected / failed | {clients_connected:,} / {clients_failed:,}
 others' p50, baseline / stalled | {baseline_p50_ms:ms} / {stall_p50_ms:ms}
 others' latency max while stalled | {stall_max_ms:ms}
-entries timed, baseline / stalled | {baseline_count:,} / {stall_count:,}
-other clients dropped during the stall | {others_closed_during_stall:,}
 bytes the others had not read yet (their kernel receive buffers), most at once, baseline / stalled
     | {queues_baseline[unread]:B:MiB} / {queues_stall[unread]:B:MiB} (one client:
     {queues_baseline[unread_max]:B:MiB} / {queues_stall[unread_max]:B:MiB})
@@ -114,14 +109,7 @@ bytes the gateway had not got out to the others (its kernel send buffers), most 
     stalled | {queues_baseline[unsent]:B:MiB} / {queues_stall[unsent]:B:MiB}
 what a stalling client read per second in the baseline (`fleet` frames) | {bytes_per_client_s:B:KiB}/s
 chat messages posted / failed | {chat[sent]:,} / {chat_failed:,}
-seconds from the stall to each drop (the gateway's socket gone) | {drops}
-TCP sockets the gateway held to the stalled clients at the end / after they read again
-    | {held_at_end} / {held_after_resume}
 how the stalled clients' connections had ended (what they read on resuming) | {stalled_ended:counts}
-gateway RSS before clients / baseline / largest while stalled / end of stall / after resume
-    | {rss_before_kib:KiB:MiB} / {rss_baseline_kib:KiB:MiB} / {rss_max_stall_kib:KiB:MiB} /
-    {rss_end_stall_kib:KiB:MiB} / {rss_after_resume_kib:KiB:MiB}
-gateway CPU, baseline / stalled | {gateway_cpu_pct_baseline:.0f}% / {gateway_cpu_pct_stall:.0f}%
 ERROR lines / tracebacks in the gateway's log | {log[error]} / {log[traceback]}
 """,
     summarize=summarize,

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..chart import Panel, svg_chart
-from ..measure import Context
-from .report import LoadRun, counted, counts, quantiles, total
+from ..measure import Context, quantiles
+from .report import LoadRun, counted, counts, total
 
 TARGET = {"growth": 0.10}
 
@@ -44,8 +44,6 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "connect_failed": counted(results, "connect_failed"),
         "slow_handshakes": total(results, "slow_handshakes"),
         **quantiles(results, "handshake_hist", "handshake"),
-        **quantiles(results, "first_frame_hist", "first_frame"),
-        **quantiles(results, "latency_hist", "latency"),
         "closed_clean": total(results, "closed_clean"),
         "closed_abort": total(results, "closed_abort"),
         "server_closed": sum(server_closed.values()),
@@ -95,7 +93,7 @@ RUN = LoadRun(
     title="Soak",
     options={"clients": 5000, "hosts": 1000, "duration": 600.0, "lifetime": 60.0, "cpu_hosts": 0}
     | {"warmup": 60.0, "compare": 60.0, "no_batch": False, "sample_every": 5.0, "cooldown": 15.0}
-    | {"processes": 0, "probes": 50},
+    | {"processes": 0},
     helps={
         "duration": "seconds of churn",
         "lifetime": "mean seconds a client stays connected",
@@ -121,8 +119,6 @@ ERROR lines and tracebacks in the gateway's log | {log[error]} + {log[traceback]
 connects / failed / handshakes over 30 s | {connects:,} / {connect_failures:,} / {slow_handshakes:,}
 why connects failed | {connect_failed:counts}
 handshake p50 / p99 / max | {handshake_p50_ms:ms} / {handshake_p99_ms:ms} / {handshake_max_ms:ms}
-handshake → first `fleet` frame, p99 | {first_frame_p99_ms:ms}
-sample → client p99 (probe clients) | {latency_p99_ms:ms}
 sessions left cleanly / by dropping the connection / ended by the gateway
     | {closed_clean:,} / {closed_abort:,} / {server_closed:,}{server_closed_by}
 `error` frames received | {error_frames:counts}
@@ -132,7 +128,6 @@ gateway RSS / open files with the fleet before the clients / after they left
 gateway's TCP sockets to Redis / of clients / other, before the clients / after
     | {sockets_before[redis]} / {sockets_before[clients]} / {sockets_before[other]} before,
     {sockets_after[redis]} / {sockets_after[clients]} / {sockets_after[other]} after
-WARNING lines in the gateway's log | {log[warning]:,}
 CPU of the gateway / agent / Redis / client processes
     | {gateway_cpu_pct:.0f}% / {agent_cpu_pct:.0f}% / {redis_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%
 """,

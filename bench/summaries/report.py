@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..harness import ms, table, verdict
-from ..measure import Context, histogram, quantile_ms
+from ..measure import Context
 
 MACHINE = """
 CPU of the other processes on the machine | {others_cpu_pct:.0f}%{disturbed}
@@ -139,12 +139,3 @@ def counted(results: Iterable[Mapping[str, Any]], key: str) -> dict[str, int]:
 def ready_counts(raw: Mapping[str, Any]) -> tuple[int, int]:
     """Clients connected and failed, summed over the processes' `ready`."""
     return total(raw["ready"], "ready"), total(raw["ready"], "failed")
-
-
-def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict[str, float]:
-    """`NAME_p50_ms`, `NAME_p99_ms` and `NAME_max_ms` of the processes' `key` histograms summed, and
-    `NAME_count`, the values they hold."""
-    hist, bin_ms = histogram(r[key] for r in results), results[0]["bin_ms"] if results else 0.1
-    shares = {"p50": 0.5, "p99": 0.99, "max": 1.0}
-    figures = {f"{name}_{label}_ms": quantile_ms(hist, share, bin_ms) for label, share in shares.items()}
-    return figures | {f"{name}_count": sum(hist.values())}
