@@ -1,7 +1,7 @@
 """A load run's Markdown summary, described as data: its sentence, a table of targets and one of what
 else was measured, each row written `what | measured | target | met` with format strings filled in
-from the run's figures (its options, raw measurements and summary). Also the sums, counts and
-quantiles over the client processes' answers that the summaries are made of."""
+from the run's figures (its options, raw measurements and summary). Also the sums and counts over
+the client processes' answers that the summaries are made of."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..harness import ms, table, verdict
+from ..harness import ms, reproduce, table, verdict
 from ..measure import Context
 
 MACHINE = """
@@ -62,18 +62,10 @@ class LoadRun:
             *self.sections(s, args),
             table(("also measured", "value"), filled(rows(self.also + MACHINE), figures)),
         ]
-        return "\n\n".join(parts) + f"\n\nReproduce: `{self.command_line(args)}`"
-
-    def command_line(self, args: argparse.Namespace) -> str:
-        """`scripts/bench NAME` with the options that differ from their defaults."""
-        parts = [f"scripts/bench {self.name}"]
-        for key, default in self.options.items():
-            value, flag = getattr(args, key), f"--{key.replace('_', '-')}"
-            if value is True:
-                parts.append(flag)
-            elif value != (default[0] if isinstance(default, tuple) else default):
-                parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
-        return " ".join(parts)
+        defaults = {
+            key: value[0] if isinstance(value, tuple) else value for key, value in self.options.items()
+        }
+        return "\n\n".join(parts) + f"\n\nReproduce: `{reproduce(self.name, args, defaults)}`"
 
 
 def fill(text: str, figures: Mapping[str, Any]) -> str:
