@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 from fnmatch import fnmatchcase
+from typing import get_args
 
 import pytest
+import redis.asyncio
 
 from fleetdeck.redis_acl import (
     CHANNEL_GRANTS,
@@ -28,7 +30,10 @@ from fleetdeck_common.acl import (
     password_hash,
     user_rule,
 )
+from fleetdeck_common.broker import HashSet, Publish, PushCapped, Reserve, SetRange, Write
 from fleetdeck_common.broker.redis import RedisBroker
+from fleetdeck_common.broker.redis_commands import BATCHED
+from fleetdeck_common.broker.redis_writes import queue_write
 from fleetdeck_common.history import Tier
 from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
@@ -132,35 +137,68 @@ def test_the_agent_writes_its_samples_and_presence_and_nothing_else() -> None:
         "~fleetdeck:history:*",  # its tiers: written, and read back after a restart
     ]
     assert [w for w in agent if w.startswith("&")] == ["&fleetdeck:cpu"]
+    # Exactly what its batches send (heartbeat HSET, live PUBLISH, history tiers SET/PEXPIRE and
+    # SETRANGE), what it reads back (GETRANGE), and the connection's own: no list commands.
     assert [w for w in agent if w.startswith("+")] == [
         "+getrange",
         "+hset",
-        "+ltrim",
         "+pexpire",
         "+ping",
         "+publish",
-        "+rpush",
         "+select",
         "+set",
         "+setrange",
     ]
+    declared = {kind for g in KEY_GRANTS for kind in g.batched_by("agent")}
+    assert declared == {"HashSet", "Publish", "Reserve", "SetRange"}
 
 
 def test_rules_are_made_from_the_declarations() -> None:
-    keys = [grant("a:*", read=["gateway"]), grant("b", read=["gateway"], write=["gateway", "agent"])]
+    keys = [
+        grant("a:*", read=["gateway"]),
+        grant("b", read=["gateway"], write=["gateway", "agent"], batches={"agent": ["PushCapped"]}),
+    ]
     channels = [channel("c", publish=["agent"], subscribe=["gateway"]), channel("d", subscribe=["worker"])]
-    commands = {"connection": ("ping",), "write_batch": ("rpush", "publish"), "read_ranges": ()}
+    commands = {"connection": ("ping",), "read_ranges": (), "batch:PushCapped": ("rpush", "ltrim")}
     rule = user_rule("agent", "pw", keys, channels, {**COMMANDS_OF, **commands})
     assert rule == (
         f"user fleetdeck-agent on #{password_hash('pw')} resetkeys %W~b resetchannels &c -@all "
-        "+ping +publish +rpush"
+        "+ltrim +ping +rpush"
     )
-    assert "%R~a:* ~b resetchannels &c -@all" in user_rule("gateway", "pw", keys, channels, COMMANDS_OF)
+    # A batch declared for another service gives the agent nothing.
+    keys[1] = grant("b", write=["gateway", "agent"], batches={"gateway": ["PushCapped"]})
+    assert user_rule("agent", "pw", keys, channels, {**COMMANDS_OF, **commands}).endswith("-@all +ping")
+    gateway = user_rule("gateway", "pw", keys, channels, COMMANDS_OF)
+    assert "%R~a:* %W~b resetchannels &c -@all" in gateway and "+ltrim" in gateway
+
+
+def test_a_batch_may_be_declared_only_for_a_service_that_writes_the_keys() -> None:
+    with pytest.raises(ValueError, match=r"b: \['agent'\] batch writes to keys they may not write"):
+        grant("b", read=["agent"], write=["gateway"], batches={"agent": ["HashSet"]})
+
+
+def test_each_kind_of_batched_write_says_what_it_sends() -> None:
+    """BATCHED (what the ACL grants per kind) is what `queue_write` queues for it, for every kind."""
+    assert set(BATCHED) == {kind.__name__ for kind in get_args(Write)}
+    samples: list[Write] = [
+        PushCapped("k", "v", 3),
+        HashSet("k", "f", "v"),
+        Publish("c", "v"),
+        Reserve("k", 8, 1.0),
+        SetRange("k", 0, b"x"),
+    ]
+    client = redis.asyncio.Redis()  # never connects: the pipeline only queues
+    for write in samples:
+        pipe = client.pipeline(transaction=False)
+        queue_write(pipe, write)
+        sent = tuple(str(command[0][0]).lower() for command in pipe.command_stack)
+        assert sent == BATCHED[type(write).__name__], type(write).__name__
+    assert set(COMMANDS_OF["write_batch"]) == {c for sent in BATCHED.values() for c in sent}
 
 
 def test_a_forbidden_command_is_refused_even_when_declared() -> None:
     with pytest.raises(ValueError, match="flushall"):
-        commands_for("agent", {**COMMANDS_OF, "write_batch": ("rpush", "FLUSHALL")})
+        commands_for("agent", {**COMMANDS_OF, "read_ranges": ("getrange", "FLUSHALL")})
 
 
 def test_every_broker_method_and_job_rule_says_what_it_sends() -> None:

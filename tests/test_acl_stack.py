@@ -19,6 +19,7 @@ import redis
 from fleetdeck.redis_acl import CHANNEL_GRANTS, KEY_GRANTS
 from fleetdeck.redis_users import write_users
 from fleetdeck_common import auditstore, hoststore, topics
+from fleetdeck_common.history import Tier
 from fleetdeck_common.history import store as history_store
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
 from testbed.procs import (
@@ -205,9 +206,22 @@ def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStac
     # module's stack (a fresh server) is then made again without that test's keys.
     assert httpx.post(stack.gateway.url + "/api/login", json={"token": tokens.viewer}).status_code == 200
     wait_until(lambda: stack.admin.exists(auditstore._STREAM), 30, what="an audit entry")
+    # Its whole job (samples published, heartbeat, history tiers) done on its user, refused nothing.
+    tiers = history_store.ACCESS[0].pattern
+    wait_until(
+        lambda: any(":acl-agent:" in k for k in stack.admin.scan_iter(match=tiers)),
+        30,
+        what="the agent's history tiers",
+    )
+    assert stack.admin.hget(hoststore._HOSTS_KEY, "acl-agent")
+    assert [k for k in service_refusals(stack.admin) if k[0] == "fleetdeck-agent"] == []
     agent = _as(stack, "agent")
     try:
         assert agent.publish(topics.CPU_CHANNEL, "{}") >= 0
+        # Not even on its own keys may it use a command it does not send (lists: RPUSH, LTRIM).
+        forged = history_store.chunk_key("acl-agent", Tier(60, 86400), 0)
+        assert _refused(agent.rpush, forged, "x") and _refused(agent.ltrim, forged, 0, -1)
+        assert _refused(agent.lrange, forged, 0, -1) and _refused(agent.hgetall, hoststore._HOSTS_KEY)
         others = [k for k in stack.admin.scan_iter(count=1000) if k != hoststore._HOSTS_KEY]
         others = [k for k in others if not fnmatchcase(k, history_store.ACCESS[0].pattern)]  # its tiers
         assert others

@@ -1,9 +1,10 @@
 """Redis ACL rules, pure: which service may read or write which keys and channels, as `users.acl` lines.
 
 The stores declare their keys (`KeyGrant`) and `topics` the channels (`ChannelGrant`) beside the
-layouts they own; `SERVICE_CALLS` says which broker methods each service calls, and the broker
-says which Redis commands each method sends. `user_rule` turns one service's share of that into
-a rule `redis-server --aclfile` reads.
+layouts they own; `SERVICE_CALLS` says which broker methods each service calls, a key's grant
+which kinds of batched write (`write_batch`) each service sends it, and the broker says which
+Redis commands each method and each kind of batched write sends. `user_rule` turns one service's
+share of that into a rule `redis-server --aclfile` reads.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ FORBIDDEN = frozenset(
 
 @dataclass(frozen=True)
 class KeyGrant:
-    """Keys matching `pattern` (a Redis glob) and the services that may read or write them."""
+    """Keys matching `pattern` (a Redis glob), the services that may read or write them, and the
+    kinds of batched write (`Write` class names, e.g. `HashSet`) each service sends in its batches."""
 
     pattern: str
     read: frozenset[Service] = frozenset()
     write: frozenset[Service] = frozenset()
+    batches: frozenset[tuple[Service, str]] = frozenset()
+
+    def batched_by(self, service: Service) -> set[str]:
+        return {kind for who, kind in self.batches if who == service}
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,19 @@ class ChannelGrant:
     subscribe: frozenset[Service] = frozenset()
 
 
-def grant(pattern: str, read: Iterable[Service] = (), write: Iterable[Service] = ()) -> KeyGrant:
-    return KeyGrant(pattern, frozenset(read), frozenset(write))
+def grant(
+    pattern: str,
+    read: Iterable[Service] = (),
+    write: Iterable[Service] = (),
+    batches: Mapping[Service, Iterable[str]] | None = None,
+) -> KeyGrant:
+    """A key declaration; `batches` names, per service, the kinds of batched write the owning
+    store sends in one `write_batch` (the store's whole batch: a `Publish` in it too)."""
+    batched = frozenset((who, kind) for who, kinds in (batches or {}).items() for kind in kinds)
+    unknown = {who for who, _ in batched} - set(write)
+    if unknown:
+        raise ValueError(f"{pattern}: {sorted(unknown)} batch writes to keys they may not write")
+    return KeyGrant(pattern, frozenset(read), frozenset(write), batched)
 
 
 def channel(name: str, publish: Iterable[Service] = (), subscribe: Iterable[Service] = ()) -> ChannelGrant:
@@ -97,8 +114,11 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "release_lease",
         "append_fenced",
     ),
-    "agent": ("connection", "write_batch", "read_ranges"),
+    # Its writes are batched: which kinds, the stores' grants say (`KeyGrant.batches`).
+    "agent": ("connection", "read_ranges"),
 }
+
+BATCH_PREFIX = "batch:"  # `batch:HashSet`: what one kind of batched write sends, in `commands_of`
 
 
 def username(service: Service) -> str:
@@ -110,9 +130,18 @@ def password_hash(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
-def commands_for(service: Service, commands_of: Mapping[str, Iterable[str]]) -> list[str]:
-    """The Redis commands (`xgroup|create` for a subcommand) `service`'s broker calls send."""
-    found = {c.lower() for call in SERVICE_CALLS[service] for c in commands_of[call]}
+def calls_of(service: Service, keys: Iterable[KeyGrant] = ()) -> list[str]:
+    """`service`'s broker calls, and `batch:KIND` for each kind of batched write it sends."""
+    kinds = {kind for declared in keys for kind in declared.batched_by(service)}
+    return [*SERVICE_CALLS[service], *(f"{BATCH_PREFIX}{kind}" for kind in sorted(kinds))]
+
+
+def commands_for(
+    service: Service, commands_of: Mapping[str, Iterable[str]], keys: Iterable[KeyGrant] = ()
+) -> list[str]:
+    """The Redis commands (`xgroup|create` for a subcommand) `service`'s broker calls and batched
+    writes (declared in `keys`) send."""
+    found = {c.lower() for call in calls_of(service, keys) for c in commands_of[call]}
     refused = {c for c in found if c.split("|")[0] in FORBIDDEN and c != "acl|whoami"}
     if refused:
         raise ValueError(f"{service} would be granted {sorted(refused)}, which no service may have")
@@ -147,12 +176,13 @@ def user_rule(
     commands_of: Mapping[str, Iterable[str]],
 ) -> str:
     """One `users.acl` line: the service's user on, its password's hash, its keys, channels, commands."""
+    keys = list(keys)
     parts = [f"user {username(service)} on #{password_hash(password)} resetkeys"]
     parts += key_rules(service, keys)
     parts.append("resetchannels")
     parts += channel_rules(service, channels)
     parts.append("-@all")
-    parts += [f"+{command}" for command in commands_for(service, commands_of)]
+    parts += [f"+{command}" for command in commands_for(service, commands_of, keys)]
     return " ".join(parts)
 
 

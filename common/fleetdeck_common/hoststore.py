@@ -18,8 +18,13 @@ logger = logging.getLogger(__name__)
 
 _HOSTS_KEY = topics.key("hosts")  # hash: host -> heartbeat JSON
 
-# Agents only write heartbeats; the gateway reads them and forgets retired hosts.
-ACCESS = (grant(_HOSTS_KEY, read=["gateway"], write=["agent", "gateway"]),)
+# Agents only write heartbeats, batched with their live samples (`publish`); the gateway reads
+# them and forgets retired hosts.
+ACCESS = (
+    grant(
+        _HOSTS_KEY, read=["gateway"], write=["agent", "gateway"], batches={"agent": ["HashSet", "Publish"]}
+    ),
+)
 
 
 class Heartbeat(BaseModel):

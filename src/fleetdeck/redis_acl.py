@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleetdeck_common import auditstore, chatstore, hoststore, topics
-from fleetdeck_common.acl import ChannelGrant, KeyGrant, Service, password_hash, users_acl
-from fleetdeck_common.broker.redis_commands import COMMANDS
+from fleetdeck_common.acl import BATCH_PREFIX, ChannelGrant, KeyGrant, Service, password_hash, users_acl
+from fleetdeck_common.broker.redis_commands import BATCHED, COMMANDS
 from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS
@@ -25,7 +25,11 @@ KEY_GRANTS: tuple[KeyGrant, ...] = (
     *alert_outbox.ACCESS,
 )
 CHANNEL_GRANTS: tuple[ChannelGrant, ...] = topics.ACCESS
-COMMANDS_OF: Mapping[str, tuple[str, ...]] = {**COMMANDS, **SCRIPT_COMMANDS}
+COMMANDS_OF: Mapping[str, tuple[str, ...]] = {
+    **COMMANDS,
+    **SCRIPT_COMMANDS,
+    **{f"{BATCH_PREFIX}{kind}": sent for kind, sent in BATCHED.items()},
+}
 
 # The users a replicated Redis behind Sentinel needs besides the services' (Redis's ACL docs,
 # "ACL rules for Sentinel and Replicas"). Neither may touch a key.

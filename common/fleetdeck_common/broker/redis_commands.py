@@ -17,6 +17,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     # The pub/sub connection also pings while subscribed (redis-py's health check).
     "subscribe": ("subscribe", "unsubscribe", "ping"),
     "push_capped": ("multi", "rpush", "ltrim", "exec"),
+    # Any kind of batched write; a service is granted only the kinds its stores declare (`BATCHED`).
     "write_batch": ("rpush", "ltrim", "hset", "publish", "set", "pexpire", "setrange"),
     "read_ranges": ("getrange",),
     "read_list": ("lrange",),
@@ -37,4 +38,13 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "group_claim_stale": ("xautoclaim",),
     "group_touch": ("xclaim",),
     "group_ack": ("xack",),
+}
+
+# What each kind of batched write (`Write`, by class name) queues on the pipeline (`redis_writes`).
+BATCHED: Mapping[str, tuple[str, ...]] = {
+    "PushCapped": ("rpush", "ltrim"),
+    "HashSet": ("hset",),
+    "Publish": ("publish",),
+    "Reserve": ("set", "pexpire"),
+    "SetRange": ("setrange",),
 }

@@ -21,8 +21,16 @@ from .codec import Record, decode_all
 from .tiers import Tier
 from .writer import Run
 
-# Agents write their hosts' tiers and read them back after a restart; gateways read them.
-ACCESS = (grant(topics.key("history", "*"), read=["gateway", "agent"], write=["agent"]),)
+# Agents write their hosts' tiers (chunks reserved, then slots overwritten: `writes`) and read them
+# back after a restart; gateways read them.
+ACCESS = (
+    grant(
+        topics.key("history", "*"),
+        read=["gateway", "agent"],
+        write=["agent"],
+        batches={"agent": ["Reserve", "SetRange"]},
+    ),
+)
 
 
 def chunk_key(host: str, tier: Tier, chunk: int) -> str:
