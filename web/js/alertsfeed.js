@@ -1,10 +1,12 @@
 // Alerts from the gateway into the store: the `alerts` topic (what fires on subscribing, then one
-// `alert` frame per transition), the rules' metrics for units (GET /api/alerts/rules), and
+// `alert` frame per transition), the rules (GET /api/alerts/rules: each rule's metric for units,
+// and why a reloaded rules file was refused), and
 // silences (POST /api/alerts/silences, then GET /api/alerts for the `silenced` marks). A gateway
 // without the topic (older than v1.2's alerts) is never asked for it.
-import { applyFiring, applyAlert, metricsOf } from "./alertsmodel.js";
+import { applyFiring, applyAlert, rulesOf } from "./alertsmodel.js";
 
 const RULES_AGAIN_MS = 10_000; // an alert of a rule not known yet asks again, at most this often
+const RULES_EVERY_MS = 60_000; // a reload the gateway refused shows within a minute
 
 async function call(method, url, body) {
   const answer = await fetch(url, {
@@ -28,7 +30,7 @@ export function alertsFeed(store, conn) {
   async function loadRules() {
     rulesAsked = Date.now();
     try {
-      store.set("alertMetrics", metricsOf(await call("GET", "/api/alerts/rules")));
+      store.set("alertRules", rulesOf(await call("GET", "/api/alerts/rules")));
     } catch (error) {
       console.warn("fleetdeck: alert rules:", error.message);
     }
@@ -42,8 +44,9 @@ export function alertsFeed(store, conn) {
   conn.on("alerts", (frame) => store.update("alerts", (model) => applyFiring(model, frame.alerts)));
   conn.on("alert", (frame) => {
     store.update("alerts", (model) => applyAlert(model, frame));
-    if (!store.get("alertMetrics").has(frame.rule) && Date.now() - rulesAsked > RULES_AGAIN_MS) loadRules();
+    if (!store.get("alertRules").metrics.has(frame.rule) && Date.now() - rulesAsked > RULES_AGAIN_MS) loadRules();
   });
+  setInterval(() => { if (store.get("conn").state === "online") loadRules(); }, RULES_EVERY_MS);
   conn.on("error", (frame) => {
     if (frame.ref && frame.ref.startsWith("alerts")) console.warn("fleetdeck: alerts:", frame.message);
   });

@@ -97,12 +97,16 @@ export function metricOf(expr) {
   return match ? match[1] : null;
 }
 
-/** Rule name -> metric, from GET /api/alerts/rules (`{rules: [{name, expr}]}` or a bare list). */
-export function metricsOf(answer) {
+/**
+ * GET /api/alerts/rules (`{rules: [{name, expr}], error}`) as {metrics: Map rule -> metric, error:
+ * why a reloaded rules file was refused (the old rules stay in use), or null}.
+ */
+export function rulesOf(answer) {
   const rules = Array.isArray(answer) ? answer : (answer && answer.rules) || [];
   const metrics = new Map();
   for (const rule of rules) if (rule && typeof rule.name === "string") metrics.set(rule.name, metricOf(rule.expr));
-  return metrics;
+  const error = answer && typeof answer.error === "string" && answer.error ? answer.error : null;
+  return { metrics, error };
 }
 
 /** An alert's value in its metric's units: `97%`, `8.20`, `120 MB/s`; "offline" for `offline`. */

@@ -72,18 +72,22 @@ export function alertsPanel(store, feed) {
   const render = onNextFrame(() => {
     const model = store.get("alerts");
     const counts = severityCounts(model);
+    const { metrics, error } = store.get("alertRules");
     const strip = $("alert-strip");
-    strip.hidden = counts.total === 0;
+    strip.hidden = counts.total === 0 && !error;
+    $("alert-rules-error").hidden = !error;
+    $("alert-rules-error").textContent = error ? "Rules file not reloaded, the previous rules stay in use: " + error : "";
+    $("alert-show").hidden = counts.total === 0;
     $("alert-counts").replaceChildren(...["critical", "warning", "info", "silenced"].filter((key) => counts[key])
       .map((key) => h("span", { class: "count sev-" + key, dataset: { severity: key } }, counts[key] + " " + key)));
     strip.title = stripText(counts);
     for (const rule of [...forms.keys()]) if (!ruleFires(model, rule)) forms.delete(rule);
     $("pane-alerts").hidden = counts.total === 0;
-    $("alert-groups").replaceChildren(...ruleGroups(model, store.get("alertMetrics"), ROWS_PER_RULE).map(group));
+    $("alert-groups").replaceChildren(...ruleGroups(model, metrics, ROWS_PER_RULE).map(group));
   });
 
   store.subscribe("alerts", render);
-  store.subscribe("alertMetrics", render);
+  store.subscribe("alertRules", render);
   store.subscribe("me", render);
   onZoneChange(render);
   setInterval(() => { if (!$("pane-alerts").hidden) render(); }, TICK_MS);
@@ -96,7 +100,7 @@ export function alertsPanel(store, feed) {
   /** Read-only hooks for tests: counts per severity, and each rule's hosts as listed. */
   window.fleetdeckAlerts = {
     counts: () => severityCounts(store.get("alerts")),
-    rules: () => ruleGroups(store.get("alerts"), store.get("alertMetrics")).map((g) => ({ rule: g.rule, hosts: g.rows.map((r) => r.host) })),
+    rules: () => ruleGroups(store.get("alerts"), store.get("alertRules").metrics).map((g) => ({ rule: g.rule, hosts: g.rows.map((r) => r.host) })),
   };
 }
 

@@ -50,7 +50,7 @@ async function main() {
     target: null,
     tab: "fleet",
     alerts: alertModel(),
-    alertMetrics: new Map(),
+    alertRules: { metrics: new Map(), error: null },
   });
   const conn = createConnection(store);
   conn.on("hello", (frame) => {

@@ -6,7 +6,7 @@
 // (names the host list shows), selection (Set of names), watched {opened, pinned: Set}, jobs
 // (Map id -> job frame), currentJob (id), target ({expr, what}: a request to fill the exec target),
 // tab (the pane shown on narrow screens), alerts (what fires, see alertsmodel.js; the change is
-// {hosts} whose outline changed), alertMetrics (Map rule -> the metric it reads).
+// {hosts} whose outline changed), alertRules ({metrics: Map rule -> the metric it reads, error}).
 
 export function createStore(initial) {
   const state = { ...initial };

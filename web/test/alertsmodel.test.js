@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  alertModel, applyFiring, applyAlert, outlineOf, severityCounts, stripText, metricOf, metricsOf, valueText,
+  alertModel, applyFiring, applyAlert, outlineOf, severityCounts, stripText, metricOf, rulesOf, valueText,
   ruleGroups, alertTarget, silenceRequest, sinceText,
 } from "../js/alertsmodel.js";
 
@@ -67,10 +67,12 @@ test("values are shown in the units of the rule's metric", () => {
   assert.equal(valueText("offline", null), "offline");
   assert.equal(valueText(null, 3.14159), "3.14");
   assert.equal(valueText("mem", null), "–");
-  const metrics = metricsOf({ rules: [{ name: "cpu", expr: "total > 90" }, { name: "gone", expr: "offline" }, {}] });
-  assert.deepEqual([...metrics], [["cpu", "total"], ["gone", "offline"]]);
-  assert.deepEqual([...metricsOf([{ name: "x", expr: "load1 > 8" }])], [["x", "load1"]]);
-  assert.equal(metricsOf(null).size, 0);
+  const rules = rulesOf({ rules: [{ name: "cpu", expr: "total > 90" }, { name: "gone", expr: "offline" }, {}], error: null });
+  assert.deepEqual([...rules.metrics], [["cpu", "total"], ["gone", "offline"]]);
+  assert.equal(rules.error, null);
+  assert.deepEqual([...rulesOf([{ name: "x", expr: "load1 > 8" }]).metrics], [["x", "load1"]]);
+  assert.equal(rulesOf(null).metrics.size, 0);
+  assert.equal(rulesOf({ rules: [], error: "rule 2 (cpu): for: bad duration" }).error, "rule 2 (cpu): for: bad duration");
 });
 
 test("the panel groups rows per rule, worst first, hosts in natural order, at most `limit` rows each", () => {
