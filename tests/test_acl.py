@@ -39,6 +39,7 @@ from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS, RedisRules
 from fleetdeck_gateway.alerts import outbox as alert_outbox
+from fleetdeck_gateway.alerts import store as alert_store
 from fleetdeck_gateway.auth import sessions
 
 PASSWORDS: dict[Service, str] = {"gateway": "g-secret", "worker": "w-secret", "agent": "a-secret"}
@@ -241,8 +242,12 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         sessions._session_key("cookie"),
         alert_outbox._OUTBOX,
         alert_outbox._alive_key("gateway-1"),
+        alert_store._LEASE,
+        alert_store._STATE,
+        alert_store._RECENT,
+        alert_store._SILENCES,
     ]
     assert [key for key in built if not owned(key)] == []
-    owners = [job_keys, hoststore, history_store, chatstore, auditstore, sessions, alert_outbox]
+    owners = [job_keys, hoststore, history_store, chatstore, auditstore, sessions, alert_outbox, alert_store]
     assert len(KEY_GRANTS) == sum(len(module.ACCESS) for module in owners)
     assert not owned(hoststore._HOSTS_KEY.replace("hosts", "something-new"))

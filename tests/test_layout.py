@@ -24,6 +24,7 @@ KEY_OWNERS = {
     "fleetdeck_common.auditstore",
     "fleetdeck_gateway.auth.sessions",
     "fleetdeck_gateway.alerts.outbox",
+    "fleetdeck_gateway.alerts.store",
 }
 
 

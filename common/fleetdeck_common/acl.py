@@ -91,6 +91,7 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "hold_lease",
         "release_lease",
         "append_fenced",
+        "alerts_commit",
     ),
     "worker": (
         "connection",

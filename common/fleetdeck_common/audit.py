@@ -14,9 +14,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-AuditAction = Literal["exec", "cancel", "login", "logout", "session_closed", "job_refused"]
+AuditAction = Literal[
+    "exec",
+    "cancel",
+    "login",
+    "logout",
+    "session_closed",
+    "job_refused",
+    "alert_rules",
+    "silence",
+    "unsilence",
+]
 # exec, cancel and login are accepted or refused; logout is accepted; session_closed is closed;
-# job_refused (written by a worker holding the job key: a job it will not run) is refused.
+# job_refused (written by a worker holding the job key: a job it will not run) is refused;
+# alert_rules (the rules file read again: accepted, or refused and the old rules kept), silence
+# and unsilence (an alert silence made or expired) are accepted or refused.
 AuditOutcome = Literal["accepted", "refused", "closed"]
 
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -49,6 +61,11 @@ class AuditEntry(BaseModel):
     command: str | None = None
     timeout: float | None = None
     suppressed: int | None = None  # failed logins since the previous one that were not written one by one
+    rules: int | None = None  # alert_rules: how many rules the file holds
+    silence: str | None = None  # silence, unsilence: the silence's id
+    rule: str | None = None  # silence: the rule it mutes
+    until: float | None = None  # silence: when it ends
+    comment: str | None = None  # silence: why
 
     def to_fields(self) -> dict[str, str]:
         """The entry as stream fields (strings; absent fields left out)."""

@@ -2,20 +2,21 @@
 
 Keys themselves are built only by the store that owns their layout: `jobs.keys` (jobs),
 `hoststore` (heartbeats and sample history), `chatstore` (chat history), `auditstore` (the audit
-trail) and the gateway's `sessions` (login sessions).
+trail) and the gateway's `sessions` (login sessions) and `alerts.store` (alert state, silences).
 """
 
 from .acl import channel
 
 PREFIX = "fleetdeck"
 
-# Pub/sub channels: the gateway holds one subscription to the first four.
+# Pub/sub channels: the gateway holds one subscription to all but the control channel.
 CPU_CHANNEL = f"{PREFIX}:cpu"
 CHAT_CHANNEL = f"{PREFIX}:chat"
 JOBS_CHANNEL = f"{PREFIX}:jobs"
 RESULTS_CHANNEL = f"{PREFIX}:results"
 CONTROL_CHANNEL = f"{PREFIX}:control"
-GATEWAY_CHANNELS = (CPU_CHANNEL, CHAT_CHANNEL, JOBS_CHANNEL, RESULTS_CHANNEL)
+ALERTS_CHANNEL = f"{PREFIX}:alerts"  # alert transitions, published by the evaluating gateway
+GATEWAY_CHANNELS = (CPU_CHANNEL, CHAT_CHANNEL, JOBS_CHANNEL, RESULTS_CHANNEL, ALERTS_CHANNEL)
 
 # Who publishes and who listens: an agent says one thing only, its samples.
 ACCESS = (
@@ -24,6 +25,7 @@ ACCESS = (
     channel(JOBS_CHANNEL, publish=["gateway", "worker"], subscribe=["gateway"]),
     channel(RESULTS_CHANNEL, publish=["gateway", "worker"], subscribe=["gateway"]),
     channel(CONTROL_CHANNEL, publish=["gateway"], subscribe=["worker"]),
+    channel(ALERTS_CHANNEL, publish=["gateway"], subscribe=["gateway"]),
 )
 
 

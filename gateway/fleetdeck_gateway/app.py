@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from fleetdeck_common.broker import Broker, BrokerUnavailable, create_broker
 
 from . import api
+from .alerts import api as alerts_api
 from .auth.peer import PeerMiddleware
 from .auth.tokenstore import TokenStore
 from .build import build_gateway
@@ -80,6 +81,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    gateway.metrics.set_alerts_firing(gateway.alerts.firing_counts())
     return Response(gateway.metrics.render(gateway.clients.queued_bytes()), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -138,6 +140,7 @@ def create_app(
         WebSocketRoute("/ws", websocket_endpoint),
         *api.routes,
         *history_api.routes,
+        *alerts_api.routes,
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
     # PeerMiddleware: every request and socket knows its client's address (for the audit trail).

@@ -3,6 +3,9 @@ callbacks at construction; nothing is patched in afterwards."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 
@@ -12,9 +15,16 @@ from fleetdeck_common.chatstore import ChatStore
 from fleetdeck_common.history import HistoryStore
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
-from fleetdeck_common.messages import Job
+from fleetdeck_common.messages import Alert, Job
+from fleetdeck_common.targets.labels import ALERT_KEY
 
+from .alerts.evaluator import AlertEvaluator
+from .alerts.rulebook import RuleBook
 from .alerts.senders import build_senders
+from .alerts.service import Alerting
+from .alerts.sink import delivery_error
+from .alerts.store import AlertStore
+from .alerts.view import AlertsView
 from .auth.authenticator import Authenticator
 from .auth.loginguard import LoginThrottle
 from .auth.revocation import Revocation
@@ -43,7 +53,8 @@ def build_gateway(
     tokens: TokenStore,
     login_clock: Callable[[], float] = time.monotonic,
 ) -> Gateway:
-    """Every part of one gateway process, wired; `Gateway.start` sets it running."""
+    """Every part of one gateway process, wired; `Gateway.start` sets it running. RulesError if
+    FLEETDECK_ALERT_RULES names a bad file."""
     sessions = SessionStore(broker, settings.session_ttl)
     audit = AuditTrail(AuditStore(broker, settings.audit_keep))
     metrics = GatewayMetrics(lambda: float(broker.reconnects))
@@ -62,6 +73,29 @@ def build_gateway(
 
     def count_queued(job: Job) -> None:
         metrics.jobs_submitted.inc()
+
+    alert_store = AlertStore(broker)
+    rulebook = RuleBook(settings.alert_rules, on_reload=audit.alert_rules)
+    alerts_view = AlertsView(alert_store, clients, table.snapshot, rulebook.names)
+    senders = build_senders(settings, broker)
+    evaluator = AlertEvaluator(
+        alert_store,
+        f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+        lambda: rulebook.rules,
+        table.snapshot,
+        fleet.latest,
+        senders,
+    )
+    alerts = Alerting(alert_store, rulebook, alerts_view, evaluator, audit, lambda: delivery_error(senders))
+
+    def selected_by(key: str, value: str) -> list[str]:
+        """`@key=value` in exec targets: the online hosts so labelled, or where rule `value` fires."""
+        if key != ALERT_KEY:
+            return table.addresses_with(key, value)
+        return [table.address_of(host) or host for host in alerts.labels(key, value)]
+
+    def alert_heard(alert: Alert) -> None:
+        alerts_view.observe(alert)
 
     return Gateway(
         settings=settings,
@@ -88,12 +122,13 @@ def build_gateway(
             history,
             on_job=queue.observe,
             fleet_tick=settings.fleet_tick,
+            on_alert=alert_heard,
         ),
         queue=queue,
         jobs=JobService(
             jobs,
             policy,
-            table.addresses_with,
+            selected_by,
             settings.job_queue_timeout,
             audit=audit,
             on_queued=count_queued,
@@ -101,5 +136,6 @@ def build_gateway(
             address_of=table.address_of,
         ),
         chat=ChatService(ChatStore(broker)),
-        alert_senders=build_senders(settings, broker),
+        alert_senders=senders,
+        alerts=alerts,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
@@ -43,6 +43,19 @@ class GatewayMetrics:
         self.jobs_submitted = Counter(
             "fleetdeck_gateway_jobs_submitted", "exec jobs queued", registry=self.registry
         )
+
+        self.alerts_firing = Gauge(
+            "fleetdeck_alerts_firing",
+            "alerts firing now, by rule and severity (silenced ones included)",
+            ["rule", "severity"],
+            registry=self.registry,
+        )
+
+    def set_alerts_firing(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """The firing gauge as it is now: rules no longer in use drop out."""
+        self.alerts_firing.clear()
+        for (rule, severity), count in counts.items():
+            self.alerts_firing.labels(rule, severity).set(count)
 
     def slow_disconnect(self) -> None:
         """A client was closed for falling too far behind."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from fleetdeck_common.broker import Broker
 
 from .alerts.senders import AlertSenders
+from .alerts.service import Alerting
 from .auth.authenticator import Authenticator
 from .auth.loginguard import LoginThrottle
 from .auth.revocation import Revocation
@@ -53,6 +54,7 @@ class Gateway:
     jobs: JobService
     chat: ChatService
     alert_senders: AlertSenders
+    alerts: Alerting
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -62,8 +64,10 @@ class Gateway:
             asyncio.create_task(self.revocation.run(), name="revocation"),
             asyncio.create_task(self.alert_senders.run(), name="alert-senders"),
         ]
+        await self.alerts.start()
 
     async def stop(self) -> None:
+        await self.alerts.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -146,6 +146,14 @@ def _details(entry: dict[str, Any]) -> str:
     if entry.get("job"):
         owner = f" of {entry['owner']}" if entry.get("owner") and action == "cancel" else ""
         parts.append(f"job {entry['job']}{owner}")
+    if entry.get("silence") or entry.get("rule"):
+        until = f" until {_when(float(entry['until']))}" if entry.get("until") is not None else ""
+        rule = f" of rule {entry['rule']}" if entry.get("rule") else ""
+        parts.append(f"silence {entry.get('silence') or '-'}{rule}{until}")
+    if entry.get("rules") is not None:
+        parts.append(f"{entry['rules']} rules")
+    if entry.get("comment"):
+        parts.append(f"({entry['comment']})")
     if entry.get("code") or entry.get("reason"):
         parts.append(": ".join(str(entry[k]) for k in ("code", "reason") if entry.get(k)))
     if action == "exec" or entry.get("targets"):

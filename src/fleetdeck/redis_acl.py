@@ -12,6 +12,7 @@ from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS
 from fleetdeck_gateway.alerts import outbox as alert_outbox
+from fleetdeck_gateway.alerts import store as alert_store
 from fleetdeck_gateway.auth import sessions
 
 # One entry per module that owns a key layout (tests/test_layout.py KEY_OWNERS).
@@ -23,11 +24,13 @@ KEY_GRANTS: tuple[KeyGrant, ...] = (
     *auditstore.ACCESS,
     *sessions.ACCESS,
     *alert_outbox.ACCESS,
+    *alert_store.ACCESS,
 )
 CHANNEL_GRANTS: tuple[ChannelGrant, ...] = topics.ACCESS
 COMMANDS_OF: Mapping[str, tuple[str, ...]] = {
     **COMMANDS,
     **SCRIPT_COMMANDS,
+    **alert_store.SCRIPT_COMMANDS,
     **{f"{BATCH_PREFIX}{kind}": sent for kind, sent in BATCHED.items()},
 }
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-Topic = Literal["cpu", "hosts", "chat", "jobs", "fleet"]
+Topic = Literal["cpu", "hosts", "chat", "jobs", "fleet", "alerts"]
 Role = Literal["viewer", "operator"]
 AlertState = Literal["firing", "resolved"]
 Severity = Literal["info", "warning", "critical"]

@@ -13,7 +13,8 @@ _LABEL_PAIR = re.compile(rf"^({_LABEL_KEY})=({_LABEL_VALUE})$")
 # Not a host label: `@alert=NAME` selects the hosts where alert rule NAME fires now.
 ALERT_KEY = "alert"
 
-# Answers a label selector: the addresses of the online hosts whose label `key` is `value`.
+# Answers a label selector: the addresses of the online hosts whose label `key` is `value` (for
+# `@alert=NAME`, of the hosts where rule NAME fires; TargetError if there is no such rule).
 LabelLookup = Callable[[str, str], Sequence[str]]
 
 

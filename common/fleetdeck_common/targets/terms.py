@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from .errors import TargetError, TooMany, too_many
 from .hosts import IPAddress, IPNetwork, is_number, looks_numeric, normalise_hostname, parse_address
-from .labels import SELECTOR, LabelLookup
+from .labels import ALERT_KEY, SELECTOR, LabelLookup
 from .nodesets import expand_nodeset
 
 _SEPARATORS = re.compile(r"[\s,]")
@@ -138,9 +138,12 @@ def expand_term(
             raise TargetError(term, "a label selector is @key=value, as in @role=web")
         if labels is None:
             raise TargetError(term, "label selectors are not available here")
-        found = list(labels(selector.group(1), selector.group(2)))
+        key, value = selector.groups()
+        found = list(labels(key, value))
         if not found and not excluding:
-            raise TargetError(term, f"no online host has the label {selector.group(1)}={selector.group(2)}")
+            if key == ALERT_KEY:
+                raise TargetError(term, f"alert rule {value} fires on no host now")
+            raise TargetError(term, f"no online host has the label {key}={value}")
         return _members_hosts(term, found, limit, excluding=False)
     if ("[" in term or "]" in term) and parse_address(term) is None:
         return _members_hosts(term, expand_nodeset(term, limit), limit, excluding)

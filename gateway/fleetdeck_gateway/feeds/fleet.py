@@ -35,6 +35,7 @@ class Latest:
     net_rx: float | None = None
     net_tx: float | None = None
     uptime: float | None = None
+    ts: float | None = None  # the sample's own time (alert rules time `for` by it)
 
 
 FLEET_KEY = "fleet"  # the outbox key of a client's next `fleet` frame: one waits at most
@@ -58,7 +59,7 @@ class FleetView:
         summary = self._summaries.setdefault(sample.host, Latest())
         summary.total, summary.mem, summary.load1 = sample.total, sample.mem, sample.load[0]
         summary.disk, summary.net_rx, summary.net_tx = sample.disk, sample.net_rx, sample.net_tx
-        summary.uptime = sample.uptime
+        summary.uptime, summary.ts = sample.uptime, sample.ts
         self._changed.add(sample.host)
 
     def latest(self, host: str) -> Latest | None:

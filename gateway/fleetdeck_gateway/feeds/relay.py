@@ -3,7 +3,7 @@
 The relay drives, and is given, the parts that act on what the broker says: the clients (fan-out
 by topic and host), the job watches (results in `seq` order), presence (which hosts are online,
 with their labels), the fleet view (one summary frame per tick for every follower) and the shared
-per-host history.
+per-host history; alert transitions go to the alerts view.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from fleetdeck_common import topics
 from fleetdeck_common.broker import GAP, Event, PubSub
-from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
+from fleetdeck_common.messages import Alert, Chat, CpuSample, Done, Job, Result, dump
 
 from ..ws.clients import Client, Clients
 from .fleet import FleetView
@@ -39,6 +39,7 @@ class Relay:
         history: HistoryCache,
         on_job: Callable[[Job], None] = lambda job: None,
         fleet_tick: float = 1.0,
+        on_alert: Callable[[Alert], None] = lambda alert: None,
     ) -> None:
         self._broker = broker
         self._clients = clients
@@ -47,6 +48,7 @@ class Relay:
         self._fleet = fleet
         self._history = history
         self._on_job = on_job
+        self._on_alert = on_alert
         self._fleet_tick = fleet_tick
         self.subscribed = asyncio.Event()  # set once the subscription is made (tests wait for it)
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,3 +129,5 @@ class Relay:
                 else Result.model_validate_json(event.data)
             )
             self._watches.deliver(parsed)
+        elif event.channel == topics.ALERTS_CHANNEL:
+            self._on_alert(Alert.model_validate_json(event.data))

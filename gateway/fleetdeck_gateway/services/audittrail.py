@@ -21,13 +21,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fleetdeck_common.audit import AuditEntry, is_entry_id, parse_since
 from fleetdeck_common.auditstore import MAX_PAGE, AuditPage, AuditStore
 from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.messages import ExecRequest, Job, ProtocolError
 
+from ..alerts.silences import Silence
 from ..auth.identity import Identity
 from ..auth.peer import Peer, current_peer
 from ..auth.revocation import TokenClaim
@@ -186,6 +187,45 @@ class AuditTrail:
                     reason=watch.reason,
                 )
             )
+
+    async def alert_rules(self, path: str, rules: int | None, error: str | None) -> None:
+        """The alert rules file read again: its rules in use, or refused (the old ones kept)."""
+        await self.record(
+            AuditEntry(
+                ts=self._now(),
+                action="alert_rules",
+                outcome="refused" if error else "accepted",
+                reason=error,
+                rules=rules,
+                comment=clip(path, KEEP_TARGETS_CHARS),
+            )
+        )
+
+    async def silence(
+        self,
+        who: Identity,
+        action: Literal["silence", "unsilence"],
+        silence: Silence | None = None,
+        silence_id: str | None = None,
+        refusal: str | None = None,
+    ) -> None:
+        """A silence made or expired by `who`, or the attempt refused with why."""
+        await self.record(
+            AuditEntry(
+                ts=self._now(),
+                action=action,
+                outcome="refused" if refusal else "accepted",
+                **_who(who),
+                **_where(current_peer()),
+                code="bad_request" if refusal else None,
+                reason=refusal,
+                silence=silence.id if silence else silence_id,
+                rule=silence.rule if silence else None,
+                targets=clip(silence.targets, KEEP_TARGETS_CHARS) if silence and silence.targets else None,
+                until=silence.until if silence and action == "silence" else None,
+                comment=silence.comment if silence and action == "silence" else None,
+            )
+        )
 
 
 @dataclass(frozen=True)

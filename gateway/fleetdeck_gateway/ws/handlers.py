@@ -95,3 +95,5 @@ async def _subscribe(frame: Subscribe, client: Client, services: FrameServices) 
             for job in reversed(await services.jobs.recent(RECENT_JOBS_SENT)):
                 client.outbox.put(dump(job))
             client.outbox.put(services.queue.frame())
+        elif topic == "alerts":
+            client.outbox.put(services.alerts.frame())

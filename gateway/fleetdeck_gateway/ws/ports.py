@@ -68,6 +68,12 @@ class Workers(Protocol):
     def frame(self) -> str: ...
 
 
+class FiringAlerts(Protocol):
+    def frame(self) -> str:
+        """The `alerts` frame: what fires now."""
+        ...
+
+
 class FrameServices(Protocol):
     """The services the frame handlers call."""
 
@@ -94,6 +100,9 @@ class FrameServices(Protocol):
 
     @property
     def queue(self) -> Workers: ...
+
+    @property
+    def alerts(self) -> FiringAlerts: ...
 
 
 class Identify(Protocol):

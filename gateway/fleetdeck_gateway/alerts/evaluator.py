@@ -1,0 +1,126 @@
+"""Evaluating the rules once a second, by one gateway at a time: the one holding the lease.
+
+The holder reads every (rule, host)'s state from the broker when it takes the lease, and keeps
+it while it holds it; each evaluation's changes and transitions are committed in one step that
+only the holder can make (`AlertStore.commit`). When a commit is refused or its outcome is
+unknown (the broker did not answer), the state is dropped and read again once the lease is held,
+so a takeover or a restart neither fires an alert again nor forgets one.
+
+After taking the lease the holder waits `settle` seconds before evaluating: its presence and
+samples catch up first, so a gateway that just started (or a broker that just came back) does
+not take a fleet it has not heard from yet for offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from fleetdeck_common.alerts.rules import Rule
+from fleetdeck_common.broker import BrokerUnavailable
+from fleetdeck_common.messages import Alert, HostInfo
+
+from ..feeds.fleet import Latest
+from .evaluation import Key, Tracked, evaluate
+from .silences import SilenceMatcher
+from .sink import AlertSink
+from .store import AlertStore
+
+logger = logging.getLogger(__name__)
+
+INTERVAL_SECONDS = 1.0
+LEASE_TTL_SECONDS = 5.0
+SETTLE_SECONDS = 2.0
+
+
+class AlertEvaluator:
+    def __init__(
+        self,
+        store: AlertStore,
+        owner: str,
+        rules: Callable[[], Sequence[Rule]],
+        known: Callable[[], Sequence[HostInfo]],
+        latest: Callable[[str], Latest | None],
+        sink: AlertSink,
+        clock: Callable[[], float] = time.time,
+        interval: float = INTERVAL_SECONDS,
+        lease_ttl: float = LEASE_TTL_SECONDS,
+        settle: float = SETTLE_SECONDS,
+    ) -> None:
+        self._store = store
+        self.owner = owner
+        self._rules = rules
+        self._known = known
+        self._latest = latest
+        self._sink = sink
+        self._clock = clock
+        self._interval = interval
+        self._lease_ttl = lease_ttl
+        self._settle = settle
+        self._tracks: dict[Key, Tracked] | None = None  # while holding the lease
+        self._settled_at = 0.0
+        self.evaluations = 0
+
+    @property
+    def holding(self) -> bool:
+        return self._tracks is not None
+
+    def _drop(self, why: str) -> None:
+        if self._tracks is not None:
+            logger.warning("no longer evaluating alert rules: %s", why)
+        self._tracks = None
+
+    async def tick(self) -> None:
+        """Hold the lease and, once settled, evaluate every rule and commit what changed."""
+        now = self._clock()
+        try:
+            if not await self._store.hold_lease(self.owner, self._lease_ttl):
+                self._drop("another gateway holds the lease")
+                return
+            if self._tracks is None:
+                self._tracks = await self._store.states()
+                self._settled_at = now + self._settle
+                logger.info("evaluating alert rules from now on (%d alert states read)", len(self._tracks))
+            if now < self._settled_at:
+                return
+            await self._evaluate(self._tracks, now)
+        except BrokerUnavailable as exc:
+            self._drop(f"the broker did not answer ({exc})")
+
+    async def _evaluate(self, tracks: dict[Key, Tracked], now: float) -> None:
+        known = self._known()
+        outcome = evaluate(self._rules(), known, self._latest, tracks, now)
+        silences = await self._store.silences()
+        muted = SilenceMatcher(silences, known, now)
+
+        def marked(alerts: Sequence[Alert]) -> list[Alert]:
+            return [a.model_copy(update={"silenced": muted(a.rule, a.host)}) for a in alerts]
+
+        changes = marked(outcome.changes)
+        changed = bool(outcome.written or outcome.removed or changes)
+        if changed and not await self._store.commit(self.owner, outcome.written, outcome.removed, changes):
+            self._drop("the lease passed to another gateway")
+            return
+        self._tracks = outcome.tracks
+        self.evaluations += 1
+        try:
+            self._sink.evaluated(changes, marked(outcome.firing()))
+        except Exception:
+            logger.exception("the alert sink failed; evaluation goes on")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            await self.tick()
+            next_tick = max(next_tick + self._interval, loop.time())
+            await asyncio.sleep(max(next_tick - loop.time(), 0.0))
+
+    async def release(self) -> None:
+        """Give the lease up (a gateway stopping), so another takes over at once."""
+        self._tracks = None
+        with contextlib.suppress(BrokerUnavailable):
+            await self._store.release_lease(self.owner)

@@ -1,0 +1,105 @@
+"""What fires, as every gateway shows it: kept from the transitions the relay hears on the alerts
+channel and read again from the broker every few seconds (pub/sub may miss one). Serves the
+`alerts` topic, `GET /api/alerts`, the firing gauge and `@alert=NAME`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+
+from fleetdeck_common.broker import BrokerUnavailable
+from fleetdeck_common.messages import Alert, Alerts, HostInfo, dump
+from fleetdeck_common.targets import TargetError
+
+from ..ws.clients import Clients
+from .evaluation import Key
+from .silences import Silence, SilenceMatcher
+from .store import RECENT_KEPT, AlertStore
+
+logger = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 5.0
+
+
+class AlertsView:
+    def __init__(
+        self,
+        store: AlertStore,
+        clients: Clients,
+        known: Callable[[], Sequence[HostInfo]],
+        rules: Callable[[], set[str]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._clients = clients
+        self._known = known
+        self._rules = rules
+        self._clock = clock
+        self._firing: dict[Key, Alert] = {}
+        self._recent: deque[Alert] = deque(maxlen=RECENT_KEPT)
+        self.silences: list[Silence] = []
+        self.delivery_error: Callable[[], str | None] = lambda: None
+
+    async def refresh(self) -> None:
+        """Read what fires, the last transitions and the silences from the broker."""
+        states = await self._store.states()
+        recent = await self._store.recent()
+        self.silences = await self._store.silences()
+        self._firing = {
+            key: t.alert for key, t in states.items() if t.alert is not None and t.track.phase == "firing"
+        }
+        self._recent = deque(recent, maxlen=RECENT_KEPT)
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(BrokerUnavailable):
+                await self.refresh()
+            await asyncio.sleep(REFRESH_SECONDS)
+
+    def observe(self, alert: Alert) -> None:
+        """A transition heard on the alerts channel: kept, and sent to the `alerts` topic."""
+        key = (alert.rule, alert.host)
+        if alert.state == "firing":
+            self._firing[key] = alert
+        else:
+            self._firing.pop(key, None)
+        if alert not in self._recent:  # a refresh may have read it from the broker already
+            self._recent.append(alert)
+        self._clients.send_topic("alerts", dump(alert))  # marked as the evaluating gateway saw it
+
+    def _marked(self, alerts: Sequence[Alert]) -> list[Alert]:
+        """The alerts marked by the silences in effect now (made or expired since they fired)."""
+        muted = SilenceMatcher(self.silences, self._known(), self._clock()) if self.silences else None
+        return [
+            a.model_copy(update={"silenced": muted is not None and muted(a.rule, a.host)}) for a in alerts
+        ]
+
+    def firing(self) -> list[Alert]:
+        """What fires now, silenced ones marked, by rule and host."""
+        return self._marked(sorted(self._firing.values(), key=lambda a: (a.rule, a.host)))
+
+    def recent(self) -> list[Alert]:
+        """The last transitions, oldest first (marked as they were when they happened)."""
+        return list(self._recent)
+
+    def frame(self) -> str:
+        """The `alerts` frame a client gets on subscribing."""
+        return dump(Alerts(alerts=self.firing()))
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        """Alerts firing now by (rule, severity)."""
+        return Counter((a.rule, a.severity) for a in self._firing.values())
+
+    def hosts_firing(self, rule: str) -> list[str]:
+        """The hosts where `rule` fires now; TargetError if there is no such rule."""
+        if rule not in self._rules():
+            raise TargetError(f"@alert={rule}", f"there is no alert rule named {rule!r}")
+        return sorted(host for (name, host) in self._firing if name == rule)
+
+    def silence_saved(self, silence: Silence) -> None:
+        """A silence this gateway just made or expired: in effect here at once."""
+        self.silences = [s for s in self.silences if s.id != silence.id] + [silence]
