@@ -4,9 +4,9 @@ query times through the HTTP API.
 Storage: 90 days of 1 Hz samples for --hosts hosts through the agent's history code on a simulated
 clock, then `MEMORY USAGE` of every key, against the same records as JSON in Redis lists. Ingest:
 the agent's loop with --ingest-hosts simulated hosts, this version's publisher and today's write
-path reproduced, each in its own process against its own Redis. Queries: a gateway on the filled
-Redis. Writes bench/history.md (raw figures: bench/results/), quoted in docs/benchmarks.md and
-docs/history.md.
+path reproduced, each in its own process against its own Redis. Upkeep: the CPU of the tier code
+alone (history_upkeep.py). Queries: a gateway on the filled Redis. Writes bench/history.md (raw
+figures: bench/results/), quoted in docs/benchmarks.md and docs/history.md.
 
     scripts/bench history     # or: .venv/bin/python -m bench.history --hosts 200 --ingest-hosts 2000
 """
@@ -38,7 +38,7 @@ from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.messages import CpuSample, dump
 from testbed.procs import service_env
 
-from . import harness
+from . import harness, history_upkeep
 from .measure import CpuWindow
 from .stack import Stack, make_token
 from .summaries.history import NAME, TITLE, bytes_sentence, render, summarize
@@ -188,6 +188,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             for hosts in args.ingest_hosts
         }
         raw["others_cpu_pct"] = max(r["others_cpu_pct"] for i in raw["ingest"].values() for r in i.values())
+        # Starved as the agent was in the ingest: each host sampled every `hosts / samples/s` seconds.
+        first = raw["ingest"][str(args.ingest_hosts[0])]["new"]
+        starved = round(max(1.0, args.ingest_hosts[0] / first["samples_per_s"]), 1)
+        spacings = [1.0] + ([starved] if starved > 1.0 else [])
+        raw["upkeep"] = history_upkeep.measure(TIERS, args.upkeep_hosts, args.upkeep_rounds, spacings, print)
         if args.ingest_only:
             return raw
         server = stack.redis()
@@ -256,6 +261,8 @@ def main() -> None:
         help="an earlier full run's raw results, for --ingest-only",
     )
     parser.add_argument("--json-hosts", type=int, default=5, help="hosts' worth of records stored as JSON")
+    parser.add_argument("--upkeep-hosts", type=int, default=10_000, help="hosts whose tiers are kept alone")
+    parser.add_argument("--upkeep-rounds", type=int, default=120, help="samples of each of them")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds before the ingest window")
     parser.add_argument("--window", type=float, default=60.0, help="seconds of the ingest window")
     parser.add_argument("--repeats", type=int, default=15, help="requests per query")

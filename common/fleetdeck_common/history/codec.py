@@ -45,7 +45,7 @@ class Record(NamedTuple):
 def _pct(value: float | None) -> int:
     if value is None:
         return 0
-    return 1 + round(min(max(value, 0.0), 100.0) * 10)
+    return 1 + round((0.0 if value < 0.0 else 100.0 if value > 100.0 else value) * 10)
 
 
 def _unpct(code: int) -> float | None:
@@ -56,14 +56,15 @@ def _small(value: float | None, unit: float) -> int:
     """A non-negative number as 1 + (exponent << 8 | mantissa), 0 for absent."""
     if value is None:
         return 0
-    n = round(max(value, 0.0) / unit)
+    n = round(value / unit) if value > 0.0 else 0
     if n < _MANTISSA:
         return 1 + n
     exponent = n.bit_length() - _MANTISSA_BITS
     mantissa = round(n / (1 << (exponent - 1))) - _MANTISSA
     if mantissa == _MANTISSA:  # rounded up to the next power of two
         exponent, mantissa = exponent + 1, 0
-    return 1 + min((exponent << _MANTISSA_BITS) | mantissa, _FLOAT_MAX_CODE)
+    code = (exponent << _MANTISSA_BITS) | mantissa
+    return 1 + (code if code < _FLOAT_MAX_CODE else _FLOAT_MAX_CODE)
 
 
 def _unsmall(code: int, unit: float) -> float | None:
@@ -83,18 +84,19 @@ RATE_VALUES: tuple[float | None, ...] = tuple(_unsmall(code, RATE_UNIT) for code
 
 def encode(record: Record, wide: bool = False) -> bytes:
     """The record packed; `wide` keeps load5 and load15 too (WIDE_RECORD_SIZE bytes)."""
+    total, peak, mem, load1, disk, rx, tx, load5, load15 = record  # once per sample: kept lean
     bits = (
-        _pct(record.total)
-        | _pct(record.total_max) << 10
-        | _pct(record.mem) << 20
-        | _pct(record.disk) << 30
-        | _small(record.load1, LOAD_UNIT) << 40
-        | _small(record.net_rx, RATE_UNIT) << 53
-        | _small(record.net_tx, RATE_UNIT) << 66
+        _pct(total)
+        | _pct(peak) << 10
+        | _pct(mem) << 20
+        | _pct(disk) << 30
+        | _small(load1, LOAD_UNIT) << 40
+        | _small(rx, RATE_UNIT) << 53
+        | _small(tx, RATE_UNIT) << 66
     )
     if not wide:
         return bits.to_bytes(RECORD_SIZE, "little")
-    bits |= _small(record.load5, LOAD_UNIT) << 80 | _small(record.load15, LOAD_UNIT) << 93
+    bits |= _small(load5, LOAD_UNIT) << 80 | _small(load15, LOAD_UNIT) << 93
     return bits.to_bytes(WIDE_RECORD_SIZE, "little")
 
 

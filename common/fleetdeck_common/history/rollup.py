@@ -25,12 +25,28 @@ class Accumulator:
     highest: float = 0.0
 
     def add(self, record: Record) -> None:
-        values = (record.total, record.mem, record.load1, record.disk, record.net_rx, record.net_tx)
-        for i, value in enumerate(values):
-            if value is not None:
-                self.sums[i] += value
-                self.counts[i] += 1
-        self.highest = max(self.highest, record.total_max)
+        # Once per sample per coarser tier: written out rather than looped (the agent's hot path).
+        sums, counts = self.sums, self.counts
+        total, peak, mem, load1, disk, rx, tx = record[:7]
+        sums[0] += total
+        counts[0] += 1
+        if mem is not None:
+            sums[1] += mem
+            counts[1] += 1
+        if load1 is not None:
+            sums[2] += load1
+            counts[2] += 1
+        if disk is not None:
+            sums[3] += disk
+            counts[3] += 1
+        if rx is not None:
+            sums[4] += rx
+            counts[4] += 1
+        if tx is not None:
+            sums[5] += tx
+            counts[5] += 1
+        if peak > self.highest:
+            self.highest = peak
 
     def result(self) -> Record | None:
         """The step's record; None when nothing was added."""
@@ -95,8 +111,10 @@ class Rollups:
     def _feed(self, tier: int, ts: float, record: Record) -> list[Finished]:
         done = self._advance(tier, ts)
         if tier < len(self._tiers):
-            start = self._tiers[tier].slot_start(ts)
-            self._open.setdefault(tier, _Open(start, Accumulator())).acc.add(record)
+            current = self._open.get(tier)
+            if current is None:
+                current = self._open[tier] = _Open(self._tiers[tier].slot_start(ts), Accumulator())
+            current.acc.add(record)
         return done
 
     def _advance(self, tier: int, ts: float) -> list[Finished]:

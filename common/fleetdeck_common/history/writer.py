@@ -121,7 +121,8 @@ class HistoryWriter:
         if state is None:
             self.resume(host, ())
             state = self._hosts[host]
-        state.pending[(0, self.tiers[0].slot_start(ts))] = encode(record, self.tiers[0].wide)
+        finest = self.tiers[0]
+        state.pending[(0, int(ts // finest.step) * finest.step)] = encode(record, finest.wide)
         for done in state.rollups.add(ts, record):
             state.pending[(done.tier, done.ts)] = encode(done.record, self.tiers[done.tier].wide)
             state.coarse_oldest = ts if state.coarse_oldest is None else state.coarse_oldest
