@@ -45,8 +45,7 @@ class Accumulator:
         if tx is not None:
             sums[5] += tx
             counts[5] += 1
-        if peak > self.highest:
-            self.highest = peak
+        self.highest = max(self.highest, peak)
 
     def result(self) -> Record | None:
         """The step's record; None when nothing was added."""
