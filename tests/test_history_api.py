@@ -101,6 +101,22 @@ def test_the_step_follows_the_span_and_coarser_steps_come_from_the_tier_below(
     assert [(s["total"], s["total_max"]) for s in mixed["samples"]] == [(20.0, 30.0)]
 
 
+def test_a_step_that_is_no_multiple_of_a_tier_is_computed_from_the_tier_holding_the_span(
+    history_stack: HistoryStack,
+) -> None:
+    past = int(history_stack.past)  # a multiple of 7200 s, so of 90 s too
+    span = f"since={past}&until={past + 3 * HOUR - 1}&step=90"
+    ninety = history_stack.ok(f"/api/hosts/past01/history?{span}")
+    assert ninety["step"] == 90
+    # From the minutes (seconds are not kept 5 hours): each 90 s step holds one or two of them.
+    assert [s["ts"] - past for s in ninety["samples"]] == [90 * i for i in range(120)]
+    assert [s["total"] for s in ninety["samples"]] == [10.0] * 40 + [30.0] * 80
+    week = history_stack.ok("/api/hosts/past01/history?since=7d&step=90")
+    assert week["step"] == 90 and len(week["samples"]) == 120  # all of it, not only the last hour
+    fleet = history_stack.ok("/api/fleet/history?since=7d&step=90&targets=past01,past02")
+    assert [(s["mean"], s["online"]) for s in fleet["samples"]] == [(30.0, 2)] * 40 + [(40.0, 2)] * 80
+
+
 def test_the_fleet_series_over_a_target_expression(history_stack: HistoryStack) -> None:
     past = int(history_stack.past)
     span = f"since={past}&until={past + 2 * HOUR - 1}&step={HOUR}"

@@ -30,6 +30,9 @@ NOW = 1_800_000_000.0
         (6 * 3600, 300, 1, 300),  # from minutes: seconds are not kept that long
         (30 * 86400, 7200, 2, 7200),
         (30 * 86400, 600, 1, 600),  # minutes hold only the last 7 days of it: the rest is empty
+        (7 * 86400, 90, 1, 90),  # not a multiple of a minute: computed from the minutes all the same
+        (6 * 3600, 7200, 1, 7200),
+        (900, 90, 0, 90),
     ],
 )
 def test_the_finest_tier_that_covers_the_span_answers(
@@ -45,8 +48,8 @@ def test_bad_spans_and_steps_are_refused_naming_the_parameter() -> None:
         plan(TIERS, NOW, NOW - 1, None, NOW)
     with pytest.raises(ValueError, match=rf"^step 1 gives more than {MAX_POINTS:,}"):
         plan(TIERS, NOW - 86400, NOW, 1, NOW)
-    with pytest.raises(ValueError, match=r"^step must be a whole multiple of 60"):
-        plan(parse_tiers("1m:1d"), NOW - 3600, NOW, 90, NOW)
+    with pytest.raises(ValueError, match=r"^step must be at least 60 seconds"):
+        plan(parse_tiers("1m:1d"), NOW - 3600, NOW, 30, NOW)
 
 
 def rec(total: float, peak: float | None = None, mem: float | None = 10.0) -> Record:
@@ -75,6 +78,25 @@ def test_the_fleet_series_gives_mean_p95_max_and_how_many_reported() -> None:
     assert per_two == [
         {"ts": 1000, "mean": 20.0, "p95": 20.0, "max": 20.0, "online": 1},
         {"ts": 1002, "mean": 60.0, "p95": 70.0, "max": 70.0, "online": 2},
+    ]
+
+
+def test_a_step_not_a_multiple_of_the_tiers_counts_each_record_where_it_starts() -> None:
+    minutes = [(i * 60, rec(float(i))) for i in range(6)]  # 0..300 s: totals 0, 1, 2, 3, 4, 5
+    assert [(s["ts"], s["total"]) for s in host_series(minutes, 60, 90)] == [
+        (0, 0.5),  # starts 0 and 60
+        (90, 2.0),  # 120
+        (180, 3.5),  # 180 and 240
+        (270, 5.0),  # 300
+    ]
+    totals = {"a": [float(i) for i in range(6)], "b": [None, None, 12.5, None, None, None]}
+    series = fleet_series(totals, 60, 60, 90)  # slots at 60, 120, … 360 s
+    assert [(s["ts"], s["mean"], s["max"], s["online"]) for s in series] == [
+        (0, 0.0, 0.0, 1),  # 60
+        (90, 1.0, 1.0, 1),  # 120
+        (180, 7.5, 12.5, 2),  # 180 and 240: a's mean 2.5, b's 12.5
+        (270, 4.0, 4.0, 1),  # 300
+        (360, 5.0, 5.0, 1),  # 360
     ]
 
 

@@ -1,8 +1,9 @@
 """Which tier answers a span and at what step, and the series made from its records. Pure.
 
-A step coarser than the tier's is computed from that tier (`rollup`); the fleet series takes each
-selected host's mean `total` per step and gives their mean, p95 (nearest rank, as the dashboard),
-max and how many hosts had a value.
+A step coarser than the tier's is computed from that tier (`rollup`), whether or not it is a
+multiple of the tier's step (each record counts in the step its start falls in); the fleet series
+takes each selected host's mean `total` per step and gives their mean, p95 (nearest rank, as the
+dashboard), max and how many hosts had a value.
 """
 
 from __future__ import annotations
@@ -32,17 +33,19 @@ def plan(tiers: Sequence[Tier], since: float, until: float, step: int | None, no
     if until <= since:
         raise ValueError("until must be later than since")
     back = now - since
+    covering = next((i for i, t in enumerate(tiers) if back <= t.retention), len(tiers) - 1)
     if step is None:
-        index = next((i for i, t in enumerate(tiers) if back <= t.retention), len(tiers) - 1)
-        step = tiers[index].step
+        index, step = covering, tiers[covering].step
+    elif step < tiers[0].step:
+        raise ValueError(f"step must be at least {tiers[0].step} seconds (the finest tier's step)")
+    elif step >= tiers[covering].step:
+        # Computed from the tier that holds the span, a multiple of its step or not (step=90
+        # over 7 days: from the minutes, each counted in the step its start falls in).
+        index = covering
     else:
-        fitting = [i for i, t in enumerate(tiers) if step % t.step == 0]
-        if not fitting:
-            raise ValueError(
-                f"step must be a whole multiple of {tiers[0].step} seconds (the finest tier's step)"
-            )
-        # The finest tier that holds the whole span; else the one that holds most of it.
-        index = next((i for i in fitting if back <= tiers[i].retention), fitting[-1])
+        # Finer than the tier holding `since` keeps: from the coarsest tier fine enough, over
+        # the part of the span it still holds.
+        index = max(i for i, t in enumerate(tiers) if t.step <= step)
     if (until - since) / step > MAX_POINTS:
         raise ValueError(
             f"step {step} gives more than {MAX_POINTS:,} points from since to until; use a larger step"
@@ -91,15 +94,33 @@ def _per_step(totals: Sequence[float | None], offset: int, per: int, count: int)
     return means
 
 
+def _bucketed(
+    totals: Sequence[float | None], lead: int, tier_step: int, step: int, count: int
+) -> list[float | None]:
+    """One host's mean total in each of `count` steps of `step` seconds, its slots `tier_step`
+    apart from `lead` seconds after the first step's start (a step not a multiple of the tier's:
+    each slot counts in the step its start falls in)."""
+    sums, counts = [0.0] * count, [0] * count
+    for index, value in enumerate(totals):
+        if value is not None:
+            bucket = (lead + index * tier_step) // step
+            sums[bucket] += value
+            counts[bucket] += 1
+    return [total / n if n else None for total, n in zip(sums, counts, strict=True)]
+
+
 def fleet_series(
     totals: Mapping[str, Sequence[float | None]], first: int, tier_step: int, step: int
 ) -> list[dict[str, Any]]:
     """mean, p95, max and online per step over the hosts' totals (each from slot `first` on)."""
     columns: list[Sequence[float | None]] = list(totals.values())
     start = first // step * step
-    if step != tier_step:
+    slots = max((len(c) for c in columns), default=0)
+    if step % tier_step:
+        count = (first - start + slots * tier_step - 1) // step + 1 if slots else 0
+        columns = [_bucketed(c, first - start, tier_step, step, count) for c in columns]
+    elif step != tier_step:
         per, offset = step // tier_step, (first - start) // tier_step
-        slots = max((len(c) for c in columns), default=0)
         count = (offset + slots + per - 1) // per
         columns = [_per_step(c, offset, per, count) for c in columns]
     samples = []
