@@ -89,7 +89,10 @@ def test_a_step_not_a_multiple_of_the_tiers_counts_each_record_where_it_starts()
         (180, 3.5),  # 180 and 240
         (270, 5.0),  # 300
     ]
-    totals = {"a": [float(i) for i in range(6)], "b": [None, None, 12.5, None, None, None]}
+    totals: dict[str, list[float | None]] = {
+        "a": [float(i) for i in range(6)],
+        "b": [None, None, 12.5, None, None, None],
+    }
     series = fleet_series(totals, 60, 60, 90)  # slots at 60, 120, … 360 s
     assert [(s["ts"], s["mean"], s["max"], s["online"]) for s in series] == [
         (0, 0.0, 0.0, 1),  # 60
