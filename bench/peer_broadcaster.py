@@ -3,7 +3,8 @@
     python -m bench.peer_broadcaster --port PORT --redis redis://127.0.0.1:P/0
 
 The WebSocket endpoint of broadcaster's own chat example: each socket subscribes to the channel
-and sends every event as it comes, while a receive loop notices the client leaving. Served by
+and sends every event as it comes, while a receive loop notices the client leaving (with one
+subscription held from the start: see `hold`). Served by
 uvicorn with the same WebSocket implementation and settings as the gateway (websockets-sansio,
 no compression, pings every 20 s), on 127.0.0.1 only; exits on SIGTERM or after `--max-seconds`.
 """
@@ -11,6 +12,7 @@ no compression, pings every 20 s), on 127.0.0.1 only; exits on SIGTERM or after 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator
@@ -46,12 +48,29 @@ def create_app(redis_url: str) -> Starlette:
             group.start_soon(receive)
             group.start_soon(send)
 
+    async def hold(listening: asyncio.Event) -> None:
+        """One subscription for the server's life, drained: broadcaster 0.3.1 keeps only one of the
+        subscribers that come at the same moment as a channel's first (each replaces the channel's
+        set), and its Redis backend can miss its first SUBSCRIBE; so it subscribes again until a
+        sample arrives, before any client. It costs one queue hop per sample."""
+        while not listening.is_set():
+            async with broadcast.subscribe(channel=topics.CPU_CHANNEL) as held:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(held.get(), 5)
+                    listening.set()
+                    async for _ in held:  # type: ignore[union-attr,unused-ignore]
+                        pass
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broadcast.connect()
+        listening = asyncio.Event()
+        holder = asyncio.create_task(hold(listening))
         try:
+            await listening.wait()
             yield
         finally:
+            holder.cancel()
             await broadcast.disconnect()
 
     return Starlette(routes=[WebSocketRoute("/ws", samples)], lifespan=lifespan)
