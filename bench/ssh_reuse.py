@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
+import multiprocessing
 import statistics
 import subprocess
-import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -25,9 +24,11 @@ from typing import Any
 from testbed.opensshd import client_key, established, start_sshd
 from testbed.procs import free_port, wait_until
 
-from .harness import ROOT, Result, output_options, publish, recorded_args, rotations, table, verdict
+from . import ssh_tools
+from .harness import Result, fill, listing, output_options, publish, recorded_args, rotations
 from .measure import Context, spread
 from .ssh_tools import ADDRESSES, CONCURRENCY, FIRST, HOSTS, Run, Spec, ansible_binary
+from .stack import Stack
 
 NAME = "ssh_reuse"
 TARGET_RATIO = 0.3
@@ -38,49 +39,41 @@ LABELS = {
     "asyncssh": "bare asyncssh (new connection per run)",
     "ansible": "Ansible `-m raw` (ControlPersist 60s)",
 }
+HEAD = """`{command}` on {hosts} OpenSSH hosts ({hosts} sshd on 127.0.4.1-{hosts}), {concurrency} at a time,
+twice in a row per tool, {rounds} rounds in a rotating order: median [min, max], medians of the
+ratio and CPU; {context}; {versions}."""
+TABLE = (
+    "tool | first run, s | second run, s | second / first | CPU first / second | every host ok",
+    "{label} | {first_s:.2f} | {second_s:.2f} | {ratio:.2f} | {cpu_s[0]:.2f} s / {cpu_s[1]:.2f} s | {ok}",
+)
+TARGET = """Target: fleetdeck's second run at most {limit}x its first, same statuses: {met:met}
+({ratio:.2f}x)."""
+CPU = """CPU is the tool's process (user + system) during each run; Ansible's includes the ssh processes
+it waited for, not its persisting ssh masters."""
 
 
-def start_hosts(workdir: Path, command: str) -> tuple[list[Any], Spec]:
+def start_hosts(stack: Stack, workdir: Path, command: str) -> Spec:
+    """An sshd on each address, stopped with the stack, and what the tools need to reach them."""
     key, public = client_key(workdir / "client")
     port = free_port(FIRST, also=ADDRESSES)
-    servers = []
-    try:
-        for address in ADDRESSES:
-            host = workdir / "hosts" / address
-            commands = workdir / "commands.jsonl"
-            servers.append(
-                start_sshd(host, address, public, commands, port, record=False, home=workdir / "home")
-            )
-    except BaseException:
-        for server in servers:
-            server.stop()
-        raise
     known_hosts = workdir / "known_hosts"
-    known_hosts.write_text("".join(server.known_hosts_line for server in servers))
-    return servers, Spec(port, str(key), str(known_hosts), command, str(workdir))
+    for address in ADDRESSES:
+        host, commands = workdir / "hosts" / address, workdir / "commands.jsonl"
+        server = start_sshd(host, address, public, commands, port, record=False, home=workdir / "home")
+        stack.callback(server.stop)
+        with known_hosts.open("a") as known:
+            known.write(server.known_hosts_line)
+    return Spec(port, str(key), str(known_hosts), command, str(workdir))
 
 
 def run_tool(tool: str, spec: Spec) -> list[Run]:
     """The tool's two runs, in a process of its own, once its connections are closed."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.ssh_tools", tool, json.dumps(asdict(spec))],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{tool} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
+        runs = process.submit(ssh_tools.run, tool, spec).result(timeout=900)
     wait_until(
         lambda: not any(established(a, spec.port) for a in ADDRESSES), 90, 0.1, f"{tool} to disconnect"
     )
-    return [Run(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
-
-
-def seconds(row: dict[str, float]) -> str:
-    return f"{row['median']:.2f} s ({row['min']:.2f}-{row['max']:.2f})"
+    return runs
 
 
 def versions() -> dict[str, str]:
@@ -93,47 +86,37 @@ def versions() -> dict[str, str]:
     return found
 
 
+def sum_up(rounds: list[list[Run]]) -> dict[str, Any]:
+    """One tool's rounds: each run's wall time, the second's share of the first, CPU, statuses."""
+    ok = all(r[0].statuses == r[1].statuses and set(r[0].statuses.values()) == {"ok"} for r in rounds)
+    return {
+        "first_s": spread([r[0].wall_s for r in rounds]),
+        "second_s": spread([r[1].wall_s for r in rounds]),
+        "ratio": statistics.median(r[1].wall_s / r[0].wall_s for r in rounds),
+        "cpu_s": [statistics.median(r[i].cpu_s for r in rounds) for i in (0, 1)],
+        "all_ok": ok,
+    }
+
+
 def report(
     results: dict[str, list[list[Run]]], args: argparse.Namespace, notes: list[str], ctx: Context
 ) -> Result:
-    rows = []
-    summary: dict[str, Any] = {}
-    for tool, rounds in results.items():
-        first, second = (spread([r[i].wall_s for r in rounds]) for i in (0, 1))
-        ratio = statistics.median(r[1].wall_s / r[0].wall_s for r in rounds)
-        cpu = [statistics.median(r[i].cpu_s for r in rounds) for i in (0, 1)]
-        ok = all(r[0].statuses == r[1].statuses and set(r[0].statuses.values()) == {"ok"} for r in rounds)
-        summary[tool] = {"first_s": first, "second_s": second, "ratio": ratio, "cpu_s": cpu, "all_ok": ok}
-        cells = [seconds(first), seconds(second), f"{ratio:.2f}", f"{cpu[0]:.2f} s / {cpu[1]:.2f} s"]
-        rows.append([LABELS[tool], *cells, "yes" if ok else "**no**"])
-    header = [
-        "tool",
-        "first run: median (min-max)",
-        "second run: median (min-max)",
-        "second / first (median)",
+    summary = {tool: sum_up(rounds) for tool, rounds in results.items()}
+    found = versions()
+    figures = {**vars(args), "hosts": HOSTS, "concurrency": CONCURRENCY, "context": ctx.sentence()}
+    figures["versions"] = ", ".join(f"{k} {v}" for k, v in found.items())
+    rows = [
+        s | {"label": LABELS[tool], "ok": "yes" if s["all_ok"] else "**no**"} for tool, s in summary.items()
     ]
-    header += ["CPU first / second (median)", "every host ok, both runs"]
-    target = ""
+    parts = [fill(" ".join(HEAD.split()), figures), listing(*TABLE, rows)]
     if fleetdeck := summary.get("fleetdeck"):
         met = fleetdeck["ratio"] <= TARGET_RATIO and fleetdeck["all_ok"]
-        target = (
-            f"\nTarget: fleetdeck's second run at most {TARGET_RATIO}x its first, same statuses: "
-            f"{verdict(met)} ({fleetdeck['ratio']:.2f}x).\n"
-        )
-    found = versions()
-    body = (
-        f"`{args.command}` on {HOSTS} OpenSSH hosts (64 sshd on 127.0.4.1-{HOSTS}), {CONCURRENCY} at a time, "
-        f"twice in a row per tool, {args.rounds} rounds in a rotating order; {ctx.sentence()}; "
-        + ", ".join(f"{k} {v}" for k, v in found.items())
-        + f".\n\n{table(header, rows)}\n{target}\nCPU is the tool's process (user + system) during "
-        "each run; Ansible's includes the ssh processes it waited for, not its persisting ssh masters.\n"
-        + "".join(f"\n{note}\n" for note in notes)
-    )
+        parts.append(fill(" ".join(TARGET.split()), fleetdeck | {"limit": TARGET_RATIO, "met": met}))
     data = {"context": ctx.__dict__, "args": recorded_args(args), "versions": found, "summary": summary}
     data |= {
         "rounds": {tool: [[asdict(run) for run in r] for r in rounds] for tool, rounds in results.items()}
     }
-    return Result(NAME, "SSH connection reuse", body, data | {"notes": notes})
+    return Result(NAME, "SSH connection reuse", "\n\n".join([*parts, " ".join(CPU.split()), *notes]), data)
 
 
 def main() -> None:
@@ -150,15 +133,11 @@ def main() -> None:
         notes.append("Ansible is not installed here (`pip install ansible-core`), so it was left out.")
     results: dict[str, list[list[Run]]] = {tool: [] for tool in tools}
     ctx = Context.now()
-    with tempfile.TemporaryDirectory(prefix="fleetdeck-ssh-reuse-") as tmp:
-        servers, spec = start_hosts(Path(tmp), args.command)
-        try:
-            for number, tool in rotations(tools, args.rounds):
-                results[tool].append(runs := run_tool(tool, spec))
-                print(f"round {number + 1} {tool}: {runs[0].wall_s:.2f} s, then {runs[1].wall_s:.2f} s")
-        finally:
-            for server in servers:
-                server.stop()
+    with tempfile.TemporaryDirectory(prefix="fleetdeck-ssh-reuse-") as tmp, Stack(Path(tmp)) as stack:
+        spec = start_hosts(stack, Path(tmp), args.command)
+        for number, tool in rotations(tools, args.rounds):
+            results[tool].append(runs := run_tool(tool, spec))
+            print(f"round {number + 1} {tool}: {runs[0].wall_s:.2f} s, then {runs[1].wall_s:.2f} s")
     publish(args, report(results, args, notes, ctx.finished()))
 
 

@@ -1,14 +1,10 @@
-"""One SSH tool's two runs of the command on the hosts, in a process of its own (started by
-bench/ssh_reuse.py): fleetdeck's job runner with its pool, bare asyncssh, parallel-ssh, Ansible.
-
-    python -m bench.ssh_tools TOOL SPEC_JSON     # prints the runs as one JSON line
-"""
+"""One SSH tool's two runs of the command on the hosts, in a process of its own (`run`, started by
+bench/ssh_reuse.py): fleetdeck's job runner with its pool, bare asyncssh, parallel-ssh, Ansible."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import resource
@@ -18,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +41,8 @@ class Spec:
 
 @dataclass
 class Run:
+    """One run of the command on every host: its wall clock and CPU time, each host's status."""
+
     wall_s: float
     cpu_s: float
     statuses: dict[str, str]
@@ -213,6 +211,7 @@ def _end_ssh_masters(control: Path) -> None:
 
 TOOLS = {"fleetdeck": _fleetdeck, "asyncssh": _asyncssh, "parallel-ssh": _parallel_ssh, "ansible": _ansible}
 
-if __name__ == "__main__":
-    runs = asyncio.run(TOOLS[sys.argv[1]](Spec(**json.loads(sys.argv[2]))))
-    print(json.dumps([asdict(run) for run in runs]))
+
+def run(tool: str, spec: Spec) -> list[Run]:
+    """The tool's two runs (in the process of its own that ssh_reuse.py spawns for it)."""
+    return asyncio.run(TOOLS[tool](spec))
