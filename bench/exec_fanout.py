@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fleetdeck_worker.sshlogin import SshOptions
 
-from .harness import Result, output_options, publish, table
+from .harness import Result, fill, listing, output_options, publish, record
 from .measure import Context, spread
 from .ssh_tools import CONCURRENCY, job_run
 from .stack import SshFleet, Stack
@@ -54,30 +54,25 @@ def clush_round(fleet: SshFleet, command: str) -> float:
     return elapsed
 
 
+HEAD = """One command (`{command}`) on {hosts} loopback SSH hosts, {concurrency} at a time, {rounds}
+alternating rounds each; {context}."""
+TABLE = (
+    "tool | median | min | max | hosts/s (median)",
+    "{tool} | {median:.2f} s | {min:.2f} s | {max:.2f} s | {rate:.0f}",
+)
+HOW = """fleetdeck runs the job through its worker's job runner (asyncssh, in-memory broker, results
+grouped); ClusterShell runs `clush -b` over OpenSSH."""
+
+
 def render(times: dict[str, list[float]], args: argparse.Namespace, ctx: Context) -> Result:
-    rows = []
-    for tool, values in times.items():
-        s = spread(values)
-        rows.append(
-            [tool, *(f"{s[k]:.2f} s" for k in ("median", "min", "max")), f"{HOSTS / s['median']:.0f}"]
-        )
-    short = (
-        f"One command (`{args.command}`) on {HOSTS} loopback SSH hosts, {CONCURRENCY} at a time, "
-        f"{args.rounds} alternating rounds each; {ctx.sentence()}.\n\n"
-        + table(("tool", "median", "min", "max", "hosts/s (median)"), rows)
+    summary = {tool: spread(values) for tool, values in times.items()}
+    figures = {**vars(args), "hosts": HOSTS, "concurrency": CONCURRENCY, "context": ctx.sentence()}
+    rows = [s | {"tool": tool, "rate": HOSTS / s["median"]} for tool, s in summary.items()]
+    short = fill(" ".join(HEAD.split()), figures) + "\n\n" + listing(*TABLE, rows)
+    data = record(ctx, args, summary, {"hosts": HOSTS, "times": times}, drop=())
+    return Result(
+        NAME, "Exec fan-out", " ".join(HOW.split()) + "\n\n" + short, data, quoted=short, short=short
     )
-    full = (
-        "fleetdeck runs the job through its worker's job runner (asyncssh, in-memory broker, results "
-        "grouped); ClusterShell runs `clush -b` over OpenSSH.\n\n" + short
-    )
-    data = {
-        "context": ctx.__dict__,
-        "hosts": HOSTS,
-        "rounds": args.rounds,
-        "command": args.command,
-        "times": times,
-    }
-    return Result(NAME, "Exec fan-out", full, data, quoted=short, short=short)
 
 
 def main() -> None:

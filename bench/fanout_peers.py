@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 from testbed.procs import ROOT, free_port, wait_until
 
-from .harness import Result, common_options, publish, recorded_args, rotations
-from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median
+from .harness import Result, common_options, publish, record, rotations
+from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median, total
 from .stack import Stack, follow_window, make_token
 from .summaries.fanout_peers import NAME, SYSTEMS, render
 
@@ -33,18 +33,14 @@ def _listening(port: int) -> bool:
         return True
 
 
-def start_server(stack: Stack, system: str, redis_url: str, tokens: Path, name: str) -> tuple[int, str]:
+def start_server(stack: Stack, system: str, feed: Feed, name: str) -> tuple[int, str]:
     """Start one of the systems; its pid and WebSocket URL once it listens."""
     if system.startswith("fleetdeck"):
-        gateway = stack.gateway(redis_url, tokens, name=name)
+        gateway = stack.gateway(feed.redis_url, feed.tokens, name=name)
         return gateway.service.pid, gateway.ws_url
     port = free_port()
-    module = {"websockets": "bench.peer_websockets", "broadcaster": "bench.peer_broadcaster"}[system]
-    service = stack.service(
-        name,
-        [sys.executable, "-m", module, "--port", str(port), "--redis", redis_url],
-        {"PYTHONPATH": str(ROOT)},
-    )
+    argv = [sys.executable, "-m", f"bench.peer_{system}", "--port", str(port), "--redis", feed.redis_url]
+    service = stack.service(name, argv, {"PYTHONPATH": str(ROOT)})
     wait_until(lambda: _listening(port), 30, what=f"{system} on {port}")
     return service.pid, f"ws://127.0.0.1:{port}/ws"
 
@@ -61,50 +57,32 @@ class Feed(NamedTuple):
 def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """One server measured: started afresh, its clients connected, a window followed."""
     with Stack(tmp) as stack:
-        pid, url = start_server(stack, system, feed.redis_url, feed.tokens, stem)
+        pid, url = start_server(stack, system, feed, stem)
         time.sleep(2)
         rss_before = rss_median(pid, 2)
-        options = {
-            "token": feed.token,
-            "mode": "cpu",
-            "redis": feed.redis_url,
-            "max_seconds": args.duration + 600,
-        }
-        spread = stack.spread(
-            [url],
-            args.clients,
-            args.processes,
-            f"clients-{stem}",
-            batch=system == "fleetdeck-batch",
-            **options,
-        )
+        batch = system == "fleetdeck-batch"
+        options = {"token": feed.token, "mode": "cpu", "redis": feed.redis_url, "batch": batch}
+        options["max_seconds"] = args.duration + 600
+        spread = stack.spread([url], args.clients, args.processes, f"clients-{stem}", **options)
         processes = [p for p, _, _ in spread]
-        ready = [p.expect("ready", 300) for p in processes]
+        for process in processes:
+            process.expect("ready", 300)
         time.sleep(args.settle)
         ours = [pid, *(p.pid for p in processes), *feed.pids]
         cpu, machine, rss_readings, results = follow_window(
             processes, pid, ours, args, GRACE, f"{NAME}-{stem}"
         )
-    delivered = sum(r["frames"] for r in results)
-    clients = sum(r["ready"] for r in results)
+    delivered, clients = total(results, "frames"), total(results, "ready")
     rss = statistics.median(rss_readings)
     return {
         "system": system,
         "clients": clients,
-        "failed": sum(r["failed"] for r in results),
-        "closed": sum(r["closed"] for r in results),
-        "connect_s": max(r["seconds"] for r in ready),
-        "published": max(r["published"] for r in results),
         "delivered": delivered,
         "server_cpu_pct": cpu[pid],
         "cpu_us_per_sample": cpu[pid] * machine["window_s"] / 100 / max(1, delivered) * 1e6,
-        "reach": sum(r["reached"] for r in results)
-        / max(1, sum(r["ready"] * r["published"] for r in results)),
-        "repeated": sum(r["repeated"] for r in results),
+        "reach": total(results, "reached") / max(1, sum(r["ready"] * r["published"] for r in results)),
         **quantiles(results, "latency_hist", "latency"),
         "age_p50_ms": quantiles(results, "age_hist", "age")["age_p50_ms"],
-        "rss_before_kib": rss_before,
-        "rss_with_clients_kib": rss,
         "rss_per_connection_kib": (rss - rss_before) / max(1, clients),
         "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
         **machine,  # window_s, the others' CPU, interrupts, stolen
@@ -154,7 +132,7 @@ def main() -> None:
         rounds = measure(args, Path(tmp))
     ctx = ctx.finished()
     full, short, summary = render(rounds, args, ctx)
-    data = {"context": ctx.__dict__, "args": recorded_args(args), "summary": summary, "rounds": rounds}
+    data = record(ctx, args, summary, {"rounds": rounds}, drop=())
     publish(args, Result(NAME, "Per-sample fan-out against peers", full, data, short=short))
 
 

@@ -14,22 +14,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import CDPSession, async_playwright
+from playwright.async_api import CDPSession
 
-from testbed.browser import CHROMIUM, CHROMIUM_ARGS
+from testbed.browser import DESKTOP, chromium
 
 from .harness import Report, Result, common_options, run
 from .measure import CpuWindow, percentile
 from .stack import Stack
 
-VIEWPORT = {"width": 1400, "height": 1000}
 REPORT = Report(
     name="fleet_browser",
     title="The dashboard at scale",
     options={"hosts": 1000, "duration": 20.0},
     target={"fleet_drawn_s": 2, "long_task_share": 0.1, "raf_round_trip_p99_ms": 50, "heap_max_mb": 150},
     head=f"""{{hosts:,}} simulated hosts at 1 Hz, the dashboard in headless Chromium
-    ({VIEWPORT["width"]} x {VIEWPORT["height"]} px); {{context}}.""",
+    ({DESKTOP["width"]} x {DESKTOP["height"]} px); {{context}}.""",
     targets="""
 login → whole fleet drawn | {fleet_drawn_s:.2f} s | < {target[fleet_drawn_s]} s | fleet_drawn_s
 main thread in long tasks ({window_s:.0f} s window) | {long_task_share:.1%} | < {target[long_task_share]:.0%}
@@ -44,10 +43,7 @@ connection badge at the end | {connection}
 rAF interval p50 / p99 / max (continuous loop)
     | {raf_interval_p50_ms:ms} / {raf_interval_p99_ms:ms} / {raf_interval_max_ms:ms}
 rAF round trip max | {raf_round_trip_max_ms:ms}
-long tasks in the window | {long_tasks_in_window}
 main thread in long tasks from page load to fleet drawn | {long_task_share_until_drawn:.0%}
-JS heap at the end | {heap_end_mb:.0f} MB
-canvases / elements / DOM nodes | {canvases} / {elements} / {dom_nodes:.0f}
 CPU of the rest of the machine (Chromium included) | {others_cpu_pct:.0f}%
 """,
     machine=False,
@@ -83,8 +79,6 @@ INSTRUMENT = """
 """
 
 PAGE_FACTS = """() => ({
-  canvases: document.querySelectorAll("canvas").length,
-  elements: document.getElementsByTagName("*").length,
   drawn: window.fleetdeckFleet ? window.fleetdeckFleet.count() : null,
   connection: (document.getElementById("conn-state") || {}).dataset?.state ?? null,
 })"""
@@ -101,47 +95,36 @@ async def heap_mb(cdp: CDPSession) -> float:
 
 
 async def drive(base_url: str, token: str, args: argparse.Namespace) -> dict[str, Any]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=DESKTOP)
+        await context.add_init_script(script=INSTRUMENT % args.hosts)
+        page = await context.new_page()
+        await page.goto(base_url + "/login")
+        await page.fill("#token", token)
+        clicked = time.time() * 1000
+        await page.click("#login-button")
+        await page.wait_for_url(base_url + "/")
+        await page.wait_for_function(
+            "() => window.__bench && window.__bench.drawnAt !== null", timeout=args.draw_timeout * 1000
         )
-        try:
-            context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-            await context.add_init_script(script=INSTRUMENT % args.hosts)
-            page = await context.new_page()
-            await page.goto(base_url + "/login")
-            await page.fill("#token", token)
-            clicked = time.time() * 1000
-            await page.click("#login-button")
-            await page.wait_for_url(base_url + "/")
-            await page.wait_for_function(
-                "() => window.__bench && window.__bench.drawnAt !== null", timeout=args.draw_timeout * 1000
-            )
-            cdp = await context.new_cdp_session(page)
-            await cdp.send("Performance.enable")
-            await asyncio.sleep(args.settle)
-            start = await page.evaluate("() => performance.now()")
-            heaps = []
-            until = time.monotonic() + args.duration
-            while (left := until - time.monotonic()) > 0:
-                heaps.append(await heap_mb(cdp))
-                await asyncio.sleep(min(2.0, left))
-            end = await page.evaluate("() => performance.now()")
+        cdp = await context.new_cdp_session(page)
+        await asyncio.sleep(args.settle)
+        start = await page.evaluate("() => performance.now()")
+        heaps = []
+        until = time.monotonic() + args.duration
+        while (left := until - time.monotonic()) > 0:
             heaps.append(await heap_mb(cdp))
-            bench = await page.evaluate("() => window.__bench")
-            facts = await page.evaluate(PAGE_FACTS)
-            metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
-            if args.screenshot:
-                await page.screenshot(path=str(args.screenshot))
-        finally:
-            await browser.close()
+            await asyncio.sleep(min(2.0, left))
+        end = await page.evaluate("() => performance.now()")
+        heaps.append(await heap_mb(cdp))
+        bench = await page.evaluate("() => window.__bench")
+        facts = await page.evaluate(PAGE_FACTS)
     frames = [t for t in bench["frames"] if start <= t <= end]
     intervals = [b - a for a, b in itertools.pairwise(frames)]
     trips = [d for t, d in bench["roundTrips"] if start <= t <= end]
     return {
         "fleet_drawn_s": (bench["drawnAt"] - clicked) / 1000,
         "long_task_share": covered(bench["longtasks"], start, end) / (end - start),
-        "long_tasks_in_window": sum(1 for t, d in bench["longtasks"] if start <= t + d and t <= end),
         "long_task_share_until_drawn": covered(bench["longtasks"], 0.0, bench["drawnPerf"])
         / max(1.0, bench["drawnPerf"]),
         "longtask_observer": bench.get("noLongtasks") or "ok",
@@ -152,10 +135,8 @@ async def drive(base_url: str, token: str, args: argparse.Namespace) -> dict[str
         "raf_interval_p99_ms": percentile(intervals, 0.99),
         "raf_interval_max_ms": max(intervals, default=float("nan")),
         "heap_max_mb": max(heaps),
-        "heap_end_mb": heaps[-1],
         "window_s": (end - start) / 1000,
-        **facts,  # canvases, elements, drawn, connection
-        "dom_nodes": metrics.get("Nodes"),
+        **facts,  # drawn, connection
     }
 
 
@@ -179,7 +160,6 @@ def main() -> None:
         "--duration", type=float, default=REPORT.options["duration"], help="seconds observed once drawn"
     )
     parser.add_argument("--draw-timeout", type=float, default=60)
-    parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page at the end here")
     common_options(parser, settle=2)  # --settle: seconds between drawn and the window
     args = parser.parse_args()
     result = Result(REPORT.name, REPORT.title, "", {})

@@ -146,7 +146,7 @@ def record(
 
 def recorded_args(args: argparse.Namespace) -> dict[str, str]:
     """A run's options as its JSON records them, but not the paths on the machine that ran it."""
-    return {k: str(v) for k, v in vars(args).items() if k not in ("out", "profile", "screenshot")}
+    return {k: str(v) for k, v in vars(args).items() if k not in ("out", "profile")}
 
 
 def reproduce(name: str, args: argparse.Namespace, defaults: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,7 @@ class Context:
         )
 
     def finished(self) -> Context:
-        return Context(self.date, self.cpus, self.python, self.code, self.load_before, os.getloadavg())
+        return replace(self, load_after=os.getloadavg())
 
     def sentence(self) -> str:
         before = ", ".join(f"{v:.2f}" for v in self.load_before)
@@ -159,12 +159,18 @@ class Context:
 
 
 def percentile(values: Sequence[float], share: float) -> float:
-    """The `share` quantile (0..1) by nearest rank; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    """The `share` quantile (0..1) of the values by nearest rank; NaN for none."""
+    return quantile(Counter(values), share)
+
+
+def quantile(hist: Mapping[Any, int], share: float) -> float:
+    """The `share` quantile (0..1) by nearest rank of a histogram (value -> count); NaN when empty."""
+    rank, seen = max(1, math.ceil(share * sum(hist.values()))), 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return float(value)
+    return math.nan
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
@@ -211,17 +217,8 @@ def histogram(parts: Iterable[Mapping[str, int]]) -> Counter[int]:
 
 
 def quantile_ms(hist: Counter[int], share: float, bin_ms: float) -> float:
-    """The `share` quantile of a histogram, in milliseconds; NaN when it is empty."""
-    count = sum(hist.values())
-    if count == 0:
-        return math.nan
-    rank = max(1, math.ceil(share * count))
-    seen = 0
-    for key in sorted(hist):
-        seen += hist[key]
-        if seen >= rank:
-            return key * bin_ms
-    return max(hist) * bin_ms
+    """The `share` quantile of a histogram of `bin_ms` bins, in milliseconds; NaN when it is empty."""
+    return quantile(hist, share) * bin_ms
 
 
 def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict[str, float]:
