@@ -134,7 +134,12 @@ async def test_range_buttons_zoom_and_job_marks_on_a_host_chart(
         await page.screenshot(path=str(artifacts / "history-job-mark.png"), full_page=True)
 
         # 6 h: the axis spans six hours, the samples come from the history API at a coarser step.
-        await page.click(f'{CARD} .range-bar button[data-range="6 h"]')
+        # The range's marks are asked for too: the jobs queued in those six hours (not the last 100).
+        range_marks = f"/api/jobs?host={HOST}&since="
+        async with page.expect_response(lambda answer: range_marks in answer.url) as marks:
+            await page.click(f'{CARD} .range-bar button[data-range="6 h"]')
+        answer = await marks.value
+        assert answer.ok and job in {j["job"] for j in (await answer.json())["jobs"]}
         await shown(page, CARD, "6 h")
         assert await page.evaluate(SPAN, HOST_CHART) == 6 * 3600 * 1000
         assert any(f"/api/hosts/{HOST}/history?since=" in url for url in asked)

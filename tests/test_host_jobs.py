@@ -13,7 +13,7 @@ import pytest
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Done, Job, OutputGroup
 from fleetdeck_common.targets import TargetPolicy, expand_targets
-from fleetdeck_gateway.services.hostjobs import host_param, known_as, ran_on, status_on
+from fleetdeck_gateway.services.hostjobs import host_param, known_as, ran_on, status_on, window_param
 from testbed.procs import start_agent, wait_until
 from tests.support.later import Backend
 from tests.support.stacks import ExecStack, Tokens
@@ -88,6 +88,41 @@ def test_the_host_parameter_is_checked_with_a_sentence() -> None:
             host_param(bad)
 
 
+def test_the_range_parameters_are_checked_with_a_sentence() -> None:
+    assert window_param(None, None, 1000.0) is None
+    assert window_param("100", None, 1000.0) == (100.0, 1000.0)
+    assert window_param("15m", "200", 1000.0) == (100.0, 200.0)
+    for since, until, says in [
+        ("soon", None, "since must be"),
+        ("100", "later", "until must be"),
+        (None, "100", "until needs since"),
+        ("200", "100", "until must not be earlier"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            window_param(since, until, 1000.0)
+
+
+async def test_the_jobs_of_a_range_are_found_beyond_the_last_100(backend: Backend) -> None:
+    store = JobStore(backend.broker)
+    start = 1_800_000_000.0
+    for n in range(150):  # one a minute, the newest last
+        queued = Job(
+            job=f"r{n:03d}",
+            targets="127.0.0.2",
+            command="x",
+            hosts=1,
+            by="t",
+            ts=start + 60 * n,
+            state="queued",
+        )
+        await store.submit(queued)
+    assert "r020" not in {j.job for j in await store.recent(100)}
+    found = await store.between(start + 60 * 10, start + 60 * 30)
+    assert [j.job for j in found] == [f"r{n:03d}" for n in range(30, 9, -1)]
+    assert [j.job for j in await store.between(start + 60 * 149, start + 10**6)] == ["r149"]
+    assert await store.between(start - 10**6, start - 1) == []
+
+
 async def test_a_jobs_done_is_read_from_the_end_of_its_results(backend: Backend) -> None:
     store = JobStore(backend.broker)
     queued = Job(job="fin1", targets="127.0.0.2", command="x", hosts=1, by="t", ts=1.0, state="running")
@@ -127,6 +162,15 @@ def test_the_api_lists_a_hosts_jobs_with_its_own_status(exec_stack: ExecStack, t
     assert get("/api/jobs?host=127.0.0.250").json()["jobs"] == []
     bad = get("/api/jobs?host=" + "x" * 300)
     assert bad.status_code == 400 and "host must be" in bad.json()["message"]
+    # A chart's range: the jobs queued in it (any of those still kept, not only the last 100).
+    queued = {j["job"]: j["ts"] for j in listed}
+    later = get(f"/api/jobs?host=127.0.0.40&since={queued[failed]}").json()["jobs"]
+    assert [j["job"] for j in later] == [failed] and later[0]["host_status"] == "failed"
+    around = f"since={queued[ok] - 0.001}&until={queued[ok] + 0.001}"
+    assert [j["job"] for j in get(f"/api/jobs?host=127.0.0.40&{around}").json()["jobs"]] == [ok]
+    for query, says in (("since=soon", "since must be"), ("until=1", "until needs since")):
+        refused = get(f"/api/jobs?host=127.0.0.40&{query}")
+        assert refused.status_code == 400 and says in refused.json()["message"], refused.text
 
 
 def test_a_hosts_jobs_are_found_by_its_name_when_ssh_reaches_it_at_another_address(

@@ -30,13 +30,7 @@ from .services.audittrail import AuditQuery
 from .state import Gateway
 
 MAX_BODY_BYTES = 64 * 1024
-_STATUS = {
-    "forbidden": 403,
-    "not_found": 404,
-    "invalid_targets": 422,
-    "bad_request": 400,
-    "unavailable": 503,
-}
+_STATUS = {"forbidden": 403, "not_found": 404, "invalid_targets": 422, "bad_request": 400, "unavailable": 503}
 
 
 class LoginBody(BaseModel):
@@ -198,7 +192,9 @@ async def list_jobs(request: Request) -> Response:
     caller = await _caller(request)
     if isinstance(caller, Response):
         return caller
-    return JSONResponse({"jobs": await _gateway(request).jobs.listed(100, request.query_params.get("host"))})
+    query = request.query_params  # `since`/`until`: the jobs of a chart's range, not only the last 100
+    jobs = await _gateway(request).jobs.listed(100, query.get("host"), query.get("since"), query.get("until"))
+    return JSONResponse({"jobs": jobs})
 
 
 JOB_PAGE_DEFAULT = 100  # results per GET /api/jobs/{id} unless `limit` says otherwise

@@ -21,6 +21,11 @@ export const hostHistory = async (host, window) =>
 /** GET /api/fleet/history for a window `{since, until?, step?, targets?}`. */
 export const fleetHistory = async (window) => withStep(await getJson("/api/fleet/history" + historyQuery(window)));
 
-/** GET /api/jobs?host=…: the recent jobs that ran on a host, each with that host's `host_status`. */
-export const hostJobs = async (host) =>
-  (await getJson("/api/jobs?host=" + encodeURIComponent(host))).jobs;
+/**
+ * GET /api/jobs?host=…: the jobs that ran on a host, each with that host's `host_status`: those
+ * queued within `window` ({since, until}, unix seconds) when given, else the last 100.
+ */
+export const hostJobs = async (host, window) => {
+  const range = window ? "&since=" + window.since + "&until=" + window.until : "";
+  return (await getJson("/api/jobs?host=" + encodeURIComponent(host) + range)).jobs;
+};

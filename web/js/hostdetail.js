@@ -64,8 +64,9 @@ export function hostDetail(store, conn) {
       box, machine, mounts);
     const card = { el, box, status, now, machine, pin, chart: null, resize: null, samples: [], cores: false };
     const redraw = () => { if (cards.get(host) === card) draw(card, true); };
-    card.history = historyView(el, (window) => hostHistory(host, window), redraw);
-    card.marks = jobMarks(store, host, el, redraw);
+    // A new range asks for the marks of that range too.
+    card.history = historyView(el, (window) => hostHistory(host, window), () => { card.marks.refresh(); redraw(); });
+    card.marks = jobMarks(store, host, el, redraw, () => card.history.shown());
     box.before(card.history.bar);
     cores.addEventListener("click", () => {
       card.cores = !card.cores;

@@ -1,6 +1,7 @@
 // Jobs on a host's chart: a mark at each job's start, coloured by that host's status in it (the
 // tones are the server's, from /api/protocol); clicking one shows the job in the run pane. The
-// marks are fetched when the chart opens and again once a job finishes.
+// marks are fetched when the chart opens, when its range changes (those queued in the range, not
+// only the last 100 jobs) and again once a job finishes.
 import { hostJobs } from "./historyapi.js";
 
 const TONE_VARS = { good: "--ok", bad: "--bad", slow: "--warn", unreachable: "--violet", muted: "--muted" };
@@ -11,8 +12,11 @@ function toneColor(tone) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#58a6ff";
 }
 
-/** Marks for `host`'s chart; `changed()` redraws it. */
-export function jobMarks(store, host, target, changed) {
+/**
+ * Marks for `host`'s chart; `changed()` redraws it. `range()` is the span the chart shows
+ * ({since, until}, unix seconds), null while it is live (then: the last 100 jobs).
+ */
+export function jobMarks(store, host, target, changed, range = () => null) {
   const protocol = store.get("protocol");
   let jobs = [];
   let asked = 0;
@@ -21,7 +25,8 @@ export function jobMarks(store, host, target, changed) {
     asked += 1;
     const mine = asked;
     try {
-      const found = await hostJobs(host);
+      const shown = range();
+      const found = await hostJobs(host, shown && { since: Math.floor(shown.since), until: Math.ceil(shown.until) });
       if (mine !== asked) return;
       jobs = found;
     } catch (error) {

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 JOB_RETENTION_SECONDS = 7 * 24 * 3600
 JOB_INDEX_SIZE = 500
+CLOCK_SLACK = 300.0  # seconds two gateways' clocks may differ: jobs queued that far out of order
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,17 @@ class JobStore:
         ids = (await self._broker.read_list(INDEX))[-limit:]
         jobs = [await self.load(job_id) for job_id in reversed(ids)]
         return [job for job in jobs if job is not None]
+
+    async def between(self, since: float, until: float) -> list[Job]:
+        """The jobs still kept that were queued from `since` to `until`, newest first."""
+        found = []
+        for job_id in reversed(await self._broker.read_list(INDEX)):  # in the order they were queued
+            job = await self.load(job_id)
+            if job is not None and job.ts < since - CLOCK_SLACK:
+                break  # every older one too (give or take the gateways' clocks): read no further
+            if job is not None and since <= job.ts <= until:
+                found.append(job)
+        return found
 
     async def retain(self, job_id: str) -> None:
         """A finished job's record, results and marks are kept for JOB_RETENTION_SECONDS."""

@@ -1,11 +1,13 @@
 """Which recent jobs ran on one host, and what each came to there: the marks on a host's chart
-(`GET /api/jobs?host=NAME`). A job names hosts by the address SSH reaches them at, the chart by
-the agent's name, so a host is matched by both. Pure: expansion, address and `done` are passed in."""
+(`GET /api/jobs?host=NAME`, with `since`/`until` those of the chart's range). A job names hosts by
+the address SSH reaches them at, the chart by the agent's name, so a host is matched by both.
+Pure: expansion, address, `done` and the clock are passed in."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Set
 
+from fleetdeck_common.audit import parse_since
 from fleetdeck_common.messages import Done, Job
 from fleetdeck_common.targets import TargetError
 
@@ -19,6 +21,23 @@ def host_param(raw: str | None) -> str | None:
     if not raw or len(raw) > MAX_HOST_CHARS or not raw.isprintable():
         raise ValueError(f"host must be a host name of 1 to {MAX_HOST_CHARS} printable characters")
     return raw
+
+
+def window_param(since: str | None, until: str | None, now: float) -> tuple[float, float] | None:
+    """`since`..`until` as unix seconds (`until` defaults to now), None when `since` is absent;
+    ValueError with a sentence naming the parameter."""
+    if since is None:
+        if until is not None:
+            raise ValueError("until needs since: give both, or neither for the last 100 jobs")
+        return None
+    start = parse_since(since, now)
+    try:
+        end = now if until is None else parse_since(until, now)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("since must be", "until must be", 1)) from None
+    if end < start:
+        raise ValueError("until must not be earlier than since")
+    return start, end
 
 
 def known_as(name: str, address: str | None) -> frozenset[str]:

@@ -18,7 +18,7 @@ from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, exp
 from ..auth.identity import Identity
 from .audittrail import AuditTrail
 from .cancelrule import cancel_refusal
-from .hostjobs import host_param, known_as, ran_on, status_on
+from .hostjobs import host_param, known_as, ran_on, status_on, window_param
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +111,18 @@ class JobService:
     async def recent(self, limit: int) -> list[Job]:
         return await self.store.recent(limit)
 
-    async def listed(self, limit: int, host: str | None = None) -> list[dict[str, object]]:
+    async def listed(
+        self, limit: int, host: str | None = None, since: str | None = None, until: str | None = None
+    ) -> list[dict[str, object]]:
         """The latest jobs as `GET /api/jobs` lists them; with `host`, only those that ran on it,
-        each with that host's own `host_status` (null while the job runs)."""
+        each with that host's own `host_status` (null while the job runs); with `since` (and
+        `until`), every job still kept that was queued then instead of the latest `limit`."""
         try:
             name = host_param(host)
+            window = window_param(since, until, time.time())
         except ValueError as exc:
             raise ProtocolError("bad_request", str(exc)) from None
-        jobs = await self.store.recent(limit)
+        jobs = await (self.store.between(*window) if window else self.store.recent(limit))
         if name is None:
             return [job.model_dump(exclude={"type", "ref"}) for job in jobs]
 
