@@ -1,7 +1,6 @@
 """What the four load runs of docs/reliability.md share: one driver from each run's description
-(`summaries.report.LoadRun`), client processes spread over gateways and their answers gathered, the
-CPU of a run's processes, chat posted alongside, the gateway's log checked. Not a benchmark itself
-(`scripts/bench` does not list it)."""
+(`summaries.report.LoadRun`), client processes spread over gateways and their answers gathered, chat
+posted alongside, the gateway's log checked. Not a benchmark itself (`scripts/bench` does not list it)."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from testbed.procs import Gateway
 from .harness import BENCH, RELIABILITY, Result, common_options
 from .harness import run as run_benchmark
 from .measure import Context
-from .stack import FleetStack, Spread, Stack
+from .stack import FleetStack, Spread
 from .summaries.report import LoadRun
 from .watch import Background
 
@@ -74,24 +73,12 @@ def main(
     run_benchmark(args, measure, run.summarize, render, result, needed_fds(args), drop)
 
 
-def fleet_clients(
-    stack: Stack,
-    fleet: FleetStack,
-    args: argparse.Namespace,
-    processes: int,
-    urls: Sequence[str] = (),
-    count: int | None = None,
-    name: str = "clients",
-    **options: object,
-) -> Spread:
-    """`args.clients` (or `count`) clients following `fleet` on the fleet's gateway (or spread over
-    `urls`), timed against its Redis; with --light only the probes parse whole frames, so the client
-    processes keep up with the gateways on a machine they share."""
-    options = {"mode": "fleet", "light": True, "batch": not args.no_batch, "token": fleet.token} | options
-    clients = args.clients if count is None else count
-    return stack.spread(
-        urls or [fleet.gateway.ws_url], clients, processes, name, redis=fleet.redis.url, **options
-    )
+def following(fleet: FleetStack, args: argparse.Namespace) -> dict[str, object]:
+    """The flags of clients following `fleet` on the fleet's gateways, timed against its Redis; with
+    --light only the probes parse whole frames, so the client processes keep up with the gateways on
+    a machine they share."""
+    options = {"mode": "fleet", "light": True, "batch": not args.no_batch}
+    return options | {"token": fleet.token, "redis": fleet.redis.url}
 
 
 class Chatter(Background):

@@ -32,16 +32,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         processes = args.processes or max(1, math.ceil(args.clients / 1250))
         probe_every = max(1, args.clients // max(1, args.probes))
         with Watch(pid, 1.0, gateway) as watch:
-            spread = common.fleet_clients(
-                stack,
-                fleet,
-                args,
-                processes,
-                max_seconds=args.connect_timeout + args.duration + 600,
-                probe_every=probe_every,
-                connect_concurrency=args.connect_concurrency,
-                ready_timeout=args.connect_timeout,
-            )
+            options = common.following(fleet, args) | {"probe_every": probe_every}
+            options |= {
+                "connect_concurrency": args.connect_concurrency,
+                "ready_timeout": args.connect_timeout,
+            }
+            options["max_seconds"] = args.connect_timeout + args.duration + 600
+            spread = stack.spread([gateway.ws_url], args.clients, processes, **options)
             ready = common.gather_ready(spread, args.connect_timeout + 120)
             connect_seconds = watch.now()
             time.sleep(args.settle)

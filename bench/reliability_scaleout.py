@@ -49,15 +49,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         rss_idle = [rss_median(p, args.idle) for p in pids]
         idle_cpu, idle = idle_window.close()[0], per_second(idle_start, redis_now())
 
-        spread = common.fleet_clients(
-            stack,
-            fleet,
-            args,
-            args.processes or 2 * args.gateways,
-            urls=[g.ws_url for g in gateways],
-            max_seconds=args.duration + 900,
-            reach=True,  # measured on the probes, as latency is
-            probe_every=args.probe_every,
+        # --reach is measured on the probes, as latency is.
+        options = common.following(fleet, args) | {"reach": True, "probe_every": args.probe_every}
+        options["max_seconds"] = args.duration + 900
+        spread = stack.spread(
+            [g.ws_url for g in gateways], args.clients, args.processes or 2 * args.gateways, **options
         )
         connect_t = time.monotonic()
         ready = common.gather_ready(spread, 300)

@@ -50,18 +50,14 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         gateway, pid = fleet.gateway, fleet.gateway.service.pid
         operator = make_token(fleet.tokens, "chatter", "operator") if args.chat_rate > 0 else ""
         time.sleep(args.settle)
-        # Clients that fall behind would measure their own backlog, not the gateway: see fleet_clients.
-        options = {"mode": args.mode, "light": args.mode == "fleet", "probe_every": args.probe_every}
-        options["max_seconds"] = 2 * args.duration + args.max_stall + 900
+        # Clients that fall behind would measure their own backlog, not the gateway: see `following`.
+        options = common.following(fleet, args) | {"mode": args.mode, "light": args.mode == "fleet"}
+        options |= {"probe_every": args.probe_every, "max_seconds": 2 * args.duration + args.max_stall + 900}
         with Watch(pid, 1.0, gateway, frame_bytes=args.hosts * ENTRY_BYTES) as watch:
-            healthy = common.fleet_clients(
-                stack, fleet, args, args.processes, count=args.clients - stalled, **options
-            )
+            healthy = stack.spread([gateway.ws_url], args.clients - stalled, args.processes, **options)
             # The clients that will stall, in a process of their own (following chat too, with --chat-rate).
             also = "chat" if args.chat_rate > 0 else None
-            stallers = common.fleet_clients(
-                stack, fleet, args, 1, count=stalled, name="stalling", also_topics=also, **options
-            )
+            stallers = stack.spread([gateway.ws_url], stalled, 1, "stalling", also_topics=also, **options)
             spread = healthy + stallers
             processes = [p for p, _, _ in spread]
             ready = common.gather_ready(spread, 300)
@@ -95,8 +91,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     process.send({"cmd": "resume", "wait": 15})
                 resumed = [r for r in common.gather(stallers, "resumed", 60) if r is not None]
             chat = {"sent": chatter.sent, "failed": chatter.failed}
-    log = common.log_problems(gateway.service.log_path)
-    readings = watch.readings
+        log = common.log_problems(gateway.service.log_path)
     return machine_figures | {
         "queues_baseline": _largest(watch.between(w0, w1)),
         "queues_stall": _largest(watch.between(stall_t, w2)),
@@ -121,7 +116,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "unread": r.queues.unread if r.queues else math.nan,
                 "unsent": r.queues.unsent if r.queues else math.nan,
             }
-            for r in readings
+            for r in watch.readings
         ],
         "slow_disconnects": _delta(watch.between(stall_t - 2, w2 + 1)),
         "log": log,

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import asyncssh
 import httpx
@@ -33,13 +33,8 @@ Spread = list[tuple["ClientProcess", int, int]]  # (process, its clients, its UR
 
 def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
     """A token made the documented way (`fleetdeck token add`), stored hashed in `tokens_file`."""
-    done = subprocess.run(
-        [str(BIN / "fleetdeck"), "token", "add", name, "--role", role, "--file", str(tokens_file)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.split()[0]
+    argv = [str(BIN / "fleetdeck"), "token", "add", name, "--role", role, "--file", str(tokens_file)]
+    return subprocess.check_output(argv, text=True, stderr=subprocess.PIPE).split()[0]
 
 
 class FleetStack(NamedTuple):
@@ -125,24 +120,19 @@ class Stack(contextlib.ExitStack):
         port = json.loads(ready.read_text())["port"]
         return SshFleet(service, port, key_path, self.workdir / "known_hosts")
 
-    def clients(self, args: list[str], name: str) -> ClientProcess:
-        process = ClientProcess(args, self.workdir, name)
-        self.callback(process.stop)
-        return process
-
     def spread(
         self, urls: Sequence[str], clients: int, processes: int, name: str = "clients", /, **options: object
     ) -> Spread:
         """`clients` WebSocket clients in `processes` processes (bench/wsclients/), process i on
         urls[i mod len(urls)], each with `options` as flags; (process, its clients, its URL's index)."""
-        processes = max(1, min(processes, clients))
-        per_process = -(-clients // processes)
+        processes = min(max(1, processes), clients)
         spread = []
         for i in range(processes):
-            count = min(per_process, clients - i * per_process)
-            if count <= 0:
-                break
-            process = self.clients(flags(url=urls[i % len(urls)], count=count, **options), f"{name}-{i}")
+            count = clients // processes + (i < clients % processes)
+            process = ClientProcess(
+                flags(url=urls[i % len(urls)], count=count, **options), self.workdir, f"{name}-{i}"
+            )
+            self.callback(process.stop)
             spread.append((process, count, i % len(urls)))
         return spread
 
@@ -218,25 +208,20 @@ class ClientProcess:
             text=True,
             bufsize=1,
         )
+        self.pid = self.proc.pid
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        stdout = self.proc.stdout
-        assert stdout is not None
-        for line in stdout:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
             self._lines.put(line)
         self._lines.put(None)
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def send(self, message: dict[str, Any]) -> None:
-        stdin: IO[str] | None = self.proc.stdin
-        assert stdin is not None
-        stdin.write(json.dumps(message) + "\n")
-        stdin.flush()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message) + "\n")
+        self.proc.stdin.flush()
 
     def expect(self, event: str, timeout: float) -> dict[str, Any]:
         """The next message from the process, which must be `event`; fails after `timeout` s."""

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Self
 
 import httpx
 import psutil
@@ -78,7 +78,7 @@ class Watch(Background):
     and, given `frame_bytes` (what a client is sent a second), the kernel queues on the gateway's
     port (`queues`). A reading that fails is skipped, never fatal."""
 
-    def __init__(self, pid: int, every: float, gateway: Gateway | None = None, frame_bytes: int = 0) -> None:
+    def __init__(self, pid: int, every: float, gateway: Gateway, frame_bytes: int = 0) -> None:
         super().__init__()
         self.pid, self.every, self.gateway, self.frame_bytes = pid, every, gateway, frame_bytes
         self.started, self.readings, self.exclude = time.monotonic(), list[Reading](), set[int]()
@@ -97,8 +97,8 @@ class Watch(Background):
             self._stop.wait(max(0.0, self.every - (time.monotonic() - began)))
 
     def _read(self) -> Reading:
-        metrics = gateway_metrics(self.gateway, timeout=max(1.0, self.every)) if self.gateway else {}
-        queues = self._queues(self.gateway.port) if self.gateway and self.frame_bytes else None
+        metrics = gateway_metrics(self.gateway, timeout=max(1.0, self.every))
+        queues = self._queues(self.gateway.port) if self.frame_bytes else None
         return Reading(self.now(), rss_kib(self.pid), fd_count(self.pid), metrics, queues)
 
     def _queues(self, port: int) -> Queues:
@@ -116,27 +116,11 @@ class Watch(Background):
         return Queues(sum(unread), max(unread, default=0), behind, unsent)
 
 
-def _connections(pid: int) -> list[Any]:
-    """A process's TCP connections; none when it is gone."""
-    with contextlib.suppress(psutil.Error):
-        return list(psutil.Process(pid).net_connections(kind="tcp"))
-    return []
-
-
-def sockets_of(pid: int, redis_port: int, own_port: int) -> dict[str, int]:
-    """A server's TCP sockets: to Redis, of its own listening port's clients, and the rest."""
-    kinds = {"redis": 0, "clients": 0, "other": 0}
-    for conn in _connections(pid):
-        if conn.raddr and conn.raddr.port == redis_port:
-            kinds["redis"] += 1
-        else:
-            kinds["clients" if conn.raddr and conn.laddr.port == own_port else "other"] += 1
-    return kinds
-
-
 def held_ports(pid: int, ports: Iterable[int]) -> set[int]:
-    """Which of these (client) ports the process still has a TCP socket to."""
-    return {c.raddr.port for c in _connections(pid) if c.raddr} & set(ports)
+    """Which of these (client) ports the process still has a TCP socket to (none when it is gone)."""
+    with contextlib.suppress(psutil.Error):
+        return {c.raddr.port for c in psutil.Process(pid).net_connections(kind="tcp") if c.raddr} & set(ports)
+    return set()
 
 
 def redis_counters(url: str, channel: str) -> dict[str, float]:

@@ -7,8 +7,8 @@ import math
 import statistics
 from typing import Any
 
+from ..harness import fill, listing
 from ..measure import Context, spread
-from .report import fill, listing
 
 NAME = "fanout_peers"
 SYSTEMS = ("fleetdeck", "fleetdeck-batch", "websockets", "broadcaster")

@@ -8,8 +8,9 @@ import math
 import statistics
 from typing import Any
 
-from ..measure import quantiles
-from .report import LoadRun, fill, listing, ready_counts, total
+from ..harness import fill, listing
+from ..measure import quantiles, total
+from .report import LoadRun, ready_counts
 
 TARGET = {"reach": 1.0, "p99_s": 1.5}
 PER_SAMPLE_COMMANDS = ("rpush", "ltrim", "hset", "publish")  # what an agent sends per sample

@@ -7,8 +7,9 @@ from typing import Any
 
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
+from ..harness import fill, listing
 from ..measure import quantiles
-from .report import LoadRun, counted, fill, listing, ready_counts
+from .report import LoadRun, counted, ready_counts
 
 NAME = "reliability_slow"
 TARGET = {"p99_delta_ms": 100.0}

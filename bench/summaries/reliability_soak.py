@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..chart import Panel, svg_chart
-from ..measure import Context, quantiles
-from .report import LoadRun, counted, counts, total
+from ..harness import counts
+from ..measure import Context, quantiles, total
+from .report import LoadRun, counted
 
 TARGET = {"growth": 0.10}
 
@@ -125,9 +126,6 @@ sessions left cleanly / by dropping the connection / ended by the gateway
 clients held by the gateway, mean / most | {held_mean:,.0f} / {held_max:,.0f}
 gateway RSS / open files with the fleet before the clients / after they left
     | {before[rss_kib]:KiB:MiB}, {before[fds]:.0f} / {after[rss_kib]:KiB:MiB}, {after[fds]:.0f}
-gateway's TCP sockets to Redis / of clients / other, before the clients / after
-    | {sockets_before[redis]} / {sockets_before[clients]} / {sockets_before[other]} before,
-    {sockets_after[redis]} / {sockets_after[clients]} / {sockets_after[other]} after
 CPU of the gateway / agent / Redis / client processes
     | {gateway_cpu_pct:.0f}% / {agent_cpu_pct:.0f}% / {redis_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%
 """,
