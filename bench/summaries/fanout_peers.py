@@ -7,7 +7,7 @@ import math
 import statistics
 from typing import Any
 
-from ..harness import fill, listing
+from ..harness import fill, listing, reproduce
 from ..measure import Context, spread
 
 NAME = "fanout_peers"
@@ -62,10 +62,7 @@ def render(
     target = fill(" ".join(TARGET.split()), figures)
     table = listing(*SYSTEM, [summary[s] | {"label": LABELS[s]} for s in systems])
     short = fill(" ".join(INTRO.split()), figures) + "\n\n" + table + "\n\n" + target
-    defaults = {"rounds": 3, "clients": 1000, "hosts": 20, "duration": 20}
-    command = f"scripts/bench {NAME}"
-    if any(getattr(args, key) != value for key, value in defaults.items()):
-        command += "".join(f" --{key} {getattr(args, key):g}" for key in defaults)
+    command = reproduce(NAME, args, {"rounds": 3, "clients": 1000, "hosts": 20, "duration": 20})
     per_round = listing(*ROUND, [r | {"disturbed": " (disturbed)" if r["disturbed"] else ""} for r in rounds])
     full = short + "\n\nEvery round:\n\n" + per_round + f"\n\nReproduce: `{command}`"
     return full, short, summary
