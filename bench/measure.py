@@ -207,26 +207,14 @@ def best_of(
     return best
 
 
-def histogram(parts: Iterable[Mapping[str, int]]) -> Counter[int]:
-    """Latency histograms from several client processes, added up (keys are bins)."""
-    total: Counter[int] = Counter()
-    for part in parts:
-        for key, count in part.items():
-            total[int(key)] += count
-    return total
-
-
-def quantile_ms(hist: Counter[int], share: float, bin_ms: float) -> float:
-    """The `share` quantile of a histogram of `bin_ms` bins, in milliseconds; NaN when it is empty."""
-    return quantile(hist, share) * bin_ms
-
-
 def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict[str, float]:
-    """`NAME_p50_ms`, `NAME_p99_ms` and `NAME_max_ms` of the processes' `key` histograms summed, and
-    `NAME_count`, the values they hold."""
-    hist, bin_ms = histogram(r[key] for r in results), results[0]["bin_ms"] if results else 0.1
-    shares = {"p50": 0.5, "p99": 0.99, "max": 1.0}
-    figures = {f"{name}_{label}_ms": quantile_ms(hist, share, bin_ms) for label, share in shares.items()}
+    """`NAME_p50_ms`, `NAME_p99_ms` and `NAME_max_ms` of the processes' `key` histograms (bins of
+    `bin_ms` -> count) added up, and `NAME_count`, the values they hold."""
+    hist: Counter[int] = Counter()
+    for result in results:
+        hist.update({int(bin_): count for bin_, count in result[key].items()})
+    bin_ms, shares = results[0]["bin_ms"] if results else 0.1, {"p50": 0.5, "p99": 0.99, "max": 1.0}
+    figures = {f"{name}_{label}_ms": quantile(hist, share) * bin_ms for label, share in shares.items()}
     return figures | {f"{name}_count": sum(hist.values())}
 
 
