@@ -6,8 +6,11 @@ from __future__ import annotations
 from fleetdeck_common.alerts.rules import parse_rules
 from fleetdeck_common.messages import HostInfo
 from fleetdeck_gateway.alerts.evaluation import Key, Tracked, evaluate
+from fleetdeck_gateway.alerts.selection import Selections, selected
 from fleetdeck_gateway.alerts.silences import Silence, SilenceMatcher, SilenceRequest, make_silence
 from fleetdeck_gateway.feeds.fleet import Latest
+from fleetdeck_gateway.feeds.hosttable import HostEntry
+from fleetdeck_gateway.history.select import select_hosts
 
 RULES = parse_rules(
     """
@@ -119,3 +122,27 @@ def test_silence_requests_are_refused_with_a_sentence_naming_the_field() -> None
     assert refused(rule="hot", **{"for": "soon"}).startswith("for: 'soon' is not a duration")
     assert refused(targets="10.0.0.1-300", **{"for": "1h"}).startswith("targets: '10.0.0.1-300'")
     assert refused(rule="hot", comment=" ", **{"for": "1h"}).startswith("comment: say why")
+
+
+def test_labels_and_names_are_matched_directly_as_history_would_select_them() -> None:
+    known = [
+        HostEntry("web-1", True, {"role": "web", "dc": "eu"}, "127.0.0.11"),
+        HostEntry("web-2", False, {"role": "web", "dc": "us"}, "127.0.0.12"),
+        HostEntry("db-1", True, {"role": "db", "dc": "eu"}, "db-1"),
+    ]
+    for targets in (
+        "@role=web",
+        "@dc=eu !web-1",
+        "web-2 db-1",
+        "@role=web,!@dc=us",
+        "127.0.0.12",
+        "!db-1 @dc=eu",
+    ):
+        fast = [h.host for h in selected(targets, known)]
+        assert fast == [h.host for h in known if h.host in select_hosts(targets, known)], targets
+    assert [h.host for h in selected("127.0.0.0/24,!web-2", known)] == ["web-1"]  # through history's path
+    choices = Selections()
+    assert [h.host for h in choices.choose("@role=web", known, version=1)] == ["web-1", "web-2"]
+    relabelled = [known[0]._replace(labels={"role": "db"}), *known[1:]]
+    assert [h.host for h in choices.choose("@role=web", relabelled, version=1)] == ["web-1", "web-2"]  # kept
+    assert [h.host for h in choices.choose("@role=web", relabelled, version=2)] == ["web-2"]  # read again

@@ -76,15 +76,16 @@ def build_gateway(
 
     alert_store = AlertStore(broker)
     rulebook = RuleBook(settings.alert_rules, on_reload=audit.alert_rules)
-    alerts_view = AlertsView(alert_store, clients, table.snapshot, rulebook.names)
+    alerts_view = AlertsView(alert_store, clients, table.entries, rulebook.names)
     senders = build_senders(settings, broker)
     evaluator = AlertEvaluator(
         alert_store,
-        f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
-        lambda: rulebook.rules,
-        table.snapshot,
-        fleet.latest,
-        senders,
+        owner=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+        rules=lambda: rulebook.rules,
+        known=table.entries,
+        latest=fleet.latest,
+        sink=senders,
+        version=lambda: table.version,
     )
     alerts = Alerting(alert_store, rulebook, alerts_view, evaluator, audit, lambda: delivery_error(senders))
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from fleetdeck_common.alerts.expr import OPERATORS
 from fleetdeck_common.alerts.machine import Change, Reading, Track, step
 from fleetdeck_common.alerts.rules import Rule
 from fleetdeck_common.alerts.summary import render
-from fleetdeck_common.messages import Alert, HostInfo
+from fleetdeck_common.messages import Alert
 
 from ..feeds.fleet import Latest
-from ..history.select import select_hosts
+from .selection import Watched, selected
+
+# Which of the known hosts a rule's targets (None: all) select.
+Choose = Callable[[str | None, Sequence[Watched]], Sequence[Watched]]
 
 Key = tuple[str, str]  # (rule, host)
 
@@ -43,30 +47,7 @@ class Outcome:
         return [t.alert for t in self.tracks.values() if t.alert is not None and t.track.phase == "firing"]
 
 
-def selected(rule: Rule, known: Sequence[HostInfo]) -> list[HostInfo]:
-    """The known hosts a rule watches (its targets match offline hosts too)."""
-    if rule.targets is None:
-        return list(known)
-    try:
-        names = set(select_hosts(rule.targets, known))
-    except ValueError:
-        return []  # checked when loaded; a label that names nobody now selects nobody
-    return [h for h in known if h.host in names]
-
-
-def _reading(rule: Rule, host: HostInfo, latest: Latest | None, now: float) -> Reading | None:
-    """What the rule sees of the host now; None to leave its state as it is."""
-    if rule.expr.offline:
-        return Reading(now, not host.online)
-    if not host.online:
-        return Reading(now, False)
-    value = getattr(latest, rule.expr.metric or "", None) if latest is not None else None
-    if latest is None or latest.ts is None or value is None:
-        return None
-    return Reading(latest.ts, rule.expr.holds(value), value)
-
-
-def _alert(rule: Rule, host: HostInfo, change: Change) -> Alert:
+def _alert(rule: Rule, host: Watched, change: Change) -> Alert:
     return Alert(
         rule=rule.name,
         host=host.host,
@@ -81,22 +62,37 @@ def _alert(rule: Rule, host: HostInfo, change: Change) -> Alert:
 
 def evaluate(
     rules: Iterable[Rule],
-    known: Sequence[HostInfo],
+    known: Sequence[Watched],
     latest: Callable[[str], Latest | None],
     tracks: Mapping[Key, Tracked],
     now: float,
+    choose: Choose = selected,
 ) -> Outcome:
     """Every rule against every host it selects: the next state and this evaluation's transitions."""
     outcome = Outcome(tracks=dict(tracks))
-    seen: set[Key] = set()
+    seen: set[Key] = set()  # of the tracked (rule, host), those still selected
     for rule in rules:
-        for host in selected(rule, known):
+        metric, holds = rule.expr.metric, OPERATORS[rule.expr.op]
+        threshold = rule.expr.threshold
+        for host in choose(rule.targets, known):
             key = (rule.name, host.host)
-            seen.add(key)
-            reading = _reading(rule, host, latest(host.host), now)
-            if reading is None:
-                continue
             before = tracks.get(key)
+            if before is not None:
+                seen.add(key)
+            if metric is None:
+                reading = Reading(now, not host.online)
+            elif not host.online:
+                reading = Reading(now, False)
+            else:
+                sample = latest(host.host)
+                value = getattr(sample, metric) if sample is not None else None
+                if sample is None or sample.ts is None or value is None:
+                    continue  # no sample here yet: left as it is
+                if before is None and not holds(value, threshold):
+                    continue  # the usual case, decided without a step
+                reading = Reading(sample.ts, holds(value, threshold), value)
+            if before is None and not reading.holds:
+                continue
             track, change = step(before.track if before else None, reading, rule.for_, now)
             alert = before.alert if before else None
             if change is not None:

@@ -21,10 +21,11 @@ from collections.abc import Callable, Sequence
 
 from fleetdeck_common.alerts.rules import Rule
 from fleetdeck_common.broker import BrokerUnavailable
-from fleetdeck_common.messages import Alert, HostInfo
+from fleetdeck_common.messages import Alert
 
 from ..feeds.fleet import Latest
 from .evaluation import Key, Tracked, evaluate
+from .selection import Selections, Watched
 from .silences import SilenceMatcher
 from .sink import AlertSink
 from .store import AlertStore
@@ -42,9 +43,10 @@ class AlertEvaluator:
         store: AlertStore,
         owner: str,
         rules: Callable[[], Sequence[Rule]],
-        known: Callable[[], Sequence[HostInfo]],
+        known: Callable[[], Sequence[Watched]],
         latest: Callable[[str], Latest | None],
         sink: AlertSink,
+        version: Callable[[], int] = lambda: 0,
         clock: Callable[[], float] = time.time,
         interval: float = INTERVAL_SECONDS,
         lease_ttl: float = LEASE_TTL_SECONDS,
@@ -54,6 +56,8 @@ class AlertEvaluator:
         self.owner = owner
         self._rules = rules
         self._known = known
+        self._version = version  # of the hosts' names, addresses and labels (selections are kept)
+        self._selections = Selections()
         self._latest = latest
         self._sink = sink
         self._clock = clock
@@ -92,7 +96,12 @@ class AlertEvaluator:
 
     async def _evaluate(self, tracks: dict[Key, Tracked], now: float) -> None:
         known = self._known()
-        outcome = evaluate(self._rules(), known, self._latest, tracks, now)
+        version = self._version()
+
+        def choose(targets: str | None, hosts: Sequence[Watched]) -> Sequence[Watched]:
+            return self._selections.choose(targets, hosts, version)
+
+        outcome = evaluate(self._rules(), known, self._latest, tracks, now, choose)
         silences = await self._store.silences()
         muted = SilenceMatcher(silences, known, now)
 

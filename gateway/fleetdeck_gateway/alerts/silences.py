@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fleetdeck_common.alerts.expr import parse_duration
 from fleetdeck_common.alerts.rules import RULE_NAME_PATTERN, check_targets
-from fleetdeck_common.messages import HostInfo
 
-from ..history.select import select_hosts
+from ..history.select import KnownHost, select_hosts
 
 MAX_COMMENT_CHARS = 1000
 MAX_SILENCE_SECONDS = 365 * 86400.0
@@ -109,7 +108,7 @@ def make_silence(request: SilenceRequest, by: str, now: float, rules: Collection
 class SilenceMatcher:
     """Which (rule, host) the active silences mute now; each silence's targets expanded once."""
 
-    def __init__(self, silences: Sequence[Silence], known: Sequence[HostInfo], now: float) -> None:
+    def __init__(self, silences: Sequence[Silence], known: Sequence[KnownHost], now: float) -> None:
         self._muting: list[tuple[str | None, frozenset[str] | None]] = []
         for silence in silences:
             if not silence.active(now):

@@ -12,9 +12,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 
 from fleetdeck_common.broker import BrokerUnavailable
-from fleetdeck_common.messages import Alert, Alerts, HostInfo, dump
+from fleetdeck_common.messages import Alert, Alerts, dump
 from fleetdeck_common.targets import TargetError
 
+from ..history.select import KnownHost
 from ..ws.clients import Clients
 from .evaluation import Key
 from .silences import Silence, SilenceMatcher
@@ -30,7 +31,7 @@ class AlertsView:
         self,
         store: AlertStore,
         clients: Clients,
-        known: Callable[[], Sequence[HostInfo]],
+        known: Callable[[], Sequence[KnownHost]],
         rules: Callable[[], set[str]],
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -8,6 +8,7 @@ when it booted (what the stored samples of a `history` frame count their `uptime
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from fleetdeck_common.messages import HostInfo, Mount
 
@@ -26,10 +27,20 @@ class _Host:
     boot: float | None = None
 
 
+class HostEntry(NamedTuple):
+    """A known host as alert rules read it once a second: cheaper to make than a `HostInfo`."""
+
+    host: str
+    online: bool
+    labels: dict[str, str]
+    address: str
+
+
 class HostTable:
     def __init__(self, missed_intervals: int = MISSED_INTERVALS) -> None:
         self._missed = missed_intervals
         self._hosts: dict[str, _Host] = {}
+        self.version = 0  # moves on when a host is added or forgotten, or its labels or address change
 
     def _alive(self, host: _Host, now: float) -> bool:
         return now - host.last_seen <= self._missed * host.interval
@@ -45,6 +56,8 @@ class HostTable:
             state.boot = known.boot
         state.online = self._alive(state, now)
         self._hosts[host] = state
+        if known is None:
+            self.version += 1
         return known is None or known.online != state.online or known.cpus != cpus
 
     def describe(
@@ -57,6 +70,7 @@ class HostTable:
         if state is None or (state.labels == labels and state.address == address):
             return False
         state.labels, state.address = dict(labels), address
+        self.version += 1
         return True
 
     def booted(self, host: str, boot: float, latest: bool = True) -> None:
@@ -80,7 +94,8 @@ class HostTable:
         return gone_quiet
 
     def forget(self, host: str) -> None:
-        self._hosts.pop(host, None)
+        if self._hosts.pop(host, None) is not None:
+            self.version += 1
 
     def gone(self, now: float, forget_after: float) -> list[str]:
         """Hosts not heard from for `forget_after` seconds: retired, or agents scaled away."""
@@ -116,6 +131,11 @@ class HostTable:
     def mounts(self, host: str) -> list[Mount]:
         state = self._hosts.get(host)
         return state.mounts if state is not None else []
+
+    def entries(self) -> list[HostEntry]:
+        return [
+            HostEntry(name, s.online, s.labels, s.address or name) for name, s in sorted(self._hosts.items())
+        ]
 
     def snapshot(self) -> list[HostInfo]:
         return [

@@ -4,13 +4,26 @@ history outlives its presence); the exec allowlist and host cap do not apply. Pu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-from fleetdeck_common.messages import HostInfo
 from fleetdeck_common.targets import TargetPolicy, expand_targets, split_terms
 from fleetdeck_common.targets.hosts import parse_address
 
 MAX_SELECTED = 10_000
+
+
+class KnownHost(Protocol):
+    """What selecting needs of a known host (a `HostInfo`, or the host table's lighter entry)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+    @property
+    def address(self) -> str: ...
 
 
 class _Anything(TargetPolicy):
@@ -20,7 +33,7 @@ class _Anything(TargetPolicy):
         return True
 
 
-def select_hosts(expression: str, known: Sequence[HostInfo]) -> list[str]:
+def select_hosts(expression: str, known: Sequence[KnownHost]) -> list[str]:
     """The known hosts `expression` names (a name, an address or a label); TargetError if malformed."""
 
     def labelled(key: str, value: str) -> list[str]:
