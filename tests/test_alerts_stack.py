@@ -12,11 +12,12 @@ import httpx
 
 from testbed.procs import Gateway
 from tests.support.alertstack import (
+    HOLDS,
+    NEVER,
     AlertStack,
     alert_stack,
     expect_transition,
     recent,
-    rules_text,
     subscribed,
     transitions,
 )
@@ -36,10 +37,11 @@ def listed(stack: AlertStack, gateway: Gateway, expected: list[tuple[str, str, s
 async def test_threshold_and_offline_alerts_reach_every_gateway_once_per_transition(
     tmp_path: Path, tokens: Tokens
 ) -> None:
-    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=2) as stack:
+    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=2, hot=NEVER) as stack:
         one, _ = await subscribed(stack.gateways[0], tokens.viewer)
         two, _ = await subscribed(stack.gateways[1], tokens.viewer)
         clients = (one, two)
+        stack.set_hot(HOLDS)
         for client in clients:
             fired = await expect_transition(client, *HOT_FIRING)
             assert fired["severity"] == "critical" and fired["labels"] == {"suite": "alerts"}
@@ -55,7 +57,7 @@ async def test_threshold_and_offline_alerts_reach_every_gateway_once_per_transit
         stack.start_agent("down-1")
         for client in clients:
             await expect_transition(client, *GONE_RESOLVED)
-        stack.rules.write_text(rules_text(hot="total > 1000"))  # read again: the condition no longer holds
+        stack.set_hot(NEVER)  # read again: the condition no longer holds
         for client in clients:
             await expect_transition(client, *HOT_RESOLVED)
         expected = [HOT_FIRING, GONE_FIRING, GONE_RESOLVED, HOT_RESOLVED]
@@ -73,12 +75,13 @@ async def test_threshold_and_offline_alerts_reach_every_gateway_once_per_transit
 async def test_a_gateway_killed_mid_alert_hands_over_without_firing_again(
     tmp_path: Path, tokens: Tokens
 ) -> None:
-    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=2) as stack:
+    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=2, hot=NEVER) as stack:
         await eventually(lambda: stack.holder() is not None, 30, "a gateway holding the lease")
         holder = stack.holder()
         assert holder is not None
         survivor = next(g for g in stack.gateways if g is not holder)
         client, _ = await subscribed(survivor, tokens.viewer)
+        stack.set_hot(HOLDS)
         await expect_transition(client, *HOT_FIRING)
         holder.service.kill()
         await eventually(lambda: stack.holder() is survivor, 30, "the survivor taking the lease over")
@@ -90,8 +93,9 @@ async def test_a_gateway_killed_mid_alert_hands_over_without_firing_again(
 
 
 async def test_a_restart_neither_fires_again_nor_forgets(tmp_path: Path, tokens: Tokens) -> None:
-    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=1) as stack:
+    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=1, hot=NEVER) as stack:
         client, _ = await subscribed(stack.gateways[0], tokens.viewer)
+        stack.set_hot(HOLDS)
         await expect_transition(client, *HOT_FIRING)
         await client.ws.close()
         stack.gateways.pop().stop()
@@ -106,9 +110,10 @@ async def test_a_restart_neither_fires_again_nor_forgets(tmp_path: Path, tokens:
 
 
 async def test_silences_mark_alerts_still_shown_and_are_audited(tmp_path: Path, tokens: Tokens) -> None:
-    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=1) as stack:
+    with alert_stack(tmp_path, tokens, ("hot-1", "down-1"), gateways=1, hot=NEVER) as stack:
         gateway = stack.gateways[0]
         client, _ = await subscribed(gateway, tokens.viewer)
+        stack.set_hot(HOLDS)
         await expect_transition(client, *HOT_FIRING)
         as_operator = {"Authorization": f"Bearer {tokens.operator}"}
         as_viewer = {"Authorization": f"Bearer {tokens.viewer}"}

@@ -20,7 +20,11 @@ from tests.support.wsclient import Frame, WsClient
 LABELS = "suite=alerts"
 
 
-def rules_text(hot: str = "total >= 0") -> str:
+HOLDS = "total >= 0"  # any CPU is >= 0: the rule fires as soon as it is read
+NEVER = "total > 1000"
+
+
+def rules_text(hot: str = HOLDS) -> str:
     """`hot` on agent hot-1 (met at once by default: any CPU is >= 0), `gone` on every agent here."""
     return (
         "rules:\n"
@@ -52,6 +56,10 @@ class AlertStack:
         self.gateways.append(gateway)
         return gateway
 
+    def set_hot(self, hot: str) -> None:
+        """Rewrite the rules with `hot`'s condition; every gateway reads them again."""
+        self.rules.write_text(rules_text(hot))
+
     def lease_owner(self) -> str | None:
         client = redis.Redis.from_url(self.redis.url, decode_responses=True)
         try:
@@ -76,12 +84,14 @@ class AlertStack:
 
 @contextlib.contextmanager
 def alert_stack(
-    workdir: Path, tokens: Tokens, agents: tuple[str, ...], gateways: int
+    workdir: Path, tokens: Tokens, agents: tuple[str, ...], gateways: int, hot: str = HOLDS
 ) -> Iterator[AlertStack]:
+    """With `hot=NEVER` nothing fires until a test rewrites the rules (`stack.set_hot(HOLDS)`),
+    after its clients have subscribed: a gateway evaluates as soon as it starts."""
     redis_server = RedisServer(workdir)
     redis_server.start()
     rules = workdir / "rules.yaml"
-    rules.write_text(rules_text())
+    rules.write_text(rules_text(hot))
     stack = AlertStack(workdir, redis_server, rules, tokens)
     try:
         for name in agents:

@@ -238,7 +238,7 @@ _NOT_A_NUMBER = st.sampled_from(["soon", "abc", "", [], [1], {}, {"n": 1}, None]
 _NOT_A_LIST = st.integers() | st.sampled_from(["cpu", {}, {"cpu": 1}, None, 1.5])
 _WRONG: dict[str, st.SearchStrategy[Any]] = {
     "topics": _NOT_A_LIST.filter(lambda v: v is not None)
-    | st.sampled_from([[], ["disk"], ["CPU"], ["cpu", 1], ["cpu"] * 6, [None]]),
+    | st.sampled_from([[], ["disk"], ["CPU"], ["cpu", 1], ["cpu"] * (len(TOPICS) + 1), [None]]),
     "hosts": _NOT_A_LIST.filter(lambda v: v is not None) | st.sampled_from([[1], [""], ["x" * 254], [None]]),
     "text": _NOT_A_STRING | st.sampled_from([None, ""]) | repeated(MAX_CHAT_CHARS + 1, 20000),
     "targets": _NOT_A_STRING | st.sampled_from([None, ""]) | repeated(MAX_TARGETS_CHARS + 1, 20000),

@@ -124,7 +124,11 @@ class AlertEvaluator:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:  # a bug must not end evaluation for good: start again from the broker
+                logger.exception("alert evaluation failed; reading the state again")
+                self._tracks = None
             next_tick = max(next_tick + self._interval, loop.time())
             await asyncio.sleep(max(next_tick - loop.time(), 0.0))
 
