@@ -1,11 +1,13 @@
 """An ACL missing a grant, on a real redis-server: the refusal is named (command and key, never a
-value) once in the service's log and in the gateway's /readyz, and the call fails at once, not in
-a retry loop; the same for pipelines, scripts and publishes."""
+value) once in the service's log, in the gateway's /readyz and in the agent's and worker's
+`--check` (what docker and Kubernetes health show), and the call fails at once, not in a retry
+loop; the same for pipelines, scripts and publishes."""
 
 from __future__ import annotations
 
 import logging
 import re
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -15,12 +17,24 @@ import pytest
 import redis
 
 from fleetdeck.redis_users import write_users
-from fleetdeck_common import auditstore
+from fleetdeck_common import auditstore, hoststore
 from fleetdeck_common.broker import Broker, BrokerDenied, HashSet, create_broker
 from fleetdeck_common.broker.redis import RedisBroker
 from fleetdeck_common.broker.retry import persist
-from testbed.procs import Gateway, RedisServer, free_port, start_gateway
-from tests.support.stacks import Tokens
+from fleetdeck_common.jobs import keys as job_keys
+from testbed.procs import (
+    BIN,
+    Gateway,
+    RedisServer,
+    Service,
+    free_port,
+    start_agent,
+    start_gateway,
+    start_worker,
+    wait_until,
+)
+from tests.support.redis_users import setuser
+from tests.support.stacks import Fleet, Tokens
 
 pytestmark = [pytest.mark.redis]
 
@@ -28,20 +42,97 @@ MISSING = f"~{auditstore._STREAM}"  # the grant taken from the gateway's user
 REFUSED = f"Redis refused XREVRANGE {auditstore._STREAM} to this service's user"
 
 
-@pytest.fixture
-def short_gateway(tmp_path: Path, tokens: Tokens) -> Iterator[tuple[Gateway, redis.Redis]]:
+def short_acl(tmp_path: Path, cut: dict[str, str]) -> tuple[RedisServer, dict[str, str], redis.Redis]:
+    """A started redis-server with the generated users, less the grant `cut[user]` of each user
+    named there (plus a test admin); the services' URLs and the admin's client."""
     port = free_port()
     urls = write_users(tmp_path / "users", f"redis://127.0.0.1:{port}/0")
     lines = (tmp_path / "users" / "users.acl").read_text().splitlines()
-    cut = [line.replace(f" {MISSING} ", " ") if "fleetdeck-gateway" in line else line for line in lines]
-    assert cut != lines
+    for user, grant in cut.items():
+        assert any(f"user {user} " in line and f" {grant} " in line for line in lines), (user, grant)
+    short = [
+        line.replace(f" {cut[user]} ", " ") if (user := line.split()[1]) in cut else line for line in lines
+    ]
     password = uuid.uuid4().hex
     aclfile = tmp_path / "short.acl"
-    aclfile.write_text("\n".join([*cut, f"user test-admin on >{password} ~* &* +@all"]) + "\n")
+    aclfile.write_text("\n".join([*short, f"user test-admin on >{password} ~* &* +@all"]) + "\n")
     admin_url = f"redis://test-admin:{password}@127.0.0.1:{port}/0"
     server = RedisServer(tmp_path, port, aclfile=aclfile, admin_url=admin_url)
     server.start()
-    admin = redis.Redis.from_url(admin_url, decode_responses=True)
+    return (
+        server,
+        {str(s): url for s, url in urls.items()},
+        redis.Redis.from_url(admin_url, decode_responses=True),
+    )
+
+
+def check(command: str, health_file: Path) -> subprocess.CompletedProcess[str]:
+    """The service's own health check, as the images and deploy/k8s run it."""
+    return subprocess.run(
+        [str(BIN / command), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"FLEETDECK_HEALTH_FILE": str(health_file), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_a_missing_grant_fails_the_agent_and_worker_checks_with_the_sentence(
+    tmp_path: Path, fleet: Fleet
+) -> None:
+    agent_refused = f"Redis refused HSET {hoststore._HOSTS_KEY} to this service's user"
+    worker_refused = f"Redis refused HSET {job_keys.WORKERS} to this service's user"
+    server, urls, admin = short_acl(
+        tmp_path,
+        {"fleetdeck-agent": f"%W~{hoststore._HOSTS_KEY}", "fleetdeck-worker": f"%W~{job_keys.WORKERS}"},
+    )
+    health = {name: tmp_path / f"{name}.health" for name in ("agent", "worker")}
+    started: list[Service] = []
+    try:
+        started.append(
+            start_agent(
+                "short-agent", urls["agent"], tmp_path, 0.2, FLEETDECK_HEALTH_FILE=str(health["agent"])
+            )
+        )
+        started.append(
+            start_worker(
+                urls["worker"],
+                tmp_path,
+                "short-worker",
+                **fleet.worker_env(FLEETDECK_HEALTH_FILE=str(health["worker"])),
+            )
+        )
+        agent, worker = started
+        wait_until(lambda: agent_refused in agent.log(), 30, what="the agent's log to name the refusal")
+        wait_until(lambda: worker_refused in worker.log(), 30, what="the worker's log to name the refusal")
+        for command, refused, service in (
+            ("fleetdeck-agent", agent_refused, agent),
+            ("fleetdeck-worker", worker_refused, worker),
+        ):
+            checked = check(command, health[service.name.split("-", 1)[0]])
+            assert checked.returncode == 1, (command, checked.stderr)
+            assert f"{command} --check: {refused}" in checked.stderr, checked.stderr
+            assert "fleetdeck redis-users" in checked.stderr  # and what to do about it
+            assert service.alive()  # refused, not crashed: the log and the check say why
+
+        # The grant given back and the agent restarted: the check passes again (a restart forgets).
+        setuser(admin, "fleetdeck-agent", f"%W~{hoststore._HOSTS_KEY}")
+        agent.stop()
+        assert check("fleetdeck-agent", health["agent"]).returncode == 1  # until it works again
+        started[0] = start_agent(
+            "short-agent", urls["agent"], tmp_path, 0.2, FLEETDECK_HEALTH_FILE=str(health["agent"])
+        )
+        wait_until(lambda: check("fleetdeck-agent", health["agent"]).returncode == 0, 30, what="a good check")
+    finally:
+        for service in started:
+            service.stop()
+        admin.close()
+        server.stop()
+
+
+@pytest.fixture
+def short_gateway(tmp_path: Path, tokens: Tokens) -> Iterator[tuple[Gateway, redis.Redis]]:
+    server, urls, admin = short_acl(tmp_path, {"fleetdeck-gateway": MISSING})
     try:
         gateway = start_gateway(urls["gateway"], tmp_path, tokens.file, name="gateway-short")
         try:

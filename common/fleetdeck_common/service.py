@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from .broker import Broker, create_broker
 from .cli import add_settings_arguments, add_version_argument, load_settings
-from .health import is_fresh
+from .health import forget_refusal, note_refusal, problem
 from .logs import setup_logging
 from .settings import BrokerSettings
 
@@ -75,13 +75,17 @@ def service_main(
     parser.add_argument(
         "--check",
         action="store_true",
-        help="health check: exit 0 if a running service is working (its health file is fresh), else 1",
+        help="health check: exit 0 if a running service is working (its health file is fresh), else 1 "
+        "saying why (a command Redis refused this service's user, named)",
     )
     args = parser.parse_args(argv)
     settings = load_settings(model, args, parser)
+    path, max_age = health(settings)
     if args.check:
-        path, max_age = health(settings)
-        sys.exit(0 if path is not None and is_fresh(path, max_age) else 1)
+        failing = problem(path, max_age)
+        if failing is not None:
+            parser.exit(1, f"{prog} --check: {failing}\n")
+        sys.exit(0)
     setup_logging(settings.log_level, settings.log_json)
     if preflight is not None:
         errors, warnings = preflight(settings)
@@ -90,8 +94,15 @@ def service_main(
         if errors:
             parser.exit(2, "".join(f"{prog}: {error}\n" for error in errors))
 
+    forget_refusal(path)  # a restart is how a fixed ACL takes effect
+
     async def main(stop: asyncio.Event) -> None:
-        broker = create_broker(settings.redis_url, settings.redis_connections, settings.broker_timeout)
+        broker = create_broker(
+            settings.redis_url,
+            settings.redis_connections,
+            settings.broker_timeout,
+            on_refusal=lambda why: note_refusal(path, why),
+        )
         async with broker:
             await serve(settings, broker, stop)
 

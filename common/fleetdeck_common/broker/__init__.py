@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .base import (
     GAP,
     Batches,
@@ -71,11 +73,17 @@ def check_url(url: str) -> str:
     return url
 
 
-def create_broker(url: str, connections: int = 50, timeout: float = 5.0) -> Broker:
+def create_broker(
+    url: str,
+    connections: int = 50,
+    timeout: float = 5.0,
+    on_refusal: Callable[[str], None] | None = None,
+) -> Broker:
     """`memory://` for one process; `redis://`, `rediss://`, `unix://` or `redis+sentinel://` for a fleet.
 
     `connections` caps the Redis connection pool (a call waits for a free one); `timeout` bounds
-    every call, so nothing hangs for the length of an outage.
+    every call, so nothing hangs for the length of an outage. `on_refusal(sentence)` is called once
+    per distinct command Redis's ACL refuses this user (the memory broker refuses nothing).
     """
     check_url(url)
     if url.startswith(MEMORY_SCHEME):
@@ -84,4 +92,6 @@ def create_broker(url: str, connections: int = 50, timeout: float = 5.0) -> Brok
         return MemoryBroker()
     from .redis import RedisBroker
 
-    return RedisBroker(url, connections=connections, timeout=timeout)
+    broker = RedisBroker(url, connections=connections, timeout=timeout)
+    broker.refusals.on_refusal = on_refusal
+    return broker

@@ -61,7 +61,7 @@ class RedisBroker:
         else:
             pool = BlockingConnectionPool.from_url(url, **options)
         self._client: aioredis.Redis = NamingClient.from_pool(pool)
-        self._refusals = Refusals()  # sticky: a missing grant needs a new ACL and a restart
+        self.refusals = Refusals()  # sticky: a missing grant needs a new ACL and a restart
         self._subscription = SharedSubscription(self._client, timeout)
 
     @property
@@ -75,7 +75,7 @@ class RedisBroker:
 
     @property
     def down_reason(self) -> str:
-        return self._refusals.reason or self._down_reason
+        return self.refusals.reason or self._down_reason
 
     async def __aenter__(self) -> Broker:
         await self.connect()
@@ -110,7 +110,7 @@ class RedisBroker:
         except ResponseError as exc:
             if not is_refusal(exc):
                 raise
-            raise self._refusals.denied(exc) from exc
+            raise self.refusals.denied(exc) from exc
         self._answered = True
         if self._down_since is not None:
             logger.warning("Redis answers again (after %.1fs)", time.monotonic() - self._down_since)
@@ -137,7 +137,7 @@ class RedisBroker:
             logger.warning("Redis unreachable (%s); retrying quietly until it answers", why)
 
     async def ping(self) -> bool:
-        if self._refusals.reason:
+        if self.refusals.reason:
             return False
         try:
             answered = bool(await asyncio.wait_for(self._client.ping(), 2.0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -94,11 +94,13 @@ class NamingClient(aioredis.Redis):
 
 
 class Refusals:
-    """The refusals one broker met: each logged once at ERROR, the last kept as why it is not ready."""
+    """The refusals one broker met: each logged once at ERROR (and told to `on_refusal`, e.g. the
+    health file), the last kept as why it is not ready."""
 
     def __init__(self) -> None:
         self.reason = ""
         self._logged: set[str] = set()
+        self.on_refusal: Callable[[str], None] | None = None
 
     def denied(self, exc: NoPermissionError | ResponseError) -> BrokerDenied:
         """Note the refusal and the error to raise for it."""
@@ -106,5 +108,7 @@ class Refusals:
         if why not in self._logged:
             self._logged.add(why)
             logger.error("%s", why)
+            if self.on_refusal is not None:
+                self.on_refusal(why)
         self.reason = why
         return BrokerDenied(why)
