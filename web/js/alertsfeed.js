@@ -6,11 +6,12 @@
 import { applyFiring, applyAlert, rulesOf } from "./alertsmodel.js";
 
 const RULES_AGAIN_MS = 10_000; // an alert of a rule not known yet asks again, at most this often
+const CALL_TIMEOUT_MS = 10_000;
 const RULES_EVERY_MS = 60_000; // a reload the gateway refused shows within a minute
 
 async function call(method, url, body) {
   const answer = await fetch(url, {
-    method, credentials: "same-origin",
+    method, credentials: "same-origin", signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
     headers: body ? { "Content-Type": "application/json" } : undefined,
     body: body ? JSON.stringify(body) : undefined,
   });
@@ -36,10 +37,11 @@ export function alertsFeed(store, conn) {
     }
   }
 
-  // Its own subscribe frame and ref: a refusal of `alerts` never costs the page its other topics.
-  conn.whenLive(() => {
+  // The rules first, so values come with their units; then its own subscribe frame and ref: a
+  // refusal of `alerts` never costs the page its other topics.
+  conn.whenLive(async () => {
+    await loadRules();
     conn.send({ type: "subscribe", topics: ["alerts"], ref: conn.nextRef("alerts") });
-    loadRules();
   });
   conn.on("alerts", (frame) => store.update("alerts", (model) => applyFiring(model, frame.alerts)));
   conn.on("alert", (frame) => {
