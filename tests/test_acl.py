@@ -38,6 +38,7 @@ from fleetdeck_common.history import Tier
 from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS, RedisRules
+from fleetdeck_common.terms import store as term_store
 from fleetdeck_gateway.alerts import outbox as alert_outbox
 from fleetdeck_gateway.alerts import store as alert_store
 from fleetdeck_gateway.auth import sessions
@@ -246,8 +247,22 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         alert_store._STATE,
         alert_store._RECENT,
         alert_store._SILENCES,
+        term_store.QUEUE,
+        term_store._INDEX,
+        term_store._term_key("t1"),
+        term_store._cast_key("t1"),
     ]
     assert [key for key in built if not owned(key)] == []
-    owners = [job_keys, hoststore, history_store, chatstore, auditstore, sessions, alert_outbox, alert_store]
+    owners = [
+        job_keys,
+        hoststore,
+        history_store,
+        chatstore,
+        auditstore,
+        sessions,
+        alert_outbox,
+        alert_store,
+        term_store,
+    ]
     assert len(KEY_GRANTS) == sum(len(module.ACCESS) for module in owners)
     assert not owned(hoststore._HOSTS_KEY.replace("hosts", "something-new"))

@@ -21,6 +21,7 @@ from fleetdeck.redis_users import write_users
 from fleetdeck_common import auditstore, hoststore, topics
 from fleetdeck_common.history import Tier
 from fleetdeck_common.history import store as history_store
+from fleetdeck_common.terms import store as term_store
 from fleetdeck_gateway.auth.authenticator import SESSION_COOKIE
 from testbed.procs import (
     Gateway,
@@ -173,8 +174,9 @@ async def test_every_service_does_its_whole_job_on_its_own_user(
     assert service_refusals(stack.admin) == {}  # Redis refused nothing any service asked for
     keys = list(stack.admin.scan_iter(count=1000))
     assert keys and [k for k in keys if not any(fnmatchcase(k, g.pattern) for g in KEY_GRANTS)] == []
-    channels = {g.channel for g in CHANNEL_GRANTS}
-    assert set(stack.admin.pubsub_channels()) <= channels
+    patterns = {g.channel for g in CHANNEL_GRANTS}
+    subscribed = set(stack.admin.pubsub_channels())
+    assert [c for c in subscribed if not any(fnmatchcase(c, p) for p in patterns)] == []
 
 
 def _as(stack: AclStack, service: str) -> redis.Redis:
@@ -232,6 +234,13 @@ def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStac
         for channel in {g.channel for g in CHANNEL_GRANTS} - {topics.CPU_CHANNEL}:
             assert _refused(agent.publish, channel, "{}"), channel
         assert _refused(agent.hgetall, hoststore._HOSTS_KEY)  # it cannot even read the fleet
+        # Terminals: no request, input, output, record or recording is the agent's to touch.
+        for channel in (term_store.worker_channel("acl-worker"), term_store.gateway_channel("gw-1")):
+            assert _refused(agent.publish, channel, "{}"), channel
+        assert _refused(agent.xadd, term_store.QUEUE, {"request": "{}"})
+        assert _refused(agent.hset, term_store._term_key("t1"), "record", "{}")
+        assert _refused(agent.rpush, term_store._cast_key("t1"), "[]")
+        assert _refused(agent.lrange, term_store._INDEX, 0, -1)
         assert _refused(agent.eval, "return 1", 0)
         assert service_refusals(stack.admin)  # refusals are logged: the empty log above means something
     finally:

@@ -25,6 +25,7 @@ KEY_OWNERS = {
     "fleetdeck_gateway.auth.sessions",
     "fleetdeck_gateway.alerts.outbox",
     "fleetdeck_gateway.alerts.store",
+    "fleetdeck_common.terms.store",
 }
 
 

@@ -14,6 +14,11 @@ from fleetdeck_common.messages import (
     ProtocolError,
     Result,
     Subscribe,
+    TermClose,
+    TermClosed,
+    TermInput,
+    TermOpen,
+    TermResize,
     Watch,
     dump,
     parse_client_frame,
@@ -101,3 +106,33 @@ def test_deeply_nested_frames_are_a_bad_request_not_a_crash(depth: int) -> None:
 
 def test_every_host_status_has_a_tone() -> None:
     assert set(STATUS_TONES) == set(HOST_STATUSES)
+
+
+def test_terminal_frames_parse_and_bad_ones_name_the_field_and_keep_the_ref() -> None:
+    opened = parse_client_frame('{"type":"term_open","host":"web1","cols":120,"rows":40,"ref":"t1"}')
+    assert isinstance(opened, TermOpen) and (opened.cols, opened.rows, opened.ref) == (120, 40, "t1")
+    assert isinstance(parse_client_frame('{"type":"term_input","term":"ab12","data":"\\u0003"}'), TermInput)
+    assert isinstance(
+        parse_client_frame('{"type":"term_resize","term":"ab12","cols":1,"rows":1}'), TermResize
+    )
+    assert isinstance(parse_client_frame('{"type":"term_close","term":"ab12"}'), TermClose)
+    refusals = {
+        '{"type":"term_open","host":"web1","cols":0,"ref":"r"}': "cols",
+        '{"type":"term_open","host":"web1","rows":501,"ref":"r"}': "rows",
+        '{"type":"term_open","host":"","ref":"r"}': "host",
+        '{"type":"term_resize","term":"ab12","cols":1001,"rows":2,"ref":"r"}': "cols",
+        '{"type":"term_input","term":"ab12","data":"' + "x" * 16385 + '","ref":"r"}': "data",
+        '{"type":"term_input","term":"../x","data":"a","ref":"r"}': "term",
+    }
+    for raw, field in refusals.items():
+        with pytest.raises(ProtocolError) as caught:
+            parse_client_frame(raw)
+        assert caught.value.code == "bad_request" and caught.value.ref == "r"
+        assert caught.value.message.startswith(f"invalid {json.loads(raw)['type']}: {field}")
+    closed = dump(TermClosed(term="ab12", exit_code=None, reason="closed by alice"))
+    assert json.loads(closed) == {
+        "type": "term_closed",
+        "term": "ab12",
+        "exit_code": None,
+        "reason": "closed by alice",
+    }

@@ -79,6 +79,7 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "read_ranges",
         "hash_get_all",
         "hash_set",
+        "hash_set_if_absent",
         "hash_delete",
         "set",
         "get",

@@ -24,11 +24,14 @@ AuditAction = Literal[
     "alert_rules",
     "silence",
     "unsilence",
+    "term_open",
+    "term_close",
 ]
 # exec, cancel and login are accepted or refused; logout is accepted; session_closed is closed;
 # job_refused (written by a worker holding the job key: a job it will not run) is refused;
 # alert_rules (the rules file read again: accepted, or refused and the old rules kept), silence
-# and unsilence (an alert silence made or expired) are accepted or refused.
+# and unsilence (an alert silence made or expired) are accepted or refused; term_open (a terminal
+# asked for) is accepted or refused, term_close (a terminal ended, with why) is closed.
 AuditOutcome = Literal["accepted", "refused", "closed"]
 
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -66,6 +69,8 @@ class AuditEntry(BaseModel):
     rule: str | None = None  # silence: the rule it mutes
     until: float | None = None  # silence: when it ends
     comment: str | None = None  # silence: why
+    term: str | None = None  # term_open, term_close: the terminal's id
+    exit_code: int | None = None  # term_close: the shell's exit status, when it exited
 
     def to_fields(self) -> dict[str, str]:
         """The entry as stream fields (strings; absent fields left out)."""

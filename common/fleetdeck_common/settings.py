@@ -172,6 +172,18 @@ class TargetSettings(BrokerSettings):
         return TargetPolicy.from_entries(self.allowed_targets, self.max_hosts)
 
 
+class TermSettings(BrokerSettings):
+    """What the gateway and the exec worker share about terminals: how long recordings stay."""
+
+    term_keep: float = Field(
+        7 * 86400.0,
+        validation_alias="FLEETDECK_TERM_KEEP",
+        ge=60,
+        le=366 * 86400,
+        description="seconds a terminal session's record and recording are kept (default 7 days)",
+    )
+
+
 class HistorySettings(BrokerSettings):
     """The history tiers: agents keep them, gateways read them; both must be given the same."""
 

@@ -2,7 +2,8 @@
 
 Keys themselves are built only by the store that owns their layout: `jobs.keys` (jobs),
 `hoststore` (heartbeats and sample history), `chatstore` (chat history), `auditstore` (the audit
-trail) and the gateway's `sessions` (login sessions) and `alerts.store` (alert state, silences).
+trail), `terms.store` (terminals) and the gateway's `sessions` (login sessions) and
+`alerts.store` (alert state, silences).
 """
 
 from .acl import channel
@@ -16,6 +17,10 @@ JOBS_CHANNEL = f"{PREFIX}:jobs"
 RESULTS_CHANNEL = f"{PREFIX}:results"
 CONTROL_CHANNEL = f"{PREFIX}:control"
 ALERTS_CHANNEL = f"{PREFIX}:alerts"  # alert transitions, published by the evaluating gateway
+# Terminals: one channel per worker (input, resizes, acknowledgements, closes from gateways) and
+# one per gateway (output and ends from workers); `terms.store` names each one in these patterns.
+TERM_WORKER_CHANNEL = f"{PREFIX}:term-worker:*"
+TERM_GATEWAY_CHANNEL = f"{PREFIX}:term-gateway:*"
 GATEWAY_CHANNELS = (CPU_CHANNEL, CHAT_CHANNEL, JOBS_CHANNEL, RESULTS_CHANNEL, ALERTS_CHANNEL)
 
 # Who publishes and who listens: an agent says one thing only, its samples.
@@ -26,6 +31,8 @@ ACCESS = (
     channel(RESULTS_CHANNEL, publish=["gateway", "worker"], subscribe=["gateway"]),
     channel(CONTROL_CHANNEL, publish=["gateway"], subscribe=["worker"]),
     channel(ALERTS_CHANNEL, publish=["gateway"], subscribe=["gateway"]),
+    channel(TERM_WORKER_CHANNEL, publish=["gateway"], subscribe=["worker"]),
+    channel(TERM_GATEWAY_CHANNEL, publish=["worker"], subscribe=["gateway"]),
 )
 
 

@@ -13,6 +13,7 @@ from fleetdeck_common.service import service_main
 from .admission import NEVER_TRIM, Admission
 from .preflight import check_ssh_setup
 from .settings import WorkerSettings
+from .termserver import serve_terms
 from .worker import Worker
 
 
@@ -24,7 +25,8 @@ async def serve(settings: WorkerSettings, broker: Broker, stop: asyncio.Event) -
         audit = AuditStore(broker, NEVER_TRIM)
         previous = settings.previous_job_key()
         admission = Admission(key, store, audit, settings.target_policy(), previous=previous)
-    await Worker(settings, store, admission=admission).run(stop)
+    worker = Worker(settings, store, admission=admission)
+    await asyncio.gather(worker.run(stop), serve_terms(settings, broker, stop, worker))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

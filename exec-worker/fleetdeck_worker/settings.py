@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from fleetdeck_common.settings import TargetSettings
+from fleetdeck_common.settings import TargetSettings, TermSettings
+from fleetdeck_common.terms.cast import DEFAULT_LIMIT
 
 from .sshlogin import SshOptions
 from .sshpool import SshPool
@@ -19,7 +20,7 @@ def _default_worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class WorkerSettings(TargetSettings):
+class WorkerSettings(TargetSettings, TermSettings):
     worker_name: str = Field(
         default_factory=_default_worker_name,
         validation_alias="FLEETDECK_WORKER_NAME",
@@ -103,6 +104,20 @@ class WorkerSettings(TargetSettings):
         ge=1,
         le=65536,
         description="SSH connections kept at most; beyond it the least recently used idle ones are closed",
+    )
+    term_record_limit: int = Field(
+        DEFAULT_LIMIT,
+        validation_alias="FLEETDECK_TERM_RECORD_LIMIT",
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="characters of a terminal session's recording kept; past them it is cut (and says so)",
+    )
+    max_terms: int = Field(
+        256,
+        validation_alias="FLEETDECK_WORKER_TERMS",
+        ge=1,
+        le=65536,
+        description="terminals one worker holds at once; more are refused with a reason",
     )
 
     def ssh_options(self) -> SshOptions:

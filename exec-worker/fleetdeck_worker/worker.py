@@ -19,6 +19,7 @@ from .admission import Admission
 from .jobrun import HostRunner, JobRun, LeaseLost
 from .settings import WorkerSettings
 from .ssh import run_on_host
+from .sshlogin import SshOptions
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class Worker:
         self._policy = settings.target_policy()
         self._ssh = settings.ssh_options()
         self._runs: dict[str, tuple[str, JobRun, asyncio.Task[None]]] = {}  # job -> (entry id, run, task)
+
+    @property
+    def ssh(self) -> SshOptions:
+        """How this worker logs in to hosts, with its connection pool (terminals use it too)."""
+        return self._ssh
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take jobs until `stop` is set, then let running hosts finish within the grace period."""

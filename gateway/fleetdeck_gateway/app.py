@@ -26,6 +26,7 @@ from .build import build_gateway
 from .history import api as history_api
 from .settings import GatewaySettings
 from .state import Gateway
+from .terms import api as terms_api
 from .ws.endpoint import websocket_endpoint
 
 logger = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def create_app(
         *api.routes,
         *history_api.routes,
         *alerts_api.routes,
+        *terms_api.routes,
         Mount("/static", StaticFiles(directory=web), name="static"),
     ]
     # PeerMiddleware: every request and socket knows its client's address (for the audit trail).

@@ -17,6 +17,7 @@ from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Alert, Job
 from fleetdeck_common.targets.labels import ALERT_KEY
+from fleetdeck_common.terms.store import TermStore
 
 from .alerts.evaluator import AlertEvaluator
 from .alerts.rulebook import RuleBook
@@ -44,6 +45,8 @@ from .services.chat import ChatService
 from .services.jobservice import JobService
 from .settings import GatewaySettings
 from .state import Gateway
+from .terms.link import TermLink
+from .terms.service import TermService
 from .ws.clients import Clients
 
 
@@ -98,6 +101,19 @@ def build_gateway(
     def alert_heard(alert: Alert) -> None:
         alerts_view.observe(alert)
 
+    terms = TermService(
+        TermStore(broker, settings.term_keep),
+        policy,
+        audit,
+        f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+        lambda: len(queue.workers),
+        labels=selected_by,
+        address_of=table.address_of,
+        key=settings.job_key(),
+        max_per_user=settings.term_max_per_user,
+        idle_timeout=settings.term_idle_timeout,
+    )
+
     return Gateway(
         settings=settings,
         broker=broker,
@@ -139,4 +155,6 @@ def build_gateway(
         chat=ChatService(ChatStore(broker)),
         alert_senders=senders,
         alerts=alerts,
+        terms=terms,
+        term_link=TermLink(terms),
     )

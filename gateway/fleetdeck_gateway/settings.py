@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from fleetdeck_common.settings import CommaList, HistorySettings, TargetSettings, split_commas
+from fleetdeck_common.settings import CommaList, HistorySettings, TargetSettings, TermSettings, split_commas
 
 
 def check_http_url(value: str | None) -> str | None:
@@ -25,7 +25,7 @@ def check_http_url(value: str | None) -> str | None:
     return value
 
 
-class GatewaySettings(TargetSettings, HistorySettings):
+class GatewaySettings(TargetSettings, HistorySettings, TermSettings):
     host: str = Field("127.0.0.1", validation_alias="FLEETDECK_HOST", description="address to bind")
     port: int = Field(8000, validation_alias="FLEETDECK_PORT", ge=0, le=65535, description="port to bind")
     tokens_file: Path | None = Field(
@@ -128,6 +128,20 @@ class GatewaySettings(TargetSettings, HistorySettings):
         gt=0,
         le=300,
         description="seconds one POST to the alert webhook or Alertmanager may take before it is retried",
+    )
+    term_max_per_user: int = Field(
+        8,
+        validation_alias="FLEETDECK_TERM_MAX_PER_USER",
+        ge=1,
+        le=1000,
+        description="terminals one user may have open at once on this gateway",
+    )
+    term_idle_timeout: float = Field(
+        900.0,
+        validation_alias="FLEETDECK_TERM_IDLE_TIMEOUT",
+        ge=1,
+        le=7 * 86400,
+        description="seconds a terminal may go without input or output before it is closed",
     )
 
     @field_validator("alert_webhook", "alertmanager_url")

@@ -27,6 +27,8 @@ from .services.audittrail import AuditTrail
 from .services.chat import ChatService
 from .services.jobservice import JobService
 from .settings import GatewaySettings
+from .terms.link import TermLink
+from .terms.service import TermService
 from .ws.clients import Clients
 
 
@@ -55,6 +57,8 @@ class Gateway:
     chat: ChatService
     alert_senders: AlertSenders
     alerts: Alerting
+    terms: TermService
+    term_link: TermLink
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -65,8 +69,10 @@ class Gateway:
             asyncio.create_task(self.alert_senders.run(), name="alert-senders"),
         ]
         await self.alerts.start()
+        await self.term_link.start()
 
     async def stop(self) -> None:
+        await self.term_link.stop()
         await self.alerts.stop()
         for task in self._tasks:
             task.cancel()

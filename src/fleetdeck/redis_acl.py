@@ -11,6 +11,7 @@ from fleetdeck_common.broker.redis_commands import BATCHED, COMMANDS
 from fleetdeck_common.history import store as history_store
 from fleetdeck_common.jobs import keys as job_keys
 from fleetdeck_common.jobs.redis import SCRIPT_COMMANDS
+from fleetdeck_common.terms import store as term_store
 from fleetdeck_gateway.alerts import outbox as alert_outbox
 from fleetdeck_gateway.alerts import store as alert_store
 from fleetdeck_gateway.auth import sessions
@@ -25,6 +26,7 @@ KEY_GRANTS: tuple[KeyGrant, ...] = (
     *sessions.ACCESS,
     *alert_outbox.ACCESS,
     *alert_store.ACCESS,
+    *term_store.ACCESS,
 )
 CHANNEL_GRANTS: tuple[ChannelGrant, ...] = topics.ACCESS
 COMMANDS_OF: Mapping[str, tuple[str, ...]] = {

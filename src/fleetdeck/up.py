@@ -22,6 +22,7 @@ from fleetdeck_gateway.auth.tokenstore import TokenStore
 from fleetdeck_gateway.server import uvicorn_config
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_worker.settings import WorkerSettings
+from fleetdeck_worker.termserver import serve_terms
 from fleetdeck_worker.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,13 @@ async def run_all_in_one(
     app = create_app(gateway, broker=broker, tokens=tokens)
     server = uvicorn.Server(uvicorn_config(app, gateway))
     stop = asyncio.Event()
+    local_worker = Worker(worker, JobStore(broker))
     side_tasks = [
         asyncio.create_task(
             run_agent(agent, publisher_for(broker, agent.tiers(), agent.interval), stop), name="agent"
         ),
-        asyncio.create_task(Worker(worker, JobStore(broker)).run(stop), name="worker"),
+        asyncio.create_task(local_worker.run(stop), name="worker"),
+        asyncio.create_task(serve_terms(worker, broker, stop, local_worker), name="terminals"),
     ]
     if tokens.generated_token:
         print(f"fleetdeck is up. Log in at: {gateway.login_url(tokens.generated_token)}", flush=True)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..messages import Job
 
 KEY_MIN_BYTES = 32
@@ -73,8 +75,9 @@ def load_job_key(path: Path) -> JobKey:
     return JobKey(secret)
 
 
-def canonical(job: Job) -> bytes:
-    """The bytes signed: every field of the job (but the request's `ref`), as sorted-key JSON."""
+def canonical(job: BaseModel) -> bytes:
+    """The bytes signed: every field of the job or terminal request (but a request's `ref`), as
+    sorted-key JSON."""
     fields = job.model_dump(mode="json", exclude={"ref"})
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -84,12 +87,12 @@ def as_queued(job: Job) -> Job:
     return job.model_copy(update=QUEUED_VALUES)
 
 
-def sign(key: JobKey, job: Job) -> str:
-    """The job's signature (hex)."""
+def sign(key: JobKey, job: BaseModel) -> str:
+    """The job's (or terminal request's) signature (hex)."""
     return hmac.new(key.secret, canonical(job), hashlib.sha256).hexdigest()
 
 
-def verify(key: JobKey, job: Job, signature: str | None) -> bool:
+def verify(key: JobKey, job: BaseModel, signature: str | None) -> bool:
     """Whether `signature` is the job's, compared in constant time."""
     if not signature:
         return False

@@ -15,6 +15,9 @@ from .values import (
     MAX_COMMAND_CHARS,
     MAX_REF_CHARS,
     MAX_TARGETS_CHARS,
+    MAX_TERM_COLS,
+    MAX_TERM_INPUT_CHARS,
+    MAX_TERM_ROWS,
     MAX_TIMEOUT_SECONDS,
     PROTOCOL_VERSION,
     TOPICS,
@@ -38,5 +41,8 @@ def protocol_description() -> dict[str, Any]:
             "default_timeout_seconds": DEFAULT_TIMEOUT_SECONDS,
             "chat_chars": MAX_CHAT_CHARS,
             "ref_chars": MAX_REF_CHARS,
+            "term_cols": MAX_TERM_COLS,
+            "term_rows": MAX_TERM_ROWS,
+            "term_input_chars": MAX_TERM_INPUT_CHARS,
         },
     }

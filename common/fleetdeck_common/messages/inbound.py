@@ -15,10 +15,14 @@ from .values import (
     MAX_COMMAND_CHARS,
     MAX_REF_CHARS,
     MAX_TARGETS_CHARS,
+    MAX_TERM_INPUT_CHARS,
     MAX_TIMEOUT_SECONDS,
     ErrorCode,
     JobId,
     Ref,
+    TermCols,
+    TermId,
+    TermRows,
     Topic,
 )
 
@@ -87,10 +91,67 @@ class Watch(Frame):
     ref: Ref | None = None
 
 
+class TermOpen(Frame):
+    """Open a terminal on one host (`host`: a target term naming exactly one host)."""
+
+    type: Literal["term_open"]
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    cols: TermCols = 80
+    rows: TermRows = 24
+    ref: Ref | None = None
+
+
+class TermInput(Frame):
+    """Keystrokes (or a paste) for an open terminal, as text."""
+
+    type: Literal["term_input"]
+    term: TermId
+    data: Annotated[str, Field(min_length=1, max_length=MAX_TERM_INPUT_CHARS)]
+    ref: Ref | None = None
+
+
+class TermResize(Frame):
+    type: Literal["term_resize"]
+    term: TermId
+    cols: TermCols
+    rows: TermRows
+    ref: Ref | None = None
+
+
+class TermClose(Frame):
+    type: Literal["term_close"]
+    term: TermId
+    ref: Ref | None = None
+
+
+TermFrame = TermOpen | TermInput | TermResize | TermClose
 ClientFrame = Annotated[
-    Subscribe | Unsubscribe | ChatSend | Exec | Cancel | Watch, Field(discriminator="type")
+    Subscribe
+    | Unsubscribe
+    | ChatSend
+    | Exec
+    | Cancel
+    | Watch
+    | TermOpen
+    | TermInput
+    | TermResize
+    | TermClose,
+    Field(discriminator="type"),
 ]
-CLIENT_TYPES = frozenset({"subscribe", "unsubscribe", "chat", "exec", "cancel", "watch"})
+CLIENT_TYPES = frozenset(
+    {
+        "subscribe",
+        "unsubscribe",
+        "chat",
+        "exec",
+        "cancel",
+        "watch",
+        "term_open",
+        "term_input",
+        "term_resize",
+        "term_close",
+    }
+)
 _client_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 
 

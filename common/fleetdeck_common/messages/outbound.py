@@ -223,6 +223,35 @@ class Done(Frame):
     error: str | None = None  # why no host ran, when the worker refused the job
 
 
+class TermOpened(Frame):
+    """A terminal is open: its id, the host it runs on and its size (with the `term_open`'s ref)."""
+
+    type: Literal["term_opened"] = "term_opened"
+    term: str
+    host: str
+    cols: int
+    rows: int
+    ref: str | None = None
+
+
+class TermOutput(Frame):
+    """What the terminal printed, in order (UTF-8 text; bytes that are not UTF-8 become U+FFFD)."""
+
+    type: Literal["term_output"] = "term_output"
+    term: str
+    data: str
+
+
+class TermClosed(Frame):
+    """A terminal ended: the shell's exit status when it exited, and why, for a person."""
+
+    type: Literal["term_closed"] = "term_closed"
+    term: str
+    exit_code: int | None
+    reason: str
+    ref: str | None = None
+
+
 class Error(Frame):
     type: Literal["error"] = "error"
     code: ErrorCode

@@ -36,11 +36,19 @@ MAX_TIMEOUT_SECONDS = 86400.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_CHAT_CHARS = 2000
 MAX_REF_CHARS = 64
+# Terminals (v1.2): a PTY's size, and what one `term_input` frame may carry.
+MAX_TERM_COLS = 1000
+MAX_TERM_ROWS = 500
+MAX_TERM_INPUT_CHARS = 16384
+TERM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 Ref = Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]
 JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 JobId = Annotated[str, Field(min_length=1, max_length=64, pattern=JOB_ID_PATTERN)]
 _job_id_adapter: TypeAdapter[str] = TypeAdapter(JobId)
+TermId = Annotated[str, Field(min_length=1, max_length=64, pattern=TERM_ID_PATTERN)]
+TermCols = Annotated[int, Field(ge=1, le=MAX_TERM_COLS)]
+TermRows = Annotated[int, Field(ge=1, le=MAX_TERM_ROWS)]
 
 
 def is_job_id(text: str) -> bool:

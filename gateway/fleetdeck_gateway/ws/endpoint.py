@@ -82,8 +82,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         elif claim.reason is not None:
             sender.cancel()
             with contextlib.suppress(Exception):
+                # Its terminals end first, each told why, while the socket can still say so.
+                for frame in gateway.terms.disconnected(client, f"the terminal ended: {claim.reason}"):
+                    await asyncio.wait_for(websocket.send_text(frame), 2)
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(websocket.close(CLOSE_POLICY, claim.reason), 2)
     finally:
+        gateway.terms.disconnected(client, "the connection to the browser closed")
         gateway.revocation.forget(claim)
         gateway.relay.remove(client)
         for task in tasks:

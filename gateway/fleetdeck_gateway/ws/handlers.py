@@ -10,6 +10,10 @@ from fleetdeck_common.messages import (
     ProtocolError,
     Subscribe,
     Subscribed,
+    TermClose,
+    TermInput,
+    TermOpen,
+    TermResize,
     Unsubscribe,
     Watch,
     dump,
@@ -50,6 +54,14 @@ async def _handle(frame: ClientFrame, client: Client, services: FrameServices) -
     elif isinstance(frame, Cancel):
         job = await services.jobs.cancel(client.identity, frame.job)
         client.outbox.put(dump(job.model_copy(update={"ref": ref})))
+    elif isinstance(frame, TermInput):
+        await services.terms.input(client, frame)
+    elif isinstance(frame, TermOpen):
+        await services.terms.open(client, frame)
+    elif isinstance(frame, TermResize):
+        await services.terms.resize(client, frame)
+    elif isinstance(frame, TermClose):
+        await services.terms.close(client, frame)
     elif isinstance(frame, Watch):
         job = await services.jobs.get(frame.job)
         client.outbox.put(dump(job.model_copy(update={"ref": ref})))

@@ -24,6 +24,7 @@ class Outbox:
         "_queue",
         "_queued_bytes",
         "_room",
+        "_taken",
         "_waiter",
         "dropped",
         "on_overflow",
@@ -39,6 +40,7 @@ class Outbox:
         self._latest: dict[str, str] = {}
         self._waiter: asyncio.Future[None] | None = None  # the sender, waiting for a frame
         self._room: asyncio.Future[None] | None = None  # replays, waiting for the queue to drain
+        self._taken: asyncio.Future[None] | None = None  # terminals, waiting for the sender to take all
         self.dropped = 0
         self.overflowed = False
         self.on_overflow = on_overflow  # the socket's owner: close it
@@ -88,6 +90,15 @@ class Outbox:
             return False
         return True
 
+    async def taken(self) -> None:
+        """Wait until the sender has taken every frame queued now (a terminal's flow control: its
+        output is acknowledged to the worker only once its socket has it)."""
+        if not self._queue and not self._latest:
+            return
+        if self._taken is None or self._taken.done():
+            self._taken = asyncio.get_running_loop().create_future()
+        await asyncio.wait({self._taken})
+
     async def take(self) -> list[str]:
         """Everything queued, oldest first, then the latest samples; waits while there is none."""
         while not self._queue and not self._latest and not self.overflowed:
@@ -101,8 +112,9 @@ class Outbox:
         self._queue = []
         self._latest.clear()
         self._queued_bytes = 0
-        if self._room is not None and not self._room.done():
-            self._room.set_result(None)
+        for future in (self._room, self._taken):
+            if future is not None and not future.done():
+                future.set_result(None)
         return frames
 
     def _wake(self) -> None:

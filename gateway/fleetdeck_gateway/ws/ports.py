@@ -8,7 +8,7 @@ from typing import Protocol
 
 from starlette.requests import HTTPConnection
 
-from fleetdeck_common.messages import ExecRequest, Job
+from fleetdeck_common.messages import ExecRequest, Job, TermClose, TermInput, TermOpen, TermResize
 
 from ..auth.identity import Identity
 from ..auth.revocation import TokenClaim
@@ -74,6 +74,20 @@ class FiringAlerts(Protocol):
         ...
 
 
+class Terms(Protocol):
+    async def open(self, client: Client, frame: TermOpen) -> None: ...
+
+    async def input(self, client: Client, frame: TermInput) -> None: ...
+
+    async def resize(self, client: Client, frame: TermResize) -> None: ...
+
+    async def close(self, client: Client, frame: TermClose) -> None: ...
+
+    def disconnected(self, client: Client, reason: str) -> list[str]:
+        """End the socket's terminals; their `term_closed` frames."""
+        ...
+
+
 class FrameServices(Protocol):
     """The services the frame handlers call."""
 
@@ -103,6 +117,9 @@ class FrameServices(Protocol):
 
     @property
     def alerts(self) -> FiringAlerts: ...
+
+    @property
+    def terms(self) -> Terms: ...
 
 
 class Identify(Protocol):
