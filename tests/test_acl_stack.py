@@ -175,7 +175,7 @@ async def test_every_service_does_its_whole_job_on_its_own_user(
     keys = list(stack.admin.scan_iter(count=1000))
     assert keys and [k for k in keys if not any(fnmatchcase(k, g.pattern) for g in KEY_GRANTS)] == []
     patterns = {g.channel for g in CHANNEL_GRANTS}
-    subscribed = set(stack.admin.pubsub_channels())
+    subscribed = {str(c) for c in stack.admin.pubsub_channels()}
     assert [c for c in subscribed if not any(fnmatchcase(c, p) for p in patterns)] == []
 
 
