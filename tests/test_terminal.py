@@ -9,14 +9,17 @@ session's worker reaches it with its usual settings; its host key joins the flee
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from fleetdeck_gateway.auth.tokenedit import add_token, remove_token
 from testbed.opensshd import OpenSshd, start_sshd
 from tests.support.stacks import ExecStack, Fleet, Tokens
 from tests.support.waiting import eventually
@@ -81,9 +84,19 @@ class Term:
         return await asyncio.wait_for(read(), timeout)
 
     async def closed(self, timeout: float = 15.0) -> Frame:
-        return await self.client.expect(
-            lambda f: f.get("type") == "term_closed" and f.get("term") == self.id, timeout
-        )
+        """The terminal's `term_closed`, its output until then kept."""
+
+        def check(frame: Frame) -> bool:
+            if frame.get("type") == "term_output" and frame.get("term") == self.id:
+                self.output += frame["data"]
+            return frame.get("type") == "term_closed" and frame.get("term") == self.id
+
+        try:
+            return await self.client.expect(check, timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"terminal {self.id} still open after {timeout:g} s: {self.output!r}"
+            ) from None
 
 
 async def open_term(client: WsClient, cols: int = 80, rows: int = 24, host: str = HOST) -> Term:
@@ -97,8 +110,20 @@ async def open_term(client: WsClient, cols: int = 80, rows: int = 24, host: str 
     return term
 
 
+async def workers_alive(gateway_url: str, token: str) -> None:
+    """Wait until the gateway counts a worker (it refuses terminals while it counts none)."""
+
+    async def alive() -> bool:
+        async with httpx.AsyncClient() as http:
+            reply = await http.get(f"{gateway_url}/api/workers", headers={"Authorization": f"Bearer {token}"})
+        return bool(reply.json()["alive"])
+
+    await eventually(alive, 30, "an exec worker", interval=0.2)
+
+
 @pytest.fixture
 async def operator(exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd) -> Any:
+    await workers_alive(exec_stack.gateway.url, tokens.operator)
     client = await WsClient.open(exec_stack.gateway.ws_url, tokens.operator)
     await client.expect_type("hello")
     yield client
@@ -142,8 +167,125 @@ async def test_ctrl_c_interrupts_a_running_command(operator: WsClient) -> None:
     await term.send("\x03")
     await term.until(re.escape(PROMPT))
     await eventually(lambda: not processes_with(f"sleep {naps}"), 5, "sleep interrupted")
-    await term.send("echo alive\r")
-    await term.until("alive")
+    await term.send("echo alive-$((6*7))\r")
+    await term.until("alive-42")  # the shell's answer, not the echo of what was typed
     await operator.send({"type": "term_close", "term": term.id})
     closed = await term.closed()
     assert closed["exit_code"] is None and closed["reason"] == "closed by alice"
+
+
+def marker_sleep() -> str:
+    """A `sleep` whose command line no other test's has."""
+    return f"sleep {uuid.uuid4().int % 100000 + 100000}"
+
+
+async def test_the_session_is_recorded_listed_and_audited(
+    exec_stack: ExecStack, operator: WsClient, tokens: Tokens
+) -> None:
+    term = await open_term(operator, cols=90, rows=20)
+    await operator.send({"type": "term_resize", "term": term.id, "cols": 70, "rows": 15})
+    secret = f"typed-{uuid.uuid4().hex[:8]}"
+    # Typed with echo off, like a password: input is never recorded, and this was never printed.
+    await term.send("stty -echo; echo reading-$((40+2)); read x; stty echo; echo got-$((${#x}+0))\r")
+    await term.until("reading-42")
+    await term.send(f"{secret}\r")
+    await term.until(f"got-{len(secret)}")
+    await term.send("exit 0\r")
+    assert (await term.closed())["exit_code"] == 0
+    headers = {"Authorization": f"Bearer {tokens.operator}"}
+    async with httpx.AsyncClient(base_url=exec_stack.gateway.url, headers=headers) as http:
+        listed = (await http.get("/api/terms")).json()["terms"]
+        mine = next(t for t in listed if t["id"] == term.id)
+        assert mine["host"] == HOST and mine["user"] == "alice" and mine["exit_code"] == 0
+        assert mine["end"] >= mine["start"] and (mine["cols"], mine["rows"]) == (90, 20)
+        cast = await http.get(f"/api/terms/{term.id}/cast")
+        assert cast.headers["content-type"].startswith("application/x-asciicast")
+        header, *events = [json.loads(line) for line in cast.text.splitlines()]
+        assert header["version"] == 2 and (header["width"], header["height"]) == (90, 20)
+        assert {kind for _t, kind, _d in events} == {"o", "r"} and [
+            int(n) for n in next(d for _t, k, d in events if k == "r").split("x")
+        ] == [70, 15]
+        printed = "".join(d for _t, k, d in events if k == "o")
+        assert f"got-{len(secret)}" in printed and secret not in printed
+        assert [t for t, _k, _d in events] == sorted(t for t, _k, _d in events)
+        viewer = {"Authorization": f"Bearer {tokens.viewer}"}
+        assert (await http.get("/api/terms", headers=viewer)).status_code == 403
+        assert (await http.get(f"/api/terms/{term.id}/cast", headers=viewer)).status_code == 403
+        assert (await http.get("/api/terms/nothing-here/cast")).status_code == 404
+        audit = (await http.get("/api/audit", params={"limit": 200})).json()["entries"]
+    entries = {(e["action"], e["outcome"]) for e in audit if e.get("term") == term.id}
+    assert entries == {("term_open", "accepted"), ("term_close", "closed")}
+    closed = next(e for e in audit if e.get("term") == term.id and e["action"] == "term_close")
+    assert closed["user"] == "alice" and closed["targets"] == HOST and closed["exit_code"] == 0
+
+
+async def test_refusals_name_what_is_wrong_and_carry_the_ref(
+    exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd, operator: WsClient
+) -> None:
+    viewer = await WsClient.open(exec_stack.gateway.ws_url, tokens.viewer)
+    try:
+        await viewer.send({"type": "term_open", "host": HOST, "ref": "v1"})
+        frame = await viewer.expect_type("error", ref="v1")
+        assert frame["code"] == "forbidden" and "operator" in frame["message"]
+    finally:
+        await viewer.close()
+    name = f"scoped-{uuid.uuid4().hex[:6]}"
+    scoped_token = add_token(tokens.file, name, "operator", scope="127.0.0.2")
+    scoped = await WsClient.open(exec_stack.gateway.ws_url, scoped_token)
+    try:
+        await scoped.send({"type": "term_open", "host": HOST, "ref": "s1"})
+        frame = await scoped.expect_type("error", ref="s1")
+        assert frame["code"] == "forbidden" and f"{HOST} is outside the targets" in frame["message"]
+    finally:
+        await scoped.close()
+        remove_token(tokens.file, name)
+    for host, code, words in (
+        ("10.9.8.7", "invalid_targets", "10.9.8.7"),  # outside the allowlist
+        ("127.0.4.10-11", "invalid_targets", "exactly one host"),
+    ):
+        await operator.send({"type": "term_open", "host": host, "ref": "o1"})
+        frame = await operator.expect_type("error", ref="o1")
+        assert frame["code"] == code and words in frame["message"], frame
+    for frame in (
+        {"type": "term_input", "term": "not-a-term", "data": "ls\r", "ref": "i1"},
+        {"type": "term_resize", "term": "not-a-term", "cols": 10, "rows": 10, "ref": "i1"},
+        {"type": "term_close", "term": "not-a-term", "ref": "i1"},
+    ):
+        await operator.send(frame)
+        error = await operator.expect_type("error", ref="i1")
+        assert error["code"] == "not_found" and "not-a-term" in error["message"]
+    term = await open_term(operator)  # the refusals left the socket serving
+    await operator.send({"type": "term_close", "term": term.id})
+    await term.closed()
+    await operator.send({"type": "term_input", "term": term.id, "data": "ls\r", "ref": "late"})
+    assert (await operator.expect_type("error", ref="late"))["code"] == "not_found"
+
+
+async def test_a_dropped_socket_ends_the_shell_and_what_runs_in_it(
+    exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd
+) -> None:
+    client = await WsClient.open(exec_stack.gateway.ws_url, tokens.operator)
+    term = await open_term(client)
+    nap = marker_sleep()
+    await term.send(f"{nap}\r")
+    await eventually(lambda: processes_with(nap), 10, "the command running")
+    client.ws.transport.abort()  # gone without a close frame, as a crashed browser is
+    await eventually(lambda: not processes_with(nap), 10, "the command gone with its terminal")
+
+
+async def test_revoking_the_token_ends_its_terminals_within_5_s(
+    exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd
+) -> None:
+    name = f"revoked-{uuid.uuid4().hex[:6]}"
+    client = await WsClient.open(exec_stack.gateway.ws_url, add_token(tokens.file, name, "operator"))
+    try:
+        term = await open_term(client)
+        nap = marker_sleep()
+        await term.send(f"{nap}\r")
+        await eventually(lambda: processes_with(nap), 10, "the command running")
+        remove_token(tokens.file, name)
+        closed = await term.closed(timeout=5)
+        assert closed["exit_code"] is None and "token" in closed["reason"], closed
+        await eventually(lambda: not processes_with(nap), 10, "the command gone with its terminal")
+    finally:
+        await client.close()
