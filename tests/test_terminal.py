@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from fleetdeck_gateway.auth.tokenedit import add_token, remove_token
 from testbed.opensshd import OpenSshd, start_sshd
-from tests.support.stacks import ExecStack, Fleet, Tokens
+from testbed.procs import start_gateway
+from tests.support.stacks import UNKNOWN_HOST_KEY, UNREACHABLE, ExecStack, Fleet, Tokens, private_stack
 from tests.support.waiting import eventually
 from tests.support.wsclient import Frame, WsClient
 
@@ -60,6 +62,7 @@ class Term:
         self.client = client
         self.id = term
         self.output = ""
+        self.received = 0  # characters of output read so far
 
     async def send(self, data: str) -> None:
         await self.client.send({"type": "term_input", "term": self.id, "data": data})
@@ -76,6 +79,7 @@ class Term:
                 frame = await self.client.recv(timeout)
                 if frame.get("type") == "term_output" and frame["term"] == self.id:
                     self.output += frame["data"]
+                    self.received += len(frame["data"])
                 elif frame.get("type") == "term_closed" and frame["term"] == self.id:
                     raise AssertionError(
                         f"closed while waiting for {pattern!r}: {frame}; saw {self.output!r}"
@@ -289,3 +293,102 @@ async def test_revoking_the_token_ends_its_terminals_within_5_s(
         await eventually(lambda: not processes_with(nap), 10, "the command gone with its terminal")
     finally:
         await client.close()
+
+
+def rss(pid: int) -> int:
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+async def test_a_flood_to_a_client_that_stops_reading_stays_bounded_and_ctrl_c_still_stops_it(
+    exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd
+) -> None:
+    await workers_alive(exec_stack.gateway.url, tokens.operator)
+    client = await WsClient.open(exec_stack.gateway.ws_url, tokens.operator)
+    try:
+        term = await open_term(client)
+        flood = f"yes fdflood-{uuid.uuid4().hex[:6]}"
+        await term.send(f"{flood}\r")
+        await eventually(lambda: processes_with(flood), 10, "the flood running")
+        # From here the client reads nothing: the window fills, the worker stops reading SSH.
+        pids = {"gateway": exec_stack.gateway.service.pid, "worker": exec_stack.worker.pid}
+        await asyncio.sleep(1.5)  # the window and the socket's buffers fill
+        before = {name: rss(pid) for name, pid in pids.items()}
+        await asyncio.sleep(4)  # what is measured: 4 s of `yes` is gigabytes without flow control
+        grown = {name: rss(pid) - before[name] for name, pid in pids.items()}
+        # Bounded: noise (under a MiB here). Without flow control the worker alone grows by tens of MiB.
+        assert all(growth < 8 * 1024 * 1024 for growth in grown.values()), grown
+        await term.send("\x03")  # sent while the output is still backed up
+        await eventually(lambda: not processes_with(flood), 10, "the flood stopped by Ctrl-C")
+        await term.send("echo done-$((6*7))\r")
+        before_drain = term.received
+        await term.until("done-42", timeout=30)  # the backlog drains, then the shell answers
+        # What was held back: the window, SSH's own window, the sockets' kernel buffers and the
+        # client's queue (about 10 MB on loopback), not the seconds of flood the host printed.
+        assert term.received - before_drain < 24 * 1024 * 1024
+    finally:
+        await client.close()
+
+
+async def test_a_worker_killed_mid_session_ends_the_terminal_within_10_s(
+    tmp_path: Path, tokens: Tokens, fleet: Fleet, shell_host: OpenSshd
+) -> None:
+    with private_stack(tmp_path, tokens, fleet, "w-term-kill") as stack:
+        await workers_alive(stack.gateway.url, tokens.operator)
+        client = await WsClient.open(stack.gateway.ws_url, tokens.operator)
+        try:
+            term = await open_term(client)
+            nap = marker_sleep()
+            await term.send(f"{nap}\r")
+            await eventually(lambda: processes_with(nap), 10, "the command running")
+            stack.worker.kill()
+            closed = await term.closed(timeout=10)
+            assert closed["exit_code"] is None and "w-term-kill stopped answering" in closed["reason"]
+            # The dead worker's connection dropped: sshd hung up the shell and what ran in it.
+            await eventually(lambda: not processes_with(nap), 10, "the command gone with its worker")
+        finally:
+            await client.close()
+
+
+async def test_an_idle_terminal_ends_and_a_user_has_at_most_the_limit_open(
+    exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd, tmp_path: Path
+) -> None:
+    gateway = start_gateway(
+        exec_stack.users.url("gateway"),
+        tmp_path,
+        tokens.file,
+        name="gateway-term-idle",
+        FLEETDECK_JOB_KEY_FILE=exec_stack.users.job_key,
+        FLEETDECK_TERM_IDLE_TIMEOUT="3",
+        FLEETDECK_TERM_MAX_PER_USER="1",
+    )
+    try:
+        await workers_alive(gateway.url, tokens.operator)
+        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        try:
+            term = await open_term(client)
+            await client.send({"type": "term_open", "host": HOST, "ref": "second"})
+            refused = await client.expect_type("error", ref="second")
+            assert refused["code"] == "forbidden" and "FLEETDECK_TERM_MAX_PER_USER" in refused["message"]
+            closed = await term.closed(timeout=10)
+            assert "idle for 3 s" in closed["reason"], closed
+            again = await open_term(client)  # the idle one no longer counts
+            await client.send({"type": "term_close", "term": again.id})
+            await again.closed()
+        finally:
+            await client.close()
+    finally:
+        gateway.stop()
+
+
+async def test_a_host_that_cannot_be_reached_or_verified_ends_the_terminal_with_exec_sentences(
+    operator: WsClient,
+) -> None:
+    for host, words in (
+        (UNKNOWN_HOST_KEY, "host key not verifiable"),
+        (UNREACHABLE, "connection refused"),
+    ):
+        ref = f"bad-{host}"
+        await operator.send({"type": "term_open", "host": host, "ref": ref})
+        closed = await operator.expect(lambda f, ref=ref: f.get("ref") == ref, 30)
+        assert closed["type"] == "term_closed" and closed["exit_code"] is None, closed
+        assert words in closed["reason"] and f"@{host} port" in closed["reason"], closed
