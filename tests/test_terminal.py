@@ -9,6 +9,7 @@ session's worker reaches it with its usual settings; its host key joins the flee
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import uuid
@@ -176,6 +177,10 @@ async def test_ctrl_c_interrupts_a_running_command(operator: WsClient) -> None:
     await operator.send({"type": "term_close", "term": term.id})
     closed = await term.closed()
     assert closed["exit_code"] is None and closed["reason"] == "closed by alice"
+
+
+def has_ref(ref: str, frame: Frame) -> bool:
+    return frame.get("ref") == ref
 
 
 def marker_sleep() -> str:
@@ -387,8 +392,7 @@ async def test_a_host_that_cannot_be_reached_or_verified_ends_the_terminal_with_
         (UNKNOWN_HOST_KEY, "host key not verifiable"),
         (UNREACHABLE, "connection refused"),
     ):
-        ref = f"bad-{host}"
-        await operator.send({"type": "term_open", "host": host, "ref": ref})
-        closed = await operator.expect(lambda f, ref=ref: f.get("ref") == ref, 30)
+        await operator.send({"type": "term_open", "host": host, "ref": f"bad-{host}"})
+        closed = await operator.expect(functools.partial(has_ref, f"bad-{host}"), 30)
         assert closed["type"] == "term_closed" and closed["exit_code"] is None, closed
         assert words in closed["reason"] and f"@{host} port" in closed["reason"], closed
