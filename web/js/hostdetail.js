@@ -4,7 +4,8 @@
 // with a legend. An offline host says when it was last seen. Under the chart: disk, network and
 // uptime from the latest sample, and the host's file systems (hostmounts.js). Range buttons and
 // drag-to-zoom show stored history (historyview.js) with the highest value of each step as a faint
-// line; marks show the jobs that ran on the host (jobmarks.js).
+// line; marks show the jobs that ran on the host (jobmarks.js). "Shell" opens a terminal on the host
+// (termpanel.js); viewers see it disabled with the reason.
 import { $, h, onNextFrame, onResize } from "./dom.js";
 import { echarts } from "./vendor.js";
 import { xAxis, percentAxis, tooltip, legend, line } from "./chartstyle.js";
@@ -55,14 +56,15 @@ export function hostDetail(store, conn) {
     const cores = h("button", { type: "button", class: "cores", title: "a line per core" }, "cores");
     const pin = h("button", { type: "button", class: "pin", title: "keep this chart open" }, "pin");
     const close = h("button", { type: "button", class: "close", title: "close", "aria-label": "close" }, "×");
+    const shell = h("button", { type: "button", class: "shell", onclick: () => store.set("shell", host) }, "Shell");
     const box = h("div", { class: "chart" });
     const machine = h("div", { class: "machine" });
     const mounts = h("ul", { class: "mounts", hidden: true });
     const el = h("article", { class: "chart-card", dataset: { host, points: "0" } },
-      h("header", null, h("span", { class: "host" }, host), h("span", { class: "spacer" }), cores, pin, close),
+      h("header", null, h("span", { class: "host" }, host), h("span", { class: "spacer" }), shell, cores, pin, close),
       h("div", { class: "facts" }, status, now),
       box, machine, mounts);
-    const card = { el, box, status, now, machine, pin, chart: null, resize: null, samples: [], cores: false };
+    const card = { el, box, status, now, machine, pin, shell, chart: null, resize: null, samples: [], cores: false };
     const redraw = () => { if (cards.get(host) === card) draw(card, true); };
     // A new range asks for the marks of that range too.
     card.history = historyView(el, (window) => hostHistory(host, window), () => { card.marks.refresh(); redraw(); });
@@ -86,7 +88,18 @@ export function hostDetail(store, conn) {
     card.history.attach(card.chart);
     card.marks.attach(card.chart);
     updateStatus(host);
+    mayShell(card);
   }
+
+  // Operators open shells; everyone else sees why they cannot.
+  function mayShell(card) {
+    const me = store.get("me");
+    const why = !me ? "connecting to the gateway…"
+      : me.role !== "operator" ? "You are logged in as " + me.user + ", a viewer: only operators open shells on hosts." : "";
+    card.shell.disabled = !!why;
+    card.shell.title = why || "open a terminal on this host";
+  }
+  store.subscribe("me", () => { for (const card of cards.values()) mayShell(card); });
 
   function dispose(host) {
     const card = cards.get(host);

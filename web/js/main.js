@@ -16,7 +16,8 @@ import { alertModel } from "./alertsmodel.js";
 import { alertsFeed } from "./alertsfeed.js";
 import { alertsPanel } from "./alertspanel.js";
 
-const charted = Promise.all([import("./fleetchart.js"), import("./hostdetail.js"), import("./exec.js")]);
+const charted = Promise.all([import("./fleetchart.js"), import("./hostdetail.js"), import("./exec.js"),
+  import("./termpanel.js"), import("./recordings.js")]);
 
 /** GET /api/protocol, retried while the gateway restarts; statuses, states and limits are the server's. */
 async function loadProtocol() {
@@ -51,6 +52,7 @@ async function main() {
     tab: "fleet",
     alerts: alertModel(),
     alertRules: { metrics: new Map(), error: null },
+    shell: null,
   });
   const conn = createConnection(store);
   conn.on("hello", (frame) => {
@@ -70,10 +72,12 @@ async function main() {
   alertsPanel(store, alertsFeed(store, conn));
   conn.connect();
 
-  const [{ fleetChart }, { hostDetail }, { execPanel }] = await charted;
+  const [{ fleetChart }, { hostDetail }, { execPanel }, { termPanel }, { recordingsPanel }] = await charted;
   fleetChart(store);
   hostDetail(store, conn);
   execPanel(store, conn);
+  termPanel(store, conn);
+  recordingsPanel(store);
 }
 
 main();

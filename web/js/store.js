@@ -6,7 +6,8 @@
 // (names the host list shows), selection (Set of names), watched {opened, pinned: Set}, jobs
 // (Map id -> job frame), currentJob (id), target ({expr, what}: a request to fill the exec target),
 // tab (the pane shown on narrow screens), alerts (what fires, see alertsmodel.js; the change is
-// {hosts} whose outline changed), alertRules ({metrics: Map rule -> the metric it reads, error}).
+// {hosts} whose outline changed), alertRules ({metrics: Map rule -> the metric it reads, error}),
+// shell (a host to open a terminal on: termpanel.js).
 
 export function createStore(initial) {
   const state = { ...initial };
