@@ -1,4 +1,4 @@
-"""The `fleetdeck` command: `up`, `token add`, `exec`, `audit`, `redis-users`, `alerts`."""
+"""The `fleetdeck` command: `up`, `token add`, `exec`, `shell`, `audit`, `redis-users`, `alerts`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 
 from .alerts_command import add_alerts_command, run_alerts_command
 from .audit_command import add_audit_command, run_audit_command
+from .shell_client import add_shell_command
 
 # What a subcommand needs beyond fleetdeck-common, and the extra of the `fleetdeck` project that
 # brings it (pyproject.toml). Each image carries the command with only its own service installed:
@@ -23,6 +24,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "up": (("fleetdeck_gateway", "fleetdeck_agent", "fleetdeck_worker"), "fleetdeck[all]"),
     "token": (("fleetdeck_gateway",), "fleetdeck[token]"),
     "exec": (("websockets",), "fleetdeck[exec]"),
+    "shell": (("websockets",), "fleetdeck[exec]"),
     "redis-users": (("fleetdeck_gateway", "cryptography"), "fleetdeck[token]"),  # sessions; --tls
 }
 
@@ -85,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser("redis-users", help="least-privilege Redis users (needs fleetdeck[token])")
     add_audit_command(commands)
     add_alerts_command(commands)
+    add_shell_command(commands)
 
     run = commands.add_parser(
         "exec",
@@ -192,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_audit_command(args, parser))
     if args.command == "alerts":
         sys.exit(run_alerts_command(args))
+    if args.command == "shell":
+        from .shell_client import run_shell_command
+
+        sys.exit(run_shell_command(args, parser))
     if not command:
         parser.error("exec needs a command after --")
     if not args.token:
