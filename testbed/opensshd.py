@@ -13,6 +13,11 @@ from pathlib import Path
 from testbed.procs import Service, free_port, wait_until
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+SFTP_SERVERS = (
+    "/usr/lib/openssh/sftp-server",
+    "/usr/libexec/openssh/sftp-server",
+    "/usr/libexec/sftp-server",
+)
 
 _RECORDER = """#!{python}
 import json, os, sys, time
@@ -45,11 +50,14 @@ def start_sshd(
     record: bool = True,
     log_level: str = "ERROR",
     home: Path | None = None,
+    sftp_root: Path | None = None,
 ) -> OpenSshd:
     """An sshd on `address` (a new host key unless `workdir` has one). `record=False` runs commands
-    as a stock sshd does (the login shell, no ForceCommand; `log` stays empty). `log_level="VERBOSE"`
-    logs each login ("Accepted publickey"). `home` sets HOME for sessions, so the login shell reads
-    that folder's start-up files instead of the account's own (this machine's may be slow)."""
+        as a stock sshd does (the login shell, no ForceCommand; `log` stays empty). `log_level="VERBOSE"`
+        logs each login ("Accepted publickey"). `home` sets HOME for sessions, so the login shell reads
+        that folder's start-up files instead of the account's own (this machine's may be slow). SFTP is
+    served (through the recorder when recording); `sftp_root` makes the host SFTP-only, jailed in that
+    folder (root-owned, not writable by group or others), so hosts can differ in what files they have."""
     workdir.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
     host_key = workdir / "host_ed25519"
@@ -67,8 +75,9 @@ def start_sshd(
         f"PidFile {workdir / 'sshd.pid'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowAgentForwarding no\n"
         f"X11Forwarding no\nLogLevel {log_level}\n"
-        + (f"ForceCommand {recorder}\n" if record else "")
+        + (f"ForceCommand {recorder}\n" if record and sftp_root is None else "")
         + (f"SetEnv HOME={home}\n" if home is not None else "")
+        + _sftp_lines(sftp_root)
     )
     if home is not None:
         home.mkdir(parents=True, exist_ok=True)
@@ -81,6 +90,13 @@ def start_sshd(
     wait_until(listening, 10, what=f"sshd on {address}:{port}")
     public = (workdir / "host_ed25519.pub").read_text().split()
     return OpenSshd(address, port, service, f"[{address}]:{port} {public[0]} {public[1]}\n")
+
+
+def _sftp_lines(root: Path | None) -> str:
+    if root is not None:
+        return f"Subsystem sftp internal-sftp\nChrootDirectory {root}\n"
+    server = next((path for path in SFTP_SERVERS if Path(path).exists()), SFTP_SERVERS[0])
+    return f"Subsystem sftp {server}\n"
 
 
 def client_key(workdir: Path) -> tuple[Path, Path]:

@@ -18,7 +18,7 @@ from fleetdeck.redis_acl import (
     ReplicationPasswords,
     acl_file,
 )
-from fleetdeck_common import auditstore, chatstore, hoststore, topics
+from fleetdeck_common import auditstore, chatstore, filestore, hoststore, topics
 from fleetdeck_common.acl import (
     FORBIDDEN,
     SERVICE_CALLS,
@@ -27,6 +27,7 @@ from fleetdeck_common.acl import (
     channel,
     commands_for,
     grant,
+    key_rules,
     password_hash,
     user_rule,
 )
@@ -251,6 +252,8 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         term_store._INDEX,
         term_store._term_key("t1"),
         term_store._cast_key("t1"),
+        filestore.FILES,
+        filestore.content_key("0" * 32),
     ]
     assert [key for key in built if not owned(key)] == []
     owners = [
@@ -263,6 +266,13 @@ def test_every_key_the_stores_build_has_an_owner_declaration() -> None:
         alert_outbox,
         alert_store,
         term_store,
+        filestore,
     ]
     assert len(KEY_GRANTS) == sum(len(module.ACCESS) for module in owners)
     assert not owned(hoststore._HOSTS_KEY.replace("hosts", "something-new"))
+
+
+def test_uploaded_files_are_the_gateways_to_write_the_workers_to_read_and_no_agents() -> None:
+    assert key_rules("gateway", filestore.ACCESS) == [f"~{filestore.FILES}", "~fleetdeck:file:*"]
+    assert key_rules("worker", filestore.ACCESS) == [f"%R~{filestore.FILES}", "%R~fleetdeck:file:*"]
+    assert key_rules("agent", filestore.ACCESS) == []

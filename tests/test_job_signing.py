@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleetdeck_common.jobs.signing import JobKey, JobKeyError, as_queued, load_job_key, sign, verify
-from fleetdeck_common.messages import Job, dump
+from fleetdeck_common.messages import FileCopy, Job, dump
 from fleetdeck_gateway.settings import GatewaySettings
 from fleetdeck_worker.settings import WorkerSettings
 
@@ -54,6 +54,7 @@ TAMPERED: dict[str, Any] = {
     "resolved_targets": "127.0.0.9",
     "queued_until": 1799999999.0,
     "scope": "127.0.0.2",
+    "file_copy": FileCopy(file="f" * 32, dest="/root/.ssh/authorized_keys", mode="0600"),
 }
 
 
@@ -149,3 +150,13 @@ def test_both_services_check_the_key_file_in_their_settings(
     assert key is not None and key.secret == b"k" * 32
     with pytest.raises(ValueError, match="is empty"):
         model(redis_url="memory://", job_key_file=_key_file(tmp_path, b""))
+
+
+def test_a_copy_jobs_destination_and_mode_are_signed() -> None:
+    job = _job(command="", file_copy=FileCopy(file="a" * 32, dest="/etc/motd"))
+    signature = sign(KEY, job)
+    assert verify(KEY, job, signature)
+    for changed in ({"dest": "/root/.ssh/authorized_keys"}, {"mode": "4755"}, {"file": "b" * 32}):
+        assert job.file_copy is not None
+        forged = job.model_copy(update={"file_copy": job.file_copy.model_copy(update=changed)})
+        assert not verify(KEY, forged, signature)

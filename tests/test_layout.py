@@ -26,6 +26,7 @@ KEY_OWNERS = {
     "fleetdeck_gateway.alerts.outbox",
     "fleetdeck_gateway.alerts.store",
     "fleetdeck_common.terms.store",
+    "fleetdeck_common.filestore",
 }
 
 

@@ -98,6 +98,7 @@ SERVICE_CALLS: Mapping[Service, tuple[str, ...]] = {
         "connection",
         "publish",
         "subscribe",
+        "read_ranges",
         "get",
         "set",
         "expire",

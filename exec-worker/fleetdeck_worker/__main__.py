@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker import Broker
+from fleetdeck_common.filestore import FileStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.service import service_main
 
@@ -25,7 +26,7 @@ async def serve(settings: WorkerSettings, broker: Broker, stop: asyncio.Event) -
         audit = AuditStore(broker, NEVER_TRIM)
         previous = settings.previous_job_key()
         admission = Admission(key, store, audit, settings.target_policy(), previous=previous)
-    worker = Worker(settings, store, admission=admission)
+    worker = Worker(settings, store, admission=admission, files=FileStore(broker))
     await asyncio.gather(worker.run(stop), serve_terms(settings, broker, stop, worker))
 
 

@@ -127,7 +127,7 @@ class Admission:
                 job=job.job,
                 targets=_clip(job.targets),
                 hosts=len(hosts),
-                command=_clip(job.command),
+                command=_clip(job.file_copy.describe() if job.file_copy else job.command),
                 timeout=job.timeout,
             )
         )

@@ -9,15 +9,17 @@ import time
 
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.broker.retry import Stopped, persist
+from fleetdeck_common.filestore import FileStore
 from fleetdeck_common.health import touch
 from fleetdeck_common.jobs import JobStore, QueuedJob, WorkerInfo
 from fleetdeck_common.jobs.expiry import expire, overdue
-from fleetdeck_common.messages import FINISHED_STATES
+from fleetdeck_common.messages import FINISHED_STATES, Job, Outcome
 from fleetdeck_common.service import wait_or_stop
 
 from .admission import Admission
 from .jobrun import HostRunner, JobRun, LeaseLost
 from .settings import WorkerSettings
+from .sftpcopy import copy_runner
 from .ssh import run_on_host
 from .sshlogin import SshOptions
 
@@ -31,12 +33,14 @@ class Worker:
         store: JobStore,
         runner: HostRunner = run_on_host,
         admission: Admission | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.worker_name
         self._store = store
         self._runner = runner
         self._admission = admission  # with the job key: signed, fresh, never replayed jobs only
+        self._files = files  # uploads, for copy jobs
         self._policy = settings.target_policy()
         self._ssh = settings.ssh_options()
         self._runs: dict[str, tuple[str, JobRun, asyncio.Task[None]]] = {}  # job -> (entry id, run, task)
@@ -125,11 +129,39 @@ class Worker:
             self._policy,
             self._ssh,
             self.settings.exec_concurrency,
-            self._runner,
+            await self._runner_for(job),
             lease_ttl=self.settings.claim_idle,
         )
         task = asyncio.create_task(self._run_job(entry.entry_id, run), name=f"job-{job_id}")
         self._runs[job_id] = (entry.entry_id, run, task)
+
+    async def _runner_for(self, job: Job) -> HostRunner:
+        """What runs on each host: the command, or for a copy job the push of its file."""
+        if job.file_copy is None:
+            return self._runner
+        found = None if self._files is None else await self._files.read(job.file_copy.file, time.time())
+        if found is not None:
+            return copy_runner(job.file_copy, found[1])
+        note = (
+            f"the uploaded file {job.file_copy.file} has expired or is gone from the broker; "
+            "nothing was written"
+        )
+        logger.error("job %s: %s", job.job, note)
+
+        async def missing(
+            host: str, command: str, timeout: float, ssh: SshOptions, cancel: asyncio.Event
+        ) -> Outcome:
+            return Outcome(
+                status="error",
+                exit_code=None,
+                stdout="",
+                stderr="",
+                duration_ms=0,
+                truncated=False,
+                error=note,
+            )
+
+        return missing
 
     async def _run_job(self, entry_id: str, run: JobRun) -> None:
         try:

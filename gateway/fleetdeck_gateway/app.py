@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from fleetdeck_common.broker import Broker, BrokerUnavailable, create_broker
 
-from . import api
+from . import api, uploads
 from .alerts import api as alerts_api
 from .auth.peer import PeerMiddleware
 from .auth.tokenstore import TokenStore
@@ -140,6 +140,7 @@ def create_app(
         Route("/metrics", metrics),
         WebSocketRoute("/ws", websocket_endpoint),
         *api.routes,
+        *uploads.routes,
         *history_api.routes,
         *alerts_api.routes,
         *terms_api.routes,

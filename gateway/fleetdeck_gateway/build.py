@@ -12,6 +12,7 @@ from collections.abc import Callable
 from fleetdeck_common.auditstore import AuditStore
 from fleetdeck_common.broker import Broker
 from fleetdeck_common.chatstore import ChatStore
+from fleetdeck_common.filestore import FileStore
 from fleetdeck_common.history import HistoryStore
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
@@ -62,6 +63,7 @@ def build_gateway(
     audit = AuditTrail(AuditStore(broker, settings.audit_keep))
     metrics = GatewayMetrics(lambda: float(broker.reconnects))
     jobs = JobStore(broker)
+    files = FileStore(broker)
     policy = settings.target_policy()
     hosts = HostStore(broker)
 
@@ -151,7 +153,9 @@ def build_gateway(
             on_queued=count_queued,
             key=settings.job_key(),
             address_of=table.address_of,
+            files=files,
         ),
+        files=files,
         chat=ChatService(ChatStore(broker)),
         alert_senders=senders,
         alerts=alerts,

@@ -71,6 +71,19 @@ class GatewaySettings(TargetSettings, HistorySettings, TermSettings):
         le=60,
         description="seconds between `fleet` frames (a client gets at most one per tick)",
     )
+    max_upload: int = Field(
+        64 * 1024 * 1024,
+        validation_alias="FLEETDECK_MAX_UPLOAD",
+        ge=1,
+        le=1024 * 1024 * 1024,
+        description="bytes one uploaded file (POST /api/files, for copy jobs) may have",
+    )
+    max_uploads_total: int = Field(
+        512 * 1024 * 1024,
+        validation_alias="FLEETDECK_MAX_UPLOADS_TOTAL",
+        ge=1,
+        description="bytes all uploaded files kept in the broker (a day each) may have together",
+    )
     forget_after: float = Field(
         86400.0,
         validation_alias="FLEETDECK_FORGET_AFTER",

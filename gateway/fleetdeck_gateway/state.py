@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from fleetdeck_common.broker import Broker
+from fleetdeck_common.filestore import FileStore
 
 from .alerts.senders import AlertSenders
 from .alerts.service import Alerting
@@ -54,6 +55,7 @@ class Gateway:
     relay: Relay
     queue: QueueWatch
     jobs: JobService
+    files: FileStore
     chat: ChatService
     alert_senders: AlertSenders
     alerts: Alerting

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fleetdeck_common import auditstore, chatstore, hoststore, topics
+from fleetdeck_common import auditstore, chatstore, filestore, hoststore, topics
 from fleetdeck_common.acl import BATCH_PREFIX, ChannelGrant, KeyGrant, Service, password_hash, users_acl
 from fleetdeck_common.broker.redis_commands import BATCHED, COMMANDS
 from fleetdeck_common.history import store as history_store
@@ -27,6 +27,7 @@ KEY_GRANTS: tuple[KeyGrant, ...] = (
     *alert_outbox.ACCESS,
     *alert_store.ACCESS,
     *term_store.ACCESS,
+    *filestore.ACCESS,
 )
 CHANNEL_GRANTS: tuple[ChannelGrant, ...] = topics.ACCESS
 COMMANDS_OF: Mapping[str, tuple[str, ...]] = {

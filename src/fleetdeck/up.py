@@ -15,6 +15,7 @@ from fleetdeck_agent.agent import run_agent
 from fleetdeck_agent.publisher import publisher_for
 from fleetdeck_agent.settings import AgentSettings
 from fleetdeck_common.broker import create_broker
+from fleetdeck_common.filestore import FileStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.settings import BrokerSettings
 from fleetdeck_gateway.app import create_app
@@ -52,7 +53,7 @@ async def run_all_in_one(
     app = create_app(gateway, broker=broker, tokens=tokens)
     server = uvicorn.Server(uvicorn_config(app, gateway))
     stop = asyncio.Event()
-    local_worker = Worker(worker, JobStore(broker))
+    local_worker = Worker(worker, JobStore(broker), files=FileStore(broker))
     side_tasks = [
         asyncio.create_task(
             run_agent(agent, publisher_for(broker, agent.tiers(), agent.interval), stop), name="agent"

@@ -9,6 +9,10 @@ sends, and `dump`), `tones` (how a status looks), `description` (GET /api/protoc
 from .description import (
     protocol_description,
 )
+from .filecopy import (
+    DEFAULT_MODE,
+    FileCopy,
+)
 from .inbound import (
     CLIENT_TYPES,
     MAX_SUBSCRIBED_HOSTS,
@@ -93,6 +97,7 @@ from .values import (
 
 __all__ = [
     "CLIENT_TYPES",
+    "DEFAULT_MODE",
     "DEFAULT_TIMEOUT_SECONDS",
     "ERROR_CODES",
     "FINISHED_STATES",
@@ -125,6 +130,7 @@ __all__ = [
     "ErrorCode",
     "Exec",
     "ExecRequest",
+    "FileCopy",
     "Fleet",
     "FleetHost",
     "Hello",

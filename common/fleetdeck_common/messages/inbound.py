@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from .filecopy import FileCopy
 from .outbound import Error, Frame
 from .values import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -59,18 +60,37 @@ class ChatSend(Frame):
 class ExecRequest(Frame):
     """What to run where: the body of an `exec` frame and of `POST /api/jobs`."""
 
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, serialize_by_alias=True, validate_by_name=True, validate_by_alias=True
+    )
+
     targets: Annotated[str, Field(min_length=1, max_length=MAX_TARGETS_CHARS)]
-    command: Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_CHARS)]
+    command: Annotated[str, Field(max_length=MAX_COMMAND_CHARS)] = ""
     timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] = DEFAULT_TIMEOUT_SECONDS
+    # v1.2: a file to push instead of a command to run; `copy` on the wire (the attribute would
+    # hide BaseModel.copy).
+    file_copy: FileCopy | None = Field(None, alias="copy")
 
     @field_validator("command")
     @classmethod
     def _runnable(cls, command: str) -> str:
-        if not command.strip():
-            raise ValueError("the command is blank: nothing to run")
         if "\x00" in command:
             raise ValueError("the command contains a NUL byte, which no shell can run")
         return command
+
+    @model_validator(mode="after")
+    def _command_or_copy(self) -> ExecRequest:
+        if self.file_copy is not None and self.command:
+            raise ValueError(
+                "a job either runs a command or copies a file: give 'command' or 'copy', not both"
+            )
+        if self.file_copy is None and not self.command.strip():
+            raise ValueError("the command is blank: nothing to run")
+        return self
+
+    def describe(self) -> str:
+        """What the job does, in one line (the command, or the copy)."""
+        return self.file_copy.describe() if self.file_copy is not None else self.command
 
 
 class Exec(ExecRequest):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .filecopy import FileCopy
 from .values import (
     DEFAULT_TIMEOUT_SECONDS,
     AlertState,
@@ -150,6 +151,10 @@ class Chat(Frame):
 
 
 class Job(Frame):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, serialize_by_alias=True, validate_by_name=True, validate_by_alias=True
+    )
+
     type: Literal["job"] = "job"
     job: str
     targets: str
@@ -169,6 +174,9 @@ class Job(Frame):
     queued_until: float | None = None
     # The targets its token may reach (a target expression); the worker refuses hosts outside it.
     scope: str | None = None
+    # A copy job (v1.2): the file pushed to every host; `command` is empty then. `copy` on the
+    # wire (the attribute would hide BaseModel.copy).
+    file_copy: FileCopy | None = Field(None, alias="copy")
     ref: str | None = None
 
     @property

@@ -102,7 +102,7 @@ class AuditTrail:
                 targets=clip(request.targets.strip(), KEEP_TARGETS_CHARS),
                 hosts=None if hosts is None else len(hosts),
                 host_set=None if hosts is None else clip(fold_hosts(hosts), KEEP_HOST_SET_CHARS),
-                command=request.command,
+                command=request.describe(),
                 timeout=request.timeout,
             )
         )

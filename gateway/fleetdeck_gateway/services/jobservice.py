@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fleetdeck_common.filestore import FileStore
 from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.jobs import JobResults, JobStore, ResultsPage
 from fleetdeck_common.jobs.signing import JobKey, sign
@@ -39,6 +40,7 @@ class JobService:
         on_queued: Callable[[Job], None] = lambda job: None,
         key: JobKey | None = None,
         address_of: Callable[[str], str | None] = lambda host: None,
+        files: FileStore | None = None,
     ) -> None:
         self.store = store
         self._policy = policy
@@ -48,6 +50,7 @@ class JobService:
         self._on_queued = on_queued  # counted in the metrics, whoever queued it (socket or HTTP)
         self._key = key  # FLEETDECK_JOB_KEY_FILE: every job queued carries its signature
         self._address_of = address_of  # a known host's SSH address, from its heartbeat
+        self._files = files  # uploads, for copy jobs
 
     async def submit(self, who: Identity, request: ExecRequest) -> Job:
         """Validate the targets and queue the job; nothing is queued if anything is wrong. The
@@ -76,6 +79,8 @@ class JobService:
         if refusal is not None:
             raise ProtocolError("forbidden", refusal)
         now = round(time.time(), 3)
+        if request.file_copy is not None:
+            await self._check_file(request.file_copy.file, now)
         job = Job(
             job=secrets.token_hex(8),
             targets=request.targets.strip(),
@@ -88,12 +93,22 @@ class JobService:
             resolved_targets=_resolved(request.targets, hosts, self._policy),
             queued_until=round(now + self._queue_timeout, 3),
             scope=who.scope,
+            file_copy=request.file_copy,
         )
         await self.store.submit(job, sign(self._key, job) if self._key is not None else None)
         logger.info(
-            "job %s queued by %s: %d hosts, command %r", job.job, who.name, len(hosts), request.command[:200]
+            "job %s queued by %s: %d hosts, %r", job.job, who.name, len(hosts), request.describe()[:200]
         )
         return job
+
+    async def _check_file(self, file_id: str, now: float) -> None:
+        """A copy job's file must be uploaded and not yet expired."""
+        if self._files is None or await self._files.info(file_id, now) is None:
+            raise ProtocolError(
+                "bad_request",
+                f"copy.file: no uploaded file {file_id} (unknown, or expired a day after its upload); "
+                "upload it with POST /api/files",
+            )
 
     async def get(self, job_id: str) -> Job:
         job = await self.store.load(job_id)

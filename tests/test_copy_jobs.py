@@ -1,0 +1,178 @@
+"""Copy jobs end to end: `POST /api/files`, then a job with `copy` over HTTP, run by a real worker
+on real OpenSSH hosts; the session Redis's service users (so the file keys' grants are exercised,
+and a refusal fails the run), jobs signed with the job key. And what is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from testbed.procs import Gateway, Service, start_gateway, start_worker, wait_until
+from tests.conftest import in_database
+from tests.support.copyhosts import CopyHosts, copy_hosts
+from tests.support.redis_users import RedisUsers
+from tests.support.stacks import Tokens
+
+pytestmark = pytest.mark.ssh
+
+SHARED = ("127.0.4.11", "127.0.4.12")
+JAILED = "127.0.4.13"
+DB = 6  # a database of the session Redis no other stack uses
+MAX_UPLOAD = 2 * 1024 * 1024
+MAX_TOTAL = 5 * 1024 * 1024
+
+
+@dataclass
+class CopyStack:
+    gateway: Gateway
+    worker: Service
+    hosts: CopyHosts
+    operator: dict[str, str]
+    viewer: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def copy_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_users: RedisUsers, tokens: Tokens
+) -> Iterator[CopyStack]:
+    workdir = tmp_path_factory.mktemp("copyjobs")
+    with copy_hosts(workdir / "hosts", SHARED, JAILED) as hosts:
+        worker = start_worker(
+            in_database(redis_users.url("worker"), DB),
+            workdir,
+            "w-copy",
+            FLEETDECK_SSH_KEY=str(hosts.key),
+            FLEETDECK_KNOWN_HOSTS=str(hosts.known_hosts),
+            FLEETDECK_SSH_PORT=str(hosts.port),
+            FLEETDECK_SSH_USER="root",
+            FLEETDECK_ALLOWED_TARGETS="127.0.0.0/8",
+            FLEETDECK_JOB_KEY_FILE=redis_users.job_key,
+        )
+        try:
+            gateway = start_gateway(
+                in_database(redis_users.url("gateway"), DB),
+                workdir,
+                tokens.file,
+                name="gateway-copy",
+                FLEETDECK_JOB_KEY_FILE=redis_users.job_key,
+                FLEETDECK_MAX_UPLOAD=str(MAX_UPLOAD),
+                FLEETDECK_MAX_UPLOADS_TOTAL=str(MAX_TOTAL),
+            )
+            try:
+                yield CopyStack(
+                    gateway,
+                    worker,
+                    hosts,
+                    {"Authorization": f"Bearer {tokens.operator}"},
+                    {"Authorization": f"Bearer {tokens.viewer}"},
+                )
+            finally:
+                gateway.stop()
+        finally:
+            worker.stop()
+
+
+def upload(stack: CopyStack, data: bytes) -> str:
+    response = httpx.post(stack.gateway.url + "/api/files", headers=stack.operator, content=data)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["size"] == len(data) and body["sha256"] == hashlib.sha256(data).hexdigest()
+    file_id: str = body["file"]
+    return file_id
+
+
+def run_job(stack: CopyStack, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(stack.gateway.url + "/api/jobs", headers=stack.operator, json=body)
+    assert response.status_code == 202, response.text
+    job = response.json()["job"]
+
+    def finished() -> dict[str, Any] | None:
+        found: dict[str, Any] = httpx.get(f"{stack.gateway.url}/api/jobs/{job}", headers=stack.viewer).json()
+        return found if found["state"] in ("done", "cancelled", "expired") else None
+
+    wait_until(finished, 60, what=f"copy job {job}")
+    done = finished()
+    assert done is not None
+    return done
+
+
+def test_an_uploaded_file_is_copied_to_every_host_and_fails_per_host(
+    copy_stack: CopyStack, tmp_path: Path
+) -> None:
+    data = os.urandom(MAX_UPLOAD)
+    file_id = upload(copy_stack, data)
+    folder = tmp_path / "opt"
+    folder.mkdir()
+    dest = folder / "tool.bin"
+    targets = ",".join((*SHARED, JAILED))
+    job = run_job(
+        copy_stack, {"targets": targets, "copy": {"file": file_id, "dest": str(dest), "mode": "0755"}}
+    )
+    assert job["copy"] == {"file": file_id, "dest": str(dest), "mode": "0755"} and job["command"] == ""
+    statuses = {r["host"]: (r["status"], r["error"]) for r in job["results"]}
+    assert statuses[SHARED[0]] == ("ok", None) and statuses[SHARED[1]] == ("ok", None)
+    assert statuses[JAILED][0] == "failed" and str(statuses[JAILED][1]).startswith("no such directory")
+    assert job["summary"] == {"ok": 2, "failed": 1}
+    assert dest.read_bytes() == data and dest.stat().st_mode & 0o7777 == 0o755
+    assert sorted(p.name for p in folder.iterdir()) == ["tool.bin"]
+
+
+def test_what_is_refused_before_anything_runs(copy_stack: CopyStack, tmp_path: Path) -> None:
+    url = copy_stack.gateway.url
+    viewer = httpx.post(url + "/api/files", headers=copy_stack.viewer, content=b"hello")
+    assert viewer.status_code == 403 and "operator" in viewer.json()["message"]
+    big = httpx.post(url + "/api/files", headers=copy_stack.operator, content=b"x" * (MAX_UPLOAD + 1))
+    assert big.status_code == 413 and str(MAX_UPLOAD) in big.json()["message"]
+    file_id = upload(copy_stack, b"small\n")
+    dest = str(tmp_path / "never")
+
+    def refused(copy: dict[str, str], *words: str) -> None:
+        response = httpx.post(
+            url + "/api/jobs", headers=copy_stack.operator, json={"targets": SHARED[0], "copy": copy}
+        )
+        assert response.status_code == 400, response.text
+        message = response.json()["message"]
+        assert all(word in message for word in words), message
+
+    refused({"file": file_id, "dest": "relative/path"}, "copy.dest", "not an absolute path")
+    refused({"file": "f" * 32, "dest": dest}, "copy.file", "no uploaded file")
+    refused({"file": file_id, "dest": str(tmp_path) + "/"}, "names a directory")
+    refused({"file": file_id, "dest": dest, "mode": "rwx"}, "copy.mode", "not an octal mode")
+    both = {"targets": SHARED[0], "command": "id", "copy": {"file": file_id, "dest": dest}}
+    response = httpx.post(url + "/api/jobs", headers=copy_stack.operator, json=both)
+    assert response.status_code == 400 and "not both" in response.json()["message"]
+    as_viewer = httpx.post(
+        url + "/api/jobs",
+        headers=copy_stack.viewer,
+        json={"targets": SHARED[0], "copy": {"file": file_id, "dest": dest}},
+    )
+    assert as_viewer.status_code == 403
+    assert not Path(dest).exists()
+
+
+def test_uploads_together_are_bounded(copy_stack: CopyStack) -> None:
+    held = 0
+    while True:
+        response = httpx.post(
+            copy_stack.gateway.url + "/api/files", headers=copy_stack.operator, content=b"z" * MAX_UPLOAD
+        )
+        if response.status_code != 201:
+            break
+        held += MAX_UPLOAD
+        assert held <= MAX_TOTAL
+    assert response.status_code == 507
+    message = response.json()["message"]
+    assert "FLEETDECK_MAX_UPLOADS_TOTAL" in message
+    found = re.search(r"(\d+) bytes are held now", message)
+    assert found is not None
+    used = int(found[1])  # this test's uploads and the ones before it
+    assert held <= used <= MAX_TOTAL < used + MAX_UPLOAD
