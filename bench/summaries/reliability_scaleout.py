@@ -8,12 +8,14 @@ import math
 import statistics
 from typing import Any
 
+from fleetdeck_common.broker.redis_commands import COMMANDS
+
 from ..harness import fill, listing
 from ..measure import quantiles, total
 from .report import LoadRun, ready_counts
 
 TARGET = {"reach": 1.0, "p99_s": 1.5}
-PER_SAMPLE_COMMANDS = ("rpush", "ltrim", "hset", "publish")  # what an agent sends per sample
+AGENT_WRITES = COMMANDS["write_batch"]  # what the agent's batched writes may send
 GATEWAYS = (
     "gateway | clients | CPU (no clients) | RSS (no clients) | p99 | reach | Redis reconnects | log errors",
     """{gateway} | {clients:,} | {cpu_pct:.0f}% ({cpu_pct_without_clients:.0f}%)
@@ -27,8 +29,8 @@ AT = (
     " | {fleet_frame_kib:,.0f} KiB | {fanout_cores_per_1000_clients:.3g}",
 )
 PAPER = """**On paper, from these figures.** Per host (one sample a second): Redis spends
-{redis_us_per_sample_base:.1f} µs storing and publishing it (of which its commands
-{redis_command_us_per_sample:.1f} µs: RPUSH, LTRIM, HSET, PUBLISH) plus
+{redis_us_per_sample_base:.1f} µs storing and publishing it (of which the agent's batched writes
+{redis_command_us_per_sample:.1f} µs) plus
 {redis_us_per_sample_per_subscriber:.2f} µs for each subscriber it goes to (measured with
 {subscribers[0]:.0f} and {subscribers[1]:.0f} subscribers), and sends {sample_bytes:.0f} bytes to each. Every
 gateway spends {gateway_ingest_us_per_sample:.0f} µs reading it (pub/sub, validation, presence, the
@@ -103,7 +105,7 @@ def estimate(raw: dict[str, Any], args: argparse.Namespace, results: list[dict[s
     redis_us1 = _us(raw["redis_cpu_pct"] - quiet, args.hosts)
     per_subscriber = max(0.0, (redis_us1 - redis_us0) / (s1 - s0)) if s1 > s0 else math.nan
     redis_base = redis_us0 - (0.0 if math.isnan(per_subscriber) else per_subscriber) * s0
-    stored = sum(redis_idle.get(c, 0.0) for c in PER_SAMPLE_COMMANDS) / args.hosts
+    stored = sum(redis_idle.get(c, 0.0) for c in AGENT_WRITES) / args.hosts
     # Gateway: ingest (every gateway reads every sample) and fan-out (per client, per byte sent).
     idle = raw["gateway_cpu_pct_without_clients"]
     quiet_gateways = zip(idle, raw["gateway_cpu_pct_without_fleet"], strict=True)
