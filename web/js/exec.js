@@ -1,7 +1,7 @@
 // The run panel: a command on a target expression, one line per host in an xterm.js terminal as
-// each finishes, progress, the grouped summary, cancel, re-run on the hosts that failed, full output
-// per host; after a reconnect it asks for exactly the results it has not seen, and after a reload it
-// shows the job this tab followed.
+// each finishes (as wide as its pane, which "Wider" widens), progress, the grouped summary, cancel,
+// re-run on the hosts that failed, full output per host; after a reconnect it asks for exactly the
+// results it has not seen, and after a reload it shows the job this tab followed.
 import { $, h, onResize } from "./dom.js";
 import { Terminal, FitAddon } from "./vendor.js";
 import { summaryText } from "./outcome.js";
@@ -28,6 +28,17 @@ export function execPanel(store, conn) {
   term.loadAddon(fit);
   term.open($("terminal"));
   onResize($("terminal"), () => { if ($("terminal").clientWidth) fit.fit(); });
+
+  // The terminal fills its pane (fit); on a wide screen the pane itself can take more of the window.
+  const WIDE_KEY = "fleetdeck.runWide";
+  function widen(on) {
+    document.body.classList.toggle("run-wide", on);
+    $("run-wide").setAttribute("aria-pressed", String(on));
+    $("run-wide").textContent = on ? "Narrower" : "Wider";
+    localStorage.setItem(WIDE_KEY, on ? "1" : "");
+  }
+  $("run-wide").addEventListener("click", () => widen(!document.body.classList.contains("run-wide")));
+  widen(localStorage.getItem(WIDE_KEY) === "1");
 
   // ---------------------------------------------------------------- who may run, and why not
   function explain() {

@@ -19,7 +19,9 @@ export function stateText(tab) {
     case "refused":
       return "Not opened: " + tab.reason;
     case "closed": {
-      const status = tab.exitCode === null || tab.exitCode === undefined ? "" : " (exit status " + tab.exitCode + ")";
+      // The server's reason usually says the status already ("the shell exited with status 3").
+      const known = tab.exitCode === null || tab.exitCode === undefined || /\bstatus\b/.test(tab.reason);
+      const status = known ? "" : " (exit status " + tab.exitCode + ")";
       return "Closed: " + tab.reason + status;
     }
     default:

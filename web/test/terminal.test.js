@@ -16,6 +16,10 @@ test("a tab goes from connecting to open to closed with its exit status", () => 
   assert.equal(stateText(tab), "Closed: the shell exited (exit status 3)");
   assert.equal(isLive(tab), false);
   assert.equal(terms.closed({ term: "abc", exit_code: 0, reason: "again" }), null, "a closed tab stays closed");
+  const said = terms.open("web02", "term2", 80, 24);
+  terms.opened({ term: "def", host: "web02", cols: 80, rows: 24, ref: "term2" });
+  terms.closed({ term: "def", exit_code: 3, reason: "the shell exited with status 3" });
+  assert.equal(stateText(said), "Closed: the shell exited with status 3", "the status is not said twice");
 });
 
 test("a refused host key and a refused open read differently", () => {
