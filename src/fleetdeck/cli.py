@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "audit":
         sys.exit(run_audit_command(args, parser))
     if args.command == "alerts":
-        sys.exit(run_alerts_command(args))
+        sys.exit(run_alerts_command(args, parser))
     if args.command == "shell":
         from .shell_client import run_shell_command
 
