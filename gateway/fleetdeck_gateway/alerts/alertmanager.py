@@ -84,7 +84,11 @@ class AlertmanagerSink:
                 await self._wake.wait()
                 continue
             if self._clock() >= self._retry_at:
-                await self._push()
+                try:
+                    await self._push()
+                except Exception:  # a bug here must not end pushing for good
+                    logger.exception("alertmanager: a push failed unexpectedly")
+                    self._retry_at = self._clock() + self._backoff[1]
             retrying = self._retry_at > self._clock()
             due = self._retry_at if retrying else self._last_full + self._resend_every
             with contextlib.suppress(TimeoutError):

@@ -116,7 +116,10 @@ class Delivery:
                 if pending is None:
                     await self._sleep_until_due()
                     continue
-                await self._attempt(pending)
+                try:
+                    await self._attempt(pending)
+                except Exception:  # a bug here must not end delivery for good
+                    logger.exception("alert %s: a POST failed unexpectedly; dropped", self.dest)
         finally:
             alive.cancel()
 

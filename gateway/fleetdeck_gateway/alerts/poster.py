@@ -52,6 +52,8 @@ class Poster:
         except httpx.HTTPError as exc:
             reason = str(exc) or type(exc).__name__
             raise SendFailed(f"{where} could not be reached ({reason})", retry=True) from None
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise SendFailed(f"{where} cannot be sent to ({exc})", retry=False) from None
         if answer.is_success:
             return
         status = f"{answer.status_code} {answer.reason_phrase}".strip()
