@@ -42,6 +42,7 @@ class AlertStack:
     tokens: Tokens
     agents: dict[str, Service] = field(default_factory=dict)
     gateways: list[Gateway] = field(default_factory=list)
+    gateway_env: dict[str, str] = field(default_factory=dict)  # e.g. a webhook every gateway sends to
 
     def start_agent(self, name: str) -> Service:
         self.agents[name] = start_agent(
@@ -50,9 +51,9 @@ class AlertStack:
         return self.agents[name]
 
     def start_gateway(self, name: str) -> Gateway:
-        gateway = start_gateway(
-            self.redis.url, self.workdir, self.tokens.file, name=name, FLEETDECK_ALERT_RULES=str(self.rules)
-        )
+        # Any: mypy cannot tell these names from start_gateway's own keyword arguments.
+        env: dict[str, Any] = {"FLEETDECK_ALERT_RULES": str(self.rules), **self.gateway_env}
+        gateway = start_gateway(self.redis.url, self.workdir, self.tokens.file, name, **env)
         self.gateways.append(gateway)
         return gateway
 
@@ -84,7 +85,12 @@ class AlertStack:
 
 @contextlib.contextmanager
 def alert_stack(
-    workdir: Path, tokens: Tokens, agents: tuple[str, ...], gateways: int, hot: str = HOLDS
+    workdir: Path,
+    tokens: Tokens,
+    agents: tuple[str, ...],
+    gateways: int,
+    hot: str = HOLDS,
+    **gateway_env: str,
 ) -> Iterator[AlertStack]:
     """With `hot=NEVER` nothing fires until a test rewrites the rules (`stack.set_hot(HOLDS)`),
     after its clients have subscribed: a gateway evaluates as soon as it starts."""
@@ -92,7 +98,7 @@ def alert_stack(
     redis_server.start()
     rules = workdir / "rules.yaml"
     rules.write_text(rules_text(hot))
-    stack = AlertStack(workdir, redis_server, rules, tokens)
+    stack = AlertStack(workdir, redis_server, rules, tokens, gateway_env=gateway_env)
     try:
         for name in agents:
             stack.start_agent(name)
