@@ -30,7 +30,7 @@ from testbed.procs import BIN, Gateway, service_env, wait_until
 from testbed.webhook import WebhookReceiver
 
 from .alerts_eval import evaluation_cpu
-from .harness import Report, Result, common_options, run
+from .harness import Report, Result, common_options, fill, run
 from .measure import CpuWindow, percentile
 from .stack import Stack, make_token
 
@@ -67,7 +67,7 @@ evaluation cost: one `evaluate` a second, its own CPU time | {evaluation_cpu_pct
 the gateway's CPU with the rules less without (wall-clock window) | {gateway_delta_pct:.1f}% of one core
 condition → webhook (`for: 0s`), p50 | {latency_p50_ms:ms}
 condition → webhook (`for: 0s`), p99 | {latency_p99_ms:ms} | ≤ {target[latency_p99_ms]:ms} | latency_p99_ms
-agent killed → `offline` alert at the webhook, worst of {kills} | {offline_max_ms:ms}
+agent killed → `offline` alert at the webhook, worst of {kills} | {offline_worst}
     | ≤ presence timeout ({presence_s:g} s) + 3 s | offline_max_ms
 """,
     also="""
@@ -223,11 +223,14 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "latency_max_ms": latencies[-1] if latencies else nan,
         # A kill whose alert never came (NaN) is the worst of all.
         "offline_max_ms": max((math.inf if math.isnan(v) else v for v in raw["offline_ms"]), default=nan),
+        "offline_worst": "-",
         "offline_each": ", ".join(
             "none in 60 s" if math.isnan(v) else f"{v / 1000:.1f} s" for v in raw["offline_ms"]
         )
         or "-",
     }
+    worst = s["offline_max_ms"]
+    s["offline_worst"] = "none within 60 s" if math.isinf(worst) else fill("{v:ms}", {"v": worst})
     s["met"] = {
         "evaluation_cpu_pct": s["evaluation_cpu_pct"] <= REPORT.target["evaluation_cpu_pct"],
         "latency_p99_ms": s["latency_p99_ms"] <= REPORT.target["latency_p99_ms"],
