@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from fleetdeck_gateway.auth.tokenedit import add_token
+from testbed.opensshd import OpenSshd
 from testbed.procs import Service, start_agent, start_gateway
 from tests.support.later import Backend, open_backend
 from tests.support.redis_users import RedisUsers, session_redis
@@ -153,6 +154,16 @@ def exec_stack(redis_users: RedisUsers, tokens: Tokens, logs: Path, fleet: Fleet
     yield ExecStack(users.admin_url, gateway, worker, fleet, users)
     gateway.stop()
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def shell_host(tmp_path_factory: pytest.TempPathFactory, fleet: Fleet) -> Iterator[OpenSshd]:
+    """A stock OpenSSH sshd (login shells, for terminals) the session's worker can reach."""
+    from tests.support.terms import start_shell_host
+
+    sshd = start_shell_host(tmp_path_factory.mktemp("term-sshd"), fleet)
+    yield sshd
+    sshd.stop()
 
 
 def in_database(url: str, db: int) -> str:

@@ -13,7 +13,6 @@ import functools
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,108 +21,14 @@ import psutil
 import pytest
 
 from fleetdeck_gateway.auth.tokenedit import add_token, remove_token
-from testbed.opensshd import OpenSshd, start_sshd
+from testbed.opensshd import OpenSshd
 from testbed.procs import start_gateway
 from tests.support.stacks import UNKNOWN_HOST_KEY, UNREACHABLE, ExecStack, Fleet, Tokens, private_stack
+from tests.support.terms import HOST, PROMPT, open_term, processes_with, workers_alive
 from tests.support.waiting import eventually
 from tests.support.wsclient import Frame, WsClient
 
 pytestmark = pytest.mark.ssh
-
-HOST = "127.0.4.10"
-PROMPT = "fd$ "
-
-
-@pytest.fixture(scope="module")
-def shell_host(tmp_path_factory: pytest.TempPathFactory, fleet: Fleet) -> Iterator[OpenSshd]:
-    workdir = tmp_path_factory.mktemp("term-sshd")
-    home = workdir / "home"
-    home.mkdir()
-    # A plain, quick shell with a prompt the tests can wait for.
-    (home / ".profile").write_text(f"PS1='{PROMPT}'; export PS1\n")
-    sshd = start_sshd(
-        workdir / "sshd",
-        HOST,
-        fleet.client_key.with_suffix(".pub"),
-        workdir / "commands.jsonl",
-        fleet.port,
-        record=False,
-        home=home,
-    )
-    with fleet.known_hosts.open("a") as handle:
-        handle.write(sshd.known_hosts_line)
-    yield sshd
-    sshd.stop()
-
-
-class Term:
-    """One terminal on a socket: its id, and its output so far."""
-
-    def __init__(self, client: WsClient, term: str) -> None:
-        self.client = client
-        self.id = term
-        self.output = ""
-        self.received = 0  # characters of output read so far
-
-    async def send(self, data: str) -> None:
-        await self.client.send({"type": "term_input", "term": self.id, "data": data})
-
-    async def until(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        """Read output until `pattern` (a regex) matches what came since the last match."""
-
-        async def read() -> re.Match[str]:
-            while True:
-                found = re.search(pattern, self.output)
-                if found:
-                    self.output = self.output[found.end() :]
-                    return found
-                frame = await self.client.recv(timeout)
-                if frame.get("type") == "term_output" and frame["term"] == self.id:
-                    self.output += frame["data"]
-                    self.received += len(frame["data"])
-                elif frame.get("type") == "term_closed" and frame["term"] == self.id:
-                    raise AssertionError(
-                        f"closed while waiting for {pattern!r}: {frame}; saw {self.output!r}"
-                    )
-
-        return await asyncio.wait_for(read(), timeout)
-
-    async def closed(self, timeout: float = 15.0) -> Frame:
-        """The terminal's `term_closed`, its output until then kept."""
-
-        def check(frame: Frame) -> bool:
-            if frame.get("type") == "term_output" and frame.get("term") == self.id:
-                self.output += frame["data"]
-            return frame.get("type") == "term_closed" and frame.get("term") == self.id
-
-        try:
-            return await self.client.expect(check, timeout)
-        except TimeoutError:
-            raise AssertionError(
-                f"terminal {self.id} still open after {timeout:g} s: {self.output!r}"
-            ) from None
-
-
-async def open_term(client: WsClient, cols: int = 80, rows: int = 24, host: str = HOST) -> Term:
-    ref = uuid.uuid4().hex[:8]
-    await client.send({"type": "term_open", "host": host, "cols": cols, "rows": rows, "ref": ref})
-    frame = await client.expect(lambda f: f.get("ref") == ref, 30)
-    assert frame["type"] == "term_opened", frame
-    assert frame["host"] == host and (frame["cols"], frame["rows"]) == (cols, rows)
-    term = Term(client, frame["term"])
-    await term.until(re.escape(PROMPT))
-    return term
-
-
-async def workers_alive(gateway_url: str, token: str) -> None:
-    """Wait until the gateway counts a worker (it refuses terminals while it counts none)."""
-
-    async def alive() -> bool:
-        async with httpx.AsyncClient() as http:
-            reply = await http.get(f"{gateway_url}/api/workers", headers={"Authorization": f"Bearer {token}"})
-        return bool(reply.json()["alive"])
-
-    await eventually(alive, 30, "an exec worker", interval=0.2)
 
 
 @pytest.fixture
@@ -133,20 +38,6 @@ async def operator(exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd) 
     await client.expect_type("hello")
     yield client
     await client.close()
-
-
-def processes_with(marker: str) -> list[int]:
-    """Processes on this machine (the sshd side) whose command line holds `marker`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if marker in cmdline:
-                found.append(int(entry.name))
-    return found
 
 
 async def test_a_terminal_is_a_real_pty_sized_as_asked_and_resized(operator: WsClient) -> None:
@@ -314,14 +205,21 @@ async def test_a_flood_to_a_client_that_stops_reading_stays_bounded_and_ctrl_c_s
         flood = f"yes fdflood-{uuid.uuid4().hex[:6]}"
         await term.send(f"{flood}\r")
         await eventually(lambda: processes_with(flood), 10, "the flood running")
-        # From here the client reads nothing: the window fills, the worker stops reading SSH.
+        # From here the client reads nothing: the window fills, the worker stops reading SSH, SSH's
+        # own window and the PTY fill, and `yes` blocks writing.
+        yes = next(
+            psutil.Process(pid) for pid in processes_with(flood) if psutil.Process(pid).name() == "yes"
+        )
         pids = {"gateway": exec_stack.gateway.service.pid, "worker": exec_stack.worker.pid}
-        await asyncio.sleep(1.5)  # the window and the socket's buffers fill
+        await asyncio.sleep(2)  # the buffers along the way fill
         before = {name: rss(pid) for name, pid in pids.items()}
+        written = yes.io_counters().write_chars
         await asyncio.sleep(4)  # what is measured: 4 s of `yes` is gigabytes without flow control
+        held = yes.io_counters().write_chars - written
         grown = {name: rss(pid) - before[name] for name, pid in pids.items()}
-        # Bounded: noise (under a MiB here). Without flow control the worker alone grows by tens of MiB.
-        assert all(growth < 8 * 1024 * 1024 for growth in grown.values()), grown
+        assert held < 1024 * 1024, f"yes wrote {held} bytes while nobody read"
+        # Bounded (noise, and what the allocator keeps); without flow control tens of MiB.
+        assert all(growth < 32 * 1024 * 1024 for growth in grown.values()), grown
         await term.send("\x03")  # sent while the output is still backed up
         await eventually(lambda: not processes_with(flood), 10, "the flood stopped by Ctrl-C")
         await term.send("echo done-$((6*7))\r")
@@ -396,3 +294,14 @@ async def test_a_host_that_cannot_be_reached_or_verified_ends_the_terminal_with_
         closed = await operator.expect(functools.partial(has_ref, f"bad-{host}"), 30)
         assert closed["type"] == "term_closed" and closed["exit_code"] is None, closed
         assert words in closed["reason"] and f"@{host} port" in closed["reason"], closed
+
+
+async def test_keystrokes_one_frame_each_are_not_rate_limited_like_other_frames(operator: WsClient) -> None:
+    term = await open_term(operator)
+    typed = "k" * 300  # fifteen seconds' worth of other frames, sent at once
+    await term.send("echo ")
+    for key in typed:
+        await term.send(key)
+    await term.send(" $((6*7))\r")
+    await term.until(f"{typed} 42")
+    assert not [f for f in operator.seen if f.get("type") == "error"]

@@ -28,6 +28,9 @@ from fleetdeck_common.messages import (
     MAX_COMMAND_CHARS,
     MAX_REF_CHARS,
     MAX_TARGETS_CHARS,
+    MAX_TERM_COLS,
+    MAX_TERM_INPUT_CHARS,
+    MAX_TERM_ROWS,
     MAX_TIMEOUT_SECONDS,
     TOPICS,
 )
@@ -195,6 +198,10 @@ _FIELDS_OF = {
     "exec": ["targets", "command", "timeout"],
     "cancel": ["job"],
     "watch": ["job", "after"],
+    "term_open": ["host", "cols", "rows"],
+    "term_input": ["term", "data"],
+    "term_resize": ["term", "cols", "rows"],
+    "term_close": ["term"],
 }
 _REQUIRED = {
     "subscribe": ["topics"],
@@ -203,6 +210,10 @@ _REQUIRED = {
     "exec": ["targets", "command"],
     "cancel": ["job"],
     "watch": ["job"],
+    "term_open": ["host"],
+    "term_input": ["term", "data"],
+    "term_resize": ["term", "cols", "rows"],
+    "term_close": ["term"],
 }
 
 
@@ -222,6 +233,17 @@ def valid_frame(draw: st.DrawFn) -> dict[str, Any]:
         frame["command"] = draw(_command())
         if draw(st.booleans()):
             frame["timeout"] = draw(st.floats(min_value=0.001, max_value=MAX_TIMEOUT_SECONDS))
+    elif kind.startswith("term_"):
+        # The fuzzed gateways have no worker: a term_open is refused, so no terminal ever opens.
+        if kind == "term_open":
+            frame["host"] = draw(EXEC_TARGETS.filter(lambda t: 0 < len(t) <= 253))
+        else:
+            frame["term"] = draw(JOB_ID)
+        if kind == "term_input":
+            frame["data"] = draw(NONEMPTY_TEXT | repeated(1, 2000))  # far below 64 KiB, escaped
+        if kind == "term_resize" or (kind == "term_open" and draw(st.booleans())):
+            frame["cols"] = draw(st.integers(1, MAX_TERM_COLS))
+            frame["rows"] = draw(st.integers(1, MAX_TERM_ROWS))
     else:
         frame["job"] = draw(JOB_ID)
         if kind == "watch" and draw(st.booleans()):
@@ -249,6 +271,11 @@ _WRONG: dict[str, st.SearchStrategy[Any]] = {
     "job": _NOT_A_STRING
     | st.sampled_from([None, "", "../etc/passwd", "a b", "x" * 65, "j\x00b", "é", "a/b"]),
     "after": _NOT_A_NUMBER | st.sampled_from([-1, 1.5, -(2**40), "1.5"]),
+    "host": _NOT_A_STRING | st.sampled_from([None, ""]) | repeated(254, 2000),
+    "cols": _NOT_A_NUMBER | st.sampled_from([0, -1, 1.5, MAX_TERM_COLS + 1, 10**30]),
+    "rows": _NOT_A_NUMBER | st.sampled_from([0, -1, 1.5, MAX_TERM_ROWS + 1, 10**30]),
+    "term": _NOT_A_STRING | st.sampled_from([None, "", "../etc/passwd", "a b", "x" * 65, "t\x00", "é"]),
+    "data": _NOT_A_STRING | st.sampled_from([None, ""]) | repeated(MAX_TERM_INPUT_CHARS + 1, 20000),
     "ref": _NOT_A_STRING | st.just("") | repeated(MAX_REF_CHARS + 1, 400),
 }
 

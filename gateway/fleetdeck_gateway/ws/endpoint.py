@@ -13,7 +13,15 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fleetdeck_common.broker import BrokerUnavailable
-from fleetdeck_common.messages import PROTOCOL_VERSION, Hello, ProtocolError, dump, parse_client_frame
+from fleetdeck_common.messages import (
+    PROTOCOL_VERSION,
+    ClientFrame,
+    Hello,
+    ProtocolError,
+    TermInput,
+    dump,
+    parse_client_frame,
+)
 
 from .clients import Client
 from .handlers import handle
@@ -28,6 +36,8 @@ BATCH_BYTES = 256 * 1024  # a batched message holds frames up to this size (a bi
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
+KEYS_PER_SECOND = 500.0  # term_input frames a socket may send a second, sustained
+KEYS_BURST = 1000.0
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -127,6 +137,9 @@ async def _send_loop(websocket: WebSocket, client: Client, batch: bool) -> None:
 
 async def _receive_loop(websocket: WebSocket, client: Client, gateway: SocketServices) -> None:
     limiter = RateLimiter()
+    # Keystrokes come faster than other frames (key repeat, a typist, a pasted line split up):
+    # terminal input has an allowance of its own.
+    keys = RateLimiter(rate=KEYS_PER_SECOND, burst=KEYS_BURST, tolerance=int(KEYS_BURST))
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -137,17 +150,23 @@ async def _receive_loop(websocket: WebSocket, client: Client, gateway: SocketSer
         if len(raw) > MAX_FRAME_BYTES or len(raw.encode()) > MAX_FRAME_BYTES:
             await websocket.close(CLOSE_TOO_BIG, "frame larger than 64 KiB")
             return
-        if not limiter.allow():
-            if limiter.flooding:
-                await websocket.close(CLOSE_POLICY, "too many messages")
-                return
-            if limiter.refused == 1:
-                client.outbox.put(dump(ProtocolError("rate_limited", "slow down: too many messages").frame()))
-            continue
+        frame: ClientFrame | None = None
+        refusal: ProtocolError | None = None
         try:
             frame = parse_client_frame(raw)
         except ProtocolError as exc:
-            client.outbox.put(dump(exc.frame()))
+            refusal = exc
+        allowance = keys if isinstance(frame, TermInput) else limiter
+        if not allowance.allow():
+            if allowance.flooding:
+                await websocket.close(CLOSE_POLICY, "too many messages")
+                return
+            if allowance.refused == 1:
+                client.outbox.put(dump(ProtocolError("rate_limited", "slow down: too many messages").frame()))
+            continue
+        if frame is None:
+            assert refusal is not None
+            client.outbox.put(dump(refusal.frame()))
             continue
         try:
             await handle(frame, client, gateway)
