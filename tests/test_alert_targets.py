@@ -1,5 +1,6 @@
 """`@alert=NAME` in exec targets: the hosts where rule NAME fires now, with `!`, on the session
-Redis with each service on its own ACL user (the gateway's commits and silences included)."""
+Redis with each service on its own ACL user (the gateway's lease, commits and silences included:
+the session fixture fails the run if Redis refused any of them)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ async def test_an_exec_on_alert_name_runs_where_the_rule_fires(
                 gateway.url + "/api/jobs", json={"targets": targets, "command": "id"}, headers=as_operator
             )
             assert refused.status_code == 422 and says in refused.json()["message"], refused.text
+        # Silences on the gateway's own ACL user too: made, listed and ended.
+        silence = {"rule": "target-hot", "for": "1h", "comment": "checked by a test"}
+        made = httpx.post(gateway.url + "/api/alerts/silences", json=silence, headers=as_operator)
+        assert made.status_code == 201, made.text
+        ended = httpx.delete(f"{gateway.url}/api/alerts/silences/{made.json()['id']}", headers=as_operator)
+        assert ended.status_code == 200 and ended.json()["active"] is False
         await operator.close()
         await watcher.close()
     finally:
