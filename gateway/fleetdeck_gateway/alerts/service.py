@@ -48,6 +48,8 @@ class Alerting:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        with contextlib.suppress(BrokerUnavailable):  # what fires, before the first client asks
+            await self.view.refresh()
         self._tasks = [asyncio.create_task(self.view.run(), name="alerts-view")]
         if not self.rulebook.configured:
             return  # shows what other gateways evaluate, and never takes the lease with no rules

@@ -56,10 +56,11 @@ class AlertsView:
         self._recent = deque(recent, maxlen=RECENT_KEPT)
 
     async def run(self) -> None:
+        """Read again every few seconds (the gateway's start reads it first)."""
         while True:
+            await asyncio.sleep(REFRESH_SECONDS)
             with contextlib.suppress(BrokerUnavailable):
                 await self.refresh()
-            await asyncio.sleep(REFRESH_SECONDS)
 
     def observe(self, alert: Alert) -> None:
         """A transition heard on the alerts channel: kept, and sent to the `alerts` topic."""
