@@ -1,13 +1,13 @@
 // Alerts from the gateway into the store: the `alerts` topic (what fires on subscribing, then one
 // `alert` frame per transition), the rules (GET /api/alerts/rules: each rule's metric for units,
-// and why a reloaded rules file was refused), and
-// silences (POST /api/alerts/silences, then GET /api/alerts for the `silenced` marks). A gateway
-// without the topic (older than v1.2's alerts) is never asked for it.
-import { applyFiring, applyAlert, rulesOf } from "./alertsmodel.js";
+// and why a reloaded rules file was refused), and silences (POST /api/alerts/silences, then GET
+// /api/alerts for the `silenced` marks; a silence made or ended elsewhere, or run out, is seen
+// within half a minute, as no frame says so). A gateway without the topic is never asked for it.
+import { applyFiring, applyAlert, rulesOf, activeSilences } from "./alertsmodel.js";
 
 const RULES_AGAIN_MS = 10_000; // an alert of a rule not known yet asks again, at most this often
 const CALL_TIMEOUT_MS = 10_000;
-const RULES_EVERY_MS = 60_000; // a reload the gateway refused shows within a minute
+const POLL_MS = 30_000; // rules (a refused reload) and silences (the `silenced` marks) asked again
 
 async function call(method, url, body) {
   const answer = await fetch(url, {
@@ -27,6 +27,7 @@ export const servesAlerts = (protocol) => (protocol.topics || []).includes("aler
 export function alertsFeed(store, conn) {
   if (!servesAlerts(store.get("protocol"))) return null;
   let rulesAsked = 0;
+  let silences = null; // the active silences when last asked; null: not asked since subscribing
 
   async function loadRules() {
     rulesAsked = Date.now();
@@ -43,12 +44,35 @@ export function alertsFeed(store, conn) {
     await loadRules();
     conn.send({ type: "subscribe", topics: ["alerts"], ref: conn.nextRef("alerts") });
   });
-  conn.on("alerts", (frame) => store.update("alerts", (model) => applyFiring(model, frame.alerts)));
+  conn.on("alerts", (frame) => {
+    silences = null;
+    store.update("alerts", (model) => applyFiring(model, frame.alerts));
+    checkSilences();
+  });
   conn.on("alert", (frame) => {
     store.update("alerts", (model) => applyAlert(model, frame));
     if (!store.get("alertRules").metrics.has(frame.rule) && Date.now() - rulesAsked > RULES_AGAIN_MS) loadRules();
   });
-  setInterval(() => { if (store.get("conn").state === "online") loadRules(); }, RULES_EVERY_MS);
+  async function refreshFiring() {
+    const now = await call("GET", "/api/alerts");
+    store.update("alerts", (model) => applyFiring(model, now.firing));
+  }
+
+  async function checkSilences() {
+    try {
+      const active = activeSilences(await call("GET", "/api/alerts/silences"));
+      if (silences !== null && active !== silences) await refreshFiring();
+      silences = active;
+    } catch (error) {
+      console.warn("fleetdeck: alert silences:", error.message);
+    }
+  }
+
+  setInterval(() => {
+    if (store.get("conn").state !== "online") return;
+    loadRules();
+    checkSilences();
+  }, POLL_MS);
   conn.on("error", (frame) => {
     if (frame.ref && frame.ref.startsWith("alerts")) console.warn("fleetdeck: alerts:", frame.message);
   });
@@ -57,8 +81,9 @@ export function alertsFeed(store, conn) {
     /** POST a silence (see alertsmodel.silenceRequest), then mark what it silences; throws the server's sentence. */
     async silence(body) {
       const created = await call("POST", "/api/alerts/silences", body);
-      const now = await call("GET", "/api/alerts");
-      store.update("alerts", (model) => applyFiring(model, now.firing));
+      silences = null;
+      await refreshFiring();
+      checkSilences();
       return created;
     },
   };

@@ -189,6 +189,12 @@ function firstByHost(alerts, limit) {
   return best.map((entry) => entry[1]);
 }
 
+/** The active silences of GET /api/alerts/silences as one comparable string of their ids. */
+export function activeSilences(answer) {
+  const listed = (answer && answer.silences) || [];
+  return listed.filter((s) => s && s.active).map((s) => String(s.id)).sort().join(",");
+}
+
 /** The target term for the hosts on which `rule` fires now. */
 export const alertTarget = (rule) => "@alert=" + rule;
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   alertModel, applyFiring, applyAlert, outlineOf, severityCounts, stripText, metricOf, rulesOf, valueText,
-  ruleGroups, alertTarget, silenceRequest, sinceText,
+  ruleGroups, alertTarget, silenceRequest, sinceText, activeSilences,
 } from "../js/alertsmodel.js";
 
 const alert = (rule, host, extra = {}) => ({
@@ -100,6 +100,14 @@ test("run on these hosts names the rule; a silence needs a listed duration and a
   assert.deepEqual(silenceRequest("cpu-high", "1h", "x", " web[1-3] ").body.targets, "web[1-3]");
   assert.match(silenceRequest("cpu-high", "2 hours", "x").error, /^Duration/);
   assert.match(silenceRequest("cpu-high", "2h", " ").error, /^Comment/);
+});
+
+test("the active silences compare as one string, whatever their order", () => {
+  const a = { silences: [{ id: "b", active: true }, { id: "a", active: true }, { id: "c", active: false }] };
+  assert.equal(activeSilences(a), "a,b");
+  assert.equal(activeSilences({ silences: [{ id: "a", active: true }, { id: "b", active: true }] }), "a,b");
+  assert.equal(activeSilences({ silences: [] }), "");
+  assert.equal(activeSilences(null), "");
 });
 
 test("since reads as a time and how long ago, with the date once a day has passed", () => {
