@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 from fleetdeck_worker.sshlogin import SshOptions
+from testbed.procs import SshFleet
 
 from .harness import Result, fill, listing, output_options, publish, record
 from .measure import Context, spread
 from .ssh_tools import CONCURRENCY, job_run
-from .stack import SshFleet, Stack
+from .stack import Stack
 
 NAME = "exec_fanout"
 HOSTS = 100

@@ -26,11 +26,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from fleetdeck_common.broker import create_broker
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.jobs.signing import as_queued, canonical, load_job_key, sign, verify
-from testbed.procs import BIN, Gateway, Service
+from testbed.procs import BIN, Gateway, Service, SshFleet
 
 from . import harness
 from .measure import CpuWindow, cpu_seconds
-from .stack import SshFleet, Stack, make_token
+from .stack import Stack, make_token
 from .summaries.job_signing import NAME, TITLE, render, summarize
 
 FIRST = "127.0.10.1"  # the fleet's first address; loopback only

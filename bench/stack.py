@@ -20,10 +20,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import asyncssh
 import httpx
 
-from testbed.procs import BIN, ROOT, Gateway, RedisServer, Service, service_env, start_gateway, wait_until
+from testbed.procs import (
+    BIN,
+    ROOT,
+    Gateway,
+    RedisServer,
+    Service,
+    SshFleet,
+    service_env,
+    start_gateway,
+    start_ssh_fleet,
+    wait_until,
+)
 
 from . import profile
 from .measure import CpuWindow, rss_kib
@@ -43,15 +53,6 @@ class FleetStack(NamedTuple):
     token: str  # a viewer's
     gateway: Gateway
     agent: Service  # fleetdeck-agent --simulate
-
-
-class SshFleet(NamedTuple):
-    """testbed/sshfleet.py's asyncssh hosts, and what a client needs to reach them."""
-
-    service: Service
-    port: int
-    key: Path
-    known_hosts: Path
 
 
 class Stack(contextlib.ExitStack):
@@ -107,18 +108,9 @@ class Stack(contextlib.ExitStack):
 
     def ssh_fleet(self, count: int, first: str = "127.0.0.2") -> SshFleet:
         """`count` loopback SSH hosts from `first` on (testbed/sshfleet.py), once they listen."""
-        key = asyncssh.generate_private_key("ssh-ed25519")
-        key_path, public = self.workdir / "id_ed25519", self.workdir / "id_ed25519.pub"
-        key.write_private_key(str(key_path))
-        key_path.chmod(0o600)
-        key.write_public_key(str(public))
-        argv = [sys.executable, "-m", "testbed.sshfleet", str(self.workdir), "--first", first]
-        argv += ["--count", str(count), "--client-key", str(public)]
-        service = self.service("sshfleet", argv, {"PYTHONPATH": str(ROOT)})
-        ready = self.workdir / "ready.json"
-        wait_until(ready.exists, 60, what="the SSH fleet")
-        port = json.loads(ready.read_text())["port"]
-        return SshFleet(service, port, key_path, self.workdir / "known_hosts")
+        fleet = start_ssh_fleet(self.workdir, self.workdir, count, first)
+        self.callback(fleet.service.stop)
+        return fleet
 
     def spread(
         self, urls: Sequence[str], clients: int, processes: int, name: str = "clients", /, **options: object

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import redis
@@ -215,3 +217,35 @@ def start_gateway(
 def start_worker(redis_url: str, log_dir: Path, name: str, **extra: str) -> Service:
     env = service_env(redis_url, FLEETDECK_WORKER_NAME=name, **extra)
     return Service(f"worker-{name}", [str(BIN / "fleetdeck-worker")], env, log_dir)
+
+
+class SshFleet(NamedTuple):
+    """testbed/sshfleet.py's asyncssh hosts, and what a client needs to reach them."""
+
+    service: Service
+    port: int
+    key: Path  # the client's private key; its public half is authorized on every host
+    known_hosts: Path
+
+
+def start_ssh_fleet(workdir: Path, log_dir: Path, count: int, first: str, *more: str) -> SshFleet:
+    """`count` loopback SSH hosts from `first` on (testbed/sshfleet.py; `more`: its other flags),
+    a new client key, once they listen."""
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key_path, public = workdir / "id_ed25519", workdir / "id_ed25519.pub"
+    key.write_private_key(str(key_path))
+    key_path.chmod(0o600)
+    key.write_public_key(str(public))
+    argv = [sys.executable, "-m", "testbed.sshfleet", str(workdir), "--first", first, "--count", str(count)]
+    service = Service(
+        "sshfleet", [*argv, "--client-key", str(public), *more], {"PYTHONPATH": str(ROOT)}, log_dir
+    )
+    ready = workdir / "ready.json"
+    try:
+        wait_until(ready.exists, 60, what="the SSH fleet")
+    except BaseException:
+        service.stop()
+        raise
+    return SshFleet(service, json.loads(ready.read_text())["port"], key_path, workdir / "known_hosts")

@@ -11,7 +11,7 @@ from hypothesis import settings
 
 from fleetdeck_gateway.auth.tokenedit import add_token
 from testbed.opensshd import OpenSshd
-from testbed.procs import Service, start_agent, start_gateway
+from testbed.procs import start_agent, start_gateway
 from tests.support.later import Backend, open_backend
 from tests.support.redis_users import RedisUsers, session_redis
 from tests.support.stacks import (
@@ -86,48 +86,13 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[Fleet]:
     """120 asyncssh hosts, the awkward hosts, and one real OpenSSH sshd, all on loopback."""
-    import json
-    import sys
-
-    import asyncssh
-
     from testbed.opensshd import start_sshd
-    from testbed.procs import wait_until
+    from testbed.procs import start_ssh_fleet
 
     workdir = tmp_path_factory.mktemp("fleet")
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    client_key = workdir / "id_ed25519"
-    key.write_private_key(str(client_key))
-    client_key.chmod(0o600)
-    key.write_public_key(str(workdir / "id_ed25519.pub"))
-    process = Service(
-        "sshfleet",
-        [
-            sys.executable,
-            "-m",
-            "testbed.sshfleet",
-            str(workdir),
-            "--first",
-            FLEET_FIRST,
-            "--count",
-            str(FLEET_COUNT),
-            "--client-key",
-            str(workdir / "id_ed25519.pub"),
-            "--reject",
-            REJECTS_KEY,
-            "--unknown-key",
-            UNKNOWN_HOST_KEY,
-            "--changed-key",
-            CHANGED_HOST_KEY,
-            "--blackhole",
-            BLACKHOLE,
-        ],
-        {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        logs,
-    )
-    ready = workdir / "ready.json"
-    wait_until(ready.exists, 60, what="the SSH fleet")
-    port = json.loads(ready.read_text())["port"]
+    more = ["--reject", REJECTS_KEY, "--unknown-key", UNKNOWN_HOST_KEY, "--changed-key", CHANGED_HOST_KEY]
+    ssh_fleet = start_ssh_fleet(workdir, logs, FLEET_COUNT, FLEET_FIRST, *more, "--blackhole", BLACKHOLE)
+    process, port, client_key = ssh_fleet.service, ssh_fleet.port, ssh_fleet.key
     sshd = start_sshd(
         workdir / "sshd", OPENSSH_HOST, workdir / "id_ed25519.pub", workdir / "commands.jsonl", port
     )
