@@ -284,17 +284,3 @@ def goals(rows: Iterable[Sequence[str]], figures: Mapping[str, Any]) -> str:
         met = figures["met"][key] if key else None
         body.append([what, measured, "" if met is None else target, "" if met is None else verdict(met)])
     return table(("", "measured", "target", ""), filled(body, figures))
-
-
-Target = tuple[str, str, str, str, float]  # what, measured, target, the figure held to it, its limit
-
-
-def targets(rows: Sequence[Target], figures: Mapping[str, Any]) -> str:
-    """`goals` with each target's limit beside it: met when the figure is under the limit (at most
-    the limit, for a target shown as `≤ ...`)."""
-    met = {
-        key: figures[key] <= limit if target.startswith("≤") else figures[key] < limit
-        for _, _, target, key, limit in rows
-        if key
-    }
-    return goals([row[:4] for row in rows], {**figures, "met": met})

@@ -108,19 +108,20 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
-    rows: list[harness.Target] = [
+    rows = [
         (
             f"{label}: click → drawn",
             f"{{drawn_{k}_ms:ms}} ({{points_{k}:,}} points, API {{fetch_{k}_ms:ms}})",
-            *((f"≤ {TARGET_MS:.0f} ms", f"drawn_{k}_ms", TARGET_MS) if k == "90d" else ("", "", 0.0)),
+            *((f"≤ {TARGET_MS:.0f} ms", f"drawn_{k}_ms") if k == "90d" else ("", "")),
         )
         for label, k in (("90 days at 1 h", "90d"), ("7 days at 1 min", "7d"), ("24 h at 1 min", "24h"))
     ]
+    met = {"drawn_90d_ms": s["drawn_90d_ms"] <= TARGET_MS}
     return (
         f"One host's 90 days written through HistoryWriter and HistoryStore ({raw['samples_written']:,} "
         f"samples in {raw['fill_s']:.0f} s, default tiers), an agent and a gateway on loopback, the "
         f"dashboard in headless Chromium, median of {args.clicks} clicks each; {ctx.sentence()}.\n\n"
-        + harness.targets(rows, s)
+        + harness.goals(rows, {**s, "met": met})
         + f"\n\nReproduce: `scripts/bench {NAME}`"
     )
 
