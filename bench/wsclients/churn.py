@@ -36,13 +36,13 @@ class ChurningClients(Clients):
                 if first:
                     self.counted(False, type(exc).__name__)
             else:
-                session = Session(index, churn=True, opened=time.monotonic())
+                session, handshake = Session(index, counts=first), time.monotonic() - started
                 self.stats.connects += 1
-                histogram_add(self.stats.handshake, session.opened - started)
-                self.stats.slow_handshakes += session.opened - started > SLOW_HANDSHAKE_S
+                histogram_add(self.stats.handshake, handshake)
+                self.stats.slow_handshakes += handshake > SLOW_HANDSHAKE_S
                 await self._session(socket, session, life, rng)
-                if first:
-                    self.counted(session.had_frame, "closed before its first frame")
+                if first and not session.had_frame:
+                    self.counted(False, "closed before its first frame")
             first = False
             life = rng.uniform(0.5 * mean, 1.5 * mean)
             await asyncio.sleep(PAUSE_S)

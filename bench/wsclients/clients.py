@@ -34,12 +34,11 @@ from .samples import SampleBook
 
 @dataclass
 class Session:
-    """One connection of client `index`; its first frame makes the client ready (a churning
-    client's sessions are timed from `opened` instead)."""
+    """One connection of client `index`; its first frame makes the client ready (when `counts`: a
+    churning client's first session only)."""
 
     index: int
-    churn: bool = False
-    opened: float = 0.0
+    counts: bool = True
     had_frame: bool = False
 
 
@@ -112,9 +111,7 @@ class Clients:
         if not session.had_frame:
             session.had_frame = True
             self.ready_at.setdefault(session.index, time.time())
-            if session.churn:
-                histogram_add(self.stats.first_frame, time.monotonic() - session.opened)
-            else:
+            if session.counts:
                 self.counted(True)
 
     async def _read_fleet(self, socket: ClientConnection, session: Session) -> None:
@@ -165,19 +162,15 @@ class Clients:
             if index in self.stalled:
                 await self.resumed.wait()  # what it read while stalled is not counted
                 continue
-            now = time.time()
-            for message in self._split(received):
+            now, messages = time.time(), [received]
+            if self.args.batch and received[:1] == b"[":  # a batched message: a JSON array of frames
+                try:
+                    messages = [bytes(frame) for frame in self._decode_batch(received)]
+                except msgspec.MsgspecError:
+                    self.stats.bad += 1
+                    continue
+            for message in messages:
                 yield now, message
-
-    def _split(self, message: bytes) -> list[bytes]:
-        """--batch: the frames of a batched message (a JSON array of frames), else the message."""
-        if self.args.batch and message[:1] == b"[":
-            try:
-                return [bytes(frame) for frame in self._decode_batch(message)]
-            except msgspec.MsgspecError:
-                self.stats.bad += 1
-                return []
-        return [message]
 
     def _count_error(self, message: bytes) -> None:
         try:
@@ -211,12 +204,9 @@ class Clients:
                 stats.frames += 1
                 stats.frame_bytes += len(message)
                 histogram_add(stats.age, now - sample.ts)
-            if window.holds(sample.ts):
-                if sample.ts > last.get(sample.host, 0.0):
-                    stats.reached += 1
-                    histogram_add(stats.latency, now - sample.ts)
-                else:
-                    stats.repeated += 1
+            if window.holds(sample.ts) and sample.ts > last.get(sample.host, 0.0):
+                stats.reached += 1
+                histogram_add(stats.latency, now - sample.ts)
             last[sample.host] = max(sample.ts, last.get(sample.host, 0.0))
 
     def open_window(self, start: float, end: float) -> None:
@@ -252,7 +242,7 @@ class Clients:
 
     def result(self) -> dict[str, Any]:
         """Everything the clients saw in the window, for the benchmark."""
-        self.book.settle()
+        self.book.resolve_deferred(final=True)  # every entry still waiting for the subscriber
         window = self.window
         probes = sum(
             1

@@ -77,7 +77,7 @@ class Window:
         return self.start <= t <= self.end
 
 
-HISTOGRAMS = ("latency", "tick_delay", "tick_wait", "age", "handshake", "first_frame")
+HISTOGRAMS = ("latency", "tick_delay", "tick_wait", "age", "handshake")
 
 
 @dataclass
@@ -94,7 +94,6 @@ class Stats:
     unmatched: int = 0  # fleet probes: entries whose sample the Redis subscriber did not see
     offline: int = 0  # fleet probes: entries of hosts the gateway says are offline
     reached: int = 0  # cpu: (client, sample) pairs received, for samples published in the window
-    repeated: int = 0  # cpu: a sample received again, or an older one after a newer
     closed: int = 0  # clients whose connection ended before the result
     bad: int = 0  # frames that were not the JSON they should be
     light_frames: int = 0  # --light: fleet frames counted without parsing (no entries counted)
@@ -103,7 +102,6 @@ class Stats:
     connects: int = 0
     connect_failed: Counter[str] = field(default_factory=Counter)
     handshake: Counter[int] = field(default_factory=Counter)  # connect -> open (histogram)
-    first_frame: Counter[int] = field(default_factory=Counter)  # open -> first fleet frame
     slow_handshakes: int = 0
     closed_clean: int = 0  # sessions the client ended with a closing handshake
     closed_abort: int = 0  # sessions the client ended by dropping the TCP connection

@@ -132,10 +132,6 @@ class SampleBook:
             if self.window.holds(sent):
                 self.reach_counts[(host, sent)] += 1
 
-    def settle(self) -> None:
-        """At the result: match every entry still waiting for the subscriber."""
-        self.resolve_deferred(final=True)
-
     def reach_result(self, probes: int) -> dict[str, Any]:
         """--reach: of the samples published in the window, how many reached each of the `probes`
         connected throughout, and how many were superseded at the gateway (the host's next sample
@@ -161,5 +157,4 @@ class SampleBook:
             "reach_delivered": delivered,
             "reach_superseded_samples": superseded,
             "reach_superseded_missed": superseded_missed,
-            "reach_ticks": len([t for t in ticks if self.window.holds(t)]),
         }
