@@ -24,6 +24,14 @@ def _step(span: float, ticks: int) -> float:
     return next((f * power for f in (1, 2, 2.5, 5) if raw <= f * power), 10 * power)
 
 
+def _text(x: float, y: float, label: str, attributes: str = "") -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}"{attributes}>{escape(label)}</text>'
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, attributes: str) -> str:
+    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" {attributes}/>'
+
+
 def svg_chart(
     title: str,
     panels: Sequence[Panel],
@@ -46,7 +54,7 @@ def svg_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',
         f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
-        f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{escape(title)}</text>',
+        _text(LEFT, 22, title, ' font-size="15" font-weight="bold"'),
     ]
     for index, panel in enumerate(panels):
         top, bottom = TOP + index * (HEIGHT + GAP), TOP + index * (HEIGHT + GAP) + HEIGHT
@@ -58,39 +66,30 @@ def svg_chart(
             return top + HEIGHT - y / y_max * HEIGHT
 
         for start, end, label in spans:
+            width = max(1.0, sx(end) - sx(start))
             out.append(
-                f'<rect x="{sx(start):.1f}" y="{top}" width="{max(1.0, sx(end) - sx(start)):.1f}" '
-                f'height="{HEIGHT}" fill="#e8eef8"/>'
+                f'<rect x="{sx(start):.1f}" y="{top}" width="{width:.1f}" height="{HEIGHT}" fill="#e8eef8"/>'
             )
             if index == 0:
-                out.append(f'<text x="{sx(start) + 3:.1f}" y="{top + 12}" fill="#557">{escape(label)}</text>')
+                out.append(_text(sx(start) + 3, top + 12, label, ' fill="#557"'))
         out.append(
             f'<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{HEIGHT}" fill="none" stroke="#999"/>'
         )
         for tick in (i * step for i in range(round(y_max / step) + 1)):
-            y = sy(tick)
-            out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" stroke="#eee"/>')
-            out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:,g}</text>')
+            out.append(_line(LEFT, sy(tick), LEFT + plot_w, sy(tick), 'stroke="#eee"'))
+            out.append(_text(LEFT - 6, sy(tick) + 4, f"{tick:,g}", ' text-anchor="end"'))
         middle = (top + bottom) / 2
-        out.append(
-            f'<text x="18" y="{middle:.1f}" text-anchor="middle" transform="rotate(-90 18 {middle:.1f})" '
-            f'fill="{panel.color}">{escape(panel.label)}</text>'
-        )
+        rotated = f' text-anchor="middle" transform="rotate(-90 18 {middle:.1f})" fill="{panel.color}"'
+        out.append(_text(18, middle, panel.label, rotated))
         for tick in x_ticks:
-            x = sx(tick)
-            out.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#999"/>')
+            out.append(_line(sx(tick), bottom, sx(tick), bottom + 4, 'stroke="#999"'))
             if index == len(panels) - 1:
-                out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{tick:,g}</text>')
+                out.append(_text(sx(tick), bottom + 16, f"{tick:,g}", ' text-anchor="middle"'))
         for x, label in marks:
-            out.append(
-                f'<line x1="{sx(x):.1f}" y1="{top}" x2="{sx(x):.1f}" y2="{bottom}" '
-                'stroke="#c33" stroke-dasharray="4 3"/>'
-            )
+            out.append(_line(sx(x), top, sx(x), bottom, 'stroke="#c33" stroke-dasharray="4 3"'))
             if index == 0:
-                out.append(f'<text x="{sx(x) + 3:.1f}" y="{top - 4}" fill="#c33">{escape(label)}</text>')
+                out.append(_text(sx(x) + 3, top - 4, label, ' fill="#c33"'))
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in panel.points)
         out.append(f'<polyline points="{path}" fill="none" stroke="{panel.color}" stroke-width="1.6"/>')
-    out.append(
-        f'<text x="{LEFT + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle">{escape(x_label)}</text>'
-    )
+    out.append(_text(LEFT + plot_w / 2, height - 8, x_label, ' text-anchor="middle"'))
     return "\n".join([*out, "</svg>"]) + "\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .harness import Report, Result, common_options, run
-from .measure import idle, quantiles, total
+from .measure import fleet_frames, idle, quantiles, total
 from .stack import Stack, follow_window
 
 REPORT = Report(
@@ -90,7 +90,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     results = raw["results"]
-    clients, frames = total(results, "ready"), total(results, "frames")
+    clients = total(results, "ready")
     per_client = sorted(n for r in results for n in r["frames_per_client"])
     return {
         "clients_connected": clients,
@@ -102,11 +102,8 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         **quantiles(results, "tick_delay_hist", "tick_delay"),
         **quantiles(results, "tick_wait_hist", "tick_wait"),
         "rss_per_connection_kib": (raw["rss_with_clients_kib"] - raw["rss_before_kib"]) / max(1, clients),
-        "frames_per_client_per_s": frames / max(1, clients) / raw["window_s"],
         "frames_per_client_min": per_client[0] if per_client else 0,
-        # Entries are counted in the frames that were parsed (probes'; the others are `--light`).
-        "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
-        "frame_kib": total(results, "frame_bytes") / max(1, frames) / 1024,
+        **fleet_frames(results, clients, raw["window_s"]),
         "bad_frames": total(results, "bad"),
         "offline_entries": total(results, "offline"),
     }

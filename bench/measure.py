@@ -221,3 +221,14 @@ def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict
 def total(results: Iterable[Mapping[str, Any]], key: str) -> Any:
     """`key` summed over the client processes' answers (0 where one has none)."""
     return sum(r.get(key, 0) for r in results)
+
+
+def fleet_frames(results: Sequence[Mapping[str, Any]], clients: int, window_s: float) -> dict[str, float]:
+    """The `fleet` frames a client received a second, their size, and the host entries in one (counted
+    in the frames that were parsed, the probes': the others are `--light`)."""
+    frames = total(results, "frames")
+    return {
+        "frames_per_client_per_s": frames / max(1, clients) / window_s,
+        "frame_kib": total(results, "frame_bytes") / max(1, frames) / 1024,
+        "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
+    }

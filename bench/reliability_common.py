@@ -121,24 +121,18 @@ class Chatter(Background):
 
 
 def gather(spread: Spread, event: str, timeout: float) -> list[dict[str, Any] | None]:
-    """Every process's next `event` (None for a process that did not say it in time)."""
+    """Every process's next `event`: None for a process that did not say it in time, but for a
+    `ready` (it comes when each of its clients connected or failed, or after its --ready-timeout)
+    its clients counted as failed."""
     answers: list[dict[str, Any] | None] = []
-    for process, _, _ in spread:
+    for process, clients, _ in spread:
         try:
             answers.append(process.expect(event, timeout))
         except RuntimeError as exc:
             print(f"note: {exc}")
-            answers.append(None)
+            failed = {"ready": 0, "failed": clients, "failures": {"no `ready` in time": clients}}
+            answers.append({"event": "ready", **failed} if event == "ready" else None)
     return answers
-
-
-def gather_ready(spread: Spread, timeout: float) -> list[dict[str, Any]]:
-    """Every process's `ready` (it comes when each of its clients connected or failed, or after
-    its --ready-timeout); a process that says nothing in time counts its clients as failed."""
-    return [
-        answer or {"event": "ready", "ready": 0, "failed": n, "failures": {"no `ready` in time": n}}
-        for answer, (_, n, _) in zip(gather(spread, "ready", timeout), spread, strict=True)
-    ]
 
 
 PROBLEMS = {  # in a service's log (plain format)

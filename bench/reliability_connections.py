@@ -39,7 +39,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             }
             options["max_seconds"] = args.connect_timeout + args.duration + 600
             spread = stack.spread([gateway.ws_url], args.clients, processes, **options)
-            ready = common.gather_ready(spread, args.connect_timeout + 120)
+            ready = common.gather(spread, "ready", args.connect_timeout + 120)
             connect_seconds = watch.now()
             time.sleep(args.settle)
             _, end = open_window([p for p, _, _ in spread], args.duration, grace=3)

@@ -56,7 +56,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             [g.ws_url for g in gateways], args.clients, args.processes or 2 * args.gateways, **options
         )
         connect_t = time.monotonic()
-        ready = common.gather_ready(spread, 300)
+        ready = common.gather(spread, "ready", 300)
         connect_seconds = time.monotonic() - connect_t
         time.sleep(args.settle)
         _, end = open_window([p for p, _, _ in spread], args.duration, grace=4)

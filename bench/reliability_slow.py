@@ -60,7 +60,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             stallers = stack.spread([gateway.ws_url], stalled, 1, "stalling", also_topics=also, **options)
             spread = healthy + stallers
             processes = [p for p, _, _ in spread]
-            ready = common.gather_ready(spread, 300)
+            ready = common.gather(spread, "ready", 300)
             with common.Chatter(gateway, operator, args.chat_rate, args.chat_chars) as chatter:
                 time.sleep(args.settle)
 

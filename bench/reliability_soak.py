@@ -41,7 +41,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             spread = stack.spread([gateway.ws_url], args.clients, processes, **options)
             started = watch.now()
             _, end = open_window([p for p, _, _ in spread], args.duration, grace=2, delay=0)
-            ready = common.gather_ready(spread, 420)
+            ready = common.gather(spread, "ready", 420)
             window = CpuWindow([pid, agent.pid, redis.pid, *(p.pid for p, _, _ in spread)])
             time.sleep(max(0.0, end - time.time()))
             cpu, machine = window.close()

@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from ..measure import quantiles, total
+from ..measure import fleet_frames, quantiles, total
 from .report import LoadRun, counted, ready_counts
 
 # RSS as for the gateway at 1,000 clients (docs/benchmarks.md); frames: of the tick (the gateway keeps up)
@@ -16,7 +16,6 @@ TARGET = {"rss_kib": 20.0, "p99_s": 1.5, "frames_per_s": 0.99}
 def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     results = raw["results"]
     connected, failed = ready_counts(raw)
-    frames = total(results, "frames")
     held = raw["gateway_clients_start"]
     held = connected if math.isnan(held) else held
     per_connection = (raw["rss_window_kib"] - raw["rss_before_kib"]) / held if held else math.nan
@@ -30,9 +29,7 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "rss_per_connection_kib": per_connection,
         **quantiles(results, "latency_hist", "latency"),
         **quantiles(results, "tick_delay_hist", "tick_delay"),
-        "frames_per_client_per_s": frames / max(1, connected) / raw["window_s"],
-        "frame_kib": total(results, "frame_bytes") / max(1, frames) / 1024,
-        "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
+        **fleet_frames(results, connected, raw["window_s"]),
     }
     s["met"] = {
         "connected": connected >= args.clients,

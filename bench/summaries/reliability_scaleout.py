@@ -11,7 +11,7 @@ from typing import Any
 from fleetdeck_common.broker.redis_commands import COMMANDS
 
 from ..harness import fill, listing
-from ..measure import quantiles, total
+from ..measure import fleet_frames, quantiles, total
 from .report import LoadRun, ready_counts
 
 TARGET = {"reach": 1.0, "p99_s": 1.5}
@@ -69,7 +69,6 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
                 "log_errors": raw["logs"][g]["error"] + raw["logs"][g]["traceback"],
             }
         )
-    frames = total(results, "frames")
     connected, failed = ready_counts(raw)
     s = {
         "clients_connected": connected,
@@ -77,9 +76,7 @@ def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "clients_closed": total(results, "closed"),
         "reach": _reach(results),
         **quantiles(results, "latency_hist", "latency"),
-        "frames_per_client_per_s": frames / max(1, connected) / raw["window_s"],
-        "frame_bytes": total(results, "frame_bytes") / max(1, frames),
-        "hosts_per_frame": total(results, "entries") / max(1, frames - total(results, "light_frames")),
+        **fleet_frames(results, connected, raw["window_s"]),
         "per_gateway": per_gateway,
         "estimate": estimate(raw, args, results),
     }
@@ -174,7 +171,7 @@ clients connected / failed / dropped in the window
     | {clients_connected:,} / {clients_failed:,} / {clients_closed:,}
 time to connect and get the first frame | {connect_seconds:.1f} s
 fleet frames per client per second | {frames_per_client_per_s:.2f}
-frame size / host entries per frame | {frame_bytes:B:KiB} / {hosts_per_frame:.0f}
+frame size / host entries per frame | {frame_kib:,.1f} KiB / {hosts_per_frame:.0f}
 Redis CPU with the client processes' own subscribers / without clients / without the fleet
     | {redis_cpu_pct:.1f}% / {redis_cpu_pct_without_clients:.1f}% / {redis_cpu_pct_without_fleet:.1f}%
 CPU of the agent / client processes | {agent_cpu_pct:.0f}% / {clients_cpu_pct:.0f}%
