@@ -78,7 +78,7 @@ async def main_async(args: argparse.Namespace) -> None:
         }
     )
     await closed
-    for socket in clients.sockets:
+    for socket in clients.sockets.values():
         socket.transport.abort()  # no closing handshakes: the server sees the sockets drop
     for task in [*tasks, watcher, commands]:
         task.cancel()

@@ -51,7 +51,7 @@ class ChurningClients(Clients):
         self, socket: ClientConnection, session: Session, life: float, rng: random.Random
     ) -> None:
         """Follow `fleet` for `life` s, then leave (closing, or dropping the connection)."""
-        self.sockets.append(socket)
+        self.sockets[session.index] = socket
         reader = asyncio.create_task(self.follow(socket, session))
         try:
             await asyncio.wait_for(asyncio.shield(reader), life)
@@ -68,5 +68,4 @@ class ChurningClients(Clients):
         except (OSError, ConnectionClosed) as exc:
             self.stats.server_closed[how_it_ended(exc)] += 1
         finally:
-            with contextlib.suppress(ValueError):
-                self.sockets.remove(socket)
+            del self.sockets[session.index]

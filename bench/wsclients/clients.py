@@ -53,7 +53,6 @@ class Clients:
         self.failed = 0
         self.failures: Counter[str] = Counter()
         self.all_ready = asyncio.Event()
-        self.sockets: list[ClientConnection] = []
         self.per_client = [0] * args.count  # frames each client received in the window
         self._decode_batch = msgspec.json.Decoder(list[msgspec.Raw]).decode
         # the URL (`?batch=1` with --batch) and the topics followed besides the mode's own
@@ -62,7 +61,7 @@ class Clients:
         # stall / resume
         self.stalled: set[int] = set()
         self.resumed = asyncio.Event()
-        self.by_index: dict[int, ClientConnection] = {}
+        self.sockets: dict[int, ClientConnection] = {}  # each client's open connection
         self.ended: dict[int, str] = {}  # how a client's connection ended: close code or exception
         self.ready_at: dict[int, float] = {}
         self.ended_at: dict[int, float] = {}
@@ -77,8 +76,7 @@ class Clients:
         try:
             async with gate:
                 socket = await open_socket(self.url, self.args.token, 60)
-                self.sockets.append(socket)
-                self.by_index[index] = socket
+                self.sockets[index] = socket
             await self.follow(socket, session)
         except (OSError, TimeoutError, ConnectionClosed) as exc:
             self.ended[index] = how_it_ended(exc)
@@ -216,11 +214,11 @@ class Clients:
 
     def stall(self, count: int) -> dict[str, Any]:
         """The last `count` connected clients stop reading; their sockets stay open."""
-        chosen = [i for i in sorted(self.by_index, reverse=True) if i not in self.ended][:count]
+        chosen = [i for i in sorted(self.sockets, reverse=True) if i not in self.ended][:count]
         self.resumed.clear()
         ports = []
         for index in chosen:
-            socket = self.by_index[index]
+            socket = self.sockets[index]
             self.stalled.add(index)
             socket.transport.pause_reading()
             ports.append(socket.transport.get_extra_info("sockname")[1])
@@ -231,7 +229,7 @@ class Clients:
         stalled = sorted(self.stalled)
         for index in stalled:
             with contextlib.suppress(Exception):
-                self.by_index[index].transport.resume_reading()
+                self.sockets[index].transport.resume_reading()
         self.stalled = set()
         self.resumed.set()
         deadline = time.monotonic() + wait
