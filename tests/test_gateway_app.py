@@ -72,6 +72,10 @@ def test_a_job_is_queued_listed_and_looked_up(app: App) -> None:
     assert [(j["job"], j["state"], j["by"]) for j in listed] == [(job_id, "queued", "alice")]
     one = app.http.get(f"/api/jobs/{job_id}", headers=app.bearer(app.viewer)).json()
     assert one["command"] == "uptime" and one["results"] == []
+    rolling = {"targets": "127.0.0.2-4", "command": "uptime", "batch": "50%", "max_failures": 0}
+    answer = app.http.post("/api/jobs", json=rolling, headers=app.bearer(app.operator))
+    record = app.http.get(f"/api/jobs/{answer.json()['job']}", headers=app.bearer(app.viewer)).json()
+    assert (record["batch"], record["max_failures"], record["wave"]) == ("50%", "0", None)
     assert app.http.get("/api/jobs/no.such", headers=app.bearer(app.viewer)).status_code == 404
     assert app.http.get("/api/jobs/" + "a" * 65, headers=app.bearer(app.viewer)).status_code == 404
 
@@ -83,6 +87,8 @@ def test_a_job_is_queued_listed_and_looked_up(app: App) -> None:
         ({"targets": "127.0.0.2", "command": "x" * (MAX_COMMAND_CHARS + 1)}, 400, "command"),
         ({"targets": "127.0.0.2", "command": "id", "extra": 1}, 400, "extra"),
         ({"targets": "127.0.0.2", "command": "id", "timeout": -1}, 400, "timeout"),
+        ({"targets": "127.0.0.2", "command": "id", "batch": "0"}, 400, "batch 0 is too small"),
+        ({"targets": "127.0.0.2", "command": "id", "max_failures": "200%"}, 400, "more than 100%"),
     ],
 )
 def test_bad_job_bodies_are_refused_with_the_reason(

@@ -55,6 +55,10 @@ TAMPERED: dict[str, Any] = {
     "queued_until": 1799999999.0,
     "scope": "127.0.0.2",
     "file_copy": FileCopy(file="f" * 32, dest="/root/.ssh/authorized_keys", mode="0600"),
+    "batch": "100%",
+    "max_failures": "100%",
+    "wave": 2,
+    "waves": 3,
 }
 
 

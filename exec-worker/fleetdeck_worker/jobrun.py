@@ -8,6 +8,9 @@ Two rules keep a job honest when workers die or stall:
 - A worker runs a job only while it holds the job's lease, and every result it writes is fenced
   by that lease (checked and written in one step). A worker that stalled past its lease and wakes
   up after another took the job over cannot write: `seq` stays gapless and unique.
+
+Rolling jobs run in waves; past `max_failures` no host starts. Both follow from the stored
+results, so a worker taking a job over mid-wave carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from fleetdeck_common.broker.retry import persist
 from fleetdeck_common.grouping import group_outputs, retry_targets, summarize
 from fleetdeck_common.jobs import Fenced, JobStore
 from fleetdeck_common.messages import Done, HostStatus, Job, Outcome, Result
+from fleetdeck_common.messages.rolling import failure_limit, halt_reason, over_limit, waves
 from fleetdeck_common.outputlimit import fit_output
 from fleetdeck_common.scope import parse_scope
 from fleetdeck_common.targets import TargetError, TargetPolicy, expand_targets
@@ -75,6 +79,8 @@ class JobRun:
         self._seq = 0
         self._write_lock = asyncio.Lock()
         self._started = time.monotonic()
+        self._limit: int | None = None
+        self._halt: str | None = None
 
     @property
     def results(self) -> list[Result]:
@@ -101,28 +107,34 @@ class JobRun:
         if stored.done is not None:
             logger.info("job %s was already finished", job_id)
             return
-        self._results = list(stored.results)
-        self._seq = max((r.seq for r in self._results), default=0)
+        self._results, self._seq = list(stored.results), max((r.seq for r in stored.results), default=0)
         reported = {r.host for r in self._results}
         started = await self._store.started(job_id)
-        cancelled_by = await self._store.cancelled_by(job_id)
-        if cancelled_by:
+        if cancelled_by := await self._store.cancelled_by(job_id):
             self.cancel(cancelled_by)
-        running = self.job.model_copy(update={"state": "running"})
-        await persist("marking the job running", lambda: self._store.announce(running), logger)
+        self.job = self.job.model_copy(update={"state": "running"})
+        await persist("marking the job running", lambda: self._store.announce(self.job), logger)
         for host in hosts:
             if host in started and host not in reported:
                 note = f"its worker {started[host]} stopped while the command ran; not run again"
                 await self._report(host, _not_run("lost", note))
-        todo = [h for h in hosts if h not in started and h not in reported]
+        todo = {h for h in hosts if h not in started and h not in reported}
         logger.info("job %s: %d hosts to run, %d already done", job_id, len(todo), len(hosts) - len(todo))
+        self._limit, plan = failure_limit(self.job.max_failures, len(hosts)), waves(hosts, self.job.batch)
         slots = asyncio.Semaphore(self._concurrency)
         helpers = [asyncio.create_task(self._watch_cancel_key()), asyncio.create_task(self._keep_lease())]
         try:
-            # A TaskGroup: if the lease is lost, every host still running is stopped at once.
-            async with asyncio.TaskGroup() as group:
-                for host in todo:
-                    group.create_task(self._run_host(host, slots))
+            for number, wave in enumerate(plan, 1):
+                left = [h for h in wave if h in todo]
+                if not left:
+                    continue
+                if self.job.batch is not None and not self._halted():  # the job frame shows the wave
+                    self.job = self.job.model_copy(update={"wave": number, "waves": len(plan)})
+                    await persist("announcing the wave", lambda: self._store.announce(self.job), logger)
+                # A TaskGroup: if the lease is lost, every host still running is stopped at once.
+                async with asyncio.TaskGroup() as group:
+                    for host in left:
+                        group.create_task(self._run_host(host, slots))
         except* LeaseLost as lost:
             raise lost.exceptions[0] from None
         finally:
@@ -154,10 +166,18 @@ class JobRun:
             if by:
                 self.cancel(by)
 
+    def _halted(self) -> str | None:
+        """Why no host starts any more (more hosts than `max_failures` failed), or None."""
+        failed = sum(1 for r in self._results if r.status != "ok")
+        if self._halt is None and over_limit(failed, self._limit):  # said once, as it happened
+            self._halt = halt_reason(failed, self.job.max_failures, self._limit)
+        return self._halt
+
     async def _run_host(self, host: str, slots: asyncio.Semaphore) -> None:
         async with slots:
-            if self.cancel_event.is_set():
-                await self._report(host, _not_run("cancelled", "cancelled before start"))
+            stop = "cancelled before start" if self.cancel_event.is_set() else self._halted()
+            if stop:  # cancelled, or past max_failures
+                await self._report(host, _not_run("cancelled", stop))
                 return
             if not await self._claim(host):
                 logger.warning("job %s: %s was started by another worker; leaving it", self.job.job, host)
@@ -240,6 +260,7 @@ class JobRun:
 
     async def _finish(self, error: str | None = None) -> None:
         job_id = self.job.job
+        error = error or self._halted()
         summary = summarize(self._results)
         done = Done(
             job=job_id,

@@ -30,6 +30,8 @@ QUEUED_VALUES: dict[str, Any] = {
     "finished": None,
     "cancelled_by": None,
     "error": None,
+    "wave": None,
+    "waves": None,
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_vali
 
 from .filecopy import FileCopy
 from .outbound import Error, Frame
+from .rolling import Batch, MaxFailures
 from .values import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_CHAT_CHARS,
@@ -70,6 +71,9 @@ class ExecRequest(Frame):
     # v1.2: a file to push instead of a command to run; `copy` on the wire (the attribute would
     # hide BaseModel.copy).
     file_copy: FileCopy | None = Field(None, alias="copy")
+    # v1.2 rolling jobs: hosts per wave, and how many may fail before no more start.
+    batch: Batch = None
+    max_failures: MaxFailures = None
 
     @field_validator("command")
     @classmethod

@@ -94,6 +94,8 @@ class JobService:
             queued_until=round(now + self._queue_timeout, 3),
             scope=who.scope,
             file_copy=request.file_copy,
+            batch=request.batch,
+            max_failures=request.max_failures,
         )
         await self.store.submit(job, sign(self._key, job) if self._key is not None else None)
         logger.info(
