@@ -177,8 +177,7 @@ class Job(Frame):
     # A copy job (v1.2): the file pushed to every host; `command` is empty then. `copy` on the
     # wire (the attribute would hide BaseModel.copy).
     file_copy: FileCopy | None = Field(None, alias="copy")
-    # A rolling job (v1.2): hosts per wave and how many may fail, as asked; while it runs, the
-    # wave in progress (1-based) of `waves`.
+    # A rolling job (v1.2): hosts per wave, how many may fail; the wave in progress of `waves`.
     batch: str | None = None
     max_failures: str | None = None
     wave: int | None = None
