@@ -1,4 +1,5 @@
-"""The `fleetdeck` command: `up`, `token add`, `exec`, `shell`, `audit`, `redis-users`, `alerts`."""
+"""The `fleetdeck` command: `up`, `token add`, `exec`, `shell`, `audit`, `redis-users`, `alerts`,
+`jobs`, `watch`, `cancel`, `hosts`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 
 from .alerts_command import add_alerts_command, run_alerts_command
 from .audit_command import add_audit_command, run_audit_command
+from .job_commands import JOB_COMMANDS, add_job_commands, run_job_command
 from .shell_client import add_shell_command
+from .stdout_watch import EXIT_STDOUT_CLOSED, silence_stdout
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 # What a subcommand needs beyond fleetdeck-common, and the extra of the `fleetdeck` project that
 # brings it (pyproject.toml). Each image carries the command with only its own service installed:
@@ -25,6 +30,9 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "token": (("fleetdeck_gateway",), "fleetdeck[token]"),
     "exec": (("websockets",), "fleetdeck[exec]"),
     "shell": (("websockets",), "fleetdeck[exec]"),
+    "watch": (("websockets",), "fleetdeck[exec]"),
+    "cancel": (("websockets",), "fleetdeck[exec]"),
+    "hosts": (("websockets",), "fleetdeck[exec]"),
     "redis-users": (("fleetdeck_gateway", "cryptography"), "fleetdeck[token]"),  # sessions; --tls
 }
 
@@ -88,16 +96,18 @@ def _parser() -> argparse.ArgumentParser:
     add_audit_command(commands)
     add_alerts_command(commands)
     add_shell_command(commands)
+    add_job_commands(commands)
 
     run = commands.add_parser(
         "exec",
         help="run a command on hosts through a gateway",
         usage="fleetdeck exec [--url URL] [--token TOKEN] [--timeout SECONDS] [--deadline SECONDS] [--json] "
-        "TARGETS -- COMMAND...",
+        "[--batch N|N%] [--max-failures N|N%] TARGETS -- COMMAND...",
         description="Run COMMAND on every host of TARGETS through a gateway; one line per host as it "
         "finishes, then hosts grouped by identical output. Exit 0 only if every host "
         "succeeded, 1 if any did not, 2 if the gateway refused, 3 if it cannot be reached, "
-        "4 if the deadline passed first.",
+        "4 if the deadline passed first, 130 after Ctrl-C (which cancels the job), 141 when stdout's "
+        "reader went away (the job goes on).",
     )
     run.add_argument("targets", help="target expression, e.g. '10.0.0.1-100,!10.0.0.7'")
     run.add_argument(
@@ -122,6 +132,16 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("FLEETDECK_EXEC_DEADLINE"),
         help="give up waiting for the job after this many seconds, exit 4 [env FLEETDECK_EXEC_DEADLINE; "
         "default: the timeout once per 64 hosts, plus 5 minutes]",
+    )
+    run.add_argument(
+        "--batch",
+        metavar="N|N%",
+        help="roll out in waves of N hosts (or N%% of them), one wave after the other",
+    )
+    run.add_argument(
+        "--max-failures",
+        metavar="N|N%",
+        help="start no more hosts once more than N (or N%%) have not succeeded; the rest are cancelled",
     )
     run.add_argument(
         "--json",
@@ -171,7 +191,24 @@ def _up(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def rolling_fields(args: argparse.Namespace) -> dict[str, str]:
+    """`--batch` and `--max-failures` as the job's fields (the gateway checks them)."""
+    fields = {"batch": args.batch, "max_failures": args.max_failures}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run a subcommand; Ctrl-C or a closed stdout ends any of them without a traceback."""
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(EXIT_STDOUT_CLOSED)
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     words = list(sys.argv[1:] if argv is None else argv)
     command: list[str] = []
@@ -195,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_audit_command(args, parser))
     if args.command == "alerts":
         sys.exit(run_alerts_command(args, parser))
+    if args.command in JOB_COMMANDS:
+        sys.exit(run_job_command(args, parser))
     if args.command == "shell":
         from .shell_client import run_shell_command
 
@@ -215,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 args.timeout,
                 as_json=args.json,
                 deadline=args.deadline,
+                rolling=rolling_fields(args),
             )
         )
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -12,7 +15,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fleetdeck_common.follow import JobFollower, Verdict
-from fleetdeck_common.messages import STATUS_TONES, Done, Result, Tone, dump
+from fleetdeck_common.messages import Done, Result
+
+from .exec_output import JsonOutput, Output, TextOutput
+from .stdout_watch import EXIT_STDOUT_CLOSED, StdoutClosed, silence_stdout, until_reader_gone
 
 QUEUED_HINT_SECONDS = 10.0
 EXIT_ALL_OK = 0
@@ -20,44 +26,8 @@ EXIT_SOME_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_UNREACHABLE = 3
 EXIT_GAVE_UP = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 HOSTS_PER_WAVE = 64  # the worker's default concurrency: how the default deadline is sized
-
-_ANSI: dict[Tone, str] = {"good": "32", "bad": "31", "slow": "33", "unreachable": "35", "muted": "90"}
-
-
-def _paint(text: str, status: str, colour: bool) -> str:
-    tone = STATUS_TONES.get(status)  # type: ignore[call-overload]
-    return f"\x1b[{_ANSI[tone] if tone else '0'}m{text}\x1b[0m" if colour else text
-
-
-def _printable(text: str) -> str:
-    """Output from hosts must not drive the operator's terminal: escape control characters."""
-    return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
-
-
-def format_result(result: Result, colour: bool) -> str:
-    first = (result.stdout or result.stderr or result.error or "").strip().splitlines()
-    code = "-" if result.exit_code is None else str(result.exit_code)
-    line = f"{result.host:<16} {result.status:<11} exit {code:<4} {result.duration_ms:>6}ms"
-    detail = _printable(first[0][:200]) if first else ""
-    return f"{_paint(line, result.status, colour)}  {detail}".rstrip()
-
-
-def format_summary(done: Done, colour: bool) -> list[str]:
-    counts = ", ".join(f"{status} {count}" for status, count in done.summary.items())
-    lines = [f"--- {sum(done.summary.values())} hosts in {done.duration_ms / 1000:.1f}s: {counts}"]
-    if done.error:
-        lines.append(_paint(f"job error: {_printable(done.error)}", "error", colour))
-    for group in done.groups:
-        header = f"{group.hosts} ({group.count}) {group.status}"
-        lines.append(_paint(header, group.status, colour))
-        output = group.output.splitlines()
-        lines.extend(f"    {_printable(line)}" for line in output[:20])
-        if len(output) > 20 or group.output_truncated:
-            lines.append(f"    … (more output: GET /api/jobs/{done.job})")
-    if done.retry_targets:
-        lines.append(f"re-run where it did not succeed: {done.retry_targets}")
-    return lines
 
 
 def all_succeeded(done: Done, hosts: int) -> bool:
@@ -73,6 +43,10 @@ class ExecState:
     done: Done | None = None
     results: list[Result] = field(default_factory=list)
     hinted: bool = False
+    owns_job: bool = True  # Ctrl-C cancels it (not when only watching it)
+    interrupted: bool = False  # Ctrl-C: the job is cancelled, its last results still shown
+    cancel_sent: bool = False
+    ws: Any = None  # the connection in use, to send the cancel on
 
     @property
     def job(self) -> str | None:
@@ -88,37 +62,6 @@ def ws_url(base: str) -> str:
     return base if base.endswith("/ws") else base + "/ws"
 
 
-class TextOutput:
-    """A line per host as it finishes, then the grouped summary; colours on a terminal."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._colour = out.isatty()
-
-    def result(self, result: Result) -> None:
-        print(format_result(result, self._colour), file=self._out, flush=True)
-
-    def done(self, done: Done) -> None:
-        for line in format_summary(done, self._colour):
-            print(line, file=self._out)
-
-
-class JsonOutput:
-    """One JSON object per line: every `result` frame, then the `done` frame (for scripts)."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-
-    def result(self, result: Result) -> None:
-        print(dump(result), file=self._out, flush=True)
-
-    def done(self, done: Done) -> None:
-        print(dump(done), file=self._out, flush=True)
-
-
-Output = TextOutput | JsonOutput
-
-
 async def _session(
     url: str, token: str, first: dict[str, Any], state: ExecState, output: Output
 ) -> int | None:
@@ -126,18 +69,16 @@ async def _session(
     async with connect(
         url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=16 * 1024 * 1024
     ) as ws:
+        state.ws, state.cancel_sent = ws, False
         await ws.send(json.dumps(first))
+        await send_cancel(state)
         while True:
             try:
                 raw = await asyncio.wait_for(ws.recv(), QUEUED_HINT_SECONDS)
             except TimeoutError:
-                if state.job is not None and not state.results and not state.hinted:
-                    state.hinted = True
-                    print(
-                        f"fleetdeck exec: no host has reported after {QUEUED_HINT_SECONDS:.0f}s; "
-                        "is an exec worker running?",
-                        file=sys.stderr,
-                    )
+                if state.job is not None and state.workers != 0:
+                    running = state.hosts - len(state.results)
+                    print(f"running on {running} hosts, {len(state.results)} finished", file=sys.stderr)
                 continue
             frame = json.loads(raw)
             kind = frame.get("type")
@@ -146,10 +87,11 @@ async def _session(
                 return EXIT_REFUSED
             if kind == "hello":
                 state.workers = frame.get("workers")
-            elif kind == "job" and frame.get("ref") == "cli" and state.follower is None:
-                state.follower = JobFollower(frame["job"])
+            elif kind == "job" and frame.get("ref") == "cli" and not state.hosts:
+                state.follower = state.follower or JobFollower(frame["job"])
                 state.hosts = int(frame["hosts"])
                 print(f"job {state.job}: {frame['hosts']} hosts", file=sys.stderr)
+                await send_cancel(state)  # Ctrl-C came before the job did
                 if state.workers == 0 and not state.hinted:
                     state.hinted = True
                     until = frame.get("queued_until")
@@ -172,7 +114,17 @@ async def _session(
                 else:
                     state.done = parsed
                     output.done(parsed)
+                    if state.interrupted:
+                        return EXIT_INTERRUPTED
                     return EXIT_ALL_OK if all_succeeded(parsed, state.hosts) else EXIT_SOME_FAILED
+
+
+async def send_cancel(state: ExecState) -> None:
+    """After Ctrl-C, cancel the job once on each connection (the gateway answers with its frame)."""
+    if state.interrupted and state.job is not None and state.ws is not None and not state.cancel_sent:
+        state.cancel_sent = True
+        with contextlib.suppress(ConnectionClosed, OSError):
+            await state.ws.send(json.dumps({"type": "cancel", "job": state.job, "ref": "cli-cancel"}))
 
 
 async def run_exec(
@@ -185,18 +137,68 @@ async def run_exec(
     retries: int = 10,
     as_json: bool = False,
     deadline: float | None = None,
+    rolling: dict[str, str] | None = None,
+    watch: str | None = None,
+    copy: dict[str, str] | None = None,
 ) -> int:
-    """Run the job and follow it to its end, or give up after `deadline` seconds (default: long
-    enough for every host to time out in waves of 64, plus five minutes)."""
-    state = ExecState()
+    """Run the job (or `watch` one already queued) and follow it to its end, or give up after
+    `deadline` seconds (default: long enough for every host to time out in waves of 64, plus five
+    minutes). With `copy` (an uploaded file's `copy` object) the job copies that file instead of
+    running `command`. Ctrl-C cancels the job and shows its last results; a second one exits at once. A
+    closed stdout ends it at once, quietly (the job goes on)."""
+    state = ExecState(follower=JobFollower(watch) if watch else None, owns_job=watch is None)
     output: Output = JsonOutput(out) if as_json else TextOutput(out)
-    follow = _follow(url, token, targets, command, timeout, state, output, retries)
+    what: dict[str, Any] = {"command": command} if copy is None else {"copy": copy}
+    request = {"targets": targets, **what, "timeout": timeout, **(rolling or {})}
+    follow = _follow(url, token, request, state, output, retries)
     limit = deadline
     if limit is None:
         limit = timeout * 2 + 300.0  # until the job frame says how many hosts there are
     task = asyncio.ensure_future(follow)
+    reader = asyncio.ensure_future(until_reader_gone(out))
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread: no handler
+        loop.add_signal_handler(signal.SIGINT, _interrupt, state)
+    try:
+        return await _wait(task, reader, state, deadline, limit, timeout)
+    except StdoutClosed:
+        silence_stdout()
+        return EXIT_STDOUT_CLOSED
+    finally:
+        reader.cancel()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _interrupt(state: ExecState) -> None:
+    """Ctrl-C: cancel the job and wait for its last results; the second time, exit at once."""
+    if state.interrupted or not state.owns_job or (state.job is None and state.ws is None):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    state.interrupted = True
+    job = f"job {state.job}" if state.job else "the job"
+    print(
+        f"\nfleetdeck: cancelling {job}; its hosts' last results follow (Ctrl-C again exits now)",
+        file=sys.stderr,
+    )
+    asyncio.ensure_future(send_cancel(state))  # noqa: RUF006 (it ends with the connection)
+
+
+async def _wait(
+    task: asyncio.Future[int],
+    reader: asyncio.Future[None],
+    state: ExecState,
+    deadline: float | None,
+    limit: float,
+    timeout: float,
+) -> int:
     started = asyncio.get_running_loop().time()
     while not task.done():
+        if reader.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise StdoutClosed
         waited = asyncio.get_running_loop().time() - started
         if deadline is None and state.hosts:
             limit = timeout * -(-state.hosts // HOSTS_PER_WAVE) + 300.0
@@ -206,30 +208,18 @@ async def run_exec(
             job = f" (job {state.job} may still be running: GET /api/jobs/{state.job})" if state.job else ""
             print(f"fleetdeck exec: gave up waiting after {limit:.0f}s{job}", file=sys.stderr)
             return EXIT_GAVE_UP
-        await asyncio.wait({task}, timeout=min(1.0, limit - waited))
+        waiting: set[asyncio.Future[Any]] = {task, reader}
+        await asyncio.wait(waiting, timeout=min(1.0, limit - waited), return_when=asyncio.FIRST_COMPLETED)
     return task.result()
 
 
 async def _follow(
-    url: str,
-    token: str,
-    targets: str,
-    command: str,
-    timeout: float,
-    state: ExecState,
-    output: Output,
-    retries: int,
+    url: str, token: str, request: dict[str, Any], state: ExecState, output: Output, retries: int
 ) -> int:
     attempt = 0
     while True:
         first: dict[str, Any] = (
-            {
-                "type": "exec",
-                "targets": targets,
-                "command": command,
-                "timeout": timeout,
-                "ref": "cli",
-            }
+            {"type": "exec", **request, "ref": "cli"}
             if state.follower is None
             else {"type": "watch", "job": state.follower.job, "after": state.follower.last_seq, "ref": "cli"}
         )
