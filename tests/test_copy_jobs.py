@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from testbed.procs import Gateway, Service, start_gateway, start_worker, wait_until
+from testbed.procs import BIN, Gateway, Service, start_gateway, start_worker, wait_until
 from tests.conftest import in_database
 from tests.support.copyhosts import CopyHosts, copy_hosts
 from tests.support.redis_users import RedisUsers
@@ -176,3 +177,63 @@ def test_uploads_together_are_bounded(copy_stack: CopyStack) -> None:
     assert found is not None
     used = int(found[1])  # this test's uploads and the ones before it
     assert held <= used <= MAX_TOTAL < used + MAX_UPLOAD
+
+
+def fleetdeck(*args: str, token: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "fleetdeck"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "FLEETDECK_TOKEN": token},
+    )
+
+
+def test_fleetdeck_copy_uploads_pushes_prints_and_exits_like_exec(
+    copy_stack: CopyStack, tokens: Tokens, tmp_path: Path
+) -> None:
+    source = tmp_path / "motd"
+    source.write_bytes(b"welcome to the fleet\n")
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    url = copy_stack.gateway.url
+    run = fleetdeck(
+        "copy",
+        str(source),
+        ",".join(SHARED),
+        str(folder / "motd"),
+        "--mode",
+        "600",
+        "--url",
+        url,
+        token=tokens.operator,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "uploaded" in run.stderr and "Traceback" not in run.stderr
+    lines = [line for line in run.stdout.splitlines() if line.startswith(SHARED)]
+    assert len(lines) == 2 and all(" ok " in line for line in lines)
+    assert (folder / "motd").read_bytes() == b"welcome to the fleet\n"
+    assert (folder / "motd").stat().st_mode & 0o7777 == 0o600
+
+    partly = fleetdeck(
+        "copy",
+        str(source),
+        f"{SHARED[0]},{JAILED}",
+        str(folder / "motd"),
+        "--url",
+        url,
+        token=tokens.operator,
+    )
+    assert partly.returncode == 1 and "no such directory" in partly.stdout
+    assert f"re-run where it did not succeed: {JAILED}" in partly.stdout
+
+    relative = fleetdeck("copy", str(source), SHARED[0], "etc/motd", "--url", url, token=tokens.operator)
+    assert relative.returncode == 2 and "not an absolute path" in relative.stderr
+    big = tmp_path / "big"
+    big.write_bytes(b"b" * (MAX_UPLOAD + 1))
+    refused = fleetdeck("copy", str(big), SHARED[0], str(folder / "big"), "--url", url, token=tokens.operator)
+    assert refused.returncode == 2 and f"upload limit of {MAX_UPLOAD} bytes" in refused.stderr
+    viewer = fleetdeck("copy", str(source), SHARED[0], str(folder / "v"), "--url", url, token=tokens.viewer)
+    assert viewer.returncode == 2 and "operator" in viewer.stderr and not (folder / "v").exists()
+    for run in (relative, refused, viewer):
+        assert "Traceback" not in run.stderr

@@ -1,4 +1,4 @@
-"""The `fleetdeck` command: `up`, `token add`, `exec`, `shell`, `audit`, `redis-users`, `alerts`,
+"""The `fleetdeck` command: `up`, `token add`, `exec`, `copy`, `shell`, `audit`, `redis-users`, `alerts`,
 `jobs`, `watch`, `cancel`, `hosts`."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 
 from .alerts_command import add_alerts_command, run_alerts_command
 from .audit_command import add_audit_command, run_audit_command
+from .copy_command import add_copy_command, run_copy_command
 from .job_commands import JOB_COMMANDS, add_job_commands, run_job_command
 from .shell_client import add_shell_command
 from .stdout_watch import EXIT_STDOUT_CLOSED, silence_stdout
@@ -33,6 +34,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "watch": (("websockets",), "fleetdeck[exec]"),
     "cancel": (("websockets",), "fleetdeck[exec]"),
     "hosts": (("websockets",), "fleetdeck[exec]"),
+    "copy": (("websockets",), "fleetdeck[exec]"),
     "redis-users": (("fleetdeck_gateway", "cryptography"), "fleetdeck[token]"),  # sessions; --tls
 }
 
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     add_alerts_command(commands)
     add_shell_command(commands)
     add_job_commands(commands)
+    add_copy_command(commands)
 
     run = commands.add_parser(
         "exec",
@@ -234,6 +237,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_alerts_command(args, parser))
     if args.command in JOB_COMMANDS:
         sys.exit(run_job_command(args, parser))
+    if args.command == "copy":
+        sys.exit(run_copy_command(args, parser))
     if args.command == "shell":
         from .shell_client import run_shell_command
 
