@@ -22,7 +22,7 @@ from fleetdeck_worker.sshpool import SshPool
 from tests.support.copyhosts import CopyHosts, copy_hosts
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.ssh
+pytestmark = [pytest.mark.ssh, pytest.mark.xdist_group("copy_hosts")]
 
 SHARED = ("127.0.4.1", "127.0.4.2", "127.0.4.3")
 JAILED = "127.0.4.4"

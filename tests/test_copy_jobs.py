@@ -1,4 +1,5 @@
-"""Copy jobs end to end: `POST /api/files`, then a job with `copy` over HTTP, run by a real worker
+"""Copy jobs end to end: `POST /api/files`, then a job with `copy` over HTTP, `fleetdeck copy` and the
+dashboard's "Copy a file" tab in Chromium, run by a real worker
 on real OpenSSH hosts; the session Redis's service users (so the file keys' grants are exercised,
 and a refusal fails the run), jobs signed with the job key. And what is refused before anything runs.
 """
@@ -17,13 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
+from testbed.browser import chromium, logged_in_page
 from testbed.procs import BIN, Gateway, Service, start_gateway, start_worker, wait_until
 from tests.conftest import in_database
 from tests.support.copyhosts import CopyHosts, copy_hosts
 from tests.support.redis_users import RedisUsers
 from tests.support.stacks import Tokens
 
-pytestmark = pytest.mark.ssh
+# One stack per run: the module's tests share it and its database, on one xdist worker.
+pytestmark = [pytest.mark.ssh, pytest.mark.xdist_group("copy_stack")]
 
 SHARED = ("127.0.4.11", "127.0.4.12")
 JAILED = "127.0.4.13"
@@ -237,3 +240,36 @@ def test_fleetdeck_copy_uploads_pushes_prints_and_exits_like_exec(
     assert viewer.returncode == 2 and "operator" in viewer.stderr and not (folder / "v").exists()
     for run in (relative, refused, viewer):
         assert "Traceback" not in run.stderr
+
+
+@pytest.mark.browser
+async def test_copying_a_file_from_the_dashboard(
+    copy_stack: CopyStack, tokens: Tokens, tmp_path: Path, artifacts: Path
+) -> None:
+    source = tmp_path / "settings.ini"
+    source.write_bytes(b"[app]\nlevel = 3\n")
+    folder = tmp_path / "srv"
+    folder.mkdir()
+    async with chromium() as browser:
+        page = await logged_in_page(browser, copy_stack.gateway.url, tokens.operator)
+        await page.click("#mode-copy")
+        assert await page.is_hidden("#exec-form") and await page.is_visible("#copy-form")
+        await page.set_input_files("#copy-file", str(source))
+        await page.fill("#copy-targets", ",".join((*SHARED, JAILED)))
+        await page.fill("#copy-dest", str(folder / "settings.ini"))
+        await page.fill("#copy-mode", "0640")
+        await page.click("#copy-run")
+        await page.wait_for_selector("#exec-progress:has-text('finished 3/3')", timeout=60_000)
+        assert await page.text_content("#exec-progress") == "finished 3/3 — ok 2, failed 1"
+        failed = page.locator(f"#exec-outputs .host-output[data-host='{JAILED}'] pre.error")
+        assert (await failed.text_content() or "").startswith("no such directory")
+        command = page.locator("#job-list li.current code.command")
+        assert await command.text_content() == f"copy → {folder / 'settings.ini'}"
+        await page.screenshot(path=str(artifacts / "copy-a-file.png"), full_page=True)
+    assert (folder / "settings.ini").read_bytes() == b"[app]\nlevel = 3\n"
+    assert (folder / "settings.ini").stat().st_mode & 0o7777 == 0o640
+
+    async with chromium() as browser:
+        page = await logged_in_page(browser, copy_stack.gateway.url, tokens.viewer)
+        await page.click("#mode-copy")
+        assert await page.is_disabled("#copy-run")

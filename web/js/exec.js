@@ -51,6 +51,8 @@ export function execPanel(store, conn) {
             "Ask for an operator token to run them.";
     } else if (!live) why = "Not connected to the gateway: reconnecting…";
     $("exec-run").disabled = !!why;
+    $("copy-run").disabled = !!why;
+    $("copy-run").title = why || "copy the file to every target host";
     $("exec-run").title = why || "run the command on every target host";
     $("exec-why").textContent = why;
     $("exec-why").hidden = !why;
@@ -89,9 +91,11 @@ export function execPanel(store, conn) {
   const exec = {
     job: null, total: 0, lastSeq: 0, counts: {}, pendingRef: null, done: false, retryTargets: "",
 
-    start(targets, command, timeout) {
+    // `copy` ({file, dest, mode}: an uploaded file) instead of `command` makes it a copy job.
+    start(targets, command, timeout, copy = null) {
       this.pendingRef = conn.nextRef("exec");
-      if (!conn.send({ type: "exec", targets, command, timeout, ref: this.pendingRef })) {
+      const what = copy ? { copy } : { command };
+      if (!conn.send({ type: "exec", targets, ...what, timeout, ref: this.pendingRef })) {
         term.writeln(paint("not connected; nothing was run", "failed"));
         this.pendingRef = null;
       }
@@ -106,6 +110,7 @@ export function execPanel(store, conn) {
     accepted(frame) {
       this.job = frame.job;
       this.command = frame.command;
+      this.copy = frame.copy || null;
       this.timeout = frame.timeout;
       this.total = frame.hosts;
       this.lastSeq = 0;
@@ -114,7 +119,8 @@ export function execPanel(store, conn) {
       this.pendingRef = null;
       $("exec-outputs").replaceChildren();
       term.writeln("");
-      term.writeln("\x1b[1m$ " + clean(frame.command) + "\x1b[0m  on " + clean(frame.targets) +
+      const what = frame.copy ? "copy to " + frame.copy.dest + " (mode " + frame.copy.mode + ")" : "$ " + frame.command;
+      term.writeln("\x1b[1m" + clean(what) + "\x1b[0m  on " + clean(frame.targets) +
                    " (" + frame.hosts + " hosts, job " + frame.job + ")");
       $("exec-cancel").disabled = !isOperator() || finished(frame.state);
       $("exec-rerun").disabled = true;
@@ -209,8 +215,8 @@ export function execPanel(store, conn) {
   $("exec-rerun").addEventListener("click", () => {
     if (!exec.retryTargets) return;
     $("exec-targets").value = exec.retryTargets;
-    $("exec-command").value = exec.command;
-    exec.start(exec.retryTargets, exec.command, exec.timeout);
+    if (!exec.copy) $("exec-command").value = exec.command;
+    exec.start(exec.retryTargets, exec.command, exec.timeout, exec.copy);
   });
 
   const { limits } = protocol;

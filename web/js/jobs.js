@@ -38,7 +38,7 @@ export function jobsList(store, conn) {
       },
       h("span", { class: "when muted" }, clock(job.ts)),
       h("span", { class: "outcome outcome-" + outcome.tone }, outcome.text),
-      h("code", { class: "command" }, job.command),
+      h("code", { class: "command" }, job.copy ? "copy → " + job.copy.dest : job.command),
       h("code", { class: "targets", title: (job.resolved_targets || job.targets) + " (" + job.hosts + " hosts)" }, job.targets),
       h("span", { class: "by muted" }, job.by));
     }));

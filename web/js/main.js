@@ -17,7 +17,7 @@ import { alertsFeed } from "./alertsfeed.js";
 import { alertsPanel } from "./alertspanel.js";
 
 const charted = Promise.all([import("./fleetchart.js"), import("./hostdetail.js"), import("./exec.js"),
-  import("./termpanel.js"), import("./recordings.js")]);
+  import("./termpanel.js"), import("./recordings.js"), import("./copyform.js")]);
 
 /** GET /api/protocol, retried while the gateway restarts; statuses, states and limits are the server's. */
 async function loadProtocol() {
@@ -72,10 +72,10 @@ async function main() {
   alertsPanel(store, alertsFeed(store, conn));
   conn.connect();
 
-  const [{ fleetChart }, { hostDetail }, { execPanel }, { termPanel }, { recordingsPanel }] = await charted;
+  const [{ fleetChart }, { hostDetail }, { execPanel }, { termPanel }, { recordingsPanel }, { copyForm }] = await charted;
   fleetChart(store);
   hostDetail(store, conn);
-  execPanel(store, conn);
+  copyForm(store, execPanel(store, conn));
   termPanel(store, conn);
   recordingsPanel(store);
 }
