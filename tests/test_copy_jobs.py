@@ -187,7 +187,7 @@ def fleetdeck(*args: str, token: str) -> subprocess.CompletedProcess[str]:
         [str(BIN / "fleetdeck"), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a loaded machine; the command itself ends in seconds
         env={"PATH": "/usr/bin:/bin", "FLEETDECK_TOKEN": token},
     )
 
