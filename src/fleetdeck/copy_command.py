@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from fleetdeck_common.messages import DEFAULT_MODE, FileCopy, describe_validation_error
 
-from .exec_client import EXIT_REFUSED, EXIT_UNREACHABLE, run_exec
+from .alerts_client import EXIT_REFUSED, EXIT_UNREACHABLE
 
 UPLOAD_TIMEOUT_SECONDS = 300.0
 
@@ -100,6 +100,8 @@ def run_copy_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         return EXIT_REFUSED
     print(f"uploaded {args.file} ({body['size']} bytes, sha256 {body['sha256'][:16]}…)", file=sys.stderr)
     copy = {"file": body["file"], "dest": spec.dest, "mode": spec.mode}
+    from .exec_client import run_exec  # needs websockets (the exec extra): not at import, for every image
+
     try:
         return asyncio.run(
             run_exec(args.url, args.token, args.targets, "", args.timeout, as_json=args.json, copy=copy)
