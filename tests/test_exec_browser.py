@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,40 @@ async def test_a_phone_runs_a_command_and_reads_the_results_without_scrolling_si
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
         assert await page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
         await page.screenshot(path=str(artifacts / "exec-phone.png"), full_page=True)
+
+
+async def test_a_rolling_job_shows_its_waves_and_stops_past_max_failures(
+    exec_stack: ExecStack, tokens: Tokens, artifacts: Path, tmp_path: Path
+) -> None:
+    async with chromium() as browser:
+        page = await logged_in_page(browser, exec_stack.gateway.url, tokens.operator)
+        await page.fill("#exec-batch", "2")
+        await page.fill("#exec-max-failures", "0")
+        # Wave 2 waits on a file the test writes, so the page can be seen mid-job.
+        gate = tmp_path / f"wave-{uuid.uuid4().hex}"
+        await run(
+            page,
+            "127.0.0.2-7",
+            f'[ "$FLEET_HOST" = 127.0.0.4 ] && while [ ! -e {gate} ]; do sleep 0.1; done; '
+            '[ "$FLEET_HOST" = 127.0.0.5 ] && exit 3; echo fine',
+        )
+        await page.wait_for_selector("#exec-progress:has-text('wave 2 of 3')", timeout=30_000)
+        await page.screenshot(path=str(artifacts / "exec-rolling-wave.png"), full_page=True)
+        gate.touch()
+        try:
+            await finished(page, 6)
+        finally:
+            gate.unlink()
+        assert await page.text_content("#exec-progress") == "finished 6/6 — ok 3, failed 1, cancelled 2"
+        text = await page.evaluate(TERMINAL_TEXT)
+        assert dict(HOST_LINE.findall(text)) == {
+            "127.0.0.2": "ok",
+            "127.0.0.3": "ok",
+            "127.0.0.4": "ok",
+            "127.0.0.5": "failed",
+            "127.0.0.6": "cancelled",
+            "127.0.0.7": "cancelled",
+        }
+        await page.click("#exec-rerun")  # "Re-run failed" as before, still in waves
+        await page.wait_for_selector("#exec-progress:has-text('finished 3/3')", timeout=30_000)
+        assert await page.input_value("#exec-targets") == "127.0.0.5-7"

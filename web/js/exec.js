@@ -95,7 +95,13 @@ export function execPanel(store, conn) {
     start(targets, command, timeout, copy = null) {
       this.pendingRef = conn.nextRef("exec");
       const what = copy ? { copy } : { command };
-      if (!conn.send({ type: "exec", targets, ...what, timeout, ref: this.pendingRef })) {
+      // A rolling job when the batch or max failures fields are filled in (the gateway checks them);
+      // they belong to the command form, so a copy from the copy form runs on every host at once.
+      const rolling = {};
+      const batch = $("exec-batch").value.trim(), maxFailures = $("exec-max-failures").value.trim();
+      if (batch && !copy) rolling.batch = batch;
+      if (maxFailures && !copy) rolling.max_failures = maxFailures;
+      if (!conn.send({ type: "exec", targets, ...what, timeout, ...rolling, ref: this.pendingRef })) {
         term.writeln(paint("not connected; nothing was run", "failed"));
         this.pendingRef = null;
       }
@@ -113,6 +119,7 @@ export function execPanel(store, conn) {
       this.copy = frame.copy || null;
       this.timeout = frame.timeout;
       this.total = frame.hosts;
+      this.wave = null;
       this.lastSeq = 0;
       this.counts = {};
       this.done = false;
@@ -168,7 +175,8 @@ export function execPanel(store, conn) {
     progress() {
       const done = Object.values(this.counts).reduce((a, b) => a + b, 0);
       const parts = summaryText(this.counts, protocol);
-      $("exec-progress").textContent = (this.done ? "finished " : "running ") + done + "/" + this.total +
+      const wave = this.wave && !this.done ? ", wave " + this.wave : "";
+      $("exec-progress").textContent = (this.done ? "finished " : "running ") + done + "/" + this.total + wave +
         (parts ? " — " + parts : "");
     },
 
@@ -198,6 +206,7 @@ export function execPanel(store, conn) {
   conn.on("job", (frame) => {
     if (exec.pendingRef && frame.ref === exec.pendingRef) exec.accepted(frame);
     else if (frame.job === exec.job && finished(frame.state)) $("exec-cancel").disabled = true;
+    if (frame.job === exec.job && frame.waves) { exec.wave = frame.wave + " of " + frame.waves; exec.progress(); }
   });
   store.subscribe("showJob", (id) => exec.view(id));
   conn.on("result", (frame) => exec.result(frame));
