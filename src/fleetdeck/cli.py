@@ -18,7 +18,7 @@ from .alerts_command import add_alerts_command, run_alerts_command
 from .audit_command import add_audit_command, run_audit_command
 from .copy_command import add_copy_command, run_copy_command
 from .job_commands import JOB_COMMANDS, add_job_commands, run_job_command
-from .shell_client import add_shell_command
+from .shell_command import add_shell_command
 from .stdout_watch import EXIT_STDOUT_CLOSED, silence_stdout
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT

@@ -17,36 +17,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .exec_client import ws_url
 from .rawtty import raw_mode, window_size
+from .shell_command import EXIT_ENDED, EXIT_REFUSED, EXIT_UNREACHABLE
 
-EXIT_REFUSED = 2  # the gateway refused the token or the terminal (viewer, scope, allowlist, limit)
-EXIT_UNREACHABLE = 3  # the gateway cannot be reached
-EXIT_ENDED = 255  # the session ended without the shell's exit status (as ssh does)
 READ_SIZE = 4096
 MAX_INPUT = 4096  # characters per term_input (the server takes up to 16384)
 PACE_SECONDS = 0.06  # at most about 16 frames a second; the gateway takes 20 a second per socket
 # In raw mode Ctrl-C is a key for the remote shell; these still end the session (the terminal restored).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 REF = "cli"
-
-
-def add_shell_command(commands: Any) -> None:
-    shell = commands.add_parser(
-        "shell",
-        help="open a terminal on one host through a gateway",
-        description="Open an interactive terminal on HOST through a gateway (the exec worker logs in "
-        "over SSH; you need only reach the gateway). Exits with the remote shell's exit status; "
-        f"{EXIT_REFUSED} if the gateway refused, {EXIT_UNREACHABLE} if it cannot be reached, "
-        f"{EXIT_ENDED} if the session ended without an exit status (the reason is printed).",
-    )
-    shell.add_argument("host", help="one host: a name from the fleet, an address, or a one-host term")
-    shell.add_argument(
-        "--url",
-        default=os.environ.get("FLEETDECK_URL", "http://127.0.0.1:8000"),
-        help="gateway URL [env FLEETDECK_URL; default http://127.0.0.1:8000]",
-    )
-    shell.add_argument(
-        "--token", default=os.environ.get("FLEETDECK_TOKEN"), help="operator token [env FLEETDECK_TOKEN]"
-    )
 
 
 def run_shell_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
