@@ -27,7 +27,7 @@ def add_copy_command(commands: Any) -> None:
         "copy",
         help="copy a file to hosts through a gateway",
         usage="fleetdeck copy [--url URL] [--token TOKEN] [--mode MODE] [--timeout SECONDS] [--json] "
-        "FILE TARGETS DEST",
+        "[--batch N|N%] [--max-failures N|N%] FILE TARGETS DEST",
         description="Upload FILE to the gateway, then write it at DEST (an absolute path) on every host "
         "of TARGETS, each host to a temporary name renamed into place. One line per host as it "
         "finishes, then hosts grouped by outcome. Exit 0 only if every host holds the file, 1 if "
@@ -48,6 +48,10 @@ def add_copy_command(commands: Any) -> None:
     )
     copy.add_argument(
         "--timeout", type=float, default=60.0, help="seconds each host may take to receive it [default 60]"
+    )
+    copy.add_argument("--batch", metavar="N|N%", help="copy in waves of N hosts (or N%% of them)")
+    copy.add_argument(
+        "--max-failures", metavar="N|N%", help="start no more hosts once more than N (or N%%) have failed"
     )
     copy.add_argument(
         "--json", action="store_true", help="print each host's result and the summary as JSON lines"
@@ -100,11 +104,22 @@ def run_copy_command(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         return EXIT_REFUSED
     print(f"uploaded {args.file} ({body['size']} bytes, sha256 {body['sha256'][:16]}…)", file=sys.stderr)
     copy = {"file": body["file"], "dest": spec.dest, "mode": spec.mode}
+    fields = {"batch": args.batch, "max_failures": args.max_failures}
+    rolling = {name: value for name, value in fields.items() if value is not None}
     from .exec_client import run_exec  # needs websockets (the exec extra): not at import, for every image
 
     try:
         return asyncio.run(
-            run_exec(args.url, args.token, args.targets, "", args.timeout, as_json=args.json, copy=copy)
+            run_exec(
+                args.url,
+                args.token,
+                args.targets,
+                "",
+                args.timeout,
+                as_json=args.json,
+                copy=copy,
+                rolling=rolling,
+            )
         )
     except KeyboardInterrupt:
         _say("interrupted")
