@@ -187,6 +187,12 @@ async def test_a_history_frame_after_a_gateway_restart_holds_whole_cpu_samples(
 ) -> None:
     """The v1 `history` frame read from the stored tier: `load` is [1, 5, 15] and `uptime` there."""
     stack = history_stack
+
+    def stored_samples() -> int:
+        return len(stack.ok("/api/hosts/hist-a/history?since=15m")["samples"])
+
+    # A loaded machine may have given the agent few writes yet since the Redis restart before.
+    wait_until(lambda: stored_samples() >= 14, 30, what="hist-a's history holding 14 samples")
     stack.gateway.stop()
     restarted = time.time()
     stack.gateway = start_gateway(stack.redis.url, stack.logs, stack.tokens.file, name="gateway-history-3")

@@ -137,6 +137,7 @@ async def test_the_run_panes_terminal_fills_its_pane_and_widens_with_it(
     }"""
     async with chromium() as browser:
         page = await logged_in_page(browser, exec_stack.gateway.url, tokens.operator)
+        await page.wait_for_function("() => window.fleetdeckTerminal !== undefined")  # the run pane is built
         cols, width, used = await page.evaluate(fills)
         assert used >= width - 40, (
             cols,
