@@ -125,6 +125,7 @@ async def test_terminals_work_on_the_memory_broker_of_fleetdeck_up(
     up = Service("fleetdeck-up-terms", [FLEETDECK, "up", "--port", str(port)], env, tmp_path)
     try:
         wait_until(lambda: "Log in at:" in up.log(), 30, what="the login URL")
+        wait_until(lambda: _ready(port), 30, what="fleetdeck up answering /readyz")
         found = re.search(r"token=(\S+)", up.log())
         assert found is not None
         token = found.group(1)
@@ -146,3 +147,10 @@ async def test_terminals_work_on_the_memory_broker_of_fleetdeck_up(
             assert "up-42" in cast and PROMPT in cast
     finally:
         assert up.stop() == 0, up.log()
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
