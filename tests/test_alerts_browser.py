@@ -114,10 +114,18 @@ async def strip_says(page: Page, severity: str, count: int, within: float = 30) 
 async def test_the_strip_outlines_panel_and_run_on_these_hosts_follow_what_fires(
     alerting: AlertStack, tokens: Tokens, artifacts: Path
 ) -> None:
-    hosts = {h["host"]: h for h in alerting.get("/api/hosts", tokens.viewer)["hosts"]}
-    webs = sorted(name for name, h in hosts.items() if h["labels"].get("role") == "web")
-    calm = sorted(name for name, h in hosts.items() if h["labels"].get("role") not in ("web", "canary"))
-    assert webs and calm
+    def known() -> dict[str, Any]:
+        return {h["host"]: h for h in alerting.get("/api/hosts", tokens.viewer)["hosts"]}
+
+    def roles() -> tuple[list[str], list[str]]:
+        hosts = known()
+        webs = sorted(name for name, h in hosts.items() if h["labels"].get("role") == "web")
+        calm = sorted(name for name, h in hosts.items() if h["labels"].get("role") not in ("web", "canary"))
+        return webs, calm
+
+    wait_until(lambda: len(known()) > SIMULATED and all(roles()), 30, what="every host in /api/hosts")
+    hosts = known()
+    webs, calm = roles()
     wait_until(
         lambda: alerting.firing(tokens.viewer, "web-busy") == set(webs), 20, what="web-busy on every web host"
     )
