@@ -195,9 +195,7 @@ def rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-@pytest.mark.xfail(
-    reason="issue 22: a fast host writes ~10 MB before flow control holds", strict=False
-)
+@pytest.mark.xfail(reason="issue 22: a fast host writes ~10 MB before flow control holds", strict=False)
 async def test_a_flood_to_a_client_that_stops_reading_stays_bounded_and_ctrl_c_still_stops_it(
     exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd
 ) -> None:
