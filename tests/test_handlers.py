@@ -204,6 +204,24 @@ async def test_label_selectors_pick_online_hosts_by_their_address(gateway: Gatew
     assert (error["code"], error["ref"]) == ("invalid_targets", "n")
 
 
+async def test_a_known_hosts_name_runs_at_its_address(gateway: Gateway) -> None:
+    await publish(gateway, "vm", "web01")  # heartbeats with addresses 127.0.1.2 and 127.0.1.3
+    await gateway.presence.reload()
+    alice = connected(gateway, OPERATOR)
+    await send(gateway, alice, {"type": "exec", "targets": "vm", "command": "id", "ref": "v"})
+    job = await frame_of(alice, "job")
+    assert (job["hosts"], job["targets"], job["resolved_targets"]) == (1, "vm", "127.0.1.2")
+    await send(
+        gateway, alice, {"type": "exec", "targets": "127.0.1.0/24,!web01", "command": "id", "ref": "x"}
+    )
+    job = await frame_of(alice, "job")
+    assert job["hosts"] == 253 and "127.0.1.3" not in job["resolved_targets"]
+    # A name no agent reported is still a name, checked against the allowlist as it is.
+    await send(gateway, alice, {"type": "exec", "targets": "elsewhere", "command": "id", "ref": "e"})
+    error = await frame_of(alice, "error")
+    assert (error["code"], error["ref"]) == ("invalid_targets", "e")
+
+
 async def test_a_reconnect_storm_reads_each_hosts_history_once(gateway: Gateway) -> None:
     hosts = [f"node{n:02d}" for n in range(51)]
     store = publisher(gateway.broker)

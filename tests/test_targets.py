@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from fleetdeck_common.grouping import fold_hosts, targets_expression
 from fleetdeck_common.targets import (
+    KnownAddresses,
     TargetError,
     TargetPolicy,
     expand_nodeset,
@@ -196,6 +197,25 @@ def test_label_selectors_ask_the_lookup_and_combine_with_exclusions() -> None:
         expand_targets("@role=web", policy)  # a worker resolves nothing: the gateway did
     with pytest.raises(TargetError, match="outside the allowed"):
         expand_targets("@role=web", policy, lambda key, value: ["10.0.0.1"])
+
+
+def test_known_hosts_names_stand_for_their_addresses_excluded_and_in_node_sets_too() -> None:
+    known = {"vm": "127.0.0.1", "web1": "127.0.0.11", "web2": "127.0.0.12", "db1": "db1"}
+    named = KnownAddresses(known.get)
+    assert expand_targets("vm", LOOPBACK, addresses=named) == ["127.0.0.1"]
+    assert named.names == {"127.0.0.1": "vm"}
+    assert expand_targets("web[1-2],127.0.0.20,!web1", LOOPBACK, addresses=named) == [
+        "127.0.0.12",
+        "127.0.0.20",
+    ]
+    # A host whose address is its name, or an unknown name, stays a name (and the allowlist says).
+    plain = KnownAddresses(known.get)
+    assert expand_targets("db1", OPEN, addresses=plain) == ["db1"] and not plain.used
+    with pytest.raises(TargetError, match="elsewhere is outside the allowed targets"):
+        expand_targets("elsewhere", LOOPBACK, addresses=plain)
+    # The allowlist is checked on the address the name stands for.
+    with pytest.raises(TargetError, match=r"10\.0\.0\.5 is outside the allowed targets"):
+        expand_targets("far", LOOPBACK, addresses=KnownAddresses({"far": "10.0.0.5"}.get))
 
 
 def test_labels_parse_from_the_setting() -> None:

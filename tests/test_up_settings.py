@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from fleetdeck.up import MEMORY_URL, local_services
+from fleetdeck.up import LOCAL_ADDRESS, MEMORY_URL, local_services
 from fleetdeck_gateway.settings import GatewaySettings
+from testbed.opensshd import client_key, start_sshd
 from testbed.procs import BIN, Service, free_port, wait_until
 
 TIERS = "2s:1h,1m:7d"
@@ -44,6 +47,9 @@ def test_the_agent_and_worker_carry_the_gateways_shared_settings(
     assert (worker.allowed_targets, worker.max_hosts) == (["127.0.0.0/24"], 7)
     for service in (agent, worker):
         assert (service.log_level, service.broker_timeout) == ("DEBUG", 9)
+    assert agent.ssh_address() == LOCAL_ADDRESS  # this machine, over loopback
+    monkeypatch.setenv("FLEETDECK_AGENT_ADDRESS", "127.0.0.9")
+    assert local_services(gateway)[0].ssh_address() == "127.0.0.9"  # unless told otherwise
 
 
 def test_up_with_other_tiers_serves_the_history_its_agent_writes(tmp_path: Path) -> None:
@@ -69,3 +75,55 @@ def test_up_with_other_tiers_serves_the_history_its_agent_writes(tmp_path: Path)
         assert all(sample["ts"] % 2 == 0 for sample in body["samples"])
     finally:
         assert up.stop() == 0, up.log()
+
+
+@pytest.mark.ssh
+def test_the_host_up_shows_runs_a_command_targeted_by_its_name(tmp_path: Path) -> None:
+    """The one host on `fleetdeck up`'s dashboard is this machine: `exec vm` runs over 127.0.0.1
+    (inside the default allowlist), not at the name `vm`, which no allowlist holds."""
+    key, public = client_key(tmp_path / "client")
+    sshd = start_sshd(tmp_path / "sshd", LOCAL_ADDRESS, public, tmp_path / "commands.jsonl")
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line)
+    port = free_port()
+    env = {
+        "FLEETDECK_AGENT_NAME": "vm",
+        "FLEETDECK_INTERVAL": "0.5",
+        "FLEETDECK_SSH_KEY": str(key),
+        "FLEETDECK_KNOWN_HOSTS": str(known_hosts),
+        "FLEETDECK_SSH_PORT": str(sshd.port),
+        "FLEETDECK_SSH_USER": "root",
+        "FLEETDECK_SSH_CONNECT_TIMEOUT": "10",
+    }
+    up = Service("fleetdeck-up-vm", [str(BIN / "fleetdeck"), "up", "--port", str(port)], env, tmp_path)
+    try:
+        wait_until(lambda: "Log in at:" in up.log(), 30, what="the login URL")
+        match = re.search(r"login#token=(\S+)", up.log())
+        assert match is not None, up.log()
+        token, url = match.group(1), f"http://127.0.0.1:{port}"
+
+        def address_of_vm() -> str | None:
+            try:
+                response = httpx.get(
+                    f"{url}/api/hosts", headers={"Authorization": f"Bearer {token}"}, timeout=5
+                )
+            except httpx.HTTPError:
+                return None
+            hosts = response.json()["hosts"] if response.status_code == 200 else []
+            return next((h["address"] for h in hosts if h["host"] == "vm"), None)
+
+        wait_until(lambda: address_of_vm() is not None, 30, what="the host vm on the dashboard")
+        assert address_of_vm() == LOCAL_ADDRESS
+        argv = [str(BIN / "fleetdeck"), "exec", "--url", url, "--token", token, "--json", "vm", "--"]
+        ran = subprocess.run(
+            [*argv, "echo up-$((6*7))"], capture_output=True, text=True, timeout=90, check=False
+        )
+        assert ran.returncode == 0, (ran.stdout, ran.stderr, up.log())
+        frames = [json.loads(line) for line in ran.stdout.splitlines()]
+        results = [f for f in frames if f["type"] == "result"]
+        assert [(r["host"], r["status"], r["stdout"]) for r in results] == [(LOCAL_ADDRESS, "ok", "up-42\n")]
+        recorded = [json.loads(line) for line in (tmp_path / "commands.jsonl").read_text().splitlines()]
+        assert len(recorded) == 1 and recorded[0]["command"].endswith("; echo up-$((6*7))")
+    finally:
+        assert up.stop() == 0, up.log()
+        sshd.stop()

@@ -29,6 +29,7 @@ from fleetdeck_worker.worker import Worker
 logger = logging.getLogger(__name__)
 
 MEMORY_URL = "memory://"
+LOCAL_ADDRESS = "127.0.0.1"  # where the local agent's host is reached over SSH, unless set
 
 S = TypeVar("S", bound=BrokerSettings)
 
@@ -43,7 +44,12 @@ def shared_settings(gateway: GatewaySettings, service: type[S]) -> S:
 
 def local_services(gateway: GatewaySettings) -> tuple[AgentSettings, WorkerSettings]:
     """The local agent's and worker's settings: the gateway's tiers, job key, targets, logging, ..."""
-    return shared_settings(gateway, AgentSettings), shared_settings(gateway, WorkerSettings)
+    agent = shared_settings(gateway, AgentSettings)
+    if agent.address is None:
+        # This machine, so targeting it by its name runs over loopback (in the default allowlist)
+        # instead of at a name no allowlist holds.
+        agent = agent.model_copy(update={"address": LOCAL_ADDRESS})
+    return agent, shared_settings(gateway, WorkerSettings)
 
 
 async def run_all_in_one(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 
 from .errors import TargetError, TooMany
-from .hosts import host_sort_key, parse_address
+from .hosts import AddressLookup, host_sort_key, parse_address
 from .labels import LabelLookup
 from .policy import TargetPolicy
 from .terms import address_span, expand_term, split_terms
@@ -54,8 +54,14 @@ class _Exclusions:
         return at >= 0 and value <= ends[at]
 
 
-def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | None = None) -> list[str]:
-    """Expand a target expression into an ordered, de-duplicated host list allowed by `policy`.
+def expand_targets(
+    expression: str,
+    policy: TargetPolicy,
+    labels: LabelLookup | None = None,
+    addresses: AddressLookup | None = None,
+) -> list[str]:
+    """Expand a target expression into an ordered, de-duplicated host list allowed by `policy`;
+    with `addresses`, a known host's name stands for its SSH address (the allowlist checks that).
 
     Bounded whatever the terms: exclusions of addresses are never listed, and at most
     16 x max_hosts addresses are looked at in all; the allowlist and the cap are checked while
@@ -80,7 +86,7 @@ def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | 
             if budget <= 0:
                 raise over_budget
             try:
-                for host in expand_term(term, budget, excluding=True, labels=labels):
+                for host in expand_term(term, budget, excluding=True, labels=labels, addresses=addresses):
                     excluded.names.add(host)
                     budget -= 1
             except TooMany:
@@ -94,7 +100,7 @@ def expand_targets(expression: str, policy: TargetPolicy, labels: LabelLookup | 
         if budget <= 0:
             raise over_budget
         try:
-            for host in expand_term(raw, budget, labels=labels):
+            for host in expand_term(raw, budget, labels=labels, addresses=addresses):
                 budget -= 1
                 if host in kept or host in excluded:
                     continue

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Answers a host name in targets: the address SSH reaches the known host of that name at (from
+# its heartbeat), or None to keep the name as it is.
+AddressLookup = Callable[[str], str | None]
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _DIGITS = re.compile(r"(\d+)")
@@ -75,3 +79,23 @@ def host_sort_key(host: str) -> tuple[int, int, tuple[tuple[str, int], ...]]:
 def sort_hosts(hosts: Sequence[str]) -> list[str]:
     """`hosts` in the order fleetdeck lists them (see `host_sort_key`)."""
     return sorted(hosts, key=host_sort_key)
+
+
+class KnownAddresses:
+    """An `AddressLookup` over `address_of` (a known host's address, or None) that remembers the
+    names it turned into other addresses (a job then carries the addresses it chose)."""
+
+    def __init__(self, address_of: Callable[[str], str | None]) -> None:
+        self._address_of = address_of
+        self.names: dict[str, str] = {}  # address -> the name it was chosen by
+
+    @property
+    def used(self) -> bool:
+        return bool(self.names)
+
+    def __call__(self, name: str) -> str | None:
+        address = self._address_of(name)
+        if address is None or address == name:
+            return None
+        self.names.setdefault(address, name)
+        return address

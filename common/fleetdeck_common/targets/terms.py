@@ -8,7 +8,15 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from .errors import TargetError, TooMany, too_many
-from .hosts import IPAddress, IPNetwork, is_number, looks_numeric, normalise_hostname, parse_address
+from .hosts import (
+    AddressLookup,
+    IPAddress,
+    IPNetwork,
+    is_number,
+    looks_numeric,
+    normalise_hostname,
+    parse_address,
+)
 from .labels import ALERT_KEY, SELECTOR, LabelLookup
 from .nodesets import expand_nodeset
 
@@ -106,14 +114,16 @@ def address_span(term: str) -> tuple[int, int, int] | None:
     return start.version, int(start), int(end)
 
 
-def _members_hosts(term: str, members: Sequence[str], limit: int, excluding: bool) -> Iterator[str]:
+def _members_hosts(
+    term: str, members: Sequence[str], limit: int, excluding: bool, addresses: AddressLookup | None = None
+) -> Iterator[str]:
     """The hosts of a node set's members (or a label selector's addresses), as they are needed;
     the members share the term's limit, so `127.[0-255].0.0/18` is refused after one network's
     worth, not listed 256 times."""
     count = 0
     for member in members:
         try:
-            hosts = expand_term(member, limit - count, excluding)
+            hosts = expand_term(member, limit - count, excluding, addresses=addresses)
         except TooMany:
             raise TooMany(term, f"names more than {limit} addresses, too many to expand") from None
         except TargetError as exc:
@@ -126,11 +136,16 @@ def _members_hosts(term: str, members: Sequence[str], limit: int, excluding: boo
 
 
 def expand_term(
-    term: str, limit: int, excluding: bool = False, labels: LabelLookup | None = None
+    term: str,
+    limit: int,
+    excluding: bool = False,
+    labels: LabelLookup | None = None,
+    addresses: AddressLookup | None = None,
 ) -> Iterator[str]:
     """Hosts of one term (without its `!`), or TargetError saying why the term is wrong.
 
-    An excluded network removes every address in it, network and broadcast included.
+    An excluded network removes every address in it, network and broadcast included. With
+    `addresses`, a known host's name stands for the address SSH reaches it at.
     """
     if term.startswith("@"):
         selector = SELECTOR.match(term)
@@ -146,7 +161,7 @@ def expand_term(
             raise TargetError(term, f"no online host has the label {key}={value}")
         return _members_hosts(term, found, limit, excluding=False)
     if ("[" in term or "]" in term) and parse_address(term) is None:
-        return _members_hosts(term, expand_nodeset(term, limit), limit, excluding)
+        return _members_hosts(term, expand_nodeset(term, limit), limit, excluding, addresses)
     if "/" in term:
         try:
             net = ipaddress.ip_network(term, strict=False)
@@ -164,4 +179,5 @@ def expand_term(
         if looks_numeric(term.lower().rstrip(".")):
             raise TargetError(term, "not a valid IP address")
         raise TargetError(term, "not an address, range, CIDR or valid host name")
-    return iter([name])
+    known = addresses(name) if addresses is not None else None
+    return iter([known or name])

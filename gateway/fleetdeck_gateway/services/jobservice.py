@@ -14,7 +14,14 @@ from fleetdeck_common.grouping import fold_hosts
 from fleetdeck_common.jobs import JobResults, JobStore, ResultsPage
 from fleetdeck_common.jobs.signing import JobKey, sign
 from fleetdeck_common.messages import FINISHED_STATES, ExecRequest, Job, ProtocolError
-from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets, split_terms
+from fleetdeck_common.targets import (
+    KnownAddresses,
+    LabelLookup,
+    TargetError,
+    TargetPolicy,
+    expand_targets,
+    split_terms,
+)
 
 from ..auth.identity import Identity
 from .audittrail import AuditTrail
@@ -70,8 +77,9 @@ class JobService:
     async def _submit(self, who: Identity, request: ExecRequest, expanded: _Expanded) -> Job:
         if not who.is_operator:
             raise ProtocolError("forbidden", "running commands needs the operator role")
+        named = KnownAddresses(self._address_of)  # `vm` runs on the address its heartbeat gave
         try:
-            hosts = expand_targets(request.targets, self._policy, self._labels)
+            hosts = expand_targets(request.targets, self._policy, self._labels, named)
         except TargetError as exc:
             raise ProtocolError("invalid_targets", str(exc)) from None
         expanded.hosts = hosts
@@ -90,7 +98,7 @@ class JobService:
             ts=now,
             state="queued",
             timeout=request.timeout,
-            resolved_targets=_resolved(request.targets, hosts, self._policy),
+            resolved_targets=_resolved(request.targets, hosts, self._policy, named.used),
             queued_until=round(now + self._queue_timeout, 3),
             scope=who.scope,
             file_copy=request.file_copy,
@@ -177,10 +185,11 @@ class JobService:
         return job
 
 
-def _resolved(targets: str, hosts: list[str], policy: TargetPolicy) -> str | None:
-    """For an expression with label selectors, the hosts they chose now, as an expression the
-    worker expands without knowing labels (folded when that round-trips, else listed)."""
-    if not any(term.lstrip("!").startswith("@") for term in split_terms(targets)):
+def _resolved(targets: str, hosts: list[str], policy: TargetPolicy, renamed: bool = False) -> str | None:
+    """For an expression with label selectors or known hosts' names (`renamed`), the hosts they
+    chose now, as an expression the worker expands without knowing labels or heartbeats (folded
+    when that round-trips, else listed)."""
+    if not renamed and not any(term.lstrip("!").startswith("@") for term in split_terms(targets)):
         return None
     folded = fold_hosts(hosts)
     try:

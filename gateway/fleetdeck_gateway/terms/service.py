@@ -24,7 +24,7 @@ from fleetdeck_common.messages import (
     TermResize,
     dump,
 )
-from fleetdeck_common.targets import LabelLookup, TargetError, TargetPolicy, expand_targets
+from fleetdeck_common.targets import KnownAddresses, LabelLookup, TargetError, TargetPolicy, expand_targets
 from fleetdeck_common.terms.store import TermStore
 from fleetdeck_common.terms.wire import LOST_AFTER, TermMessage, TermRequest
 
@@ -93,8 +93,9 @@ class TermService:
                 f"{who.name} has {mine} terminals open, the most allowed (FLEETDECK_TERM_MAX_PER_USER); "
                 "close one first",
             )
+        named = KnownAddresses(self._address_of)
         try:
-            hosts = expand_targets(frame.host, self._policy, self._labels)
+            hosts = expand_targets(frame.host, self._policy, self._labels, named)
         except TargetError as exc:
             raise ProtocolError("invalid_targets", f"host: {exc}") from None
         if len(hosts) != 1:
@@ -109,7 +110,7 @@ class TermService:
         now = round(time.time(), 3)
         return TermRequest(
             term=secrets.token_hex(8),
-            host=hosts[0],
+            host=named.names.get(hosts[0], hosts[0]),  # `vm`, reached at the address it gave
             address=self._address_of(hosts[0]) or hosts[0],
             user=who.name,
             scope=who.scope,
