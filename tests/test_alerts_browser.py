@@ -111,7 +111,6 @@ async def strip_says(page: Page, severity: str, count: int, within: float = 30) 
     )
 
 
-@pytest.mark.xfail(reason="issue 21: Run on these hosts can leave the target box empty", strict=False)
 async def test_the_strip_outlines_panel_and_run_on_these_hosts_follow_what_fires(
     alerting: AlertStack, tokens: Tokens, artifacts: Path
 ) -> None:

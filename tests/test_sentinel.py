@@ -140,6 +140,7 @@ async def test_a_master_failover_loses_no_sample_stream_and_no_result(
         # and nothing any of them sent (replication and the failover too) was refused.
         new = sentinels.master()
         users = {"fleetdeck-gateway", "fleetdeck-worker", "fleetdeck-agent", "fleetdeck-sentinel"}
-        assert sentinels.users_connected(new) >= users
+        # The sentinels link to the promoted master on their own schedule, after it is promoted.
+        wait_until(lambda: sentinels.users_connected(new) >= users, 20, what="every user on the new master")
         assert "default" not in sentinels.users_connected(new)
         assert sentinels.refused(new) == []

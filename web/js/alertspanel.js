@@ -42,31 +42,80 @@ export function alertsPanel(store, feed) {
     return form;
   }
 
-  function group({ rule, severity, count, silenced, rows }) {
+  // Each rule's group and each host's row are built once and then updated in place: a redraw (an
+  // alert arrives every second on a busy fleet) must not replace the button under the mouse
+  // between its mousedown and mouseup, which would lose the click.
+  const groups = new Map(); // rule -> its parts
+
+  function buildGroup(rule) {
     const runOn = () => store.set("target", { expr: alertTarget(rule), what: "the hosts where " + rule + " fires now" });
     const openForm = () => {
       if (!forms.has(rule)) forms.set(rule, silenceForm(rule));
       render();
       forms.get(rule).querySelector(".comment").focus();
     };
-    return h("div", { class: "alert-rule sev-" + severity, dataset: { rule } },
+    const parts = {
+      sev: h("span", { class: "sev" }),
+      count: h("span", { class: "muted" }),
+      silence: h("button", { type: "button", class: "silence", onclick: openForm }, "Silence…"),
+      silenceSlot: h("span", { class: "silence-button" }), // operators only
+      form: h("div", { class: "silence-slot" }),
+      rows: h("tbody"),
+      more: h("p", { class: "muted more" }),
+      byHost: new Map(), // host -> its row
+    };
+    parts.el = h("div", { dataset: { rule } },
       h("div", { class: "alert-rule-head" },
-        h("span", { class: "sev" }, severity),
+        parts.sev,
         h("strong", { class: "rule" }, rule),
-        h("span", { class: "muted" }, count + (count === 1 ? " host" : " hosts") + (silenced ? " · " + silenced + " silenced" : "")),
+        parts.count,
         h("span", { class: "spacer" }),
         h("button", { type: "button", class: "run", onclick: runOn, title: "put " + alertTarget(rule) + " in the run panel's targets" },
           "Run on these hosts"),
-        isOperator() ? h("button", { type: "button", class: "silence", onclick: openForm }, "Silence…") : null),
-      isOperator() ? forms.get(rule) : null,
-      h("table", { class: "alert-rows" }, h("tbody", null, rows.map((row) =>
-        h("tr", { class: row.silenced ? "silenced" : null, dataset: { host: row.host } },
-          h("td", { class: "host" }, h("button", { type: "button", class: "link", onclick: () => openHost(store, row.host) }, row.host)),
-          h("td", { class: "value" }, row.value),
-          h("td", { class: "since" }, sinceText(row.since, Date.now() / 1000, isUtc())),
-          h("td", { class: "summary" }, row.summary),
-          h("td", { class: "mark" }, row.silenced ? h("span", { class: "silenced-mark", title: "silenced: no notifications" }, "silenced") : null))))),
-      count > rows.length ? h("p", { class: "muted more" }, "… and " + (count - rows.length) + " more hosts") : null);
+        parts.silenceSlot),
+      parts.form,
+      h("table", { class: "alert-rows" }, parts.rows),
+      parts.more);
+    return parts;
+  }
+
+  function buildRow(host) {
+    const cell = (name) => h("td", { class: name });
+    const row = { host: h("td", { class: "host" }, h("button", { type: "button", class: "link", onclick: () => openHost(store, host) }, host)),
+                  value: cell("value"), since: cell("since"), summary: cell("summary"), mark: cell("mark") };
+    row.el = h("tr", { dataset: { host } }, row.host, row.value, row.since, row.summary, row.mark);
+    return row;
+  }
+
+  function group({ rule, severity, count, silenced, rows }) {
+    if (!groups.has(rule)) groups.set(rule, buildGroup(rule));
+    const parts = groups.get(rule);
+    parts.el.className = "alert-rule sev-" + severity;
+    parts.sev.textContent = severity;
+    parts.count.textContent = count + (count === 1 ? " host" : " hosts") + (silenced ? " · " + silenced + " silenced" : "");
+    if (Boolean(parts.silenceSlot.firstChild) !== isOperator()) {
+      parts.silenceSlot.replaceChildren(...(isOperator() ? [parts.silence] : []));
+    }
+    const form = isOperator() ? forms.get(rule) : null;
+    if (parts.form.firstChild !== (form || null)) parts.form.replaceChildren(...(form ? [form] : []));
+    const shown = new Set(rows.map((r) => r.host));
+    for (const host of [...parts.byHost.keys()]) if (!shown.has(host)) parts.byHost.delete(host);
+    const trs = rows.map((r) => {
+      if (!parts.byHost.has(r.host)) parts.byHost.set(r.host, buildRow(r.host));
+      const row = parts.byHost.get(r.host);
+      row.el.className = r.silenced ? "silenced" : "";
+      row.value.textContent = r.value;
+      row.since.textContent = sinceText(r.since, Date.now() / 1000, isUtc());
+      row.summary.textContent = r.summary;
+      if (Boolean(row.mark.firstChild) !== r.silenced) {
+        row.mark.replaceChildren(...(r.silenced ? [h("span", { class: "silenced-mark", title: "silenced: no notifications" }, "silenced")] : []));
+      }
+      return row.el;
+    });
+    keepOrder(parts.rows, trs);
+    parts.more.hidden = count <= rows.length;
+    parts.more.textContent = count > rows.length ? "… and " + (count - rows.length) + " more hosts" : "";
+    return parts.el;
   }
 
   const render = onNextFrame(() => {
@@ -83,7 +132,10 @@ export function alertsPanel(store, feed) {
     strip.title = stripText(counts);
     for (const rule of [...forms.keys()]) if (!ruleFires(model, rule)) forms.delete(rule);
     $("pane-alerts").hidden = counts.total === 0;
-    $("alert-groups").replaceChildren(...ruleGroups(model, metrics, ROWS_PER_RULE).map(group));
+    const listed = ruleGroups(model, metrics, ROWS_PER_RULE);
+    const firing = new Set(listed.map((g) => g.rule));
+    for (const rule of [...groups.keys()]) if (!firing.has(rule)) groups.delete(rule);
+    keepOrder($("alert-groups"), listed.map(group));
   });
 
   store.subscribe("alerts", render);
@@ -102,6 +154,13 @@ export function alertsPanel(store, feed) {
     counts: () => severityCounts(store.get("alerts")),
     rules: () => ruleGroups(store.get("alerts"), store.get("alertRules").metrics).map((g) => ({ rule: g.rule, hosts: g.rows.map((r) => r.host) })),
   };
+}
+
+/** Make `children` the children of `parent`, touching the DOM only if they differ. */
+function keepOrder(parent, children) {
+  const now = parent.children;
+  if (now.length === children.length && children.every((child, i) => now[i] === child)) return;
+  parent.replaceChildren(...children);
 }
 
 function ruleFires(model, rule) {

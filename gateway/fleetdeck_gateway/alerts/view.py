@@ -44,16 +44,30 @@ class AlertsView:
         self._recent: deque[Alert] = deque(maxlen=RECENT_KEPT)
         self.silences: list[Silence] = []
         self.delivery_error: Callable[[], str | None] = lambda: None
+        # What arrived while a refresh was reading: its snapshot may predate them, so they are
+        # applied again on top of it rather than lost until the next refresh.
+        self._heard_while_reading: list[list[Alert | Silence]] = []
 
     async def refresh(self) -> None:
         """Read what fires, the last transitions and the silences from the broker."""
-        states = await self._store.states()
-        recent = await self._store.recent()
-        self.silences = await self._store.silences()
+        heard: list[Alert | Silence] = []
+        self._heard_while_reading.append(heard)
+        try:
+            states = await self._store.states()
+            recent = await self._store.recent()
+            silences = await self._store.silences()
+        finally:
+            self._heard_while_reading.remove(heard)
         self._firing = {
             key: t.alert for key, t in states.items() if t.alert is not None and t.track.phase == "firing"
         }
         self._recent = deque(recent, maxlen=RECENT_KEPT)
+        self.silences = silences
+        for item in heard:
+            if isinstance(item, Silence):
+                self._keep_silence(item)
+            else:
+                self._keep_transition(item)
 
     async def run(self) -> None:
         """Read again every few seconds (the gateway's start reads it first)."""
@@ -64,6 +78,12 @@ class AlertsView:
 
     def observe(self, alert: Alert) -> None:
         """A transition heard on the alerts channel: kept, and sent to the `alerts` topic."""
+        self._keep_transition(alert)
+        for heard in self._heard_while_reading:
+            heard.append(alert)
+        self._clients.send_topic("alerts", dump(alert))  # marked as the evaluating gateway saw it
+
+    def _keep_transition(self, alert: Alert) -> None:
         key = (alert.rule, alert.host)
         if alert.state == "firing":
             self._firing[key] = alert
@@ -71,7 +91,6 @@ class AlertsView:
             self._firing.pop(key, None)
         if alert not in self._recent:  # a refresh may have read it from the broker already
             self._recent.append(alert)
-        self._clients.send_topic("alerts", dump(alert))  # marked as the evaluating gateway saw it
 
     def _marked(self, alerts: Sequence[Alert]) -> list[Alert]:
         """The alerts marked by the silences in effect now (made or expired since they fired)."""
@@ -104,4 +123,9 @@ class AlertsView:
 
     def silence_saved(self, silence: Silence) -> None:
         """A silence this gateway just made or expired: in effect here at once."""
+        self._keep_silence(silence)
+        for heard in self._heard_while_reading:
+            heard.append(silence)
+
+    def _keep_silence(self, silence: Silence) -> None:
         self.silences = [s for s in self.silences if s.id != silence.id] + [silence]
