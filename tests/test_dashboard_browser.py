@@ -86,6 +86,20 @@ async def test_login_url_with_token_in_fragment_logs_in(stack: Stack, tokens: To
         await page.locator("#exec-why", has_text="viewer").wait_for()
 
 
+async def test_a_login_url_pasted_into_an_open_login_tab_logs_in(stack: Stack, tokens: Tokens) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(stack.gateway.url + "/login")
+        # Pasting a URL that differs only in its fragment does not reload the page: hashchange.
+        await page.goto(f"{stack.gateway.url}/login#token=fdk_wrong")
+        await page.wait_for_selector("#login-error:has-text('unknown token')")
+        assert page.url == stack.gateway.url + "/login"  # the token is taken out of the address bar
+        await page.goto(f"{stack.gateway.url}/login#token={tokens.operator}")
+        await page.wait_for_url(stack.gateway.url + "/")
+        await page.wait_for_selector('#conn-state[data-state="online"]')
+        assert await page.text_content("#whoami") == "alice (operator)"
+
+
 async def test_a_hosts_card_shows_disk_network_uptime_and_its_file_systems(
     stack: Stack, tokens: Tokens, artifacts: Path
 ) -> None:

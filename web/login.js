@@ -32,11 +32,16 @@
     login(input.value.trim());
   });
 
-  // The printed login URL carries the token in the fragment, which never reaches a server.
-  const match = window.location.hash.match(/token=([^&]+)/);
-  if (match) {
+  // The printed login URL carries the token in the fragment, which never reaches a server. A URL
+  // pasted into this tab once it is open changes only the fragment (no reload): hashchange.
+  function fromFragment() {
+    const match = window.location.hash.match(/token=([^&]+)/);
+    if (!match) return;
     history.replaceState(null, "", window.location.pathname);
     input.value = decodeURIComponent(match[1]);
     login(input.value);
   }
+
+  window.addEventListener("hashchange", fromFragment);
+  fromFragment();
 })();
