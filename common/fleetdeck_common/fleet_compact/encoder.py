@@ -1,0 +1,147 @@
+"""Writing compact fleet frames: one gateway's encoder, shared by all its compact followers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from ..messages import FleetHost
+from .layout import ALL_FIELDS, FIELD_BITS, FULL, HEADER, NOTHING, ONLINE, VERSION, Codes, code
+
+
+class _Held(NamedTuple):
+    """What every follower holds of a host: its id, labels, presence and values."""
+
+    id: int
+    labels: dict[str, str]
+    online: bool
+    codes: Codes
+
+
+def _codes(host: FleetHost) -> Codes:
+    return (code(host.total), code(host.mem), code(host.load1), code(host.disk))
+
+
+def _varint(out: bytearray, n: int) -> None:
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _string(out: bytearray, text: str) -> None:
+    data = text.encode()
+    _varint(out, len(data))
+    out += data
+
+
+class _Frame:
+    """One frame being written: definitions (with their strings), entries, forgotten hosts."""
+
+    def __init__(self) -> None:
+        self.strings: dict[str, int] = {}
+        self.defs = bytearray()
+        self.ndefs = 0
+        self.entries: list[tuple[int, int, Codes]] = []
+
+    def define(self, host_id: int, name: str, labels: dict[str, str]) -> None:
+        self.ndefs += 1
+        _varint(self.defs, host_id)
+        _string(self.defs, name)
+        _varint(self.defs, len(labels))
+        for key, text in labels.items():
+            _varint(self.defs, self.strings.setdefault(key, len(self.strings)))
+            _varint(self.defs, self.strings.setdefault(text, len(self.strings)))
+
+    def bytes(self, ts: float, full: bool, gone: Sequence[str]) -> bytes:
+        out = bytearray(HEADER.pack(VERSION, FULL if full else 0, ts))
+        _varint(out, len(self.strings))
+        for text in self.strings:
+            _string(out, text)
+        _varint(out, self.ndefs)
+        out += self.defs
+        _varint(out, len(self.entries))
+        previous = -1
+        for host_id, mask, codes in sorted(self.entries):
+            _varint(out, host_id - previous)
+            previous = host_id
+            out.append(mask)
+            for bit, sent in zip(FIELD_BITS, codes, strict=True):
+                if mask & bit:
+                    _varint(out, sent)
+        _varint(out, len(gone))
+        for name in gone:
+            _string(out, name)
+        return bytes(out)
+
+
+class Encoder:
+    """Compact frames of one gateway's fleet view, each built once for all compact followers.
+
+    `changes` frames are relative to what followers hold, so every follower must get every one; a
+    client that may have missed one (it joined, or fell behind) gets `full` or `catch_up` instead,
+    and `resync` says when the followers' state was set that way rather than by `changes`."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}  # never reused: a forgotten host that comes back gets a new one
+        self._next_id = 0
+        self._held: dict[str, _Held] = {}
+
+    def _id(self, name: str) -> int:
+        host_id = self._ids.get(name)
+        if host_id is None:
+            host_id = self._ids[name] = self._next_id
+            self._next_id += 1
+        return host_id
+
+    def full(self, ts: float, hosts: Sequence[FleetHost]) -> bytes:
+        """Every host, defined and with every value: the decoder starts again from this."""
+        self._ids = {h.host: self._id(h.host) for h in hosts}  # forgotten hosts' ids go
+        return self._absolute(hosts).bytes(ts, True, ())
+
+    def catch_up(self, ts: float, hosts: Sequence[FleetHost], gone: Sequence[str]) -> bytes:
+        """These hosts defined again and with every value, for clients that lack no other change
+        but may hold older values of these (they joined since the previous tick)."""
+        return self._absolute(hosts).bytes(ts, False, gone)
+
+    def _absolute(self, hosts: Sequence[FleetHost]) -> _Frame:
+        frame = _Frame()
+        for host in hosts:
+            host_id = self._id(host.host)
+            frame.define(host_id, host.host, host.labels)
+            frame.entries.append((host_id, ALL_FIELDS | (ONLINE if host.online else 0), _codes(host)))
+        return frame
+
+    def changes(self, ts: float, hosts: Sequence[FleetHost], gone: Sequence[str]) -> bytes | None:
+        """What followers lack of these hosts, their values compared rounded; None if nothing."""
+        frame = _Frame()
+        for host in hosts:
+            host_id = self._id(host.host)
+            held = self._held.get(host.host)
+            codes = _codes(host)
+            if held is None or held.id != host_id:
+                frame.define(host_id, host.host, host.labels)
+                before = NOTHING  # a host defined anew starts with every value null
+            elif held.labels != host.labels:
+                frame.define(host_id, host.host, host.labels)
+                before = held.codes
+            elif held.online == host.online and held.codes == codes:
+                continue
+            else:
+                before = held.codes
+            mask = ONLINE if host.online else 0
+            for bit, now, then in zip(FIELD_BITS, codes, before, strict=True):
+                if now != then:
+                    mask |= bit
+            frame.entries.append((host_id, mask, codes))
+            self._held[host.host] = _Held(host_id, host.labels, host.online, codes)
+        dropped = [name for name in gone if self._held.pop(name, None) is not None]
+        for name in gone:
+            self._ids.pop(name, None)
+        if not frame.entries and not dropped:
+            return None
+        return frame.bytes(ts, False, dropped)
+
+    def resync(self, hosts: Sequence[FleetHost]) -> None:
+        """Followers now hold exactly these hosts (each was sent a full or catch-up frame)."""
+        self._held = {h.host: _Held(self._id(h.host), h.labels, h.online, _codes(h)) for h in hosts}
