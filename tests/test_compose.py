@@ -460,6 +460,10 @@ def test_each_image_installs_the_fleetdeck_command(name: str, tmp_path: Path) ->
     )
     assert install.returncode == 0, install.stderr
     assert subprocess.run([python, "-m", "pip", "check"], capture_output=True).returncode == 0
+    # Every service reads Redis replies with hiredis's C parser (issue 24: half the CPU per message).
+    check = "from redis.utils import HIREDIS_AVAILABLE; print(HIREDIS_AVAILABLE)"
+    parser = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=60)
+    assert parser.stdout.strip() == "True", parser.stderr
 
     fleetdeck = str(target / "bin" / "fleetdeck")
     env = {"PATH": f"{target / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
