@@ -146,3 +146,19 @@ def test_labels_and_names_are_matched_directly_as_history_would_select_them() ->
     relabelled = [known[0]._replace(labels={"role": "db"}), *known[1:]]
     assert [h.host for h in choices.choose("@role=web", relabelled, version=1)] == ["web-1", "web-2"]  # kept
     assert [h.host for h in choices.choose("@role=web", relabelled, version=2)] == ["web-2"]  # read again
+
+
+def test_only_a_phase_change_is_written_not_a_pending_states_progress() -> None:
+    fleet = Fleet()
+    written: list[list[Key]] = []
+    for ts, total in ((100, 95), (101, 96), (102, 97), (103, 98), (104, 99), (105, 40)):
+        fleet.sample("web-1", ts, total)
+        outcome = evaluate(RULES, list(fleet.hosts.values()), fleet.latest.get, fleet.tracks, ts)
+        fleet.tracks = outcome.tracks
+        written.append(sorted(outcome.written))
+        if ts == 105:
+            assert outcome.removed == [("hot", "web-1")]
+    started, fired = [("hot", "web-1")], [("hot", "web-1")]
+    # pending begins, counts on in memory, fires, fires on unwritten, resolves (removed)
+    assert written == [started, [], fired, [], [], []]
+    assert fleet.tracks == {}

@@ -6,6 +6,10 @@ here yet (a gateway just started) keeps its state untouched, and an offline host
 a metric condition (its `offline` rule speaks for it). An `offline` rule reads presence, timed by
 the evaluation. A (rule, host) no longer selected (the host forgotten, the targets or the rule
 changed or gone) resolves what fired.
+
+Only what must survive a takeover is written back: a state that begins (pending, or firing at
+once), one whose phase changes, and one that ends. A pending state's progress (`held`, `last`)
+stays in memory, so a gateway taking over counts a pending state's `for` again from the takeover.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class Tracked:
 @dataclass
 class Outcome:
     tracks: dict[Key, Tracked]  # the whole state after this evaluation
-    written: dict[Key, Tracked] = field(default_factory=dict)  # new or changed
+    written: dict[Key, Tracked] = field(default_factory=dict)  # new, or a phase that changed
     removed: list[Key] = field(default_factory=list)
     changes: list[Alert] = field(default_factory=list)  # the transitions, in order
 
@@ -110,6 +114,11 @@ def evaluate(
     return outcome
 
 
+def _durable(tracked: Tracked) -> tuple[object, ...]:
+    """What of a state must survive a takeover: a pending state's progress (`held`, `last`) is not."""
+    return tracked.track.phase, tracked.track.since, tracked.track.value, tracked.alert
+
+
 def _keep(outcome: Outcome, key: Key, before: Tracked | None, after: Tracked | None) -> None:
     if after is None:
         if before is not None:
@@ -117,4 +126,5 @@ def _keep(outcome: Outcome, key: Key, before: Tracked | None, after: Tracked | N
             outcome.removed.append(key)
     elif after != before:
         outcome.tracks[key] = after
-        outcome.written[key] = after
+        if before is None or _durable(after) != _durable(before):
+            outcome.written[key] = after
