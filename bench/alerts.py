@@ -73,10 +73,10 @@ agent killed → `offline` alert at the webhook, worst of {kills} | {offline_wor
     also="""
 gateway CPU without rules (the baseline) / with them | {baseline_cpu_pct:.1f}% / {rules_cpu_pct:.1f}%
 one `evaluate` (median of {eval_rounds}) | {evaluate_cpu_ms:.0f} ms of CPU
-(rule, host) states kept / written again each evaluation / firing
+(rule, host) states kept / written each evaluation (phase changes) / firing
     | {evaluate_tracks:,} / {evaluate_written:,.0f} / {evaluate_firing:,.0f}
 window, each | {duration:g} s
-times the gateway lost its own lease (its loop too late to renew it), up to the window's end
+times the gateway lost its own lease (no longer evaluating), up to the window's end
     | {lease_lost}
 simulated hosts online at the end of the window with rules | {online_end:,} (a sample every {interval:g} s)
 webhook POSTs in the window / alerts in them | {posts:,} / {alerts_sent:,}

@@ -6,6 +6,10 @@ holds the lease, writes the states, appends the transitions to the recent list a
 on `topics.ALERTS_CHANNEL`, all or nothing (a Lua script in Redis; plain steps, which never
 suspend, on the memory broker). A gateway that lost the lease writes nothing, so each transition
 is published exactly once however many gateways run.
+
+Each commit also counts itself (`_COMMITS`) and names the count it expects: a gateway whose lease
+lapsed (starved past its TTL) commits on, re-taking the lease, only if no other gateway took it
+and committed meanwhile; otherwise its commit is refused and it reads the state again.
 """
 
 from __future__ import annotations
@@ -35,15 +39,20 @@ _LEASE = topics.key("alerts", "lease")  # string: the evaluating gateway's name,
 _STATE = topics.key("alerts", "state")  # hash: [rule, host] as JSON -> Tracked as JSON
 _RECENT = topics.key("alerts", "recent")  # list: the last transitions as `alert` frames
 _SILENCES = topics.key("alerts", "silences")  # hash: id -> Silence as JSON
+_COMMITS = topics.key("alerts", "commits")  # string: how many commits were made, ever
 RECENT_KEPT = 100
 
 ACCESS = (grant(topics.key("alerts", "*"), read=["gateway"], write=["gateway"]),)
 
-# KEYS: lease, state, recent. ARGV: owner, channel, recent kept, sets, deletes, then the sets'
-# field/value pairs, the deleted fields and the transitions' frames.
+# KEYS: lease, state, recent, commits. ARGV: owner, channel, recent kept, sets, deletes, the
+# commit count expected, the lease's TTL in ms, then the sets' field/value pairs, the deleted
+# fields and the transitions' frames. Returns the new commit count, or 0 when refused.
 COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local i = 6
+local holder = redis.call('GET', KEYS[1])
+if holder ~= false and holder ~= ARGV[1] then return 0 end
+if (redis.call('GET', KEYS[4]) or '0') ~= ARGV[6] then return 0 end
+if holder == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[7]) end
+local i = 8
 for _ = 1, tonumber(ARGV[4]) do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -57,7 +66,7 @@ for j = i, #ARGV do
   redis.call('PUBLISH', ARGV[2], ARGV[j])
 end
 if i <= #ARGV then redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1) end
-return 1
+return redis.call('INCR', KEYS[4])
 """
 # What running the script needs of an ACL (merged into `fleetdeck.redis_acl.COMMANDS_OF`).
 SCRIPT_COMMANDS = {
@@ -94,6 +103,11 @@ class AlertStore:
     async def release_lease(self, owner: str) -> None:
         await self._leases.release_lease(_LEASE, owner)
 
+    async def commits(self) -> int:
+        """How many commits were made: read before `states`, it is what the next commit expects."""
+        raw = await self._broker.get(_COMMITS)
+        return int(raw) if raw else 0
+
     async def states(self) -> dict[Key, Tracked]:
         """Every (rule, host)'s stored state; a malformed one is logged and left out."""
         found: dict[Key, Tracked] = {}
@@ -107,15 +121,22 @@ class AlertStore:
         return found
 
     async def commit(
-        self, owner: str, written: Mapping[Key, Tracked], removed: Sequence[Key], changes: Sequence[Alert]
-    ) -> bool:
-        """Write the states and publish the transitions in one step, if `owner` still holds the
-        lease; False (and nothing written) if it does not."""
+        self,
+        owner: str,
+        expected: int,
+        ttl: float,
+        written: Mapping[Key, Tracked],
+        removed: Sequence[Key],
+        changes: Sequence[Alert],
+    ) -> int:
+        """Write the states and publish the transitions in one step, if `owner` holds the lease (or
+        it is free, when it is taken for `ttl`) and `expected` commits were made: the new count,
+        or 0 (and nothing written) if not."""
         sets = [(_field(k), _encode(t)) for k, t in written.items()]
         deletes = [_field(k) for k in removed]
         frames = [dump(alert) for alert in changes]
         if isinstance(self._broker, MemoryBroker):
-            return await self._commit_in_memory(self._broker, owner, sets, deletes, frames)
+            return await self._commit_in_memory(self._broker, owner, expected, ttl, sets, deletes, frames)
         from fleetdeck_common.broker.redis import RedisBroker  # only with the Redis backend
 
         if not isinstance(self._broker, RedisBroker):
@@ -127,24 +148,31 @@ class AlertStore:
             RECENT_KEPT,
             len(sets),
             len(deletes),
+            expected,
+            max(int(ttl * 1000), 1),
             *flat,
             *deletes,
             *frames,
         ]
         client = self._broker.client
-        done = await self._broker.call(client.eval(COMMIT, 3, _LEASE, _STATE, _RECENT, *args))
-        return bool(int(done))
+        done = await self._broker.call(client.eval(COMMIT, 4, _LEASE, _STATE, _RECENT, _COMMITS, *args))
+        return int(done)
 
     async def _commit_in_memory(
         self,
         broker: MemoryBroker,
         owner: str,
+        expected: int,
+        ttl: float,
         sets: list[tuple[str, str]],
         deletes: list[str],
         frames: list[str],
-    ) -> bool:
-        if await broker.get(_LEASE) != owner:
-            return False
+    ) -> int:
+        holder = await broker.get(_LEASE)
+        if holder not in (None, owner) or await self.commits() != expected:
+            return 0
+        if holder is None:
+            await broker.set(_LEASE, owner, ttl)
         for field, value in sets:
             await broker.hash_set(_STATE, field, value)
         for field in deletes:
@@ -152,7 +180,8 @@ class AlertStore:
         for frame in frames:
             await broker.push_capped(_RECENT, frame, RECENT_KEPT)
             await broker.publish(topics.ALERTS_CHANNEL, frame)
-        return True
+        await broker.set(_COMMITS, str(expected + 1))
+        return expected + 1
 
     async def recent(self) -> list[Alert]:
         """The last transitions, oldest first."""
