@@ -86,7 +86,9 @@ async def test_a_resolution_heard_during_a_refresh_is_not_brought_back() -> None
     fired = _alert("a", "firing")
     assert await store.hold_lease("me", 30)
     track = Track(phase="firing", since=fired.since, value=fired.value)
-    assert await store.commit("me", {("hot", "a"): Tracked(track, fired)}, [], [fired])
+    assert await store.commit(
+        "me", await store.commits(), 30, {("hot", "a"): Tracked(track, fired)}, [], [fired]
+    )
     store.finish.set()
     await view.refresh()
     assert [a.host for a in view.firing()] == ["a"]
