@@ -283,12 +283,17 @@ def test_a_peer_that_never_answers_pings_is_dropped(stack: Stack, tokens: Tokens
 def test_batched_messages_keep_every_frame_in_order_and_stay_small() -> None:
     frames = [json.dumps({"type": "cpu", "n": n, "pad": "x" * 100}) for n in range(50)]
     messages = batched(frames, limit=1000)
-    assert all(len(m) <= 1000 for m in messages)
-    flat = [f for m in messages for f in (json.loads(m) if m.startswith("[") else [json.loads(m)])]
+    texts = [m for m in messages if isinstance(m, str)]
+    assert texts == messages and all(len(m) <= 1000 for m in texts)
+    flat = [f for m in texts for f in (json.loads(m) if m.startswith("[") else [json.loads(m)])]
     assert [f["n"] for f in flat] == list(range(50))
     big = json.dumps({"type": "history", "pad": "y" * 5000})
     assert batched([frames[0], big, frames[1]], limit=1000) == [frames[0], big, frames[1]]
     assert batched([]) == []
+    # A binary frame (compact fleet) is a message of its own, in its place.
+    binary = b"\x01\x00compact"
+    together = "[" + frames[1] + "," + frames[2] + "]"
+    assert batched([frames[0], binary, frames[1], frames[2]]) == [frames[0], binary, together]
 
 
 async def test_batch_1_puts_frames_that_wait_together_in_one_message(stack: Stack, tokens: Tokens) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from fleetdeck_common.fleet_compact import Decoder
+
 Frame = dict[str, Any]
 
 
@@ -16,6 +18,8 @@ class WsClient:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.seen: list[Frame] = []
+        self.fleet = Decoder()  # binary messages are compact fleet frames
+        self.binary_bytes: list[int] = []  # the size of each binary message received
 
     @classmethod
     async def open(
@@ -38,7 +42,11 @@ class WsClient:
 
     async def recv(self, timeout: float = 10.0) -> Frame:
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        frame: Frame = json.loads(raw)
+        if isinstance(raw, bytes):
+            self.binary_bytes.append(len(raw))
+            frame: Frame = self.fleet.feed(raw)
+        else:
+            frame = json.loads(raw)
         self.seen.append(frame)
         return frame
 

@@ -9,6 +9,7 @@ from .values import (
     DEFAULT_TIMEOUT_SECONDS,
     ERROR_CODES,
     FINISHED_STATES,
+    FLEET_FORMATS,
     HOST_STATUSES,
     JOB_STATES,
     MAX_CHAT_CHARS,
@@ -34,6 +35,7 @@ def protocol_description() -> dict[str, Any]:
         "host_statuses": list(HOST_STATUSES),
         "status_tones": dict(STATUS_TONES),
         "error_codes": list(ERROR_CODES),
+        "fleet_formats": list(FLEET_FORMATS),
         "limits": {
             "command_chars": MAX_COMMAND_CHARS,
             "targets_chars": MAX_TARGETS_CHARS,

@@ -20,6 +20,7 @@ from .values import (
     MAX_TERM_INPUT_CHARS,
     MAX_TIMEOUT_SECONDS,
     ErrorCode,
+    FleetFormat,
     JobId,
     Ref,
     TermCols,
@@ -37,12 +38,16 @@ class Subscribe(Frame):
     topics: Annotated[list[Topic], Field(min_length=1, max_length=len(get_args(Topic)))]
     # With `cpu`: only these hosts' samples and history (v1.1); without, every host.
     hosts: Annotated[list[HostName], Field(max_length=MAX_SUBSCRIBED_HOSTS)] | None = None
+    # With `fleet`: "compact" for binary fleet frames (v1.2); JSON when left out.
+    fleet_format: FleetFormat | None = None
     ref: Ref | None = None
 
     @model_validator(mode="after")
     def _hosts_narrow_cpu(self) -> Subscribe:
         if self.hosts is not None and "cpu" not in self.topics:
             raise ValueError("'hosts' narrows the cpu topic: subscribe to cpu with it")
+        if self.fleet_format is not None and "fleet" not in self.topics:
+            raise ValueError("'fleet_format' says how fleet frames come: subscribe to fleet with it")
         return self
 
 

@@ -24,6 +24,8 @@ ErrorCode = Literal[
 ]
 
 TOPICS: tuple[Topic, ...] = get_args(Topic)
+FleetFormat = Literal["json", "compact"]  # how a client gets `fleet` frames (v1.2): JSON text or binary
+FLEET_FORMATS: tuple[FleetFormat, ...] = get_args(FleetFormat)
 JOB_STATES: tuple[JobState, ...] = get_args(JobState)
 FINISHED_STATES: frozenset[JobState] = frozenset({"done", "cancelled", "expired"})
 HOST_STATUSES: tuple[HostStatus, ...] = get_args(HostStatus)

@@ -10,6 +10,12 @@ client does not grow with the fleet.
 Latest wins: a client that has not yet been sent its previous tick's frame (it reads slowly, or
 the gateway is behind) does not queue another change list behind it; the frame waiting for it is
 replaced by a full one, so it always gets the current state and never a backlog of old ones.
+
+Compact followers (`fleet_format: "compact"`) follow the same rules with binary frames from one
+`Encoder`, each built once per tick for all of them. Its change frames leave out what followers
+already hold (rounded), so they go only to clients known to hold the previous tick's state; one
+catching up gets its hosts with every value (`catch_up`), and when those are the first compact
+followers the encoder is told they now hold the whole fleet (`resync`).
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fleetdeck_common.fleet_compact import Encoder
 from fleetdeck_common.messages import CpuSample, Fleet, FleetHost, dump
 
 from ..ws.clients import Client, Clients
+from ..ws.outbox import Message
 from .hosttable import HostTable
 
 
@@ -54,6 +62,9 @@ class FleetView:
         self._joined: set[Client] = set()  # got the full frame during this tick
         self._catching_up: set[Client] = set()  # skipped a tick's changes; get two ticks' worth next
         self._following: set[Client] = set()
+        self._compact: set[Client] = set()  # of the three above, those who asked for compact frames
+        self._encoder = Encoder()
+        self._compact_full: bytes | None = None  # as `_full`, in compact form
 
     def observe(self, sample: CpuSample) -> None:
         summary = self._summaries.setdefault(sample.host, Latest())
@@ -74,36 +85,53 @@ class FleetView:
         self._summaries.pop(host, None)
         self._changed.add(host)  # followers learn it is gone: it will no longer be known
 
-    def follow(self, client: Client) -> None:
+    def follow(self, client: Client, compact: bool = False) -> None:
+        """Send `client` the fleet from now on, in JSON or compact frames (switching: anew)."""
         if client in self._following or client in self._joined or client in self._catching_up:
-            return
-        self._clients.send_keyed(client, "fleet", FLEET_KEY, self._full_frame())
+            if (client in self._compact) == compact:
+                return
+            self.unfollow(client)
+        if compact:
+            self._compact.add(client)
+        self._clients.send_keyed(client, "fleet", FLEET_KEY, self._full_frame(client))
         self._joined.add(client)
 
-    def _full_frame(self) -> str:
+    def _full_frame(self, client: Client) -> Message:
+        """This tick's full frame in the client's format, built once for all who need it."""
+        if client in self._compact:
+            if self._compact_full is None:
+                hosts = [self._entry(h) for h in self._presence.hosts()]
+                self._compact_full = self._encoder.full(round(self._clock(), 3), hosts)
+            return self._compact_full
         if self._full is None:
             hosts = [self._entry(h) for h in self._presence.hosts()]
             self._full = dump(Fleet.model_construct(ts=round(self._clock(), 3), full=True, hosts=hosts))
         return self._full
 
-    def _send(self, client: Client, changes: str) -> None:
+    def _send(self, client: Client, changes: Message | None) -> None:
         if client.outbox.pending(FLEET_KEY):
             self.replaced += 1
-            self._clients.send_keyed(client, "fleet", FLEET_KEY, self._full_frame())
-        else:
+            self._clients.send_keyed(client, "fleet", FLEET_KEY, self._full_frame(client))
+        elif changes is not None:
             self._clients.send_keyed(client, "fleet", FLEET_KEY, changes)
 
     def unfollow(self, client: Client) -> None:
         self._joined.discard(client)
         self._catching_up.discard(client)
         self._following.discard(client)
+        self._compact.discard(client)
 
-    def _changes(self, hosts: set[str], now: float) -> str:
-        known = [h for h in sorted(hosts) if self._presence.knows(h)]
-        gone = [h for h in sorted(hosts) if not self._presence.knows(h)]
-        entries = [self._entry(h) for h in known]
+    def _listing(self, hosts: set[str]) -> tuple[list[FleetHost], list[str]]:
+        """These hosts' entries, by name, and the names of those forgotten."""
+        ordered = sorted(hosts)
+        return [self._entry(h) for h in ordered if self._presence.knows(h)], [
+            h for h in ordered if not self._presence.knows(h)
+        ]
+
+    @staticmethod
+    def _changes(now: float, entries: list[FleetHost], gone: list[str]) -> str:
         # A forgotten host is sent once more as offline, so followers can drop it.
-        entries += [
+        entries = entries + [
             FleetHost.model_construct(
                 host=h, online=False, total=None, mem=None, load1=None, labels={}, disk=None
             )
@@ -127,16 +155,26 @@ class FleetView:
         """Send this tick's changes: to followers, and two ticks' worth to those catching up."""
         now = round(self._clock(), 3)
         changed, self._changed = self._changed, set()
-        self._full = None  # a full frame built now (for a client behind) has this tick's state
+        # A full frame built now (for a client behind) has this tick's state.
+        self._full = self._compact_full = None
+        compact_following = len(self._compact & self._following)
         if self._following and changed:
-            frame = self._changes(changed, now)
+            entries, gone = self._listing(changed)
+            json_following = len(self._following) > compact_following
+            frame = self._changes(now, entries, gone) if json_following else None
+            compact = self._encoder.changes(now, entries, gone) if compact_following else None
             for client in self._following:
-                self._send(client, frame)
+                self._send(client, compact if client in self._compact else frame)
         if self._catching_up:
-            both = self._changes(changed | self._previous, now)
+            entries, gone = self._listing(changed | self._previous)
+            compact_catching_up = len(self._compact & self._catching_up)
+            both = self._changes(now, entries, gone) if len(self._catching_up) > compact_catching_up else None
+            compact_both = self._encoder.catch_up(now, entries, gone) if compact_catching_up else None
             for client in self._catching_up:
-                self._send(client, both)
+                self._send(client, compact_both if client in self._compact else both)
+            if compact_catching_up and not compact_following:
+                self._encoder.resync([self._entry(h) for h in self._presence.hosts()])
         self._following |= self._catching_up
         self._catching_up, self._joined = self._joined, set()
         self._previous = changed
-        self._full = None
+        self._full = self._compact_full = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..auth.identity import Identity
 from ..metrics import GatewayMetrics
-from .outbox import Outbox
+from .outbox import Message, Outbox
 
 
 @dataclass(eq=False)
@@ -108,7 +108,7 @@ class Clients:
             if topic in client.topics:
                 self.send(client, topic, frame)
 
-    def send_keyed(self, client: Client, kind: str, key: str, frame: str) -> None:
+    def send_keyed(self, client: Client, kind: str, key: str, frame: Message) -> None:
         """To one client, a frame that replaces any older one with the same key not yet sent."""
         before = client.outbox.dropped
         client.outbox.put_latest(key, frame)

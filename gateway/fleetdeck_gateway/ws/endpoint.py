@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -25,7 +26,7 @@ from fleetdeck_common.messages import (
 
 from .clients import Client
 from .handlers import handle
-from .outbox import Outbox
+from .outbox import Message, Outbox
 from .ports import SocketServices
 from .ratelimit import RateLimiter
 
@@ -108,18 +109,32 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 logger.error("connection of %s ended by an error", client.identity.name, exc_info=outcome)
 
 
-def batched(frames: list[str], limit: int = BATCH_BYTES) -> list[str]:
+def batched(frames: Sequence[Message], limit: int = BATCH_BYTES) -> list[Message]:
     """Frames as few messages: a JSON array of several frames, or one frame alone. Each message is
-    one write to the socket, which is most of what a frame costs the gateway."""
-    groups: list[list[str]] = []
+    one write to the socket, which is most of what a frame costs the gateway. A binary frame goes
+    alone, in its place."""
+    messages: list[Message] = []
+    group: list[str] = []
     size = 0
+
+    def close_group() -> None:
+        if group:
+            messages.append(group[0] if len(group) == 1 else "[" + ",".join(group) + "]")
+            group.clear()
+
     for frame in frames:
-        if not groups or size + len(frame) > limit:
-            groups.append([])
+        if isinstance(frame, bytes):
+            close_group()
+            messages.append(frame)
+            continue
+        if size + len(frame) > limit:
+            close_group()
+        if not group:
             size = 0
-        groups[-1].append(frame)
+        group.append(frame)
         size += len(frame) + 1
-    return [group[0] if len(group) == 1 else "[" + ",".join(group) + "]" for group in groups]
+    close_group()
+    return messages
 
 
 async def _send_loop(websocket: WebSocket, client: Client, batch: bool) -> None:
@@ -129,7 +144,10 @@ async def _send_loop(websocket: WebSocket, client: Client, batch: bool) -> None:
             return
         for message in batched(frames) if batch else frames:
             try:
-                await websocket.send_text(message)
+                if isinstance(message, bytes):
+                    await websocket.send_bytes(message)
+                else:
+                    await websocket.send_text(message)
             except Exception as exc:  # the peer is gone: what went wrong is transport, not a bug
                 logger.debug("sending to %s failed (%r); closing", client.identity.name, exc)
                 return

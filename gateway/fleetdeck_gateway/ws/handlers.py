@@ -90,8 +90,8 @@ async def _subscribe(frame: Subscribe, client: Client, services: FrameServices) 
     client.topics.update(new)
     scope = sorted(client.cpu_hosts) if client.cpu_hosts is not None else None
     client.outbox.put(dump(Subscribed(topics=sorted(client.topics), hosts=scope, ref=frame.ref)))
-    if "fleet" in new:
-        services.fleet.follow(client)
+    if "fleet" in frame.topics:  # again with another fleet_format: from a full frame in that one
+        services.fleet.follow(client, compact=frame.fleet_format == "compact")
     for host in history:
         encoded = await services.history.frame(host)
         if not await client.outbox.wait_room():

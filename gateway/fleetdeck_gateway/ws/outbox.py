@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 
 DEFAULT_BYTES_LIMIT = 8 * 1024 * 1024
+Message = str | bytes  # a text frame (JSON), or a binary one (compact fleet frames)
 DEFAULT_ROOM_TIMEOUT = 10.0
 
 
@@ -37,7 +38,7 @@ class Outbox:
         self._limit = bytes_limit
         self._queue: list[str] = []
         self._queued_bytes = 0
-        self._latest: dict[str, str] = {}
+        self._latest: dict[str, Message] = {}
         self._waiter: asyncio.Future[None] | None = None  # the sender, waiting for a frame
         self._room: asyncio.Future[None] | None = None  # replays, waiting for the queue to drain
         self._taken: asyncio.Future[None] | None = None  # terminals, waiting for the sender to take all
@@ -61,7 +62,7 @@ class Outbox:
             self._queued_bytes += len(frame)
         self._wake()
 
-    def put_latest(self, key: str, frame: str) -> None:
+    def put_latest(self, key: str, frame: Message) -> None:
         """A frame only worth sending if nothing newer with the same key came meanwhile."""
         if key in self._latest:
             self.dropped += 1
@@ -99,7 +100,7 @@ class Outbox:
             self._taken = asyncio.get_running_loop().create_future()
         await asyncio.wait({self._taken})
 
-    async def take(self) -> list[str]:
+    async def take(self) -> list[Message]:
         """Everything queued, oldest first, then the latest samples; waits while there is none."""
         while not self._queue and not self._latest and not self.overflowed:
             self._waiter = asyncio.get_running_loop().create_future()
@@ -107,8 +108,7 @@ class Outbox:
                 await self._waiter
             finally:
                 self._waiter = None
-        frames = self._queue
-        frames.extend(self._latest.values())
+        frames: list[Message] = [*self._queue, *self._latest.values()]
         self._queue = []
         self._latest.clear()
         self._queued_bytes = 0
