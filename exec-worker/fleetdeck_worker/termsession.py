@@ -5,7 +5,13 @@ resizes passed on at once, and an end with a reason a person understands.
 Flow control: output is read from the channel only while less than `WINDOW_CHARS` of it is in
 flight (sent to the gateway, not yet acknowledged as taken by the browser's socket); past that
 the channel's reading pauses, so SSH's own window stops the host. Input is written straight to
-the channel whatever the output does, so Ctrl-C reaches the host at once."""
+the channel whatever the output does, so Ctrl-C reaches the host at once.
+
+asyncssh reopens the whole SSH window as soon as it delivers any data, even with more still
+buffered from a paused channel; pausing again halfway through that backlog would let the host
+send another window on top of it, each time reading resumes (megabytes held by the worker under a
+flood). So reading pauses only while asyncssh holds nothing back: what a resume delivers is all
+taken, and at most `SSH_WINDOW` waits in asyncssh at any time."""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 READ_PAUSE_BYTES = 64 * 1024  # read from the channel but not yet sent: past this, reading pauses
 CHUNK_BYTES = 32 * 1024  # output per message to the gateway
+SSH_WINDOW = 512 * 1024  # the shell channel's SSH receive window: what the host may send unread
 
 
 class _Pty(asyncssh.SSHClientSession[bytes]):
@@ -66,6 +73,7 @@ class TermSession:
         self._wake = asyncio.Event()
         self._chan: asyncssh.SSHClientChannel[bytes] | None = None
         self._paused = False
+        self._resuming = False  # asyncssh is delivering what it held while reading was paused
         self._closed = asyncio.Event()
         self._lost: Exception | None = None
         self._reason: str | None = None  # why the gateway (or this worker) closed it
@@ -74,10 +82,26 @@ class TermSession:
 
     def received(self, data: bytes) -> None:
         self._buffer += data
+        if not self._resuming:
+            self._pause_if_full()
+        self._wake.set()
+
+    def _pause_if_full(self) -> None:
         if len(self._buffer) >= READ_PAUSE_BYTES and self._chan is not None and not self._paused:
             self._chan.pause_reading()
             self._paused = True
-        self._wake.set()
+
+    def _resume(self) -> None:
+        """Read again: take everything asyncssh held back, then pause again if that fills the buffer."""
+        self._paused = False
+        if self._chan is None:
+            return
+        self._resuming = True
+        try:
+            self._chan.resume_reading()  # delivers asyncssh's backlog to `received` before returning
+        finally:
+            self._resuming = False
+        self._pause_if_full()
 
     def channel_closed(self, exc: Exception | None) -> None:
         self._lost = exc
@@ -135,6 +159,7 @@ class TermSession:
                         term_type="xterm-256color",
                         term_size=(request.cols, request.rows),
                         encoding=None,
+                        window=SSH_WINDOW,
                     ),
                     options.connect_timeout,
                 )
@@ -171,9 +196,7 @@ class TermSession:
                 del self._buffer[:CHUNK_BYTES]
                 await self._send(self._decoder.decode(chunk))
             if self._paused and len(self._buffer) < READ_PAUSE_BYTES and self._in_flight < WINDOW_CHARS:
-                self._paused = False
-                if self._chan is not None:
-                    self._chan.resume_reading()
+                self._resume()
             if self._closed.is_set() and (not self._buffer or self._reason is not None):
                 rest = self._decoder.decode(b"", final=True)
                 if rest and self._reason is None:
