@@ -192,7 +192,7 @@ def start_gateway(
     name: str = "gateway",
     ready: bool = True,
     port: int | None = None,
-    within: float = 20.0,
+    within: float = 60.0,  # a bound, not a wait: under a loaded CI a start has taken 30 s
     **extra: str,
 ) -> Gateway:
     port = port or free_port()

@@ -1,8 +1,8 @@
 // Alerts from the gateway into the store: the `alerts` topic (what fires on subscribing, then one
 // `alert` frame per transition), the rules (GET /api/alerts/rules: each rule's metric for units,
-// and why a reloaded rules file was refused), and silences (POST /api/alerts/silences, then GET
-// /api/alerts for the `silenced` marks; a silence made or ended elsewhere, or run out, is seen
-// within half a minute, as no frame says so). A gateway without the topic is never asked for it.
+// and why a reloaded rules file was refused), and silences (POST /api/alerts/silences; the gateway
+// sends the whole `alerts` list again when the silences in effect change, and GET /api/alerts is
+// asked again now and then). A gateway without the topic is never asked for it.
 import { applyFiring, applyAlert, rulesOf, activeSilences } from "./alertsmodel.js";
 
 const RULES_AGAIN_MS = 10_000; // an alert of a rule not known yet asks again, at most this often

@@ -47,6 +47,7 @@ class AlertsView:
         # What arrived while a refresh was reading: its snapshot may predate them, so they are
         # applied again on top of it rather than lost until the next refresh.
         self._heard_while_reading: list[list[Alert | Silence]] = []
+        self._marking: frozenset[tuple[str, float]] = frozenset()  # the silences in effect, as last sent
 
     async def refresh(self) -> None:
         """Read what fires, the last transitions and the silences from the broker."""
@@ -68,6 +69,7 @@ class AlertsView:
                 self._keep_silence(item)
             else:
                 self._keep_transition(item)
+        self._resend_if_marks_changed()
 
     async def run(self) -> None:
         """Read again every few seconds (the gateway's start reads it first)."""
@@ -126,6 +128,16 @@ class AlertsView:
         self._keep_silence(silence)
         for heard in self._heard_while_reading:
             heard.append(silence)
+        self._resend_if_marks_changed()
+
+    def _resend_if_marks_changed(self) -> None:
+        """A silence made, expired or run out changes which alerts are marked, with no transition
+        to say so: subscribers get the whole marked list again."""
+        now = self._clock()
+        marking = frozenset((s.id, s.until) for s in self.silences if s.active(now))
+        if marking != self._marking:
+            self._marking = marking
+            self._clients.send_topic("alerts", self.frame())
 
     def _keep_silence(self, silence: Silence) -> None:
         self.silences = [s for s in self.silences if s.id != silence.id] + [silence]
