@@ -9,6 +9,7 @@ session's worker reaches it with its usual settings; its host key joins the flee
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import re
@@ -22,8 +23,9 @@ import httpx
 import psutil
 import pytest
 
-from fleetdeck_common.terms.wire import WINDOW_CHARS
+from fleetdeck_common.terms.wire import BEAT_SECONDS, WINDOW_CHARS
 from fleetdeck_gateway.auth.tokenedit import add_token, remove_token
+from fleetdeck_worker.termserver import GATEWAY_LOST_AFTER
 from fleetdeck_worker.termsession import SSH_WINDOW
 from testbed.opensshd import OpenSshd
 from testbed.procs import start_gateway
@@ -274,6 +276,40 @@ async def test_a_worker_killed_mid_session_ends_the_terminal_within_10_s(
             await eventually(lambda: not processes_with(nap), 10, "the command gone with its worker")
         finally:
             await client.close()
+
+
+async def test_a_gateway_killed_mid_session_ends_its_shells_on_the_host(
+    exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd, tmp_path: Path
+) -> None:
+    gateway = start_gateway(
+        exec_stack.users.url("gateway"),
+        tmp_path,
+        tokens.file,
+        name="gateway-term-kill",
+        FLEETDECK_JOB_KEY_FILE=exec_stack.users.job_key,
+    )
+    try:
+        await workers_alive(gateway.url, tokens.operator)
+        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        term = await open_term(client)
+        nap = marker_sleep()
+        await term.send(f"{nap}\r")
+        await eventually(lambda: processes_with(nap), 10, "the command running")
+        gateway.service.kill()  # no close reaches the worker: only the gateway's beats stop
+        # The worker ends a terminal once its gateway has been silent for GATEWAY_LOST_AFTER,
+        # noticed at its next beat; the PTY hangs up, ending the shell and what runs in it.
+        within = GATEWAY_LOST_AFTER + 2 * BEAT_SECONDS + 5
+        await eventually(lambda: not processes_with(nap), within, "the command gone with its gateway")
+        headers = {"Authorization": f"Bearer {tokens.operator}"}
+        async with httpx.AsyncClient(base_url=exec_stack.gateway.url, headers=headers) as http:
+            listed = (await http.get("/api/terms")).json()["terms"]
+        ended = next(t for t in listed if t["id"] == term.id)
+        assert ended["end"] is not None and ended["exit_code"] is None, ended
+        assert ended["reason"] == "the gateway serving this terminal stopped answering", ended
+        with contextlib.suppress(Exception):
+            await client.close()
+    finally:
+        gateway.stop()
 
 
 async def test_an_idle_terminal_ends_and_a_user_has_at_most_the_limit_open(
