@@ -5,8 +5,17 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleetdeck_common.grouping import fold_hosts, group_outputs, retry_targets, summarize, targets_expression
-from fleetdeck_common.messages import HostStatus, Result
+from fleetdeck.exec_output import format_summary
+from fleetdeck_common.grouping import (
+    HOST_LEGEND,
+    fold_hosts,
+    group_outputs,
+    retry_targets,
+    shows_placeholder,
+    summarize,
+    targets_expression,
+)
+from fleetdeck_common.messages import Done, HostStatus, Result
 from fleetdeck_common.targets import TargetPolicy, expand_targets
 
 LOOPBACK = TargetPolicy.from_entries(["127.0.0.0/8"])
@@ -92,6 +101,31 @@ def test_outputs_that_differ_only_by_the_hosts_own_name_fall_in_one_group() -> N
     # A host named inside another host's output is not that host's own name.
     other = [result("127.0.0.1", "ok", "peer 127.0.0.10\n"), result("127.0.0.10", "ok", "peer 127.0.0.10\n")]
     assert len(group_outputs(other)) == 2
+
+
+def test_the_summary_says_once_what_host_stands_for_where_it_shows() -> None:
+    greeting = [result(h, "ok", f"hello from {h}\n") for h in ("web01", "web02")]
+    echoed = [result(h, "failed", f"no {h}\n", code=1) for h in ("db1", "db2")]
+    literal = [result("solo", "ok", "prints {host} as it is\n")]  # one host: its own output, no legend
+    groups = group_outputs(greeting + echoed + literal)
+    assert {g.hosts: shows_placeholder(g) for g in groups} == {
+        "web[01-02]": True,
+        "db[1-2]": True,
+        "solo": False,
+    }
+    done = Done(
+        job="j1", summary={"ok": 3, "failed": 2}, duration_ms=10, groups=groups, retry_targets="db[1-2]"
+    )
+    lines = format_summary(done, colour=False)
+    assert lines.count(f"    {HOST_LEGEND}") == 1
+    first = next(i for i, line in enumerate(lines) if "{host}" in line)  # said where it first shows
+    assert lines[first + 1] == f"    {HOST_LEGEND}"
+    assert not any(
+        HOST_LEGEND in line
+        for line in format_summary(
+            done.model_copy(update={"groups": [g for g in groups if g.hosts == "solo"]}), False
+        )
+    )
 
 
 @given(

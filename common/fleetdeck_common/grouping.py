@@ -92,6 +92,12 @@ def result_output(result: Result) -> str:
 
 GROUP_OUTPUT_CHARS = 2000
 HOST_PLACEHOLDER = "{host}"
+HOST_LEGEND = "{host} is each host's own name or address"
+
+
+def shows_placeholder(group: OutputGroup) -> bool:
+    """Whether a group's output stands for several hosts' outputs with {host} (then say what it is)."""
+    return group.count > 1 and HOST_PLACEHOLDER in group.output
 
 
 def generalise(text: str, host: str) -> str:

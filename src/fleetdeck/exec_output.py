@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from fleetdeck_common.grouping import HOST_LEGEND, shows_placeholder
 from fleetdeck_common.messages import STATUS_TONES, Done, Result, Tone, dump
 
 from .stdout_watch import StdoutClosed
@@ -42,6 +43,7 @@ def format_summary(done: Done, colour: bool) -> list[str]:
     lines = [f"--- {sum(done.summary.values())} hosts in {done.duration_ms / 1000:.1f}s: {counts}"]
     if done.error:
         lines.append(_paint(f"job error: {_printable(done.error)}", "error", colour))
+    legend = False
     for group in done.groups:
         header = f"{group.hosts} ({group.count}) {group.status}"
         lines.append(_paint(header, group.status, colour))
@@ -49,6 +51,9 @@ def format_summary(done: Done, colour: bool) -> list[str]:
         lines.extend(f"    {_printable(line)}" for line in output[:20])
         if len(output) > 20 or group.output_truncated:
             lines.append(f"    … (more output: GET /api/jobs/{done.job})")
+        if not legend and shows_placeholder(group):  # once, where it first shows
+            legend = True
+            lines.append(f"    \x1b[90m{HOST_LEGEND}\x1b[0m" if colour else f"    {HOST_LEGEND}")
     if done.retry_targets:
         lines.append(f"re-run where it did not succeed: {done.retry_targets}")
     return lines
