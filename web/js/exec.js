@@ -4,7 +4,7 @@
 // results it has not seen, and after a reload it shows the job this tab followed.
 import { $, h, onResize } from "./dom.js";
 import { Terminal, FitAddon } from "./vendor.js";
-import { summaryText } from "./outcome.js";
+import { hostLegend, summaryText } from "./outcome.js";
 
 const JOB_KEY = "fleetdeck.job";
 // Statuses and their tones come from the server (/api/protocol); only the colours are ours.
@@ -53,7 +53,7 @@ export function execPanel(store, conn) {
     $("exec-run").disabled = !!why;
     $("copy-run").disabled = !!why;
     $("copy-run").title = why || "copy the file to every target host";
-    $("exec-run").title = why || "run the command on every target host";
+    $("exec-run").title = why || "run the command on every target host (Ctrl+Enter)";
     $("exec-why").textContent = why;
     $("exec-why").hidden = !why;
   }
@@ -186,11 +186,13 @@ export function execPanel(store, conn) {
       const total = Object.values(frame.summary).reduce((a, b) => a + b, 0);
       term.writeln("\x1b[1m--- " + total + " hosts in " + (frame.duration_ms / 1000).toFixed(1) + "s\x1b[0m");
       if (frame.error) term.writeln(paint("no host ran: " + clean(frame.error), "error"));
+      let legend = "";
       for (const group of frame.groups) {
         term.writeln(paint(clean(group.hosts) + " (" + group.count + ") " + group.status, group.status));
         const lines = group.output.split("\n");
         lines.slice(0, 10).forEach((text) => { if (text) term.writeln("    " + clean(text)); });
         if (lines.length > 10 || group.output_truncated) term.writeln("    \x1b[90m… (full output per host below)\x1b[0m");
+        if (!legend && (legend = hostLegend(group))) term.writeln("    \x1b[90m" + legend + "\x1b[0m"); // once, where it first shows
       }
       this.retryTargets = frame.retry_targets;
       $("exec-rerun").disabled = !frame.retry_targets || !isOperator();

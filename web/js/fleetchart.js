@@ -3,7 +3,7 @@
 // buttons and drag-to-zoom show longer or finer stretches of GET /api/fleet/history.
 import { $, onNextFrame, onResize } from "./dom.js";
 import { echarts } from "./vendor.js";
-import { xAxis, percentAxis, tooltip, legend, line } from "./chartstyle.js";
+import { xAxis, percentAxis, tooltip, legend, line, seriesColors, onThemeChange } from "./chartstyle.js";
 import { historyView } from "./historyview.js";
 import { fleetHistory } from "./historyapi.js";
 import { LIVE, lastWindow, seedSeries } from "./timerange.js";
@@ -24,7 +24,7 @@ export function fleetChart(store) {
     yAxis: percentAxis(),
     xAxis: xAxis(Date.now(), Date.now()),
     tooltip: tooltip(),
-    color: ["#f85149", "#d29922", "#58a6ff"],
+    color: seriesColors(),
     series: NAMES.map((name) => line(name, [], { lineStyle: { width: name === "mean" ? 2 : 1 } })),
   });
   const history = historyView(el, fleetHistory, () => draw());
@@ -44,6 +44,10 @@ export function fleetChart(store) {
   });
   store.subscribe("fleetSeries", () => { if (!history.shown()) draw(); });
   onZoneChange(draw);
+  onThemeChange(() => {
+    chart.setOption({ legend: legend(NAMES), yAxis: percentAxis(), tooltip: tooltip(), color: seriesColors() });
+    draw();
+  });
   onResize(el, () => chart.resize());
   draw();
 

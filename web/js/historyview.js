@@ -3,6 +3,7 @@
 // finest step it holds for that span). One per chart; `shown()` is null while live.
 import { h } from "./dom.js";
 import { RANGES, LIVE, lastWindow, zoomWindow, stepText } from "./timerange.js";
+import { themeColor } from "./chartstyle.js";
 
 /**
  * `load(window)` fetches `{step, samples}` for `{since, until}`; `changed()` redraws. The chart's
@@ -61,7 +62,7 @@ export function historyView(target, load, changed) {
     chart.setOption({
       toolbox: { show: false },
       brush: { toolbox: [], xAxisIndex: 0, brushType: "lineX", brushMode: "single", transformable: false,
-        brushStyle: { color: "rgba(88,166,255,0.15)", borderColor: "#58a6ff", borderWidth: 1 } },
+        brushStyle: { color: themeColor("--accent") + "26", borderColor: themeColor("--accent"), borderWidth: 1 } },
     });
     chart.dispatchAction({ type: "takeGlobalCursor", key: "brush", brushOption: { brushType: "lineX", brushMode: "single" } });
     chart.on("brushEnd", (event) => {

@@ -8,7 +8,7 @@
 // (termpanel.js); viewers see it disabled with the reason.
 import { $, h, onNextFrame, onResize } from "./dom.js";
 import { echarts } from "./vendor.js";
-import { xAxis, percentAxis, tooltip, legend, line } from "./chartstyle.js";
+import { xAxis, percentAxis, tooltip, legend, line, themeColor, onThemeChange } from "./chartstyle.js";
 import { compareNames } from "./hostquery.js";
 import { percent, load, lastSeen, rate, duration } from "./format.js";
 import { followMounts } from "./hostmounts.js";
@@ -212,6 +212,7 @@ export function hostDetail(store, conn) {
   }
 
   onZoneChange(() => { for (const card of cards.values()) draw(card, false); });
+  onThemeChange(() => { for (const card of cards.values()) draw(card, false); });
 
   function draw(card, reshape) {
     const past = card.history.shown(); // null while live
@@ -221,7 +222,7 @@ export function hostDetail(store, conn) {
     const names = ["total"];
     if (past) {
       series.push(line("max", points(samples, (s) => s.total_max),
-        { lineStyle: { width: 1, opacity: 0.45 }, color: "#f85149" }));
+        { lineStyle: { width: 1, opacity: 0.45 }, color: themeColor("--bad") }));
     }
     if (card.cores && !past) {
       const count = samples.reduce((n, s) => Math.max(n, s.percpu.length), 0);

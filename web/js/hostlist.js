@@ -1,5 +1,6 @@
-// The host list: search, a filter per label, sorting by CPU, memory or name. Virtualised: only the
-// rows in view exist (a few dozen elements, reused), whatever the size of the fleet.
+// The host list: search, a filter per label, sorting by CPU, memory or name, under column headers
+// that give the units (index.html). Virtualised: only the rows in view exist (a few dozen
+// elements, reused), whatever the size of the fleet.
 import { $, h, onNextFrame, onResize } from "./dom.js";
 import { queryHosts, labelIndex, SORTS } from "./hostquery.js";
 import { cpuColor, percent, load, ago } from "./format.js";
@@ -11,6 +12,7 @@ const OVERSCAN = 6;
 export function hostList(store) {
   const scroller = $("host-rows");
   const inner = $("host-rows-inner");
+  const head = $("host-head"); // column headers with units, sticky over the rows
   const filters = $("label-filters");
   const rows = []; // reused row elements
   let listed = [];
@@ -98,8 +100,9 @@ export function hostList(store) {
     const hosts = store.get("hosts");
     const selection = store.get("selection");
     const { pinned } = store.get("watched");
-    const first = Math.max(0, Math.floor(scroller.scrollTop / ROW) - OVERSCAN);
-    const last = Math.min(listed.length, Math.ceil((scroller.scrollTop + scroller.clientHeight) / ROW) + OVERSCAN);
+    const top = Math.max(0, scroller.scrollTop - head.offsetHeight); // the rows start under the headers
+    const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
+    const last = Math.min(listed.length, Math.ceil((top + scroller.clientHeight) / ROW) + OVERSCAN);
     let used = 0;
     for (let i = first; i < last; i += 1) {
       const host = hosts.get(listed[i]);

@@ -3,14 +3,12 @@
 // marks are fetched when the chart opens, when its range changes (those queued in the range, not
 // only the last 100 jobs) and again once a job finishes.
 import { hostJobs } from "./historyapi.js";
+import { themeColor } from "./chartstyle.js";
 
 const TONE_VARS = { good: "--ok", bad: "--bad", slow: "--warn", unreachable: "--violet", muted: "--muted" };
 
 /** The page's colour for a tone (a status still running: the accent colour). */
-function toneColor(tone) {
-  const name = TONE_VARS[tone] || "--accent";
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#58a6ff";
-}
+const toneColor = (tone) => themeColor(TONE_VARS[tone] || "--accent");
 
 /**
  * Marks for `host`'s chart; `changed()` redraws it. `range()` is the span the chart shows
@@ -54,7 +52,7 @@ export function jobMarks(store, host, target, changed, range = () => null) {
         value: [job.ts * 1000, 96], job: job.job,
         name: job.command + " · " + (job.host_status || job.state),
         itemStyle: { color: toneColor(job.host_status ? protocol.status_tones[job.host_status] : "running"),
-          borderColor: "#0f1419", borderWidth: 1 },
+          borderColor: themeColor("--bg"), borderWidth: 1 },
       })),
     };
   }

@@ -15,6 +15,7 @@ import { zoneToggle } from "./timezone.js";
 import { alertModel } from "./alertsmodel.js";
 import { alertsFeed } from "./alertsfeed.js";
 import { alertsPanel } from "./alertspanel.js";
+import { shortcuts } from "./shortcuts.js";
 
 const charted = Promise.all([import("./fleetchart.js"), import("./hostdetail.js"), import("./exec.js"),
   import("./termpanel.js"), import("./recordings.js"), import("./copyform.js")]);
@@ -62,6 +63,7 @@ async function main() {
   conn.on("error", (frame) => console.warn("fleetdeck:", frame.code, frame.message, frame.ref || ""));
 
   layout(store);
+  shortcuts(store);
   zoneToggle();
   fleetFeed(store, conn);
   fleetView(store);

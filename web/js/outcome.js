@@ -28,3 +28,9 @@ export function summaryText(summary, protocol) {
   if (!summary) return "";
   return protocol.host_statuses.filter((s) => summary[s]).map((s) => s + " " + summary[s]).join(", ");
 }
+
+/** What `{host}` in a group's output means, said once under it. */
+export const HOST_LEGEND = "{host} is each host's own name or address";
+
+/** The legend line for a group ({hosts, count, output}) whose output shows `{host}`, else "". */
+export const hostLegend = (group) => (group.count > 1 && group.output.includes("{host}") ? HOST_LEGEND : "");

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { timeAxis, timeLabel, MIN_SPAN_MS } from "../js/timeaxis.js";
 import { gridLayout, cellAt, cellOrigin, cellsIn } from "../js/fleetgrid.js";
-import { jobOutcome, summaryText } from "../js/outcome.js";
+import { jobOutcome, summaryText, hostLegend, HOST_LEGEND } from "../js/outcome.js";
 import { cpuColor, ago } from "../js/format.js";
 
 test("a time axis with seconds of data still spans a minute, with ticks at least 15 s apart", () => {
@@ -59,4 +59,11 @@ test("a chart breaks its line where the host was away or its agent restarted", a
   assert.deepEqual(line.map(([, v]) => v), [10, 10, null, 10, null, 10, 10]);
   assert.deepEqual(line[2], [5500, null]);
   assert.deepEqual(points([], (s) => s.total), []);
+});
+
+test("the {host} legend comes with a group that stands for several outputs, and no other", () => {
+  assert.equal(hostLegend({ hosts: "web[01-02]", count: 2, output: "hello from {host}\n" }), HOST_LEGEND);
+  assert.match(HOST_LEGEND, /^\{host\} is each host's own name or address/);
+  assert.equal(hostLegend({ hosts: "web[01-02]", count: 2, output: "same\n" }), "");
+  assert.equal(hostLegend({ hosts: "solo", count: 1, output: "prints {host} as it is\n" }), "");
 });
