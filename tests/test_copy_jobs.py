@@ -258,9 +258,13 @@ async def test_copying_a_file_from_the_dashboard(
         await page.fill("#copy-targets", ",".join((*SHARED, JAILED)))
         await page.fill("#copy-dest", str(folder / "settings.ini"))
         await page.fill("#copy-mode", "0640")
+        await page.fill("#copy-batch", "1")  # in waves of one host, the failing one last
         await page.click("#copy-run")
         await page.wait_for_selector("#exec-progress:has-text('finished 3/3')", timeout=60_000)
         assert await page.text_content("#exec-progress") == "finished 3/3 — ok 2, failed 1"
+        jobs = httpx.get(copy_stack.gateway.url + "/api/jobs", headers=copy_stack.operator).json()["jobs"]
+        rolled = next(j for j in jobs if j.get("copy"))
+        assert (rolled["batch"], rolled.get("max_failures"), rolled["waves"]) == ("1", None, 3)
         failed = page.locator(f"#exec-outputs .host-output[data-host='{JAILED}'] pre.error")
         assert (await failed.text_content() or "").startswith("no such directory")
         command = page.locator("#job-list li.current code.command")

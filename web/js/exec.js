@@ -91,16 +91,12 @@ export function execPanel(store, conn) {
   const exec = {
     job: null, total: 0, lastSeq: 0, counts: {}, pendingRef: null, done: false, retryTargets: "",
 
-    // `copy` ({file, dest, mode}: an uploaded file) instead of `command` makes it a copy job.
+    // `copy` ({file, dest, mode}: an uploaded file) instead of `command` makes it a copy job; the
+    // batch and max failures fields of the form it came from make it a rolling one.
     start(targets, command, timeout, copy = null) {
       this.pendingRef = conn.nextRef("exec");
       const what = copy ? { copy } : { command };
-      // A rolling job when the batch or max failures fields are filled in (the gateway checks them);
-      // they belong to the command form, so a copy from the copy form runs on every host at once.
-      const rolling = {};
-      const batch = $("exec-batch").value.trim(), maxFailures = $("exec-max-failures").value.trim();
-      if (batch && !copy) rolling.batch = batch;
-      if (maxFailures && !copy) rolling.max_failures = maxFailures;
+      const rolling = rollingFields(copy ? "copy" : "exec");
       if (!conn.send({ type: "exec", targets, ...what, timeout, ...rolling, ref: this.pendingRef })) {
         term.writeln(paint("not connected; nothing was run", "failed"));
         this.pendingRef = null;
@@ -240,4 +236,14 @@ export function execPanel(store, conn) {
   window.fleetdeckTerminal = term; // lets tests read what the terminal shows
   window.fleetdeckExec = exec;
   return exec;
+}
+
+/** `batch` and `max_failures` from a form's fields (`PREFIX-batch`, `PREFIX-max-failures`), each
+ * left out when empty; the gateway checks what they say. */
+function rollingFields(prefix) {
+  const rolling = {};
+  const batch = $(prefix + "-batch").value.trim(), maxFailures = $(prefix + "-max-failures").value.trim();
+  if (batch) rolling.batch = batch;
+  if (maxFailures) rolling.max_failures = maxFailures;
+  return rolling;
 }
