@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from testbed.browser import chromium, logged_in_page
+from testbed.browser import PHONE, chromium, logged_in_page
 from tests.support.stacks import ExecStack, Stack, Tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.ssh]
@@ -153,3 +153,18 @@ async def test_keyboard_shortcuts_and_their_help(
         await page.locator("#exec-details:not([open])").wait_for()
         await page.screenshot(path=str(artifacts / "shortcuts-after.png"), full_page=True)
         assert [f["targets"] for f in sent if f.get("type") == "exec"] == ["127.0.0.5"]
+
+
+async def test_on_a_phone_slash_opens_the_run_pane_at_the_targets_box(
+    exec_stack: ExecStack, tokens: Tokens, artifacts: Path
+) -> None:
+    async with chromium() as browser:
+        page = await logged_in_page(browser, exec_stack.gateway.url, tokens.operator, viewport=PHONE)
+        await page.emulate_media(color_scheme="light")
+        assert await page.get_attribute("body", "data-tab") == "fleet"
+        assert not await page.is_visible("#exec-targets")
+        await page.keyboard.press("/")
+        assert await page.get_attribute("body", "data-tab") == "run"
+        assert await page.evaluate("() => document.activeElement.id") == "exec-targets"
+        assert await page.is_visible("#exec-targets")
+        await page.screenshot(path=str(artifacts / "shortcuts-phone-light.png"))

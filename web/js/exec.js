@@ -188,7 +188,11 @@ export function execPanel(store, conn) {
         const lines = group.output.split("\n");
         lines.slice(0, 10).forEach((text) => { if (text) term.writeln("    " + clean(text)); });
         if (lines.length > 10 || group.output_truncated) term.writeln("    \x1b[90m… (full output per host below)\x1b[0m");
-        if (!legend && (legend = hostLegend(group))) term.writeln("    \x1b[90m" + legend + "\x1b[0m"); // once, where it first shows
+        const note = legend ? "" : hostLegend(group); // said once, where {host} first shows
+        if (note) {
+          legend = note;
+          term.writeln("    \x1b[90m" + note + "\x1b[0m");
+        }
       }
       this.retryTargets = frame.retry_targets;
       $("exec-rerun").disabled = !frame.retry_targets || !isOperator();
