@@ -1,5 +1,7 @@
 // The one WebSocket: connect, reconnect with backoff, numbered refs, frames dispatched by type.
-// Panels register for the frame types they show and (re)subscribe when `hello` arrives.
+// Panels register for the frame types they show and (re)subscribe when `hello` arrives. Binary
+// messages are compact `fleet` frames, dispatched as the JSON frames they stand for.
+import { FleetDecoder } from "./fleetcompact.js";
 
 export function createConnection(store) {
   const handlers = new Map(); // type -> [fn]
@@ -22,11 +24,22 @@ export function createConnection(store) {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     // batch=1: a message may hold several frames as a JSON array (fewer writes for the gateway).
     const socket = new WebSocket(proto + "//" + location.host + "/ws?batch=1");
+    socket.binaryType = "arraybuffer";
+    const fleet = new FleetDecoder(); // what this connection's compact frames left out, it holds
     ws = socket;
     setState("connecting", "connecting…");
     socket.onmessage = (event) => {
       let message;
-      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (event.data instanceof ArrayBuffer) {
+        try { message = fleet.feed(event.data); } catch (error) {
+          // Later frames build on this one: start again from a full frame on a new connection.
+          console.error("fleetdeck: a compact fleet frame could not be read", error);
+          socket.close();
+          return;
+        }
+      } else {
+        try { message = JSON.parse(event.data); } catch (e) { return; }
+      }
       for (const frame of Array.isArray(message) ? message : [message]) {
         if (frame.type === "hello") { attempt = 0; hello = frame; }
         dispatch(frame);

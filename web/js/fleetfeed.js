@@ -1,12 +1,16 @@
 // The fleet's data from the socket into the store: `fleet` frames (every host's latest summary,
 // then only changes, at most once a second) and `hosts` frames (presence, labels, addresses), plus
 // the fleet's CPU over time (mean, p95, max of the online hosts), one point per `fleet` frame.
+// `fleet` frames come compact (binary, decoded by the connection) unless the page's URL asks for
+// `?fleet_format=json`.
 import { applyFleetFrame, applyHostsFrame, fleetStats } from "./fleetmodel.js";
 
 export const SERIES_POINTS = 900; // 15 minutes at one frame a second
 
 export function fleetFeed(store, conn) {
-  conn.whenLive(() => conn.send({ type: "subscribe", topics: ["fleet", "hosts"], ref: conn.nextRef("fleet") }));
+  const format = new URLSearchParams(location.search).get("fleet_format") === "json" ? "json" : "compact";
+  conn.whenLive(() => conn.send({ type: "subscribe", topics: ["fleet", "hosts"], fleet_format: format,
+                                  ref: conn.nextRef("fleet") }));
 
   conn.on("fleet", (frame) => {
     store.update("hosts", (hosts) => applyFleetFrame(hosts, frame));
