@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 
@@ -44,6 +45,18 @@ async def test_all_uploads_together_are_bounded(backend: Backend) -> None:
     with pytest.raises(UploadRefused, match="600 bytes are held now and this file has 401"):
         await files.put(b"b" * 401, "alice", NOW, 1000)
     await files.put(b"b" * 400, "alice", NOW, 1000)  # exactly at the bound
+
+
+async def test_uploads_racing_each_other_never_pass_the_bound_together(backend: Backend) -> None:
+    files = await fresh(backend)
+    racing = [files.put(bytes([n]) * 400, "alice", NOW, 1000) for n in range(5)]
+    outcomes = await asyncio.gather(*racing, return_exceptions=True)
+    kept = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert all(isinstance(o, UploadRefused) for o in outcomes if isinstance(o, BaseException))
+    assert 400 * len(kept) <= 1000 and sum(f.size for f in await files.files(NOW)) == 400 * len(kept)
+    for info in kept:
+        assert await files.read(info.file, NOW) is not None
+    await files.put(b"d" * (1000 - 400 * len(kept)), "alice", NOW, 1000)  # what is left still fits
 
 
 async def test_a_file_is_gone_a_day_after_its_upload(backend: Backend) -> None:

@@ -2,8 +2,10 @@
 
 `file:{id}` holds a file's bytes and expires after `FILE_TTL_SECONDS`; `files` maps each id to
 its size, SHA-256, uploader and expiry, so the gateway can bound all uploads together and the
-worker can check what it read. The bytes are written before the index entry: a worker that finds
-the entry finds the whole file.
+worker can check what it read. An upload's index entry is written first, as a reservation, and
+only then are all entries counted: of uploads racing each other (on one gateway or several), each
+counts the others, so together they never pass the bound. A worker checks size and SHA-256, so an
+entry whose bytes are still being written is never taken for the file.
 """
 
 from __future__ import annotations
@@ -88,13 +90,6 @@ class FileStore:
 
     async def put(self, data: bytes, by: str, now: float, total_limit: int) -> FileInfo:
         """Store `data` as a new file; UploadRefused when all uploads together would pass `total_limit`."""
-        used = sum(f.size for f in await self.files(now))
-        if used + len(data) > total_limit:
-            raise UploadRefused(
-                f"uploads are bounded to {total_limit} bytes in all (FLEETDECK_MAX_UPLOADS_TOTAL); "
-                f"{used} bytes are held now and this file has {len(data)}; try again once older "
-                "uploads expire (a day after they were sent)"
-            )
         info = FileInfo(
             file=secrets.token_hex(16),
             size=len(data),
@@ -102,11 +97,24 @@ class FileStore:
             by=by,
             expires=round(now + FILE_TTL_SECONDS, 3),
         )
-        key = content_key(info.file)
-        writes: list[Write] = [Reserve(key, 0, FILE_TTL_SECONDS)]
-        writes += [SetRange(key, at, data[at : at + CHUNK_BYTES]) for at in range(0, len(data), CHUNK_BYTES)]
-        await self._broker.write_batch(writes)
-        await self._broker.hash_set(FILES, info.file, json.dumps(asdict(info)))
+        await self._broker.hash_set(FILES, info.file, json.dumps(asdict(info)))  # the reservation
+        try:
+            used = sum(f.size for f in await self.files(now))
+            if used > total_limit:
+                raise UploadRefused(
+                    f"uploads are bounded to {total_limit} bytes in all (FLEETDECK_MAX_UPLOADS_TOTAL); "
+                    f"{used - len(data)} bytes are held now and this file has {len(data)}; try again "
+                    "once older uploads expire (a day after they were sent)"
+                )
+            key = content_key(info.file)
+            writes: list[Write] = [Reserve(key, 0, FILE_TTL_SECONDS)]
+            writes += [
+                SetRange(key, at, data[at : at + CHUNK_BYTES]) for at in range(0, len(data), CHUNK_BYTES)
+            ]
+            await self._broker.write_batch(writes)
+        except BaseException:
+            await self._broker.hash_delete(FILES, info.file)
+            raise
         return info
 
     async def read(self, file_id: str, now: float) -> tuple[FileInfo, bytes] | None:
