@@ -290,7 +290,9 @@ async def test_a_gateway_killed_mid_session_ends_its_shells_on_the_host(
     )
     try:
         await workers_alive(gateway.url, tokens.operator)
-        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        # A user of its own: a dead gateway's terminals count toward their user's limit a while.
+        token = add_token(tokens.file, f"orphaned-{uuid.uuid4().hex[:6]}", "operator")
+        client = await WsClient.open(gateway.ws_url, token)
         term = await open_term(client)
         nap = marker_sleep()
         await term.send(f"{nap}\r")
@@ -326,7 +328,8 @@ async def test_an_idle_terminal_ends_and_a_user_has_at_most_the_limit_open(
     )
     try:
         await workers_alive(gateway.url, tokens.operator)
-        client = await WsClient.open(gateway.ws_url, tokens.operator)
+        name = f"limited-{uuid.uuid4().hex[:6]}"
+        client = await WsClient.open(gateway.ws_url, add_token(tokens.file, name, "operator"))
         try:
             term = await open_term(client)
             await client.send({"type": "term_open", "host": HOST, "ref": "second"})
@@ -339,6 +342,41 @@ async def test_an_idle_terminal_ends_and_a_user_has_at_most_the_limit_open(
             await again.closed()
         finally:
             await client.close()
+    finally:
+        gateway.stop()
+
+
+async def test_the_per_user_limit_counts_terminals_on_every_gateway(
+    exec_stack: ExecStack, tokens: Tokens, shell_host: OpenSshd, tmp_path: Path
+) -> None:
+    gateway = start_gateway(
+        exec_stack.users.url("gateway"),
+        tmp_path,
+        tokens.file,
+        name="gateway-term-limit",
+        FLEETDECK_JOB_KEY_FILE=exec_stack.users.job_key,
+        FLEETDECK_TERM_MAX_PER_USER="1",
+    )
+    token = add_token(tokens.file, f"two-gateways-{uuid.uuid4().hex[:6]}", "operator")
+    try:
+        await workers_alive(gateway.url, tokens.operator)
+        first = await WsClient.open(exec_stack.gateway.ws_url, token)
+        second = await WsClient.open(gateway.ws_url, token)
+        try:
+            elsewhere = await open_term(first)  # on the session's gateway
+            await second.send({"type": "term_open", "host": HOST, "ref": "over"})
+            refused = await second.expect_type("error", ref="over")
+            assert refused["code"] == "forbidden", refused
+            assert "has 1 terminals open" in refused["message"], refused
+            assert "FLEETDECK_TERM_MAX_PER_USER" in refused["message"], refused
+            await first.send({"type": "term_close", "term": elsewhere.id})
+            await elsewhere.closed()  # its place is free on every gateway once this arrives
+            here = await open_term(second)
+            await second.send({"type": "term_close", "term": here.id})
+            await here.closed()
+        finally:
+            await first.close()
+            await second.close()
     finally:
         gateway.stop()
 

@@ -147,7 +147,7 @@ class GatewaySettings(TargetSettings, HistorySettings, TermSettings):
         validation_alias="FLEETDECK_TERM_MAX_PER_USER",
         ge=1,
         le=1000,
-        description="terminals one user may have open at once on this gateway",
+        description="terminals one user may have open at once, on all gateways together",
     )
     term_idle_timeout: float = Field(
         900.0,

@@ -1,12 +1,13 @@
 """Terminals in the broker: the queue of open requests (one worker takes each), each side's
-channel, each session's record and recording, and the list of recent sessions. Owns those keys
-and channels; the agent may touch none of them."""
+channel, each session's record and recording, the list of recent sessions, and each user's open
+terminals on every gateway (for the per-user limit). Owns those keys and channels; the agent may
+touch none of them."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -14,7 +15,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .. import topics
 from ..acl import grant
-from ..broker import Batches, Event, KeyValue, Publish, PubSub, PushCapped, StreamEntry, StreamLog, Streams
+from ..broker import (
+    Batches,
+    Event,
+    HashSet,
+    KeyValue,
+    Publish,
+    PubSub,
+    PushCapped,
+    StreamEntry,
+    StreamLog,
+    Streams,
+)
 from .wire import TermMessage, TermRequest
 
 logger = logging.getLogger(__name__)
@@ -23,6 +35,7 @@ QUEUE = topics.key("terms", "queue")  # stream: signed open requests; the worker
 GROUP = "workers"
 _INDEX = topics.key("terms")  # list: recent terminal ids, oldest first
 _TERM = topics.key("term")  # fleetdeck:term:ID (hash: open, taken, end) and fleetdeck:term:ID:cast
+_OPEN = topics.key("terms", "open")  # fleetdeck:terms:open:USER (hash: terminal id -> counts until)
 QUEUE_KEEP = 10_000
 INDEX_KEEP = 10_000
 CAST_LINES = 1_000_000  # the recording's cap is in characters (`cast`); this only bounds the list
@@ -30,6 +43,7 @@ CAST_LINES = 1_000_000  # the recording's cap is in characters (`cast`); this on
 ACCESS = (
     grant(QUEUE, read=["worker"], write=["gateway", "worker"]),
     grant(_INDEX, read=["gateway"], write=["gateway"]),
+    grant(f"{_OPEN}:*", read=["gateway"], write=["gateway"], batches={"gateway": ["HashSet"]}),
     grant(
         f"{_TERM}:*",
         read=["gateway", "worker"],
@@ -78,6 +92,10 @@ def _cast_key(term: str) -> str:
     return f"{_TERM}:{term}:cast"
 
 
+def _open_key(user: str) -> str:
+    return f"{_OPEN}:{user}"
+
+
 class TermStore:
     def __init__(self, broker: TermBackend, keep: float) -> None:
         self._broker = broker
@@ -120,6 +138,40 @@ class TermStore:
         first = await self._broker.hash_set_if_absent(key, "taken", entry_id)
         await self._broker.expire(key, self.keep)
         return first
+
+    # --- each user's open terminals, on every gateway -----------------------------------------
+
+    async def claim(self, user: str, term: str, until: float, now: float) -> list[str]:
+        """Count `term` among the user's open terminals until `until` (unix time); the terminals
+        that count now, it included. Added before counting, so two gateways racing for the last
+        place may both refuse but never both accept; entries not renewed in time are dropped."""
+        key = _open_key(user)
+        await self._broker.hash_set(key, term, repr(until))
+        await self._broker.expire(key, until - now)
+        live = []
+        for other, raw in (await self._broker.hash_get_all(key)).items():
+            try:
+                counts = float(raw) > now
+            except ValueError:
+                counts = False
+            if counts:
+                live.append(other)
+            else:
+                await self._broker.hash_delete(key, other)
+        return live
+
+    async def renew(self, held: Mapping[str, Sequence[str]], until: float, now: float) -> None:
+        """Keep counting these terminals (user -> terminal ids) until `until`."""
+        writes = [
+            HashSet(_open_key(user), term, repr(until)) for user, terms in held.items() for term in terms
+        ]
+        if writes:
+            await self._broker.write_batch(writes)
+        for user in held:
+            await self._broker.expire(_open_key(user), until - now)
+
+    async def release(self, user: str, term: str) -> None:
+        await self._broker.hash_delete(_open_key(user), term)
 
     # --- talking ---------------------------------------------------------------------------------
 

@@ -37,6 +37,9 @@ from .session import Term
 logger = logging.getLogger(__name__)
 
 OPEN_TIMEOUT = 10.0  # seconds a request may wait for a worker to take it
+# A terminal counts toward its user's limit on every gateway for this long after its gateway last
+# renewed it (at each beat): a gateway that dies stops holding its users' places.
+HOLD_SECONDS = 2 * LOST_AFTER
 
 
 class TermService:
@@ -64,6 +67,7 @@ class TermService:
         self._max_per_user = max_per_user
         self._idle_timeout = idle_timeout
         self.terms: dict[str, Term] = {}
+        self._ending: set[str] = set()  # ended here, still counted in the broker until released
         self._background: set[asyncio.Task[None]] = set()
 
     # --- the client's frames -------------------------------------------------------------------
@@ -75,7 +79,13 @@ class TermService:
         try:
             request = self._request(who, frame)
             term_id = request.term
-            await self.store.queue(request, sign(self._key, request) if self._key is not None else None)
+            await self._claim(who.name, request.term)
+            try:
+                await self.store.queue(request, sign(self._key, request) if self._key is not None else None)
+            except BrokerUnavailable:
+                with contextlib.suppress(BrokerUnavailable):
+                    await self.store.release(who.name, request.term)
+                raise
         except ProtocolError as exc:
             await audit.opened(self._trail, who, frame.host, None, exc)
             raise
@@ -83,16 +93,23 @@ class TermService:
         await audit.opened(self._trail, who, request.host, term_id)
         logger.info("terminal %s on %s asked for by %s", term_id, request.host, who.name)
 
+    async def _claim(self, user: str, term: str) -> None:
+        """Count the terminal toward its user's limit, on every gateway; refused past the limit."""
+        now = time.time()
+        live = await self.store.claim(user, term, now + HOLD_SECONDS, now)
+        others = [other for other in live if other != term and other not in self._ending]
+        if len(others) >= self._max_per_user:
+            with contextlib.suppress(BrokerUnavailable):
+                await self.store.release(user, term)
+            raise ProtocolError(
+                "forbidden",
+                f"{user} has {len(others)} terminals open, the most allowed (FLEETDECK_TERM_MAX_PER_USER); "
+                "close one first",
+            )
+
     def _request(self, who: Identity, frame: TermOpen) -> TermRequest:
         if not who.is_operator:
             raise ProtocolError("forbidden", "opening a terminal needs the operator role")
-        mine = sum(1 for term in self.terms.values() if term.client.identity.name == who.name)
-        if mine >= self._max_per_user:
-            raise ProtocolError(
-                "forbidden",
-                f"{who.name} has {mine} terminals open, the most allowed (FLEETDECK_TERM_MAX_PER_USER); "
-                "close one first",
-            )
         named = KnownAddresses(self._address_of)
         try:
             hosts = expand_targets(frame.host, self._policy, self._labels, named)
@@ -145,7 +162,11 @@ class TermService:
 
     async def close(self, client: Client, frame: TermClose) -> None:
         term = self._mine(client, frame.term, opened=False)
-        client.outbox.put(self._end(term, None, f"closed by {client.identity.name}"))
+        closed = self._end(term, None, f"closed by {client.identity.name}")
+        # Its place is free on every gateway before the user hears it is closed.
+        with contextlib.suppress(BrokerUnavailable):
+            await self.store.release(client.identity.name, term.id)
+        client.outbox.put(closed)
 
     def disconnected(self, client: Client, reason: str) -> list[str]:
         """End the socket's terminals (its token ended, or it closed); their `term_closed` frames,
@@ -195,6 +216,7 @@ class TermService:
         """Forget the terminal, tell its worker (unless the end is the worker's), record and audit
         the end; the `term_closed` frame to send."""
         self.terms.pop(term.id, None)
+        self._ending.add(term.id)
         term.flush()
         logger.info("terminal %s on %s ended: %s", term.id, term.host, reason)
         self._spawn(self._ended(term, exit_code, reason, tell_worker=not by_worker))
@@ -205,9 +227,12 @@ class TermService:
         try:
             if tell_worker and term.worker is not None:
                 await self.store.to_worker(term.worker, TermMessage(k="close", term=term.id, reason=reason))
+            await self.store.release(term.client.identity.name, term.id)
             await self.store.end(term.id, exit_code, reason, round(time.time(), 3))
         except BrokerUnavailable as exc:
             logger.warning("terminal %s: could not record its end (%s)", term.id, exc)
+        finally:
+            self._ending.discard(term.id)  # released, or no longer renewed: it stops counting either way
         await audit.closed(self._trail, term.client.identity.name, term.host, term.id, exit_code, reason)
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -239,13 +264,22 @@ class TermService:
             term.send(self._end(term, None, reason))
 
     async def beat(self) -> None:
-        """Tell each worker which of its terminals this gateway still serves."""
+        """Tell each worker which of its terminals this gateway still serves, and keep counting
+        them toward their users' limits."""
         by_worker: dict[str, list[str]] = {}
+        by_user: dict[str, list[str]] = {}
         for term in self.terms.values():
+            by_user.setdefault(term.client.identity.name, []).append(term.id)
             if term.worker is not None:
                 by_worker.setdefault(term.worker, []).append(term.id)
         for worker, terms in by_worker.items():
             await self.store.to_worker(worker, TermMessage(k="beat", sender=self.gateway_id, terms=terms))
+        now = time.time()
+        await self.store.renew(by_user, now + HOLD_SECONDS, now)
+        for user, terms in by_user.items():
+            for term_id in terms:
+                if term_id not in self.terms:  # ended while being renewed: release it again
+                    await self.store.release(user, term_id)
 
     async def stop(self) -> None:
         for term in list(self.terms.values()):
