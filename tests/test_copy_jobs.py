@@ -6,6 +6,7 @@ and a refusal fails the run), jobs signed with the job key. And what is refused 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -128,6 +129,36 @@ def test_an_uploaded_file_is_copied_to_every_host_and_fails_per_host(
     assert job["summary"] == {"ok": 2, "failed": 1}
     assert dest.read_bytes() == data and dest.stat().st_mode & 0o7777 == 0o755
     assert sorted(p.name for p in folder.iterdir()) == ["tool.bin"]
+
+
+@contextlib.contextmanager
+def small_file_system(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `path` (root only: skipped where mounting is not allowed)."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_full_disk_fails_that_host_and_leaves_its_file_as_it_was(
+    copy_stack: CopyStack, tmp_path: Path
+) -> None:
+    with small_file_system(tmp_path / "full", "256k") as folder:
+        dest = folder / "app.conf"
+        dest.write_bytes(b"the old contents\n")
+        file_id = upload(copy_stack, os.urandom(MAX_UPLOAD))  # eight times what the disk holds
+        job = run_job(copy_stack, {"targets": SHARED[0], "copy": {"file": file_id, "dest": str(dest)}})
+        [result] = job["results"]
+        assert result["status"] == "failed", result
+        assert "no space" in result["error"] or "is its disk full?" in result["error"], result["error"]
+        assert dest.read_bytes() == b"the old contents\n"  # never half a file
+        assert sorted(p.name for p in folder.iterdir()) == ["app.conf"]  # no temporary file left
 
 
 def test_what_is_refused_before_anything_runs(copy_stack: CopyStack, tmp_path: Path) -> None:
