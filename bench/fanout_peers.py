@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from testbed.procs import ROOT, free_port, wait_until
 
-from .harness import Result, common_options, publish, record, rotations
+from .harness import Result, common_options, pin, publish, record, rotations
 from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median, total
 from .stack import Stack, follow_window, make_token
 from .summaries.fanout_peers import NAME, SYSTEMS, render
@@ -65,6 +65,7 @@ def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp:
         options["max_seconds"] = args.duration + 600
         spread = stack.spread([url], args.clients, args.processes, f"clients-{stem}", **options)
         processes = [p for p, _, _ in spread]
+        pin(args, [pid], [p.pid for p in processes])
         for process in processes:
             process.expect("ready", 300)
         time.sleep(args.settle)
@@ -85,6 +86,10 @@ def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp:
         "age_p50_ms": quantiles(results, "age_hist", "age")["age_p50_ms"],
         "rss_per_connection_kib": (rss - rss_before) / max(1, clients),
         "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
+        # per 1,000 delivered samples: how often the server slept, and how often it was preempted
+        "switches_per_1000": [
+            1000 * machine.pop(f"server_{n}") / max(1, delivered) for n in ("slept", "preempted")
+        ],
         **machine,  # window_s, the others' CPU, interrupts, stolen
     }
 
@@ -98,6 +103,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         publisher = stack.simulated_fleet(redis.url, args.hosts, FLEETDECK_HISTORY_SIZE=str(HISTORY))
         assert redis.service is not None
         feed = Feed(redis.url, tmp / "tokens.txt", token, [publisher.pid, redis.service.pid])
+        pin(args, [], feed.pids)
         time.sleep(3)
         chosen = [s for s in SYSTEMS if s in args.systems]
         for number, system in rotations(chosen, args.rounds):
@@ -124,6 +130,7 @@ def main() -> None:
     parser.add_argument(
         "--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS), help="servers measured"
     )
+    parser.add_argument("--name", default=NAME, help=f"of the results files and docs block (default {NAME})")
     common_options(parser, attempts=2, settle=3)
     args = parser.parse_args()
     raise_fd_limit()
@@ -133,7 +140,8 @@ def main() -> None:
     ctx = ctx.finished()
     full, short, summary = render(rounds, args, ctx)
     data = record(ctx, args, summary, {"rounds": rounds}, drop=())
-    publish(args, Result(NAME, "Per-sample fan-out against peers", full, data, short=short))
+    readme = short if args.name == NAME else None  # the README quotes the default run only
+    publish(args, Result(args.name, "Per-sample fan-out against peers", full, data, NAME, short=readme))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ explains it and, for a short form, of the README. A `Report` renders that summar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,6 +27,7 @@ RAW = BENCH / "results"
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 RELIABILITY = ROOT / "docs" / "reliability.md"
 README = ROOT / "README.md"
+SERVER_CORE, LOAD_CORE = 0, 1  # fan-out benchmarks: the servers measured / Redis and the load
 T = TypeVar("T")
 
 
@@ -87,7 +90,20 @@ def common_options(parser: argparse.ArgumentParser, attempts: int = 1, settle: f
     parser.add_argument("--max-load", type=float, default=1.0, help="wait (minutes at most) for a lower load")
     parser.add_argument("--max-others", type=float, default=30.0, help="%% of a core others may use")
     parser.add_argument("--attempts", type=int, default=attempts, help="runs while others disturb the window")
+    parser.add_argument("--no-pin", action="store_true", help="leave processes unpinned (see `pin`)")
     output_options(parser)
+
+
+def pin(args: argparse.Namespace, servers: Iterable[int], load: Iterable[int] = ()) -> None:
+    """Every thread of the `servers` on core 0, of the `load` (Redis, publishers, clients) and of this
+    process on core 1, in every fan-out benchmark alike: unpinned, a client woken by a write can take
+    the writing server's core, and the server's CPU per message then depends on the scheduler."""
+    if args.no_pin or (os.cpu_count() or 1) < 2:
+        return
+    for core, pids in ((SERVER_CORE, servers), (LOAD_CORE, [os.getpid(), *load])):
+        for task in [task for pid in pids for task in Path(f"/proc/{pid}/task").glob("*")]:
+            with contextlib.suppress(OSError):  # a thread that has ended meanwhile
+                os.sched_setaffinity(int(task.name), {core})
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:
@@ -151,15 +167,13 @@ def recorded_args(args: argparse.Namespace) -> dict[str, str]:
 
 def reproduce(name: str, args: argparse.Namespace, defaults: Mapping[str, Any]) -> str:
     """`scripts/bench NAME` with the options of `defaults` that the run changed (a tuple default: the
-    choices, its first the default; a bool: a bare flag)."""
+    choices, its first the default; a bool: a bare flag; a list: values one after the other)."""
     parts = [f"scripts/bench {name}"]
     for key, default in defaults.items():
         value, flag = getattr(args, key), f"--{key.replace('_', '-')}"
-        if value == (default[0] if isinstance(default, tuple) else default):
-            continue
-        parts.append(
-            flag if value is True else f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
-        )
+        if value != (default[0] if isinstance(default, tuple) else default):
+            values = value if isinstance(value, list) else [] if value is True else [value]
+            parts += [flag, *(f"{v:g}" if isinstance(v, float) else str(v) for v in values)]
     return " ".join(parts)
 
 

@@ -51,6 +51,20 @@ def rss_kib(pid: int) -> int:
     raise ValueError(f"no VmRSS for {pid}")
 
 
+def switches(pid: int) -> tuple[int, int]:
+    """Context switches of the process's threads so far: voluntary (it waited), and involuntary
+    (something else was given its core while it could still run)."""
+    counts = [0, 0]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for name, _, value in (
+                line.partition(":") for line in (task / "status").read_text().splitlines()
+            ):
+                if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                    counts[name.startswith("non")] += int(value)
+    return counts[0], counts[1]
+
+
 def rss_median(pid: int, seconds: float) -> int:
     """The median of RSS readings taken every half second for `seconds`."""
     readings = []

@@ -36,7 +36,7 @@ from testbed.procs import (
 )
 
 from . import profile
-from .measure import CpuWindow, rss_kib
+from .measure import CpuWindow, rss_kib, switches
 
 Spread = list[tuple["ClientProcess", int, int]]  # (process, its clients, its URL's index)
 
@@ -171,15 +171,18 @@ def follow_window(
 ) -> tuple[dict[int, float], dict[str, float], list[int], list[dict[str, Any]]]:
     """The clients' window (`open_window`) for --duration s: the CPU of each of `ours` and the
     machine's over it (`CpuWindow`), the server `pid`'s RSS read every second (profiled into
-    --profile/STEM.*, when asked), and the clients' results once `grace` s have passed."""
+    --profile/STEM.*, when asked), its context switches (`server_slept`,
+    `server_preempted`), and the clients' results once `grace` s have passed."""
     _, end = open_window(processes, args.duration, grace)
     with profile.sampling(pid, args.duration, args.profile / stem if args.profile else None):
-        window = CpuWindow(ours)
+        window, switched = CpuWindow(ours), switches(pid)
         rss = []
         while time.time() < end:
             rss.append(rss_kib(pid))
             time.sleep(min(1.0, max(0.0, end - time.time())))
         cpu, machine = window.close()
+        (slept, preempted), (slept0, preempted0) = switches(pid), switched
+        machine |= {"server_slept": slept - slept0, "server_preempted": preempted - preempted0}
         results = [p.expect("result", 60) for p in processes]
     return cpu, machine, rss, results
 
