@@ -41,7 +41,7 @@ def start_server(stack: Stack, system: str, feed: Feed, name: str) -> tuple[int,
     port = free_port()
     argv = [sys.executable, "-m", f"bench.peer_{system}", "--port", str(port), "--redis", feed.redis_url]
     service = stack.service(name, argv, {"PYTHONPATH": str(ROOT)})
-    wait_until(lambda: _listening(port), 30, what=f"{system} on {port}")
+    wait_until(lambda: _listening(port), 90, what=f"{system} on {port}")
     return service.pid, f"ws://127.0.0.1:{port}/ws"
 
 
@@ -63,8 +63,7 @@ def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp:
         batch = system == "fleetdeck-batch"
         options = {"token": feed.token, "mode": "cpu", "redis": feed.redis_url, "batch": batch}
         options["max_seconds"] = args.duration + 600
-        spread = stack.spread([url], args.clients, args.processes, f"clients-{stem}", **options)
-        processes = [p for p, _, _ in spread]
+        processes = stack.spread([url], args.clients, args.processes, f"clients-{stem}", **options).processes
         pin(args, [pid], [p.pid for p in processes])
         for process in processes:
             process.expect("ready", 300)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import Report, Result, common_options, run
+from .harness import Report, Result, common_options, pin, run
 from .measure import fleet_frames, idle, quantiles, total
 from .stack import Stack, follow_window
 
@@ -66,7 +66,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         # `batch` as the dashboard connects.
         options = {"token": token, "mode": "fleet", "redis": redis.url, "probe_every": args.probe_every}
         options |= {"max_seconds": args.duration + 600, "batch": True, "light": True}
-        processes = [p for p, _, _ in stack.spread([gateway.ws_url], args.clients, args.processes, **options)]
+        processes = stack.spread([gateway.ws_url], args.clients, args.processes, **options).processes
+        pin(args, [pid], [agent.pid, redis.service.pid, *(p.pid for p in processes)])
         connect_started = time.monotonic()
         ready = [p.expect("ready", 300) for p in processes]
         connect_seconds = time.monotonic() - connect_started

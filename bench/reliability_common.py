@@ -1,6 +1,8 @@
-"""What the four load runs of docs/reliability.md share: one driver from each run's description
-(`summaries.report.LoadRun`), client processes spread over gateways and their answers gathered, chat
-posted alongside, the gateway's log checked. Not a benchmark itself (`scripts/bench` does not list it)."""
+"""The driver of the four load runs of docs/reliability.md: a run described as data (`LoadRun`: its
+options, how its figures sum up, its summary as a `harness.Report`), its command line and summary
+from that, its processes (`Load`: gateways, fleet, pinned client processes, what each cost), chat
+posted alongside, the gateways' logs checked, and the counts over the client processes' answers
+that the summaries are made of. Not a benchmark itself (`scripts/bench` does not list it)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,49 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from testbed.procs import Gateway
 
-from .harness import BENCH, RELIABILITY, Result, common_options
+from .harness import BENCH, RELIABILITY, Report, Result, common_options, pin
 from .harness import run as run_benchmark
-from .measure import Context
-from .stack import FleetStack, Spread
-from .summaries.report import LoadRun
+from .measure import Context, CpuWindow, total
+from .stack import Spread, Stack, make_token, open_window, wait_for_hosts
 from .watch import Background
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadRun(Report):
+    """One load run: a `Report` whose `options` are its command line too (a bool is a bare flag, a
+    tuple the choices, default first), with their `helps`, its `summarize`, the `sections` it shows
+    after its targets, and a `plot` (an SVG; `plot_alt` says what it shows)."""
+
+    helps: Mapping[str, str]
+    summarize: Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]]
+    sections: Callable[[dict[str, Any], argparse.Namespace], list[str]] = lambda s, args: []
+    plot: Callable[[dict[str, Any], dict[str, Any], argparse.Namespace, Context], str] | None = None
+    plot_alt: str = ""
+
+    def render(
+        self, s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context, *more: str
+    ) -> str:
+        """The summary, with `more` (the plot) and the run's own sections after its targets."""
+        return self.summary(s, raw, args, ctx, *more, *self.sections(s, args))[0]
+
+
+def counted(results: Iterable[Mapping[str, Any]], key: str) -> dict[str, int]:
+    """Counts by kind under `key`, added up over the client processes' answers."""
+    return dict(sum((Counter(r.get(key) or {}) for r in results), Counter[str]()))
+
+
+def ready_counts(raw: Mapping[str, Any]) -> tuple[int, int]:
+    """Clients connected and failed, summed over the processes' `ready`."""
+    return total(raw["ready"], "ready"), total(raw["ready"], "failed")
+
 
 HELP = {
     "clients": "WebSocket clients",
@@ -73,12 +106,64 @@ def main(
     run_benchmark(args, measure, run.summarize, render, result, needed_fds(args), drop)
 
 
-def following(fleet: FleetStack, args: argparse.Namespace) -> dict[str, object]:
-    """The flags of clients following `fleet` on the fleet's gateways, timed against its Redis; with
-    --light only the probes parse whole frames, so the client processes keep up with the gateways on
-    a machine they share."""
-    options = {"mode": "fleet", "light": True, "batch": not args.no_batch}
-    return options | {"token": fleet.token, "redis": fleet.redis.url}
+class Load(Stack):
+    """A load run's processes, stopped together: Redis and a viewer token, the gateways, the simulated
+    fleet (`--hosts`), client processes following `fleet` on the gateways; the gateways on one core
+    and the rest on the other (`harness.pin`)."""
+
+    def __init__(self, workdir: Path, args: argparse.Namespace) -> None:
+        super().__init__(workdir)
+        self.args, self.tokens, self.clients = args, workdir / "tokens.txt", Spread()
+
+    def start(self, gateways: int = 1, fleet: bool = True, **env: str) -> Load:
+        """Redis, a token, the gateways (with `env`), and unless told not to the fleet."""
+        self.store, self.token = self.redis(), make_token(self.tokens)
+        assert self.store.service is not None
+        names = [f"gateway-{i}" for i in range(gateways)] if gateways > 1 else ["gateway"]
+        self.gateways = [self.gateway(self.store.url, self.tokens, name, **env) for name in names]
+        self.pids, self.redis_pid = [g.service.pid for g in self.gateways], self.store.service.pid
+        pin(self.args, self.pids, [self.redis_pid])
+        if fleet:
+            self.start_fleet()
+        return self
+
+    def start_fleet(self) -> None:
+        """The simulated fleet, once every gateway lists it."""
+        self.agent = self.simulated_fleet(self.store.url, self.args.hosts)
+        pin(self.args, [], [self.agent.pid])
+        for gateway in self.gateways:
+            wait_for_hosts(gateway, self.token, self.args.hosts)
+
+    def follow(self, count: int, processes: int, name: str = "clients", /, **options: object) -> Spread:
+        """`count` clients following `fleet` on the gateways, timed against Redis; with --light only the
+        probes parse whole frames, so the client processes keep up with the gateways on a machine they
+        share."""
+        flags = {"mode": "fleet", "light": True, "batch": not self.args.no_batch, "token": self.token}
+        flags |= {"redis": self.store.url, **options}
+        spread = self.spread([g.ws_url for g in self.gateways], count, processes, name, **flags)
+        pin(self.args, [], spread.pids)
+        self.clients += spread
+        return spread
+
+    def window(self, seconds: float = 0, grace: float = 0, delay: float = 1.0) -> tuple[CpuWindow, float]:
+        """The clients' window of `seconds` (none for 0) and a CPU window over every process; when the
+        clients' window ends."""
+        end = open_window(self.clients.processes, seconds, grace, delay)[1] if seconds else math.inf
+        return CpuWindow([*self.pids, self.agent.pid, self.redis_pid, *self.clients.pids]), end
+
+    def costs(self, cpu: Mapping[int, float], listed: bool = False) -> dict[str, Any]:
+        """The CPU of each process over a window, % of a core (`listed`: a list, one a gateway)."""
+        gateways = [cpu[p] for p in self.pids]
+        return {
+            "gateway_cpu_pct": gateways if listed else gateways[0],
+            "agent_cpu_pct": cpu[self.agent.pid],
+            "redis_cpu_pct": cpu[self.redis_pid],
+            "clients_cpu_pct": sum(cpu[p] for p in self.clients.pids),
+        }
+
+    def logs(self) -> list[dict[str, Any]]:
+        """Each gateway's log checked for errors (`log_problems`)."""
+        return [log_problems(gateway.service.log_path) for gateway in self.gateways]
 
 
 class Chatter(Background):
@@ -118,21 +203,6 @@ class Chatter(Background):
             for socket in sockets:
                 with contextlib.suppress(Exception):
                     socket.close()
-
-
-def gather(spread: Spread, event: str, timeout: float) -> list[dict[str, Any] | None]:
-    """Every process's next `event`: None for a process that did not say it in time, but for a
-    `ready` (it comes when each of its clients connected or failed, or after its --ready-timeout)
-    its clients counted as failed."""
-    answers: list[dict[str, Any] | None] = []
-    for process, clients, _ in spread:
-        try:
-            answers.append(process.expect(event, timeout))
-        except RuntimeError as exc:
-            print(f"note: {exc}")
-            failed = {"ready": 0, "failed": clients, "failures": {"no `ready` in time": clients}}
-            answers.append({"event": "ready", **failed} if event == "ready" else None)
-    return answers
 
 
 PROBLEMS = {  # in a service's log (plain format)

@@ -17,7 +17,6 @@ from fleetdeck_common import topics
 
 from . import reliability_common as common
 from .measure import CpuWindow, rss_kib, rss_median
-from .stack import FleetStack, Stack, make_token, open_window, wait_for_hosts
 from .summaries.reliability_scaleout import RUN
 from .watch import gateway_metrics, per_second, redis_counters
 
@@ -25,42 +24,31 @@ RECONNECTS = "fleetdeck_gateway_redis_reconnects"
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    with Stack(tmp) as stack:
-        redis = stack.redis()
-        assert redis.service is not None
-        token = make_token(tokens := tmp / "tokens.txt")
-        gateways = [stack.gateway(redis.url, tokens, name=f"gateway-{i}") for i in range(args.gateways)]
-        pids, redis_pid = [g.service.pid for g in gateways], redis.service.pid
+    with common.Load(tmp, args) as load:
+        gateways, pids = load.start(args.gateways, fleet=False).gateways, load.pids
 
         def redis_now() -> dict[str, float]:
-            return redis_counters(redis.url, topics.CPU_CHANNEL)
+            return redis_counters(load.store.url, topics.CPU_CHANNEL)
 
         # Redis and the gateways with no fleet yet: what they spend anyway (timers, presence polls).
-        quiet_window = CpuWindow([*pids, redis_pid])
+        quiet_window = CpuWindow([*pids, load.redis_pid])
         time.sleep(args.idle)
         quiet = quiet_window.close()[0]
-        agent = stack.simulated_fleet(redis.url, args.hosts)
-        fleet = FleetStack(redis, tokens, token, gateways[0], agent)
-        for gateway in gateways:
-            wait_for_hosts(gateway, token, args.hosts)
+        load.start_fleet()
         time.sleep(args.settle)
         # The fleet and the gateways, no clients: what ingesting the samples costs.
-        idle_window, idle_start = CpuWindow([*pids, redis_pid]), redis_now()
+        idle_window, idle_start = CpuWindow([*pids, load.redis_pid]), redis_now()
         rss_idle = [rss_median(p, args.idle) for p in pids]
         idle_cpu, idle = idle_window.close()[0], per_second(idle_start, redis_now())
 
         # --reach is measured on the probes, as latency is.
-        options = common.following(fleet, args) | {"reach": True, "probe_every": args.probe_every}
-        options["max_seconds"] = args.duration + 900
-        spread = stack.spread(
-            [g.ws_url for g in gateways], args.clients, args.processes or 2 * args.gateways, **options
-        )
+        options = {"reach": True, "probe_every": args.probe_every, "max_seconds": args.duration + 900}
+        spread = load.follow(args.clients, args.processes or 2 * args.gateways, **options)
         connect_t = time.monotonic()
-        ready = common.gather(spread, "ready", 300)
+        ready = spread.gather("ready", 300)
         connect_seconds = time.monotonic() - connect_t
         time.sleep(args.settle)
-        _, end = open_window([p for p, _, _ in spread], args.duration, grace=4)
-        window = CpuWindow([*pids, agent.pid, redis_pid, *(p.pid for p, _, _ in spread)])
+        window, end = load.window(args.duration, grace=4)
         metrics_start, subscribers = [gateway_metrics(g) for g in gateways], redis_now()["subscribers"]
         rss: dict[int, list[int]] = {p: [] for p in pids}
         while time.time() < end:
@@ -69,31 +57,31 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             time.sleep(min(1.0, max(0.0, end - time.time())))
         cpu, machine = window.close()
         metrics_end = [gateway_metrics(g) for g in gateways]
-        results = common.gather(spread, "result", 120)
-        logs = [common.log_problems(g.service.log_path) for g in gateways]
-    return machine | {
-        "ready": ready,
-        "results": results,
-        "gateway_of_process": [g for _, _, g in spread],
-        "connect_seconds": connect_seconds,
-        "gateway_cpu_pct": [cpu[p] for p in pids],
-        "gateway_cpu_pct_without_clients": [idle_cpu[p] for p in pids],
-        "gateway_cpu_pct_without_fleet": [quiet[p] for p in pids],
-        "gateway_rss_without_clients_kib": rss_idle,
-        "gateway_rss_kib": [int(statistics.median(rss[p])) for p in pids],
-        "redis_reconnects": [
-            e.get(RECONNECTS, 0.0) - s.get(RECONNECTS, 0.0)
-            for s, e in zip(metrics_start, metrics_end, strict=True)
-        ],
-        "agent_cpu_pct": cpu[agent.pid],
-        "redis_cpu_pct": cpu[redis_pid],
-        "redis_cpu_pct_without_clients": idle_cpu[redis_pid],
-        "redis_cpu_pct_without_fleet": quiet[redis_pid],
-        "redis_without_clients": idle,  # a second: µs in each command, `out_bytes`; `subscribers`
-        "subscribers": subscribers,
-        "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
-        "logs": logs,
-    }
+        results = spread.gather("result", 120)
+        logs = load.logs()
+    return (
+        machine
+        | load.costs(cpu, listed=True)
+        | {
+            "ready": ready,
+            "results": results,
+            "gateway_of_process": [g for _, _, g in spread],
+            "connect_seconds": connect_seconds,
+            "gateway_cpu_pct_without_clients": [idle_cpu[p] for p in pids],
+            "gateway_cpu_pct_without_fleet": [quiet[p] for p in pids],
+            "gateway_rss_without_clients_kib": rss_idle,
+            "gateway_rss_kib": [int(statistics.median(rss[p])) for p in pids],
+            "redis_reconnects": [
+                e.get(RECONNECTS, 0.0) - s.get(RECONNECTS, 0.0)
+                for s, e in zip(metrics_start, metrics_end, strict=True)
+            ],
+            "redis_cpu_pct_without_clients": idle_cpu[load.redis_pid],
+            "redis_cpu_pct_without_fleet": quiet[load.redis_pid],
+            "redis_without_clients": idle,  # a second: µs in each command, `out_bytes`; `subscribers`
+            "subscribers": subscribers,
+            "logs": logs,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ from typing import Any
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
 from . import reliability_common as common
-from .measure import CpuWindow
-from .stack import Stack, make_token, open_window
+from .stack import make_token
 from .summaries.reliability_slow import RUN
 from .watch import Reading, Watch, held_ports
 
@@ -45,30 +44,27 @@ def stall_seconds(args: argparse.Namespace) -> float:
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     stalled = args.stalled if args.stalled >= 0 else max(1, round(args.clients / 100))
-    with Stack(tmp) as stack:
-        fleet = stack.gateway_with_fleet(args.hosts, FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
-        gateway, pid = fleet.gateway, fleet.gateway.service.pid
-        operator = make_token(fleet.tokens, "chatter", "operator") if args.chat_rate > 0 else ""
+    with common.Load(tmp, args) as load:
+        load.start(FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
+        gateway, pid = load.gateways[0], load.pids[0]
+        operator = make_token(load.tokens, "chatter", "operator") if args.chat_rate > 0 else ""
         time.sleep(args.settle)
-        # Clients that fall behind would measure their own backlog, not the gateway: see `following`.
-        options = common.following(fleet, args) | {"mode": args.mode, "light": args.mode == "fleet"}
-        options |= {"probe_every": args.probe_every, "max_seconds": 2 * args.duration + args.max_stall + 900}
+        # Clients that fall behind would measure their own backlog, not the gateway: see `Load.follow`.
+        options = {"mode": args.mode, "light": args.mode == "fleet", "probe_every": args.probe_every}
+        options["max_seconds"] = 2 * args.duration + args.max_stall + 900
         with Watch(pid, 1.0, gateway, frame_bytes=args.hosts * ENTRY_BYTES) as watch:
-            healthy = stack.spread([gateway.ws_url], args.clients - stalled, args.processes, **options)
+            healthy = load.follow(args.clients - stalled, args.processes, **options)
             # The clients that will stall, in a process of their own (following chat too, with --chat-rate).
             also = "chat" if args.chat_rate > 0 else None
-            stallers = stack.spread([gateway.ws_url], stalled, 1, "stalling", also_topics=also, **options)
-            spread = healthy + stallers
-            processes = [p for p, _, _ in spread]
-            ready = common.gather(spread, "ready", 300)
+            stallers = load.follow(stalled, 1, "stalling", also_topics=also, **options)
+            ready = load.clients.gather("ready", 300)
             with common.Chatter(gateway, operator, args.chat_rate, args.chat_chars) as chatter:
                 time.sleep(args.settle)
 
                 # 1. Baseline: everybody reads.
                 w0 = watch.now()
-                open_window(processes, args.duration, grace=3)
-                machine = CpuWindow([pid, *(p.pid for p, _, _ in spread)])
-                results = common.gather(spread, "result", args.duration + 120)
+                machine, _ = load.window(args.duration, grace=3)
+                results = load.clients.gather("result", args.duration + 120)
                 baseline = [r for r in results[: len(healthy)] if r is not None]
                 staller_bytes = sum(r["frame_bytes"] for r in results[len(healthy) :] if r) / max(1, stalled)
                 w1 = watch.now()
@@ -76,22 +72,21 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 # 2. Stall: some clients stop reading; the others go on.
                 for process, count, _ in stallers:
                     process.send({"cmd": "stall", "count": count})
-                ports = [port for s in common.gather(stallers, "stalled", 30) if s for port in s["ports"]]
+                ports = [port for s in stallers.gather("stalled", 30) if s for port in s["ports"]]
                 watch.exclude.update(ports)
                 stall_t, stall_s = watch.now(), stall_seconds(args)
                 print(f"{len(ports)} clients stopped reading; watching for {stall_s:.0f} s")
-                _, end = open_window(processes, stall_s, grace=3)
+                _, end = load.window(stall_s, grace=3)
                 released = _released(pid, ports, end, lambda: round(watch.now() - stall_t, 1))
-                during = common.gather(spread, "result", 120)
+                during = load.clients.gather("result", 120)
                 machine_figures = machine.close()[1]
                 w2 = watch.now()
 
                 # 3. Resume: how did their connections end?
-                for process, _, _ in stallers:
-                    process.send({"cmd": "resume", "wait": 15})
-                resumed = [r for r in common.gather(stallers, "resumed", 60) if r is not None]
+                stallers.send({"cmd": "resume", "wait": 15})
+                resumed = [r for r in stallers.gather("resumed", 60) if r is not None]
             chat = {"sent": chatter.sent, "failed": chatter.failed}
-        log = common.log_problems(gateway.service.log_path)
+        log = load.logs()[0]
     return machine_figures | {
         "queues_baseline": _largest(watch.between(w0, w1)),
         "queues_stall": _largest(watch.between(stall_t, w2)),

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from . import reliability_common as common
-from .measure import CpuWindow
-from .stack import Stack, open_window
 from .summaries.reliability_soak import RUN
 from .watch import Watch
 
@@ -24,47 +22,40 @@ CLIENTS = "fleetdeck_gateway_clients"
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    with Stack(tmp) as stack:
-        fleet = stack.gateway_with_fleet(args.hosts)
-        redis, gateway, agent = fleet.redis.service, fleet.gateway, fleet.agent
-        assert redis is not None
-        pid = gateway.service.pid
-        with Watch(pid, args.sample_every, gateway) as watch:
+    with common.Load(tmp, args) as load:
+        load.start()
+        with Watch(load.pids[0], args.sample_every, load.gateways[0]) as watch:
             time.sleep(args.settle)
             processes = args.processes or max(1, math.ceil(args.clients / 1000))
-            options = common.following(fleet, args) | {"churn_lifetime": f"{args.lifetime:g}"}
-            options |= {
-                "cpu_hosts": args.cpu_hosts,
-                "ready_timeout": 300,
-                "max_seconds": args.duration + 1200,
-            }
-            spread = stack.spread([gateway.ws_url], args.clients, processes, **options)
+            options = {"churn_lifetime": f"{args.lifetime:g}", "cpu_hosts": args.cpu_hosts}
+            options |= {"ready_timeout": 300, "max_seconds": args.duration + 1200}
+            spread = load.follow(args.clients, processes, **options)
             started = watch.now()
-            _, end = open_window([p for p, _, _ in spread], args.duration, grace=2, delay=0)
-            ready = common.gather(spread, "ready", 420)
-            window = CpuWindow([pid, agent.pid, redis.pid, *(p.pid for p, _, _ in spread)])
+            _, end = load.window(args.duration, grace=2, delay=0)
+            ready = spread.gather("ready", 420)
+            window, _ = load.window()
             time.sleep(max(0.0, end - time.time()))
             cpu, machine = window.close()
-            results = [r for r in common.gather(spread, "result", 120) if r is not None]
-            for process, _, _ in spread:
+            results = [r for r in spread.gather("result", 120) if r is not None]
+            for process in spread.processes:
                 process.stop()
             time.sleep(args.cooldown)
-        log = common.log_problems(gateway.service.log_path)
+        log = load.logs()[0]
     readings = [
         {"t": round(r.t - started, 2), "rss_kib": r.rss_kib, "fds": r.fds, "clients": r.metrics.get(CLIENTS)}
         for r in watch.readings
     ]
-    return machine | {
-        "ready": ready,
-        "results": results,
-        "processes": processes,
-        "readings": readings,
-        "gateway_cpu_pct": cpu[pid],
-        "agent_cpu_pct": cpu[agent.pid],
-        "redis_cpu_pct": cpu[redis.pid],
-        "clients_cpu_pct": sum(cpu[p.pid] for p, _, _ in spread),
-        "log": log,
-    }
+    return (
+        machine
+        | load.costs(cpu)
+        | {
+            "ready": ready,
+            "results": results,
+            "processes": processes,
+            "readings": readings,
+            "log": log,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,35 @@ from testbed.procs import (
 from . import profile
 from .measure import CpuWindow, rss_kib, switches
 
-Spread = list[tuple["ClientProcess", int, int]]  # (process, its clients, its URL's index)
+
+class Spread(list[tuple["ClientProcess", int, int]]):
+    """Client processes as `Stack.spread` started them: (process, its clients, its URL's index)."""
+
+    @property
+    def processes(self) -> list[ClientProcess]:
+        return [process for process, _, _ in self]
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process, _, _ in self]
+
+    def send(self, message: dict[str, Any]) -> None:
+        for process, _, _ in self:
+            process.send(message)
+
+    def gather(self, event: str, timeout: float) -> list[dict[str, Any] | None]:
+        """Every process's next `event`: None for a process that did not say it in time, but for a
+        `ready` (it comes when each of its clients connected or failed, or after its --ready-timeout)
+        its clients counted as failed."""
+        answers: list[dict[str, Any] | None] = []
+        for process, clients, _ in self:
+            try:
+                answers.append(process.expect(event, timeout))
+            except RuntimeError as exc:
+                print(f"note: {exc}")
+                failed = {"ready": 0, "failed": clients, "failures": {"no `ready` in time": clients}}
+                answers.append({"event": "ready", **failed} if event == "ready" else None)
+        return answers
 
 
 def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
@@ -118,7 +146,7 @@ class Stack(contextlib.ExitStack):
         """`clients` WebSocket clients in `processes` processes (bench/wsclients/), process i on
         urls[i mod len(urls)], each with `options` as flags; (process, its clients, its URL's index)."""
         processes = min(max(1, processes), clients)
-        spread = []
+        spread = Spread()
         for i in range(processes):
             count = clients // processes + (i < clients % processes)
             process = ClientProcess(

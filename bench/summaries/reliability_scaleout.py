@@ -12,7 +12,7 @@ from fleetdeck_common.broker.redis_commands import COMMANDS
 
 from ..harness import fill, listing
 from ..measure import fleet_frames, quantiles, total
-from .report import LoadRun, ready_counts
+from ..reliability_common import LoadRun, ready_counts
 
 TARGET = {"reach": 1.0, "p99_s": 1.5}
 AGENT_WRITES = COMMANDS["write_batch"]  # what the agent's batched writes may send

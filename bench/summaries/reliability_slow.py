@@ -9,7 +9,7 @@ from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
 from ..harness import fill, listing
 from ..measure import quantiles
-from .report import LoadRun, counted, ready_counts
+from ..reliability_common import LoadRun, counted, ready_counts
 
 NAME = "reliability_slow"
 TARGET = {"p99_delta_ms": 100.0}

@@ -11,7 +11,7 @@ from typing import Any
 from ..chart import Panel, svg_chart
 from ..harness import counts
 from ..measure import Context, quantiles, total
-from .report import LoadRun, counted
+from ..reliability_common import LoadRun, counted
 
 TARGET = {"growth": 0.10}
 

@@ -10,7 +10,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +87,27 @@ class Clients:
                 self.counted(False, type(exc).__name__)
 
     async def follow(self, socket: ClientConnection, session: Session) -> None:
-        """Subscribe to the mode's topic (and --also-topics) and read until the server closes."""
+        """Subscribe to the mode's topic (and --also-topics), then count every frame until the server
+        closes (what a stalled client reads is not counted); a batched message is a JSON array of
+        frames."""
         await socket.send(json.dumps({"type": "subscribe", "topics": [self.args.mode, *self.also_topics]}))
-        if self.args.mode == "fleet":
-            await self._read_fleet(socket, session)
-        else:
-            await self._read_samples(socket, session)
-        raise ConnectionError("closed by the server")
+        fleet, probe = self.args.mode == "fleet", session.index % self.args.probe_every == 0
+        read = self._fleet_reader(session, probe) if fleet else self._sample_reader(session)
+        while True:
+            received = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
+            if session.index in self.stalled:
+                await self.resumed.wait()
+                continue
+            now, messages = time.time(), [received]
+            if self.args.batch and received[:1] == b"[":
+                try:
+                    messages = [bytes(frame) for frame in self._decode_batch(received)]
+                except msgspec.MsgspecError:
+                    self.stats.bad += 1
+                    continue
+            for message in messages:
+                if (hosts := read(now, message)) is not None:
+                    await socket.send(json.dumps({"type": "subscribe", "topics": ["cpu"], "hosts": hosts}))
 
     def counted(self, ready: bool, why: str = "") -> None:
         """A client had its first frame, or never will (`why`)."""
@@ -112,15 +126,15 @@ class Clients:
             if session.counts:
                 self.counted(True)
 
-    async def _read_fleet(self, socket: ClientConnection, session: Session) -> None:
-        """Count every `fleet` frame; probes time their entries, --light clients read only heads."""
-        index = session.index
-        probe = index % self.args.probe_every == 0
+    def _fleet_reader(self, session: Session, probe: bool) -> Callable[[float, bytes], list[str] | None]:
+        """What counts a `fleet` frame: probes time its entries, --light clients read only its head;
+        with --cpu-hosts, the first full frame gives the hosts to follow (returned)."""
         decode_all = msgspec.json.Decoder(FleetFrame).decode
         decode = decode_all if probe else msgspec.json.Decoder(FleetCount).decode
-        light = self.args.light and not probe
-        follow_hosts = self.args.cpu_hosts > 0
-        async for now, message in self._messages(socket, index):
+        light, index, following = self.args.light and not probe, session.index, self.args.cpu_hosts > 0
+
+        def read(now: float, message: bytes) -> list[str] | None:
+            nonlocal following
             head = FLEET_HEAD.match(message) if light else None
             frame: FleetFrame | FleetCount
             if head is not None:  # --light: a fleet frame counted from its head, not parsed
@@ -130,45 +144,31 @@ class Clients:
                     frame = decode(message)
                 except msgspec.MsgspecError:
                     self.stats.bad += 1
-                    continue
+                    return None
                 if frame.type == "error":
                     self._count_error(message)
                 if frame.type != "fleet" or frame.hosts is None:
-                    continue
+                    return None
             self.became_ready(session)
             if self.args.reach:
                 self.book.ticks.add(frame.ts)
-            if follow_hosts and frame.full:
-                follow_hosts = False
-                await self._follow_some_hosts(socket, decode_all(message))
-            if not self.window.holds(now):
-                if self.args.reach and isinstance(frame, FleetFrame) and now > self.window.end:
-                    # a sample of the window's last moments arrives after it: reach only
-                    self.book.time_entries(frame, now, index, timed=False)
-                continue
-            self.per_client[index] += 1
-            self.stats.tick(now, frame.ts, len(message))
-            self.stats.light_frames += head is not None
-            self.stats.entries += len(frame.hosts or ())
-            if isinstance(frame, FleetFrame):
-                self.book.time_entries(frame, now, index)
+            if self.window.holds(now):
+                self.per_client[index] += 1
+                self.stats.tick(now, frame.ts, len(message))
+                self.stats.light_frames += head is not None
+                self.stats.entries += len(frame.hosts or ())
+                if isinstance(frame, FleetFrame):
+                    self.book.time_entries(frame, now, index)
+            elif self.args.reach and isinstance(frame, FleetFrame) and now > self.window.end:
+                # a sample of the window's last moments arrives after it: reach only
+                self.book.time_entries(frame, now, index, timed=False)
+            if following and frame.full:
+                following = False
+                hosts = [entry.host for entry in decode_all(message).hosts or ()]
+                return random.sample(hosts, min(len(hosts), self.args.cpu_hosts))
+            return None
 
-    async def _messages(self, socket: ClientConnection, index: int) -> AsyncIterator[tuple[float, bytes]]:
-        """Each frame the client receives, with its time (a stalled client's are not counted)."""
-        while True:
-            received = await socket.recv(decode=False)  # bytes: msgspec decodes them as they are
-            if index in self.stalled:
-                await self.resumed.wait()  # what it read while stalled is not counted
-                continue
-            now, messages = time.time(), [received]
-            if self.args.batch and received[:1] == b"[":  # a batched message: a JSON array of frames
-                try:
-                    messages = [bytes(frame) for frame in self._decode_batch(received)]
-                except msgspec.MsgspecError:
-                    self.stats.bad += 1
-                    continue
-            for message in messages:
-                yield now, message
+        return read
 
     def _count_error(self, message: bytes) -> None:
         try:
@@ -177,35 +177,32 @@ class Clients:
             code = "unreadable"
         self.stats.errors[code] += 1
 
-    async def _follow_some_hosts(self, socket: ClientConnection, frame: FleetFrame) -> None:
-        """--cpu-hosts: follow the samples of a few hosts of the fleet, as a person opening them."""
-        hosts = [entry.host for entry in frame.hosts or ()]
-        if hosts:
-            chosen = random.sample(hosts, min(len(hosts), self.args.cpu_hosts))
-            await socket.send(json.dumps({"type": "subscribe", "topics": ["cpu"], "hosts": chosen}))
-
-    async def _read_samples(self, socket: ClientConnection, session: Session) -> None:
-        window = self.window
+    def _sample_reader(self, session: Session) -> Callable[[float, bytes], None]:
+        """What counts a `cpu` frame: in the window, how old it is; once for each sample published in
+        the window (an older one after a newer one of its host is a repeat), its latency."""
         last: dict[str, float] = {}
-        async for now, message in self._messages(socket, session.index):
+
+        def read(now: float, message: bytes) -> None:
             try:
                 sample = self.book.decode_sample(message)
             except msgspec.MsgspecError:
                 self.stats.bad += 1
-                continue
+                return
             if sample.type != "cpu":
-                continue
+                return
             self.became_ready(session)
             stats = self.stats
-            if window.holds(now):
+            if self.window.holds(now):
                 self.per_client[session.index] += 1
                 stats.frames += 1
                 stats.frame_bytes += len(message)
                 histogram_add(stats.age, now - sample.ts)
-            if window.holds(sample.ts) and sample.ts > last.get(sample.host, 0.0):
+            if self.window.holds(sample.ts) and sample.ts > last.get(sample.host, 0.0):
                 stats.reached += 1
                 histogram_add(stats.latency, now - sample.ts)
             last[sample.host] = max(sample.ts, last.get(sample.host, 0.0))
+
+        return read
 
     def open_window(self, start: float, end: float) -> None:
         self.book.reset()
