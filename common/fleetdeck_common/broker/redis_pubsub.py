@@ -86,7 +86,7 @@ class SharedSubscription:
             pubsub.connection.deregister_connect_callback(self._pubsub_reconnected)
         if pubsub is not None:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def _read(self) -> None:
         """Hand every message to the local subscribers; reconnect and resubscribe after a loss."""

@@ -147,7 +147,7 @@ def sentinel_pool(url: str, **options: Any) -> Any:
     if parsed.sentinel_password:
         sentinel_kwargs["password"] = parsed.sentinel_password
         sentinel_kwargs["username"] = parsed.sentinel_username
-    manager = Sentinel(list(parsed.sentinels), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    manager = Sentinel(list(parsed.sentinels), sentinel_kwargs=sentinel_kwargs)
     return BlockingSentinelPool(  # type: ignore[no-untyped-call]
         parsed.service,
         manager,
