@@ -13,9 +13,8 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-EXIT_OK = 0
-EXIT_REFUSED = 2
-EXIT_UNREACHABLE = 3
+from .exit_codes import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
+
 COLUMNS = ("RULE", "HOST", "SEVERITY", "VALUE", "SINCE (UTC)", "SUMMARY")
 
 

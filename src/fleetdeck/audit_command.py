@@ -21,9 +21,8 @@ from typing import Any
 from fleetdeck_common.audit import SINCE_FORMS, parse_since
 from fleetdeck_common.auditstore import MAX_PAGE
 
-EXIT_OK = 0
-EXIT_REFUSED = 2
-EXIT_UNREACHABLE = 3
+from .exit_codes import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
+
 DEFAULT_LIMIT = 1000
 
 

@@ -17,11 +17,10 @@ from fleetdeck_common.messages import MAX_TIMEOUT_SECONDS
 from .alerts_command import add_alerts_command, run_alerts_command
 from .audit_command import add_audit_command, run_audit_command
 from .copy_command import add_copy_command, run_copy_command
+from .exit_codes import EXIT_INTERRUPTED, EXIT_STDOUT_CLOSED
 from .job_commands import JOB_COMMANDS, add_job_commands, run_job_command
 from .shell_command import add_shell_command
-from .stdout_watch import EXIT_STDOUT_CLOSED, silence_stdout
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
+from .stdout_watch import silence_stdout
 
 # What a subcommand needs beyond fleetdeck-common, and the extra of the `fleetdeck` project that
 # brings it (pyproject.toml). Each image carries the command with only its own service installed:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from fleetdeck_common.messages import DEFAULT_MODE, FileCopy, describe_validation_error
 
-from .alerts_client import EXIT_REFUSED, EXIT_UNREACHABLE
+from .exit_codes import EXIT_REFUSED, EXIT_UNREACHABLE
 
 UPLOAD_TIMEOUT_SECONDS = 300.0
 

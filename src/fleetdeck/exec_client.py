@@ -18,15 +18,18 @@ from fleetdeck_common.follow import JobFollower, Verdict
 from fleetdeck_common.messages import Done, Result
 
 from .exec_output import JsonOutput, Output, TextOutput
-from .stdout_watch import EXIT_STDOUT_CLOSED, StdoutClosed, silence_stdout, until_reader_gone
+from .exit_codes import (
+    EXIT_ALL_OK,
+    EXIT_GAVE_UP,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    EXIT_SOME_FAILED,
+    EXIT_STDOUT_CLOSED,
+    EXIT_UNREACHABLE,
+)
+from .stdout_watch import StdoutClosed, silence_stdout, until_reader_gone
 
 QUEUED_HINT_SECONDS = 10.0
-EXIT_ALL_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_REFUSED = 2
-EXIT_UNREACHABLE = 3
-EXIT_GAVE_UP = 4
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 HOSTS_PER_WAVE = 64  # the worker's default concurrency: how the default deadline is sized
 
 

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .alerts_client import EXIT_REFUSED, EXIT_UNREACHABLE, GatewayError, call
+from .alerts_client import GatewayError, call
+from .exit_codes import EXIT_REFUSED, EXIT_UNREACHABLE
 
 JOB_COMMANDS = ("jobs", "watch", "cancel", "hosts")
 CANCEL_WAIT_SECONDS = 30.0

@@ -16,8 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .exec_client import ws_url
+from .exit_codes import EXIT_ENDED, EXIT_REFUSED, EXIT_UNREACHABLE
 from .rawtty import raw_mode, window_size
-from .shell_command import EXIT_ENDED, EXIT_REFUSED, EXIT_UNREACHABLE
 
 READ_SIZE = 4096
 MAX_INPUT = 4096  # characters per term_input (the server takes up to 16384)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-EXIT_REFUSED = 2  # the gateway refused the token or the terminal (viewer, scope, allowlist, limit)
-EXIT_UNREACHABLE = 3  # the gateway cannot be reached
-EXIT_ENDED = 255  # the session ended without the shell's exit status (as ssh does)
+from .exit_codes import EXIT_ENDED, EXIT_REFUSED, EXIT_UNREACHABLE
 
 
 def add_shell_command(commands: Any) -> None:

@@ -10,7 +10,6 @@ import stat
 import sys
 from typing import TextIO
 
-EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a writer its pipe's reader left
 _GONE = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
 
