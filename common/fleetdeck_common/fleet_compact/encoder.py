@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from ..messages import FleetHost
 from .layout import ALL_FIELDS, FIELD_BITS, FULL, HEADER, NOTHING, ONLINE, VERSION, Codes, code
 
-
-class _Held(NamedTuple):
-    """What every follower holds of a host: its id, labels, presence and values."""
-
-    id: int
-    labels: dict[str, str]
-    online: bool
-    codes: Codes
+# What every follower holds of a host: its id, labels, presence and values (a plain tuple: a tick
+# at 10,000 hosts makes one per host).
+_Held = tuple[int, dict[str, str], bool, Codes]
 
 
 def _codes(host: FleetHost) -> Codes:
-    return (code(host.total), code(host.mem), code(host.load1), code(host.disk))
+    """`code` of each value, written out for the usual value: a tick at 10,000 hosts runs this
+    10,000 times, and a call per value would double its cost."""
+    t, m, l1, d = host.total, host.mem, host.load1, host.disk
+    return (
+        0 if t is None else int(t * 10.0 + 0.5) + 1 if 0.0 <= t < 1e13 else code(t),
+        0 if m is None else int(m * 10.0 + 0.5) + 1 if 0.0 <= m < 1e13 else code(m),
+        0 if l1 is None else int(l1 * 10.0 + 0.5) + 1 if 0.0 <= l1 < 1e13 else code(l1),
+        0 if d is None else int(d * 10.0 + 0.5) + 1 if 0.0 <= d < 1e13 else code(d),
+    )
 
 
 def _varint(out: bytearray, n: int) -> None:
@@ -62,13 +64,19 @@ class _Frame:
         out += self.defs
         _varint(out, len(self.entries))
         previous = -1
-        for host_id, mask, codes in sorted(self.entries):
+        self.entries.sort()
+        for host_id, mask, codes in self.entries:
             _varint(out, host_id - previous)
             previous = host_id
             out.append(mask)
             for bit, sent in zip(FIELD_BITS, codes, strict=True):
                 if mask & bit:
-                    _varint(out, sent)
+                    if sent < 0x80:
+                        out.append(sent)
+                    elif sent < 0x4000:
+                        out += bytes((sent & 0x7F | 0x80, sent >> 7))
+                    else:
+                        _varint(out, sent)
         _varint(out, len(gone))
         for name in gone:
             _string(out, name)
@@ -115,26 +123,35 @@ class Encoder:
     def changes(self, ts: float, hosts: Sequence[FleetHost], gone: Sequence[str]) -> bytes | None:
         """What followers lack of these hosts, their values compared rounded; None if nothing."""
         frame = _Frame()
+        held_of, ids = self._held.get, self._ids
         for host in hosts:
-            host_id = self._id(host.host)
-            held = self._held.get(host.host)
+            name, online = host.host, host.online
+            host_id = ids.get(name)
+            if host_id is None:
+                host_id = self._id(name)
+            held = held_of(name)
             codes = _codes(host)
-            if held is None or held.id != host_id:
-                frame.define(host_id, host.host, host.labels)
+            if held is None or held[0] != host_id:
+                frame.define(host_id, name, host.labels)
                 before = NOTHING  # a host defined anew starts with every value null
-            elif held.labels != host.labels:
-                frame.define(host_id, host.host, host.labels)
-                before = held.codes
-            elif held.online == host.online and held.codes == codes:
+            elif held[1] != host.labels:
+                frame.define(host_id, name, host.labels)
+                before = held[3]
+            elif held[2] == online and held[3] == codes:
                 continue
             else:
-                before = held.codes
-            mask = ONLINE if host.online else 0
-            for bit, now, then in zip(FIELD_BITS, codes, before, strict=True):
-                if now != then:
-                    mask |= bit
+                before = held[3]
+            mask = ONLINE if online else 0
+            if codes[0] != before[0]:
+                mask |= 0x02
+            if codes[1] != before[1]:
+                mask |= 0x04
+            if codes[2] != before[2]:
+                mask |= 0x08
+            if codes[3] != before[3]:
+                mask |= 0x10
             frame.entries.append((host_id, mask, codes))
-            self._held[host.host] = _Held(host_id, host.labels, host.online, codes)
+            self._held[name] = (host_id, host.labels, online, codes)
         dropped = [name for name in gone if self._held.pop(name, None) is not None]
         for name in gone:
             self._ids.pop(name, None)
@@ -144,4 +161,4 @@ class Encoder:
 
     def resync(self, hosts: Sequence[FleetHost]) -> None:
         """Followers now hold exactly these hosts (each was sent a full or catch-up frame)."""
-        self._held = {h.host: _Held(self._id(h.host), h.labels, h.online, _codes(h)) for h in hosts}
+        self._held = {h.host: (self._id(h.host), h.labels, h.online, _codes(h)) for h in hosts}
