@@ -128,3 +128,21 @@ async def test_json_and_compact_followers_hold_the_same_fleet_through_anything(s
                 checked[follower.compact] += 1
     assert checked[True] > 20 and checked[False] > 20
     assert any(f.binary for f in followers if f.compact)
+
+
+async def test_subscribing_again_without_a_format_keeps_it_and_with_the_other_starts_anew() -> None:
+    clock, table = FakeClock(), HostTable()
+    clients = Clients(GatewayMetrics(lambda: 0.0))
+    fleet = FleetView(table, clients, clock)
+    table.observe("web01", clock.now, 1.0, 1, clock.now)
+    client = Client(VIEWER)
+    clients.add(client)
+    fleet.follow(client, compact=True)
+    [full] = await client.outbox.take()
+    assert isinstance(full, bytes) and Decoder().feed(full)["full"] is True
+    fleet.follow(client)  # e.g. `fleet` again beside another topic: nothing new
+    fleet.follow(client, compact=True)
+    assert len(client.outbox) == 0
+    fleet.follow(client, compact=False)
+    [again] = await client.outbox.take()
+    assert isinstance(again, str) and json.loads(again)["full"] is True

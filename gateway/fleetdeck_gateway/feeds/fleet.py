@@ -85,10 +85,11 @@ class FleetView:
         self._summaries.pop(host, None)
         self._changed.add(host)  # followers learn it is gone: it will no longer be known
 
-    def follow(self, client: Client, compact: bool = False) -> None:
-        """Send `client` the fleet from now on, in JSON or compact frames (switching: anew)."""
+    def follow(self, client: Client, compact: bool | None = None) -> None:
+        """Send `client` the fleet from now on, in JSON or compact frames (None: as it follows
+        now, JSON for a new follower); switching format starts it anew."""
         if client in self._following or client in self._joined or client in self._catching_up:
-            if (client in self._compact) == compact:
+            if compact is None or (client in self._compact) == compact:
                 return
             self.unfollow(client)
         if compact:

@@ -91,7 +91,8 @@ async def _subscribe(frame: Subscribe, client: Client, services: FrameServices) 
     scope = sorted(client.cpu_hosts) if client.cpu_hosts is not None else None
     client.outbox.put(dump(Subscribed(topics=sorted(client.topics), hosts=scope, ref=frame.ref)))
     if "fleet" in frame.topics:  # again with another fleet_format: from a full frame in that one
-        services.fleet.follow(client, compact=frame.fleet_format == "compact")
+        fleet_format = frame.fleet_format
+        services.fleet.follow(client, compact=None if fleet_format is None else fleet_format == "compact")
     for host in history:
         encoded = await services.history.frame(host)
         if not await client.outbox.wait_room():
