@@ -17,7 +17,7 @@ one the decoder already holds; a host newly defined starts offline with every va
 """
 
 from .decoder import Decoder
-from .encoder import Encoder
+from .encoder import Encoder, Entry
 from .layout import VERSION, CompactFrameError, code
 
-__all__ = ["VERSION", "CompactFrameError", "Decoder", "Encoder", "code"]
+__all__ = ["VERSION", "CompactFrameError", "Decoder", "Encoder", "Entry", "code"]

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-from ..messages import FleetHost
 from .layout import ALL_FIELDS, FIELD_BITS, FULL, HEADER, NOTHING, ONLINE, VERSION, Codes, code
+
+
+class Entry(Protocol):
+    """A host as a frame lists it: a `FleetHost`, or anything cheaper with the same fields."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def online(self) -> bool: ...
+    @property
+    def total(self) -> float | None: ...
+    @property
+    def mem(self) -> float | None: ...
+    @property
+    def load1(self) -> float | None: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def disk(self) -> float | None: ...
+
 
 # What every follower holds of a host: its id, labels, presence and values (a plain tuple: a tick
 # at 10,000 hosts makes one per host).
 _Held = tuple[int, dict[str, str], bool, Codes]
 
 
-def _codes(host: FleetHost) -> Codes:
+def _codes(host: Entry) -> Codes:
     """`code` of each value, written out for the usual value: a tick at 10,000 hosts runs this
     10,000 times, and a call per value would double its cost."""
     t, m, l1, d = host.total, host.mem, host.load1, host.disk
@@ -102,17 +122,17 @@ class Encoder:
             self._next_id += 1
         return host_id
 
-    def full(self, ts: float, hosts: Sequence[FleetHost]) -> bytes:
+    def full(self, ts: float, hosts: Sequence[Entry]) -> bytes:
         """Every host, defined and with every value: the decoder starts again from this."""
         self._ids = {h.host: self._id(h.host) for h in hosts}  # forgotten hosts' ids go
         return self._absolute(hosts).bytes(ts, True, ())
 
-    def catch_up(self, ts: float, hosts: Sequence[FleetHost], gone: Sequence[str]) -> bytes:
+    def catch_up(self, ts: float, hosts: Sequence[Entry], gone: Sequence[str]) -> bytes:
         """These hosts defined again and with every value, for clients that lack no other change
         but may hold older values of these (they joined since the previous tick)."""
         return self._absolute(hosts).bytes(ts, False, gone)
 
-    def _absolute(self, hosts: Sequence[FleetHost]) -> _Frame:
+    def _absolute(self, hosts: Sequence[Entry]) -> _Frame:
         frame = _Frame()
         for host in hosts:
             host_id = self._id(host.host)
@@ -120,7 +140,7 @@ class Encoder:
             frame.entries.append((host_id, ALL_FIELDS | (ONLINE if host.online else 0), _codes(host)))
         return frame
 
-    def changes(self, ts: float, hosts: Sequence[FleetHost], gone: Sequence[str]) -> bytes | None:
+    def changes(self, ts: float, hosts: Sequence[Entry], gone: Sequence[str]) -> bytes | None:
         """What followers lack of these hosts, their values compared rounded; None if nothing."""
         frame = _Frame()
         held_of, ids = self._held.get, self._ids
@@ -131,16 +151,17 @@ class Encoder:
                 host_id = self._id(name)
             held = held_of(name)
             codes = _codes(host)
+            # Labels held are a copy made when sent, so a caller's dict changed in place still shows.
             if held is None or held[0] != host_id:
                 frame.define(host_id, name, host.labels)
-                before = NOTHING  # a host defined anew starts with every value null
+                labels, before = dict(host.labels), NOTHING  # a host defined anew: every value null
             elif held[1] != host.labels:
                 frame.define(host_id, name, host.labels)
-                before = held[3]
+                labels, before = dict(host.labels), held[3]
             elif held[2] == online and held[3] == codes:
                 continue
             else:
-                before = held[3]
+                labels, before = held[1], held[3]
             mask = ONLINE if online else 0
             if codes[0] != before[0]:
                 mask |= 0x02
@@ -151,7 +172,7 @@ class Encoder:
             if codes[3] != before[3]:
                 mask |= 0x10
             frame.entries.append((host_id, mask, codes))
-            self._held[name] = (host_id, host.labels, online, codes)
+            self._held[name] = (host_id, labels, online, codes)
         dropped = [name for name in gone if self._held.pop(name, None) is not None]
         for name in gone:
             self._ids.pop(name, None)
@@ -159,6 +180,6 @@ class Encoder:
             return None
         return frame.bytes(ts, False, dropped)
 
-    def resync(self, hosts: Sequence[FleetHost]) -> None:
+    def resync(self, hosts: Sequence[Entry]) -> None:
         """Followers now hold exactly these hosts (each was sent a full or catch-up frame)."""
-        self._held = {h.host: (self._id(h.host), h.labels, h.online, _codes(h)) for h in hosts}
+        self._held = {h.host: (self._id(h.host), dict(h.labels), h.online, _codes(h)) for h in hosts}
