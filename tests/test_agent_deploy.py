@@ -10,6 +10,7 @@ import sys
 import venv
 from pathlib import Path
 
+import pytest
 import redis
 
 from fleetdeck_common.hoststore import HostStore
@@ -96,6 +97,7 @@ def test_agent_publishes_through_tls_redis_with_a_password(tmp_path: Path) -> No
         server.stop()
 
 
+@pytest.mark.timeout(600)  # a real pip install: under a loaded CI it has taken over two minutes
 def test_agent_installs_alone_with_only_light_dependencies(tmp_path: Path) -> None:
     target = tmp_path / "venv"
     venv.create(target, with_pip=True)
