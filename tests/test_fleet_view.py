@@ -107,7 +107,8 @@ async def test_a_forgotten_host_is_sent_once_as_offline_and_an_unfollower_gets_n
     await taken(leaves)
     fleet.unfollow(leaves)
     table.forget("web01")
-    fleet.forget("web01")
+    fleet.changed(["web01"])  # as presence says it
+    assert fleet.latest("web01") is None
     fleet.tick()
     [gone] = await taken(stays)
     assert gone["hosts"] == [

@@ -93,12 +93,12 @@ class FleetView:
         return self._summaries.get(host)
 
     def changed(self, hosts: list[str]) -> None:
-        """Presence or labels of these hosts changed."""
+        """Presence or labels of these hosts changed; those the host table has forgotten go (their
+        followers learn it at the next tick, and one that comes back starts with no old values)."""
         self._changed.update(hosts)
-
-    def forget(self, host: str) -> None:
-        self._summaries.pop(host, None)
-        self._changed.add(host)  # followers learn it is gone: it will no longer be known
+        for host in hosts:
+            if not self._presence.knows(host):
+                self._summaries.pop(host, None)
 
     def follow(self, client: Client, compact: bool | None = None) -> None:
         """Send `client` the fleet from now on, in JSON or compact frames (None: as it follows
