@@ -85,9 +85,11 @@ def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp:
         "age_p50_ms": quantiles(results, "age_hist", "age")["age_p50_ms"],
         "rss_per_connection_kib": (rss - rss_before) / max(1, clients),
         "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
-        # per 1,000 delivered samples: how often the server slept, and how often it was preempted
+        # per 1,000 delivered samples: how often the server slept, how often it was preempted, and
+        # how often the client processes slept (each sleep ends in a wakeup the server pays for)
         "switches_per_1000": [
-            1000 * machine.pop(f"server_{n}") / max(1, delivered) for n in ("slept", "preempted")
+            1000 * machine.pop(n) / max(1, delivered)
+            for n in ("server_slept", "server_preempted", "clients_slept")
         ],
         **machine,  # window_s, the others' CPU, interrupts, stolen
     }

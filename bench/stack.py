@@ -199,18 +199,22 @@ def follow_window(
 ) -> tuple[dict[int, float], dict[str, float], list[int], list[dict[str, Any]]]:
     """The clients' window (`open_window`) for --duration s: the CPU of each of `ours` and the
     machine's over it (`CpuWindow`), the server `pid`'s RSS read every second (profiled into
-    --profile/STEM.*, when asked), its context switches (`server_slept`,
-    `server_preempted`), and the clients' results once `grace` s have passed."""
+    --profile/STEM.*, when asked), its context switches (`server_slept`, `server_preempted`) and the
+    clients' sleeps (`clients_slept`), and the clients' results once `grace` s have passed."""
     _, end = open_window(processes, args.duration, grace)
     with profile.sampling(pid, args.duration, args.profile / stem if args.profile else None):
-        window, switched = CpuWindow(ours), switches(pid)
+        window, switched = CpuWindow(ours), [switches(p) for p in (pid, *(c.pid for c in processes))]
         rss = []
         while time.time() < end:
             rss.append(rss_kib(pid))
             time.sleep(min(1.0, max(0.0, end - time.time())))
         cpu, machine = window.close()
-        (slept, preempted), (slept0, preempted0) = switches(pid), switched
-        machine |= {"server_slept": slept - slept0, "server_preempted": preempted - preempted0}
+        now = [switches(p) for p in (pid, *(c.pid for c in processes))]
+        machine |= {
+            "server_slept": now[0][0] - switched[0][0],
+            "server_preempted": now[0][1] - switched[0][1],
+        }
+        machine["clients_slept"] = sum(n[0] - s[0] for n, s in zip(now[1:], switched[1:], strict=True))
         results = [p.expect("result", 60) for p in processes]
     return cpu, machine, rss, results
 

@@ -34,11 +34,12 @@ SYSTEM = (
 )
 ROUND = (
     """round | server | µs / sample | reach | p50 | p99 | age of what arrived, p50 | delivered | RSS / conn
-    | server CPU | server's switches per 1,000 samples: slept / preempted | clients' CPU | other processes""",
+    | server CPU | per 1,000 samples: server slept / preempted, clients slept | clients' CPU
+    | other processes""",
     """{round}{disturbed} | {system} | {cpu_us_per_sample:.1f} | {reach:.3f} | {latency_p50_ms:ms}
     | {latency_p99_ms:ms} | {age_p50_ms:ms} | {delivered:,} | {rss_per_connection_kib:.1f} KiB
-    | {server_cpu_pct:.0f}% | {switches_per_1000[0]:.1f} / {switches_per_1000[1]:.1f} | {clients_cpu_pct:.0f}%
-    | {others_cpu_pct:.0f}%""",
+    | {server_cpu_pct:.0f}% | {switches_per_1000[0]:.1f} / {switches_per_1000[1]:.1f},
+    {switches_per_1000[2]:.1f} | {clients_cpu_pct:.0f}% | {others_cpu_pct:.0f}%""",
 )
 INTRO = """{hosts} hosts at 1 Hz, {clients:,.0f} clients following every host's samples; {pinned}; {rounds}
 alternating rounds of {duration:g} s per server, median [min, max]; {context}."""
@@ -46,6 +47,11 @@ TARGET = """Target: fleetdeck's CPU per delivered sample at most 1.2 times the p
 ({cpu[websockets]:.1f} µs, medians): one frame per message (v1 clients) {cpu[fleetdeck]:.1f} µs
 ({ratio[0]:.2f} times), {met[0]:met}; batched as the dashboard asks for it {cpu[fleetdeck-batch]:.1f} µs
 ({ratio[1]:.2f} times), {met[1]:met}."""
+WHY = """Why pinned (since 2026-12-07, issue 24): unpinned on a quiet machine the plain `websockets`
+peer measured 20.1 µs (2026-11-26), pinned 9.4-11.0 µs, with the same code. Most of either server's
+CPU per sample is the write of each frame into its socket, and on loopback that write wakes the
+reader in the writer's time: what it costs depends on where the readers run. docs/benchmarks.md
+says more, with a profile of where the gateway's cost goes."""
 PINNED = {False: "server on core 0, Redis, publisher and clients on core 1", True: "nothing pinned"}
 
 
@@ -70,5 +76,6 @@ def render(
     defaults = {"rounds": 3, "clients": 1000, "hosts": 20, "duration": 20, "no_pin": False, "name": NAME}
     command = reproduce(NAME, args, defaults | {"systems": list(SYSTEMS)})
     per_round = listing(*ROUND, [r | {"disturbed": " (disturbed)" if r["disturbed"] else ""} for r in rounds])
-    full = short + "\n\nEvery round:\n\n" + per_round + f"\n\nReproduce: `{command}`"
+    why = "\n\n" + " ".join(WHY.split()) if not args.no_pin else ""
+    full = short + why + "\n\nEvery round:\n\n" + per_round + f"\n\nReproduce: `{command}`"
     return full, short, summary
