@@ -1,12 +1,15 @@
 """Benchmark: what taking in a fleet's samples costs a gateway with no client at all.
 
-One redis-server on 127.0.0.1 and one `fleetdeck-agent --simulate N` (10,000 hosts at 1 Hz) run
-throughout; gateways come and go, one at a time, in rounds that rotate the order of the variants:
-`hiredis` (the gateway as installed: redis-py with the hiredis reply parser) and `pure-python`
-(the same gateway with hiredis hidden from redis-py, so it parses replies in Python). Each round
-waits for the gateway's /readyz and --settle seconds, then reads its CPU time over a window
-(/proc) and Redis's INFO commandstats (samples/s from the PUBLISH calls). The gateway is pinned
-to core 0, Redis and the agent to core 1 (with --pin, the default). Writes bench/gateway_ingest.md.
+One redis-server on 127.0.0.1 and a simulated fleet of 10,000 hosts at 1 Hz run throughout: by
+default what `fleetdeck-agent --simulate N` sends, replayed every second (`ingest_replay.py`: on
+a busy 2-core machine the agent itself falls far short of 10,000 samples a second), or with
+`--publisher agent` the agent itself. Gateways come and go, one at a time, in rounds that rotate
+the order of the variants: `hiredis` (the gateway as installed: redis-py with the hiredis reply
+parser) and `pure-python` (the same gateway with hiredis hidden from redis-py, so it parses
+replies in Python). Each round waits for the gateway's /readyz and --settle seconds, then reads
+its CPU time over a window (/proc) and Redis's INFO commandstats (samples/s from the PUBLISH
+calls, which count the summaries too: one per 200 samples). The gateway is pinned to core 0,
+Redis and the fleet to core 1 (unless --no-pin). Writes bench/gateway_ingest.md.
 
     scripts/bench gateway_ingest    # or: .venv/bin/python -m bench.gateway_ingest --rounds 2
 """
@@ -31,7 +34,8 @@ from .stack import Stack
 
 NAME = "gateway_ingest"
 TITLE = "Gateway ingest: 10,000 simulated hosts and no client"
-DEFAULTS = {"hosts": 10000, "rounds": 2, "seconds": 20.0}
+PUBLISHERS = ("replay", "agent")
+DEFAULTS = {"hosts": 10000, "rounds": 2, "seconds": 20.0, "publisher": PUBLISHERS}
 # The gateway's own entry point, with hiredis made unimportable first: redis-py then picks its
 # pure-Python parser, exactly as on an install without hiredis.
 _NO_HIREDIS = "import sys; sys.modules['hiredis'] = None; from fleetdeck_gateway.__main__ import main; main()"
@@ -52,6 +56,19 @@ def pin(pid: int, core: int) -> None:
     """Keep the process on one core (when the machine has it)."""
     if core < (os.cpu_count() or 1):
         os.sched_setaffinity(pid, {core})
+
+
+def start_fleet(stack: Stack, url: str, args: argparse.Namespace) -> Service:
+    """The simulated fleet, once its first round of samples is out."""
+    if args.publisher == "agent":
+        agent = stack.simulated_fleet(url, args.hosts)
+        health = stack.workdir / f"agent-{args.hosts}.health"
+        wait_until(health.exists, 120, interval=0.1, what="the agent's first tick")
+        return agent
+    argv = [sys.executable, "-m", "bench.ingest_replay", "--redis", url, "--hosts", str(args.hosts)]
+    replay = stack.service("replay", argv, {"PYTHONPATH": str(harness.ROOT)})
+    wait_until(lambda: "replaying" in replay.log(), 120, interval=0.1, what="the first replayed round")
+    return replay
 
 
 def one_round(
@@ -92,12 +109,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         assert server.service is not None
         admin = redis.Redis.from_url(server.url, decode_responses=True)
         stack.callback(admin.close)
-        agent = stack.simulated_fleet(server.url, args.hosts)
+        agent = start_fleet(stack, server.url, args)
         if args.pin:
             pin(server.service.pid, 1)
             pin(agent.pid, 1)
-        health = tmp / f"agent-{args.hosts}.health"
-        wait_until(health.exists, 120, interval=0.1, what="the agent's first tick")
         machine, started = CpuWindow([os.getpid(), server.service.pid, agent.pid]), time.monotonic()
         agent_before = cpu_seconds(agent.pid)
         rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
@@ -137,21 +152,21 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         for variant, side in s["sides"].items()
     ]
     header = ("gateway", "gateway CPU", "samples/s", "gateway CPU per sample", "Redis CPU")
-    changed = [f"--{k} {getattr(args, k):g}" for k, d in DEFAULTS.items() if getattr(args, k) != d]
-    pinned = "gateway pinned to core 0, Redis and the agent to core 1" if args.pin else "nothing pinned"
+    pinned = "gateway pinned to core 0, Redis and the fleet to core 1" if args.pin else "nothing pinned"
+    fleet = "replayed every second" if args.publisher == "replay" else "the agent itself"
     return (
-        f"`fleetdeck-agent --simulate {args.hosts:,}` (1 Hz, 200 hosts a round trip) into one "
+        f"`fleetdeck-agent --simulate {args.hosts:,}` ({fleet}; 1 Hz, 200 hosts a round trip) into one "
         f"redis-server on 127.0.0.1, one gateway at a time with no client, {args.rounds} rounds of "
         f"{args.seconds:g} s per variant after {args.settle:g} s to settle, the order rotating each "
         f"round; {pinned}. `hiredis`: the gateway as installed; `pure-python`: the same with hiredis "
         "hidden from redis-py. Median (min-max) over the rounds; CPU in % of one core (CPU time / "
         f"wall, /proc). {ctx.sentence()}.\n\n"
         f"{harness.table(header, rows)}\n\n"
-        f"The agent used {s['agent_cpu_pct']:.0f}% of a core; the rest of the machine "
+        f"The fleet's publisher used {s['agent_cpu_pct']:.0f}% of a core; the rest of the machine "
         f"{s['others_cpu_pct']:.0f}% over the {s['window_s']:.0f} s of rounds. An agent that cannot "
         "keep up publishes fewer samples a second than it has hosts; the per-sample figures compare "
         "the variants either way.\n\n"
-        f"Reproduce: `{' '.join(['scripts/bench', NAME, *changed])}`"
+        f"Reproduce: `{harness.reproduce(NAME, args, DEFAULTS)}`"
     )
 
 
@@ -161,6 +176,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=DEFAULTS["rounds"], help="rounds of each variant")
     parser.add_argument("--seconds", type=float, default=DEFAULTS["seconds"], help="each round's window")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="leave processes unpinned")
+    parser.add_argument(
+        "--publisher", choices=PUBLISHERS, default=PUBLISHERS[0], help="what publishes the fleet"
+    )
     harness.common_options(parser, settle=5)
     args = parser.parse_args()
     harness.run(args, measure, summarize, render, harness.Result(NAME, TITLE, "", {}))

@@ -139,7 +139,7 @@ def test_the_agent_writes_its_samples_and_presence_and_nothing_else() -> None:
         "%W~fleetdeck:hosts",
         "~fleetdeck:history:*",  # its tiers: written, and read back after a restart
     ]
-    assert [w for w in agent if w.startswith("&")] == ["&fleetdeck:cpu"]
+    assert [w for w in agent if w.startswith("&")] == ["&fleetdeck:cpu", "&fleetdeck:summary"]
     # Exactly what its batches send (heartbeat HSET, live PUBLISH, history tiers SET/PEXPIRE and
     # SETRANGE), what it reads back (GETRANGE), and the connection's own: no list commands.
     assert [w for w in agent if w.startswith("+")] == [

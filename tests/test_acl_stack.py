@@ -220,6 +220,7 @@ def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStac
     agent = _as(stack, "agent")
     try:
         assert agent.publish(topics.CPU_CHANNEL, "{}") >= 0
+        assert agent.publish(topics.SUMMARY_CHANNEL, "{}") >= 0
         # Not even on its own keys may it use a command it does not send (lists: RPUSH, LTRIM).
         forged = history_store.chunk_key("acl-agent", Tier(60, 86400), 0)
         assert _refused(agent.rpush, forged, "x") and _refused(agent.ltrim, forged, 0, -1)
@@ -231,7 +232,7 @@ def test_the_agents_credentials_reach_nothing_but_its_samples(acl_stack: AclStac
             assert _refused(_read, agent, str(stack.admin.type(key)), key), key
             assert _refused(agent.delete, key) and _refused(agent.set, key, "forged"), key
             assert _refused(agent.rpush, key, "forged") and _refused(agent.xadd, key, {"job": "x"}), key
-        for channel in {g.channel for g in CHANNEL_GRANTS} - {topics.CPU_CHANNEL}:
+        for channel in {g.channel for g in CHANNEL_GRANTS} - {topics.CPU_CHANNEL, topics.SUMMARY_CHANNEL}:
             assert _refused(agent.publish, channel, "{}"), channel
         assert _refused(agent.hgetall, hoststore._HOSTS_KEY)  # it cannot even read the fleet
         # Terminals: no request, input, output, record or recording is the agent's to touch.

@@ -204,6 +204,28 @@ async def test_local_subscribers_share_one_redis_subscription(redis_url: str, na
     await observer.aclose()
 
 
+async def test_a_channel_nobody_here_wants_any_more_is_let_go_in_redis(redis_url: str, name: str) -> None:
+    """The gateway takes full samples in only while someone watches: once its last local
+    subscriber of a channel leaves, Redis stops sending it, and the other channels go on."""
+    observer = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    broker = create_broker(redis_url)
+    try:
+        async with broker, broker.subscribe([name]) as kept:
+            async with broker.subscribe([name + ":b"]):
+                assert dict(await observer.pubsub_numsub(name + ":b")) == {name + ":b": 1}
+            async with asyncio.timeout(5):
+                while dict(await observer.pubsub_numsub(name + ":b")) != {name + ":b": 0}:
+                    await asyncio.sleep(0.01)
+            assert dict(await observer.pubsub_numsub(name)) == {name: 1}
+            await broker.publish(name, "still")
+            assert (await asyncio.wait_for(anext(kept), 5)).data == "still"
+            async with broker.subscribe([name + ":b"]) as again:  # and taken up again when wanted
+                await broker.publish(name + ":b", "back")
+                assert (await asyncio.wait_for(anext(again), 5)).data == "back"
+    finally:
+        await observer.aclose()
+
+
 async def test_more_concurrent_calls_than_connections_wait_for_one_instead_of_failing(
     redis_url: str, name: str
 ) -> None:

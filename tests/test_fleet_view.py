@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from fleetdeck_common.messages import CpuSample
+from fleetdeck_common.summaries import summary_of
 from fleetdeck_gateway.feeds.fleet import FleetView
 from fleetdeck_gateway.feeds.hosttable import HostTable
 from fleetdeck_gateway.metrics import GatewayMetrics
@@ -25,7 +26,7 @@ def setup() -> tuple[FleetView, HostTable, Clients, FakeClock]:
 
 def heard(table: HostTable, fleet: FleetView, host: str, total: float, now: float) -> None:
     table.observe(host, now, 1.0, 1, now)
-    fleet.observe(sample(host, total))
+    fleet.observe(summary_of(sample(host, total)))
 
 
 async def taken(client: Client) -> list[dict[str, Any]]:
@@ -128,7 +129,7 @@ async def test_a_forgotten_host_is_sent_once_as_offline_and_an_unfollower_gets_n
 async def test_entries_carry_the_disk_of_the_latest_sample_and_none_for_an_old_agent() -> None:
     fleet, table, clients, clock = setup()
     table.observe("web01", clock.now, 1.0, 1, clock.now)
-    fleet.observe(sample("web01", 10.0).model_copy(update={"disk": 87.5}))
+    fleet.observe(summary_of(sample("web01", 10.0).model_copy(update={"disk": 87.5})))
     heard(table, fleet, "old01", 5.0, clock.now)  # an agent from before v1.2 sends no disk
     client = Client(VIEWER)
     clients.add(client)

@@ -119,6 +119,7 @@ async def publish(gateway: Gateway, *hosts: str, labels: dict[str, str] | None =
     (to every client at once: a probe client's copy says so)."""
     probe = connected(gateway, VIEWER)
     gateway.clients.sample_scope(probe, frozenset(hosts))
+    await gateway.samples.live()  # as the `subscribe` handler does
     now = time.time()
     observations = [
         Observation(sample(h, now), labels or {}, f"127.0.1.{i + 2}") for i, h in enumerate(hosts)

@@ -61,11 +61,11 @@ async def commands_per_sample(spacing: float, rounds: int, hosts: int = 20) -> d
     return {k: (v - counted.get(k, 0)) / samples for k, v in broker.commands.items()}
 
 
-@pytest.mark.parametrize(("spacing", "most"), [(1.0, 1.35), (11.0, 1.45)])
+@pytest.mark.parametrize(("spacing", "most"), [(1.0, 1.40), (11.0, 1.50)])
 async def test_commands_per_sample_stay_low_at_1_hz_and_when_starved(spacing: float, most: float) -> None:
     # Starved, a tier-0 chunk (408 s) is reserved every 37 samples and a minute ends every 5.5.
     per = await commands_per_sample(spacing, 1500)
-    assert per["publish"] == 1
+    assert per["publish"] == pytest.approx(1 + 1 / 20)  # each sample, and the round trip's summary
     assert per.get("hset", 0) <= 0.11  # a heartbeat every 10th sample
     assert per["setrange"] <= 0.27  # every 5th sample, minutes and hours together
     assert sum(per.values()) <= most, per

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from fleetdeck_gateway.feeds.hosttable import HostTable
 
 
@@ -39,3 +42,36 @@ def test_hosts_silent_for_longer_than_the_limit_are_gone() -> None:
     assert presence.gone(1000.0, forget_after=600) == ["old"]
     presence.forget("old")
     assert presence.hosts() == ["new"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.floats(0.0, 5.0),  # how long after the previous event
+            st.sampled_from([0.25, 0.5, 1.0, 5.0]),  # the host's interval
+            st.booleans(),  # a heartbeat (True) or an evaluation (False)
+        ),
+        max_size=60,
+    )
+)
+def test_evaluate_tells_exactly_the_hosts_that_went_quiet_whatever_it_skips(
+    events: list[tuple[str, float, float, bool]],
+) -> None:
+    """`evaluate` skips looking at every host until the first could go quiet: it must still tell
+    each host that did, at the first evaluation after it did, as looking every time would."""
+    table, now = HostTable(), 0.0
+    seen: dict[str, tuple[float, float]] = {}  # the model: host -> (last seen, interval)
+    online: set[str] = set()
+    for host, step, interval, beat in events:
+        now += step
+        if beat:
+            table.observe(host, now, interval, 1, now)
+            seen[host] = (now, interval)
+            online.add(host)
+        else:
+            quiet = sorted(h for h in online if now - seen[h][0] > 3 * seen[h][1])
+            online -= set(quiet)
+            assert sorted(table.evaluate(now)) == quiet
+            assert {h.host for h in table.snapshot() if h.online} == online

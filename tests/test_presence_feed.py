@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from fleetdeck_common import hoststore
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.hoststore import HostStore, Observation
 from fleetdeck_common.messages import CpuSample
+from fleetdeck_common.summaries import summary_of
 from fleetdeck_gateway.feeds.hosttable import HostTable
 from fleetdeck_gateway.feeds.presence import PresenceSync
 from fleetdeck_gateway.metrics import GatewayMetrics
@@ -69,7 +73,7 @@ async def test_heartbeats_read_bring_hosts_with_labels_and_addresses_told_once()
 
 async def test_a_host_heard_live_goes_quiet_after_three_intervals() -> None:
     s = Setup()
-    s.feed.observe(sample("web01", 1000.0))
+    s.feed.observe(summary_of(sample("web01", 1000.0)))
     s.feed.flush()
     assert [h["online"] for h in await s.hosts_frame()] == [True]
     s.clock.now += 3.0  # three intervals: still online
@@ -97,3 +101,28 @@ async def test_a_host_not_heard_from_for_forget_after_is_forgotten_but_its_histo
     # The history expires by itself once older than the longest tier; a retired host's stays readable.
     assert [x.ts for x in await reader(s.broker, s.clock).recent("old01", 900)] == [900.0]
     assert s.changes[-1] == ["old01", "web01"]  # old01 gone, web01 gone quiet
+
+
+async def test_a_known_hosts_heartbeat_is_read_again_only_when_it_says_something_new(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Heartbeats are re-read every few seconds: one that differs only in its time is skipped."""
+    s = Setup()
+    read: list[str] = []
+    real_parse = hoststore.parse
+
+    def parse(host: str, raw: str) -> hoststore.Heartbeat | None:
+        read.append(host)
+        return real_parse(host, raw)
+
+    monkeypatch.setattr(hoststore, "parse", parse)
+    await s.store.publish([Observation(sample("web01", 999.0), {"role": "web"})])
+    await s.feed.reload()
+    assert read == ["web01"]
+    await s.store.publish([Observation(sample("web01", 1005.0), {"role": "web"})])  # a later time only
+    await s.feed.reload()
+    assert read == ["web01"]
+    await s.store.publish([Observation(sample("web01", 1010.0), {"role": "db"})])  # new labels
+    await s.feed.reload()
+    assert read == ["web01", "web01"]
+    assert s.feed.snapshot()[0].labels == {"role": "db"}

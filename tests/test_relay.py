@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ from fleetdeck_gateway.feeds.hosttable import HostTable
 from fleetdeck_gateway.feeds.jobresults import JobWatches
 from fleetdeck_gateway.feeds.presence import PresenceSync
 from fleetdeck_gateway.feeds.relay import Relay
+from fleetdeck_gateway.feeds.samples import LiveSamples
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client, Clients
 from tests.support.fakes import VIEWER, ok_result
@@ -42,6 +43,8 @@ class Feeds:
     clients: Clients
     watches: JobWatches
     presence: PresenceSync
+    samples: LiveSamples
+    fleet: FleetView
 
 
 def feeds(subscription: PubSub, broker: MemoryBroker) -> Feeds:
@@ -52,8 +55,10 @@ def feeds(subscription: PubSub, broker: MemoryBroker) -> Feeds:
     table = HostTable()
     fleet = FleetView(table, clients)
     presence = PresenceSync(hosts, table, clients, 86400.0, on_change=fleet.changed)
-    relay = Relay(subscription, clients, watches, presence, fleet, HistoryCache(reader(broker).recent))
-    return Feeds(relay, clients, watches, presence)
+    history = HistoryCache(reader(broker).recent)
+    samples = LiveSamples(subscription, clients, history)
+    relay = Relay(subscription, clients, watches, presence, fleet, history, samples)
+    return Feeds(relay, clients, watches, presence, samples, fleet)
 
 
 @pytest.fixture
@@ -70,6 +75,13 @@ async def settled(*clients: Client) -> None:
     for client in clients:
         while client.tasks:
             await asyncio.wait(set(client.tasks))
+
+
+async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Until `condition` holds (the relay handles what was published in a task of its own)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
 
 
 async def frames_until(client: Client, last: str, timeout: float = 2.0) -> list[dict[str, object]]:
@@ -94,6 +106,7 @@ async def test_samples_reach_cpu_subscribers_only_and_a_new_host_updates_presenc
     relay.relay.add(watching)
     relay.relay.add(other)
     relay.clients.sample_scope(watching, None)
+    await relay.samples.live()  # as the `subscribe` handler does before it answers
     await HostStore(broker).publish([Observation(sample("web01", time.time()))])
     frames = await frames_until(watching, "hosts")  # presence is told once a tick, samples at once
     assert [f["type"] for f in frames] == ["cpu", "hosts"]
@@ -107,6 +120,7 @@ async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: Memory
     for each in (client, reader):
         relay.relay.add(each)
         relay.clients.sample_scope(each, None)
+    await relay.samples.live()
     hosts = HostStore(broker)
     for n in range(5):
         await hosts.publish([Observation(sample("web01", 1000.0 + n))])
@@ -115,6 +129,35 @@ async def test_a_slow_client_gets_only_the_latest_sample_per_host(broker: Memory
         pass
     frames = [json.loads(f) for f in await client.outbox.take()]
     assert [f["ts"] for f in frames] == [1004.0]
+
+
+async def test_full_samples_are_taken_in_only_while_someone_watches_them(
+    broker: MemoryBroker, relay: Feeds
+) -> None:
+    """The fleet view and presence live on the summaries; the full samples' channel is subscribed
+    while a client follows `cpu` (or a history is cached) and let go once none is left."""
+    hosts = HostStore(broker)
+    await hosts.publish([Observation(sample("web01", 1000.0))])
+    await hosts.publish([Observation(sample("web02", 1001.0))])  # after web01's, in the same order
+    await until(lambda: relay.fleet.latest("web02") is not None)
+    assert relay.presence.hosts() == ["web01", "web02"]
+    assert relay.samples.taken == 0 and not relay.samples.wanted()
+
+    client = Client(VIEWER)
+    relay.relay.add(client)
+    relay.clients.sample_scope(client, frozenset({"web02"}))
+    await relay.samples.live()
+    await hosts.publish([Observation(sample("web01", 1002.0)), Observation(sample("web02", 1002.0))])
+    frames = await frames_until(client, "cpu")
+    assert [(f["host"], f["ts"]) for f in frames] == [("web02", 1002.0)]
+    assert relay.samples.taken == 2  # both were parsed: one channel carries every host
+
+    relay.clients.stop_samples(client)
+    await relay.samples.check()  # what each tick does
+    assert not relay.samples.wanted()
+    await hosts.publish([Observation(sample("web01", 1003.0))])
+    await until(lambda: getattr(relay.fleet.latest("web01"), "ts", None) == 1003.0)
+    assert relay.samples.taken == 2  # heard in the summary, never parsed in full
 
 
 def numbered(job: str, seq: int) -> Result:

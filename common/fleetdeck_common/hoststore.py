@@ -9,7 +9,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import topics
+from . import summaries, topics
 from .acl import grant
 from .broker import Batches, HashSet, KeyValue, Publish, PubSub, Write
 from .messages import CpuSample, Mount, dump
@@ -33,13 +33,14 @@ class Heartbeat(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     host: str
-    last_seen: float
     interval: float
     cpus: int
     labels: dict[str, str] = {}
     address: str = ""  # how SSH reaches the host; empty: its name
     mounts: list[Mount] = []  # its local file systems, fullest first (absent from older agents)
     boot: float | None = None  # when the host booted (unix s): the uptime of its stored samples
+    # Last, so what a heartbeat says apart from its time is a prefix of its JSON (`contents`).
+    last_seen: float
 
     @classmethod
     def of(
@@ -77,10 +78,14 @@ class HostStore:
         self._broker = broker
 
     async def publish(self, observations: Sequence[Observation], stored: Sequence[Write] = ()) -> None:
-        """Record the heartbeats (and `stored`, the history writes), then send the samples live (a
-        gateway that hears of a new host live finds its labels already there). One round trip."""
+        """Record the heartbeats (and `stored`, the history writes), then send the samples live, and
+        their summaries in one message (a gateway that hears of a new host live finds its labels
+        already there). One round trip."""
         writes = list(stored)
         live: list[Write] = []
+        if observations:
+            rows = [summaries.summary_of(o.sample) for o in observations]
+            live.append(Publish(topics.SUMMARY_CHANNEL, summaries.encode(rows)))
         for observation in observations:
             sample = observation.sample
             if observation.beat:
@@ -92,14 +97,30 @@ class HostStore:
 
     async def heartbeats(self) -> dict[str, Heartbeat]:
         """Every host's latest heartbeat; a malformed one is logged and left out."""
-        beats: dict[str, Heartbeat] = {}
-        for host, raw in (await self._broker.hash_get_all(_HOSTS_KEY)).items():
-            try:
-                beats[host] = Heartbeat.model_validate_json(raw)
-            except ValidationError:
-                logger.warning("ignored a malformed heartbeat for %r", host)
-        return beats
+        beats = {host: parse(host, raw) for host, raw in (await self.stored()).items()}
+        return {host: beat for host, beat in beats.items() if beat is not None}
+
+    async def stored(self) -> dict[str, str]:
+        """Every host's latest heartbeat as stored (`parse` reads one, `contents` compares them)."""
+        return await self._broker.hash_get_all(_HOSTS_KEY)
 
     async def forget(self, host: str) -> None:
         """Drop a retired host's heartbeat (its history expires by itself, tier by tier)."""
         await self._broker.hash_delete(_HOSTS_KEY, host)
+
+
+def parse(host: str, raw: str) -> Heartbeat | None:
+    """A stored heartbeat; None (and a warning) when it is malformed."""
+    try:
+        return Heartbeat.model_validate_json(raw)
+    except ValidationError:
+        logger.warning("ignored a malformed heartbeat for %r", host)
+        return None
+
+
+def contents(raw: str) -> str:
+    """What a stored heartbeat says apart from when it was written: equal for two heartbeats
+    whose only difference is `last_seen` (heartbeats of older agents, which wrote it elsewhere,
+    always differ)."""
+    head, found, _ = raw.rpartition(',"last_seen":')
+    return head if found else raw

@@ -10,8 +10,10 @@ from .acl import channel
 
 PREFIX = "fleetdeck"
 
-# Pub/sub channels: the gateway holds one subscription to all but the control channel.
-CPU_CHANNEL = f"{PREFIX}:cpu"
+# Pub/sub channels: the gateway holds one subscription to those it always needs
+# (`GATEWAY_CHANNELS`), and one to the full samples only while someone watches them in detail.
+CPU_CHANNEL = f"{PREFIX}:cpu"  # every full sample
+SUMMARY_CHANNEL = f"{PREFIX}:summary"  # what the fleet view needs of them, a round trip's hosts a message
 CHAT_CHANNEL = f"{PREFIX}:chat"
 JOBS_CHANNEL = f"{PREFIX}:jobs"
 RESULTS_CHANNEL = f"{PREFIX}:results"
@@ -21,11 +23,12 @@ ALERTS_CHANNEL = f"{PREFIX}:alerts"  # alert transitions, published by the evalu
 # one per gateway (output and ends from workers); `terms.store` names each one in these patterns.
 TERM_WORKER_CHANNEL = f"{PREFIX}:term-worker:*"
 TERM_GATEWAY_CHANNEL = f"{PREFIX}:term-gateway:*"
-GATEWAY_CHANNELS = (CPU_CHANNEL, CHAT_CHANNEL, JOBS_CHANNEL, RESULTS_CHANNEL, ALERTS_CHANNEL)
+GATEWAY_CHANNELS = (SUMMARY_CHANNEL, CHAT_CHANNEL, JOBS_CHANNEL, RESULTS_CHANNEL, ALERTS_CHANNEL)
 
-# Who publishes and who listens: an agent says one thing only, its samples.
+# Who publishes and who listens: an agent says one thing only, its samples (and their summaries).
 ACCESS = (
     channel(CPU_CHANNEL, publish=["agent"], subscribe=["gateway"]),
+    channel(SUMMARY_CHANNEL, publish=["agent"], subscribe=["gateway"]),
     channel(CHAT_CHANNEL, publish=["gateway"], subscribe=["gateway"]),
     channel(JOBS_CHANNEL, publish=["gateway", "worker"], subscribe=["gateway"]),
     channel(RESULTS_CHANNEL, publish=["gateway", "worker"], subscribe=["gateway"]),

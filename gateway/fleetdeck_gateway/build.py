@@ -39,6 +39,7 @@ from .feeds.hosttable import HostTable
 from .feeds.jobresults import JobWatches
 from .feeds.presence import PresenceSync
 from .feeds.relay import Relay
+from .feeds.samples import LiveSamples
 from .history.reader import HistoryReader
 from .metrics import GatewayMetrics
 from .services.audittrail import AuditTrail
@@ -74,6 +75,7 @@ def build_gateway(
     presence = PresenceSync(hosts, table, clients, settings.forget_after, on_change=fleet.changed)
     long_history = HistoryReader(HistoryStore(broker, settings.tiers()), boot_of=presence.boot_of)
     history = HistoryCache(long_history.recent)
+    samples = LiveSamples(broker, clients, history)
     queue = QueueWatch(jobs, clients, policy)
 
     def count_queued(job: Job) -> None:
@@ -131,6 +133,7 @@ def build_gateway(
         presence=presence,
         fleet=fleet,
         history=history,
+        samples=samples,
         long_history=long_history,
         relay=Relay(
             broker,
@@ -139,6 +142,7 @@ def build_gateway(
             presence,
             fleet,
             history,
+            samples,
             on_job=queue.observe,
             fleet_tick=settings.fleet_tick,
             on_alert=alert_heard,

@@ -22,6 +22,7 @@ from .feeds.hosthistory import HistoryCache
 from .feeds.jobresults import JobWatches
 from .feeds.presence import PresenceSync
 from .feeds.relay import Relay
+from .feeds.samples import LiveSamples
 from .history.reader import HistoryReader
 from .metrics import GatewayMetrics
 from .services.audittrail import AuditTrail
@@ -51,6 +52,7 @@ class Gateway:
     presence: PresenceSync
     fleet: FleetView
     history: HistoryCache
+    samples: LiveSamples
     long_history: HistoryReader
     relay: Relay
     queue: QueueWatch

@@ -35,12 +35,17 @@ class SharedSubscription:
         self._pubsub_lock = asyncio.Lock()
         self._pubsub_gap = False  # the pub/sub connection was made again under our feet
         self._reader: asyncio.Task[None] | None = None
+        self._releasing: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
             self._reader = None
+        releasing = list(self._releasing)
+        for task in releasing:
+            task.cancel()
+        await asyncio.gather(*releasing, return_exceptions=True)
         await self._close_pubsub()
 
     @contextlib.asynccontextmanager
@@ -58,6 +63,10 @@ class SharedSubscription:
             yield subscriber.events()
         finally:
             self._fanout.discard(subscriber)
+            # Channels nobody here wants any more are let go: Redis stops sending them.
+            task = asyncio.create_task(self._unsubscribe_unwanted(), name="redis-unsubscribe")
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
 
     async def _subscribe_connection(self) -> None:
         """Make the shared pub/sub connection listen to every channel a local subscriber wants."""
@@ -76,6 +85,17 @@ class SharedSubscription:
             except (*TRANSIENT, TimeoutError) as exc:
                 await self._close_pubsub()
                 raise BrokerUnavailable(f"Redis unreachable: {exc}") from exc
+
+    async def _unsubscribe_unwanted(self) -> None:
+        async with self._pubsub_lock:
+            pubsub = self._pubsub
+            if pubsub is None:
+                return
+            unwanted = set(pubsub.channels) - self._fanout.channels()
+            if unwanted:
+                # A failure is the reader's to notice: it makes the connection again.
+                with contextlib.suppress(*TRANSIENT, TimeoutError):
+                    await asyncio.wait_for(pubsub.unsubscribe(*sorted(unwanted)), self._timeout)
 
     def _pubsub_reconnected(self, connection: object) -> None:
         self._pubsub_gap = True

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from fleetdeck_common.fleet_compact import Encoder
-from fleetdeck_common.messages import CpuSample, Fleet, FleetHost, dump
+from fleetdeck_common.messages import Fleet, FleetHost, dump
+from fleetdeck_common.summaries import Summary
 
 from ..ws.clients import Client, Clients
 from ..ws.outbox import Message
@@ -81,9 +82,9 @@ class FleetView:
         self._encoder = Encoder()
         self._compact_full: bytes | None = None  # as `_full`, in compact form
 
-    def observe(self, sample: CpuSample) -> None:
+    def observe(self, sample: Summary) -> None:
         summary = self._summaries.setdefault(sample.host, Latest())
-        summary.total, summary.mem, summary.load1 = sample.total, sample.mem, sample.load[0]
+        summary.total, summary.mem, summary.load1 = sample.total, sample.mem, sample.load1
         summary.disk, summary.net_rx, summary.net_tx = sample.disk, sample.net_rx, sample.net_tx
         summary.uptime, summary.ts = sample.uptime, sample.ts
         self._changed.add(sample.host)

@@ -88,6 +88,10 @@ class HistoryCache:
             entry.samples.append(frame)
             entry.frame = None
 
+    def holding(self) -> bool:
+        """Whether any host's history is cached (it needs the live samples to stay current)."""
+        return bool(self._entries)
+
     def forget(self, host: str) -> None:
         self._entries.pop(host, None)
 

@@ -7,6 +7,7 @@ when it booted (what the stored samples of a `history` frame count their `uptime
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -41,6 +42,9 @@ class HostTable:
         self._missed = missed_intervals
         self._hosts: dict[str, _Host] = {}
         self.version = 0  # moves on when a host is added or forgotten, or its labels or address change
+        # No online host goes quiet before this: `evaluate`, several times a second over a big
+        # fleet, looks at every host only from then on.
+        self._quiet_from = math.inf
 
     def _alive(self, host: _Host, now: float) -> bool:
         return now - host.last_seen <= self._missed * host.interval
@@ -55,6 +59,8 @@ class HostTable:
             state.labels, state.address, state.mounts = known.labels, known.address, known.mounts
             state.boot = known.boot
         state.online = self._alive(state, now)
+        if state.online:
+            self._quiet_from = min(self._quiet_from, seen_at + self._missed * interval)
         self._hosts[host] = state
         if known is None:
             self.version += 1
@@ -86,11 +92,18 @@ class HostTable:
 
     def evaluate(self, now: float) -> list[str]:
         """Mark hosts that went quiet as offline; the hosts that did."""
-        gone_quiet = []
+        if now < self._quiet_from - 1e-6:  # (the margin: rounding never skips a host gone quiet)
+            return []
+        gone_quiet, quiet_from, missed = [], math.inf, self._missed
         for name, state in self._hosts.items():
-            if state.online and not self._alive(state, now):
+            if not state.online:
+                continue
+            if now - state.last_seen > missed * state.interval:  # `_alive`, inlined
                 state.online = False
                 gone_quiet.append(name)
+            else:
+                quiet_from = min(quiet_from, state.last_seen + missed * state.interval)
+        self._quiet_from = quiet_from
         return gone_quiet
 
     def forget(self, host: str) -> None:

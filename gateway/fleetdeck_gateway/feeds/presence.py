@@ -13,9 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 
+from fleetdeck_common import hoststore
 from fleetdeck_common.broker import BrokerUnavailable
 from fleetdeck_common.hoststore import HostStore
-from fleetdeck_common.messages import CpuSample, HostInfo, Hosts, Mount, dump
+from fleetdeck_common.messages import HostInfo, Hosts, Mount, dump
+from fleetdeck_common.summaries import Summary
 
 from ..ws.clients import Clients
 from .hosttable import HostTable
@@ -46,6 +48,7 @@ class PresenceSync:
         self._clock = clock
         self._changed: set[str] = set()
         self._unknown_heard = False  # a host was heard live before its heartbeat was read
+        self._said: dict[str, str] = {}  # host -> what its heartbeat said when last read (`contents`)
 
     def hosts(self) -> list[str]:
         return self._table.hosts()
@@ -68,12 +71,12 @@ class PresenceSync:
     def frame(self) -> str:
         return dump(Hosts(hosts=self._table.snapshot()))
 
-    def observe(self, sample: CpuSample) -> None:
+    def observe(self, sample: Summary) -> None:
         """A live sample is a heartbeat too (timed by this process's clock)."""
         now = self._clock()
         if not self._table.knows(sample.host):
             self._unknown_heard = True
-        if self._table.observe(sample.host, now, sample.interval, len(sample.percpu), now):
+        if self._table.observe(sample.host, now, sample.interval, sample.cpus, now):
             self._changed.add(sample.host)
         if sample.uptime is not None:
             self._table.booted(sample.host, sample.ts - sample.uptime)
@@ -82,7 +85,16 @@ class PresenceSync:
         """Read every heartbeat: hosts not heard live yet, labels and addresses; forget the gone."""
         now = self._clock()
         self._unknown_heard = False
-        for host, beat in (await self._store.heartbeats()).items():
+        for host, raw in (await self._store.stored()).items():
+            # A known host's heartbeat matters only for what it says apart from its time (a host
+            # is timed by its samples once known): one that says the same again is not read.
+            said = hoststore.contents(raw)
+            if self._said.get(host) == said and self._table.knows(host):
+                continue
+            beat = hoststore.parse(host, raw)
+            if beat is None:
+                continue
+            self._said[host] = said
             if not self._table.knows(host) and self._table.observe(
                 host, beat.last_seen, beat.interval, beat.cpus, now
             ):
@@ -95,6 +107,7 @@ class PresenceSync:
             logger.info("forgetting %s: not heard from for %.0fs", host, self._forget_after)
             await self._store.forget(host)
             self._table.forget(host)
+            self._said.pop(host, None)
             self._changed.add(host)
 
     def flush(self) -> None:

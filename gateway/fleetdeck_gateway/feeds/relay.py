@@ -2,8 +2,9 @@
 
 The relay drives, and is given, the parts that act on what the broker says: the clients (fan-out
 by topic and host), the job watches (results in `seq` order), presence (which hosts are online,
-with their labels), the fleet view (one summary frame per tick for every follower) and the shared
-per-host history; alert transitions go to the alerts view.
+with their labels), the fleet view (one summary frame per tick for every follower), fed by the
+agents' sample summaries, and the full samples (`samples.py`, taken in only while someone watches
+them); alert transitions go to the alerts view.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from pydantic import ValidationError
 
 from fleetdeck_common import topics
 from fleetdeck_common.broker import GAP, Event, PubSub
-from fleetdeck_common.messages import Alert, Chat, CpuSample, Done, Job, Result, dump
+from fleetdeck_common.messages import Alert, Chat, Done, Job, Result, dump
+from fleetdeck_common.summaries import decode as decode_summaries
 
 from ..ws.clients import Client, Clients
 from .fleet import FleetView
 from .hosthistory import HistoryCache
 from .jobresults import JobWatches
 from .presence import PresenceSync
+from .samples import LiveSamples
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class Relay:
         presence: PresenceSync,
         fleet: FleetView,
         history: HistoryCache,
+        samples: LiveSamples,
         on_job: Callable[[Job], None] = lambda job: None,
         fleet_tick: float = 1.0,
         on_alert: Callable[[Alert], None] = lambda alert: None,
@@ -47,6 +51,7 @@ class Relay:
         self._presence = presence
         self._fleet = fleet
         self._history = history
+        self._samples = samples
         self._on_job = on_job
         self._on_alert = on_alert
         self._fleet_tick = fleet_tick
@@ -64,6 +69,7 @@ class Relay:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._samples.stop()
         for client in self._clients:
             self.remove(client)
 
@@ -83,6 +89,7 @@ class Relay:
             fired = loop.time()
             self._fleet.tick()
             self._history.sweep()
+            await self._samples.check()
             # A tick that came late does not pull the next one closer: ticks stay a tick apart.
             next_tick = max(next_tick + self._fleet_tick, fired + self._fleet_tick)
 
@@ -106,12 +113,13 @@ class Relay:
         logger.warning("the broker subscription had a gap; re-reading %d watched jobs", watched)
 
     def _dispatch(self, event: Event) -> None:
-        if event.channel == topics.CPU_CHANNEL:
-            sample = CpuSample.model_validate_json(event.data)
-            self._presence.observe(sample)
-            self._fleet.observe(sample)
-            self._history.observe(sample.host, event.data)
-            self._clients.send_sample(sample.host, event.data)
+        if event.channel == topics.SUMMARY_CHANNEL:
+            summaries, errors = decode_summaries(event.data)
+            for summary in summaries:
+                self._presence.observe(summary)
+                self._fleet.observe(summary)
+            for error in errors:
+                logger.warning("ignored a malformed sample summary: %s", error)
         elif event.channel == topics.CHAT_CHANNEL:
             self._clients.send_topic("chat", dump(Chat.model_validate_json(event.data)))
         elif event.channel == topics.JOBS_CHANNEL:

@@ -59,6 +59,10 @@ class Clients:
         """Whether any client subscribed to `topic` (so a frame for it is worth building)."""
         return any(topic in c.topics for c in self._clients)
 
+    def wants_samples(self) -> bool:
+        """Whether any client is subscribed to `cpu` (of some host or every one)."""
+        return bool(self._every_sample or self._samples_of)
+
     def sample_scope(self, client: Client, hosts: frozenset[str] | None) -> None:
         """Send `client` the samples of these hosts (None: of every host) from now on."""
         self.stop_samples(client)

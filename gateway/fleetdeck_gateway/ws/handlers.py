@@ -87,6 +87,7 @@ async def _subscribe(frame: Subscribe, client: Client, services: FrameServices) 
         # Live from this moment, so nothing published while the history is read is missed; the
         # dashboard merges history with samples it already has.
         services.clients.sample_scope(client, after)
+        await services.samples.live()
     client.topics.update(new)
     scope = sorted(client.cpu_hosts) if client.cpu_hosts is not None else None
     client.outbox.put(dump(Subscribed(topics=sorted(client.topics), hosts=scope, ref=frame.ref)))

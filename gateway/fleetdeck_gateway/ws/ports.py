@@ -37,6 +37,12 @@ class Samples(Protocol):
     def stop_samples(self, client: Client) -> None: ...
 
 
+class LiveSamples(Protocol):
+    async def live(self) -> None:
+        """Until full samples reach the gateway (it takes them in only while someone watches)."""
+        ...
+
+
 class Following(Protocol):
     """A feed a client follows until it unsubscribes (the fleet view)."""
 
@@ -99,6 +105,9 @@ class FrameServices(Protocol):
 
     @property
     def clients(self) -> Samples: ...
+
+    @property
+    def samples(self) -> LiveSamples: ...
 
     @property
     def fleet(self) -> Following: ...

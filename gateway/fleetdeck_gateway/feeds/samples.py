@@ -1,0 +1,75 @@
+"""Full samples, taken in only while someone watches them in detail.
+
+The fleet view, presence and alerts live on the agents' summaries (`relay.py`); a full sample
+(per-core values and all) matters only to a client subscribed to `cpu` and to the per-host
+history cache. So the gateway subscribes to the samples' channel when the first of those appears
+and lets it go once none is left: a gateway nobody watches in detail never parses a full sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pydantic import ValidationError
+
+from fleetdeck_common import topics
+from fleetdeck_common.broker import GAP, PubSub
+from fleetdeck_common.messages import CpuSample
+
+from ..ws.clients import Clients
+from .hosthistory import HistoryCache
+
+logger = logging.getLogger(__name__)
+
+
+class LiveSamples:
+    def __init__(self, broker: PubSub, clients: Clients, history: HistoryCache) -> None:
+        self._broker = broker
+        self._clients = clients
+        self._history = history
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.taken = 0  # samples taken in, for tests and metrics
+
+    def wanted(self) -> bool:
+        """Whether anyone needs full samples: a `cpu` subscriber or a cached history."""
+        return self._clients.wants_samples() or self._history.holding()
+
+    async def live(self) -> None:
+        """Until full samples reach this process (a caller that needs them from now on)."""
+        if self._task is None or self._task.done():
+            self._ready = asyncio.Event()
+            self._task = asyncio.create_task(self._take(self._ready), name="samples")
+        await self._ready.wait()
+
+    async def check(self) -> None:
+        """Let the samples go when nobody needs them any more (once a tick)."""
+        if self._task is not None and not self.wanted():
+            await self.stop()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _take(self, ready: asyncio.Event) -> None:
+        try:
+            async with self._broker.subscribe([topics.CPU_CHANNEL]) as events:
+                ready.set()
+                async for event in events:
+                    if event is GAP:
+                        continue  # samples are latest-wins: the next one of each host will do
+                    try:
+                        self._deliver(event.data)
+                    except (ValidationError, ValueError) as exc:
+                        logger.warning("ignored a malformed sample: %s", exc)
+        finally:
+            ready.set()  # a caller waiting is not left hanging, whatever happened
+
+    def _deliver(self, data: str) -> None:
+        sample = CpuSample.model_validate_json(data)
+        self.taken += 1
+        self._history.observe(sample.host, data)
+        self._clients.send_sample(sample.host, data)
