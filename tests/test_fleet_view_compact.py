@@ -12,6 +12,7 @@ import pytest
 
 from fleetdeck_common.fleet_compact import Decoder, code
 from fleetdeck_common.messages import CpuSample
+from fleetdeck_common.summaries import summary_of
 from fleetdeck_gateway.feeds.fleet import FleetView
 from fleetdeck_gateway.feeds.hosttable import HostTable
 from fleetdeck_gateway.metrics import GatewayMetrics
@@ -89,7 +90,9 @@ async def test_json_and_compact_followers_hold_the_same_fleet_through_anything(s
             values[host] = (total, mem)
             table.observe(host, clock.now, 1.0, 1, clock.now)
             fleet.observe(
-                CpuSample(host=host, ts=clock.now, total=total, percpu=[total], mem=mem, load=[0.5] * 3)
+                summary_of(
+                    CpuSample(host=host, ts=clock.now, total=total, percpu=[total], mem=mem, load=[0.5] * 3)
+                )
             )
         if rng.random() < 0.2:
             host = rng.choice(HOSTS)
