@@ -52,12 +52,6 @@ def publishes(admin: redis.Redis) -> int:
     return int(stats.get("calls", 0))
 
 
-def pin(pid: int, core: int) -> None:
-    """Keep the process on one core (when the machine has it)."""
-    if core < (os.cpu_count() or 1):
-        os.sched_setaffinity(pid, {core})
-
-
 def start_fleet(stack: Stack, url: str, args: argparse.Namespace) -> Service:
     """The simulated fleet, once its first round of samples is out."""
     if args.publisher == "agent":
@@ -79,10 +73,9 @@ def one_round(
     env = service_env(url, FLEETDECK_HOST="127.0.0.1", FLEETDECK_LOG_LEVEL="WARNING")
     gateway = Service(f"gateway-{variant}", [*VARIANTS[variant], "--port", str(port)], env, stack.workdir)
     try:
-        if args.pin:
-            pin(gateway.pid, 0)
         ready = f"http://127.0.0.1:{port}/readyz"
         wait_until(lambda: httpx.get(ready, timeout=1).status_code == 200, 60, what=f"{variant} gateway")
+        harness.pin(args, [gateway.pid])  # its threads are all started once it is ready
         time.sleep(args.settle)
         before = (cpu_seconds(gateway.pid), cpu_seconds(redis_pid), publishes(admin), time.monotonic())
         time.sleep(args.seconds)
@@ -110,9 +103,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         admin = redis.Redis.from_url(server.url, decode_responses=True)
         stack.callback(admin.close)
         agent = start_fleet(stack, server.url, args)
-        if args.pin:
-            pin(server.service.pid, 1)
-            pin(agent.pid, 1)
+        harness.pin(args, [], [server.service.pid, agent.pid])
         machine, started = CpuWindow([os.getpid(), server.service.pid, agent.pid]), time.monotonic()
         agent_before = cpu_seconds(agent.pid)
         rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
@@ -152,7 +143,7 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
         for variant, side in s["sides"].items()
     ]
     header = ("gateway", "gateway CPU", "samples/s", "gateway CPU per sample", "Redis CPU")
-    pinned = "gateway pinned to core 0, Redis and the fleet to core 1" if args.pin else "nothing pinned"
+    pinned = "nothing pinned" if args.no_pin else "gateway pinned to core 0, Redis and the fleet to core 1"
     fleet = "replayed every second" if args.publisher == "replay" else "the agent itself"
     return (
         f"`fleetdeck-agent --simulate {args.hosts:,}` ({fleet}; 1 Hz, 200 hosts a round trip) into one "
@@ -175,7 +166,6 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=DEFAULTS["hosts"], help="simulated hosts, one agent")
     parser.add_argument("--rounds", type=int, default=DEFAULTS["rounds"], help="rounds of each variant")
     parser.add_argument("--seconds", type=float, default=DEFAULTS["seconds"], help="each round's window")
-    parser.add_argument("--no-pin", dest="pin", action="store_false", help="leave processes unpinned")
     parser.add_argument(
         "--publisher", choices=PUBLISHERS, default=PUBLISHERS[0], help="what publishes the fleet"
     )
