@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 
@@ -75,14 +75,6 @@ def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> 
     return subprocess.check_output(argv, text=True, stderr=subprocess.PIPE).split()[0]
 
 
-class FleetStack(NamedTuple):
-    redis: RedisServer
-    tokens: Path  # the token file
-    token: str  # a viewer's
-    gateway: Gateway
-    agent: Service  # fleetdeck-agent --simulate
-
-
 class Stack(contextlib.ExitStack):
     """The processes of one benchmark run; each is stopped when the `with` block ends, even if
     starting a later one failed."""
@@ -123,16 +115,18 @@ class Stack(contextlib.ExitStack):
             f"agent-sim-{hosts}", [str(BIN / "fleetdeck-agent"), "--simulate", str(hosts)], env
         )
 
-    def gateway_with_fleet(self, hosts: int, **gateway_env: str) -> FleetStack:
-        """A Redis, a viewer token, one gateway and `hosts` simulated hosts, once the gateway lists
-        them all: what most benchmarks start from."""
+    def gateway_with_fleet(
+        self, hosts: int, **gateway_env: str
+    ) -> tuple[RedisServer, Path, str, Gateway, Service]:
+        """A Redis, the token file and a viewer's token in it, one gateway and `hosts` simulated hosts
+        (`fleetdeck-agent --simulate`), once the gateway lists them all."""
         redis = self.redis()
         tokens = self.workdir / "tokens.txt"
         token = make_token(tokens)
         gateway = self.gateway(redis.url, tokens, **gateway_env)
         agent = self.simulated_fleet(redis.url, hosts)
         wait_for_hosts(gateway, token, hosts)
-        return FleetStack(redis, tokens, token, gateway, agent)
+        return redis, tokens, token, gateway, agent
 
     def ssh_fleet(self, count: int, first: str = "127.0.0.2") -> SshFleet:
         """`count` loopback SSH hosts from `first` on (testbed/sshfleet.py), once they listen."""
