@@ -23,7 +23,7 @@ from fleetdeck_gateway.feeds.hosttable import HostTable
 from fleetdeck_gateway.feeds.jobresults import JobWatches
 from fleetdeck_gateway.feeds.presence import PresenceSync
 from fleetdeck_gateway.feeds.relay import Relay
-from fleetdeck_gateway.feeds.samples import LiveSamples
+from fleetdeck_gateway.feeds.samples import LiveSamples, host_of
 from fleetdeck_gateway.metrics import GatewayMetrics
 from fleetdeck_gateway.ws.clients import Client, Clients
 from tests.support.fakes import VIEWER, ok_result
@@ -150,14 +150,23 @@ async def test_full_samples_are_taken_in_only_while_someone_watches_them(
     await hosts.publish([Observation(sample("web01", 1002.0)), Observation(sample("web02", 1002.0))])
     frames = await frames_until(client, "cpu")
     assert [(f["host"], f["ts"]) for f in frames] == [("web02", 1002.0)]
-    assert relay.samples.taken == 2  # both were parsed: one channel carries every host
+    # One channel carries every host: web01's sample came too, but was dropped unparsed.
+    assert (relay.samples.taken, relay.samples.passed_over) == (1, 1)
 
     relay.clients.stop_samples(client)
     await relay.samples.check()  # what each tick does
     assert not relay.samples.wanted()
     await hosts.publish([Observation(sample("web01", 1003.0))])
     await until(lambda: getattr(relay.fleet.latest("web01"), "ts", None) == 1003.0)
-    assert relay.samples.taken == 2  # heard in the summary, never parsed in full
+    assert (relay.samples.taken, relay.samples.passed_over) == (1, 1)  # heard in the summary alone
+
+
+def test_a_samples_host_is_read_off_the_front_of_the_json_agents_write() -> None:
+    assert host_of(dump(sample("web01", 1.0))) == "web01"
+    assert host_of(dump(sample('we"b', 1.0))) is None  # an escape: parsed to find out
+    assert host_of('{"host":"web01","type":"cpu"}') is None  # another form: parsed to find out
+    assert host_of('{"type":"cpu","host":"web01') is None  # cut short
+    assert host_of("") is None
 
 
 def numbered(job: str, seq: int) -> Result:

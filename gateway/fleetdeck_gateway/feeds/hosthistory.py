@@ -92,6 +92,10 @@ class HistoryCache:
         """Whether any host's history is cached (it needs the live samples to stay current)."""
         return bool(self._entries)
 
+    def holds(self, host: str) -> bool:
+        """Whether this host's history is cached."""
+        return host in self._entries
+
     def forget(self, host: str) -> None:
         self._entries.pop(host, None)
 

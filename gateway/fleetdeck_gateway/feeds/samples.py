@@ -4,6 +4,8 @@ The fleet view, presence and alerts live on the agents' summaries (`relay.py`); 
 (per-core values and all) matters only to a client subscribed to `cpu` and to the per-host
 history cache. So the gateway subscribes to the samples' channel when the first of those appears
 and lets it go once none is left: a gateway nobody watches in detail never parses a full sample.
+While only some hosts are watched, a sample of another is dropped unparsed: its host is read off
+the front of the JSON agents write (a sample in any other form is parsed to find out).
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ from .hosthistory import HistoryCache
 
 logger = logging.getLogger(__name__)
 
+_FRONT = '{"type":"cpu","host":"'  # how every sample an agent writes (`messages.dump`) begins
+
+
+def host_of(data: str) -> str | None:
+    """The host a sample is of, read off the front of its JSON; None when it is not in the form
+    agents write (or the name has an escape in it)."""
+    if not data.startswith(_FRONT):
+        return None
+    end = data.find('"', len(_FRONT))
+    name = data[len(_FRONT) : end]
+    return name if end > 0 and "\\" not in name else None
+
 
 class LiveSamples:
     def __init__(self, broker: PubSub, clients: Clients, history: HistoryCache) -> None:
@@ -30,11 +44,15 @@ class LiveSamples:
         self._history = history
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self.taken = 0  # samples taken in, for tests and metrics
+        self.taken = 0  # samples parsed and passed on, for tests and metrics
+        self.passed_over = 0  # samples of hosts nobody watches, dropped unparsed
 
     def wanted(self) -> bool:
         """Whether anyone needs full samples: a `cpu` subscriber or a cached history."""
         return self._clients.wants_samples() or self._history.holding()
+
+    def _watched(self, host: str) -> bool:
+        return self._clients.wants_samples_of(host) or self._history.holds(host)
 
     async def live(self) -> None:
         """Until full samples reach this process (a caller that needs them from now on)."""
@@ -69,6 +87,10 @@ class LiveSamples:
             ready.set()  # a caller waiting is not left hanging, whatever happened
 
     def _deliver(self, data: str) -> None:
+        host = host_of(data)
+        if host is not None and not self._watched(host):
+            self.passed_over += 1
+            return
         sample = CpuSample.model_validate_json(data)
         self.taken += 1
         self._history.observe(sample.host, data)

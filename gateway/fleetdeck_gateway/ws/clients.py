@@ -63,6 +63,10 @@ class Clients:
         """Whether any client is subscribed to `cpu` (of some host or every one)."""
         return bool(self._every_sample or self._samples_of)
 
+    def wants_samples_of(self, host: str) -> bool:
+        """Whether any client is subscribed to `cpu` with this host in its scope."""
+        return bool(self._every_sample) or host in self._samples_of
+
     def sample_scope(self, client: Client, hosts: frozenset[str] | None) -> None:
         """Send `client` the samples of these hosts (None: of every host) from now on."""
         self.stop_samples(client)
