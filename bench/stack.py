@@ -125,7 +125,8 @@ class Stack(contextlib.ExitStack):
         token = make_token(tokens)
         gateway = self.gateway(redis.url, tokens, **gateway_env)
         agent = self.simulated_fleet(redis.url, hosts)
-        wait_for_hosts(gateway, token, hosts)
+        # 10,000 hosts take the agent a while to bring online on a busy machine
+        wait_for_hosts(gateway, token, hosts, timeout=max(60.0, hosts * 0.03))
         return redis, tokens, token, gateway, agent
 
     def ssh_fleet(self, count: int, first: str = "127.0.0.2") -> SshFleet:

@@ -17,6 +17,7 @@ import uvloop
 from ..measure import raise_fd_limit
 from .churn import ChurningClients
 from .clients import Clients
+from .compact import CompactClients
 
 
 def _say(message: dict[str, Any]) -> None:
@@ -51,7 +52,8 @@ async def _serve_commands(clients: Clients, inbox: asyncio.Queue[dict[str, Any]]
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    clients = (ChurningClients if args.churn_lifetime > 0 else Clients)(args)
+    kind = ChurningClients if args.churn_lifetime > 0 else Clients
+    clients = (CompactClients if args.fleet_format == "compact" else kind)(args)
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     closing = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -104,7 +106,14 @@ def main() -> None:
     parser.add_argument("--cpu-hosts", type=int, default=0, help="fleet: also follow K random hosts' `cpu`")
     parser.add_argument("--batch", action="store_true", help="open /ws?batch=1, as the dashboard does")
     parser.add_argument("--also-topics", default="", help="comma list of topics followed besides the mode's")
+    parser.add_argument(
+        "--fleet-format", choices=("json", "compact"), default="json", help="fleet frames' format"
+    )
     args = parser.parse_args()
+    if args.fleet_format == "compact" and (
+        args.mode != "fleet" or args.churn_lifetime or args.cpu_hosts or args.reach
+    ):
+        parser.error("--fleet-format compact follows `fleet`, without churn, --cpu-hosts or --reach")
     if args.churn_lifetime > 0 and args.mode != "fleet":
         parser.error("--churn-lifetime follows `fleet`")
     for url in (args.url, args.redis):
