@@ -49,9 +49,9 @@ TARGET = """Target: fleetdeck's CPU per delivered sample at most 1.2 times the p
 ({ratio[1]:.2f} times), {met[1]:met}."""
 WHY = """Why pinned (since 2026-12-07, issue 24): unpinned on a quiet machine the plain `websockets`
 peer measured 20.1 µs (2026-11-26), pinned 9.4-11.0 µs, with the same code. Most of either server's
-CPU per sample is the write of each frame into its socket, and on loopback that write wakes the
-reader in the writer's time: what it costs depends on where the readers run. docs/benchmarks.md
-says more, with a profile of where the gateway's cost goes."""
+CPU per sample is the write of each frame into its socket, and placement changes how often a server
+and its readers trade the core; why the peer's figure doubled unpinned is not settled.
+docs/benchmarks.md says more, with a profile of where the gateway's cost goes."""
 PINNED = {False: "server on core 0, Redis, publisher and clients on core 1", True: "nothing pinned"}
 
 
