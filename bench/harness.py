@@ -95,9 +95,9 @@ def common_options(parser: argparse.ArgumentParser, attempts: int = 1, settle: f
 
 
 def pin(args: argparse.Namespace, servers: Iterable[int], load: Iterable[int] = ()) -> None:
-    """Every thread of the `servers` on core 0, of the `load` (Redis, publishers, clients) and of this
-    process on core 1, in every fan-out benchmark alike: unpinned, a client woken by a write can take
-    the writing server's core, and the server's CPU per message then depends on the scheduler."""
+    """Every thread of the `servers` on core 0, of the `load` and this process on core 1."""
+    # Unpinned, a client woken by a write can take the writer's core: its CPU then depends on the
+    # scheduler (docs/benchmarks.md, fan-out against peers).
     if args.no_pin or (os.cpu_count() or 1) < 2:
         return
     for core, pids in ((SERVER_CORE, servers), (LOAD_CORE, [os.getpid(), *load])):

@@ -52,8 +52,7 @@ def rss_kib(pid: int) -> int:
 
 
 def switches(pid: int) -> tuple[int, int]:
-    """Context switches of the process's threads so far: voluntary (it waited), and involuntary
-    (something else was given its core while it could still run)."""
+    """Context switches of the process's threads so far: voluntary (it waited), involuntary (preempted)."""
     counts = [0, 0]
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):

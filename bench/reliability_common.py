@@ -107,9 +107,7 @@ def main(
 
 
 class Load(Stack):
-    """A load run's processes, stopped together: Redis and a viewer token, the gateways, the simulated
-    fleet (`--hosts`), client processes following `fleet` on the gateways; the gateways on one core
-    and the rest on the other (`harness.pin`)."""
+    """A load run's Redis, gateways, simulated fleet and client processes, pinned (`harness.pin`)."""
 
     def __init__(self, workdir: Path, args: argparse.Namespace) -> None:
         super().__init__(workdir)
@@ -135,9 +133,8 @@ class Load(Stack):
             wait_for_hosts(gateway, self.token, self.args.hosts)
 
     def follow(self, count: int, processes: int, name: str = "clients", /, **options: object) -> Spread:
-        """`count` clients following `fleet` on the gateways, timed against Redis; with --light only the
-        probes parse whole frames, so the client processes keep up with the gateways on a machine they
-        share."""
+        """`count` clients following `fleet` on the gateways, timed against Redis."""
+        # --light: only the probes parse whole frames, so the clients keep up on a machine they share.
         flags = {"mode": "fleet", "light": True, "batch": not self.args.no_batch, "token": self.token}
         flags |= {"redis": self.store.url, **options}
         spread = self.spread([g.ws_url for g in self.gateways], count, processes, name, **flags)
@@ -146,8 +143,7 @@ class Load(Stack):
         return spread
 
     def window(self, seconds: float = 0, grace: float = 0, delay: float = 1.0) -> tuple[CpuWindow, float]:
-        """The clients' window of `seconds` (none for 0) and a CPU window over every process; when the
-        clients' window ends."""
+        """A CPU window over every process, and the end of the clients' window of `seconds` (0: none)."""
         end = open_window(self.clients.processes, seconds, grace, delay)[1] if seconds else math.inf
         return CpuWindow([*self.pids, self.agent.pid, self.redis_pid, *self.clients.pids]), end
 

@@ -55,9 +55,8 @@ class Spread(list[tuple["ClientProcess", int, int]]):
             process.send(message)
 
     def gather(self, event: str, timeout: float) -> list[dict[str, Any] | None]:
-        """Every process's next `event`: None for a process that did not say it in time, but for a
-        `ready` (it comes when each of its clients connected or failed, or after its --ready-timeout)
-        its clients counted as failed."""
+        """Every process's next `event`; None from one that did not say it in time."""
+        # A `ready` comes once each client connected or failed: one missing counts them all failed.
         answers: list[dict[str, Any] | None] = []
         for process, clients, _ in self:
             try:
