@@ -147,7 +147,8 @@ async def test_a_signed_job_runs_and_the_key_is_nowhere_in_redis_or_the_logs(
     async with connection:
         async for name in connection.scan_iter():
             dumped = await connection.dump(name)
-            assert dumped is not None
+            if dumped is None:
+                continue  # expired since the scan listed it
             assert secret not in dumped and secret.hex().encode() not in dumped, name
     for log in (signed.worker.log(), signed.gateway.service.log()):
         assert secret.hex() not in log

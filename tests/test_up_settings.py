@@ -112,8 +112,8 @@ def test_the_host_up_shows_runs_a_command_targeted_by_its_name(tmp_path: Path) -
             hosts = response.json()["hosts"] if response.status_code == 200 else []
             return next((h["address"] for h in hosts if h["host"] == "vm"), None)
 
-        wait_until(lambda: address_of_vm() is not None, 30, what="the host vm on the dashboard")
-        assert address_of_vm() == LOCAL_ADDRESS
+        # A first sample may show the host before its heartbeat (and address) is read.
+        wait_until(lambda: address_of_vm() == LOCAL_ADDRESS, 30, what="the host vm at 127.0.0.1")
         argv = [str(BIN / "fleetdeck"), "exec", "--url", url, "--token", token, "--json", "vm", "--"]
         ran = subprocess.run(
             [*argv, "echo up-$((6*7))"], capture_output=True, text=True, timeout=90, check=False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -134,7 +135,9 @@ class Alerting:
         except ProtocolError as exc:
             await self._audit.silence(who, "unsilence", silence_id=silence_id[:40], refusal=exc.message)
             raise
-        expired = found.model_copy(update={"until": min(found.until, round(self._clock(), 3))})
+        # Rounded down: rounded up, it would still be in effect for a fraction of a millisecond.
+        now = math.floor(self._clock() * 1000) / 1000
+        expired = found.model_copy(update={"until": min(found.until, now)})
         await self.store.save_silence(expired)
         self.view.silence_saved(expired)
         await self._audit.silence(who, "unsilence", expired)
