@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from fleetdeck_common import topics
+from fleetdeck_common import hoststore, topics
 from fleetdeck_common.broker import GAP, Event, PubSub
 from fleetdeck_common.broker.memory import MemoryBroker
-from fleetdeck_common.hoststore import HostStore, Observation
+from fleetdeck_common.hoststore import Heartbeat, HostStore, Observation
 from fleetdeck_common.jobs import Fenced, JobStore
 from fleetdeck_common.messages import Chat, CpuSample, Done, Job, Result, dump
+from fleetdeck_common.summaries import Summary
 from fleetdeck_gateway.feeds.fleet import FleetView
 from fleetdeck_gateway.feeds.hosthistory import HistoryCache
 from fleetdeck_gateway.feeds.hosttable import HostTable
@@ -56,7 +57,12 @@ def feeds(subscription: PubSub, broker: MemoryBroker) -> Feeds:
     fleet = FleetView(table, clients)
     presence = PresenceSync(hosts, table, clients, 86400.0, on_change=fleet.changed)
     history = HistoryCache(reader(broker).recent)
-    samples = LiveSamples(subscription, clients, history)
+
+    def older_agents_sample(summary: Summary) -> None:
+        presence.observe(summary)
+        fleet.observe(summary)
+
+    samples = LiveSamples(subscription, clients, history, presence, older_agents_sample)
     relay = Relay(subscription, clients, watches, presence, fleet, history, samples)
     return Feeds(relay, clients, watches, presence, samples, fleet)
 
@@ -159,6 +165,29 @@ async def test_full_samples_are_taken_in_only_while_someone_watches_them(
     await hosts.publish([Observation(sample("web01", 1003.0))])
     await until(lambda: getattr(relay.fleet.latest("web01"), "ts", None) == 1003.0)
     assert (relay.samples.taken, relay.samples.passed_over) == (1, 1)  # heard in the summary alone
+
+
+async def test_a_host_whose_older_agent_sends_no_summaries_still_shows_its_values(
+    broker: MemoryBroker, relay: Feeds
+) -> None:
+    """An agent from before summaries writes its heartbeat (without `summaries`) and full samples
+    only: the gateway takes the samples in for it, and lets them go once no such host is left."""
+    older = sample("old01", time.time())
+    beat = Heartbeat.of(older, {}, "old01").model_dump(exclude={"summaries"})
+    await broker.hash_set(hoststore._HOSTS_KEY, "old01", json.dumps(beat))
+    await relay.presence.reload()  # what presence does every few seconds
+    assert relay.presence.without_summaries("old01") and relay.samples.wanted()
+    await relay.samples.check()  # what each tick does: the samples are taken in
+    await relay.samples.live()
+    await broker.publish(topics.CPU_CHANNEL, dump(older))
+    await until(lambda: getattr(relay.fleet.latest("old01"), "total", None) == 10.0)
+    assert relay.presence.hosts() == ["old01"] and relay.samples.taken == 1
+
+    await HostStore(broker).publish([Observation(sample("old01", time.time()))])  # upgraded
+    await relay.presence.reload()
+    assert not relay.presence.without_summaries("old01")
+    await relay.samples.check()
+    assert not relay.samples.wanted()
 
 
 def test_a_samples_host_is_read_off_the_front_of_the_json_agents_write() -> None:

@@ -39,6 +39,9 @@ class Heartbeat(BaseModel):
     address: str = ""  # how SSH reaches the host; empty: its name
     mounts: list[Mount] = []  # its local file systems, fullest first (absent from older agents)
     boot: float | None = None  # when the host booted (unix s): the uptime of its stored samples
+    # The agent publishes sample summaries too; an older one (False) only full samples, which a
+    # gateway then takes in for that host's fleet values.
+    summaries: bool = False
     # Last, so what a heartbeat says apart from its time is a prefix of its JSON (`contents`).
     last_seen: float
 
@@ -55,6 +58,7 @@ class Heartbeat(BaseModel):
             address=address,
             mounts=list(mounts),
             boot=None if sample.uptime is None else round(sample.ts - sample.uptime),
+            summaries=True,
         )
 
 

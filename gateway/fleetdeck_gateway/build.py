@@ -17,6 +17,7 @@ from fleetdeck_common.history import HistoryStore
 from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.jobs import JobStore
 from fleetdeck_common.messages import Alert, Job
+from fleetdeck_common.summaries import Summary
 from fleetdeck_common.targets.labels import ALERT_KEY
 from fleetdeck_common.terms.store import TermStore
 
@@ -75,7 +76,12 @@ def build_gateway(
     presence = PresenceSync(hosts, table, clients, settings.forget_after, on_change=fleet.changed)
     long_history = HistoryReader(HistoryStore(broker, settings.tiers()), boot_of=presence.boot_of)
     history = HistoryCache(long_history.recent)
-    samples = LiveSamples(broker, clients, history)
+
+    def older_agents_sample(summary: Summary) -> None:
+        presence.observe(summary)
+        fleet.observe(summary)
+
+    samples = LiveSamples(broker, clients, history, presence, older_agents_sample)
     queue = QueueWatch(jobs, clients, policy)
 
     def count_queued(job: Job) -> None:

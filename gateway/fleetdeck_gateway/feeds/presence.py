@@ -49,6 +49,7 @@ class PresenceSync:
         self._changed: set[str] = set()
         self._unknown_heard = False  # a host was heard live before its heartbeat was read
         self._said: dict[str, str] = {}  # host -> what its heartbeat said when last read (`contents`)
+        self._without_summaries: set[str] = set()  # hosts whose (older) agents publish no summaries
 
     def hosts(self) -> list[str]:
         return self._table.hosts()
@@ -67,6 +68,13 @@ class PresenceSync:
     def boot_of(self, host: str) -> float | None:
         """When the host booted, as its latest sample or heartbeat says (None: not known)."""
         return self._table.boot_of(host)
+
+    def without_summaries(self, host: str) -> bool:
+        """Whether the host's agent is older than sample summaries (its heartbeat says so)."""
+        return host in self._without_summaries
+
+    def any_without_summaries(self) -> bool:
+        return bool(self._without_summaries)
 
     def frame(self) -> str:
         return dump(Hosts(hosts=self._table.snapshot()))
@@ -95,6 +103,10 @@ class PresenceSync:
             if beat is None:
                 continue
             self._said[host] = said
+            if beat.summaries:
+                self._without_summaries.discard(host)
+            else:
+                self._without_summaries.add(host)
             if not self._table.knows(host) and self._table.observe(
                 host, beat.last_seen, beat.interval, beat.cpus, now
             ):
@@ -108,6 +120,7 @@ class PresenceSync:
             await self._store.forget(host)
             self._table.forget(host)
             self._said.pop(host, None)
+            self._without_summaries.discard(host)
             self._changed.add(host)
 
     def flush(self) -> None:

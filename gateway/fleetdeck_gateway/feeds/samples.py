@@ -6,18 +6,25 @@ history cache. So the gateway subscribes to the samples' channel when the first 
 and lets it go once none is left: a gateway nobody watches in detail never parses a full sample.
 While only some hosts are watched, a sample of another is dropped unparsed: its host is read off
 the front of the JSON agents write (a sample in any other form is parsed to find out).
+
+Agents older than summaries publish full samples only (their heartbeats say so): while any such
+host is known, the samples are taken in, and those hosts' samples feed the fleet view, presence
+and alerts as their summaries would, so a fleet upgraded agent by agent never shows blank hosts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from fleetdeck_common import topics
 from fleetdeck_common.broker import GAP, PubSub
 from fleetdeck_common.messages import CpuSample
+from fleetdeck_common.summaries import Summary, summary_of
 
 from ..ws.clients import Clients
 from .hosthistory import HistoryCache
@@ -37,33 +44,72 @@ def host_of(data: str) -> str | None:
     return name if end > 0 and "\\" not in name else None
 
 
+class OlderAgents(Protocol):
+    """Which hosts' agents publish no summaries (presence knows it from their heartbeats)."""
+
+    def without_summaries(self, host: str) -> bool: ...
+
+    def any_without_summaries(self) -> bool: ...
+
+
+class _NoOlderAgents:
+    def without_summaries(self, host: str) -> bool:
+        return False
+
+    def any_without_summaries(self) -> bool:
+        return False
+
+
+NO_OLDER_AGENTS = _NoOlderAgents()
+
+
 class LiveSamples:
-    def __init__(self, broker: PubSub, clients: Clients, history: HistoryCache) -> None:
+    def __init__(
+        self,
+        broker: PubSub,
+        clients: Clients,
+        history: HistoryCache,
+        older: OlderAgents = NO_OLDER_AGENTS,
+        on_summary: Callable[[Summary], None] = lambda summary: None,
+    ) -> None:
         self._broker = broker
         self._clients = clients
         self._history = history
+        self._older = older
+        self._on_summary = on_summary  # an older agent's sample, summarised here
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.taken = 0  # samples parsed and passed on, for tests and metrics
         self.passed_over = 0  # samples of hosts nobody watches, dropped unparsed
 
     def wanted(self) -> bool:
-        """Whether anyone needs full samples: a `cpu` subscriber or a cached history."""
-        return self._clients.wants_samples() or self._history.holding()
+        """Whether anyone needs full samples: a `cpu` subscriber, a cached history, or a host
+        whose agent sends nothing else."""
+        return self._clients.wants_samples() or self._history.holding() or self._older.any_without_summaries()
 
     def _watched(self, host: str) -> bool:
-        return self._clients.wants_samples_of(host) or self._history.holds(host)
+        return (
+            self._clients.wants_samples_of(host)
+            or self._history.holds(host)
+            or self._older.without_summaries(host)
+        )
 
-    async def live(self) -> None:
-        """Until full samples reach this process (a caller that needs them from now on)."""
+    def _start(self) -> None:
         if self._task is None or self._task.done():
             self._ready = asyncio.Event()
             self._task = asyncio.create_task(self._take(self._ready), name="samples")
+
+    async def live(self) -> None:
+        """Until full samples reach this process (a caller that needs them from now on)."""
+        self._start()
         await self._ready.wait()
 
     async def check(self) -> None:
-        """Let the samples go when nobody needs them any more (once a tick)."""
-        if self._task is not None and not self.wanted():
+        """Once a tick: take the samples in while an older agent's host is known, and let them go
+        when nobody needs them any more."""
+        if self._older.any_without_summaries():
+            self._start()
+        elif self._task is not None and not self.wanted():
             await self.stop()
 
     async def stop(self) -> None:
@@ -93,5 +139,7 @@ class LiveSamples:
             return
         sample = CpuSample.model_validate_json(data)
         self.taken += 1
+        if self._older.without_summaries(sample.host):
+            self._on_summary(summary_of(sample))
         self._history.observe(sample.host, data)
         self._clients.send_sample(sample.host, data)
