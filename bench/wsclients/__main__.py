@@ -25,39 +25,31 @@ def _say(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _commands(
-    loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[dict[str, Any]], closing: asyncio.Event
-) -> None:
-    """Read stdin on a thread; the end of stdin is a `close`."""
+def _commands(loop: asyncio.AbstractEventLoop, clients: Clients, closing: asyncio.Event) -> None:
+    """Read stdin on a thread, each command served on the loop; the end of stdin is a `close`."""
     for line in sys.stdin:
         with contextlib.suppress(ValueError):
-            command = json.loads(line)
-            loop.call_soon_threadsafe(inbox.put_nowait, command)
-            if command.get("cmd") == "close":
-                loop.call_soon_threadsafe(closing.set)
+            asyncio.run_coroutine_threadsafe(_serve(json.loads(line), clients, closing), loop)
     loop.call_soon_threadsafe(closing.set)
 
 
-async def _serve_commands(clients: Clients, inbox: asyncio.Queue[dict[str, Any]]) -> None:
-    while True:
-        command = await inbox.get()
-        if command.get("cmd") == "window":
-            clients.open_window(float(command["start"]), float(command["end"]))
-            await asyncio.sleep(max(0.0, clients.window.end + float(command.get("grace", 2)) - time.time()))
-            _say(clients.result())
-        elif command.get("cmd") == "stall":
-            _say(clients.stall(int(command["count"])))
-        elif command.get("cmd") == "resume":
-            _say(await clients.resume(float(command.get("wait", 10))))
+async def _serve(command: dict[str, Any], clients: Clients, closing: asyncio.Event) -> None:
+    if command.get("cmd") == "close":
+        closing.set()
+    elif command.get("cmd") == "window":
+        clients.open_window(float(command["start"]), float(command["end"]))
+        await asyncio.sleep(max(0.0, clients.window.end + float(command.get("grace", 2)) - time.time()))
+        _say(clients.result())
+    elif command.get("cmd") == "stall":
+        _say(clients.stall(int(command["count"])))
+    elif command.get("cmd") == "resume":
+        _say(await clients.resume(float(command.get("wait", 10))))
 
 
 async def main_async(args: argparse.Namespace) -> None:
     kind = ChurningClients if args.churn_lifetime > 0 else Clients
     clients = (CompactClients if args.fleet_format == "compact" else kind)(args)
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     closing = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    threading.Thread(target=_commands, args=(loop, inbox, closing), daemon=True).start()
     subscribed = asyncio.Event()
     watcher = asyncio.create_task(clients.book.watch(args.redis, subscribed))
     await asyncio.wait_for(subscribed.wait(), 10)
@@ -67,7 +59,8 @@ async def main_async(args: argparse.Namespace) -> None:
     ready = asyncio.create_task(clients.all_ready.wait())
     closed = asyncio.create_task(closing.wait())
     # Commands are served from the start (a soak opens its window while clients still connect).
-    commands = asyncio.create_task(_serve_commands(clients, inbox))
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=_commands, args=(loop, clients, closing), daemon=True).start()
     await asyncio.wait({ready, closed}, timeout=args.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     _say(
@@ -82,9 +75,9 @@ async def main_async(args: argparse.Namespace) -> None:
     await closed
     for socket in clients.sockets.values():
         socket.transport.abort()  # no closing handshakes: the server sees the sockets drop
-    for task in [*tasks, watcher, commands]:
+    for task in [*tasks, watcher]:
         task.cancel()
-    await asyncio.gather(*tasks, watcher, commands, return_exceptions=True)
+    await asyncio.gather(*tasks, watcher, return_exceptions=True)
 
 
 def main() -> None:
