@@ -8,6 +8,7 @@ following `fleet` spread over them. What it measures and how: docs/reliability.m
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from pathlib import Path
@@ -26,9 +27,7 @@ RECONNECTS = "fleetdeck_gateway_redis_reconnects"
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     with common.Load(tmp, args) as load:
         gateways, pids = load.start(args.gateways, fleet=False).gateways, load.pids
-
-        def redis_now() -> dict[str, float]:
-            return redis_counters(load.store.url, topics.CPU_CHANNEL)
+        redis_now = functools.partial(redis_counters, load.store.url, topics.CPU_CHANNEL)
 
         # Redis and the gateways with no fleet yet: what they spend anyway (timers, presence polls).
         quiet_window = CpuWindow([*pids, load.redis_pid])

@@ -12,11 +12,12 @@ import argparse
 import contextlib
 import json
 import queue
+import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ from testbed.procs import (
     wait_until,
 )
 
-from . import profile
 from .measure import CpuWindow, rss_kib, switches
 
 
@@ -104,15 +104,10 @@ class Stack(contextlib.ExitStack):
 
     def simulated_fleet(self, redis_url: str, hosts: int, **extra: str) -> Service:
         """`fleetdeck-agent --simulate N`: N hosts publishing at 1 Hz from one process."""
-        env = service_env(
-            redis_url,
-            FLEETDECK_HEALTH_FILE=str(self.workdir / f"agent-{hosts}.health"),
-            FLEETDECK_LOG_LEVEL="WARNING",
-            **extra,
-        )
-        return self.service(
-            f"agent-sim-{hosts}", [str(BIN / "fleetdeck-agent"), "--simulate", str(hosts)], env
-        )
+        health = str(self.workdir / f"agent-{hosts}.health")
+        env = service_env(redis_url, FLEETDECK_HEALTH_FILE=health, FLEETDECK_LOG_LEVEL="WARNING", **extra)
+        argv = [str(BIN / "fleetdeck-agent"), "--simulate", str(hosts)]
+        return self.service(f"agent-sim-{hosts}", argv, env)
 
     def gateway_with_fleet(
         self, hosts: int, **gateway_env: str
@@ -196,21 +191,35 @@ def follow_window(
     --profile/STEM.*, when asked), its context switches (`server_slept`, `server_preempted`) and the
     clients' sleeps (`clients_slept`), and the clients' results once `grace` s have passed."""
     _, end = open_window(processes, args.duration, grace)
-    with profile.sampling(pid, args.duration, args.profile / stem if args.profile else None):
-        window, switched = CpuWindow(ours), [switches(p) for p in (pid, *(c.pid for c in processes))]
-        rss = []
+    with sampling(pid, args.duration, args.profile / stem if args.profile else None):
+        pids = [pid, *(c.pid for c in processes)]
+        window, before, rss = CpuWindow(ours), [switches(p) for p in pids], []
         while time.time() < end:
             rss.append(rss_kib(pid))
             time.sleep(min(1.0, max(0.0, end - time.time())))
         cpu, machine = window.close()
-        now = [switches(p) for p in (pid, *(c.pid for c in processes))]
-        machine |= {
-            "server_slept": now[0][0] - switched[0][0],
-            "server_preempted": now[0][1] - switched[0][1],
-        }
-        machine["clients_slept"] = sum(n[0] - s[0] for n, s in zip(now[1:], switched[1:], strict=True))
+        grown = [(n[0] - b[0], n[1] - b[1]) for n, b in zip(map(switches, pids), before, strict=True)]
+        machine |= {"server_slept": grown[0][0], "server_preempted": grown[0][1]}
+        machine["clients_slept"] = sum(slept for slept, _ in grown[1:])
         results = [p.expect("result", 60) for p in processes]
     return cpu, machine, rss, results
+
+
+@contextlib.contextmanager
+def sampling(pid: int, seconds: float, stem: Path | None) -> Iterator[None]:
+    """py-spy (not a dependency: `.venv/bin/pip install py-spy`) records `pid` as a flame graph, STEM.svg."""
+    binary = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if stem is not None and binary is None:
+        print("note: py-spy not found; no profile (install it into .venv to profile)")
+    if stem is None or binary is None:
+        yield
+        return
+    argv = [binary, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "flamegraph"]
+    spy = subprocess.Popen(
+        [*argv, "-o", f"{stem}.svg", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    yield
+    spy.wait(60)
 
 
 class ClientProcess:
