@@ -25,7 +25,7 @@ from testbed.opensshd import client_key, established, start_sshd
 from testbed.procs import free_port, wait_until
 
 from . import ssh_tools
-from .harness import Result, fill, listing, output_options, publish, recorded_args, rotations
+from .harness import Result, fill, listing, output_options, publish, record, rotations
 from .measure import Context, spread
 from .ssh_tools import ADDRESSES, CONCURRENCY, FIRST, HOSTS, Run, Spec, ansible_binary
 from .stack import Stack
@@ -112,10 +112,8 @@ def report(
     if fleetdeck := summary.get("fleetdeck"):
         met = fleetdeck["ratio"] <= TARGET_RATIO and fleetdeck["all_ok"]
         parts.append(fill(" ".join(TARGET.split()), fleetdeck | {"limit": TARGET_RATIO, "met": met}))
-    data = {"context": ctx.__dict__, "args": recorded_args(args), "versions": found, "summary": summary}
-    data |= {
-        "rounds": {tool: [[asdict(run) for run in r] for r in rounds] for tool, rounds in results.items()}
-    }
+    runs = {tool: [[asdict(run) for run in r] for r in rounds] for tool, rounds in results.items()}
+    data = record(ctx, args, summary, {"versions": found, "rounds": runs}, drop=())
     return Result(NAME, "SSH connection reuse", "\n\n".join([*parts, " ".join(CPU.split()), *notes]), data)
 
 
