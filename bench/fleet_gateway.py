@@ -162,8 +162,8 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
     figures = {f: {**args.__dict__, **raw["formats"][f], **s[f]} for f in formats}
     head = (
         f"{args.hosts:,} simulated hosts at 1 Hz, {args.clients:,} WebSocket clients following `fleet` "
-        f"({' then '.join(formats)} frames, `?batch=1` as the dashboard), one gateway process pinned to "
-        f"a core; {ctx.sentence()}."
+        f"({' then '.join(formats)} frames, `?batch=1` as the dashboard), one gateway process "
+        f"{'unpinned' if args.no_pin else 'pinned to a core'}; {ctx.sentence()}."
     )
     goals = []
     for what, measured, target, key in ([*row, "", ""][:4] for row in rows(GOALS)):
