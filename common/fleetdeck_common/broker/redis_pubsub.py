@@ -36,11 +36,17 @@ class SharedSubscription:
         self._pubsub_gap = False  # the pub/sub connection was made again under our feet
         self._reader: asyncio.Task[None] | None = None
         self._releasing: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def close(self) -> None:
+        # The reader also stops at its next read's end, seeing `_closing`: redis-py 8.2 can swallow
+        # the cancel of a read waiting for a message (seen as a close that never ended).
+        self._closing = True
         if self._reader is not None:
             self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            done, _pending = await asyncio.wait([self._reader], timeout=self._timeout + 2.0)
+            if not done:
+                logger.warning("the Redis subscription's reader did not stop; closing its connection")
             self._reader = None
         releasing = list(self._releasing)
         for task in releasing:
@@ -59,6 +65,7 @@ class SharedSubscription:
             except BrokerUnavailable as exc:
                 logger.warning("cannot subscribe yet (%s); will keep trying", exc)
             if self._reader is None or self._reader.done():
+                self._closing = False  # subscribing again after a close starts reading again
                 self._reader = asyncio.create_task(self._read(), name="redis-pubsub")
             yield subscriber.events()
         finally:
@@ -110,7 +117,7 @@ class SharedSubscription:
 
     async def _read(self) -> None:
         """Hand every message to the local subscribers; reconnect and resubscribe after a loss."""
-        while True:
+        while not self._closing:
             pubsub = self._pubsub
             if pubsub is None:
                 await persist("subscribing to Redis", self._subscribe_connection, logger)
