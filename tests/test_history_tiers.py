@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
+from fleetdeck_common.broker import Reserve, SetRange
 from fleetdeck_common.broker.memory import MemoryBroker
 from fleetdeck_common.history import (
     CHUNK_BYTES,
@@ -94,3 +97,27 @@ async def test_tiers_keep_their_retention_and_then_expire() -> None:
     writer.add("other", clock.now, _record(1.0))  # another host's write sweeps the memory broker
     await store.write(writer.take("other", clock.now), clock.now)
     assert [key for key in broker._bytes if ":h:" in key] == []  # memory stays bounded
+
+
+async def test_old_records_written_late_never_make_a_chunk_without_an_expiry() -> None:
+    """Records of a chunk near or past its tier's retention (a backfill, a clock step): nothing is
+    written past it, and each write near it carries the expiry, so a chunk that expired between
+    two writes is never made again without one (Redis's SETRANGE on a missing key makes it
+    without an expiry)."""
+    now = 1_700_000_000.0
+    tiers = parse_tiers("1s:1h")
+    tier = tiers[0]
+    store, writer = HistoryStore(MemoryBroker(FakeClock(now)), tiers), HistoryWriter(tiers, flush_every=1)
+    gone = now - tier.retention - tier.window  # its chunk is already out of the tier
+    writer.add("h", gone, _record(1.0))
+    assert store.writes(writer.take("h", gone), now) == []
+    near = float(tier.chunk_start(now - tier.retention) + 5)  # its chunk expires in a few minutes
+    assert 0 < tier.expires_at(tier.chunk_start(near)) - now < 600
+    for ts in (near, near + 1):  # the writer reserves the chunk on the first write only
+        writer.add("h", ts, _record(2.0))
+        writes = store.writes(writer.take("h", ts), now)
+        assert [type(w) for w in writes] == [Reserve, SetRange]
+        assert 0 < cast(Reserve, writes[0]).ttl < 600
+    after = tier.expires_at(tier.chunk_start(near)) + 1.0
+    writer.add("h", near + 2, _record(3.0))
+    assert store.writes(writer.take("h", near + 2), after) == []

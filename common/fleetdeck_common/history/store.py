@@ -76,19 +76,30 @@ def _ranges(host: str, tier: Tier, first: int, end: int) -> list[ByteRange]:
     return ranges
 
 
+# A chunk that expires within this long gets its reservation (and expiry) with each write.
+RESERVE_WITH_EVERY_WRITE_SECONDS = 600.0
+
+
 class HistoryStore:
     def __init__(self, broker: HistoryBackend, tiers: tuple[Tier, ...]) -> None:
         self._broker = broker
         self.tiers = tiers
 
     def writes(self, runs: Iterable[Run], now: float) -> list[Write]:
-        """The broker writes that store `runs` (sent by the caller, with its other writes)."""
+        """The broker writes that store `runs` (sent by the caller, with its other writes).
+
+        A chunk already past its tier's retention is not written at all, and one that expires
+        soon is reserved again with every write: a write landing after the chunk expired would
+        make it anew without an expiry, kept for ever (old records written late: a backfill, a
+        clock step, an agent resuming)."""
         writes: list[Write] = []
         for run in runs:
+            ttl = run.tier.expires_at(run.chunk) - now
+            if ttl <= 0:
+                continue
             key = chunk_key(run.host, run.tier, run.chunk)
-            if run.reserve:
-                ttl = max(run.tier.expires_at(run.chunk) - now, 1.0)
-                writes.append(Reserve(key, run.tier.chunk_bytes, ttl))
+            if run.reserve or ttl < RESERVE_WITH_EVERY_WRITE_SECONDS:
+                writes.append(Reserve(key, run.tier.chunk_bytes, max(ttl, 1.0)))
             writes.append(SetRange(key, run.offset, run.data))
         return writes
 
