@@ -60,4 +60,6 @@ async def logged_in_page(
     await page.click("#login-button")
     await page.wait_for_url(base_url + "/")
     await page.wait_for_selector('#conn-state[data-state="online"]')
+    # The panels that load ECharts and xterm.js are wired a moment after the connection is up.
+    await page.wait_for_selector("html[data-ready]", state="attached")
     return page

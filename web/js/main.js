@@ -80,6 +80,8 @@ async function main() {
   copyForm(store, execPanel(store, conn));
   termPanel(store, conn);
   recordingsPanel(store);
+  // Every panel is wired from here on; the browser tests wait for this before they click.
+  document.documentElement.dataset.ready = "true";
 }
 
 main();
