@@ -13,14 +13,15 @@ import asyncio
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from fleetdeck_worker.sshlogin import SshOptions
 from testbed.procs import SshFleet
 
-from .harness import Result, fill, listing, output_options, publish, record
+from .cli import parser
+from .harness import Result, fill, listing, run
 from .measure import Context, spread
 from .ssh_tools import CONCURRENCY, job_run
 from .stack import Stack
@@ -55,6 +56,7 @@ def clush_round(fleet: SshFleet, command: str) -> float:
     return elapsed
 
 
+OPTIONS = {"rounds": 5, "command": "true"}
 HEAD = """One command (`{command}`) on {hosts} loopback SSH hosts, {concurrency} at a time, {rounds}
 alternating rounds each; {context}."""
 TABLE = (
@@ -65,31 +67,31 @@ HOW = """fleetdeck runs the job through its worker's job runner (asyncssh, in-me
 grouped); ClusterShell runs `clush -b` over OpenSSH."""
 
 
-def render(times: dict[str, list[float]], args: argparse.Namespace, ctx: Context) -> Result:
-    summary = {tool: spread(values) for tool, values in times.items()}
-    figures = {**vars(args), "hosts": HOSTS, "concurrency": CONCURRENCY, "context": ctx.sentence()}
-    rows = [s | {"tool": tool, "rate": HOSTS / s["median"]} for tool, s in summary.items()]
-    short = fill(" ".join(HEAD.split()), figures) + "\n\n" + listing(*TABLE, rows)
-    data = record(ctx, args, summary, {"hosts": HOSTS, "times": times}, drop=())
-    return Result(
-        NAME, "Exec fan-out", " ".join(HOW.split()) + "\n\n" + short, data, quoted=short, short=short
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--command", default="true")
-    output_options(parser)
-    args = parser.parse_args()
-    ctx = Context.now()
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Each tool in turn on the same fleet, every round."""
     times: dict[str, list[float]] = {"fleetdeck": [], "ClusterShell clush": []}
-    with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp, Stack(Path(tmp)) as stack:
+    with Stack(tmp) as stack:
         fleet = stack.ssh_fleet(HOSTS)
         for _ in range(args.rounds):
             times["fleetdeck"].append(asyncio.run(fleetdeck_round(fleet, args.command)))
             times["ClusterShell clush"].append(clush_round(fleet, args.command))
-    publish(args, render(times, args, ctx.finished()))
+    return {"hosts": HOSTS, "times": times}
+
+
+def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    return {tool: spread(values) for tool, values in raw["times"].items()}
+
+
+def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
+    figures = {**vars(args), "hosts": HOSTS, "concurrency": CONCURRENCY, "context": ctx.sentence()}
+    rows = [spread | {"tool": tool, "rate": HOSTS / spread["median"]} for tool, spread in s.items()]
+    short = fill(" ".join(HEAD.split()), figures) + "\n\n" + listing(*TABLE, rows)
+    return " ".join(HOW.split()) + "\n\n" + short, short
+
+
+def main() -> None:
+    args = parser(__doc__, OPTIONS).parse_args()
+    run(args, measure, summarize, render, Result(NAME, "Exec fan-out", "", {}), drop=())
 
 
 if __name__ == "__main__":

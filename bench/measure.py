@@ -211,10 +211,11 @@ def best_of(
         with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
             raw = measure(Path(tmp))
         ctx = ctx.finished()
-        print(f"attempt {attempt + 1}: the rest of the machine used {raw['others_cpu_pct']:.0f}% of a core")
-        if best is None or raw["others_cpu_pct"] < best[0]["others_cpu_pct"]:
+        others = raw.get("others_cpu_pct", 0.0)  # a run that does not measure them: undisturbed
+        print(f"attempt {attempt + 1}: the rest of the machine used {others:.0f}% of a core")
+        if best is None or others < best[0].get("others_cpu_pct", 0.0):
             best = (raw, ctx)
-        if raw["others_cpu_pct"] <= args.max_others:
+        if others <= args.max_others:
             break
     assert best is not None
     return best

@@ -20,7 +20,8 @@ from typing import Any
 
 from testbed.procs import Gateway
 
-from .harness import BENCH, RELIABILITY, Report, Result, common_options, pin
+from .cli import parser
+from .harness import BENCH, RELIABILITY, Report, Result, pin
 from .harness import run as run_benchmark
 from .measure import Context, CpuWindow, total
 from .stack import Spread, Stack, make_token, open_window, wait_for_hosts
@@ -56,32 +57,6 @@ def ready_counts(raw: Mapping[str, Any]) -> tuple[int, int]:
     return total(raw["ready"], "ready"), total(raw["ready"], "failed")
 
 
-HELP = {
-    "clients": "WebSocket clients",
-    "hosts": "simulated hosts at 1 Hz",
-    "ping_interval": "the gateway's WebSocket pings, s",
-    "processes": "client processes",
-    "probes": "clients that time every host entry",
-    "probe_every": "one client in N times every entry",
-    "no_batch": "one frame per message (not /ws?batch=1)",
-}
-
-
-def parser(run: LoadRun, doc: str, attempts: int = 1) -> argparse.ArgumentParser:
-    """A load run's options: one per entry of its `options`, then the common ones."""
-    parser = argparse.ArgumentParser(description=" ".join(doc.split("\n\n", maxsplit=1)[0].split()))
-    for key, default in run.options.items():
-        flag, text = f"--{key.replace('_', '-')}", run.helps.get(key, HELP.get(key))
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", help=text)
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, choices=default, default=default[0], help=text)
-        else:
-            parser.add_argument(flag, type=type(default), default=default, help=text)
-    common_options(parser, attempts)
-    return parser
-
-
 def main(
     run: LoadRun,
     doc: str,
@@ -91,7 +66,7 @@ def main(
     drop: Sequence[str] = ("results",),
 ) -> None:
     """A load run from its command line to its summary (`harness.run`), with its plot if it has one."""
-    args = parser(run, doc, attempts).parse_args()
+    args = parser(doc, run.options, run.helps, attempts=attempts).parse_args()
     name = getattr(args, "name", run.name)
     result = Result(name, run.title, "", {}, script=run.name, page=RELIABILITY)
 

@@ -14,7 +14,6 @@ import contextlib
 import multiprocessing
 import statistics
 import subprocess
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from importlib import metadata
@@ -25,7 +24,8 @@ from testbed.opensshd import client_key, established, start_sshd
 from testbed.procs import free_port, wait_until
 
 from . import ssh_tools
-from .harness import Result, fill, listing, output_options, publish, record, rotations
+from .cli import parser
+from .harness import Result, fill, listing, rotations, run
 from .measure import Context, spread
 from .ssh_tools import ADDRESSES, CONCURRENCY, FIRST, HOSTS, Run, Spec, ansible_binary
 from .stack import Stack
@@ -86,57 +86,57 @@ def versions() -> dict[str, str]:
     return found
 
 
-def sum_up(rounds: list[list[Run]]) -> dict[str, Any]:
+def sum_up(rounds: list[list[dict[str, Any]]]) -> dict[str, Any]:
     """One tool's rounds: each run's wall time, the second's share of the first, CPU, statuses."""
-    ok = all(r[0].statuses == r[1].statuses and set(r[0].statuses.values()) == {"ok"} for r in rounds)
+    ok = all(
+        r[0]["statuses"] == r[1]["statuses"] and set(r[0]["statuses"].values()) == {"ok"} for r in rounds
+    )
     return {
-        "first_s": spread([r[0].wall_s for r in rounds]),
-        "second_s": spread([r[1].wall_s for r in rounds]),
-        "ratio": statistics.median(r[1].wall_s / r[0].wall_s for r in rounds),
-        "cpu_s": [statistics.median(r[i].cpu_s for r in rounds) for i in (0, 1)],
+        "first_s": spread([r[0]["wall_s"] for r in rounds]),
+        "second_s": spread([r[1]["wall_s"] for r in rounds]),
+        "ratio": statistics.median(r[1]["wall_s"] / r[0]["wall_s"] for r in rounds),
+        "cpu_s": [statistics.median(r[i]["cpu_s"] for r in rounds) for i in (0, 1)],
         "all_ok": ok,
     }
 
 
-def report(
-    results: dict[str, list[list[Run]]], args: argparse.Namespace, notes: list[str], ctx: Context
-) -> Result:
-    summary = {tool: sum_up(rounds) for tool, rounds in results.items()}
-    found = versions()
-    figures = {**vars(args), "hosts": HOSTS, "concurrency": CONCURRENCY, "context": ctx.sentence()}
-    figures["versions"] = ", ".join(f"{k} {v}" for k, v in found.items())
-    rows = [
-        s | {"label": LABELS[tool], "ok": "yes" if s["all_ok"] else "**no**"} for tool, s in summary.items()
-    ]
-    parts = [fill(" ".join(HEAD.split()), figures), listing(*TABLE, rows)]
-    if fleetdeck := summary.get("fleetdeck"):
-        met = fleetdeck["ratio"] <= TARGET_RATIO and fleetdeck["all_ok"]
-        parts.append(fill(" ".join(TARGET.split()), fleetdeck | {"limit": TARGET_RATIO, "met": met}))
-    runs = {tool: [[asdict(run) for run in r] for r in rounds] for tool, rounds in results.items()}
-    data = record(ctx, args, summary, {"versions": found, "rounds": runs}, drop=())
-    return Result(NAME, "SSH connection reuse", "\n\n".join([*parts, " ".join(CPU.split()), *notes]), data)
+def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    return {tool: sum_up(rounds) for tool, rounds in raw["rounds"].items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--command", default="true")
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma list of " + ", ".join(TOOLS))
-    output_options(parser)
-    args = parser.parse_args()
-    tools = [t for t in args.tools.split(",") if t]
-    notes = []
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Every tool twice in a row, each round in a rotating order; the versions measured."""
+    tools, notes = [t for t in args.tools.split(",") if t], []
     if "ansible" in tools and ansible_binary() is None:
         tools.remove("ansible")
         notes.append("Ansible is not installed here (`pip install ansible-core`), so it was left out.")
-    results: dict[str, list[list[Run]]] = {tool: [] for tool in tools}
-    ctx = Context.now()
-    with tempfile.TemporaryDirectory(prefix="fleetdeck-ssh-reuse-") as tmp, Stack(Path(tmp)) as stack:
-        spec = start_hosts(stack, Path(tmp), args.command)
+    rounds: dict[str, list[list[dict[str, Any]]]] = {tool: [] for tool in tools}
+    with Stack(tmp) as stack:
+        spec = start_hosts(stack, tmp, args.command)
         for number, tool in rotations(tools, args.rounds):
-            results[tool].append(runs := run_tool(tool, spec))
-            print(f"round {number + 1} {tool}: {runs[0].wall_s:.2f} s, then {runs[1].wall_s:.2f} s")
-    publish(args, report(results, args, notes, ctx.finished()))
+            rounds[tool].append([asdict(run) for run in run_tool(tool, spec)])
+            print(
+                f"round {number + 1} {tool}: "
+                + ", then ".join(f"{r['wall_s']:.2f} s" for r in rounds[tool][-1])
+            )
+    return {"versions": versions(), "rounds": rounds, "notes": notes}
+
+
+def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context) -> str:
+    figures = {**vars(args), "hosts": HOSTS, "concurrency": CONCURRENCY, "context": ctx.sentence()}
+    figures["versions"] = ", ".join(f"{k} {v}" for k, v in raw["versions"].items())
+    rows = [s | {"label": LABELS[tool], "ok": "yes" if s["all_ok"] else "**no**"} for tool, s in s.items()]
+    parts = [fill(" ".join(HEAD.split()), figures), listing(*TABLE, rows)]
+    if fleetdeck := s.get("fleetdeck"):
+        met = fleetdeck["ratio"] <= TARGET_RATIO and fleetdeck["all_ok"]
+        parts.append(fill(" ".join(TARGET.split()), fleetdeck | {"limit": TARGET_RATIO, "met": met}))
+    return "\n\n".join([*parts, " ".join(CPU.split()), *raw["notes"]])
+
+
+def main() -> None:
+    options = {"rounds": 3, "command": "true", "tools": ",".join(TOOLS)}
+    args = parser(__doc__ or "", options, {"tools": "comma list of " + ", ".join(TOOLS)}).parse_args()
+    run(args, measure, summarize, render, Result(NAME, "SSH connection reuse", "", {}), drop=())
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from testbed.procs import (
     wait_until,
 )
 
+from .cli import flags
 from .measure import CpuWindow, rss_kib, switches
 
 
@@ -144,15 +145,6 @@ class Stack(contextlib.ExitStack):
             self.callback(process.stop)
             spread.append((process, count, i % len(urls)))
         return spread
-
-
-def flags(**options: object) -> list[str]:
-    """Command-line flags: `probe_every=20` is `--probe-every 20`, True a bare flag, False or None none."""
-    out = []
-    for key, value in options.items():
-        if value is not None and value is not False:
-            out += [f"--{key.replace('_', '-')}", *([] if value is True else [str(value)])]
-    return out
 
 
 def wait_for_hosts(gateway: Gateway, token: str, count: int, timeout: float = 60) -> None:

@@ -47,7 +47,6 @@ RUN = LoadRun(
     options={"clients": 10000, "hosts": 1000, "duration": 60.0, "ping_interval": 20.0, "no_batch": False}
     | {"processes": 0, "probes": 50, "connect_concurrency": 50, "connect_timeout": 300.0},
     helps={
-        "duration": "seconds measured",
         "processes": "client processes (0: one per 1,250)",
         "connect_concurrency": "handshakes at once per process",
         "connect_timeout": "seconds the clients have to connect",

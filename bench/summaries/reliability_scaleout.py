@@ -151,7 +151,6 @@ RUN = LoadRun(
     | {"processes": 0, "probe_every": 20, "idle": 10.0},
     helps={
         "gateways": "gateway processes",
-        "duration": "seconds measured",
         "processes": "client processes (0: two per gateway)",
         "idle": "seconds measuring Redis and the gateways without fleet/clients",
     },
