@@ -27,6 +27,8 @@ from fleetdeck_common.messages import (
 
 def test_valid_frames_parse_into_their_models() -> None:
     assert isinstance(parse_client_frame('{"type":"subscribe","topics":["cpu","chat"]}'), Subscribe)
+    changes = parse_client_frame('{"type":"subscribe","topics":["hosts"],"hosts_format":"changes"}')
+    assert isinstance(changes, Subscribe) and changes.hosts_format == "changes"
     frame = parse_client_frame('{"type":"exec","targets":"127.0.0.1","command":"uptime","ref":"r1"}')
     assert isinstance(frame, Exec)
     assert frame.timeout == 30 and frame.ref == "r1"
@@ -53,6 +55,12 @@ def test_valid_frames_parse_into_their_models() -> None:
         ('{"type":"exec","targets":"127.0.0.1","command":" \\t\\n "}', "bad_request", "blank"),
         ('{"type":"exec","targets":"127.0.0.1","command":"ls\\u0000x"}', "bad_request", "NUL byte"),
         ('{"type":"subscribe","topics":["fleet"],"hosts":["a"]}', "bad_request", "narrows the cpu topic"),
+        (
+            '{"type":"subscribe","topics":["fleet"],"hosts_format":"changes"}',
+            "bad_request",
+            "subscribe to hosts",
+        ),
+        ('{"type":"subscribe","topics":["hosts"],"hosts_format":"delta"}', "bad_request", "hosts_format"),
         ('{"type":"watch","job":"../etc"}', "bad_request", "job"),
         ('{"type":"watch","job":"abc","after":-1}', "bad_request", "after"),
         ('{"type":"chat","text":"hi","admin":true}', "bad_request", "admin"),

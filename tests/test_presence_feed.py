@@ -4,6 +4,7 @@ heartbeats read, hosts gone quiet, retired hosts forgotten, changes told once a 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,62 @@ async def test_a_known_hosts_heartbeat_is_read_again_only_when_it_says_something
     await s.feed.reload()
     assert read == ["web01", "web01"]
     assert s.feed.snapshot()[0].labels == {"role": "db"}
+
+
+def change_follower(s: Setup) -> Client:
+    """A second follower, with `hosts_format: "changes"`, handed the whole list as it subscribes."""
+    follower = Client(VIEWER, topics={"hosts"})
+    s.clients.add(follower)
+    s.feed.follow(follower, changes=True)
+    return follower
+
+
+async def taken(client: Client) -> list[dict[str, Any]]:
+    return [json.loads(frame) for frame in await client.outbox.take()]
+
+
+async def test_a_change_follower_gets_the_list_once_then_only_what_changed_and_what_was_forgotten() -> None:
+    s = Setup()
+    await publisher(s.broker).publish([Observation(sample("old01", 900.0))], 900.0)
+    for host in ("web01", "web02"):
+        s.feed.observe(summary_of(sample(host, 1000.0)))
+    s.clock.now = 950.0
+    await s.feed.reload()
+    s.feed.flush()
+    follower = change_follower(s)
+    [whole] = await taken(follower)
+    assert (whole["full"], [h["host"] for h in whole["hosts"]]) == (True, ["old01", "web01", "web02"])
+    assert "gone" not in whole
+    s.clock.now = 1010.0  # web01 and web02 last heard at 950 (this process's clock): quiet now
+    s.feed.observe(summary_of(sample("web02", 1010.0)))  # web02 is heard again
+    s.feed.flush()
+    [changes] = await taken(follower)
+    assert changes["full"] is False and changes["gone"] == []
+    assert [(h["host"], h["online"]) for h in changes["hosts"]] == [("web01", False)]
+    s.clock.now = 1021.0  # old01 last seen at 900: forgotten
+    await s.feed.reload()
+    s.feed.flush()
+    [forgotten] = await taken(follower)
+    assert forgotten["gone"] == ["old01"] and "old01" not in [h["host"] for h in forgotten["hosts"]]
+    # The v1 follower, which has taken nothing, holds one frame: the whole list as it is now.
+    v1 = await taken(s.follower)
+    assert [sorted(h["host"] for h in f["hosts"]) for f in v1] == [["web01", "web02"]]
+    assert all("full" not in f and "gone" not in f for f in v1)
+
+
+async def test_a_change_list_its_follower_has_not_taken_is_replaced_by_the_whole_list() -> None:
+    """Latest wins, and nothing is lost: a slow follower holds one frame, the current whole list."""
+    s = Setup()
+    follower = change_follower(s)
+    await taken(follower)
+    s.feed.observe(summary_of(sample("web01", 1000.0)))
+    s.feed.flush()  # a change list: web01 came
+    s.feed.observe(summary_of(sample("web02", 1000.0)))
+    s.feed.flush()  # web02 came, while web01's change list still waits
+    [frame] = await taken(follower)
+    assert frame["full"] is True and [h["host"] for h in frame["hosts"]] == ["web01", "web02"]
+    s.clock.now += 4.0
+    s.feed.observe(summary_of(sample("web02", 1004.0)))
+    s.feed.flush()  # taken up to date: a change list again
+    [frame] = await taken(follower)
+    assert frame["full"] is False and [(h["host"], h["online"]) for h in frame["hosts"]] == [("web01", False)]

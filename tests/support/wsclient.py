@@ -20,6 +20,7 @@ class WsClient:
         self.seen: list[Frame] = []
         self.fleet = Decoder()  # binary messages are compact fleet frames
         self.binary_bytes: list[int] = []  # the size of each binary message received
+        self.text_bytes: list[int] = []  # and of each text one
 
     @classmethod
     async def open(
@@ -46,6 +47,7 @@ class WsClient:
             self.binary_bytes.append(len(raw))
             frame: Frame = self.fleet.feed(raw)
         else:
+            self.text_bytes.append(len(raw.encode()))
             frame = json.loads(raw)
         self.seen.append(frame)
         return frame

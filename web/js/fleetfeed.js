@@ -1,5 +1,6 @@
 // The fleet's data from the socket into the store: `fleet` frames (every host's latest summary,
-// then only changes, at most once a second) and `hosts` frames (presence, labels, addresses), plus
+// then only changes, at most once a second) and `hosts` frames (presence, labels, addresses: the
+// list, then only what changed), plus
 // the fleet's CPU over time (mean, p95, max of the online hosts), one point per `fleet` frame.
 // `fleet` frames come compact (binary, decoded by the connection) unless the page's URL asks for
 // `?fleet_format=json`.
@@ -9,8 +10,9 @@ export const SERIES_POINTS = 900; // 15 minutes at one frame a second
 
 export function fleetFeed(store, conn) {
   const format = new URLSearchParams(location.search).get("fleet_format") === "json" ? "json" : "compact";
+  // Presence as the list once, then only what changed: the whole list is 700 KB at 10,000 hosts.
   conn.whenLive(() => conn.send({ type: "subscribe", topics: ["fleet", "hosts"], fleet_format: format,
-                                  ref: conn.nextRef("fleet") }));
+                                  hosts_format: "changes", ref: conn.nextRef("fleet") }));
 
   conn.on("fleet", (frame) => {
     store.update("hosts", (hosts) => applyFleetFrame(hosts, frame));

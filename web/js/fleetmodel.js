@@ -41,12 +41,16 @@ export function applyFleetFrame(hosts, frame) {
 }
 
 /**
- * Merge a `hosts` frame (the whole presence list). A host missing from it that is offline has been
- * forgotten by the gateway and is dropped.
+ * Merge a `hosts` frame: the whole presence list (v1, or `full: true`), in which a host missing that
+ * is offline has been forgotten by the gateway and is dropped; or (`full: false`) only the hosts
+ * whose presence changed, and in `gone` those forgotten.
  */
 export function applyHostsFrame(hosts, frame) {
   const change = { changed: new Set(), added: false, labels: false };
   const listed = new Set();
+  for (const name of frame.gone || []) {
+    if (hosts.delete(name)) { change.changed.add(name); change.added = true; }
+  }
   for (const entry of frame.hosts) {
     listed.add(entry.host);
     let host = hosts.get(entry.host);
@@ -60,6 +64,7 @@ export function applyHostsFrame(hosts, frame) {
     host.cpus = entry.cpus;
     host.lastSeen = Math.max(host.lastSeen || 0, entry.last_seen || 0) || null;
   }
+  if (frame.full === false) return change;
   for (const [name, host] of [...hosts]) {
     if (!listed.has(name) && !host.online) { hosts.delete(name); change.changed.add(name); change.added = true; }
   }

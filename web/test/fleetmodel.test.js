@@ -35,6 +35,22 @@ test("hosts frames bring addresses and last seen, and drop forgotten offline hos
   assert.ok(!hosts.has("b"));
 });
 
+test("hosts change frames touch only the hosts they carry and drop those gone", () => {
+  const hosts = new Map();
+  const info = (host, online, extra = {}) => ({ host, online, last_seen: 5, cpus: 4, labels: {}, address: host, ...extra });
+  applyHostsFrame(hosts, { full: true, hosts: [info("a", true), info("b", true), info("c", false)] });
+  let change = applyHostsFrame(hosts, { full: false, hosts: [info("b", false, { last_seen: 9 })], gone: [] });
+  assert.deepEqual([...change.changed], ["b"]);
+  assert.ok(!change.added);
+  assert.deepEqual([...hosts.keys()], ["a", "b", "c"]); // c, offline and not listed, stays
+  assert.equal(hosts.get("b").online, false);
+  assert.equal(hosts.get("b").lastSeen, 9);
+  change = applyHostsFrame(hosts, { full: false, hosts: [], gone: ["c"] });
+  assert.deepEqual([...change.changed], ["c"]);
+  assert.ok(change.added);
+  assert.deepEqual([...hosts.keys()], ["a", "b"]);
+});
+
 test("fleet statistics count online and offline and summarise the sampled online hosts", () => {
   const hosts = new Map();
   const list = Array.from({ length: 20 }, (_, i) => entry("h" + i, i * 5));

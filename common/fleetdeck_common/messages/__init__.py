@@ -13,6 +13,7 @@ from .filecopy import (
     DEFAULT_MODE,
     FileCopy,
 )
+from .fleetframes import Fleet, FleetHost, HostInfo, Hosts
 from .inbound import (
     CLIENT_TYPES,
     MAX_SUBSCRIBED_HOSTS,
@@ -41,12 +42,8 @@ from .outbound import (
     CpuSample,
     Done,
     Error,
-    Fleet,
-    FleetHost,
     Hello,
     History,
-    HostInfo,
-    Hosts,
     Job,
     Labels,
     Mount,

@@ -11,6 +11,7 @@ from .values import (
     FINISHED_STATES,
     FLEET_FORMATS,
     HOST_STATUSES,
+    HOSTS_FORMATS,
     JOB_STATES,
     MAX_CHAT_CHARS,
     MAX_COMMAND_CHARS,
@@ -36,6 +37,7 @@ def protocol_description() -> dict[str, Any]:
         "status_tones": dict(STATUS_TONES),
         "error_codes": list(ERROR_CODES),
         "fleet_formats": list(FLEET_FORMATS),
+        "hosts_formats": list(HOSTS_FORMATS),
         "limits": {
             "command_chars": MAX_COMMAND_CHARS,
             "targets_chars": MAX_TARGETS_CHARS,

@@ -21,6 +21,7 @@ from .values import (
     MAX_TIMEOUT_SECONDS,
     ErrorCode,
     FleetFormat,
+    HostsFormat,
     JobId,
     Ref,
     TermCols,
@@ -40,6 +41,8 @@ class Subscribe(Frame):
     hosts: Annotated[list[HostName], Field(max_length=MAX_SUBSCRIBED_HOSTS)] | None = None
     # With `fleet`: "compact" for binary fleet frames (v1.2); JSON when left out.
     fleet_format: FleetFormat | None = None
+    # With `hosts`: "changes" for the list once, then only what changed (v1.2); "full" when left out.
+    hosts_format: HostsFormat | None = None
     ref: Ref | None = None
 
     @model_validator(mode="after")
@@ -48,6 +51,8 @@ class Subscribe(Frame):
             raise ValueError("'hosts' narrows the cpu topic: subscribe to cpu with it")
         if self.fleet_format is not None and "fleet" not in self.topics:
             raise ValueError("'fleet_format' says how fleet frames come: subscribe to fleet with it")
+        if self.hosts_format is not None and "hosts" not in self.topics:
+            raise ValueError("'hosts_format' says how hosts frames come: subscribe to hosts with it")
         return self
 
 

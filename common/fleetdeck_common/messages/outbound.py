@@ -84,34 +84,6 @@ class History(Frame):
 Labels = dict[str, str]
 
 
-class HostInfo(Frame):
-    host: str
-    online: bool
-    last_seen: float
-    cpus: int
-    labels: Labels = {}
-    address: str = ""  # how the exec worker reaches it over SSH
-
-
-class FleetHost(Frame):
-    """One host in a `fleet` frame: the latest summary, not the samples."""
-
-    host: str
-    online: bool
-    total: float | None
-    mem: float | None
-    load1: float | None
-    labels: Labels
-    disk: float | None = None
-
-
-class Fleet(Frame):
-    type: Literal["fleet"] = "fleet"
-    ts: float
-    full: bool  # every known host (the first frame after subscribing), else only those that changed
-    hosts: list[FleetHost]
-
-
 class Alert(Frame):
     """One alert transition: rule RULE on HOST began to fire or resolved at `since`."""
 
@@ -132,11 +104,6 @@ class Alerts(Frame):
 
     type: Literal["alerts"] = "alerts"
     alerts: list[Alert]
-
-
-class Hosts(Frame):
-    type: Literal["hosts"] = "hosts"
-    hosts: list[HostInfo]
 
 
 class Chat(Frame):
@@ -290,6 +257,8 @@ _OMIT_WHEN_NONE = frozenset(
         "net_rx",
         "net_tx",
         "uptime",
+        "full",
+        "gone",
     }
 )
 

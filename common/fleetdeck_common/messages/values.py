@@ -26,6 +26,10 @@ ErrorCode = Literal[
 TOPICS: tuple[Topic, ...] = get_args(Topic)
 FleetFormat = Literal["json", "compact"]  # how a client gets `fleet` frames (v1.2): JSON text or binary
 FLEET_FORMATS: tuple[FleetFormat, ...] = get_args(FleetFormat)
+# How a client gets `hosts` frames: the whole list on every change (v1), or the list once and then
+# only what changed (v1.2), which at 10,000 hosts is a few hundred bytes instead of 700 KB.
+HostsFormat = Literal["full", "changes"]
+HOSTS_FORMATS: tuple[HostsFormat, ...] = get_args(HostsFormat)
 JOB_STATES: tuple[JobState, ...] = get_args(JobState)
 FINISHED_STATES: frozenset[JobState] = frozenset({"done", "cancelled", "expired"})
 HOST_STATUSES: tuple[HostStatus, ...] = get_args(HostStatus)

@@ -151,14 +151,20 @@ class HostTable:
         ]
 
     def snapshot(self) -> list[HostInfo]:
-        return [
-            HostInfo(
-                host=name,
-                online=s.online,
-                last_seen=s.last_seen,
-                cpus=s.cpus,
-                labels=s.labels,
-                address=s.address or name,
-            )
-            for name, s in sorted(self._hosts.items())
-        ]
+        return [self._info(name, s) for name, s in sorted(self._hosts.items())]
+
+    def info(self, host: str) -> HostInfo | None:
+        """The host's entry in `hosts` frames, None if it is not known."""
+        s = self._hosts.get(host)
+        return self._info(host, s) if s is not None else None
+
+    @staticmethod
+    def _info(name: str, s: _Host) -> HostInfo:
+        return HostInfo(
+            host=name,
+            online=s.online,
+            last_seen=s.last_seen,
+            cpus=s.cpus,
+            labels=s.labels,
+            address=s.address or name,
+        )

@@ -2,7 +2,10 @@
 process has not heard live, hosts that went quiet, and retired hosts forgotten with their history.
 
 Changes are gathered and sent at most once a tick: a fleet coming online at once costs one
-`hosts` frame per tick, not one per host.
+`hosts` frame per tick, not one per host. A v1 follower gets the whole list each time; one following
+with `hosts_format: "changes"` gets it once, then only the hosts that changed and those forgotten.
+Latest wins: a change list its client has not taken yet is replaced by the whole list, never queued
+behind it, so a slow client holds one frame and still misses nothing.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from fleetdeck_common.hoststore import HostStore
 from fleetdeck_common.messages import HostInfo, Hosts, Mount, dump
 from fleetdeck_common.summaries import Summary
 
-from ..ws.clients import Clients
+from ..ws.clients import Client, Clients
 from .hosttable import HostTable
 
 logger = logging.getLogger(__name__)
 
 PRESENCE_TICK_SECONDS = 0.25
 PRESENCE_RELOAD_SECONDS = 10.0
+HOSTS_KEY = "hosts"  # the outbox key of a client's next `hosts` frame: one waits at most
 
 HostsChanged = Callable[[list[str]], None]
 
@@ -62,7 +66,7 @@ class PresenceSync:
 
     def detail(self, host: str) -> tuple[HostInfo, list[Mount]] | None:
         """One host's entry and its file systems, None if it is not known."""
-        entry = next((h for h in self._table.snapshot() if h.host == host), None)
+        entry = self._table.info(host)
         return (entry, self._table.mounts(host)) if entry is not None else None
 
     def boot_of(self, host: str) -> float | None:
@@ -76,8 +80,20 @@ class PresenceSync:
     def any_without_summaries(self) -> bool:
         return bool(self._without_summaries)
 
-    def frame(self) -> str:
-        return dump(Hosts(hosts=self._table.snapshot()))
+    def frame(self, changes: bool = False) -> str:
+        """The whole list, as v1 sends it or (`changes`) marked `full` for a change follower."""
+        return dump(Hosts(hosts=self._table.snapshot(), full=True if changes else None))
+
+    def follow(self, client: Client, changes: bool) -> None:
+        """Send `client` the whole list now, then at each change the list again or (`changes`)
+        only what changed."""
+        client.hosts_changes = changes
+        self._clients.send_keyed(client, "hosts", HOSTS_KEY, self.frame(changes))
+
+    def _changes(self, changed: list[str]) -> str:
+        entries = [e for e in map(self._table.info, changed) if e is not None]
+        gone = [h for h in changed if not self._table.knows(h)]
+        return dump(Hosts(hosts=entries, full=False, gone=gone))
 
     def observe(self, sample: Summary) -> None:
         """A live sample is a heartbeat too (timed by this process's clock)."""
@@ -130,8 +146,22 @@ class PresenceSync:
             return
         changed, self._changed = sorted(self._changed), set()
         self._on_change(changed)
-        if self._clients.following("hosts"):
-            self._clients.send_latest("hosts", "hosts", self.frame())
+        frames: dict[str, str] = {}  # each kind built once, for every follower who needs it
+        for client in self._clients:
+            if "hosts" not in client.topics:
+                continue
+            kind = self._kind(client)
+            if kind not in frames:
+                frames[kind] = self._changes(changed) if kind == "changes" else self.frame(kind == "full")
+            self._clients.send_keyed(client, "hosts", HOSTS_KEY, frames[kind])
+
+    @staticmethod
+    def _kind(client: Client) -> str:
+        """The frame a follower gets: the v1 list, or the changes unless a change list still waits
+        for it (then the whole list, which covers both)."""
+        if not client.hosts_changes:
+            return "list"
+        return "full" if client.outbox.pending(HOSTS_KEY) else "changes"
 
     async def run(self) -> None:
         """Reload every few seconds (at once when an unknown host is heard); flush every tick."""

@@ -23,6 +23,7 @@ class Client:
     outbox: Outbox = field(default_factory=Outbox)
     topics: set[str] = field(default_factory=set)
     cpu_hosts: frozenset[str] | None = None  # with `cpu`: only these hosts' samples; None: every host
+    hosts_changes: bool = False  # with `hosts`: the list once, then only what changed (v1.2)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # work on its behalf, ended with it
 
     def run(self, task: asyncio.Task[None]) -> None:
@@ -54,10 +55,6 @@ class Clients:
         for task in client.tasks:
             task.cancel()
         self._metrics.clients.set(len(self._clients))
-
-    def following(self, topic: str) -> bool:
-        """Whether any client subscribed to `topic` (so a frame for it is worth building)."""
-        return any(topic in c.topics for c in self._clients)
 
     def wants_samples(self) -> bool:
         """Whether any client is subscribed to `cpu` (of some host or every one)."""
@@ -123,9 +120,3 @@ class Clients:
         self._metrics.frames_relayed.labels(kind).inc()
         if client.outbox.dropped != before:
             self._metrics.frames_dropped.inc()
-
-    def send_latest(self, topic: str, key: str, frame: str) -> None:
-        """A frame that replaces any older one with the same key not yet sent."""
-        for client in self._clients:
-            if topic in client.topics:
-                self.send_keyed(client, topic, key, frame)

@@ -99,10 +99,11 @@ async def _subscribe(frame: Subscribe, client: Client, services: FrameServices) 
         if not await client.outbox.wait_room():
             return
         client.outbox.put(encoded)
+    changes = frame.hosts_format == "changes"
+    if "hosts" in new or (frame.hosts_format is not None and changes != client.hosts_changes):
+        services.presence.follow(client, changes)  # again in another hosts_format: the whole list first
     for topic in new:
-        if topic == "hosts":
-            client.outbox.put_latest("hosts", services.presence.frame())
-        elif topic == "chat":
+        if topic == "chat":
             for item in await services.chat.recent():
                 client.outbox.put(item)
         elif topic == "jobs":
