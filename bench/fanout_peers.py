@@ -15,14 +15,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from testbed.procs import ROOT, free_port, wait_until
 
-from .harness import Result, common_options, pin, publish, record, rotations
+from .cli import parser
+from .harness import Result, pin, publish, record, rotations
 from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median, total
-from .stack import Stack, follow_window, make_token
-from .summaries.fanout_peers import NAME, SYSTEMS, render
+from .stack import Stack
+from .summaries.fanout_peers import HELPS, NAME, OPTIONS, SYSTEMS, render
 
 HISTORY = 10  # samples of history per host: what a `cpu` subscriber is sent first
 GRACE = 10.0  # seconds after the window that a sample of the window may still arrive to count
@@ -33,47 +34,36 @@ def _listening(port: int) -> bool:
         return True
 
 
-def start_server(stack: Stack, system: str, feed: Feed, name: str) -> tuple[int, str]:
-    """Start one of the systems; its pid and WebSocket URL once it listens."""
+def start_server(stack: Stack, system: str, name: str) -> str:
+    """Start one of the systems, pinned as the server measured; its WebSocket URL once it listens."""
     if system.startswith("fleetdeck"):
-        gateway = stack.gateway(feed.redis_url, feed.tokens, name=name)
-        return gateway.service.pid, gateway.ws_url
-    port = free_port()
-    argv = [sys.executable, "-m", f"bench.peer_{system}", "--port", str(port), "--redis", feed.redis_url]
-    service = stack.service(name, argv, {"PYTHONPATH": str(ROOT)})
-    wait_until(lambda: _listening(port), 90, what=f"{system} on {port}")
-    return service.pid, f"ws://127.0.0.1:{port}/ws"
+        gateway = stack.gateway(stack.redis_url, stack.tokens, name=name)
+        pid, url = gateway.service.pid, gateway.ws_url
+    else:
+        port = free_port()
+        argv = [sys.executable, "-m", f"bench.peer_{system}", "--port", str(port), "--redis", stack.redis_url]
+        pid, url = stack.service(name, argv, {"PYTHONPATH": str(ROOT)}).pid, f"ws://127.0.0.1:{port}/ws"
+        wait_until(lambda: _listening(port), 90, what=f"{system} on {port}")
+    stack.pids = [pid]
+    pin(stack.args, stack.pids)
+    return url
 
 
-class Feed(NamedTuple):
-    """What feeds every server of the run: Redis and the publisher (their pids), a token file."""
-
-    redis_url: str
-    tokens: Path
-    token: str
-    pids: list[int]
-
-
-def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+def one_round(system: str, stem: str, feed: Stack, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """One server measured: started afresh, its clients connected, a window followed."""
-    with Stack(tmp) as stack:
-        pid, url = start_server(stack, system, feed, stem)
+    with Stack(tmp, args, feed) as stack:
+        url = start_server(stack, system, stem)
+        pid = stack.pids[0]
         time.sleep(2)
         rss_before = rss_median(pid, 2)
-        batch = system == "fleetdeck-batch"
-        options = {"token": feed.token, "mode": "cpu", "redis": feed.redis_url, "batch": batch}
-        options["max_seconds"] = args.duration + 600
-        processes = stack.spread([url], args.clients, args.processes, f"clients-{stem}", **options).processes
-        pin(args, [pid], [p.pid for p in processes])
-        for process in processes:
-            process.expect("ready", 300)
+        options = {"mode": "cpu", "light": False, "batch": system == "fleetdeck-batch"}
+        spread = stack.follow(args.clients, args.processes, f"clients-{stem}", urls=[url], **options)
+        spread.gather("ready", 300)
         time.sleep(args.settle)
-        ours = [pid, *(p.pid for p in processes), *feed.pids]
-        cpu, machine, rss_readings, results = follow_window(
-            processes, pid, ours, args, GRACE, f"{NAME}-{stem}"
-        )
+        cpu, machine, rss_readings, answers = stack.follow_window(GRACE, f"{NAME}-{stem}")
+    results = [r for r in answers if r is not None]
     delivered, clients = total(results, "frames"), total(results, "ready")
-    rss = statistics.median(rss_readings)
+    rss = statistics.median(rss_readings[pid])
     return {
         "system": system,
         "clients": clients,
@@ -84,7 +74,7 @@ def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp:
         **quantiles(results, "latency_hist", "latency"),
         "age_p50_ms": quantiles(results, "age_hist", "age")["age_p50_ms"],
         "rss_per_connection_kib": (rss - rss_before) / max(1, clients),
-        "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
+        "clients_cpu_pct": sum(cpu[p] for p in stack.clients.pids),
         # per 1,000 delivered samples: how often the server slept, how often it was preempted, and
         # how often the client processes slept (each sleep ends in a wakeup the server pays for)
         "switches_per_1000": [
@@ -98,13 +88,8 @@ def one_round(system: str, stem: str, feed: Feed, args: argparse.Namespace, tmp:
 def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     """Every round: each chosen server in a rotating order, the least disturbed of its attempts."""
     rounds: list[dict[str, Any]] = []
-    with Stack(tmp) as stack:
-        redis = stack.redis()
-        token = make_token(tmp / "tokens.txt")
-        publisher = stack.simulated_fleet(redis.url, args.hosts, FLEETDECK_HISTORY_SIZE=str(HISTORY))
-        assert redis.service is not None
-        feed = Feed(redis.url, tmp / "tokens.txt", token, [publisher.pid, redis.service.pid])
-        pin(args, [], feed.pids)
+    with Stack(tmp, args) as feed:
+        feed.start(gateways=0, fleet=False).start_fleet(FLEETDECK_HISTORY_SIZE=str(HISTORY))
         time.sleep(3)
         chosen = [s for s in SYSTEMS if s in args.systems]
         for number, system in rotations(chosen, args.rounds):
@@ -121,19 +106,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--hosts", type=int, default=20)
-    parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--duration", type=float, default=20, help="seconds measured per server and round")
-    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of every server")
-    parser.add_argument(
-        "--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS), help="servers measured"
-    )
-    parser.add_argument("--name", default=NAME, help=f"of the results files and docs block (default {NAME})")
-    common_options(parser, attempts=2, settle=3)
-    args = parser.parse_args()
+    options = OPTIONS | {"name": NAME}
+    helps = HELPS | {"name": f"of the results files and docs block (default {NAME})"}
+    args = parser(__doc__, options, helps, profile=True, attempts=2, settle=3).parse_args()
     raise_fd_limit()
     ctx = Context.now()
     with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:

@@ -19,8 +19,9 @@ from playwright.async_api import CDPSession
 
 from testbed.browser import DESKTOP, chromium
 
-from .harness import Report, Result, common_options, listing, run
-from .measure import Context, CpuWindow, percentile
+from .cli import parser
+from .harness import Report, Result, listing, run
+from .measure import Context, percentile
 from .stack import Stack
 
 REPORT = Report(
@@ -182,15 +183,14 @@ FORMATS = {"both": ("compact", "json"), "compact": ("compact",), "json": ("json"
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """One stack; the dashboard on each format in turn, each in a browser of its own."""
-    with Stack(tmp) as stack:
-        redis, _, token, gateway, agent = stack.gateway_with_fleet(args.hosts)
-        assert redis.service is not None
+    with Stack(tmp, args) as stack:
+        gateway = stack.start(pinned=False).gateways[0]
         time.sleep(3)
         runs = {}
         for fleet_format in FORMATS[args.format]:
-            machine = CpuWindow([gateway.service.pid, agent.pid, redis.service.pid])
+            machine = stack.window()[0]
             started = time.monotonic()
-            runs[fleet_format] = asyncio.run(drive(gateway.url, token, args, fleet_format))
+            runs[fleet_format] = asyncio.run(drive(gateway.url, stack.token, args, fleet_format))
             # Chromium is not among "ours": the rest of the machine includes it.
             runs[fleet_format]["others_cpu_pct"] = machine.others() / (time.monotonic() - started) * 100
     return {"formats": runs, "others_cpu_pct": max(r["others_cpu_pct"] for r in runs.values())}
@@ -216,15 +216,9 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=REPORT.options["hosts"])
-    parser.add_argument(
-        "--duration", type=float, default=REPORT.options["duration"], help="seconds observed once drawn"
-    )
-    parser.add_argument("--format", choices=FORMATS, default="both", help="fleet frames, one after the other")
-    parser.add_argument("--draw-timeout", type=float, default=60)
-    common_options(parser, settle=2)  # --settle: seconds between drawn and the window
-    args = parser.parse_args()
+    helps = {"duration": "seconds observed once drawn", "format": "fleet frames, one after the other"}
+    options = {**REPORT.options, "draw_timeout": 60.0}
+    args = parser(__doc__, options, helps, settle=2).parse_args()  # --settle: from drawn to the window
     result = Result(REPORT.name, REPORT.title, "", {})
     run(args, measure, lambda raw, _: raw["formats"], render, result, drop=())
 

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import Result, common_options, fill, pin, reproduce, rows, run, table, verdict
+from .cli import parser
+from .harness import Result, fill, reproduce, rows, run, table, verdict
 from .measure import Context, fleet_frames, idle, quantiles, total
-from .stack import Stack, follow_window
+from .stack import Stack
 
 NAME, TITLE = "fleet_gateway", "Gateway at scale"
 OPTIONS: dict[str, Any] = {
@@ -25,6 +26,8 @@ OPTIONS: dict[str, Any] = {
     "duration": 30.0,
     "format": ("both", "json", "compact"),
 }
+OPTIONS |= {"processes": 2, "probe_every": 200, "no_batch": False}  # `batch` as the dashboard connects
+HELPS = {"format": "fleet frames followed", "probe_every": "one client in N decodes and times every entry"}
 FORMATS = {"json": ("json",), "compact": ("compact",), "both": ("json", "compact")}
 # issue 24's targets, for either format: (figure, limit, True when the figure must be at least it)
 TARGETS = {
@@ -74,45 +77,29 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def measure_one(args: argparse.Namespace, tmp: Path, fleet_format: str) -> dict[str, Any]:
-    with Stack(tmp) as stack:
-        redis, _, token, gateway, agent = stack.gateway_with_fleet(args.hosts)
-        assert redis.service is not None
-        pid = gateway.service.pid
+    with Stack(tmp, args) as stack:
+        pid = stack.start().pids[0]
         time.sleep(args.settle)
         # The gateway alone with the fleet: what ingesting its samples costs.
         idle_cpu, rss_before = idle(pid, args.settle)
         # Only probes parse whole frames (the others are `light`): clients slower than the gateway
         # would leave frames in its socket buffers, and that would count as memory per connection.
-        # `batch` as the dashboard connects.
-        options = {"token": token, "mode": "fleet", "redis": redis.url, "probe_every": args.probe_every}
-        options |= {
-            "max_seconds": args.duration + 600,
-            "batch": True,
-            "light": True,
-            "fleet_format": fleet_format,
-        }
-        processes = stack.spread([gateway.ws_url], args.clients, args.processes, **options).processes
-        pin(args, [pid], [agent.pid, redis.service.pid, *(p.pid for p in processes)])
+        options = {"probe_every": args.probe_every, "max_seconds": args.duration + 600}
+        spread = stack.follow(args.clients, args.processes, fleet_format=fleet_format, **options)
         connect_started = time.monotonic()
-        ready = [p.expect("ready", 300) for p in processes]
+        ready = spread.gather("ready", 300)
         connect_seconds = time.monotonic() - connect_started
         time.sleep(args.settle)
-        ours = [pid, agent.pid, redis.service.pid, *(p.pid for p in processes)]
-        cpu, machine, rss_readings, results = follow_window(
-            processes, pid, ours, args, 3, f"{NAME}-{fleet_format}"
-        )
+        cpu, machine, rss, results = stack.follow_window(3, f"{NAME}-{fleet_format}")
     return {
         "ready": ready,
         "connect_seconds": connect_seconds,
-        "results": results,
+        "results": [r for r in results if r is not None],
         **machine,
-        "gateway_cpu_pct": cpu[pid],
+        **stack.costs(cpu),
         "gateway_cpu_pct_without_clients": idle_cpu,
-        "agent_cpu_pct": cpu[agent.pid],
-        "redis_cpu_pct": cpu[redis.service.pid],
-        "clients_cpu_pct": sum(cpu[p.pid] for p in processes),
         "rss_before_kib": rss_before,
-        "rss_with_clients_kib": int(statistics.median(rss_readings)),
+        "rss_with_clients_kib": int(statistics.median(rss[pid])),
     }
 
 
@@ -179,18 +166,8 @@ def render(s: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=OPTIONS["hosts"])
-    parser.add_argument("--clients", type=int, default=OPTIONS["clients"])
-    parser.add_argument("--format", choices=OPTIONS["format"], default="both", help="fleet frames followed")
-    parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--duration", type=float, default=OPTIONS["duration"], help="seconds measured")
-    parser.add_argument(
-        "--probe-every", type=int, default=200, help="one client in N decodes and times every entry"
-    )
-    parser.add_argument("--profile", type=Path, help="folder for a py-spy profile of the gateway")
-    common_options(parser, attempts=3)
-    run(parser.parse_args(), measure, summarize, render, Result(NAME, TITLE, "", {}))
+    args = parser(__doc__, OPTIONS, HELPS, profile=True, attempts=3).parse_args()
+    run(args, measure, summarize, render, Result(NAME, TITLE, "", {}))
 
 
 if __name__ == "__main__":

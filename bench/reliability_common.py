@@ -1,8 +1,8 @@
 """The driver of the four load runs of docs/reliability.md: a run described as data (`LoadRun`: its
 options, how its figures sum up, its summary as a `harness.Report`), its command line and summary
-from that, its processes (`Load`: gateways, fleet, pinned client processes, what each cost), chat
-posted alongside, the gateways' logs checked, and the counts over the client processes' answers
-that the summaries are made of. Not a benchmark itself (`scripts/bench` does not list it)."""
+from that (its processes: a `stack.Stack`), chat posted alongside, the gateways' logs checked, and
+the counts over the client processes' answers that the summaries are made of. Not a benchmark
+itself (`scripts/bench` does not list it)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from typing import Any
 from testbed.procs import Gateway
 
 from .cli import parser
-from .harness import BENCH, RELIABILITY, Report, Result, pin
+from .harness import BENCH, RELIABILITY, Report, Result
 from .harness import run as run_benchmark
-from .measure import Context, CpuWindow, total
-from .stack import Spread, Stack, make_token, open_window, wait_for_hosts
+from .measure import Context, total
+from .stack import Stack
 from .watch import Background
 
 
@@ -66,7 +66,7 @@ def main(
     drop: Sequence[str] = ("results",),
 ) -> None:
     """A load run from its command line to its summary (`harness.run`), with its plot if it has one."""
-    args = parser(doc, run.options, run.helps, attempts=attempts).parse_args()
+    args = parser(doc, run.options, run.helps, profile=True, attempts=attempts).parse_args()
     name = getattr(args, "name", run.name)
     result = Result(name, run.title, "", {}, script=run.name, page=RELIABILITY)
 
@@ -81,60 +81,9 @@ def main(
     run_benchmark(args, measure, run.summarize, render, result, needed_fds(args), drop)
 
 
-class Load(Stack):
-    """A load run's Redis, gateways, simulated fleet and client processes, pinned (`harness.pin`)."""
-
-    def __init__(self, workdir: Path, args: argparse.Namespace) -> None:
-        super().__init__(workdir)
-        self.args, self.tokens, self.clients = args, workdir / "tokens.txt", Spread()
-
-    def start(self, gateways: int = 1, fleet: bool = True, **env: str) -> Load:
-        """Redis, a token, the gateways (with `env`), and unless told not to the fleet."""
-        self.store, self.token = self.redis(), make_token(self.tokens)
-        assert self.store.service is not None
-        names = [f"gateway-{i}" for i in range(gateways)] if gateways > 1 else ["gateway"]
-        self.gateways = [self.gateway(self.store.url, self.tokens, name, **env) for name in names]
-        self.pids, self.redis_pid = [g.service.pid for g in self.gateways], self.store.service.pid
-        pin(self.args, self.pids, [self.redis_pid])
-        if fleet:
-            self.start_fleet()
-        return self
-
-    def start_fleet(self) -> None:
-        """The simulated fleet, once every gateway lists it."""
-        self.agent = self.simulated_fleet(self.store.url, self.args.hosts)
-        pin(self.args, [], [self.agent.pid])
-        for gateway in self.gateways:
-            wait_for_hosts(gateway, self.token, self.args.hosts)
-
-    def follow(self, count: int, processes: int, name: str = "clients", /, **options: object) -> Spread:
-        """`count` clients following `fleet` on the gateways, timed against Redis."""
-        # --light: only the probes parse whole frames, so the clients keep up on a machine they share.
-        flags = {"mode": "fleet", "light": True, "batch": not self.args.no_batch, "token": self.token}
-        flags |= {"redis": self.store.url, **options}
-        spread = self.spread([g.ws_url for g in self.gateways], count, processes, name, **flags)
-        pin(self.args, [], spread.pids)
-        self.clients += spread
-        return spread
-
-    def window(self, seconds: float = 0, grace: float = 0, delay: float = 1.0) -> tuple[CpuWindow, float]:
-        """A CPU window over every process, and the end of the clients' window of `seconds` (0: none)."""
-        end = open_window(self.clients.processes, seconds, grace, delay)[1] if seconds else math.inf
-        return CpuWindow([*self.pids, self.agent.pid, self.redis_pid, *self.clients.pids]), end
-
-    def costs(self, cpu: Mapping[int, float], listed: bool = False) -> dict[str, Any]:
-        """The CPU of each process over a window, % of a core (`listed`: a list, one a gateway)."""
-        gateways = [cpu[p] for p in self.pids]
-        return {
-            "gateway_cpu_pct": gateways if listed else gateways[0],
-            "agent_cpu_pct": cpu[self.agent.pid],
-            "redis_cpu_pct": cpu[self.redis_pid],
-            "clients_cpu_pct": sum(cpu[p] for p in self.clients.pids),
-        }
-
-    def logs(self) -> list[dict[str, Any]]:
-        """Each gateway's log checked for errors (`log_problems`)."""
-        return [log_problems(gateway.service.log_path) for gateway in self.gateways]
+def logs(stack: Stack) -> list[dict[str, Any]]:
+    """Each gateway's log checked for errors (`log_problems`)."""
+    return [log_problems(gateway.service.log_path) for gateway in stack.gateways]
 
 
 class Chatter(Background):

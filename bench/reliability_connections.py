@@ -16,34 +16,30 @@ from typing import Any
 
 from . import reliability_common as common
 from .measure import rss_median
+from .stack import Stack
 from .summaries.reliability_connections import RUN
-from .watch import Watch, gateway_metrics
+from .watch import gateway_metrics
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    with common.Load(tmp, args) as load:
+    with Stack(tmp, args) as load:
         load.start(FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
         gateway, pid = load.gateways[0], load.pids[0]
         time.sleep(args.settle)
         rss_before = rss_median(pid, args.settle)
         processes = args.processes or max(1, math.ceil(args.clients / 1250))
         probe_every = max(1, args.clients // max(1, args.probes))
-        with Watch(pid, 1.0, gateway) as watch:
-            options = {"probe_every": probe_every, "connect_concurrency": args.connect_concurrency}
-            options |= {"ready_timeout": args.connect_timeout}
-            options["max_seconds"] = args.connect_timeout + args.duration + 600
-            ready = load.follow(args.clients, processes, **options).gather(
-                "ready", args.connect_timeout + 120
-            )
-            connect_seconds = watch.now()
-            time.sleep(args.settle)
-            window, end = load.window(args.duration, grace=3)
-            metrics_start, w0 = gateway_metrics(gateway, timeout=30), watch.now()
-            time.sleep(max(0.0, end - time.time()))
-            cpu, machine = window.close()
-            w1, metrics_end = watch.now(), gateway_metrics(gateway, timeout=30)
-            results = load.clients.gather("result", 120)
-        log = load.logs()[0]
+        options = {"probe_every": probe_every, "connect_concurrency": args.connect_concurrency}
+        options |= {"ready_timeout": args.connect_timeout}
+        options["max_seconds"] = args.connect_timeout + args.duration + 600
+        started = time.monotonic()
+        ready = load.follow(args.clients, processes, **options).gather("ready", args.connect_timeout + 120)
+        connect_seconds = time.monotonic() - started
+        time.sleep(args.settle)
+        metrics_start = gateway_metrics(gateway, timeout=30)
+        cpu, machine, rss, results = load.follow_window(3, RUN.name)
+        metrics_end = gateway_metrics(gateway, timeout=30)
+        log = common.logs(load)[0]
     slow, held = "fleetdeck_gateway_slow_disconnects_total", "fleetdeck_gateway_clients"
     return (
         machine
@@ -55,7 +51,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "probe_every": probe_every,
             "connect_seconds": connect_seconds,
             "rss_before_kib": rss_before,
-            "rss_window_kib": statistics.median([r.rss_kib for r in watch.between(w0, w1)] or [rss_before]),
+            "rss_window_kib": statistics.median(rss[pid] or [rss_before]),
             "gateway_clients_start": metrics_start.get(held, math.nan),
             "gateway_clients_end": metrics_end.get(held, math.nan),
             "slow_disconnects": metrics_end.get(slow, 0.0) - metrics_start.get(slow, 0.0),

@@ -17,7 +17,8 @@ from typing import Any
 from fleetdeck_common import topics
 
 from . import reliability_common as common
-from .measure import CpuWindow, rss_kib, rss_median
+from .measure import CpuWindow, rss_median
+from .stack import Stack
 from .summaries.reliability_scaleout import RUN
 from .watch import gateway_metrics, per_second, redis_counters
 
@@ -25,18 +26,18 @@ RECONNECTS = "fleetdeck_gateway_redis_reconnects"
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    with common.Load(tmp, args) as load:
+    with Stack(tmp, args) as load:
         gateways, pids = load.start(args.gateways, fleet=False).gateways, load.pids
-        redis_now = functools.partial(redis_counters, load.store.url, topics.CPU_CHANNEL)
+        redis_now = functools.partial(redis_counters, load.redis_url, topics.CPU_CHANNEL)
 
         # Redis and the gateways with no fleet yet: what they spend anyway (timers, presence polls).
-        quiet_window = CpuWindow([*pids, load.redis_pid])
+        quiet_window = CpuWindow([*pids, load.feed[0]])
         time.sleep(args.idle)
         quiet = quiet_window.close()[0]
         load.start_fleet()
         time.sleep(args.settle)
         # The fleet and the gateways, no clients: what ingesting the samples costs.
-        idle_window, idle_start = CpuWindow([*pids, load.redis_pid]), redis_now()
+        idle_window, idle_start = CpuWindow([*pids, load.feed[0]]), redis_now()
         rss_idle = [rss_median(p, args.idle) for p in pids]
         idle_cpu, idle = idle_window.close()[0], per_second(idle_start, redis_now())
 
@@ -47,17 +48,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ready = spread.gather("ready", 300)
         connect_seconds = time.monotonic() - connect_t
         time.sleep(args.settle)
-        window, end = load.window(args.duration, grace=4)
         metrics_start, subscribers = [gateway_metrics(g) for g in gateways], redis_now()["subscribers"]
-        rss: dict[int, list[int]] = {p: [] for p in pids}
-        while time.time() < end:
-            for p in pids:
-                rss[p].append(rss_kib(p))
-            time.sleep(min(1.0, max(0.0, end - time.time())))
-        cpu, machine = window.close()
+        cpu, machine, rss, results = load.follow_window(4, RUN.name)
         metrics_end = [gateway_metrics(g) for g in gateways]
-        results = spread.gather("result", 120)
-        logs = load.logs()
+        logs = common.logs(load)
     return (
         machine
         | load.costs(cpu, listed=True)
@@ -74,8 +68,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 e.get(RECONNECTS, 0.0) - s.get(RECONNECTS, 0.0)
                 for s, e in zip(metrics_start, metrics_end, strict=True)
             ],
-            "redis_cpu_pct_without_clients": idle_cpu[load.redis_pid],
-            "redis_cpu_pct_without_fleet": quiet[load.redis_pid],
+            "redis_cpu_pct_without_clients": idle_cpu[load.feed[0]],
+            "redis_cpu_pct_without_fleet": quiet[load.feed[0]],
             "redis_without_clients": idle,  # a second: µs in each command, `out_bytes`; `subscribers`
             "subscribers": subscribers,
             "logs": logs,

@@ -20,7 +20,7 @@ from typing import Any
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
 from . import reliability_common as common
-from .stack import make_token
+from .stack import Stack, make_token
 from .summaries.reliability_slow import RUN
 from .watch import Reading, Watch, held_ports
 
@@ -44,12 +44,12 @@ def stall_seconds(args: argparse.Namespace) -> float:
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     stalled = args.stalled if args.stalled >= 0 else max(1, round(args.clients / 100))
-    with common.Load(tmp, args) as load:
+    with Stack(tmp, args) as load:
         load.start(FLEETDECK_WS_PING_INTERVAL=f"{args.ping_interval:g}")
         gateway, pid = load.gateways[0], load.pids[0]
         operator = make_token(load.tokens, "chatter", "operator") if args.chat_rate > 0 else ""
         time.sleep(args.settle)
-        # Clients that fall behind would measure their own backlog, not the gateway: see `Load.follow`.
+        # Clients that fall behind would measure their own backlog, not the gateway: see `Stack.follow`.
         options = {"mode": args.mode, "light": args.mode == "fleet", "probe_every": args.probe_every}
         options["max_seconds"] = 2 * args.duration + args.max_stall + 900
         with Watch(pid, 1.0, gateway, frame_bytes=args.hosts * ENTRY_BYTES) as watch:
@@ -86,7 +86,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 stallers.send({"cmd": "resume", "wait": 15})
                 resumed = [r for r in stallers.gather("resumed", 60) if r is not None]
             chat = {"sent": chatter.sent, "failed": chatter.failed}
-        log = load.logs()[0]
+        log = common.logs(load)[0]
     return machine_figures | {
         "queues_baseline": _largest(watch.between(w0, w1)),
         "queues_stall": _largest(watch.between(stall_t, w2)),

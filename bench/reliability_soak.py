@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import reliability_common as common
+from .stack import Stack
 from .summaries.reliability_soak import RUN
 from .watch import Watch
 
@@ -22,7 +23,7 @@ CLIENTS = "fleetdeck_gateway_clients"
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    with common.Load(tmp, args) as load:
+    with Stack(tmp, args) as load:
         load.start()
         with Watch(load.pids[0], args.sample_every, load.gateways[0]) as watch:
             time.sleep(args.settle)
@@ -40,7 +41,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             for process in spread.processes:
                 process.stop()
             time.sleep(args.cooldown)
-        log = load.logs()[0]
+        log = common.logs(load)[0]
     readings = [
         {"t": round(r.t - started, 2), "rss_kib": r.rss_kib, "fds": r.fds, "clients": r.metrics.get(CLIENTS)}
         for r in watch.readings

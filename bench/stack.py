@@ -1,4 +1,5 @@
-"""The processes a benchmark runs: Redis, a simulated fleet, a gateway, and the client processes.
+"""The processes a benchmark runs: Redis, a simulated fleet, gateways, and the client processes,
+and the window in which the clients measure them.
 
 Everything listens on and connects to 127.0.0.1 only. Processes are started with the helpers of
 `testbed.procs` (the ones the integration tests use) and stopped when the `Stack` closes,
@@ -10,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import queue
+import math
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ import httpx
 
 from testbed.procs import (
     BIN,
-    ROOT,
     Gateway,
     RedisServer,
     Service,
@@ -37,36 +35,9 @@ from testbed.procs import (
 )
 
 from .cli import flags
+from .harness import pin
 from .measure import CpuWindow, rss_kib, switches
-
-
-class Spread(list[tuple["ClientProcess", int, int]]):
-    """Client processes as `Stack.spread` started them: (process, its clients, its URL's index)."""
-
-    @property
-    def processes(self) -> list[ClientProcess]:
-        return [process for process, _, _ in self]
-
-    @property
-    def pids(self) -> list[int]:
-        return [process.pid for process, _, _ in self]
-
-    def send(self, message: dict[str, Any]) -> None:
-        for process, _, _ in self:
-            process.send(message)
-
-    def gather(self, event: str, timeout: float) -> list[dict[str, Any] | None]:
-        """Every process's next `event`; None from one that did not say it in time."""
-        # A `ready` comes once each client connected or failed: one missing counts them all failed.
-        answers: list[dict[str, Any] | None] = []
-        for process, clients, _ in self:
-            try:
-                answers.append(process.expect(event, timeout))
-            except RuntimeError as exc:
-                print(f"note: {exc}")
-                failed = {"ready": 0, "failed": clients, "failures": {"no `ready` in time": clients}}
-                answers.append({"event": "ready", **failed} if event == "ready" else None)
-        return answers
+from .wsclients.driver import ClientProcess, Spread
 
 
 def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> str:
@@ -77,11 +48,22 @@ def make_token(tokens_file: Path, name: str = "bench", role: str = "viewer") -> 
 
 class Stack(contextlib.ExitStack):
     """The processes of one benchmark run; each is stopped when the `with` block ends, even if
-    starting a later one failed."""
+    starting a later one failed. With the run's `args`: its servers (`pids`) pinned to one core, the
+    `feed` (Redis, the fleet) and the clients to the other (`harness.pin`); a stack given a `feed`
+    stack serves that one's Redis and tokens (a server measured in turn on the same feed)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self, workdir: Path, args: argparse.Namespace | None = None, feed: Stack | None = None
+    ) -> None:
         super().__init__()
-        self.workdir = workdir
+        self.workdir, self.args = workdir, args or argparse.Namespace()
+        self.tokens = feed.tokens if feed else workdir / "tokens.txt"
+        self.gateways: list[Gateway] = []
+        self.pids: list[int] = []  # the servers measured
+        self.feed: list[int] = feed.feed if feed else []  # Redis and the simulated fleet
+        self.redis_url: str = feed.redis_url if feed else ""
+        self.token: str = feed.token if feed else ""
+        self.clients = Spread()
 
     def redis(self) -> RedisServer:
         redis = RedisServer(self.workdir)
@@ -110,41 +92,109 @@ class Stack(contextlib.ExitStack):
         argv = [str(BIN / "fleetdeck-agent"), "--simulate", str(hosts)]
         return self.service(f"agent-sim-{hosts}", argv, env)
 
-    def gateway_with_fleet(
-        self, hosts: int, **gateway_env: str
-    ) -> tuple[RedisServer, Path, str, Gateway, Service]:
-        """A Redis, the token file and a viewer's token in it, one gateway and `hosts` simulated hosts
-        (`fleetdeck-agent --simulate`), once the gateway lists them all."""
-        redis = self.redis()
-        tokens = self.workdir / "tokens.txt"
-        token = make_token(tokens)
-        gateway = self.gateway(redis.url, tokens, **gateway_env)
-        agent = self.simulated_fleet(redis.url, hosts)
-        # 10,000 hosts take the agent a while to bring online on a busy machine
-        wait_for_hosts(gateway, token, hosts, timeout=max(60.0, hosts * 0.03))
-        return redis, tokens, token, gateway, agent
-
     def ssh_fleet(self, count: int, first: str = "127.0.0.2") -> SshFleet:
         """`count` loopback SSH hosts from `first` on (testbed/sshfleet.py), once they listen."""
         fleet = start_ssh_fleet(self.workdir, self.workdir, count, first)
         self.callback(fleet.service.stop)
         return fleet
 
-    def spread(
-        self, urls: Sequence[str], clients: int, processes: int, name: str = "clients", /, **options: object
+    def start(self, gateways: int = 1, fleet: bool = True, pinned: bool = True, **env: str) -> Stack:
+        """Redis, a viewer's token, the gateways (with `env`), and unless told not to --hosts
+        simulated hosts (`start_fleet`); `pinned`: as `harness.pin` says."""
+        self.store, self.token = self.redis(), make_token(self.tokens)
+        assert self.store.service is not None
+        self.redis_url, self.feed = self.store.url, [self.store.service.pid]
+        names = [f"gateway-{i}" for i in range(gateways)] if gateways > 1 else ["gateway"] * gateways
+        self.gateways = [self.gateway(self.redis_url, self.tokens, name, **env) for name in names]
+        self.pids = [g.service.pid for g in self.gateways]
+        if pinned:
+            pin(self.args, self.pids, self.feed)
+        if fleet:
+            self.start_fleet(pinned)
+        return self
+
+    def start_fleet(self, pinned: bool = True, **env: str) -> None:
+        """The simulated fleet, once every gateway lists it."""
+        self.agent = self.simulated_fleet(self.redis_url, self.args.hosts, **env)
+        self.feed.append(self.agent.pid)
+        if pinned:
+            pin(self.args, [], [self.agent.pid])
+        for gateway in self.gateways:  # 10,000 hosts take the agent a while on a busy machine
+            wait_for_hosts(gateway, self.token, self.args.hosts, timeout=max(60.0, self.args.hosts * 0.03))
+
+    def follow(
+        self,
+        count: int,
+        processes: int,
+        name: str = "clients",
+        /,
+        urls: Sequence[str] = (),
+        **options: object,
     ) -> Spread:
-        """`clients` WebSocket clients in `processes` processes (bench/wsclients/), process i on
-        urls[i mod len(urls)], each with `options` as flags; (process, its clients, its URL's index)."""
-        processes = min(max(1, processes), clients)
-        spread = Spread()
+        """`count` WebSocket clients in `processes` processes (bench/wsclients/), process i on the
+        i-th of `urls` (by default the gateways', round again), following `fleet` (--light: only the
+        probes parse whole frames, so the clients keep up on a machine they share) timed against
+        Redis, unless `options` (flags of theirs) say otherwise; pinned with the feed."""
+        urls = urls or [g.ws_url for g in self.gateways]
+        options = {
+            "mode": "fleet",
+            "light": True,
+            "batch": not getattr(self.args, "no_batch", False),
+        } | options
+        options = {"token": self.token, "redis": self.redis_url, **options}
+        spread, processes = Spread(), min(max(1, processes), count)
         for i in range(processes):
-            count = clients // processes + (i < clients % processes)
-            process = ClientProcess(
-                flags(url=urls[i % len(urls)], count=count, **options), self.workdir, f"{name}-{i}"
-            )
+            clients = count // processes + (i < count % processes)
+            argv = flags(url=urls[i % len(urls)], count=clients, **options)
+            process = ClientProcess(argv, self.workdir, f"{name}-{i}")
             self.callback(process.stop)
-            spread.append((process, count, i % len(urls)))
+            spread.append((process, clients, i % len(urls)))
+        pin(self.args, [], spread.pids)
+        self.clients += spread
         return spread
+
+    def window(self, seconds: float = 0, grace: float = 0, delay: float = 1.0) -> tuple[CpuWindow, float]:
+        """A CPU window over every process, once the clients' window of `seconds` (0: none) opens
+        `delay` s from now (their results come `grace` s after its end); and that end."""
+        start = time.time() + delay
+        if seconds:
+            self.clients.send({"cmd": "window", "start": start, "end": start + seconds, "grace": grace})
+            time.sleep(max(0.0, start - time.time()))
+        return CpuWindow(
+            [*self.pids, *self.feed, *self.clients.pids]
+        ), start + seconds if seconds else math.inf
+
+    def follow_window(
+        self, grace: float, stem: str = ""
+    ) -> tuple[dict[int, float], dict[str, float], dict[int, list[int]], list[dict[str, Any] | None]]:
+        """The clients' window of --duration s (`window`): each process's CPU and the machine's, each
+        server's RSS every second (the first profiled into --profile/STEM.svg, when asked), the
+        first's context switches (`server_slept`, `server_preempted`) and the clients' sleeps
+        (`clients_slept`), and the clients' results once `grace` s have passed."""
+        window, end = self.window(self.args.duration, grace)
+        profile, pids = getattr(self.args, "profile", None), [self.pids[0], *self.clients.pids]
+        with sampling(pids[0], self.args.duration, profile / stem if profile else None):
+            before, rss = [switches(p) for p in pids], {p: list[int]() for p in self.pids}
+            while time.time() < end:
+                for pid, readings in rss.items():
+                    readings.append(rss_kib(pid))
+                time.sleep(min(1.0, max(0.0, end - time.time())))
+            cpu, machine = window.close()
+            grown = [(n[0] - b[0], n[1] - b[1]) for n, b in zip(map(switches, pids), before, strict=True)]
+            machine |= {"server_slept": grown[0][0], "server_preempted": grown[0][1]}
+            machine["clients_slept"] = sum(slept for slept, _ in grown[1:])
+            results = self.clients.gather("result", 120)
+        return cpu, machine, rss, results
+
+    def costs(self, cpu: Mapping[int, float], listed: bool = False) -> dict[str, Any]:
+        """The CPU of each process over a window, % of a core (`listed`: a list, one a gateway)."""
+        gateways = [cpu[p] for p in self.pids]
+        return {
+            "gateway_cpu_pct": gateways if listed else gateways[0],
+            "agent_cpu_pct": cpu[self.agent.pid],
+            "redis_cpu_pct": cpu[self.feed[0]],
+            "clients_cpu_pct": sum(cpu[p] for p in self.clients.pids),
+        }
 
 
 def wait_for_hosts(gateway: Gateway, token: str, count: int, timeout: float = 60) -> None:
@@ -157,44 +207,6 @@ def wait_for_hosts(gateway: Gateway, token: str, count: int, timeout: float = 60
         return sum(1 for row in answer["hosts"] if row.get("online")) >= count
 
     wait_until(online, timeout, interval=0.5, what=f"{count} hosts online")
-
-
-def open_window(
-    processes: Sequence[ClientProcess], seconds: float, grace: float, delay: float = 1.0
-) -> tuple[float, float]:
-    """Tell every process the window to measure (from `delay` s on); wait until it opens."""
-    start = time.time() + delay
-    for process in processes:
-        process.send({"cmd": "window", "start": start, "end": start + seconds, "grace": grace})
-    time.sleep(max(0.0, start - time.time()))
-    return start, start + seconds
-
-
-def follow_window(
-    processes: Sequence[ClientProcess],
-    pid: int,
-    ours: Sequence[int],
-    args: argparse.Namespace,
-    grace: float,
-    stem: str,
-) -> tuple[dict[int, float], dict[str, float], list[int], list[dict[str, Any]]]:
-    """The clients' window (`open_window`) for --duration s: the CPU of each of `ours` and the
-    machine's over it (`CpuWindow`), the server `pid`'s RSS read every second (profiled into
-    --profile/STEM.*, when asked), its context switches (`server_slept`, `server_preempted`) and the
-    clients' sleeps (`clients_slept`), and the clients' results once `grace` s have passed."""
-    _, end = open_window(processes, args.duration, grace)
-    with sampling(pid, args.duration, args.profile / stem if args.profile else None):
-        pids = [pid, *(c.pid for c in processes)]
-        window, before, rss = CpuWindow(ours), [switches(p) for p in pids], []
-        while time.time() < end:
-            rss.append(rss_kib(pid))
-            time.sleep(min(1.0, max(0.0, end - time.time())))
-        cpu, machine = window.close()
-        grown = [(n[0] - b[0], n[1] - b[1]) for n, b in zip(map(switches, pids), before, strict=True)]
-        machine |= {"server_slept": grown[0][0], "server_preempted": grown[0][1]}
-        machine["clients_slept"] = sum(slept for slept, _ in grown[1:])
-        results = [p.expect("result", 60) for p in processes]
-    return cpu, machine, rss, results
 
 
 @contextlib.contextmanager
@@ -212,63 +224,3 @@ def sampling(pid: int, seconds: float, stem: Path | None) -> Iterator[None]:
     )
     yield
     spy.wait(60)
-
-
-class ClientProcess:
-    """One `python -m bench.wsclients` process: many WebSocket clients, driven over its stdin and
-    stdout with one JSON object a line."""
-
-    def __init__(self, args: list[str], log_dir: Path, name: str) -> None:
-        self.name = name
-        self._log = (log_dir / f"{name}.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.wsclients", *args],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            bufsize=1,
-        )
-        self.pid = self.proc.pid
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(message) + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, event: str, timeout: float) -> dict[str, Any]:
-        """The next message from the process, which must be `event`; fails after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                raise RuntimeError(f"{self.name} exited (code {self.proc.wait()}); see its log")
-            message: dict[str, Any] = json.loads(line)
-            if message.get("event") == "error":
-                raise RuntimeError(f"{self.name}: {message.get('error')}")
-            if message.get("event") == event:
-                return message
-        raise RuntimeError(f"{self.name}: no {event!r} within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self.send({"cmd": "close"})
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()

@@ -52,6 +52,15 @@ peer measured 20.1 µs (2026-11-26), pinned 9.4-11.0 µs, with the same code. Mo
 CPU per sample is the write of each frame into its socket, and placement changes how often a server
 and its readers trade the core; why the peer's figure doubled unpinned is not settled.
 docs/benchmarks.md says more, with a profile of where the gateway's cost goes."""
+OPTIONS = {
+    "rounds": 3,
+    "hosts": 20,
+    "clients": 1000,
+    "processes": 2,
+    "duration": 20.0,
+    "systems": list(SYSTEMS),
+}
+HELPS = {"duration": "seconds measured per server and round", "systems": "servers measured"}
 PINNED = {False: "server on core 0, Redis, publisher and clients on core 1", True: "nothing pinned"}
 
 
@@ -73,8 +82,7 @@ def render(
     target = fill(" ".join(TARGET.split()), figures)
     table = listing(*SYSTEM, [summary[s] | {"label": LABELS[s]} for s in systems])
     short = fill(" ".join(INTRO.split()), figures) + "\n\n" + table + "\n\n" + target
-    defaults = {"rounds": 3, "clients": 1000, "hosts": 20, "duration": 20, "no_pin": False, "name": NAME}
-    command = reproduce(NAME, args, defaults | {"systems": list(SYSTEMS)})
+    command = reproduce(NAME, args, OPTIONS | {"no_pin": False, "name": NAME})
     per_round = listing(*ROUND, [r | {"disturbed": " (disturbed)" if r["disturbed"] else ""} for r in rounds])
     why = "\n\n" + " ".join(WHY.split()) if not args.no_pin else ""
     full = short + why + "\n\nEvery round:\n\n" + per_round + f"\n\nReproduce: `{command}`"
