@@ -57,7 +57,7 @@ class Stack(contextlib.ExitStack):
     ) -> None:
         super().__init__()
         self.workdir, self.args = workdir, args or argparse.Namespace()
-        self.tokens = feed.tokens if feed else workdir / "tokens.txt"
+        self.tokens: Path = feed.tokens if feed else workdir / "tokens.txt"
         self.gateways: list[Gateway] = []
         self.pids: list[int] = []  # the servers measured
         self.feed: list[int] = feed.feed if feed else []  # Redis and the simulated fleet
