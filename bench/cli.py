@@ -23,6 +23,8 @@ HELP = {
     "command": "the command run on every host",
 }
 
+PEER = {"port": 0, "redis": "", "max_seconds": 900.0}  # a fan-out peer's: where it serves, what it relays
+
 
 def parser(
     doc: str,

@@ -16,7 +16,7 @@ from typing import Any
 
 from .cli import parser
 from .harness import Result, fill, reproduce, rows, run, table, verdict
-from .measure import Context, fleet_frames, idle, quantiles, total
+from .measure import Context, CpuWindow, counted, fleet_frames, quantiles, rss_median, total
 from .stack import Stack
 
 NAME, TITLE = "fleet_gateway", "Gateway at scale"
@@ -81,7 +81,8 @@ def measure_one(args: argparse.Namespace, tmp: Path, fleet_format: str) -> dict[
         pid = stack.start().pids[0]
         time.sleep(args.settle)
         # The gateway alone with the fleet: what ingesting its samples costs.
-        idle_cpu, rss_before = idle(pid, args.settle)
+        idle = CpuWindow([pid])
+        rss_before, idle_cpu = rss_median(pid, args.settle), idle.close()[0][pid]
         # Only probes parse whole frames (the others are `light`): clients slower than the gateway
         # would leave frames in its socket buffers, and that would count as memory per connection.
         options = {"probe_every": args.probe_every, "max_seconds": args.duration + 600}
@@ -120,10 +121,6 @@ def summarize_one(raw: dict[str, Any]) -> dict[str, Any]:
     results = raw["results"]
     clients = total(results, "ready")
     per_client = sorted(n for r in results for n in r["frames_per_client"])
-    errors: dict[str, int] = {}
-    for result in results:
-        for code, count in result["errors"].items():
-            errors[code] = errors.get(code, 0) + count
     return {
         "clients_connected": clients,
         "clients_failed": total(results, "failed"),
@@ -138,7 +135,7 @@ def summarize_one(raw: dict[str, Any]) -> dict[str, Any]:
         **fleet_frames(results, clients, raw["window_s"]),
         "bytes_per_client_per_s": total(results, "frame_bytes") / max(1, clients) / raw["window_s"],
         "bad_frames": total(results, "bad"),
-        "errors": errors,
+        "errors": counted(results, "errors"),
         "offline_entries": total(results, "offline"),
     }
 

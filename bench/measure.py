@@ -116,13 +116,6 @@ class CpuWindow:
         }
 
 
-def idle(pid: int, seconds: float) -> tuple[float, int]:
-    """A server's CPU (% of one core) and median RSS (KiB) over `seconds` before any client."""
-    start, t0 = cpu_seconds(pid), time.monotonic()
-    rss = rss_median(pid, seconds)
-    return (cpu_seconds(pid) - start) / (time.monotonic() - t0) * 100, rss
-
-
 def code_version() -> str:
     """The commit measured, and whether the measured folders had changes not committed yet."""
     git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
@@ -235,6 +228,16 @@ def quantiles(results: Sequence[Mapping[str, Any]], key: str, name: str) -> dict
 def total(results: Iterable[Mapping[str, Any]], key: str) -> Any:
     """`key` summed over the client processes' answers (0 where one has none)."""
     return sum(r.get(key, 0) for r in results)
+
+
+def counted(results: Iterable[Mapping[str, Any]], key: str) -> dict[str, int]:
+    """Counts by kind under `key`, added up over the client processes' answers."""
+    return dict(sum((Counter(r.get(key) or {}) for r in results), Counter[str]()))
+
+
+def ready_counts(raw: Mapping[str, Any]) -> tuple[int, int]:
+    """Clients connected and failed, summed over the processes' `ready`."""
+    return total(raw["ready"], "ready"), total(raw["ready"], "failed")
 
 
 def fleet_frames(results: Sequence[Mapping[str, Any]], clients: int, window_s: float) -> dict[str, float]:

@@ -11,7 +11,6 @@ no compression, pings every 20 s), on 127.0.0.1 only; exits on SIGTERM or after 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import threading
@@ -25,6 +24,8 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from fleetdeck_common import topics
+
+from .cli import PEER, parser
 
 
 def create_app(redis_url: str) -> Starlette:
@@ -77,11 +78,7 @@ def create_app(redis_url: str) -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--max-seconds", type=float, default=900)
-    args = parser.parse_args()
+    args = parser(__doc__ or "", PEER, common=False).parse_args()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(args.redis),

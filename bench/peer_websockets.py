@@ -11,7 +11,6 @@ SIGTERM or after `--max-seconds`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 
@@ -20,6 +19,8 @@ import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from fleetdeck_common import topics
+
+from .cli import PEER, parser
 
 
 async def serve_samples(port: int, redis_url: str) -> None:
@@ -43,11 +44,7 @@ async def serve_samples(port: int, redis_url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--max-seconds", type=float, default=900)
-    args = parser.parse_args()
+    args = parser(__doc__ or "", PEER, common=False).parse_args()
     with contextlib.suppress(TimeoutError):
         uvloop.run(asyncio.wait_for(serve_samples(args.port, args.redis), args.max_seconds))
 

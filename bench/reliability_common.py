@@ -12,8 +12,7 @@ import json
 import math
 import re
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from testbed.procs import Gateway
 from .cli import parser
 from .harness import BENCH, RELIABILITY, Report, Result
 from .harness import run as run_benchmark
-from .measure import Context, total
+from .measure import Context
 from .stack import Stack
 from .watch import Background
 
@@ -45,16 +44,6 @@ class LoadRun(Report):
     ) -> str:
         """The summary, with `more` (the plot) and the run's own sections after its targets."""
         return self.summary(s, raw, args, ctx, *more, *self.sections(s, args))[0]
-
-
-def counted(results: Iterable[Mapping[str, Any]], key: str) -> dict[str, int]:
-    """Counts by kind under `key`, added up over the client processes' answers."""
-    return dict(sum((Counter(r.get(key) or {}) for r in results), Counter[str]()))
-
-
-def ready_counts(raw: Mapping[str, Any]) -> tuple[int, int]:
-    """Clients connected and failed, summed over the processes' `ready`."""
-    return total(raw["ready"], "ready"), total(raw["ready"], "failed")
 
 
 def main(

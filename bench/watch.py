@@ -24,11 +24,6 @@ from testbed.tcpqueues import established
 from .measure import rss_kib
 
 
-def fd_count(pid: int) -> int:
-    """Open file descriptors of a process (entries of /proc/PID/fd)."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def gateway_metrics(gateway: Gateway, timeout: float = 5.0) -> dict[str, float]:
     """The gateway's Prometheus metrics without labels (`/metrics`, no token), by name."""
     text = httpx.get(gateway.url + "/metrics", timeout=timeout).text
@@ -99,7 +94,9 @@ class Watch(Background):
     def _read(self) -> Reading:
         metrics = gateway_metrics(self.gateway, timeout=max(1.0, self.every))
         queues = self._queues(self.gateway.port) if self.frame_bytes else None
-        return Reading(self.now(), rss_kib(self.pid), fd_count(self.pid), metrics, queues)
+        return Reading(
+            self.now(), rss_kib(self.pid), len(os.listdir(f"/proc/{self.pid}/fd")), metrics, queues
+        )
 
     def _queues(self, port: int) -> Queues:
         """On the clients' side what they have not read yet, on the gateway's what they have not taken

@@ -6,8 +6,8 @@ import argparse
 import math
 from typing import Any
 
-from ..measure import fleet_frames, quantiles, total
-from ..reliability_common import LoadRun, counted, ready_counts
+from ..measure import counted, fleet_frames, quantiles, ready_counts, total
+from ..reliability_common import LoadRun
 
 # RSS as for the gateway at 1,000 clients (docs/benchmarks.md); frames: of the tick (the gateway keeps up)
 TARGET = {"rss_kib": 20.0, "p99_s": 1.5, "frames_per_s": 0.99}

@@ -11,8 +11,8 @@ from typing import Any
 from fleetdeck_common.broker.redis_commands import COMMANDS
 
 from ..harness import fill, listing
-from ..measure import fleet_frames, quantiles, total
-from ..reliability_common import LoadRun, ready_counts
+from ..measure import fleet_frames, quantiles, ready_counts, total
+from ..reliability_common import LoadRun
 
 TARGET = {"reach": 1.0, "p99_s": 1.5}
 AGENT_WRITES = COMMANDS["write_batch"]  # what the agent's batched writes may send

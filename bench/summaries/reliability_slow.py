@@ -8,8 +8,8 @@ from typing import Any
 from fleetdeck_gateway.ws.outbox import DEFAULT_BYTES_LIMIT
 
 from ..harness import fill, listing
-from ..measure import quantiles
-from ..reliability_common import LoadRun, counted, ready_counts
+from ..measure import counted, quantiles, ready_counts
+from ..reliability_common import LoadRun
 
 NAME = "reliability_slow"
 TARGET = {"p99_delta_ms": 100.0}

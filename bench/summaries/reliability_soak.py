@@ -10,8 +10,8 @@ from typing import Any
 
 from ..chart import Panel, svg_chart
 from ..harness import counts
-from ..measure import Context, quantiles, total
-from ..reliability_common import LoadRun, counted
+from ..measure import Context, counted, quantiles, total
+from ..reliability_common import LoadRun
 
 TARGET = {"growth": 0.10}
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from .. import cli
 from ..measure import raise_fd_limit
 from .churn import ChurningClients
 from .clients import Clients
@@ -80,28 +81,25 @@ async def main_async(args: argparse.Namespace) -> None:
     await asyncio.gather(*tasks, watcher, return_exceptions=True)
 
 
+OPTIONS = {"url": "", "token": "", "count": 500, "mode": ("fleet", "cpu"), "redis": "", "probe_every": 20}
+OPTIONS |= {"connect_concurrency": 50, "ready_timeout": 120.0, "max_seconds": 900.0, "light": False}
+OPTIONS |= {"reach": False, "churn_lifetime": 0.0, "cpu_hosts": 0, "batch": False, "also_topics": ""}
+OPTIONS |= {"fleet_format": ("json", "compact")}
+HELPS = {
+    "url": "ws://127.0.0.1:PORT/ws",
+    "redis": "redis://127.0.0.1:PORT/0 (the publisher's)",
+    "light": "non-probe fleet clients count, not parse",
+    "reach": "fleet: which samples reached probes, which were superseded",
+    "churn_lifetime": "churn: mean seconds a session lasts",
+    "cpu_hosts": "fleet: also follow K random hosts' `cpu`",
+    "batch": "open /ws?batch=1, as the dashboard does",
+    "also_topics": "comma list of topics followed besides the mode's",
+    "fleet_format": "fleet frames' format",
+}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Many WebSocket clients in one process (bench/wsclients/).")
-    parser.add_argument("--url", required=True, help="ws://127.0.0.1:PORT/ws")
-    parser.add_argument("--token", default="")
-    parser.add_argument("--count", type=int, default=500)
-    parser.add_argument("--mode", choices=("fleet", "cpu"), required=True)
-    parser.add_argument("--redis", required=True, help="redis://127.0.0.1:PORT/0 (the publisher's)")
-    parser.add_argument("--probe-every", type=int, default=20)
-    parser.add_argument("--connect-concurrency", type=int, default=50)
-    parser.add_argument("--ready-timeout", type=float, default=120)
-    parser.add_argument("--max-seconds", type=float, default=900)
-    parser.add_argument("--light", action="store_true", help="non-probe fleet clients count, not parse")
-    parser.add_argument(
-        "--reach", action="store_true", help="fleet: which samples reached probes, which were superseded"
-    )
-    parser.add_argument("--churn-lifetime", type=float, default=0, help="churn: mean seconds a session lasts")
-    parser.add_argument("--cpu-hosts", type=int, default=0, help="fleet: also follow K random hosts' `cpu`")
-    parser.add_argument("--batch", action="store_true", help="open /ws?batch=1, as the dashboard does")
-    parser.add_argument("--also-topics", default="", help="comma list of topics followed besides the mode's")
-    parser.add_argument(
-        "--fleet-format", choices=("json", "compact"), default="json", help="fleet frames' format"
-    )
+    parser = cli.parser(__doc__ or "", OPTIONS, HELPS, common=False)
     args = parser.parse_args()
     if args.fleet_format == "compact" and (
         args.mode != "fleet" or args.churn_lifetime or args.cpu_hosts or args.reach
