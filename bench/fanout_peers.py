@@ -12,7 +12,6 @@ import functools
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from typing import Any
 from testbed.procs import ROOT, free_port, wait_until
 
 from .cli import parser
-from .harness import Result, pin, publish, record, rotations
-from .measure import Context, best_of, quantiles, raise_fd_limit, rss_median, total
+from .harness import Result, pin, rotations, run
+from .measure import best_of, quantiles, rss_median, total
 from .stack import Stack
-from .summaries.fanout_peers import HELPS, NAME, OPTIONS, SYSTEMS, render
+from .summaries.fanout_peers import HELPS, NAME, OPTIONS, SYSTEMS, render, summarize
 
 HISTORY = 10  # samples of history per host: what a `cpu` subscriber is sent first
 GRACE = 10.0  # seconds after the window that a sample of the window may still arrive to count
@@ -85,7 +84,7 @@ def one_round(system: str, stem: str, feed: Stack, args: argparse.Namespace, tmp
     }
 
 
-def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Every round: each chosen server in a rotating order, the least disturbed of its attempts."""
     rounds: list[dict[str, Any]] = []
     with Stack(tmp, args) as feed:
@@ -102,22 +101,15 @@ def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 flush=True,
             )
             rounds.append(outcome)
-    return rounds
+    return {"rounds": rounds}  # whose others' CPU counts, round by round
 
 
 def main() -> None:
     options = OPTIONS | {"name": NAME}
     helps = HELPS | {"name": f"of the results files and docs block (default {NAME})"}
     args = parser(__doc__, options, helps, profile=True, attempts=2, settle=3).parse_args()
-    raise_fd_limit()
-    ctx = Context.now()
-    with tempfile.TemporaryDirectory(prefix="fleetdeck-bench-") as tmp:
-        rounds = measure(args, Path(tmp))
-    ctx = ctx.finished()
-    full, short, summary = render(rounds, args, ctx)
-    data = record(ctx, args, summary, {"rounds": rounds}, drop=())
-    readme = short if args.name == NAME else None  # the README quotes the default run only
-    publish(args, Result(args.name, "Per-sample fan-out against peers", full, data, NAME, short=readme))
+    result = Result(args.name, "Per-sample fan-out against peers", "", {}, NAME)
+    run(args, measure, summarize, render, result, drop=())
 
 
 if __name__ == "__main__":

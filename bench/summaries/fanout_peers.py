@@ -64,15 +64,20 @@ HELPS = {"duration": "seconds measured per server and round", "systems": "server
 PINNED = {False: "server on core 0, Redis, publisher and clients on core 1", True: "nothing pinned"}
 
 
-def render(
-    rounds: list[dict[str, Any]], args: argparse.Namespace, ctx: Context
-) -> tuple[str, str, dict[str, Any]]:
-    """The full summary, its short form (the README's) and the figures summed up per server."""
-    systems = [s for s in SYSTEMS if any(r["system"] == s for r in rounds)]
-    summary = {
-        system: {key: spread([r[key] for r in rounds if r["system"] == system]) for key in SPREAD}
-        for system in systems
+def summarize(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The figures summed up per server."""
+    return {
+        system: {key: spread([r[key] for r in raw["rounds"] if r["system"] == system]) for key in SPREAD}
+        for system in SYSTEMS
+        if any(r["system"] == system for r in raw["rounds"])
     }
+
+
+def render(
+    summary: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace, ctx: Context
+) -> str | tuple[str, str]:
+    """The full summary and, of the default run only, its short form (the README's)."""
+    rounds = raw["rounds"]
     cpu = {s: summary.get(s, {}).get("cpu_us_per_sample", {}).get("median", math.nan) for s in SYSTEMS}
     figures = {**vars(args), "cpu": cpu, "context": ctx.sentence()}
     figures["clients"] = statistics.median(r["clients"] for r in rounds)
@@ -80,10 +85,10 @@ def render(
     figures["met"] = [ratio <= 1.2 for ratio in figures["ratio"]]
     figures["pinned"] = PINNED[args.no_pin]
     target = fill(" ".join(TARGET.split()), figures)
-    table = listing(*SYSTEM, [summary[s] | {"label": LABELS[s]} for s in systems])
+    table = listing(*SYSTEM, [s | {"label": LABELS[name]} for name, s in summary.items()])
     short = fill(" ".join(INTRO.split()), figures) + "\n\n" + table + "\n\n" + target
     command = reproduce(NAME, args, OPTIONS | {"no_pin": False, "name": NAME})
     per_round = listing(*ROUND, [r | {"disturbed": " (disturbed)" if r["disturbed"] else ""} for r in rounds])
     why = "\n\n" + " ".join(WHY.split()) if not args.no_pin else ""
     full = short + why + "\n\nEvery round:\n\n" + per_round + f"\n\nReproduce: `{command}`"
-    return full, short, summary
+    return (full, short) if args.name == NAME else full
