@@ -52,14 +52,8 @@ peer measured 20.1 µs (2026-11-26), pinned 9.4-11.0 µs, with the same code. Mo
 CPU per sample is the write of each frame into its socket, and placement changes how often a server
 and its readers trade the core; why the peer's figure doubled unpinned is not settled.
 docs/benchmarks.md says more, with a profile of where the gateway's cost goes."""
-OPTIONS = {
-    "rounds": 3,
-    "hosts": 20,
-    "clients": 1000,
-    "processes": 2,
-    "duration": 20.0,
-    "systems": list(SYSTEMS),
-}
+OPTIONS: dict[str, Any] = {"rounds": 3, "hosts": 20, "clients": 1000, "processes": 2, "duration": 20.0}
+OPTIONS["systems"] = list(SYSTEMS)
 HELPS = {"duration": "seconds measured per server and round", "systems": "servers measured"}
 PINNED = {False: "server on core 0, Redis, publisher and clients on core 1", True: "nothing pinned"}
 
