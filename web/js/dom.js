@@ -47,6 +47,23 @@ export function onNextFrame(draw) {
   };
 }
 
+/**
+ * As `onNextFrame`, but `draw` runs in a task of its own, once the frame's other drawing is done: at
+ * 10,000 hosts the overview and the host list take most of a frame, and a chart drawn in the same
+ * task would make it one the page cannot answer a click during.
+ */
+export function afterNextFrame(draw) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => setTimeout(() => {
+      pending = false;
+      draw();
+    }, 0));
+  };
+}
+
 /** Call `fn` whenever the element changes size (hidden tabs, window resizes, panes). */
 export function onResize(el, fn) {
   const observer = new ResizeObserver(onNextFrame(fn));

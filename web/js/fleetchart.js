@@ -1,7 +1,7 @@
 // The fleet's CPU over time on one ECharts chart: mean, p95 and max of the online hosts. Live by
 // default, filled from stored history at page load so a reload does not start it empty; the range
 // buttons and drag-to-zoom show longer or finer stretches of GET /api/fleet/history.
-import { $, onNextFrame, onResize } from "./dom.js";
+import { $, afterNextFrame, onResize } from "./dom.js";
 import { echarts } from "./vendor.js";
 import { xAxis, percentAxis, tooltip, legend, line, seriesColors, onThemeChange } from "./chartstyle.js";
 import { historyView } from "./historyview.js";
@@ -31,7 +31,7 @@ export function fleetChart(store) {
   el.before(history.bar);
   history.attach(chart);
 
-  const draw = onNextFrame(() => {
+  const draw = afterNextFrame(() => {
     const past = history.shown();
     const series = past ? asPoints(past.samples) : store.get("fleetSeries");
     const [first, last] = past ? [past.since * 1000, past.until * 1000]

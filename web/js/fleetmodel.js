@@ -81,18 +81,19 @@ export function percentile(sorted, p) {
 export function fleetStats(hosts) {
   let online = 0;
   let offline = 0;
-  const values = [];
+  const values = new Float64Array(hosts.size); // typed: sorts numerically, and fast at 10,000 hosts
+  let sampled = 0;
+  let sum = 0;
   for (const host of hosts.values()) {
     if (!host.online) { offline += 1; continue; }
     online += 1;
-    if (host.total != null) values.push(host.total);
+    if (host.total != null) { values[sampled++] = host.total; sum += host.total; }
   }
-  values.sort((a, b) => a - b);
-  const sum = values.reduce((a, b) => a + b, 0);
+  const sorted = values.subarray(0, sampled).sort();
   return {
-    online, offline, hosts: online + offline, sampled: values.length,
-    mean: values.length ? sum / values.length : null,
-    p95: percentile(values, 0.95),
-    max: values.length ? values[values.length - 1] : null,
+    online, offline, hosts: online + offline, sampled,
+    mean: sampled ? sum / sampled : null,
+    p95: percentile(sorted, 0.95),
+    max: sampled ? sorted[sampled - 1] : null,
   };
 }

@@ -17,6 +17,14 @@ const SELECTED = "#ffffff";
 const WATCHED = "#58a6ff";
 const ALERT = { critical: "#f85149", warning: "#d29922", info: "#58a6ff", silenced: "#7d8b99" };
 const ALERT_INNER = "#0f1419"; // a dark ring inside the outline, so it shows on a cell of any colour
+const ALERT_ORDER = Object.keys(ALERT);
+
+// A cell's colour for each tenth of a percent (what compact frames carry), made once.
+const FILLS = [];
+const fillOf = (total) => {
+  const tenths = Math.round(Math.min(100, Math.max(0, total)) * 10);
+  return FILLS[tenths] ?? (FILLS[tenths] = cpuColor(tenths / 10));
+};
 
 export function fleetView(store) {
   const box = $("fleet-box");
@@ -32,6 +40,10 @@ export function fleetView(store) {
   let drawn = 0; // cells painted by the last full draw
   let relayout = true;
   const dirty = new Set();
+  // What each cell shows now (its fill, and its marks as bits), so a host whose values changed but
+  // whose look did not is not painted again: most of a tick's 10,000 changes move no colour.
+  let shownFill = [];
+  let shownMarks = new Uint8Array(0);
   let hovered = null;
   const schedule = onNextFrame(draw);
 
@@ -56,6 +68,8 @@ export function fleetView(store) {
       canvas.height = Math.round(layout.height * dpr);
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, layout.width, layout.height);
+      shownFill = new Array(order.length);
+      shownMarks = new Uint8Array(order.length);
       const selection = store.get("selection");
       const watched = watchedSet();
       order.forEach((name, i) => paint(i, hosts.get(name), selection, watched));
@@ -74,6 +88,13 @@ export function fleetView(store) {
   }
 
   function paint(i, host, selection, watched) {
+    const fill = !host.online ? OFFLINE_FILL : host.total == null ? UNSAMPLED : fillOf(host.total);
+    const alert = outlineOf(store.get("alerts"), host.host);
+    const marks = (alert ? 1 + ALERT_ORDER.indexOf(alert) : 0) | (selection.has(host.host) ? 8 : 0)
+      | (watched.has(host.host) ? 16 : 0);
+    if (shownFill[i] === fill && shownMarks[i] === marks) return;
+    shownFill[i] = fill;
+    shownMarks[i] = marks;
     const { x, y } = cellOrigin(layout, i);
     const s = layout.size;
     ctx.clearRect(x, y, s, s);
@@ -93,10 +114,9 @@ export function fleetView(store) {
       ctx.lineWidth = 1;
       ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
     } else {
-      ctx.fillStyle = cpuColor(host.total);
+      ctx.fillStyle = fill;
       ctx.fillRect(x, y, s, s);
     }
-    const alert = outlineOf(store.get("alerts"), host.host);
     if (alert) {
       ctx.strokeStyle = ALERT_INNER;
       ctx.lineWidth = 1;
@@ -105,14 +125,14 @@ export function fleetView(store) {
       ctx.lineWidth = 2;
       ctx.strokeRect(x + 1, y + 1, s - 2, s - 2);
     }
-    if (selection.has(host.host)) {
+    if (marks & 8) {
       // Inside an alert's outline, so both show.
       const inset = alert && s >= 14 ? 4 : 1;
       ctx.strokeStyle = SELECTED;
       ctx.lineWidth = 2;
       ctx.strokeRect(x + inset, y + inset, s - 2 * inset, s - 2 * inset);
     }
-    if (watched.has(host.host)) {
+    if (marks & 16) {
       const t = Math.max(4, s / 3);
       ctx.fillStyle = WATCHED;
       ctx.beginPath();
